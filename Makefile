@@ -1,0 +1,54 @@
+# lakehouse: `make up` starts the lake house, `make test` runs the tests.
+# Everything installs itself into .venv; Maven artifacts go to the user cache
+# (LAKEHOUSE_CACHE overrides).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
+export AWS_RESPONSE_CHECKSUM_VALIDATION := when_required
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status demo test test-unit test-integration lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install lakehouse with its dev tools
+
+up: $(STAMP) ## Start the lake house and load the sample data
+	$(BIN)/lakehouse up $(if $(SERVICES),--services $(SERVICES)) $(if $(RUNTIME),--runtime $(RUNTIME))
+
+down: $(STAMP) ## Stop the lake house (data is kept)
+	$(BIN)/lakehouse down
+
+status: $(STAMP) ## Show each service's health, PID and memory
+	$(BIN)/lakehouse status
+
+demo: up ## Run a first query
+	$(BIN)/lakehouse query "SELECT status, count(*) AS orders, sum(total_amount) AS revenue FROM retail.orders GROUP BY status ORDER BY orders DESC"
+
+test: $(STAMP) ## Run unit, integration and notebook tests against real servers
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP) ## Only the tests that need no servers
+	$(BIN)/python -m pytest tests/unit -m "not slow"
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check lakehouse sample_data tests bench scripts
+	$(BIN)/ruff format --check lakehouse sample_data tests bench scripts
+	$(BIN)/mypy
+
+bench: $(STAMP) ## Measure start-up, ingest and query speed; writes bench/results/*.json
+	$(BIN)/python -m bench
+
+clean: ## Remove .venv and the default home (.lakehouse); the artifact cache stays
+	-$(BIN)/lakehouse down
+	rm -rf $(VENV) .lakehouse

@@ -1,0 +1,141 @@
+"""The catalog client (pyiceberg's RestCatalog) and what users ask of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyiceberg.catalog.rest import RestCatalog
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.table import Table
+
+from lakehouse.config import Settings
+from lakehouse.errors import TableNotFoundError
+
+
+def catalog_properties(settings: Settings) -> dict[str, str]:
+    """pyiceberg properties for the lake; also exported as PYICEBERG_CATALOG__LAKE__*."""
+    return {
+        "type": "rest",
+        "uri": settings.catalog_uri,
+        "warehouse": settings.warehouse,
+        "s3.endpoint": settings.s3_endpoint,
+        "s3.access-key-id": settings.access_key,
+        "s3.secret-access-key": settings.secret_key,
+        "s3.region": settings.region,
+        "s3.path-style-access": "true",
+    }
+
+
+def open_catalog(settings: Settings) -> RestCatalog:
+    props = catalog_properties(settings)
+    return RestCatalog(settings.catalog_name, **{k: v for k, v in props.items() if k != "type"})
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """('ns', 'table') from 'ns.table'; rejects anything else with a clear error."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise TableNotFoundError(
+            f"'{name}' is not a table name of the form namespace.table.",
+            hint="Name tables like retail.orders.",
+        )
+    return parts[0], parts[1]
+
+
+def load_table(catalog: RestCatalog, name: str) -> Table:
+    """The table, or a TableNotFoundError listing what does exist."""
+    namespace, _ = split_name(name)
+    try:
+        return catalog.load_table(name)
+    except (NoSuchTableError, NoSuchNamespaceError) as exc:
+        try:
+            existing = [".".join(t) for t in catalog.list_tables(namespace)]
+        except NoSuchNamespaceError:
+            existing = []
+        hint = f"Tables in {namespace}: {', '.join(existing)}." if existing else "Run `lakehouse tables`."
+        raise TableNotFoundError(f"Table {name} does not exist.", hint=hint) from exc
+
+
+def list_tables(catalog: RestCatalog, namespace: str | None = None) -> list[str]:
+    """'ns.table' names, sorted; all namespaces when none is given."""
+    if namespace:
+        spaces: list[tuple[str, ...]] = [(namespace,)]
+    else:
+        spaces = list(catalog.list_namespaces())
+    names = []
+    for space in spaces:
+        try:
+            names += [".".join(ident) for ident in catalog.list_tables(space)]
+        except NoSuchNamespaceError as exc:
+            raise TableNotFoundError(
+                f"Namespace {namespace} does not exist.", hint="Run `lakehouse tables`."
+            ) from exc
+    return sorted(names)
+
+
+def row_count(table: Table) -> int:
+    snapshot = table.current_snapshot()
+    if snapshot is None or snapshot.summary is None:
+        return 0
+    return int(snapshot.summary.additional_properties.get("total-records", 0))
+
+
+def describe(table: Table) -> dict[str, Any]:
+    """Schema, partitioning, properties, location and row count."""
+    snapshot = table.current_snapshot()
+    return {
+        "name": ".".join(table.name()),
+        "location": table.location(),
+        "format_version": table.format_version,
+        "schema": [
+            {"id": f.field_id, "name": f.name, "type": str(f.field_type), "required": f.required}
+            for f in table.schema().fields
+        ],
+        "partitioning": [str(field) for field in table.spec().fields],
+        "sort_order": [str(field) for field in table.sort_order().fields],
+        "properties": dict(table.properties),
+        "current_snapshot_id": snapshot.snapshot_id if snapshot else None,
+        "row_count": row_count(table),
+    }
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: int
+    parent_id: int | None
+    committed_at: datetime
+    operation: str
+    added_records: int
+    total_records: int
+
+
+def history(table: Table) -> list[SnapshotInfo]:
+    """Snapshots in commit order, oldest first."""
+    rows = []
+    for snap in sorted(table.snapshots(), key=lambda s: s.timestamp_ms):
+        extra = snap.summary.additional_properties if snap.summary else {}
+        rows.append(
+            SnapshotInfo(
+                snapshot_id=snap.snapshot_id,
+                parent_id=snap.parent_snapshot_id,
+                committed_at=datetime.fromtimestamp(snap.timestamp_ms / 1000, tz=UTC),
+                operation=str(snap.summary.operation.value) if snap.summary else "",
+                added_records=int(extra.get("added-records", 0)),
+                total_records=int(extra.get("total-records", 0)),
+            )
+        )
+    return rows
+
+
+def snapshot_as_of(table: Table, moment: datetime) -> int:
+    """ID of the snapshot current at ``moment``; TableNotFoundError if none was."""
+    millis = int(moment.timestamp() * 1000)
+    candidates = [s for s in table.snapshots() if s.timestamp_ms <= millis]
+    if not candidates:
+        raise TableNotFoundError(
+            f"Table {'.'.join(table.name())} had no snapshot at {moment.isoformat()}.",
+            hint="See `lakehouse history` for the snapshot times.",
+        )
+    return max(candidates, key=lambda s: s.timestamp_ms).snapshot_id

@@ -1,0 +1,249 @@
+"""The `lakehouse` command: a thin layer of flags and formatting over the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from lakehouse.client import Lakehouse
+from lakehouse.config import Settings, load_settings
+from lakehouse.env import environment, shell_exports
+from lakehouse.errors import LakehouseError
+from lakehouse.runtimes import ServiceStatus, get_runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn a LakehouseError into one message on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return func(*args, **kwargs)
+        except LakehouseError as exc:
+            if ctx.find_root().params.get("verbose"):
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_of(ctx: click.Context, **overrides: Any) -> Settings:
+    root = ctx.find_root().params
+    return load_settings(home=root.get("home"), **overrides)
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None
+
+
+@click.group()
+@click.option("--home", type=click.Path(), help="Lake house home (default: .lakehouse, or LAKEHOUSE_HOME).")
+@click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="lakehouse-stack")
+def main(home: str | None, verbose: bool) -> None:
+    """An open-source lake house: S3, an Iceberg REST catalog and SQL engines."""
+
+
+@main.command()
+@click.option("--services", help="Comma-separated subset to start (dependencies are added).")
+@click.option("--runtime", type=click.Choice(["local", "docker"]), help="Default: LAKEHOUSE_RUNTIME or local.")
+@click.option("--sample/--no-sample", default=True, help="Load the sample data if the tables are absent.")
+@click.option("--scale", type=float, help="Sample data scale factor (default 1: ~1M clickstream events).")
+@click.pass_context
+@friendly_errors
+def up(ctx: click.Context, services: str | None, runtime: str | None, sample: bool, scale: float | None) -> None:
+    """Start the lake house (idempotent) and load the sample data."""
+    settings = settings_of(ctx, runtime=runtime, sample_scale=scale)
+    started = get_runtime(settings).up(csv_list(services))
+    names = [svc.name for svc in started]
+    if sample and {"s3", "catalog"} <= set(names):
+        from lakehouse.sample import load_sample
+
+        with Lakehouse(settings) as lake, err.status("Loading sample data..."):
+            for load in load_sample(lake, scale=settings.sample_scale):
+                if load.loaded:
+                    err.print(f"loaded {load.table}: {load.rows:,} rows")
+    _print_status(get_runtime(settings).status())
+    out.print('\nFirst query:  .venv/bin/lakehouse query "SELECT count(*) FROM retail.orders"')
+    out.print('Other tools:  eval "$(.venv/bin/lakehouse env)"')
+
+
+@main.command()
+@click.option("--services", help="Comma-separated subset to stop (default: all).")
+@click.pass_context
+@friendly_errors
+def down(ctx: click.Context, services: str | None) -> None:
+    """Stop the services; data stays under the home directory."""
+    stopped = get_runtime(settings_of(ctx)).down(csv_list(services))
+    err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+@friendly_errors
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Service, URL, health, PID and memory of each service."""
+    rows = get_runtime(settings_of(ctx)).status()
+    if as_json:
+        click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
+    else:
+        _print_status(rows)
+    if not all(row.healthy for row in rows):
+        sys.exit(3)
+
+
+def _print_status(rows: list[ServiceStatus]) -> None:
+    table = RichTable("service", "url", "healthy", "pid", "memory")
+    for row in rows:
+        memory = f"{row.memory_mb:.0f} MiB" if row.memory_mb is not None else "-"
+        health = "[green]yes[/]" if row.healthy else f"[red]no[/] ({row.detail})"
+        table.add_row(row.name, row.url, health, str(row.pid or "-"), memory)
+    out.print(table)
+
+
+@main.command()
+@click.argument("name")
+@click.option("-n", "--lines", default=100, show_default=True, help="How many lines from the end.")
+@click.pass_context
+@friendly_errors
+def logs(ctx: click.Context, name: str, lines: int) -> None:
+    """Show the end of a service's log."""
+    click.echo(get_runtime(settings_of(ctx)).logs(name, lines))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON object instead of shell exports.")
+@click.pass_context
+@friendly_errors
+def env(ctx: click.Context, as_json: bool) -> None:
+    """Print exports for aws-cli, boto3, pyiceberg and DuckDB: eval "$(lakehouse env)"."""
+    variables = environment(settings_of(ctx))
+    click.echo(json.dumps(variables, indent=2) if as_json else shell_exports(variables))
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--engine", type=click.Choice(["duckdb"]), default="duckdb", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--as-of", help="Snapshot id or timestamp (ISO 8601, UTC if no zone) to read.")
+@click.pass_context
+@friendly_errors
+def query(ctx: click.Context, sql: str, engine: str, fmt: str, as_of: str | None) -> None:
+    """Run SQL over the lake's tables (plain namespace.table names)."""
+    with Lakehouse(settings_of(ctx)) as lake:
+        result = lake.sql(sql, engine=engine, as_of=as_of)
+    print_arrow(result, fmt)
+
+
+def print_arrow(result: pa.Table, fmt: str) -> None:
+    if fmt == "csv":
+        sink = pa.BufferOutputStream()
+        pa_csv.write_csv(result, sink)
+        sys.stdout.write(sink.getvalue().to_pybytes().decode())
+    elif fmt == "json":
+        click.echo(json.dumps(result.to_pylist(), default=str, indent=2))
+    else:
+        table = RichTable(*result.column_names)
+        for row in result.to_pylist():
+            table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+        out.print(table)
+        out.print(f"{result.num_rows} row(s)")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--table", "table_name", required=True, help="Target table, namespace.table.")
+@click.option("--mode", type=click.Choice(["append", "overwrite", "upsert"]), default="append", show_default=True)
+@click.option("--key", help="Comma-separated key columns (required for upsert).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), help="Default: from the extension.")
+@click.pass_context
+@friendly_errors
+def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str | None, fmt: str | None) -> None:
+    """Load a file, directory or s3:// URI into an Iceberg table in one commit."""
+    with Lakehouse(settings_of(ctx)) as lake:
+        result = lake.ingest(source, table_name, mode=mode, key=csv_list(key), format=fmt)
+    verb = "created" if result.created else "updated"
+    extra = f", new columns: {', '.join(result.added_columns)}" if result.added_columns else ""
+    err.print(f"{verb} {result.table}: {result.mode} of {result.rows:,} rows, snapshot {result.snapshot_id}{extra}")
+
+
+@main.command()
+@click.argument("namespace", required=False)
+@click.pass_context
+@friendly_errors
+def tables(ctx: click.Context, namespace: str | None) -> None:
+    """List tables (of one namespace, or all)."""
+    for name in Lakehouse(settings_of(ctx)).tables(namespace):
+        click.echo(name)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def describe(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Schema, partitioning, properties, location and row count of a table."""
+    info = Lakehouse(settings_of(ctx)).describe(name)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    out.print(f"[bold]{info['name']}[/]  rows: {info['row_count']:,}  location: {info['location']}")
+    schema = RichTable("id", "column", "type", "required")
+    for field in info["schema"]:
+        schema.add_row(str(field["id"]), field["name"], field["type"], str(field["required"]))
+    out.print(schema)
+    out.print(f"partitioning: {', '.join(info['partitioning']) or 'none'}")
+    out.print(f"snapshot: {info['current_snapshot_id']}  format version: {info['format_version']}")
+    for key, value in sorted(info["properties"].items()):
+        out.print(f"  {key} = {value}")
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+@friendly_errors
+def history(ctx: click.Context, name: str) -> None:
+    """Snapshots of a table, oldest first (use their ids with query --as-of)."""
+    table = RichTable("snapshot_id", "committed_at (UTC)", "operation", "added", "total rows")
+    for snap in Lakehouse(settings_of(ctx)).history(name):
+        table.add_row(str(snap.snapshot_id), snap.committed_at.isoformat(), snap.operation,
+                      f"{snap.added_records:,}", f"{snap.total_records:,}")  # fmt: skip
+    out.print(table)
+
+
+@main.command("load-sample")
+@click.option("--scale", type=float, help="Scale factor (default: sample_scale setting).")
+@click.option("--force", is_flag=True, help="Overwrite the sample tables even if they exist.")
+@click.pass_context
+@friendly_errors
+def load_sample_command(ctx: click.Context, scale: float | None, force: bool) -> None:
+    """Generate and load the deterministic retail sample."""
+    from lakehouse.sample import load_sample
+
+    settings = settings_of(ctx, sample_scale=scale)
+    with Lakehouse(settings) as lake:
+        for load in load_sample(lake, scale=settings.sample_scale, force=force):
+            state = f"{load.rows:,} rows" if load.loaded else "already present"
+            click.echo(f"{load.table}: {state}")
+
+
+if __name__ == "__main__":
+    main()

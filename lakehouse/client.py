@@ -1,0 +1,132 @@
+"""``lakehouse.connect()``: the library's entry point to a running lake house."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from minio import Minio
+from pyiceberg.catalog.rest import RestCatalog
+from pyiceberg.table import Table
+
+from lakehouse import catalog as cat
+from lakehouse.config import Settings, load_settings
+from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
+from lakehouse.env import environment
+from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.ingest import IngestResult, Ingestor, read_input
+from lakehouse.services.s3 import s3_client
+
+ENGINES = ("duckdb",)
+
+
+def parse_as_of(value: str | int | datetime) -> int | datetime:
+    """A snapshot id (all digits) or a timestamp (ISO 8601; naive means UTC)."""
+    if isinstance(value, datetime | int):
+        return value if not isinstance(value, datetime) or value.tzinfo else value.replace(tzinfo=UTC)
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise LakehouseError(
+            f"--as-of '{value}' is neither a snapshot id nor a timestamp.",
+            hint="Use a snapshot id from `lakehouse history`, or e.g. 2026-11-27T10:00:00.",
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Lakehouse:
+    """A connection to one lake house: catalog, S3 and SQL engines."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._duckdb: DuckDBEngine | None = None
+
+    @cached_property
+    def catalog(self) -> RestCatalog:
+        """pyiceberg's RestCatalog for the lake."""
+        return cat.open_catalog(self.settings)
+
+    @cached_property
+    def s3(self) -> Minio:
+        """A MinIO SDK client for the lake's S3 endpoint."""
+        s = self.settings
+        return s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
+
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached as the default catalog."""
+        return self._duckdb_engine().connection
+
+    def _duckdb_engine(self) -> DuckDBEngine:
+        if self._duckdb is None:
+            self._duckdb = DuckDBEngine(self.settings)
+        return self._duckdb
+
+    def sql(self, query: str, engine: str = "duckdb", as_of: str | int | datetime | None = None) -> pa.Table:
+        """Run SQL on an engine and return Arrow; ``as_of`` reads older snapshots."""
+        if engine not in ENGINES:
+            raise ConfigError(f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}.")
+        snapshots = self._snapshots(query, as_of) if as_of is not None else None
+        return self._duckdb_engine().sql(query, snapshots)
+
+    def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:
+        point = parse_as_of(as_of)
+        names = referenced_tables(query)
+        if not names:
+            raise LakehouseError("--as-of needs a query that reads at least one namespace.table.")
+        chosen = {}
+        for name in names:
+            table = self.table(name)
+            if isinstance(point, int):
+                if table.snapshot_by_id(point) is None:
+                    raise LakehouseError(
+                        f"Snapshot {point} is not a snapshot of {name}.",
+                        hint=f"See `lakehouse history {name}`; use a timestamp to travel several tables.",
+                    )
+                chosen[name] = point
+            else:
+                chosen[name] = cat.snapshot_as_of(table, point)
+        return chosen
+
+    def table(self, name: str) -> Table:
+        """The pyiceberg Table ``ns.table``."""
+        return cat.load_table(self.catalog, name)
+
+    def tables(self, namespace: str | None = None) -> list[str]:
+        return cat.list_tables(self.catalog, namespace)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return cat.describe(self.table(name))
+
+    def history(self, name: str) -> list[cat.SnapshotInfo]:
+        return cat.history(self.table(name))
+
+    def ingest(self, source: str | pa.Table, table: str, mode: str = "append",
+               key: list[str] | None = None, format: str | None = None) -> IngestResult:  # fmt: skip
+        """Load a file, directory, s3:// URI or Arrow table into ``table`` in one commit."""
+        data = source if isinstance(source, pa.Table) else read_input(source, self.settings, format)
+        return Ingestor(self.catalog).ingest(data, table, mode, key)
+
+    def env(self) -> dict[str, str]:
+        return environment(self.settings)
+
+    def close(self) -> None:
+        if self._duckdb is not None:
+            self._duckdb.close()
+            self._duckdb = None
+
+    def __enter__(self) -> Lakehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(settings: Settings | None = None, **overrides: Any) -> Lakehouse:
+    """Connect to the lake house described by settings (env, lakehouse.toml, defaults)."""
+    return Lakehouse(settings or load_settings(**overrides))

@@ -1,0 +1,156 @@
+"""The one typed settings model.
+
+Precedence, highest first: CLI flags (keyword arguments to :func:`load_settings`),
+``LAKEHOUSE_*`` environment variables, the ``[lakehouse]`` table of
+``lakehouse.toml`` (or the file named by ``LAKEHOUSE_CONFIG``), then defaults.
+
+Every port, credential and path a service uses is derived from here; the
+runtimes, the tests and ``lakehouse env`` all read it from this model.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from lakehouse.errors import ConfigError
+
+CONFIG_FILE_NAME = "lakehouse.toml"
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache for downloaded artifacts (``LAKEHOUSE_CACHE`` overrides)."""
+    return Path(platformdirs.user_cache_dir("lakehouse"))
+
+
+class Settings(BaseSettings):
+    """Settings of one lake house: where it lives, its ports and credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="LAKEHOUSE_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path(".lakehouse"),
+        description="State, logs and data of the running lake house (PID files, S3 data, catalog DB).",
+    )
+    cache: Path = Field(
+        default_factory=default_cache_dir,
+        description="Downloaded Maven artifacts and compiled helpers, shared by every home.",
+    )
+    runtime: Literal["local", "docker"] = Field(
+        default="local", description="Which runtime starts the services."
+    )
+    bind_host: str = Field(
+        default="127.0.0.1",
+        description="Address services listen on. Anything but loopback exposes the lake to the network.",
+    )
+    s3_port: int = Field(default=9000, description="S3 API port.")
+    s3_internal_port_base: int = Field(
+        default=9330,
+        description="First of 10 consecutive ports SeaweedFS uses internally (master, volume, filer, gRPC, metrics).",
+    )
+    catalog_port: int = Field(default=8181, description="Iceberg REST catalog port.")
+    access_key: str = Field(default="lakehouse", description="S3 access key id.")
+    secret_key: str = Field(default="lakehouse-secret", description="S3 secret access key.")
+    region: str = Field(default="us-east-1", description="AWS region reported to clients.")
+    warehouse_bucket: str = Field(default="warehouse", description="Bucket holding the Iceberg warehouse.")
+    catalog_name: str = Field(default="lake", description="Name of the Iceberg catalog in every engine.")
+    java_home: Path | None = Field(
+        default=None, description="JDK for JVM services; else JAVA_HOME, PATH, /usr/lib/jvm/*."
+    )
+    catalog_heap: str = Field(default="384m", description="Max heap of the REST catalog JVM.")
+    startup_timeout: float = Field(default=90.0, description="Seconds to wait for a service to become healthy.")
+    maven_repo: str | None = Field(
+        default=None,
+        description="Maven repository URL; else the mirror in ~/.m2/settings.xml, else Maven Central.",
+    )
+    sample_scale: float = Field(default=1.0, description="Scale factor of the sample data `make up` loads.")
+
+    @field_validator("s3_port", "catalog_port", "s3_internal_port_base")
+    @classmethod
+    def _valid_port(cls, port: int) -> int:
+        if not 1 <= port <= 65535 - 10:
+            raise ValueError(f"{port} is not a usable TCP port")
+        return port
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = InitSettingsSource(settings_cls, init_kwargs=read_config_file())
+        return (init_settings, env_settings, toml)
+
+    # Derived values: computed, never stored twice.
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.client_host}:{self.s3_port}"
+
+    @property
+    def catalog_uri(self) -> str:
+        return f"http://{self.client_host}:{self.catalog_port}"
+
+    @property
+    def warehouse(self) -> str:
+        return f"s3://{self.warehouse_bucket}/"
+
+    @property
+    def client_host(self) -> str:
+        """Where clients connect: loopback when services bind to all interfaces."""
+        return "127.0.0.1" if self.bind_host in ("0.0.0.0", "::") else self.bind_host
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache.expanduser().resolve()
+
+
+def config_file_path() -> Path:
+    return Path(os.environ.get("LAKEHOUSE_CONFIG", CONFIG_FILE_NAME))
+
+
+def read_config_file() -> dict[str, Any]:
+    """The ``[lakehouse]`` table of the config file, or {} when there is no file."""
+    path = config_file_path()
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}", hint=f"Fix the syntax in {path}."
+        ) from exc
+    section = data.get("lakehouse", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[lakehouse] in {path} must be a table.", hint="See README.md.")
+    return section
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with CLI-level overrides applied; ``None`` overrides are ignored."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValueError as exc:
+        raise ConfigError(
+            f"Invalid lakehouse settings: {exc}",
+            hint="Check LAKEHOUSE_* variables and lakehouse.toml.",
+        ) from exc

@@ -1,0 +1,135 @@
+"""DuckDB, the Athena-style engine: in-process, attached to the REST catalog.
+
+Extensions come from the pinned ``duckdb-extension-*`` wheels, because DuckDB
+cannot download them offline. The catalog is attached as ``lake`` and made the
+default, so plain ``namespace.table`` names work, the same text Trino and Spark
+accept.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from lakehouse.config import Settings
+from lakehouse.errors import ConfigError, QueryError
+from lakehouse.services.catalog import DEFAULT_NAMESPACE
+
+ENGINE = "duckdb"
+# avro must be loaded before iceberg (measured: iceberg's manifest reader needs it).
+EXTENSIONS = ("httpfs", "avro", "iceberg")
+AS_OF_CATALOG = "lake_as_of"
+
+
+def extension_path(name: str) -> Path:
+    """The ``.duckdb_extension`` file shipped in the ``duckdb-extension-<name>`` wheel."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"The DuckDB extension wheel duckdb-extension-{name} is not installed.",
+            hint=f"pip install duckdb-extension-{name}=={duckdb.__version__}",
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(root.glob(f"extensions/*/{name}.duckdb_extension"))
+    if not found:
+        raise ConfigError(f"No {name}.duckdb_extension inside {root}.", hint="Reinstall the wheel.")
+    return found[-1]
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def referenced_tables(sql: str) -> list[str]:
+    """'ns.table' names a query reads, ignoring CTE names; sorted, unique."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise QueryError(ENGINE, sql, f"cannot parse the query: {exc}") from exc
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    names = {
+        f"{table.db}.{table.name}"
+        for table in tree.find_all(exp.Table)
+        if table.db and not table.catalog and table.name not in ctes
+    }
+    return sorted(names)
+
+
+class DuckDBEngine:
+    """One DuckDB connection attached to the lake."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.connection = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        s = self.settings
+        con = duckdb.connect()
+        for name in EXTENSIONS:
+            con.execute(f"LOAD {quote(str(extension_path(name)))}")
+        host = s.s3_endpoint.removeprefix("http://")
+        con.execute(
+            f"CREATE SECRET lake_s3 (TYPE s3, KEY_ID {quote(s.access_key)}, SECRET {quote(s.secret_key)}, "
+            f"ENDPOINT {quote(host)}, URL_STYLE 'path', USE_SSL false, REGION {quote(s.region)})"
+        )
+        try:
+            con.execute(
+                f"ATTACH {quote(s.warehouse_bucket)} AS {s.catalog_name} "
+                f"(TYPE iceberg, ENDPOINT {quote(s.catalog_uri)}, AUTHORIZATION_TYPE 'none')"
+            )
+            con.execute(f"USE {s.catalog_name}.{DEFAULT_NAMESPACE}")
+        except duckdb.Error as exc:
+            raise QueryError(
+                ENGINE, "ATTACH", f"cannot attach the REST catalog at {s.catalog_uri}: {exc}",
+                hint="Start the lake house with `lakehouse up` (check `lakehouse status`).",
+            ) from exc  # fmt: skip
+        return con
+
+    def sql(self, query: str, snapshots: dict[str, int] | None = None) -> pa.Table:
+        """Run ``query``; ``snapshots`` maps 'ns.table' to the snapshot to read instead."""
+        if snapshots:
+            return self._sql_as_of(query, snapshots)
+        return self._run(query)
+
+    def _run(self, query: str) -> pa.Table:
+        try:
+            relation = self.connection.sql(query)
+            if relation is None:
+                return pa.table({})
+            return relation.fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(ENGINE, query, str(exc).strip(), hint=self._hint(exc)) from exc
+
+    @staticmethod
+    def _hint(exc: duckdb.Error) -> str | None:
+        if isinstance(exc, duckdb.CatalogException):
+            return "Run `lakehouse tables` to see the tables; names are namespace.table."
+        if isinstance(exc, duckdb.ParserException):
+            return "Check the SQL syntax (DuckDB dialect)."
+        return None
+
+    def _sql_as_of(self, query: str, snapshots: dict[str, int]) -> pa.Table:
+        """Read each table at its snapshot by shadowing it with a view in a scratch catalog."""
+        con = self.connection
+        con.execute(f"ATTACH ':memory:' AS {AS_OF_CATALOG}")
+        try:
+            for name, snapshot_id in snapshots.items():
+                namespace, table = name.split(".")
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS {AS_OF_CATALOG}."{namespace}"')
+                con.execute(
+                    f'CREATE VIEW {AS_OF_CATALOG}."{namespace}"."{table}" AS SELECT * FROM '
+                    f'{self.settings.catalog_name}."{namespace}"."{table}" AT (VERSION => {snapshot_id})'
+                )
+            con.execute(f"USE {AS_OF_CATALOG}.main")
+            return self._run(query)
+        finally:
+            con.execute(f"USE {self.settings.catalog_name}.{DEFAULT_NAMESPACE}")
+            con.execute(f"DETACH {AS_OF_CATALOG}")
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,92 @@
+"""Every error lakehouse raises on purpose.
+
+Each one renders as a single readable message: what went wrong, what was tried,
+and a ``Hint:`` line saying what to do next. The CLI prints ``str(error)`` and
+exits non-zero; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LakehouseError(Exception):
+    """Root of lakehouse's errors; ``hint`` says how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return f"{self.message}\nHint: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(LakehouseError):
+    """A setting is missing or invalid."""
+
+
+class PortInUseError(LakehouseError):
+    """A port a service needs is taken by another process."""
+
+
+class JavaNotFoundError(LakehouseError):
+    """No suitable JDK was found for a JVM service."""
+
+
+class ArtifactError(LakehouseError):
+    """A Maven artifact could not be fetched or failed its checksum."""
+
+
+class ServiceStartError(LakehouseError):
+    """A service did not become healthy.
+
+    Carries the service, its command, the last health answer and its log tail.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        problem: str,
+        command: Sequence[str],
+        last_health: str,
+        log_tail: str,
+        hint: str,
+    ) -> None:
+        self.service = service
+        self.command = list(command)
+        self.last_health = last_health
+        self.log_tail = log_tail
+        tail = "\n".join("    " + line for line in log_tail.splitlines()) or "    (log is empty)"
+        message = (
+            f"Service '{service}' {problem}.\n"
+            f"  command: {' '.join(self.command)}\n"
+            f"  last health check: {last_health}\n"
+            f"  log tail:\n{tail}"
+        )
+        super().__init__(message, hint)
+
+
+class ServiceNotRunningError(LakehouseError):
+    """A command needs a service that is not up."""
+
+
+class TableNotFoundError(LakehouseError):
+    """A table named by the user does not exist."""
+
+
+class IngestError(LakehouseError):
+    """Input could not be ingested; the table was left unchanged."""
+
+
+class QueryError(LakehouseError):
+    """An engine rejected a query; names the engine and the query."""
+
+    def __init__(self, engine: str, sql: str, reason: str, hint: str | None = None) -> None:
+        self.engine = engine
+        self.sql = sql
+        self.reason = reason
+        short_sql = " ".join(sql.split())
+        if len(short_sql) > 300:
+            short_sql = short_sql[:297] + "..."
+        super().__init__(f"{engine} could not run the query: {reason}\n  query: {short_sql}", hint)

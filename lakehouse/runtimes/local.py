@@ -1,0 +1,241 @@
+"""The local runtime: a small supervisor for real server processes.
+
+State lives under ``<home>``: ``run/<service>.json`` (PID, command, start time),
+``logs/<service>.log`` and ``data/<service>/``. Services run in their own
+session, so they outlive the CLI that started them; ``up`` is idempotent and
+``down`` stops them in reverse dependency order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from rich.console import Console
+
+from lakehouse.config import Settings
+from lakehouse.errors import PortInUseError, ServiceStartError
+from lakehouse.services import Service, build_services
+from lakehouse.services.base import Health
+
+STOP_GRACE_SECONDS = 15.0
+POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of ``lakehouse status``."""
+
+    name: str
+    url: str
+    healthy: bool
+    pid: int | None
+    memory_mb: float | None
+    detail: str
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    if not path.is_file():
+        return ""
+    with path.open(errors="replace") as handle:
+        return "".join(deque(handle, maxlen=lines)).rstrip()
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (a bind would succeed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_owner(port: int) -> str:
+    """'name (pid N)' of the process listening on ``port``, when visible."""
+    try:
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return "another process"
+
+
+def tree_memory_mb(pid: int) -> float | None:
+    """Resident memory of a process and its children, in MiB."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 2**20
+    except psutil.Error:
+        return None
+
+
+class LocalRuntime:
+    """Starts, watches and stops services as child processes."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, console: Console | None = None) -> None:
+        self.settings = settings
+        self.home = settings.home_dir
+        self.console = console or Console(stderr=True, quiet=not sys.stderr.isatty())
+
+    # -- paths and state ---------------------------------------------------
+    def log_path(self, name: str) -> Path:
+        return self.home / "logs" / f"{name}.log"
+
+    def _state_path(self, name: str) -> Path:
+        return self.home / "run" / f"{name}.json"
+
+    def pid(self, name: str) -> int | None:
+        """PID of the service's process if it is still the one we started."""
+        path = self._state_path(name)
+        if not path.is_file():
+            return None
+        try:
+            state = json.loads(path.read_text())
+            proc = psutil.Process(state["pid"])
+            same = abs(proc.create_time() - state["create_time"]) < 1.0
+            if same and proc.status() != psutil.STATUS_ZOMBIE:
+                return int(state["pid"])
+        except (psutil.Error, ValueError, KeyError):
+            pass
+        return None
+
+    # -- up ------------------------------------------------------------------
+    def up(self, names: list[str] | None = None) -> list[Service]:
+        """Start the named services and their dependencies; healthy ones are left alone."""
+        services = build_services(self.settings, names)
+        to_start = [svc for svc in services if not self._already_up(svc)]
+        self._check_ports(to_start)
+        for svc in to_start:
+            with self.console.status(f"Preparing {svc.name}..."):
+                svc.prepare()
+        for svc in services:
+            if svc in to_start:
+                self._start(svc)
+            self.wait_ready(svc)
+            svc.after_ready()
+        return services
+
+    def _already_up(self, svc: Service) -> bool:
+        return self.pid(svc.name) is not None
+
+    def _check_ports(self, services: list[Service]) -> None:
+        for svc in services:
+            for port in svc.spec().ports:
+                if not port_is_free(self.settings.bind_host, port.number):
+                    raise PortInUseError(
+                        f"Service '{svc.name}' needs port {port.number} ({port.name}) on "
+                        f"{self.settings.bind_host}, but {port_owner(port.number)} is using it. "
+                        "Nothing was started.",
+                        hint=self._port_hint(svc.name, port.name),
+                    )
+
+    @staticmethod
+    def _port_hint(service: str, port_name: str) -> str:
+        variable = {
+            "s3": "LAKEHOUSE_S3_PORT",
+            "catalog": "LAKEHOUSE_CATALOG_PORT",
+        }.get(port_name, "LAKEHOUSE_S3_INTERNAL_PORT_BASE" if service == "s3" else None)
+        change = f"set {variable} to a free port" if variable else "free the port"
+        return f"Stop the other process, or {change} (also possible in lakehouse.toml)."
+
+    def _start(self, svc: Service) -> None:
+        spec = svc.spec()
+        log = self.log_path(spec.name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._state_path(spec.name).parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
+            proc = subprocess.Popen(
+                spec.command, env={**os.environ, **spec.env}, cwd=self.home,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        state = {
+            "pid": proc.pid,
+            "create_time": psutil.Process(proc.pid).create_time(),
+            "command": list(spec.command),
+            "started_at": time.time(),
+        }
+        self._state_path(spec.name).write_text(json.dumps(state, indent=2))
+
+    def wait_ready(self, svc: Service, timeout: float | None = None) -> Health:
+        """Block until the service is healthy; on failure stop it and raise."""
+        timeout = timeout or self.settings.startup_timeout
+        deadline = time.monotonic() + timeout
+        health = Health(False, "not checked yet")
+        with self.console.status(f"Waiting for {svc.name} to become healthy..."):
+            while time.monotonic() < deadline:
+                if self.pid(svc.name) is None:
+                    self._fail(svc, "exited during start-up", health)
+                health = svc.health()
+                if health.ok:
+                    return health
+                time.sleep(POLL_SECONDS)
+        self._fail(svc, f"did not become healthy within {timeout:.0f} s", health)
+        raise AssertionError("unreachable")
+
+    def _fail(self, svc: Service, problem: str, health: Health) -> None:
+        self.stop(svc.name)
+        raise ServiceStartError(
+            svc.name, problem, svc.spec().command, health.detail,
+            tail(self.log_path(svc.name)), svc.start_hint(),
+        )  # fmt: skip
+
+    # -- down ----------------------------------------------------------------
+    def down(self, names: list[str] | None = None) -> list[str]:
+        """Stop services (all by default) in reverse start order; returns those stopped."""
+        services = build_services(self.settings, None)
+        wanted = {svc.name for svc in services} if not names else set(names)
+        stopped = []
+        for svc in reversed(services):
+            if svc.name in wanted and self.stop(svc.name):
+                stopped.append(svc.name)
+        return stopped
+
+    def stop(self, name: str) -> bool:
+        """SIGTERM the service's process group, SIGKILL after a grace period."""
+        pid = self.pid(name)
+        self._state_path(name).unlink(missing_ok=True)
+        if pid is None:
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=STOP_GRACE_SECONDS)
+            if alive:
+                os.killpg(pid, signal.SIGKILL)
+                psutil.wait_procs(alive, timeout=5)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+        return True
+
+    # -- status and logs -------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for svc in build_services(self.settings, None):
+            spec = svc.spec()
+            pid = self.pid(svc.name)
+            health = svc.health() if pid else Health(False, "not running")
+            memory = tree_memory_mb(pid) if pid else None
+            rows.append(ServiceStatus(svc.name, spec.url, health.ok, pid, memory, health.detail))
+        return rows
+
+    def logs(self, name: str, lines: int = 100) -> str:
+        build_services(self.settings, [name])  # validates the name
+        return tail(self.log_path(name), lines)

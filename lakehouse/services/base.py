@@ -1,0 +1,93 @@
+"""The shape every service has: a spec, then prepare, health and after-ready.
+
+A :class:`ServiceSpec` is plain data (name, command, env, ports, health URL,
+dependencies) derived from :class:`~lakehouse.config.Settings`. Both runtimes
+read it: the local runtime runs ``command`` as a child process, the docker
+runtime renders the same ports, env and health check into compose. Nothing
+about a service is written twice.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lakehouse.config import Settings
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port a service listens on; ``public`` ports are shown to users."""
+
+    name: str
+    number: int
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything a runtime needs to run one service."""
+
+    name: str
+    description: str
+    command: tuple[str, ...]
+    env: dict[str, str]
+    ports: tuple[Port, ...]
+    health_url: str
+    url: str
+    depends_on: tuple[str, ...] = ()
+    data_dir: Path | None = None
+    needs_java: bool = False
+    extra_paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def public_ports(self) -> tuple[Port, ...]:
+        return tuple(port for port in self.ports if port.public)
+
+
+@dataclass(frozen=True)
+class Health:
+    """One health probe: ``ok`` plus what the service answered."""
+
+    ok: bool
+    detail: str
+
+
+def http_health(url: str, timeout: float = 2.0) -> Health:
+    """Healthy when ``url`` answers 2xx; ``detail`` is what came back."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return Health(200 <= response.status < 300, f"HTTP {response.status} from {url}")
+    except urllib.error.HTTPError as exc:
+        return Health(False, f"HTTP {exc.code} from {url}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Health(False, f"no answer from {url}: {reason}")
+
+
+class Service(ABC):
+    """One service of the lake house; subclasses fill in the spec."""
+
+    name: str = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def spec(self) -> ServiceSpec:
+        """The service's command, ports, env and health URL."""
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Fetch artifacts and create directories; safe to call repeatedly."""
+
+    def health(self) -> Health:
+        return http_health(self.spec().health_url)
+
+    def after_ready(self) -> None:  # noqa: B027 - optional hook
+        """Idempotent set-up once the service answers (buckets, namespaces)."""
+
+    def start_hint(self) -> str:
+        return f"Read the full log with `lakehouse logs {self.name}`."
