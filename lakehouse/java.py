@@ -57,10 +57,14 @@ def jdk_version(home: Path) -> int | None:
 
 
 def candidate_homes(explicit: Path | None, env_var: str | None = None) -> list[Path]:
-    """Where to look, in order of preference; duplicates removed."""
-    homes: list[Path] = []
+    """Where to look, in order of preference; duplicates removed.
+
+    An explicitly configured home is the only candidate: a setting the user
+    made must not be silently passed over for some other JDK.
+    """
     if explicit:
-        homes.append(explicit)
+        return [explicit]
+    homes: list[Path] = []
     for name in (env_var, "JAVA_HOME"):
         if name and os.environ.get(name):
             homes.append(Path(os.environ[name]))

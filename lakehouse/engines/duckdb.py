@@ -101,7 +101,7 @@ class DuckDBEngine:
             relation = self.connection.sql(query)
             if relation is None:
                 return pa.table({})
-            return relation.fetch_arrow_table()
+            return relation.to_arrow_table()
         except duckdb.Error as exc:
             raise QueryError(ENGINE, query, str(exc).strip(), hint=self._hint(exc)) from exc
 

@@ -29,6 +29,10 @@ from lakehouse.services.base import Health
 
 STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.1
+# Children started by this Python process, kept so they are reaped when they
+# exit instead of lingering as zombies (services must outlive a CLI, so nothing
+# else holds on to them).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ class LocalRuntime:
         path = self._state_path(name)
         if not path.is_file():
             return None
+        for child in list(_CHILDREN.values()):
+            if child.poll() is not None:
+                del _CHILDREN[child.pid]
         try:
             state = json.loads(path.read_text())
             proc = psutil.Process(state["pid"])
@@ -167,6 +174,7 @@ class LocalRuntime:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
+        _CHILDREN[proc.pid] = proc
         state = {
             "pid": proc.pid,
             "create_time": psutil.Process(proc.pid).create_time(),
@@ -223,6 +231,9 @@ class LocalRuntime:
                 psutil.wait_procs(alive, timeout=5)
         except (ProcessLookupError, psutil.NoSuchProcess):
             pass
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            child.wait(timeout=5)
         return True
 
     # -- status and logs -------------------------------------------------------
