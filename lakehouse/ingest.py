@@ -108,15 +108,20 @@ def _read_one(fs: pa_fs.FileSystem, path: str, kind: str) -> pa.Table:
 
 
 def normalize(table: pa.Table) -> pa.Table:
-    """Cast Arrow types Iceberg cannot store to the nearest type it can."""
-    fields = [pa.field(f.name, _iceberg_friendly(f.type), nullable=True) for f in table.schema]
-    target = pa.schema(fields)
-    if target == table.schema:
-        return table
-    try:
-        return table.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise IngestError(f"Cannot convert the input to Iceberg types: {exc}") from exc
+    """Cast Arrow types Iceberg cannot store to the nearest type it can.
+
+    Nanosecond timestamps are truncated to microseconds (Iceberg v2's precision);
+    every other cast is checked, so e.g. a uint64 that does not fit is an error.
+    """
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = _iceberg_friendly(field.type)
+        try:
+            columns.append(column if kind == field.type else
+                           pc.cast(column, kind, safe=not pa.types.is_timestamp(kind)))  # fmt: skip
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise IngestError(f"Column {field.name} cannot be stored as {kind}: {exc}") from exc
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _iceberg_friendly(kind: pa.DataType) -> pa.DataType:

@@ -1,0 +1,92 @@
+"""Pure helpers: SQL table references, type normalisation, exports, errors, services."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.engines.duckdb import referenced_tables
+from lakehouse.env import environment, shell_exports
+from lakehouse.errors import IngestError, QueryError, ServiceStartError
+from lakehouse.ingest import conform, detect_format, normalize
+from lakehouse.services import build_services
+from lakehouse.services.s3 import S3Service
+
+
+def test_referenced_tables_ignores_ctes_and_qualified_catalogs() -> None:
+    sql = """
+        WITH recent AS (SELECT * FROM retail.orders WHERE order_date > DATE '2025-01-01')
+        SELECT c.country, count(*) FROM recent r JOIN retail.customers c USING (customer_id)
+        JOIN lake.web.clickstream w ON w.order_id = r.order_id GROUP BY 1
+    """
+    assert referenced_tables(sql) == ["retail.customers", "retail.orders"]
+    with pytest.raises(QueryError, match="cannot parse"):
+        referenced_tables("SELECT FROM WHERE (")
+
+
+def test_normalize_makes_types_iceberg_can_store() -> None:
+    data = pa.table({
+        "ts": pa.array([1, 2], pa.timestamp("ns")),
+        "u": pa.array([1, 2], pa.uint32()),
+        "small": pa.array([1, 2], pa.int8()),
+        "d": pa.array(["a", "b"]).dictionary_encode(),
+        "n": pa.nulls(2),
+    })  # fmt: skip
+    types = normalize(data).schema.types
+    assert types == [pa.timestamp("us"), pa.int64(), pa.int32(), pa.string(), pa.string()]
+
+
+def test_conform_orders_casts_and_fills_missing_columns() -> None:
+    target = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("x", pa.float64())])
+    data = pa.table({"name": ["a"], "id": pa.array([1], pa.int32())})
+    out = conform(data, target)
+    assert out.schema == target and out.to_pylist() == [{"id": 1, "name": "a", "x": None}]
+    required = pa.schema([pa.field("must", pa.int64(), nullable=False)])
+    with pytest.raises(IngestError, match="Required column must"):
+        conform(data, required)
+
+
+def test_detect_format() -> None:
+    assert detect_format("x/orders.CSV", None) == "csv"
+    assert detect_format("s3://b/k.ndjson", None) == "json"
+    assert detect_format("data", "parquet") == "parquet"
+    with pytest.raises(IngestError, match="--format"):
+        detect_format("data.bin", None)
+
+
+def test_env_exports_survive_eval_in_a_real_shell() -> None:
+    settings = load_settings(secret_key="it's $ecret \"quoted\"")
+    env = environment(settings)
+    assert env["PYICEBERG_CATALOG__LAKE__S3__ACCESS_KEY_ID"] == settings.access_key
+    assert env["PYICEBERG_CATALOG__LAKE__URI"] == settings.catalog_uri
+    assert env["AWS_ENDPOINT_URL"] == settings.s3_endpoint
+    script = shell_exports(env) + '\nprintf "%s" "$AWS_SECRET_ACCESS_KEY"'
+    echoed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert echoed == settings.secret_key
+
+
+def test_start_error_names_service_command_health_log_and_hint() -> None:
+    error = ServiceStartError("s3", "exited during start-up", ["weed", "mini"], "HTTP 503", "line1\nline2", "Do X.")
+    text = str(error)
+    for part in ("Service 's3' exited during start-up", "weed mini", "HTTP 503", "    line2", "Hint: Do X."):
+        assert part in text
+
+
+def test_services_come_in_dependency_order() -> None:
+    settings = load_settings()
+    assert [s.name for s in build_services(settings, ["catalog"])] == ["s3", "catalog"]
+    assert [s.name for s in build_services(settings, ["s3"])] == ["s3"]
+    with pytest.raises(Exception, match="Unknown service"):
+        build_services(settings, ["nope"])
+
+
+def test_s3_ports_are_distinct_and_derived_from_settings() -> None:
+    settings = load_settings(s3_port=19000, s3_internal_port_base=19100)
+    ports = [p.number for p in S3Service(settings).spec().ports]
+    assert len(ports) == len(set(ports)) == 11
+    assert ports[0] == 19000 and set(ports[1:]) == set(range(19100, 19110))
+    command = " ".join(S3Service(settings).spec().command)
+    assert "-s3.port=19000" in command and "-s3.port.iceberg=0" in command and "-ip.bind=127.0.0.1" in command
