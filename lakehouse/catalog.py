@@ -10,22 +10,8 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
 
-from lakehouse.config import Settings
+from lakehouse.config import Settings, catalog_properties
 from lakehouse.errors import TableNotFoundError
-
-
-def catalog_properties(settings: Settings) -> dict[str, str]:
-    """pyiceberg properties for the lake; also exported as PYICEBERG_CATALOG__LAKE__*."""
-    return {
-        "type": "rest",
-        "uri": settings.catalog_uri,
-        "warehouse": settings.warehouse,
-        "s3.endpoint": settings.s3_endpoint,
-        "s3.access-key-id": settings.access_key,
-        "s3.secret-access-key": settings.secret_key,
-        "s3.region": settings.region,
-        "s3.path-style-access": "true",
-    }
 
 
 def open_catalog(settings: Settings) -> RestCatalog:
@@ -54,7 +40,11 @@ def load_table(catalog: RestCatalog, name: str) -> Table:
             existing = [".".join(t) for t in catalog.list_tables(namespace)]
         except NoSuchNamespaceError:
             existing = []
-        hint = f"Tables in {namespace}: {', '.join(existing)}." if existing else "Run `lakehouse tables`."
+        hint = (
+            f"Tables in {namespace}: {', '.join(existing)}."
+            if existing
+            else "Run `lakehouse tables`."
+        )
         raise TableNotFoundError(f"Table {name} does not exist.", hint=hint) from exc
 
 

@@ -7,19 +7,21 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from lakehouse.client import Lakehouse
 from lakehouse.config import Settings, load_settings
 from lakehouse.env import environment, shell_exports
 from lakehouse.errors import LakehouseError
 from lakehouse.runtimes import ServiceStatus, get_runtime
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakehouse.client import Lakehouse
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console()
@@ -48,12 +50,20 @@ def settings_of(ctx: click.Context, **overrides: Any) -> Settings:
     return load_settings(home=root.get("home"), **overrides)
 
 
+def lake_of(settings: Settings) -> Lakehouse:
+    from lakehouse.client import Lakehouse
+
+    return Lakehouse(settings)
+
+
 def csv_list(value: str | None) -> list[str] | None:
     return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
 
 @click.group()
-@click.option("--home", type=click.Path(), help="Lake house home (default: .lakehouse, or LAKEHOUSE_HOME).")
+@click.option(
+    "--home", type=click.Path(), help="Lake house home (default: .lakehouse, or LAKEHOUSE_HOME)."
+)
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="lakehouse-stack")
 def main(home: str | None, verbose: bool) -> None:
@@ -62,12 +72,20 @@ def main(home: str | None, verbose: bool) -> None:
 
 @main.command()
 @click.option("--services", help="Comma-separated subset to start (dependencies are added).")
-@click.option("--runtime", type=click.Choice(["local", "docker"]), help="Default: LAKEHOUSE_RUNTIME or local.")
-@click.option("--sample/--no-sample", default=True, help="Load the sample data if the tables are absent.")
-@click.option("--scale", type=float, help="Sample data scale factor (default 1: ~1M clickstream events).")
+@click.option(
+    "--runtime", type=click.Choice(["local", "docker"]), help="Default: LAKEHOUSE_RUNTIME or local."
+)
+@click.option(
+    "--sample/--no-sample", default=True, help="Load the sample data if the tables are absent."
+)
+@click.option(
+    "--scale", type=float, help="Sample data scale factor (default 1: ~1M clickstream events)."
+)
 @click.pass_context
 @friendly_errors
-def up(ctx: click.Context, services: str | None, runtime: str | None, sample: bool, scale: float | None) -> None:
+def up(
+    ctx: click.Context, services: str | None, runtime: str | None, sample: bool, scale: float | None
+) -> None:
     """Start the lake house (idempotent) and load the sample data."""
     settings = settings_of(ctx, runtime=runtime, sample_scale=scale)
     started = get_runtime(settings).up(csv_list(services))
@@ -75,7 +93,7 @@ def up(ctx: click.Context, services: str | None, runtime: str | None, sample: bo
     if sample and {"s3", "catalog"} <= set(names):
         from lakehouse.sample import load_sample
 
-        with Lakehouse(settings) as lake, err.status("Loading sample data..."):
+        with lake_of(settings) as lake, err.status("Loading sample data..."):
             for load in load_sample(lake, scale=settings.sample_scale):
                 if load.loaded:
                     err.print(f"loaded {load.table}: {load.rows:,} rows")
@@ -141,19 +159,28 @@ def env(ctx: click.Context, as_json: bool) -> None:
 @main.command()
 @click.argument("sql")
 @click.option("--engine", type=click.Choice(["duckdb"]), default="duckdb", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 @click.option("--as-of", help="Snapshot id or timestamp (ISO 8601, UTC if no zone) to read.")
 @click.pass_context
 @friendly_errors
 def query(ctx: click.Context, sql: str, engine: str, fmt: str, as_of: str | None) -> None:
     """Run SQL over the lake's tables (plain namespace.table names)."""
-    with Lakehouse(settings_of(ctx)) as lake:
+    with lake_of(settings_of(ctx)) as lake:
         result = lake.sql(sql, engine=engine, as_of=as_of)
     print_arrow(result, fmt)
 
 
 def print_arrow(result: pa.Table, fmt: str) -> None:
     if fmt == "csv":
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(result, sink)
         sys.stdout.write(sink.getvalue().to_pybytes().decode())
@@ -170,18 +197,32 @@ def print_arrow(result: pa.Table, fmt: str) -> None:
 @main.command()
 @click.argument("source")
 @click.option("--table", "table_name", required=True, help="Target table, namespace.table.")
-@click.option("--mode", type=click.Choice(["append", "overwrite", "upsert"]), default="append", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["append", "overwrite", "upsert"]),
+    default="append",
+    show_default=True,
+)
 @click.option("--key", help="Comma-separated key columns (required for upsert).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), help="Default: from the extension.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "parquet"]),
+    help="Default: from the extension.",
+)
 @click.pass_context
 @friendly_errors
-def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str | None, fmt: str | None) -> None:
+def ingest(
+    ctx: click.Context, source: str, table_name: str, mode: str, key: str | None, fmt: str | None
+) -> None:
     """Load a file, directory or s3:// URI into an Iceberg table in one commit."""
-    with Lakehouse(settings_of(ctx)) as lake:
+    with lake_of(settings_of(ctx)) as lake:
         result = lake.ingest(source, table_name, mode=mode, key=csv_list(key), format=fmt)
     verb = "created" if result.created else "updated"
     extra = f", new columns: {', '.join(result.added_columns)}" if result.added_columns else ""
-    err.print(f"{verb} {result.table}: {result.mode} of {result.rows:,} rows, snapshot {result.snapshot_id}{extra}")
+    err.print(
+        f"{verb} {result.table}: {result.mode} of {result.rows:,} rows, snapshot {result.snapshot_id}{extra}"
+    )
 
 
 @main.command()
@@ -190,7 +231,7 @@ def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str
 @friendly_errors
 def tables(ctx: click.Context, namespace: str | None) -> None:
     """List tables (of one namespace, or all)."""
-    for name in Lakehouse(settings_of(ctx)).tables(namespace):
+    for name in lake_of(settings_of(ctx)).tables(namespace):
         click.echo(name)
 
 
@@ -201,7 +242,7 @@ def tables(ctx: click.Context, namespace: str | None) -> None:
 @friendly_errors
 def describe(ctx: click.Context, name: str, as_json: bool) -> None:
     """Schema, partitioning, properties, location and row count of a table."""
-    info = Lakehouse(settings_of(ctx)).describe(name)
+    info = lake_of(settings_of(ctx)).describe(name)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -223,7 +264,7 @@ def describe(ctx: click.Context, name: str, as_json: bool) -> None:
 def history(ctx: click.Context, name: str) -> None:
     """Snapshots of a table, oldest first (use their ids with query --as-of)."""
     table = RichTable("snapshot_id", "committed_at (UTC)", "operation", "added", "total rows")
-    for snap in Lakehouse(settings_of(ctx)).history(name):
+    for snap in lake_of(settings_of(ctx)).history(name):
         table.add_row(str(snap.snapshot_id), snap.committed_at.isoformat(), snap.operation,
                       f"{snap.added_records:,}", f"{snap.total_records:,}")  # fmt: skip
     out.print(table)
@@ -239,7 +280,7 @@ def load_sample_command(ctx: click.Context, scale: float | None, force: bool) ->
     from lakehouse.sample import load_sample
 
     settings = settings_of(ctx, sample_scale=scale)
-    with Lakehouse(settings) as lake:
+    with lake_of(settings) as lake:
         for load in load_sample(lake, scale=settings.sample_scale, force=force):
             state = f"{load.rows:,} rows" if load.loaded else "already present"
             click.echo(f"{load.table}: {state}")

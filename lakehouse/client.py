@@ -17,7 +17,7 @@ from lakehouse.config import Settings, load_settings
 from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
 from lakehouse.env import environment
 from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.ingest import IngestResult, Ingestor, read_input
+from lakehouse.ingest import Ingestor, IngestResult, read_input
 from lakehouse.services.s3 import s3_client
 
 ENGINES = ("duckdb",)
@@ -26,7 +26,9 @@ ENGINES = ("duckdb",)
 def parse_as_of(value: str | int | datetime) -> int | datetime:
     """A snapshot id (all digits) or a timestamp (ISO 8601; naive means UTC)."""
     if isinstance(value, datetime | int):
-        return value if not isinstance(value, datetime) or value.tzinfo else value.replace(tzinfo=UTC)
+        return (
+            value if not isinstance(value, datetime) or value.tzinfo else value.replace(tzinfo=UTC)
+        )
     text = value.strip()
     if text.isdigit():
         return int(text)
@@ -67,10 +69,14 @@ class Lakehouse:
             self._duckdb = DuckDBEngine(self.settings)
         return self._duckdb
 
-    def sql(self, query: str, engine: str = "duckdb", as_of: str | int | datetime | None = None) -> pa.Table:
+    def sql(
+        self, query: str, engine: str = "duckdb", as_of: str | int | datetime | None = None
+    ) -> pa.Table:
         """Run SQL on an engine and return Arrow; ``as_of`` reads older snapshots."""
         if engine not in ENGINES:
-            raise ConfigError(f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}.")
+            raise ConfigError(
+                f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}."
+            )
         snapshots = self._snapshots(query, as_of) if as_of is not None else None
         return self._duckdb_engine().sql(query, snapshots)
 

@@ -64,18 +64,26 @@ class Settings(BaseSettings):
     access_key: str = Field(default="lakehouse", description="S3 access key id.")
     secret_key: str = Field(default="lakehouse-secret", description="S3 secret access key.")
     region: str = Field(default="us-east-1", description="AWS region reported to clients.")
-    warehouse_bucket: str = Field(default="warehouse", description="Bucket holding the Iceberg warehouse.")
-    catalog_name: str = Field(default="lake", description="Name of the Iceberg catalog in every engine.")
+    warehouse_bucket: str = Field(
+        default="warehouse", description="Bucket holding the Iceberg warehouse."
+    )
+    catalog_name: str = Field(
+        default="lake", description="Name of the Iceberg catalog in every engine."
+    )
     java_home: Path | None = Field(
         default=None, description="JDK for JVM services; else JAVA_HOME, PATH, /usr/lib/jvm/*."
     )
     catalog_heap: str = Field(default="384m", description="Max heap of the REST catalog JVM.")
-    startup_timeout: float = Field(default=90.0, description="Seconds to wait for a service to become healthy.")
+    startup_timeout: float = Field(
+        default=90.0, description="Seconds to wait for a service to become healthy."
+    )
     maven_repo: str | None = Field(
         default=None,
         description="Maven repository URL; else the mirror in ~/.m2/settings.xml, else Maven Central.",
     )
-    sample_scale: float = Field(default=1.0, description="Scale factor of the sample data `make up` loads.")
+    sample_scale: float = Field(
+        default=1.0, description="Scale factor of the sample data `make up` loads."
+    )
 
     @field_validator("s3_port", "catalog_port", "s3_internal_port_base")
     @classmethod
@@ -121,6 +129,20 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.cache.expanduser().resolve()
+
+
+def catalog_properties(settings: Settings) -> dict[str, str]:
+    """pyiceberg properties for the lake; also exported as PYICEBERG_CATALOG__LAKE__*."""
+    return {
+        "type": "rest",
+        "uri": settings.catalog_uri,
+        "warehouse": settings.warehouse,
+        "s3.endpoint": settings.s3_endpoint,
+        "s3.access-key-id": settings.access_key,
+        "s3.secret-access-key": settings.secret_key,
+        "s3.region": settings.region,
+        "s3.path-style-access": "true",
+    }
 
 
 def config_file_path() -> Path:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from lakehouse.catalog import catalog_properties
-from lakehouse.config import Settings
+from lakehouse.config import Settings, catalog_properties
 
 
 def environment(settings: Settings) -> dict[str, str]:

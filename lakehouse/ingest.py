@@ -83,7 +83,9 @@ def read_input(source: str, settings: Settings, fmt: str | None = None) -> pa.Ta
         files = [path]
         if info.type == pa_fs.FileType.Directory:
             selector = pa_fs.FileSelector(path, recursive=True)
-            files = sorted(f.path for f in fs.get_file_info(selector) if f.type == pa_fs.FileType.File)
+            files = sorted(
+                f.path for f in fs.get_file_info(selector) if f.type == pa_fs.FileType.File
+            )
         tables = [_read_one(fs, file, kind) for file in files]
     except IngestError:
         raise
@@ -201,9 +203,13 @@ class Ingestor:
         tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
         table = tx.commit_transaction()
         snapshot = table.current_snapshot()
-        return IngestResult(name, mode, len(data), True, (), snapshot.snapshot_id if snapshot else None)
+        return IngestResult(
+            name, mode, len(data), True, (), snapshot.snapshot_id if snapshot else None
+        )
 
-    def _write(self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]) -> IngestResult:
+    def _write(
+        self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]
+    ) -> IngestResult:
         before = {f.name for f in table.schema().fields}
         try:
             with table.transaction() as tx:
@@ -224,7 +230,9 @@ class Ingestor:
         table.refresh()
         added = tuple(f.name for f in table.schema().fields if f.name not in before)
         snapshot = table.current_snapshot()
-        return IngestResult(name, mode, len(data), False, added, snapshot.snapshot_id if snapshot else None)
+        return IngestResult(
+            name, mode, len(data), False, added, snapshot.snapshot_id if snapshot else None
+        )
 
     @staticmethod
     def _apply(tx: Transaction, data: pa.Table, mode: str, key: list[str]) -> None:
@@ -237,4 +245,3 @@ class Ingestor:
             # this transaction's evolution; a keyed overwrite is the same merge
             # (matched rows replaced, new rows inserted) and sees the new schema.
             tx.overwrite(data, overwrite_filter=create_match_filter(data, key))
-

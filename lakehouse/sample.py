@@ -14,7 +14,9 @@ class SampleLoad:
     loaded: bool
 
 
-def load_sample(lake: Lakehouse, scale: float = 1.0, seed: int = 42, force: bool = False) -> list[SampleLoad]:
+def load_sample(
+    lake: Lakehouse, scale: float = 1.0, seed: int = 42, force: bool = False
+) -> list[SampleLoad]:
     """Create each sample table that does not exist yet (all of them with ``force``)."""
     from sample_data import TABLES, generate
 
@@ -26,5 +28,7 @@ def load_sample(lake: Lakehouse, scale: float = 1.0, seed: int = 42, force: bool
     for name in TABLES:
         if name in missing:
             lake.ingest(data[name], name, mode="overwrite")
-        results.append(SampleLoad(name, data[name].num_rows if name in missing else 0, name in missing))
+        results.append(
+            SampleLoad(name, data[name].num_rows if name in missing else 0, name in missing)
+        )
     return results

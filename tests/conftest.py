@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -24,19 +23,3 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     os.environ.clear()
     os.environ.update(saved)
 
-
-def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
-    """First port of ``size`` consecutive ports that are free on 127.0.0.1."""
-    for base in range(start + (os.getpid() % 500) * 50, end, size + 7):
-        if all(port_is_free(port) for port in range(base, base + size)):
-            return base
-    raise RuntimeError("no block of free ports found")
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

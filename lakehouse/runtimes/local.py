@@ -66,13 +66,32 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
+    """First of ``size`` consecutive ports free on 127.0.0.1 (for throwaway stacks)."""
+    for base in range(start + (os.getpid() % 500) * 50, end, size + 7):
+        if all(port_is_free("127.0.0.1", port) for port in range(base, base + size)):
+            return base
+    raise RuntimeError(f"no {size} consecutive free ports between {start} and {end}")
+
+
+def isolated_stack_env(home: Path) -> dict[str, str]:
+    """LAKEHOUSE_* variables for a throwaway stack in ``home`` on free ports."""
+    base = free_port_block(12)
+    return {
+        "LAKEHOUSE_HOME": str(home),
+        "LAKEHOUSE_S3_PORT": str(base),
+        "LAKEHOUSE_CATALOG_PORT": str(base + 1),
+        "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),
+    }
+
+
 def port_owner(port: int) -> str:
     """'name (pid N)' of the process listening on ``port``, when visible."""
     try:
         for conn in psutil.net_connections(kind="inet"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            listening = conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+            if listening and conn.pid:
+                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         pass
     return "another process"
@@ -225,7 +244,7 @@ class LocalRuntime:
             return False
         try:
             os.killpg(pid, signal.SIGTERM)
-            gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=STOP_GRACE_SECONDS)
+            _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=STOP_GRACE_SECONDS)
             if alive:
                 os.killpg(pid, signal.SIGKILL)
                 psutil.wait_procs(alive, timeout=5)

@@ -15,7 +15,9 @@ def service_files_dir() -> Path:
     for candidate in (package.parent / "services", package / "_services"):
         if candidate.is_dir():
             return candidate
-    raise ConfigError("The services/ configuration directory is missing.", hint="Reinstall lakehouse.")
+    raise ConfigError(
+        "The services/ configuration directory is missing.", hint="Reinstall lakehouse."
+    )
 
 
 def service_classes() -> dict[str, type[Service]]:
@@ -29,7 +31,7 @@ def service_classes() -> dict[str, type[Service]]:
 def build_services(settings: Settings, names: list[str] | None = None) -> list[Service]:
     """Services to run: the named ones plus their dependencies, in start order."""
     classes = service_classes()
-    wanted = list(classes) if not names else names
+    wanted = names if names else list(classes)
     unknown = [name for name in wanted if name not in classes]
     if unknown:
         raise ConfigError(

@@ -8,8 +8,11 @@ writing table files through S3FileIO to the S3 service.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from lakehouse.artifacts import ArtifactFetcher, read_lock
@@ -74,7 +77,9 @@ class CatalogService(Service):
             java = str(self.jdk().java)
         except JavaNotFoundError:
             java = "java"  # prepare() raises the real error before anything starts
-        env = catalog_env(s.home_dir, s.s3_endpoint, s.access_key, s.secret_key, s.warehouse, s.region)
+        env = catalog_env(
+            s.home_dir, s.s3_endpoint, s.access_key, s.secret_key, s.warehouse, s.region
+        )
         env |= {"REST_PORT": str(s.catalog_port), "REST_HOST": s.bind_host}
         command = (
             java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
@@ -121,11 +126,23 @@ class CatalogService(Service):
         staging.replace(target)
 
     def after_ready(self) -> None:
-        from lakehouse.catalog import open_catalog
-
-        catalog = open_catalog(self.settings)
-        if (DEFAULT_NAMESPACE,) not in catalog.list_namespaces():
-            catalog.create_namespace_if_not_exists(DEFAULT_NAMESPACE)
+        """Create the default namespace (plain REST: no pyiceberg import on start-up)."""
+        base = f"{self.settings.catalog_uri}/v1/namespaces"
+        try:
+            urllib.request.urlopen(f"{base}/{DEFAULT_NAMESPACE}", timeout=10).close()
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+        body = json.dumps({"namespace": [DEFAULT_NAMESPACE], "properties": {}}).encode()
+        request = urllib.request.Request(
+            base, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # created concurrently: fine
+                raise
 
     def start_hint(self) -> str:
         return (

@@ -72,8 +72,10 @@ class S3Service(Service):
             # weed reads the S3 identity from these; without them writes fail
             # with INVALID_ACCESS_KEY_ID.
             env={"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key},
-            ports=(Port("s3", s.s3_port),)
-            + tuple(Port(name, port, public=False) for name, port in inner.items()),
+            ports=(
+                Port("s3", s.s3_port),
+                *tuple(Port(name, port, public=False) for name, port in inner.items()),
+            ),
             health_url=f"{s.s3_endpoint}/healthz",
             url=s.s3_endpoint,
             data_dir=data,

@@ -10,31 +10,19 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from lakehouse import Lakehouse, Settings, load_settings
-from lakehouse.runtimes.local import LocalRuntime
-from tests.conftest import free_port_block
+from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
 
 CLI = [sys.executable, "-m", "lakehouse.cli"]
-
-
-def stack_env(home: Path) -> dict[str, str]:
-    base = free_port_block(12)
-    return {
-        "LAKEHOUSE_HOME": str(home),
-        "LAKEHOUSE_S3_PORT": str(base),
-        "LAKEHOUSE_CATALOG_PORT": str(base + 1),
-        "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),
-    }
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings of a running S3 + catalog stack, stopped at the end of the session."""
-    os.environ.update(stack_env(tmp_path_factory.mktemp("home")))
+    os.environ.update(isolated_stack_env(tmp_path_factory.mktemp("home")))
     settings = load_settings()
     runtime = LocalRuntime(settings)
     runtime.up()
@@ -51,7 +39,9 @@ def lake(stack: Settings) -> Iterator[Lakehouse]:
 @pytest.fixture
 def namespace(lake: Lakehouse, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, dropped with its tables afterwards."""
-    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:40]
+    name = (
+        "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:40]
+    )
     lake.catalog.create_namespace_if_not_exists(name)
     yield name
     for table in lake.tables(name):
@@ -63,5 +53,7 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The real `lakehouse` CLI in a subprocess, with this session's environment."""
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
-        raise AssertionError(f"lakehouse {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"lakehouse {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result

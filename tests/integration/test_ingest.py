@@ -25,12 +25,19 @@ def rows(lake: Lakehouse, table: str, order: str = "id") -> list[dict[str, objec
     return lake.sql(f"SELECT * FROM {table} ORDER BY {order}").to_pylist()
 
 
-def state(lake: Lakehouse, table: str) -> tuple[int | None, int, list[str], list[dict[str, object]]]:
+def state(
+    lake: Lakehouse, table: str
+) -> tuple[int | None, int, list[str], list[dict[str, object]]]:
     """Everything that must not change after a rejected ingest."""
     t = lake.table(table)
     snapshot = t.current_snapshot()
     columns = [f.name for f in t.schema().fields]
-    return (snapshot.snapshot_id if snapshot else None, len(t.snapshots()), columns, rows(lake, table))
+    return (
+        snapshot.snapshot_id if snapshot else None,
+        len(t.snapshots()),
+        columns,
+        rows(lake, table),
+    )
 
 
 def test_append_creates_then_appends(lake: Lakehouse, namespace: str, tmp_path: Path) -> None:
@@ -50,7 +57,9 @@ def test_overwrite_replaces_all_rows(lake: Lakehouse, namespace: str, tmp_path: 
     assert rows(lake, table) == [{"id": 9, "name": "zed"}]
 
 
-def test_upsert_merges_on_key_and_evolves_schema(lake: Lakehouse, namespace: str, tmp_path: Path) -> None:
+def test_upsert_merges_on_key_and_evolves_schema(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
     table = f"{namespace}.people"
     lake.ingest(write_csv(tmp_path / "a.csv", "id,name\n1,ann\n2,bob\n"), table)
     result = lake.ingest(
@@ -68,15 +77,21 @@ def test_upsert_merges_on_key_and_evolves_schema(lake: Lakehouse, namespace: str
 def test_upsert_with_composite_key(lake: Lakehouse, namespace: str) -> None:
     table = f"{namespace}.lines"
     lake.ingest(pa.table({"o": [1, 1, 2], "l": [1, 2, 1], "q": [5, 6, 7]}), table)
-    lake.ingest(pa.table({"o": [1, 2], "l": [2, 2], "q": [60, 8]}), table, mode="upsert", key=["o", "l"])
+    lake.ingest(
+        pa.table({"o": [1, 2], "l": [2, 2], "q": [60, 8]}), table, mode="upsert", key=["o", "l"]
+    )
     got = lake.sql(f"SELECT o, l, q FROM {table} ORDER BY o, l").to_pylist()
     assert got == [{"o": 1, "l": 1, "q": 5}, {"o": 1, "l": 2, "q": 60},
                    {"o": 2, "l": 1, "q": 7}, {"o": 2, "l": 2, "q": 8}]  # fmt: skip
 
 
-def test_json_and_parquet_and_directory_inputs(lake: Lakehouse, namespace: str, tmp_path: Path) -> None:
+def test_json_and_parquet_and_directory_inputs(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
     table = f"{namespace}.mixed"
-    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps({"id": i, "v": f"x{i}"}) for i in range(3)))
+    (tmp_path / "a.jsonl").write_text(
+        "\n".join(json.dumps({"id": i, "v": f"x{i}"}) for i in range(3))
+    )
     lake.ingest(str(tmp_path / "a.jsonl"), table)
     folder = tmp_path / "parts"
     folder.mkdir()
@@ -89,7 +104,9 @@ def test_json_and_parquet_and_directory_inputs(lake: Lakehouse, namespace: str, 
 def test_ingest_from_an_s3_uri(lake: Lakehouse, namespace: str, tmp_path: Path) -> None:
     local = write_csv(tmp_path / "s3.csv", "id,name\n1,from-s3\n")
     lake.s3.fput_object(lake.settings.warehouse_bucket, f"landing/{namespace}/s3.csv", local)
-    lake.ingest(f"s3://{lake.settings.warehouse_bucket}/landing/{namespace}/s3.csv", f"{namespace}.s3")
+    lake.ingest(
+        f"s3://{lake.settings.warehouse_bucket}/landing/{namespace}/s3.csv", f"{namespace}.s3"
+    )
     assert rows(lake, f"{namespace}.s3") == [{"id": 1, "name": "from-s3"}]
 
 
@@ -105,7 +122,12 @@ def test_ingest_from_an_s3_uri(lake: Lakehouse, namespace: str, tmp_path: Path) 
     ids=["malformed", "type-conflict", "unknown-key", "duplicate-key", "no-key"],
 )
 def test_bad_input_changes_nothing(
-    lake: Lakehouse, namespace: str, tmp_path: Path, content: str, kwargs: dict[str, object], message: str
+    lake: Lakehouse,
+    namespace: str,
+    tmp_path: Path,
+    content: str,
+    kwargs: dict[str, object],
+    message: str,
 ) -> None:
     table = f"{namespace}.people"
     lake.ingest(write_csv(tmp_path / "good.csv", "id,name\n1,ann\n2,bob\n"), table)
@@ -128,7 +150,9 @@ def test_cli_ingest_and_error_exit_code(lake: Lakehouse, namespace: str, tmp_pat
     table = f"{namespace}.cli"
     good = run_cli("ingest", write_csv(tmp_path / "a.csv", "id,name\n1,ann\n"), "--table", table)
     assert "created" in good.stderr
-    bad = run_cli("ingest", write_csv(tmp_path / "b.csv", "id,name\nx,y\n"), "--table", table, check=False)
+    bad = run_cli(
+        "ingest", write_csv(tmp_path / "b.csv", "id,name\nx,y\n"), "--table", table, check=False
+    )
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: Cannot append") and "Hint:" in bad.stderr
     assert "Traceback" not in bad.stderr

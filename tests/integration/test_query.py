@@ -21,12 +21,17 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def orders(lake: Lakehouse, namespace: str) -> str:
     table = f"{namespace}.orders"
-    lake.ingest(pa.table({"id": [1, 2, 3], "status": ["new", "paid", "paid"], "amount": [10, 20, 30]}), table)
+    lake.ingest(
+        pa.table({"id": [1, 2, 3], "status": ["new", "paid", "paid"], "amount": [10, 20, 30]}),
+        table,
+    )
     return table
 
 
 def test_sql_returns_arrow_with_plain_names(lake: Lakehouse, orders: str) -> None:
-    result = lake.sql(f"SELECT status, sum(amount) AS total FROM {orders} GROUP BY status ORDER BY status")
+    result = lake.sql(
+        f"SELECT status, sum(amount) AS total FROM {orders} GROUP BY status ORDER BY status"
+    )
     assert isinstance(result, pa.Table)
     assert result.to_pylist() == [{"status": "new", "total": 10}, {"status": "paid", "total": 50}]
 
@@ -35,11 +40,18 @@ def test_cli_csv_prints_one_header_then_rows(orders: str) -> None:
     out = run_cli("query", f"SELECT id, status FROM {orders} ORDER BY id", "--format", "csv").stdout
     lines = out.strip().splitlines()
     assert len(lines) == 4
-    assert list(csv.reader(io.StringIO(out))) == [["id", "status"], ["1", "new"], ["2", "paid"], ["3", "paid"]]
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["id", "status"],
+        ["1", "new"],
+        ["2", "paid"],
+        ["3", "paid"],
+    ]
 
 
 def test_cli_json_and_table_formats(orders: str) -> None:
-    as_json = json.loads(run_cli("query", f"SELECT id FROM {orders} ORDER BY id", "--format", "json").stdout)
+    as_json = json.loads(
+        run_cli("query", f"SELECT id FROM {orders} ORDER BY id", "--format", "json").stdout
+    )
     assert as_json == [{"id": 1}, {"id": 2}, {"id": 3}]
     table = run_cli("query", f"SELECT count(*) AS n FROM {orders}").stdout
     assert "n" in table and "3" in table and "1 row(s)" in table

@@ -14,8 +14,7 @@ import pytest
 
 from lakehouse import Lakehouse, Settings, load_settings
 from lakehouse.errors import ArtifactError, JavaNotFoundError, PortInUseError
-from lakehouse.runtimes.local import LocalRuntime
-from tests.conftest import free_port_block
+from lakehouse.runtimes.local import LocalRuntime, free_port_block
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -46,7 +45,9 @@ def test_services_listen_on_loopback_only(stack: Settings) -> None:
     for name in ("s3", "catalog"):
         pid = runtime.pid(name)
         assert pid is not None
-        listening = [c for c in psutil.Process(pid).net_connections() if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c for c in psutil.Process(pid).net_connections() if c.status == psutil.CONN_LISTEN
+        ]
         assert listening, f"{name} listens nowhere"
         for conn in listening:
             assert conn.laddr.ip in ("127.0.0.1", "::ffff:127.0.0.1"), (name, conn.laddr)

@@ -23,7 +23,10 @@ def test_coordinates_and_paths() -> None:
     assert jar.repo_path == "org/apache/iceberg/iceberg-core/1.10.1/iceberg-core-1.10.1-tests.jar"
     assert jar.sha256 == "a" * 64
     zipped = parse_coordinates("io.trino:trino-iceberg:479@zip", "b" * 64)
-    assert zipped.file_name == "trino-iceberg-479.zip" and zipped.coordinates == "io.trino:trino-iceberg:479@zip"
+    assert (
+        zipped.file_name == "trino-iceberg-479.zip"
+        and zipped.coordinates == "io.trino:trino-iceberg:479@zip"
+    )
     with pytest.raises(ArtifactError, match="Bad Maven coordinates"):
         parse_coordinates("just-a-name", "c" * 64)
 
@@ -31,7 +34,13 @@ def test_coordinates_and_paths() -> None:
 def test_committed_catalog_lock_is_well_formed() -> None:
     pinned = read_lock(service_files_dir() / "catalog" / "artifacts.lock")
     names = {a.artifact for a in pinned}
-    assert {"iceberg-open-api", "iceberg-core", "iceberg-aws-bundle", "sqlite-jdbc", "jetty-server"} <= names
+    assert {
+        "iceberg-open-api",
+        "iceberg-core",
+        "iceberg-aws-bundle",
+        "sqlite-jdbc",
+        "jetty-server",
+    } <= names
     assert len({a.coordinates for a in pinned}) == len(pinned)
 
 

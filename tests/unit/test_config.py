@@ -19,13 +19,19 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_defaults(config_file: Path) -> None:
     settings = load_settings()
-    assert (settings.s3_port, settings.catalog_port, settings.bind_host) == (9000, 8181, "127.0.0.1")
+    assert (settings.s3_port, settings.catalog_port, settings.bind_host) == (
+        9000,
+        8181,
+        "127.0.0.1",
+    )
     assert settings.s3_endpoint == "http://127.0.0.1:9000"
     assert settings.warehouse == "s3://warehouse/"
 
 
 def test_file_then_env_then_flag(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config_file.write_text("[lakehouse]\ns3_port = 9100\ncatalog_port = 8200\nregion = 'eu-west-1'\n")
+    config_file.write_text(
+        "[lakehouse]\ns3_port = 9100\ncatalog_port = 8200\nregion = 'eu-west-1'\n"
+    )
     assert load_settings().s3_port == 9100
     monkeypatch.setenv("LAKEHOUSE_S3_PORT", "9200")
     settings = load_settings()
@@ -34,7 +40,9 @@ def test_file_then_env_then_flag(config_file: Path, monkeypatch: pytest.MonkeyPa
     assert load_settings(s3_port=None).s3_port == 9200
 
 
-def test_bad_toml_and_bad_values_are_config_errors(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_toml_and_bad_values_are_config_errors(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config_file.write_text("[lakehouse\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings()

@@ -20,7 +20,9 @@ def fake_jdk(root: Path, name: str, version: str, javac: bool = True) -> Path:
     return home
 
 
-@pytest.mark.parametrize(("text", "major"), [("17.0.15", 17), ("1.8.0_392", 8), ("25", 25), ("x", None)])
+@pytest.mark.parametrize(
+    ("text", "major"), [("17.0.15", 17), ("1.8.0_392", 8), ("25", 25), ("x", None)]
+)
 def test_parse_major(text: str, major: int | None) -> None:
     assert parse_major(text) == major
 

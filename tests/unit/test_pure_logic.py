@@ -40,7 +40,9 @@ def test_normalize_makes_types_iceberg_can_store() -> None:
 
 
 def test_conform_orders_casts_and_fills_missing_columns() -> None:
-    target = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("x", pa.float64())])
+    target = pa.schema(
+        [pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("x", pa.float64())]
+    )
     data = pa.table({"name": ["a"], "id": pa.array([1], pa.int32())})
     out = conform(data, target)
     assert out.schema == target and out.to_pylist() == [{"id": 1, "name": "a", "x": None}]
@@ -58,20 +60,30 @@ def test_detect_format() -> None:
 
 
 def test_env_exports_survive_eval_in_a_real_shell() -> None:
-    settings = load_settings(secret_key="it's $ecret \"quoted\"")
+    settings = load_settings(secret_key='it\'s $ecret "quoted"')
     env = environment(settings)
     assert env["PYICEBERG_CATALOG__LAKE__S3__ACCESS_KEY_ID"] == settings.access_key
     assert env["PYICEBERG_CATALOG__LAKE__URI"] == settings.catalog_uri
     assert env["AWS_ENDPOINT_URL"] == settings.s3_endpoint
     script = shell_exports(env) + '\nprintf "%s" "$AWS_SECRET_ACCESS_KEY"'
-    echoed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    echoed = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True
+    ).stdout
     assert echoed == settings.secret_key
 
 
 def test_start_error_names_service_command_health_log_and_hint() -> None:
-    error = ServiceStartError("s3", "exited during start-up", ["weed", "mini"], "HTTP 503", "line1\nline2", "Do X.")
+    error = ServiceStartError(
+        "s3", "exited during start-up", ["weed", "mini"], "HTTP 503", "line1\nline2", "Do X."
+    )
     text = str(error)
-    for part in ("Service 's3' exited during start-up", "weed mini", "HTTP 503", "    line2", "Hint: Do X."):
+    for part in (
+        "Service 's3' exited during start-up",
+        "weed mini",
+        "HTTP 503",
+        "    line2",
+        "Hint: Do X.",
+    ):
         assert part in text
 
 
@@ -89,4 +101,8 @@ def test_s3_ports_are_distinct_and_derived_from_settings() -> None:
     assert len(ports) == len(set(ports)) == 11
     assert ports[0] == 19000 and set(ports[1:]) == set(range(19100, 19110))
     command = " ".join(S3Service(settings).spec().command)
-    assert "-s3.port=19000" in command and "-s3.port.iceberg=0" in command and "-ip.bind=127.0.0.1" in command
+    assert (
+        "-s3.port=19000" in command
+        and "-s3.port.iceberg=0" in command
+        and "-ip.bind=127.0.0.1" in command
+    )

@@ -1,0 +1,196 @@
+"""`make bench`: start-up, ingest and DuckDB figures for the core stack.
+
+Every figure is compared with a baseline measured in the same run on the same
+machine: raw pyiceberg appends of the same Arrow table, and DuckDB reading the
+same Parquet files directly. Results go to bench/results/core.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from lakehouse import Lakehouse, load_settings
+from lakehouse.config import Settings
+from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env, tree_memory_mb
+from sample_data import generate
+
+RESULTS = Path(__file__).parent / "results"
+REPEATS = 5
+CLI_UP = [sys.executable, "-m", "lakehouse.cli", "up", "--no-sample"]
+QUERIES = {
+    "events_by_type": "SELECT event_type, count(*) AS n FROM web.clickstream GROUP BY 1 ORDER BY 2 DESC",
+    "daily_revenue": "SELECT order_date, sum(total_amount) AS revenue, count(*) AS orders "
+    "FROM retail.orders WHERE status <> 'cancelled' GROUP BY 1 ORDER BY 1",
+    "top_products": "SELECT p.category, p.name, sum(i.line_amount) AS revenue FROM retail.order_items i "
+    "JOIN retail.products p ON p.product_id = i.product_id GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10",
+    "funnel_by_device": "SELECT device, event_type, count(DISTINCT session_id) AS sessions "
+    "FROM web.clickstream GROUP BY 1, 2 ORDER BY 1, 3 DESC",
+    "repeat_customers": "SELECT c.country, count(*) AS customers, avg(o.n) AS avg_orders FROM "
+    "(SELECT customer_id, count(*) AS n FROM retail.orders GROUP BY 1 HAVING count(*) > 1) o "
+    "JOIN retail.customers c ON c.customer_id = o.customer_id GROUP BY 1 ORDER BY 2 DESC",
+}
+
+
+def timed(action: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def median_of(action: Callable[[], Any], repeats: int = REPEATS) -> float:
+    return statistics.median(timed(action) for _ in range(repeats))
+
+
+class MemorySampler(threading.Thread):
+    """Peak resident memory of the stack's process trees, sampled every 100 ms."""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        super().__init__(daemon=True)
+        self.runtime, self.peak_mb, self.running = runtime, 0.0, True
+
+    def run(self) -> None:
+        while self.running:
+            pids = [self.runtime.pid(name) for name in ("s3", "catalog")]
+            total = sum(tree_memory_mb(pid) or 0.0 for pid in pids if pid)
+            self.peak_mb = max(self.peak_mb, total)
+            time.sleep(0.1)
+
+
+def bench_startup(settings: Settings) -> dict[str, float]:
+    """Warm start-up (artifacts cached, data present) of S3 + catalog to healthy."""
+    runtime = LocalRuntime(settings)
+    runtime.up()  # first start: fetches artifacts if needed, not measured
+    library, cli = [], []
+    for _ in range(3):
+        runtime.down()
+        library.append(timed(runtime.up))
+        runtime.down()
+        cli.append(timed(lambda: subprocess.run(CLI_UP, check=True, capture_output=True)))
+    return {"warm_startup_s": statistics.median(library), "warm_startup_cli_s": statistics.median(cli)}
+
+
+def bench_ingest(lake: Lakehouse) -> dict[str, float]:
+    """lakehouse ingest of the 1M-row clickstream vs a raw pyiceberg create + append."""
+    clickstream = generate(scale=1.0)["web.clickstream"]
+    mb = clickstream.nbytes / 2**20
+    lake.catalog.create_namespace_if_not_exists("bench")
+
+    def ours() -> None:
+        lake.catalog.purge_table("bench.ours") if lake.catalog.table_exists("bench.ours") else None
+        lake.ingest(clickstream, "bench.ours")
+
+    def raw() -> None:
+        lake.catalog.purge_table("bench.raw") if lake.catalog.table_exists("bench.raw") else None
+        lake.catalog.create_table("bench.raw", schema=clickstream.schema).append(clickstream)
+
+    ours_s, raw_s = median_of(ours, 3), median_of(raw, 3)
+    return {
+        "rows": clickstream.num_rows,
+        "arrow_mb": round(mb, 1),
+        "ingest_s": ours_s,
+        "ingest_rows_per_s": clickstream.num_rows / ours_s,
+        "ingest_mb_per_s": mb / ours_s,
+        "raw_pyiceberg_s": raw_s,
+        "raw_pyiceberg_rows_per_s": clickstream.num_rows / raw_s,
+        "ingest_vs_raw_throughput": raw_s / ours_s,
+    }
+
+
+def parquet_sql(lake: Lakehouse, sql: str) -> str:
+    """``sql`` with each sample table replaced by read_parquet over its current data files."""
+    for name in ("web.clickstream", "retail.order_items", "retail.orders", "retail.products", "retail.customers"):
+        files = [task.file.file_path for task in lake.table(name).scan().plan_files()]
+        sql = sql.replace(name, "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "])")
+    return sql
+
+
+def bench_queries(lake: Lakehouse) -> dict[str, dict[str, float]]:
+    con = lake.duckdb()
+    figures = {}
+    for name, sql in QUERIES.items():
+        raw_sql = parquet_sql(lake, sql)
+        same = sorted(map(str, lake.sql(sql).to_pylist())) == sorted(
+            map(str, con.sql(raw_sql).to_arrow_table().to_pylist())
+        )
+        assert same, f"{name}: Iceberg and raw Parquet answers differ"
+        iceberg_s = median_of(lambda sql=sql: lake.sql(sql))
+        parquet_s = median_of(lambda raw_sql=raw_sql: con.sql(raw_sql).fetchall())
+        figures[name] = {"iceberg_s": iceberg_s, "parquet_s": parquet_s, "ratio": iceberg_s / parquet_s}
+    return figures
+
+
+def main() -> None:
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as home:
+        os.environ.update(isolated_stack_env(Path(home)))
+        settings = load_settings()
+        runtime = LocalRuntime(settings)
+        try:
+            with console.status("start-up"):
+                startup = bench_startup(settings)
+            sampler = MemorySampler(runtime)
+            sampler.start()
+            with Lakehouse(settings) as lake:
+                from lakehouse.sample import load_sample
+
+                with console.status("loading sample (scale 1)"):
+                    load_sample(lake, scale=1.0)
+                with console.status("ingest"):
+                    ingest = bench_ingest(lake)
+                with console.status("queries"):
+                    queries = bench_queries(lake)
+            sampler.running = False
+            sampler.join()
+        finally:
+            runtime.down()
+    result = {
+        "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version()},
+        "startup": startup,
+        "ingest": ingest,
+        "duckdb_queries": queries,
+        "peak_memory_mb": {"core_stack": sampler.peak_mb},
+        "targets": {"warm_startup_s": 3.0, "ingest_vs_raw_throughput": 0.8, "duckdb_ratio": 1.5},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "core.json").write_text(json.dumps(result, indent=2))
+    print_table(console, result)
+
+
+def print_table(console: Console, result: dict[str, Any]) -> None:
+    table = Table("figure", "value", "baseline / target", title="lakehouse core bench")
+    s, i = result["startup"], result["ingest"]
+    table.add_row("warm start-up S3+catalog (library)", f"{s['warm_startup_s']:.2f} s", "target <= 3 s")
+    table.add_row("warm start-up (CLI incl. Python start)", f"{s['warm_startup_cli_s']:.2f} s", "")
+    table.add_row(
+        "ingest 1M clickstream",
+        f"{i['ingest_rows_per_s']:,.0f} rows/s, {i['ingest_mb_per_s']:.0f} MB/s",
+        f"raw pyiceberg {i['raw_pyiceberg_rows_per_s']:,.0f} rows/s",
+    )
+    table.add_row("ingest vs raw pyiceberg", f"{i['ingest_vs_raw_throughput']:.2f}x", "target >= 0.8")
+    for name, q in result["duckdb_queries"].items():
+        table.add_row(
+            f"duckdb {name}",
+            f"{q['iceberg_s'] * 1000:.0f} ms",
+            f"parquet {q['parquet_s'] * 1000:.0f} ms, ratio {q['ratio']:.2f} (target <= 1.5)",
+        )
+    table.add_row("peak memory S3+catalog", f"{result['peak_memory_mb']['core_stack']:.0f} MiB", "")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
