@@ -81,7 +81,10 @@ def bench_startup(settings: Settings) -> dict[str, float]:
         library.append(timed(runtime.up))
         runtime.down()
         cli.append(timed(lambda: subprocess.run(CLI_UP, check=True, capture_output=True)))
-    return {"warm_startup_s": statistics.median(library), "warm_startup_cli_s": statistics.median(cli)}
+    return {
+        "warm_startup_s": statistics.median(library),
+        "warm_startup_cli_s": statistics.median(cli),
+    }
 
 
 def bench_ingest(lake: Lakehouse) -> dict[str, float]:
@@ -113,7 +116,13 @@ def bench_ingest(lake: Lakehouse) -> dict[str, float]:
 
 def parquet_sql(lake: Lakehouse, sql: str) -> str:
     """``sql`` with each sample table replaced by read_parquet over its current data files."""
-    for name in ("web.clickstream", "retail.order_items", "retail.orders", "retail.products", "retail.customers"):
+    for name in (
+        "web.clickstream",
+        "retail.order_items",
+        "retail.orders",
+        "retail.products",
+        "retail.customers",
+    ):
         files = [task.file.file_path for task in lake.table(name).scan().plan_files()]
         sql = sql.replace(name, "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "])")
     return sql
@@ -130,7 +139,11 @@ def bench_queries(lake: Lakehouse) -> dict[str, dict[str, float]]:
         assert same, f"{name}: Iceberg and raw Parquet answers differ"
         iceberg_s = median_of(lambda sql=sql: lake.sql(sql))
         parquet_s = median_of(lambda raw_sql=raw_sql: con.sql(raw_sql).fetchall())
-        figures[name] = {"iceberg_s": iceberg_s, "parquet_s": parquet_s, "ratio": iceberg_s / parquet_s}
+        figures[name] = {
+            "iceberg_s": iceberg_s,
+            "parquet_s": parquet_s,
+            "ratio": iceberg_s / parquet_s,
+        }
     return figures
 
 
@@ -174,14 +187,18 @@ def main() -> None:
 def print_table(console: Console, result: dict[str, Any]) -> None:
     table = Table("figure", "value", "baseline / target", title="lakehouse core bench")
     s, i = result["startup"], result["ingest"]
-    table.add_row("warm start-up S3+catalog (library)", f"{s['warm_startup_s']:.2f} s", "target <= 3 s")
+    table.add_row(
+        "warm start-up S3+catalog (library)", f"{s['warm_startup_s']:.2f} s", "target <= 3 s"
+    )
     table.add_row("warm start-up (CLI incl. Python start)", f"{s['warm_startup_cli_s']:.2f} s", "")
     table.add_row(
         "ingest 1M clickstream",
         f"{i['ingest_rows_per_s']:,.0f} rows/s, {i['ingest_mb_per_s']:.0f} MB/s",
         f"raw pyiceberg {i['raw_pyiceberg_rows_per_s']:,.0f} rows/s",
     )
-    table.add_row("ingest vs raw pyiceberg", f"{i['ingest_vs_raw_throughput']:.2f}x", "target >= 0.8")
+    table.add_row(
+        "ingest vs raw pyiceberg", f"{i['ingest_vs_raw_throughput']:.2f}x", "target >= 0.8"
+    )
     for name, q in result["duckdb_queries"].items():
         table.add_row(
             f"duckdb {name}",

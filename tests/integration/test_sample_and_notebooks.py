@@ -1,0 +1,90 @@
+"""The sample data in the lake, `up --services`, and the notebooks run end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from lakehouse import Lakehouse, Settings
+from lakehouse.runtimes.local import LocalRuntime
+from lakehouse.sample import load_sample
+from sample_data import TABLES, generate
+from tests.integration.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+SCALE = 0.02
+
+
+@pytest.fixture(scope="module")
+def sample(stack: Settings) -> dict[str, int]:
+    with Lakehouse(stack) as lake:
+        loads = load_sample(lake, scale=SCALE)
+    return {load.table: load.rows for load in loads}
+
+
+def test_sample_tables_hold_exactly_the_generated_rows(
+    stack: Settings, sample: dict[str, int]
+) -> None:
+    expected = generate(scale=SCALE)
+    with Lakehouse(stack) as lake:
+        for name in TABLES:
+            count = lake.sql(f"SELECT count(*) AS n FROM {name}").column("n")[0].as_py()
+            assert count == expected[name].num_rows, name
+        orphans = lake.sql(
+            "SELECT count(*) AS n FROM web.clickstream w LEFT JOIN retail.orders o USING (order_id) "
+            "WHERE w.event_type = 'purchase' AND o.order_id IS NULL"
+        )
+        assert orphans.column("n")[0].as_py() == 0
+
+
+def test_loading_again_leaves_existing_tables_alone(
+    stack: Settings, sample: dict[str, int]
+) -> None:
+    with Lakehouse(stack) as lake:
+        before = lake.table("retail.orders").current_snapshot()
+        again = load_sample(lake, scale=SCALE)
+        assert not any(load.loaded for load in again)
+        assert lake.table("retail.orders").current_snapshot() == before
+
+
+def test_cli_first_query_from_the_readme(sample: dict[str, int]) -> None:
+    out = run_cli("query", "SELECT count(*) FROM retail.orders", "--format", "csv").stdout
+    assert out.splitlines()[1] == str(sample["retail.orders"])
+
+
+def test_up_with_a_service_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse.runtimes.local import isolated_stack_env
+
+    for key, value in isolated_stack_env(tmp_path / "subset").items():
+        monkeypatch.setenv(key, value)
+    try:
+        result = run_cli("up", "--services", "s3")
+        assert "loaded" not in result.stderr
+        rows = {row.name: row for row in LocalRuntime(Settings()).status()}
+        assert rows["s3"].healthy and rows["catalog"].pid is None
+    finally:
+        run_cli("down")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(stack: Settings, sample: dict[str, int], notebook: Path) -> None:
+    book = nbformat.read(notebook, as_version=4)
+    NotebookClient(
+        book,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook.parent)}},
+    ).execute()
+    errors = [
+        o for cell in book.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"
+    ]
+    assert not errors
+
+
+def test_the_notebooks_folder_is_not_empty() -> None:
+    assert NOTEBOOKS, "notebooks/ has no notebook for the tests to run"
