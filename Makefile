@@ -42,8 +42,8 @@ test-unit: $(STAMP) ## Only the tests that need no servers
 	$(BIN)/python -m pytest tests/unit -m "not slow"
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check lakehouse sample_data tests bench scripts
-	$(BIN)/ruff format --check lakehouse sample_data tests bench scripts
+	$(BIN)/ruff check lakehouse sample_data tests bench scripts examples
+	$(BIN)/ruff format --check lakehouse sample_data tests bench scripts examples
 	$(BIN)/mypy
 
 bench: $(STAMP) ## Measure start-up, ingest and query speed; writes bench/results/*.json

@@ -24,6 +24,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import plugin as bench_plugin
 from lakehouse import Lakehouse, load_settings
 from lakehouse.config import Settings
 from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env, tree_memory_mb
@@ -167,6 +168,11 @@ def main() -> None:
                     ingest = bench_ingest(lake)
                 with console.status("queries"):
                     queries = bench_queries(lake)
+            with console.status("pytest plugin"):
+                plugin = {
+                    **bench_plugin.lake_fixture_overhead(settings),
+                    **bench_plugin.session_startup(settings),
+                }
             sampler.running = False
             sampler.join()
         finally:
@@ -177,6 +183,7 @@ def main() -> None:
         "ingest": ingest,
         "duckdb_queries": queries,
         "peak_memory_mb": {"core_stack": sampler.peak_mb},
+        "pytest_plugin": plugin,
         "targets": {"warm_startup_s": 3.0, "ingest_vs_raw_throughput": 0.8, "duckdb_ratio": 1.5},
     }
     RESULTS.mkdir(exist_ok=True)
@@ -205,6 +212,14 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
             f"{q['iceberg_s'] * 1000:.0f} ms",
             f"parquet {q['parquet_s'] * 1000:.0f} ms, ratio {q['ratio']:.2f} (target <= 1.5)",
         )
+    p = result["pytest_plugin"]
+    table.add_row("`lake` fixture create+drop (median)", f"{p['lake_fixture_ms']:.0f} ms",
+                  f"moto bucket {p['moto_bucket_ms']:.0f} ms; target <= 50 ms")  # fmt: skip
+    table.add_row(
+        "plugin session start, cold / reused",
+        f"{p['cold_start_s']:.2f} s / {p['reuse_s'] * 1000:.0f} ms",
+        "",
+    )
     table.add_row("peak memory S3+catalog", f"{result['peak_memory_mb']['core_stack']:.0f} MiB", "")
     console.print(table)
 

@@ -18,6 +18,7 @@ from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
 from lakehouse.env import environment
 from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.ingest import Ingestor, IngestResult, read_input
+from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.s3 import s3_client
 
 ENGINES = ("duckdb",)
@@ -60,9 +61,16 @@ class Lakehouse:
         s = self.settings
         return s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
 
-    def duckdb(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the lake attached as the default catalog."""
-        return self._duckdb_engine().connection
+    def duckdb(self, namespace: str = DEFAULT_NAMESPACE) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached; ``namespace`` is the default schema."""
+        engine = self._duckdb_engine()
+        engine.use(namespace)
+        return engine.connection
+
+    def reset_duckdb(self) -> None:
+        """Point an open DuckDB connection back at the default namespace."""
+        if self._duckdb is not None:
+            self._duckdb.use(DEFAULT_NAMESPACE)
 
     def _duckdb_engine(self) -> DuckDBEngine:
         if self._duckdb is None:
@@ -70,15 +78,23 @@ class Lakehouse:
         return self._duckdb
 
     def sql(
-        self, query: str, engine: str = "duckdb", as_of: str | int | datetime | None = None
+        self,
+        query: str,
+        engine: str = "duckdb",
+        as_of: str | int | datetime | None = None,
+        namespace: str | None = None,
     ) -> pa.Table:
-        """Run SQL on an engine and return Arrow; ``as_of`` reads older snapshots."""
+        """Run SQL on an engine and return Arrow.
+
+        ``as_of`` reads older snapshots; ``namespace`` is where unqualified table
+        names resolve (by default only ``namespace.table`` names are meant).
+        """
         if engine not in ENGINES:
             raise ConfigError(
                 f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}."
             )
         snapshots = self._snapshots(query, as_of) if as_of is not None else None
-        return self._duckdb_engine().sql(query, snapshots)
+        return self._duckdb_engine().sql(query, snapshots, namespace)
 
     def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:
         point = parse_as_of(as_of)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 # Variables a developer's shell may carry (eval "$(lakehouse env)") that would
 # point tests at their own stack instead of the one a test starts.
 LEAKY_PREFIXES = ("LAKEHOUSE_", "PYICEBERG_", "AWS_")

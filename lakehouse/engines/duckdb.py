@@ -90,11 +90,26 @@ class DuckDBEngine:
             ) from exc  # fmt: skip
         return con
 
-    def sql(self, query: str, snapshots: dict[str, int] | None = None) -> pa.Table:
-        """Run ``query``; ``snapshots`` maps 'ns.table' to the snapshot to read instead."""
+    def sql(
+        self, query: str, snapshots: dict[str, int] | None = None, namespace: str | None = None
+    ) -> pa.Table:
+        """Run ``query``; ``snapshots`` maps 'ns.table' to the snapshot to read instead.
+
+        ``namespace`` makes unqualified table names resolve there for this query.
+        """
         if snapshots:
             return self._sql_as_of(query, snapshots)
-        return self._run(query)
+        if namespace is None:
+            return self._run(query)
+        self.use(namespace)
+        try:
+            return self._run(query)
+        finally:
+            self.use(DEFAULT_NAMESPACE)
+
+    def use(self, namespace: str) -> None:
+        """Make ``namespace`` of the lake the default for unqualified names."""
+        self.connection.execute(f'USE {self.settings.catalog_name}."{namespace}"')
 
     def _run(self, query: str) -> pa.Table:
         try:
@@ -128,7 +143,7 @@ class DuckDBEngine:
             con.execute(f"USE {AS_OF_CATALOG}.main")
             return self._run(query)
         finally:
-            con.execute(f"USE {self.settings.catalog_name}.{DEFAULT_NAMESPACE}")
+            self.use(DEFAULT_NAMESPACE)
             con.execute(f"DETACH {AS_OF_CATALOG}")
 
     def close(self) -> None:

@@ -13,21 +13,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from lakehouse import Lakehouse, Settings, load_settings
-from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
+from lakehouse import Lakehouse, Settings
+from lakehouse.testing import LakehouseStack
 
 CLI = [sys.executable, "-m", "lakehouse.cli"]
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings of a running S3 + catalog stack, stopped at the end of the session."""
-    os.environ.update(isolated_stack_env(tmp_path_factory.mktemp("home")))
-    settings = load_settings()
-    runtime = LocalRuntime(settings)
-    runtime.up()
-    yield settings
-    runtime.down()
+def stack(lakehouse_stack: LakehouseStack) -> Settings:
+    """Settings of the run's stack, from lakehouse's own pytest plugin.
+
+    The suite starts its own stack in a temporary home on free ports (the
+    autouse fixture in tests/conftest.py hides LAKEHOUSE_HOME), and exports its
+    settings so the CLI run as a subprocess sees the same stack.
+    """
+    assert not lakehouse_stack.reused, "the project's tests must not run against your own stack"
+    os.environ.update(lakehouse_stack.env)
+    return lakehouse_stack.settings
 
 
 @pytest.fixture
