@@ -81,13 +81,19 @@ def main(home: str | None, verbose: bool) -> None:
 @click.option(
     "--scale", type=float, help="Sample data scale factor (default 1: ~1M clickstream events)."
 )
+@click.option("--trino-workers", type=int, help="Trino worker nodes besides the coordinator.")
 @click.pass_context
 @friendly_errors
 def up(
-    ctx: click.Context, services: str | None, runtime: str | None, sample: bool, scale: float | None
+    ctx: click.Context,
+    services: str | None,
+    runtime: str | None,
+    sample: bool,
+    scale: float | None,
+    trino_workers: int | None,
 ) -> None:
     """Start the lake house (idempotent) and load the sample data."""
-    settings = settings_of(ctx, runtime=runtime, sample_scale=scale)
+    settings = settings_of(ctx, runtime=runtime, sample_scale=scale, trino_workers=trino_workers)
     started = get_runtime(settings).up(csv_list(services))
     names = [svc.name for svc in started]
     if sample and {"s3", "catalog"} <= set(names):
@@ -158,7 +164,9 @@ def env(ctx: click.Context, as_json: bool) -> None:
 
 @main.command()
 @click.argument("sql")
-@click.option("--engine", type=click.Choice(["duckdb"]), default="duckdb", show_default=True)
+@click.option(
+    "--engine", type=click.Choice(["duckdb", "trino"]), default="duckdb", show_default=True
+)
 @click.option(
     "--format",
     "fmt",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -12,16 +12,20 @@ from minio import Minio
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import Table
 
+if TYPE_CHECKING:
+    from trino.dbapi import Connection as TrinoConnection
+
 from lakehouse import catalog as cat
 from lakehouse.config import Settings, load_settings
 from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
+from lakehouse.engines.sql import pin_snapshots
 from lakehouse.env import environment
 from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.ingest import Ingestor, IngestResult, read_input
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.s3 import s3_client
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "trino")
 
 
 def parse_as_of(value: str | int | datetime) -> int | datetime:
@@ -67,6 +71,12 @@ class Lakehouse:
         engine.use(namespace)
         return engine.connection
 
+    def trino(self, schema: str = DEFAULT_NAMESPACE) -> TrinoConnection:
+        """A DB-API connection (the ``trino`` client) with catalog ``lake``."""
+        from lakehouse.engines.trino import TrinoEngine
+
+        return TrinoEngine(self.settings).connect(schema=schema)
+
     def reset_duckdb(self) -> None:
         """Point an open DuckDB connection back at the default namespace."""
         if self._duckdb is not None:
@@ -94,6 +104,12 @@ class Lakehouse:
                 f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}."
             )
         snapshots = self._snapshots(query, as_of) if as_of is not None else None
+        if engine == "trino":
+            from lakehouse.engines.trino import TrinoEngine
+
+            return TrinoEngine(self.settings).sql(
+                pin_snapshots(query, snapshots, "trino"), namespace
+            )
         return self._duckdb_engine().sql(query, snapshots, namespace)
 
     def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:

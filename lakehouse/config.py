@@ -81,11 +81,25 @@ class Settings(BaseSettings):
         default=None,
         description="Maven repository URL; else the mirror in ~/.m2/settings.xml, else Maven Central.",
     )
+    trino_port: int = Field(
+        default=8080, description="Trino coordinator HTTP port (Web UI at /ui/)."
+    )
+    trino_workers: int = Field(
+        default=0, ge=0, le=8,
+        description="Extra Trino worker nodes; worker i listens on trino_port + i.",
+    )  # fmt: skip
+    trino_heap: str = Field(default="1536M", description="Max heap of each Trino node.")
+    trino_query_memory: str = Field(
+        default="768MB", description="query.max-memory-per-node (and per query) for Trino."
+    )
+    trino_java: Path | None = Field(
+        default=None, description="JDK for Trino (24+); else JAVA_HOME, PATH, /usr/lib/jvm/*."
+    )
     sample_scale: float = Field(
         default=1.0, description="Scale factor of the sample data `make up` loads."
     )
 
-    @field_validator("s3_port", "catalog_port", "s3_internal_port_base")
+    @field_validator("s3_port", "catalog_port", "s3_internal_port_base", "trino_port")
     @classmethod
     def _valid_port(cls, port: int) -> int:
         if not 1 <= port <= 65535 - 10:
@@ -112,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def catalog_uri(self) -> str:
         return f"http://{self.client_host}:{self.catalog_port}"
+
+    @property
+    def trino_uri(self) -> str:
+        return f"http://{self.client_host}:{self.trino_port}"
 
     @property
     def warehouse(self) -> str:

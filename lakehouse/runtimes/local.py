@@ -189,7 +189,7 @@ class LocalRuntime:
         with log.open("ab") as out:
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
             proc = subprocess.Popen(
-                spec.command, env={**os.environ, **spec.env}, cwd=self.home,
+                spec.command, env={**os.environ, **spec.env}, cwd=spec.cwd or self.home,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
@@ -228,13 +228,19 @@ class LocalRuntime:
     # -- down ----------------------------------------------------------------
     def down(self, names: list[str] | None = None) -> list[str]:
         """Stop services (all by default) in reverse start order; returns those stopped."""
-        services = build_services(self.settings, None)
-        wanted = {svc.name for svc in services} if not names else set(names)
-        stopped = []
-        for svc in reversed(services):
-            if svc.name in wanted and self.stop(svc.name):
-                stopped.append(svc.name)
-        return stopped
+        order = [svc.name for svc in build_services(self.settings, None)]
+        # Workers started with another --trino-workers count are not in `order`;
+        # they depend on everything else, so they stop first.
+        extra = sorted(set(self.recorded()) - set(order), reverse=True)
+        wanted = set(order) | set(extra) if not names else set(names)
+        if names and "trino" in names:
+            wanted |= {name for name in [*order, *extra] if name.startswith("trino-worker-")}
+        return [name for name in [*extra, *reversed(order)] if name in wanted and self.stop(name)]
+
+    def recorded(self) -> list[str]:
+        """Services with a state file (started by this runtime and not stopped since)."""
+        run = self.home / "run"
+        return sorted(path.stem for path in run.glob("*.json")) if run.is_dir() else []
 
     def stop(self, name: str) -> bool:
         """SIGTERM the service's process group, SIGKILL after a grace period."""

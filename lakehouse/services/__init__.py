@@ -20,25 +20,36 @@ def service_files_dir() -> Path:
     )
 
 
-def service_classes() -> dict[str, type[Service]]:
-    """Every service, in the order they start."""
+def service_names() -> tuple[str, ...]:
+    """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
+    return ("s3", "catalog", "trino")
+
+
+def all_services(settings: Settings) -> list[Service]:
+    """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
     from lakehouse.services.s3 import S3Service
+    from lakehouse.services.trino import trino_services
 
-    return {cls.name: cls for cls in (S3Service, CatalogService)}
+    return [S3Service(settings), CatalogService(settings), *trino_services(settings)]
 
 
 def build_services(settings: Settings, names: list[str] | None = None) -> list[Service]:
-    """Services to run: the named ones plus their dependencies, in start order."""
-    classes = service_classes()
-    wanted = names if names else list(classes)
-    unknown = [name for name in wanted if name not in classes]
+    """Services to run: the named ones plus their dependencies, in start order.
+
+    Naming ``trino`` brings its workers (``trino_workers``) along.
+    """
+    services = all_services(settings)
+    instances = {svc.name: svc for svc in services}
+    wanted = list(instances) if not names else list(names)
+    unknown = [name for name in wanted if name not in instances]
     if unknown:
         raise ConfigError(
             f"Unknown service(s): {', '.join(unknown)}.",
-            hint=f"Choose from: {', '.join(classes)}.",
+            hint=f"Choose from: {', '.join(instances)}.",
         )
-    instances = {name: cls(settings) for name, cls in classes.items()}
+    if "trino" in wanted:
+        wanted += [name for name in instances if name.startswith("trino-worker-")]
     needed: set[str] = set()
 
     def add(name: str) -> None:
@@ -49,7 +60,7 @@ def build_services(settings: Settings, names: list[str] | None = None) -> list[S
 
     for name in wanted:
         add(name)
-    return [instances[name] for name in classes if name in needed]
+    return [svc for svc in services if svc.name in needed]
 
 
 __all__ = ["Health", "Port", "Service", "ServiceSpec", "build_services", "service_files_dir"]

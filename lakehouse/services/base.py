@@ -9,11 +9,13 @@ about a service is written twice.
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lakehouse.config import Settings
 
@@ -41,6 +43,7 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     data_dir: Path | None = None
     needs_java: bool = False
+    cwd: Path | None = None
     extra_paths: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -66,6 +69,18 @@ def http_health(url: str, timeout: float = 2.0) -> Health:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Health(False, f"no answer from {url}: {reason}")
+
+
+def http_get_json(url: str, timeout: float = 2.0) -> dict[str, Any] | Health:
+    """The JSON object at ``url``, or an unhealthy Health saying why not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return Health(False, f"HTTP {exc.code} from {url}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return Health(False, f"no answer from {url}: {getattr(exc, 'reason', exc)}")
+    return answer if isinstance(answer, dict) else Health(False, f"unexpected answer from {url}")
 
 
 class Service(ABC):

@@ -16,7 +16,7 @@ import pytest
 
 from lakehouse.env import environment
 from lakehouse.errors import LakehouseError
-from lakehouse.services import service_classes
+from lakehouse.services import service_names
 from lakehouse.testing.stack import DEFAULT_SERVICES, LakehouseStack, SharedStack, reuse_existing
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MARKER_PREFIX = "lakehouse_"
 # Services a later lakehouse release adds; their fixtures skip until then.
-FUTURE_SERVICES = ("trino", "spark", "opensearch", "postgres")
+FUTURE_SERVICES = ("spark", "opensearch", "postgres")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lakehouse: the test uses a lakehouse stack")
-    for name in (*service_classes(), *FUTURE_SERVICES):
+    for name in (*service_names(), *FUTURE_SERVICES):
         config.addinivalue_line(
             "markers", f"{MARKER_PREFIX}{name}: the test needs the {name} service"
         )
@@ -74,7 +74,7 @@ def _wanted_services(session: pytest.Session) -> tuple[str, ...]:
         for mark in item.iter_markers()
         if mark.name.startswith(MARKER_PREFIX)
     }
-    known = set(service_classes())
+    known = set(service_names())
     return tuple(dict.fromkeys([*DEFAULT_SERVICES, *sorted(marked & known)]))
 
 

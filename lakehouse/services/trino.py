@@ -1,0 +1,233 @@
+"""Trino, the Athena / Redshift Spectrum role: a coordinator plus optional workers.
+
+The server is Trino's plugin-less ``trino-server-core`` package with only the
+iceberg, tpch and memory plugins, fetched from Maven Central and unpacked once
+into the cache. Each node runs as a plain ``java ... TrinoServer`` process (no
+launcher), so the supervisor owns its real PID.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+from lakehouse.artifacts import ArtifactFetcher, MavenArtifact, read_lock
+from lakehouse.config import Settings
+from lakehouse.errors import JavaNotFoundError, LakehouseError
+from lakehouse.java import Jdk, find_jdk
+from lakehouse.services import service_files_dir
+from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_get_json
+
+MIN_JAVA = 24
+MAIN_CLASS = "io.trino.server.TrinoServer"
+SERVER_ARTIFACT = "trino-server-core"
+PLUGINS = {"trino-iceberg": "iceberg", "trino-tpch": "tpch", "trino-memory": "memory"}
+HEADROOM_SHARE = 0.25
+
+
+def parse_size(text: str) -> int:
+    """Bytes in '1536M', '2G', '768MB'."""
+    match = re.fullmatch(r"(\d+)\s*([KMGT]?)B?", text.strip().upper())
+    if not match:
+        raise LakehouseError(f"'{text}' is not a size.", hint="Use e.g. 1536M or 2G.")
+    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2) or " ")
+
+
+def trino_env(settings: Settings) -> dict[str, str]:
+    """What ``services/trino/catalog/lake.properties`` reads through ${ENV:...}."""
+    return {
+        "LAKEHOUSE_CATALOG_URL": settings.catalog_uri,
+        "LAKEHOUSE_WAREHOUSE": settings.warehouse,
+        "LAKEHOUSE_S3_URL": settings.s3_endpoint,
+        "AWS_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": settings.access_key,
+        "AWS_SECRET_ACCESS_KEY": settings.secret_key,
+    }
+
+
+class TrinoDistribution:
+    """The pinned Trino server and plugins, unpacked once into the cache."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.artifacts = read_lock(service_files_dir() / "trino" / "artifacts.lock")
+        self.server = next(a for a in self.artifacts if a.artifact == SERVER_ARTIFACT)
+
+    @property
+    def root(self) -> Path:
+        return self.settings.cache_dir / "trino" / self.server.version
+
+    @property
+    def cli_jar(self) -> Path:
+        cli = next(a for a in self.artifacts if a.artifact == "trino-cli")
+        return ArtifactFetcher(self.settings).local_path(cli)
+
+    def install(self) -> Path:
+        """Download (if needed) and unpack; returns the server directory."""
+        if (self.root / ".complete").is_file():
+            return self.root
+        paths = dict(
+            zip(
+                self.artifacts,
+                ArtifactFetcher(self.settings).fetch_all(self.artifacts, "trino"),
+                strict=True,
+            )
+        )
+        staging = self.root.with_name(self.root.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        with tarfile.open(paths[self.server]) as tar:
+            tar.extractall(staging, filter="data")
+        server_dir = next(staging.iterdir())
+        for artifact, path in paths.items():
+            if artifact.artifact in PLUGINS:
+                self._unpack_plugin(artifact, path, server_dir / "plugin")
+        (server_dir / ".complete").write_text(self.server.version)
+        shutil.rmtree(self.root, ignore_errors=True)
+        server_dir.replace(self.root)
+        shutil.rmtree(staging, ignore_errors=True)
+        return self.root
+
+    @staticmethod
+    def _unpack_plugin(artifact: MavenArtifact, archive: Path, plugin_dir: Path) -> None:
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(plugin_dir)
+        (plugin_dir / f"{artifact.artifact}-{artifact.version}").rename(
+            plugin_dir / PLUGINS[artifact.artifact]
+        )
+
+
+class TrinoNode(Service):
+    """One Trino node; the coordinator also schedules work onto itself."""
+
+    coordinator = True
+
+    def __init__(self, settings: Settings, index: int = 0) -> None:
+        super().__init__(settings)
+        self.index = index
+        self.name = "trino" if index == 0 else f"trino-worker-{index}"
+
+    @property
+    def port(self) -> int:
+        return self.settings.trino_port + self.index
+
+    @property
+    def node_dir(self) -> Path:
+        return self.settings.home_dir / "data" / self.name
+
+    def jdk(self) -> Jdk:
+        return find_jdk(
+            "trino", MIN_JAVA, explicit=self.settings.trino_java, env_var="LAKEHOUSE_TRINO_JAVA"
+        )
+
+    def spec(self) -> ServiceSpec:
+        s = self.settings
+        try:
+            java = str(self.jdk().java)
+        except JavaNotFoundError:
+            java = "java"  # prepare() raises the real error before anything starts
+        distribution = TrinoDistribution(s)
+        etc = self.node_dir / "etc"
+        command = (
+            java, "-cp", str(distribution.root / "lib" / "*"), *self._jvm_flags(distribution),
+            f"-Dlog.levels-file={etc / 'log.properties'}", f"-Dconfig={etc / 'config.properties'}",
+            "-Dnode.environment=lakehouse", f"-Dnode.id={self.name}",
+            f"-Dnode.data-dir={self.node_dir / 'data'}", f"-Dnode.bind-ip={s.bind_host}",
+            f"-Dnode.internal-address={s.client_host}", MAIN_CLASS,
+        )  # fmt: skip
+        url = f"http://{s.client_host}:{self.port}"
+        return ServiceSpec(
+            name=self.name,
+            description="Trino coordinator" if self.coordinator else "Trino worker",
+            command=command,
+            env=trino_env(s),
+            ports=(Port(self.name, self.port),),
+            health_url=f"{url}/v1/info",
+            url=f"{url}/ui/" if self.coordinator else url,
+            depends_on=("catalog",) if self.coordinator else ("trino",),
+            data_dir=self.node_dir,
+            needs_java=True,
+            cwd=self.node_dir / "data",
+        )
+
+    def _jvm_flags(self, distribution: TrinoDistribution) -> list[str]:
+        lines = (service_files_dir() / "trino" / "jvm.config").read_text().splitlines()
+        flags = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        # A class-data archive, written on first exit, cuts later start-ups by a third.
+        archive = distribution.root / "cds" / f"{self.name}.jsa"
+        return [*flags, f"-Xmx{self.settings.trino_heap}", "-XX:+AutoCreateSharedArchive",
+                f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]  # fmt: skip
+
+    def config_properties(self) -> str:
+        s = self.settings
+        heap = parse_size(s.trino_heap)
+        query = parse_size(s.trino_query_memory)
+        headroom = int(heap * HEADROOM_SHARE)
+        if query + headroom > heap:
+            raise LakehouseError(
+                f"trino_query_memory {s.trino_query_memory} plus {headroom // 2**20}MB headroom "
+                f"exceeds trino_heap {s.trino_heap}.",
+                hint="Lower LAKEHOUSE_TRINO_QUERY_MEMORY or raise LAKEHOUSE_TRINO_HEAP.",
+            )
+        lines = {
+            "coordinator": str(self.coordinator).lower(),
+            "http-server.http.port": self.port,
+            "discovery.uri": s.trino_uri,
+            "query.max-memory": s.trino_query_memory,
+            "query.max-memory-per-node": s.trino_query_memory,
+            "memory.heap-headroom-per-node": f"{headroom // 2**20}MB",
+            "plugin.dir": TrinoDistribution(s).root / "plugin",
+            "catalog.config-dir": self.node_dir / "etc" / "catalog",
+            "http-server.log.path": self.node_dir / "data" / "var" / "log" / "http-request.log",
+        }
+        if self.coordinator:
+            lines["node-scheduler.include-coordinator"] = "true"
+        return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+    def prepare(self) -> None:
+        self.jdk()
+        TrinoDistribution(self.settings).install()
+        etc = self.node_dir / "etc"
+        shutil.rmtree(etc / "catalog", ignore_errors=True)
+        shutil.copytree(service_files_dir() / "trino" / "catalog", etc / "catalog")
+        (etc / "config.properties").write_text(self.config_properties())
+        (etc / "log.properties").write_text("io.trino=INFO\n")
+        (self.node_dir / "data" / "var" / "log").mkdir(parents=True, exist_ok=True)
+        (TrinoDistribution(self.settings).root / "cds").mkdir(exist_ok=True)
+
+    def health(self) -> Health:
+        answer = http_get_json(self.spec().health_url)
+        if isinstance(answer, Health):
+            return answer
+        if answer.get("starting", True):
+            return Health(False, f"Trino {self.name} is still starting")
+        return Health(True, f"Trino {answer.get('nodeVersion', {}).get('version', '?')} ready")
+
+    def start_hint(self) -> str:
+        return (
+            f"Trino's real error follows 'Unable to create injector' or 'Caused by' in "
+            f"`lakehouse logs {self.name}`; its settings are LAKEHOUSE_TRINO_*."
+        )
+
+
+class TrinoWorker(TrinoNode):
+    """A worker node: registers with the coordinator and runs tasks."""
+
+    coordinator = False
+
+    def after_ready(self) -> None:
+        """Wait until the coordinator counts this worker as active (it lags /v1/info)."""
+        from lakehouse.engines.trino import TrinoEngine
+
+        engine = TrinoEngine(self.settings)
+        engine.wait_for_node(self.name, timeout=self.settings.startup_timeout)
+
+
+def trino_services(settings: Settings) -> list[TrinoNode]:
+    return [
+        TrinoNode(settings),
+        *(TrinoWorker(settings, i) for i in range(1, settings.trino_workers + 1)),
+    ]
