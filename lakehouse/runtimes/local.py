@@ -76,12 +76,14 @@ def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
 
 def isolated_stack_env(home: Path) -> dict[str, str]:
     """LAKEHOUSE_* variables for a throwaway stack in ``home`` on free ports."""
-    base = free_port_block(12)
+    base = free_port_block(24)
     return {
         "LAKEHOUSE_HOME": str(home),
         "LAKEHOUSE_S3_PORT": str(base),
         "LAKEHOUSE_CATALOG_PORT": str(base + 1),
-        "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),
+        "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),  # 10 ports
+        "LAKEHOUSE_TRINO_PORT": str(base + 12),  # + one per worker, up to 8
+        "LAKEHOUSE_SPARK_PORT": str(base + 21),
     }
 
 
@@ -177,6 +179,8 @@ class LocalRuntime:
         variable = {
             "s3": "LAKEHOUSE_S3_PORT",
             "catalog": "LAKEHOUSE_CATALOG_PORT",
+            "trino": "LAKEHOUSE_TRINO_PORT",
+            "spark": "LAKEHOUSE_SPARK_PORT",
         }.get(port_name, "LAKEHOUSE_S3_INTERNAL_PORT_BASE" if service == "s3" else None)
         change = f"set {variable} to a free port" if variable else "free the port"
         return f"Stop the other process, or {change} (also possible in lakehouse.toml)."

@@ -206,6 +206,12 @@ class TrinoNode(Service):
             return Health(False, f"Trino {self.name} is still starting")
         return Health(True, f"Trino {answer.get('nodeVersion', {}).get('version', '?')} ready")
 
+    def after_ready(self) -> None:
+        """Wait until the coordinator schedules onto this node (it lags /v1/info)."""
+        from lakehouse.engines.trino import TrinoEngine
+
+        TrinoEngine(self.settings).wait_for_node(self.name, timeout=self.settings.startup_timeout)
+
     def start_hint(self) -> str:
         return (
             f"Trino's real error follows 'Unable to create injector' or 'Caused by' in "
@@ -217,13 +223,6 @@ class TrinoWorker(TrinoNode):
     """A worker node: registers with the coordinator and runs tasks."""
 
     coordinator = False
-
-    def after_ready(self) -> None:
-        """Wait until the coordinator counts this worker as active (it lags /v1/info)."""
-        from lakehouse.engines.trino import TrinoEngine
-
-        engine = TrinoEngine(self.settings)
-        engine.wait_for_node(self.name, timeout=self.settings.startup_timeout)
 
 
 def trino_services(settings: Settings) -> list[TrinoNode]:

@@ -50,12 +50,12 @@ class LakehouseStack:
     def env(self) -> dict[str, str]:
         """LAKEHOUSE_* variables that select this stack (for subprocesses)."""
         s = self.settings
-        return {
-            "LAKEHOUSE_HOME": str(s.home_dir),
-            "LAKEHOUSE_S3_PORT": str(s.s3_port),
-            "LAKEHOUSE_CATALOG_PORT": str(s.catalog_port),
-            "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(s.s3_internal_port_base),
+        ports = {
+            f"LAKEHOUSE_{name.upper()}": str(getattr(s, name))
+            for name in type(s).model_fields
+            if name.endswith(("_port", "_port_base"))
         }
+        return {"LAKEHOUSE_HOME": str(s.home_dir), **ports}
 
 
 def settings_from_url(url: str) -> Settings:
@@ -150,8 +150,9 @@ class SharedStack:
 
 
 def _ports(env: dict[str, str]) -> dict[str, int]:
+    """Settings keyword arguments from LAKEHOUSE_*_PORT(_BASE) variables."""
     return {
-        "s3_port": int(env["LAKEHOUSE_S3_PORT"]),
-        "catalog_port": int(env["LAKEHOUSE_CATALOG_PORT"]),
-        "s3_internal_port_base": int(env["LAKEHOUSE_S3_INTERNAL_PORT_BASE"]),
+        key.removeprefix("LAKEHOUSE_").lower(): int(value)
+        for key, value in env.items()
+        if key.endswith(("_PORT", "_PORT_BASE"))
     }

@@ -1,0 +1,131 @@
+"""Trino on the same Iceberg tables: plain names, cross-engine reads, errors, workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from decimal import Decimal
+
+import psutil
+import pyarrow as pa
+import pytest
+
+from lakehouse import Lakehouse, Settings, load_settings
+from lakehouse.errors import QueryError
+from lakehouse.runtimes.local import LocalRuntime
+from tests.integration.conftest import run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_trino]
+
+ROWS = pa.table({
+    "id": pa.array([1, 2, 3], pa.int64()),
+    "name": ["ann", "bob", None],
+    "amount": pa.array([Decimal("1.50"), Decimal("20.00"), Decimal("-3.25")], pa.decimal128(12, 2)),
+    "day": pa.array([19000, 19001, 19002], pa.date32()),
+})  # fmt: skip
+
+
+def sorted_rows(table: pa.Table) -> list[dict[str, object]]:
+    return sorted(table.to_pylist(), key=lambda row: str(row["id"]))
+
+
+def test_plain_names_and_the_dbapi_connection(lake: Lakehouse, namespace: str) -> None:
+    lake.ingest(ROWS, f"{namespace}.t")
+    assert (
+        lake.sql(f"SELECT count(*) AS n FROM {namespace}.t", engine="trino").column("n")[0].as_py()
+        == 3
+    )
+    cursor = lake.trino().cursor()
+    cursor.execute(f"SELECT name FROM {namespace}.t WHERE id = 2")
+    assert cursor.fetchall() == [["bob"]]
+
+
+def test_trino_reads_what_duckdb_and_pyiceberg_wrote(lake: Lakehouse, namespace: str) -> None:
+    lake.ingest(ROWS, f"{namespace}.from_pyiceberg")
+    lake.duckdb().execute(
+        f"CREATE TABLE {namespace}.from_duckdb AS SELECT * FROM {namespace}.from_pyiceberg"
+    )
+    for table in ("from_pyiceberg", "from_duckdb"):
+        via_trino = lake.sql(f"SELECT * FROM {namespace}.{table}", engine="trino")
+        assert sorted_rows(via_trino) == sorted_rows(ROWS), table
+
+
+def test_duckdb_reads_what_trino_wrote(lake: Lakehouse, namespace: str) -> None:
+    lake.ingest(ROWS, f"{namespace}.src")
+    lake.sql(
+        f"CREATE TABLE {namespace}.from_trino AS SELECT * FROM {namespace}.src", engine="trino"
+    )
+    lake.sql(
+        f"INSERT INTO {namespace}.from_trino VALUES (4, 'dee', 4.00, DATE '2022-01-01')",
+        engine="trino",
+    )
+    via_duckdb = lake.sql(f"SELECT * FROM {namespace}.from_trino")
+    expected = [
+        *ROWS.to_pylist(),
+        {
+            "id": 4,
+            "name": "dee",
+            "amount": Decimal("4.00"),
+            "day": pa.scalar(18993, pa.date32()).as_py(),
+        },
+    ]
+    assert sorted_rows(via_duckdb) == sorted(expected, key=lambda row: str(row["id"]))
+
+
+def test_time_travel_on_trino(lake: Lakehouse, namespace: str) -> None:
+    table = f"{namespace}.tt"
+    lake.ingest(ROWS, table)
+    first = lake.history(table)[0].snapshot_id
+    lake.ingest(ROWS, table)
+    count = f"SELECT count(*) AS n FROM {table}"
+    assert lake.sql(count, engine="trino").column("n")[0].as_py() == 6
+    assert lake.sql(count, engine="trino", as_of=first).column("n")[0].as_py() == 3
+    native = lake.sql(
+        f"SELECT count(*) AS n FROM {table} FOR VERSION AS OF {first}", engine="trino"
+    )
+    assert native.column("n")[0].as_py() == 3
+
+
+def test_errors_name_the_engine_and_the_query(lake: Lakehouse, namespace: str) -> None:
+    with pytest.raises(QueryError) as bad:
+        lake.sql("SELEC 1", engine="trino")
+    assert (
+        bad.value.engine == "trino"
+        and "SYNTAX_ERROR" in str(bad.value)
+        and "SELEC 1" in str(bad.value)
+    )
+    with pytest.raises(QueryError, match="TABLE_NOT_FOUND"):
+        lake.sql(f"SELECT * FROM {namespace}.missing", engine="trino")
+    cli = run_cli("query", "--engine", "trino", "SELECT 1 AS one", "--format", "csv")
+    assert cli.stdout.splitlines() == ['"one"', "1"]
+
+
+@pytest.mark.slow
+def test_worker_joins_and_a_killed_worker_fails_the_query_cleanly(
+    stack: Settings, lake: Lakehouse
+) -> None:
+    scaled = load_settings(trino_workers=1)
+    runtime = LocalRuntime(scaled)
+    runtime.up(["trino"])
+    try:
+        nodes = lake.sql(
+            "SELECT node_id FROM system.runtime.nodes WHERE state = 'active'", engine="trino"
+        )
+        assert sorted(nodes.column("node_id").to_pylist()) == ["trino", "trino-worker-1"]
+        worker = runtime.pid("trino-worker-1")
+        assert worker is not None
+        heavy = "SELECT count(*) FROM tpch.sf10.lineitem a CROSS JOIN tpch.tiny.nation b WHERE a.comment <> b.comment"
+        killer = threading.Timer(4.0, os.killpg, (worker, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(QueryError) as info:
+            lake.sql(heavy, engine="trino")
+        killer.join()
+        assert info.value.engine == "trino" and "lineitem" in str(info.value)
+        psutil.wait_procs([psutil.Process(worker)], timeout=10) if psutil.pid_exists(
+            worker
+        ) else None
+        assert lake.sql("SELECT 1 AS ok", engine="trino").column("ok")[0].as_py() == 1
+    finally:
+        runtime.down(["trino-worker-1"])
+    assert {row.name: row.healthy for row in LocalRuntime(stack).status()}["trino"]
