@@ -32,6 +32,19 @@ def stack(lakehouse_stack: LakehouseStack) -> Settings:
     return lakehouse_stack.settings
 
 
+SAMPLE_SCALE = 0.02
+
+
+@pytest.fixture(scope="session")
+def sample(stack: Settings) -> dict[str, int]:
+    """The retail sample at a small scale, loaded once; table name to row count."""
+    from lakehouse.sample import load_sample
+
+    with Lakehouse(stack) as lake:
+        loads = load_sample(lake, scale=SAMPLE_SCALE)
+    return {load.table: load.rows for load in loads}
+
+
 @pytest.fixture
 def lake(stack: Settings) -> Iterator[Lakehouse]:
     with Lakehouse(stack) as lake:

@@ -11,19 +11,12 @@ from nbclient import NotebookClient
 from lakehouse import Lakehouse, Settings
 from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.sample import load_sample
+from tests.integration.conftest import SAMPLE_SCALE as SCALE
 from sample_data import TABLES, generate
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
-SCALE = 0.02
-
-
-@pytest.fixture(scope="module")
-def sample(stack: Settings) -> dict[str, int]:
-    with Lakehouse(stack) as lake:
-        loads = load_sample(lake, scale=SCALE)
-    return {load.table: load.rows for load in loads}
 
 
 def test_sample_tables_hold_exactly_the_generated_rows(
