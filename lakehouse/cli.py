@@ -165,7 +165,7 @@ def env(ctx: click.Context, as_json: bool) -> None:
 @main.command()
 @click.argument("sql")
 @click.option(
-    "--engine", type=click.Choice(["duckdb", "trino"]), default="duckdb", show_default=True
+    "--engine", type=click.Choice(["duckdb", "trino", "spark"]), default="duckdb", show_default=True
 )
 @click.option(
     "--format",
@@ -276,6 +276,35 @@ def history(ctx: click.Context, name: str) -> None:
         table.add_row(str(snap.snapshot_id), snap.committed_at.isoformat(), snap.operation,
                       f"{snap.added_records:,}", f"{snap.total_records:,}")  # fmt: skip
     out.print(table)
+
+
+@main.group()
+def spark() -> None:
+    """Spark steps, the EMR way."""
+
+
+@spark.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("job", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--quiet", is_flag=True, help="Do not echo the job's output; it is in the log either way."
+)
+@click.pass_context
+@friendly_errors
+def submit(ctx: click.Context, job: str, args: tuple[str, ...], quiet: bool) -> None:
+    """Run a PySpark job with the lake configured, like an EMR step; exits with its status."""
+    from pathlib import Path
+
+    from lakehouse.engines.spark import submit as submit_job
+
+    run = submit_job(settings_of(ctx), Path(job), list(args), echo=not quiet)
+    state = "succeeded" if run.exit_code == 0 else f"failed (exit code {run.exit_code})"
+    if run.exit_code != 0 and quiet:
+        from lakehouse.runtimes.local import tail
+
+        click.echo(tail(run.log, 30), err=True)
+    err.print(f"spark job {run.job} {state} in {run.seconds:.1f} s; log: {run.log}")
+    sys.exit(run.exit_code)
 
 
 @main.command("load-sample")

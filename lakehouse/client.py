@@ -13,7 +13,10 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import Table
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
     from trino.dbapi import Connection as TrinoConnection
+
+    from lakehouse.engines.spark import SparkEngine
 
 from lakehouse import catalog as cat
 from lakehouse.config import Settings, load_settings
@@ -25,7 +28,7 @@ from lakehouse.ingest import Ingestor, IngestResult, read_input
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.s3 import s3_client
 
-ENGINES = ("duckdb", "trino")
+ENGINES = ("duckdb", "trino", "spark")
 
 
 def parse_as_of(value: str | int | datetime) -> int | datetime:
@@ -53,6 +56,7 @@ class Lakehouse:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._duckdb: DuckDBEngine | None = None
+        self._spark: SparkEngine | None = None
 
     @cached_property
     def catalog(self) -> RestCatalog:
@@ -76,6 +80,17 @@ class Lakehouse:
         from lakehouse.engines.trino import TrinoEngine
 
         return TrinoEngine(self.settings).connect(schema=schema)
+
+    def spark(self) -> SparkSession:
+        """A Spark Connect session to the lake house's server; ``lake`` is the default catalog."""
+        return self._spark_engine().session()
+
+    def _spark_engine(self) -> SparkEngine:
+        from lakehouse.engines.spark import SparkEngine
+
+        if self._spark is None:
+            self._spark = SparkEngine(self.settings)
+        return self._spark
 
     def reset_duckdb(self) -> None:
         """Point an open DuckDB connection back at the default namespace."""
@@ -110,6 +125,8 @@ class Lakehouse:
             return TrinoEngine(self.settings).sql(
                 pin_snapshots(query, snapshots, "trino"), namespace
             )
+        if engine == "spark":
+            return self._spark_engine().sql(pin_snapshots(query, snapshots, "spark"), namespace)
         return self._duckdb_engine().sql(query, snapshots, namespace)
 
     def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:
@@ -154,6 +171,9 @@ class Lakehouse:
         return environment(self.settings)
 
     def close(self) -> None:
+        if self._spark is not None:
+            self._spark.close()
+            self._spark = None
         if self._duckdb is not None:
             self._duckdb.close()
             self._duckdb = None

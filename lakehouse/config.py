@@ -95,11 +95,21 @@ class Settings(BaseSettings):
     trino_java: Path | None = Field(
         default=None, description="JDK for Trino (24+); else JAVA_HOME, PATH, /usr/lib/jvm/*."
     )
+    spark_port: int = Field(default=15002, description="Spark Connect gRPC port.")
+    spark_driver_memory: str = Field(
+        default="512m", description="Heap of the Spark Connect driver."
+    )
+    spark_job_memory: str = Field(
+        default="1g", description="Heap of a `lakehouse spark submit` job."
+    )
+    spark_java: Path | None = Field(
+        default=None, description="JDK 17-21 for Spark; else JAVA_HOME, PATH, /usr/lib/jvm/*."
+    )
     sample_scale: float = Field(
         default=1.0, description="Scale factor of the sample data `make up` loads."
     )
 
-    @field_validator("s3_port", "catalog_port", "s3_internal_port_base", "trino_port")
+    @field_validator("s3_port", "catalog_port", "s3_internal_port_base", "trino_port", "spark_port")
     @classmethod
     def _valid_port(cls, port: int) -> int:
         if not 1 <= port <= 65535 - 10:
@@ -130,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def trino_uri(self) -> str:
         return f"http://{self.client_host}:{self.trino_port}"
+
+    @property
+    def spark_uri(self) -> str:
+        return f"sc://{self.client_host}:{self.spark_port}"
 
     @property
     def warehouse(self) -> str:

@@ -86,8 +86,9 @@ def find_jdk(
     explicit: Path | None = None,
     env_var: str | None = None,
     homes: Iterable[Path] | None = None,
+    max_major: int | None = None,
 ) -> Jdk:
-    """The first JDK (with javac) of at least ``min_major``; else a JavaNotFoundError."""
+    """The first JDK (with javac) in [min_major, max_major]; else a JavaNotFoundError."""
     seen: list[str] = []
     for home in homes if homes is not None else candidate_homes(explicit, env_var):
         major = jdk_version(home)
@@ -97,14 +98,17 @@ def find_jdk(
         jdk = Jdk(home, major)
         if major < min_major:
             seen.append(f"{home} (Java {major}, too old)")
+        elif max_major is not None and major > max_major:
+            seen.append(f"{home} (Java {major}, too new)")
         elif not jdk.javac.is_file():
             seen.append(f"{home} (Java {major}, a JRE without javac)")
         else:
             return jdk
     where = "; ".join(seen) if seen else "no Java installation at all"
     setting = env_var or "LAKEHOUSE_JAVA_HOME"
+    wanted = f"{min_major} to {max_major}" if max_major else f"{min_major} or newer"
     raise JavaNotFoundError(
-        f"Service '{service}' needs a JDK {min_major} or newer; found: {where}.",
+        f"Service '{service}' needs a JDK {wanted}; found: {where}.",
         hint=(
             f"Install one (Debian/Ubuntu: `apt install openjdk-{max(min_major, 17)}-jdk-headless`, "
             f"or Temurin from adoptium.net) and set {setting} or JAVA_HOME to it."

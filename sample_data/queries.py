@@ -92,8 +92,7 @@ REWRITES: dict[str, dict[str, str]] = {
     "trino": {},
     "spark": {
         "day_of_week(order_date)": "extract(DAYOFWEEK_ISO FROM order_date)",
-        "date_diff('second', date_trunc('second', first_ts), date_trunc('second', last_ts))":
-            "unix_timestamp(last_ts) - unix_timestamp(first_ts)",
+        "date_diff('second', date_trunc('second', first_ts), date_trunc('second', last_ts))": "unix_timestamp(last_ts) - unix_timestamp(first_ts)",
     },
 }
 

@@ -22,16 +22,22 @@ def service_files_dir() -> Path:
 
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
-    return ("s3", "catalog", "trino")
+    return ("s3", "catalog", "trino", "spark")
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
     from lakehouse.services.s3 import S3Service
+    from lakehouse.services.spark import SparkService
     from lakehouse.services.trino import trino_services
 
-    return [S3Service(settings), CatalogService(settings), *trino_services(settings)]
+    return [
+        S3Service(settings),
+        CatalogService(settings),
+        *trino_services(settings),
+        SparkService(settings),
+    ]
 
 
 def build_services(settings: Settings, names: list[str] | None = None) -> list[Service]:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MARKER_PREFIX = "lakehouse_"
 # Services a later lakehouse release adds; their fixtures skip until then.
-FUTURE_SERVICES = ("spark", "opensearch", "postgres")
+FUTURE_SERVICES = ("opensearch", "postgres")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

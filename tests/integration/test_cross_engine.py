@@ -11,8 +11,8 @@ import pytest
 from lakehouse import Lakehouse
 from sample_data.queries import QUERIES, query_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_trino]
-ENGINES = ("duckdb", "trino")
+pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_trino, pytest.mark.lakehouse_spark]
+ENGINES = ("duckdb", "trino", "spark")
 
 
 def normalised(result: pa.Table) -> list[tuple[object, ...]]:
@@ -44,11 +44,15 @@ def test_the_suite_is_large_enough() -> None:
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_same_answer_on_every_engine(lake: Lakehouse, sample: dict[str, int], name: str) -> None:
-    answers = {engine: normalised(lake.sql(query_for(name, engine), engine=engine)) for engine in ENGINES}
+    answers = {
+        engine: normalised(lake.sql(query_for(name, engine), engine=engine)) for engine in ENGINES
+    }
     reference = answers["duckdb"]
     assert reference, f"{name} returned no rows: the comparison would prove nothing"
     for engine, rows in answers.items():
-        assert same_rows(rows, reference), f"{name}: {engine} differs from duckdb: {rows[:3]} vs {reference[:3]}"
+        assert same_rows(rows, reference), (
+            f"{name}: {engine} differs from duckdb: {rows[:3]} vs {reference[:3]}"
+        )
 
 
 def test_comparison_detects_a_difference() -> None:

@@ -11,8 +11,8 @@ from nbclient import NotebookClient
 from lakehouse import Lakehouse, Settings
 from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.sample import load_sample
-from tests.integration.conftest import SAMPLE_SCALE as SCALE
 from sample_data import TABLES, generate
+from tests.integration.conftest import SAMPLE_SCALE as SCALE
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration

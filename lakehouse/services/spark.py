@@ -1,0 +1,162 @@
+"""Spark, the EMR role: an always-on Spark Connect server, plus batch steps.
+
+pyspark (from PyPI) brings Spark and its Connect server; the Iceberg runtime and
+AWS bundle come from Maven Central. The server and ``lakehouse spark submit``
+jobs share one configuration, :func:`spark_conf`, so a job sees the lake
+exactly as a Connect session does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from lakehouse.artifacts import ArtifactFetcher, read_lock
+from lakehouse.config import Settings
+from lakehouse.errors import ConfigError, JavaNotFoundError
+from lakehouse.java import Jdk, find_jdk
+from lakehouse.services import service_files_dir
+from lakehouse.services.base import Health, Port, Service, ServiceSpec
+
+MIN_JAVA, MAX_JAVA = 17, 21  # Spark 4.1's Hadoop client fails on Java 25 (getSubject)
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+CORES = "local[2]"
+
+
+def spark_home() -> Path:
+    """The Spark distribution inside the pyspark package."""
+    try:
+        import pyspark
+    except ImportError as exc:
+        raise ConfigError(
+            "pyspark is not installed.", hint="pip install 'pyspark[connect]==4.1.4'"
+        ) from exc
+    return Path(pyspark.__file__).parent
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties that make ``lake`` the default catalog (server and jobs alike)."""
+    s, catalog = settings, f"spark.sql.catalog.{settings.catalog_name}"
+    return {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        catalog: "org.apache.iceberg.spark.SparkCatalog",
+        f"{catalog}.type": "rest",
+        f"{catalog}.uri": s.catalog_uri,
+        f"{catalog}.warehouse": s.warehouse,
+        f"{catalog}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{catalog}.s3.endpoint": s.s3_endpoint,
+        f"{catalog}.s3.path-style-access": "true",
+        f"{catalog}.client.region": s.region,
+        f"{catalog}.default-namespace": "default",
+        # Iceberg's Spark catalog caches loaded tables for 30 s by default, so a
+        # long-lived Connect server would miss other engines' commits.
+        f"{catalog}.cache-enabled": "false",
+        "spark.sql.defaultCatalog": s.catalog_name,
+        "spark.sql.shuffle.partitions": "4",
+        "spark.driver.bindAddress": s.bind_host,
+        "spark.driver.host": s.client_host,
+        "spark.ui.enabled": "false",
+    }
+
+
+class SparkService(Service):
+    """Spark Connect on ``spark_port`` (gRPC), bound to the lake."""
+
+    name = "spark"
+
+    def jdk(self) -> Jdk:
+        return find_jdk("spark", MIN_JAVA, explicit=self.settings.spark_java, max_major=MAX_JAVA)
+
+    def jars(self) -> list[Path]:
+        fetcher = ArtifactFetcher(self.settings)
+        return [
+            fetcher.local_path(a)
+            for a in read_lock(service_files_dir() / "spark" / "artifacts.lock")
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """Environment of the server and of jobs: S3 keys stay out of `ps` output."""
+        s = self.settings
+        try:
+            java_home = str(self.jdk().home)
+        except JavaNotFoundError:
+            java_home = os.environ.get("JAVA_HOME", "")
+        return {
+            "JAVA_HOME": java_home,
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_LOCAL_IP": s.bind_host,  # else the driver's listeners bind to all interfaces
+            "SPARK_LOCAL_DIRS": str(s.home_dir / "data" / "spark" / "local"),
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "AWS_ACCESS_KEY_ID": s.access_key,
+            "AWS_SECRET_ACCESS_KEY": s.secret_key,
+            "AWS_REGION": s.region,
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+            "MALLOC_ARENA_MAX": "2",
+        }
+
+    def submit_command(self, extra: list[str], memory: str | None = None) -> list[str]:
+        """spark-submit with the lake's jars and configuration, then ``extra``."""
+        command = [
+            str(spark_home() / "bin" / "spark-submit"), "--master", CORES,
+            "--driver-memory", memory or self.settings.spark_driver_memory,
+            "--driver-java-options", "-XX:+UseSerialGC",
+            "--jars", ",".join(str(jar) for jar in self.jars()),
+        ]  # fmt: skip
+        for key, value in spark_conf(self.settings).items():
+            command += ["--conf", f"{key}={value}"]
+        return command + extra
+
+    def spec(self) -> ServiceSpec:
+        s = self.settings
+        server = [
+            "--class", CONNECT_SERVER, "--name", "lakehouse Spark Connect",
+            "--conf", f"spark.connect.grpc.binding.address={s.bind_host}",
+            "--conf", f"spark.connect.grpc.binding.port={s.spark_port}",
+        ]  # fmt: skip
+        return ServiceSpec(
+            name=self.name,
+            description="Spark Connect server (Spark 4.1 + Iceberg)",
+            command=tuple(self.submit_command(server)),
+            env=self.environment(),
+            ports=(Port("spark", s.spark_port),),
+            health_url=f"{s.spark_uri} (gRPC ReleaseSession)",
+            url=s.spark_uri,
+            depends_on=("catalog",),
+            data_dir=s.home_dir / "data" / "spark",
+            needs_java=True,
+        )
+
+    def prepare(self) -> None:
+        self.jdk()
+        spark_home()
+        ArtifactFetcher(self.settings).fetch_all(
+            read_lock(service_files_dir() / "spark" / "artifacts.lock"), "spark"
+        )
+        Path(self.environment()["SPARK_LOCAL_DIRS"]).mkdir(parents=True, exist_ok=True)
+
+    def health(self) -> Health:
+        """A cheap real RPC: releasing a session that never existed (no session is created)."""
+        import grpc
+        from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc
+
+        target = f"{self.settings.client_host}:{self.settings.spark_port}"
+        request = base_pb2.ReleaseSessionRequest(
+            session_id=str(uuid.uuid4()),
+            user_context=base_pb2.UserContext(user_id="lakehouse-health"),
+        )
+        try:
+            with grpc.insecure_channel(target) as channel:
+                base_pb2_grpc.SparkConnectServiceStub(channel).ReleaseSession(request, timeout=2)
+        except grpc.RpcError as exc:
+            return Health(False, f"Spark Connect at {target}: {exc.code().name}")
+        return Health(True, f"Spark Connect answers at {target}")
+
+    def start_hint(self) -> str:
+        return (
+            "Spark needs Java 17 to 21 (set LAKEHOUSE_SPARK_JAVA); "
+            "`lakehouse logs spark` shows the driver's log."
+        )
