@@ -307,6 +307,22 @@ def submit(ctx: click.Context, job: str, args: tuple[str, ...], quiet: bool) -> 
     sys.exit(run.exit_code)
 
 
+@main.command(
+    "trino-cli", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+@friendly_errors
+def trino_cli(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Trino's own CLI against the lake house (catalog lake); extra ARGS go to it."""
+    import os
+
+    from lakehouse.services.trino import trino_cli_command
+
+    command = trino_cli_command(settings_of(ctx), list(args))
+    os.execv(command[0], command)
+
+
 @main.command("load-sample")
 @click.option("--scale", type=float, help="Scale factor (default: sample_scale setting).")
 @click.option("--force", is_flag=True, help="Overwrite the sample tables even if they exist.")

@@ -27,6 +27,10 @@ def environment(settings: Settings) -> dict[str, str]:
         "PYICEBERG_DEFAULT_CATALOG": settings.catalog_name,
         "LAKEHOUSE_S3_URL": settings.s3_endpoint,
         "LAKEHOUSE_CATALOG_URL": settings.catalog_uri,
+        "LAKEHOUSE_TRINO_URL": settings.trino_uri,
+        # pyspark's SparkSession.builder.getOrCreate() and the `pyspark` shell
+        # connect to this Spark Connect server when SPARK_REMOTE is set.
+        "SPARK_REMOTE": settings.spark_uri,
     }
     prefix = f"PYICEBERG_CATALOG__{settings.catalog_name.upper()}__"
     for key, value in catalog_properties(settings).items():

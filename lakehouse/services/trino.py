@@ -60,11 +60,6 @@ class TrinoDistribution:
     def root(self) -> Path:
         return self.settings.cache_dir / "trino" / self.server.version
 
-    @property
-    def cli_jar(self) -> Path:
-        cli = next(a for a in self.artifacts if a.artifact == "trino-cli")
-        return ArtifactFetcher(self.settings).local_path(cli)
-
     def install(self) -> Path:
         """Download (if needed) and unpack; returns the server directory."""
         if (self.root / ".complete").is_file():
@@ -230,3 +225,13 @@ def trino_services(settings: Settings) -> list[TrinoNode]:
         TrinoNode(settings),
         *(TrinoWorker(settings, i) for i in range(1, settings.trino_workers + 1)),
     ]
+
+
+def trino_cli_command(settings: Settings, args: list[str]) -> list[str]:
+    """Trino's CLI (its executable jar, Java 11+) pointed at the coordinator and the lake."""
+    distribution = TrinoDistribution(settings)
+    cli = next(a for a in distribution.artifacts if a.artifact == "trino-cli")
+    jar = ArtifactFetcher(settings).fetch_all([cli], "trino-cli")[0]
+    java = find_jdk("trino-cli", 11, explicit=settings.java_home).java
+    return [str(java), "-jar", str(jar), "--server", settings.trino_uri,
+            "--catalog", settings.catalog_name, "--schema", "default", *args]  # fmt: skip

@@ -169,13 +169,22 @@ def duckdb_conn(lake: IsolatedLake) -> Any:
 
 
 @pytest.fixture
-def trino_conn(lakehouse_stack: LakehouseStack) -> Any:
+def trino_conn(lakehouse_stack: LakehouseStack, lake: IsolatedLake) -> Iterator[Any]:
+    """A Trino DB-API connection; its default schema is the test's namespace."""
     _require(lakehouse_stack, "trino")
+    connection = lake.client.trino(schema=lake.namespace)
+    yield connection
+    connection.close()
 
 
 @pytest.fixture
-def spark(lakehouse_stack: LakehouseStack) -> Any:
+def spark(lakehouse_stack: LakehouseStack, lake: IsolatedLake) -> Iterator[Any]:
+    """A Spark Connect session whose current namespace is the test's namespace."""
     _require(lakehouse_stack, "spark")
+    session = lake.client.spark()
+    session.sql(f"USE {lakehouse_stack.settings.catalog_name}.`{lake.namespace}`")
+    yield session
+    session.sql(f"USE {lakehouse_stack.settings.catalog_name}.default")
 
 
 @pytest.fixture

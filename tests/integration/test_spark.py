@@ -99,7 +99,7 @@ def test_spark_errors_name_the_engine_and_leave_it_healthy(
 def test_sessionize_step_builds_both_tables_and_is_idempotent(
     lake: Lakehouse, sample: dict[str, int]
 ) -> None:
-    for attempt in range(2):
+    for _attempt in range(2):
         result = run_cli("spark", "submit", "--quiet", str(JOB))
         assert "succeeded" in result.stderr, result.stderr
     sessions = lake.sql(
@@ -132,3 +132,17 @@ def test_a_failing_step_reports_its_exit_status(stack: Settings, tmp_path: Path)
     assert "failed (exit code 3)" in result.stderr and "about to fail" in result.stdout
     logs = sorted((stack.home_dir / "logs" / "spark-jobs").glob("fails-*.log"))
     assert logs and "about to fail" in logs[-1].read_text()
+
+
+def test_plain_pyspark_connects_through_lakehouse_env(
+    lake: Lakehouse, sample: dict[str, int]
+) -> None:
+    from tests.integration.test_env import in_lake_shell
+
+    code = (
+        "from pyspark.sql import SparkSession; "
+        "print(SparkSession.builder.getOrCreate().sql('SELECT count(*) AS n FROM retail.orders').first()['n'])"
+    )
+    result = in_lake_shell(f'python -c "{code}"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(sample["retail.orders"])

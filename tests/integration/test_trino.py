@@ -129,3 +129,9 @@ def test_worker_joins_and_a_killed_worker_fails_the_query_cleanly(
     finally:
         runtime.down(["trino-worker-1"])
     assert {row.name: row.healthy for row in LocalRuntime(stack).status()}["trino"]
+
+
+def test_the_trino_cli_works_against_the_lake(lake: Lakehouse, namespace: str) -> None:
+    lake.ingest(ROWS, f"{namespace}.cli")
+    result = run_cli("trino-cli", "--execute", f"SELECT count(*) FROM {namespace}.cli")
+    assert result.stdout.strip().splitlines()[-1] == '"3"'

@@ -115,11 +115,38 @@ def test_engine_fixtures_skip_with_a_reason(
         def test_spark(spark): pass
         def test_opensearch(opensearch): pass
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    # Only s3 and catalog are asked for, so the engine fixtures skip, saying why.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs", "--lakehouse-services=s3,catalog"
+    )
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(
         ["*needs trino: the 'trino' service is not part of this lakehouse stack*"]
     )
+
+
+@pytest.mark.lakehouse_trino
+@pytest.mark.lakehouse_spark
+def test_engine_fixtures_use_the_tests_namespace(
+    outer: LakehouseStack, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile("""
+        import pyarrow as pa
+        import pytest
+
+        @pytest.mark.lakehouse_trino
+        def test_trino(lake, trino_conn):
+            lake.ingest(pa.table({"x": [1, 2, 3]}), "t")
+            cursor = trino_conn.cursor()
+            cursor.execute("SELECT sum(x) FROM t")
+            assert cursor.fetchall() == [[6]]
+
+        @pytest.mark.lakehouse_spark
+        def test_spark(lake, spark):
+            lake.ingest(pa.table({"x": [4, 5]}), "t")
+            assert spark.sql("SELECT sum(x) AS s FROM t").first()["s"] == 9
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_fresh_stack_is_shared_by_xdist_workers_and_stopped(
