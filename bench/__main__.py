@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import plugin as bench_plugin
+from bench.engines import engines_bench
 from lakehouse import Lakehouse, load_settings
 from lakehouse.config import Settings
 from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env, tree_memory_mb
@@ -32,7 +33,8 @@ from sample_data import generate
 
 RESULTS = Path(__file__).parent / "results"
 REPEATS = 5
-CLI_UP = [sys.executable, "-m", "lakehouse.cli", "up", "--no-sample"]
+CORE = ["s3", "catalog"]
+CLI_UP = [sys.executable, "-m", "lakehouse.cli", "up", "--no-sample", "--services", "s3,catalog"]
 QUERIES = {
     "events_by_type": "SELECT event_type, count(*) AS n FROM web.clickstream GROUP BY 1 ORDER BY 2 DESC",
     "daily_revenue": "SELECT order_date, sum(total_amount) AS revenue, count(*) AS orders "
@@ -64,9 +66,14 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.runtime, self.peak_mb, self.running = runtime, 0.0, True
 
+    def stop(self) -> float:
+        self.running = False
+        self.join()
+        return self.peak_mb
+
     def run(self) -> None:
         while self.running:
-            pids = [self.runtime.pid(name) for name in ("s3", "catalog")]
+            pids = [self.runtime.pid(name) for name in self.runtime.recorded()]
             total = sum(tree_memory_mb(pid) or 0.0 for pid in pids if pid)
             self.peak_mb = max(self.peak_mb, total)
             time.sleep(0.1)
@@ -75,11 +82,11 @@ class MemorySampler(threading.Thread):
 def bench_startup(settings: Settings) -> dict[str, float]:
     """Warm start-up (artifacts cached, data present) of S3 + catalog to healthy."""
     runtime = LocalRuntime(settings)
-    runtime.up()  # first start: fetches artifacts if needed, not measured
+    runtime.up(CORE)  # first start: fetches artifacts if needed, not measured
     library, cli = [], []
     for _ in range(3):
         runtime.down()
-        library.append(timed(runtime.up))
+        library.append(timed(lambda: runtime.up(CORE)))
         runtime.down()
         cli.append(timed(lambda: subprocess.run(CLI_UP, check=True, capture_output=True)))
     return {
@@ -173,22 +180,58 @@ def main() -> None:
                     **bench_plugin.lake_fixture_overhead(settings),
                     **bench_plugin.session_startup(settings),
                 }
-            sampler.running = False
-            sampler.join()
+            core_peak = sampler.stop()
+            with console.status("Trino and Spark: start-up, query suite at scale 1 and 10"):
+                runtime.up()
+                sampler = MemorySampler(runtime)
+                sampler.start()
+                engines = engines_bench(settings, sampler)
+                sampler.stop()
         finally:
             runtime.down()
+    (RESULTS / "engines.json").write_text(json.dumps(engines, indent=2))
     result = {
         "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version()},
         "startup": startup,
         "ingest": ingest,
         "duckdb_queries": queries,
-        "peak_memory_mb": {"core_stack": sampler.peak_mb},
+        "peak_memory_mb": {"core_stack": core_peak},
         "pytest_plugin": plugin,
         "targets": {"warm_startup_s": 3.0, "ingest_vs_raw_throughput": 0.8, "duckdb_ratio": 1.5},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "core.json").write_text(json.dumps(result, indent=2))
     print_table(console, result)
+    print_engines_table(console, engines)
+
+
+def print_engines_table(console: Console, engines: dict[str, Any]) -> None:
+    table = Table(
+        "figure", "duckdb", "trino", "spark", "parquet duckdb", title="query suite (median of 5)"
+    )
+    table.add_row("warm start-up", "-", f"{engines['trino_warm_startup_s']:.1f} s (target 20 s)",
+                  f"{engines['spark_warm_startup_s']:.1f} s", "-")  # fmt: skip
+    for scale in (1, 10):
+        suite = engines[f"scale_{scale}"]
+        for name, q in suite["per_query_s"].items():
+            table.add_row(
+                f"s{scale} {name}",
+                *(f"{q[k] * 1000:.0f} ms" for k in ("duckdb", "trino", "spark", "parquet_duckdb")),
+            )
+        ratio = suite["geomean_ratio_to_parquet_duckdb"]
+        table.add_row(
+            f"s{scale} geomean ratio to parquet",
+            *(f"{ratio[e]:.2f}x" for e in ("duckdb", "trino", "spark")),
+            "1.00x",
+        )
+    table.add_row(
+        "peak memory, full stack",
+        f"{engines['peak_memory_full_stack_mb']:.0f} MiB (target 4096)",
+        "",
+        "",
+        "",
+    )
+    console.print(table)
 
 
 def print_table(console: Console, result: dict[str, Any]) -> None:

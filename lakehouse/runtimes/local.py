@@ -266,9 +266,27 @@ class LocalRuntime:
         return True
 
     # -- status and logs -------------------------------------------------------
+    def known_services(self) -> list[Service]:
+        """The configured services plus any still-running Trino workers started with a
+        different ``--trino-workers`` count."""
+        services = build_services(self.settings, None)
+        configured = {svc.name for svc in services}
+        workers = [
+            name
+            for name in self.recorded()
+            if name.startswith("trino-worker-") and name not in configured
+        ]
+        if workers:
+            from lakehouse.services.trino import TrinoWorker
+
+            services += [
+                TrinoWorker(self.settings, int(name.rsplit("-", 1)[1])) for name in workers
+            ]
+        return services
+
     def status(self) -> list[ServiceStatus]:
         rows = []
-        for svc in build_services(self.settings, None):
+        for svc in self.known_services():
             spec = svc.spec()
             pid = self.pid(svc.name)
             health = svc.health() if pid else Health(False, "not running")
@@ -277,5 +295,6 @@ class LocalRuntime:
         return rows
 
     def logs(self, name: str, lines: int = 100) -> str:
-        build_services(self.settings, [name])  # validates the name
+        if name not in {svc.name for svc in self.known_services()}:
+            build_services(self.settings, [name])  # raises the "Unknown service" error
         return tail(self.log_path(name), lines)

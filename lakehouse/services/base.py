@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.config import Settings
+from lakehouse.errors import JavaNotFoundError
+from lakehouse.java import Jdk
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,15 @@ class Service(ABC):
 
     def start_hint(self) -> str:
         return f"Read the full log with `lakehouse logs {self.name}`."
+
+    def jdk(self) -> Jdk:
+        """The JDK a JVM service runs on (JavaNotFoundError when none fits)."""
+        raise NotImplementedError(f"{self.name} is not a JVM service")
+
+    def java_executable(self) -> str:
+        """``java`` of :meth:`jdk`; a placeholder when none fits, since prepare()
+        reports the missing JDK before anything starts."""
+        try:
+            return str(self.jdk().java)
+        except JavaNotFoundError:
+            return "java"

@@ -73,10 +73,7 @@ class CatalogService(Service):
 
     def spec(self) -> ServiceSpec:
         s = self.settings
-        try:
-            java = str(self.jdk().java)
-        except JavaNotFoundError:
-            java = "java"  # prepare() raises the real error before anything starts
+        java = self.java_executable()
         env = catalog_env(
             s.home_dir, s.s3_endpoint, s.access_key, s.secret_key, s.warehouse, s.region
         )

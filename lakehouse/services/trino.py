@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lakehouse.artifacts import ArtifactFetcher, MavenArtifact, read_lock
 from lakehouse.config import Settings
-from lakehouse.errors import JavaNotFoundError, LakehouseError
+from lakehouse.errors import LakehouseError
 from lakehouse.java import Jdk, find_jdk
 from lakehouse.services import service_files_dir
 from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_get_json
@@ -120,10 +120,7 @@ class TrinoNode(Service):
 
     def spec(self) -> ServiceSpec:
         s = self.settings
-        try:
-            java = str(self.jdk().java)
-        except JavaNotFoundError:
-            java = "java"  # prepare() raises the real error before anything starts
+        java = self.java_executable()
         distribution = TrinoDistribution(s)
         etc = self.node_dir / "etc"
         command = (
