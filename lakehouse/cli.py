@@ -323,6 +323,54 @@ def trino_cli(ctx: click.Context, args: tuple[str, ...]) -> None:
     os.execv(command[0], command)
 
 
+@main.command()
+@click.option(
+    "--scale", type=float, help="Sample data scale factor (default: sample_scale setting)."
+)
+@click.pass_context
+@friendly_errors
+def init(ctx: click.Context, scale: float | None) -> None:
+    """Create the bucket and default namespace, then load the sample (the compose init job)."""
+    from lakehouse.sample import load_sample
+    from lakehouse.services.catalog import CatalogService
+    from lakehouse.services.s3 import S3Service
+
+    settings = settings_of(ctx, sample_scale=scale)
+    S3Service(settings).after_ready()
+    CatalogService(settings).after_ready()
+    with lake_of(settings) as lake:
+        for load in load_sample(lake, scale=settings.sample_scale):
+            click.echo(
+                f"{load.table}: {f'{load.rows:,} rows' if load.loaded else 'already present'}"
+            )
+
+
+@main.group()
+def compose() -> None:
+    """The docker runtime's compose.yaml."""
+
+
+@compose.command()
+@click.option("--check", is_flag=True, help="Fail if compose.yaml differs from a fresh rendering.")
+@click.option("--output", type=click.Path(), default="compose.yaml", show_default=True)
+@click.pass_context
+@friendly_errors
+def render(ctx: click.Context, check: bool, output: str) -> None:
+    """Write compose.yaml (and Trino's compose configs) from the service specs."""
+    from pathlib import Path
+
+    from lakehouse.runtimes.compose import write_files
+
+    changed = write_files(settings_of(ctx), Path(output), dry_run=check)
+    if check and changed:
+        click.echo(
+            f"Out of date: {', '.join(map(str, changed))}. Run `lakehouse compose render`.",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo("up to date" if not changed else f"wrote {', '.join(map(str, changed))}")
+
+
 @main.command("load-sample")
 @click.option("--scale", type=float, help="Scale factor (default: sample_scale setting).")
 @click.option("--force", is_flag=True, help="Overwrite the sample tables even if they exist.")

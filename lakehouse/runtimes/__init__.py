@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lakehouse.config import Settings
-from lakehouse.errors import ConfigError
 from lakehouse.runtimes.local import LocalRuntime, ServiceStatus
 
+if TYPE_CHECKING:
+    from lakehouse.runtimes.docker import DockerRuntime
 
-def get_runtime(settings: Settings) -> LocalRuntime:
+
+def get_runtime(settings: Settings) -> LocalRuntime | DockerRuntime:
     """The runtime named by the settings (``--runtime`` / ``LAKEHOUSE_RUNTIME``)."""
-    if settings.runtime == "local":
-        return LocalRuntime(settings)
-    raise ConfigError(
-        f"The '{settings.runtime}' runtime is not available in this version of lakehouse.",
-        hint="Use the local runtime: unset LAKEHOUSE_RUNTIME or pass --runtime local.",
-    )
+    if settings.runtime == "docker":
+        from lakehouse.runtimes.docker import DockerRuntime
+
+        return DockerRuntime(settings)
+    return LocalRuntime(settings)
 
 
 __all__ = ["LocalRuntime", "ServiceStatus", "get_runtime"]
