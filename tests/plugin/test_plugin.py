@@ -88,6 +88,24 @@ def test_keep_leaves_the_namespace(
         lake.catalog.drop_namespace(str(kept["namespace"]))
 
 
+def test_a_stack_named_by_url_is_reused(
+    outer: LakehouseStack,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    without_stack(monkeypatch)
+    monkeypatch.setenv("RECORD_FILE", str(tmp_path / "record.jsonl"))
+    s = outer.settings
+    url = f"http://127.0.0.1:{s.catalog_port}?s3=http://127.0.0.1:{s.s3_port}"
+    pytester.makepyfile(RECORDING_TESTS)
+    pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-k", "one", f"--lakehouse-url={url}"
+    ).assert_outcomes(passed=1)
+    (seen,) = records(tmp_path)
+    assert seen["reused"] and seen["s3_port"] == s.s3_port
+
+
 def test_aws_env_makes_plain_boto3_hit_the_lake(
     outer: LakehouseStack, pytester: pytest.Pytester
 ) -> None:
