@@ -126,14 +126,14 @@ class SharedStack:
             if "env" not in state:
                 env = isolated_stack_env(self.root / "home")
                 stack = start(
-                    load_settings(home=Path(env["LAKEHOUSE_HOME"]), **_ports(env)), wanted
+                    load_settings(home=Path(env["LAKEHOUSE_HOME"]), **port_settings(env)), wanted
                 )
                 state.update(
                     env=stack.env, services=list(stack.services), unavailable=stack.unavailable
                 )
             state["users"] = int(state.get("users", 0)) + 1
             env = state["env"]
-            settings = load_settings(home=Path(env["LAKEHOUSE_HOME"]), **_ports(env))
+            settings = load_settings(home=Path(env["LAKEHOUSE_HOME"]), **port_settings(env))
             return LakehouseStack(
                 settings, tuple(state["services"]), False, dict(state["unavailable"])
             )
@@ -149,7 +149,7 @@ class SharedStack:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _ports(env: dict[str, str]) -> dict[str, int]:
+def port_settings(env: dict[str, str]) -> dict[str, int]:
     """Settings keyword arguments from LAKEHOUSE_*_PORT(_BASE) variables."""
     return {
         key.removeprefix("LAKEHOUSE_").lower(): int(value)

@@ -32,6 +32,12 @@ def stack(lakehouse_stack: LakehouseStack) -> Settings:
     return lakehouse_stack.settings
 
 
+@pytest.fixture(scope="session")
+def stack_services(lakehouse_stack: LakehouseStack) -> list[str]:
+    """The services this session's stack runs (s3 and catalog, plus marked engines)."""
+    return list(lakehouse_stack.services)
+
+
 SAMPLE_SCALE = 0.02
 
 

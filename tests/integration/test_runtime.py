@@ -14,16 +14,19 @@ import pytest
 
 from lakehouse import Lakehouse, Settings, load_settings
 from lakehouse.errors import ArtifactError, JavaNotFoundError, PortInUseError
-from lakehouse.runtimes.local import LocalRuntime, free_port_block
+from lakehouse.runtimes.local import LocalRuntime, free_port_block, isolated_stack_env
+from lakehouse.testing.stack import port_settings
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
 
-def test_status_reports_each_service_healthy_with_pid_and_memory(stack: Settings) -> None:
+def test_status_reports_each_service_healthy_with_pid_and_memory(
+    stack: Settings, stack_services: list[str]
+) -> None:
     rows = {row.name: row for row in LocalRuntime(stack).status()}
-    assert set(rows) == {"s3", "catalog"}
-    for row in rows.values():
+    assert {"s3", "catalog", "trino", "spark"} <= set(rows)
+    for row in (rows[name] for name in stack_services):
         assert row.healthy, row.detail
         assert row.pid is not None and psutil.pid_exists(row.pid)
         assert row.memory_mb is not None and row.memory_mb > 10
@@ -32,10 +35,12 @@ def test_status_reports_each_service_healthy_with_pid_and_memory(stack: Settings
     assert "s3" in cli.stdout and "catalog" in cli.stdout
 
 
-def test_up_is_idempotent_and_keeps_running_processes(stack: Settings) -> None:
+def test_up_is_idempotent_and_keeps_running_processes(
+    stack: Settings, stack_services: list[str]
+) -> None:
     runtime = LocalRuntime(stack)
     before = {row.name: row.pid for row in runtime.status()}
-    runtime.up()
+    runtime.up(stack_services)
     after = {row.name: row.pid for row in runtime.status()}
     assert before == after
 
@@ -73,18 +78,18 @@ def _count(settings: Settings, name: str) -> int:
         return int(lake.sql(f"SELECT count(*) AS n FROM {name}").column("n")[0].as_py())
 
 
-def test_data_survives_down_and_up(stack: Settings) -> None:
+def test_data_survives_down_and_up(stack: Settings, stack_services: list[str]) -> None:
     with Lakehouse(stack) as lake:
         _write_marker(lake, "persist.down_up")
     runtime = LocalRuntime(stack)
-    assert runtime.down() == ["catalog", "s3"]
+    assert set(runtime.down()) == set(stack_services)
     assert all(not row.healthy and row.pid is None for row in runtime.status())
-    runtime.up()
+    runtime.up(stack_services)
     assert _count(stack, "persist.down_up") == 100
 
 
 @pytest.mark.parametrize("victim", ["s3", "catalog"])
-def test_data_survives_kill_9(stack: Settings, victim: str) -> None:
+def test_data_survives_kill_9(stack: Settings, stack_services: list[str], victim: str) -> None:
     name = f"persist.kill_{victim}"
     with Lakehouse(stack) as lake:
         _write_marker(lake, name)
@@ -94,17 +99,15 @@ def test_data_survives_kill_9(stack: Settings, victim: str) -> None:
     os.killpg(pid, signal.SIGKILL)
     psutil.wait_procs([psutil.Process(pid)], timeout=10) if psutil.pid_exists(pid) else None
     assert runtime.pid(victim) is None
-    runtime.up()
+    runtime.up(stack_services)
     assert runtime.pid(victim) not in (None, pid)
     assert _count(stack, name) == 100
 
 
 def _other_home_settings(tmp_path: Path, **overrides: object) -> Settings:
-    base = free_port_block(12)
-    return load_settings(
-        home=tmp_path / "home", s3_port=base, catalog_port=base + 1,
-        s3_internal_port_base=base + 2, **overrides,
-    )  # fmt: skip
+    """Settings of a second lake house on free ports (its own home)."""
+    env = isolated_stack_env(tmp_path / "home")
+    return load_settings(home=Path(env["LAKEHOUSE_HOME"]), **port_settings(env), **overrides)
 
 
 def _nothing_started(settings: Settings) -> bool:
@@ -117,7 +120,7 @@ def test_port_in_use_is_reported_before_anything_starts(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", settings.catalog_port))
         squatter.listen()
         with pytest.raises(PortInUseError) as info:
-            LocalRuntime(settings).up()
+            LocalRuntime(settings).up(["catalog"])
     message = str(info.value)
     assert f"port {settings.catalog_port}" in message and "'catalog'" in message
     assert "LAKEHOUSE_CATALOG_PORT" in message
@@ -130,7 +133,7 @@ def test_too_old_jdk_is_reported_before_anything_starts(tmp_path: Path) -> None:
     (fake / "release").write_text('JAVA_VERSION="11.0.2"\n')
     settings = _other_home_settings(tmp_path, java_home=fake)
     with pytest.raises(JavaNotFoundError) as info:
-        LocalRuntime(settings).up()
+        LocalRuntime(settings).up(["catalog"])
     assert "JDK 17 or newer" in str(info.value) and "Java 11, too old" in str(info.value)
     assert _nothing_started(settings)
 
@@ -142,7 +145,7 @@ def test_failed_download_is_reported_before_anything_starts(tmp_path: Path) -> N
     )
     started = time.monotonic()
     with pytest.raises(ArtifactError) as info:
-        LocalRuntime(settings).up()
+        LocalRuntime(settings).up(["catalog"])
     assert "Could not download" in str(info.value) and "LAKEHOUSE_MAVEN_REPO" in str(info.value)
     assert time.monotonic() - started < 60
     assert _nothing_started(settings)

@@ -10,7 +10,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.services import build_services
 from lakehouse.services.spark import spark_conf
 from lakehouse.services.trino import TrinoNode, TrinoWorker, parse_size
-from lakehouse.testing.stack import LakehouseStack, _ports
+from lakehouse.testing.stack import LakehouseStack, port_settings
 from sample_data.queries import QUERIES, REWRITES, query_for
 
 
@@ -67,4 +67,4 @@ def test_stack_env_round_trips_every_port() -> None:
     settings = load_settings(s3_port=21000, trino_port=21012, spark_port=21021)
     env = LakehouseStack(settings, ("s3",), reused=False).env
     assert env["LAKEHOUSE_SPARK_PORT"] == "21021"
-    assert load_settings(**_ports(env)).trino_port == 21012
+    assert load_settings(**port_settings(env)).trino_port == 21012
