@@ -173,7 +173,8 @@ class ArtifactFetcher:
                 last_error = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 last_error = str(getattr(exc, "reason", exc))
-            time.sleep(0.5 * 2**attempt)
+            if attempt < RETRIES:
+                time.sleep(0.5 * 2**attempt)
         else:
             raise ArtifactError(
                 f"Could not download {artifact.coordinates} from {url} after {RETRIES} attempts: {last_error}",

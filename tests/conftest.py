@@ -11,7 +11,7 @@ pytest_plugins = ["pytester"]
 
 # Variables a developer's shell may carry (eval "$(lakehouse env)") that would
 # point tests at their own stack instead of the one a test starts.
-LEAKY_PREFIXES = ("LAKEHOUSE_", "PYICEBERG_", "AWS_")
+LEAKY_PREFIXES = ("LAKEHOUSE_", "PYICEBERG_", "AWS_", "SPARK_REMOTE")
 
 
 @pytest.fixture(autouse=True, scope="session")

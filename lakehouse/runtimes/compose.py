@@ -35,7 +35,8 @@ IMAGES = {
 CORE, FULL = "core", "full"
 
 
-def port_settings(settings: Settings, inside: int, outside: int) -> list[str]:
+def loopback_port(inside: int, outside: int) -> list[str]:
+    """Publish ``inside`` on the host's 127.0.0.1 only."""
     return [f"127.0.0.1:{outside}:{inside}"]
 
 
@@ -58,7 +59,7 @@ def storage(settings: Settings) -> dict[str, Any]:
         "image": IMAGES["minio"], "profiles": [CORE, FULL],
         "command": ["server", "/data", "--address", ":9000", "--console-address", ":9001"],
         "environment": {"MINIO_ROOT_USER": s.access_key, "MINIO_ROOT_PASSWORD": s.secret_key},
-        "ports": port_settings(s, 9000, s.s3_port), "volumes": ["s3-data:/data"],
+        "ports": loopback_port(9000, s.s3_port), "volumes": ["s3-data:/data"],
         "healthcheck": _health(["CMD", "mc", "ready", "local"]), "deploy": _memory("512m"),
     }}  # fmt: skip
 
@@ -84,7 +85,7 @@ def catalog(settings: Settings) -> dict[str, Any]:
     env["CATALOG_URI"] = "jdbc:sqlite:/catalog-db/catalog.db?journal_mode=WAL&busy_timeout=10000"
     return {"catalog": {
         "image": IMAGES["catalog"], "profiles": [CORE, FULL], "environment": env,
-        "ports": port_settings(s, 8181, s.catalog_port), "volumes": ["catalog-db:/catalog-db"],
+        "ports": loopback_port(8181, s.catalog_port), "volumes": ["catalog-db:/catalog-db"],
         "depends_on": _healthy("s3"), "deploy": _memory("768m"),
         "healthcheck": _health(["CMD-SHELL", "curl -sf http://127.0.0.1:8181/v1/config || exit 1"]),
     }}  # fmt: skip
@@ -103,7 +104,7 @@ def trino(settings: Settings) -> dict[str, Any]:
         "healthcheck": _health(["CMD", "/usr/lib/trino/bin/health-check"], start="60s"),
     }  # fmt: skip
     coordinator = {
-        **common, "ports": port_settings(s, 8080, s.trino_port),
+        **common, "ports": loopback_port(8080, s.trino_port),
         "volumes": ["./services/trino/catalog:/etc/trino/catalog:ro",
                     "./services/trino/compose/coordinator.properties:/etc/trino/config.properties:ro"],
     }  # fmt: skip
@@ -147,7 +148,7 @@ def spark(settings: Settings) -> dict[str, Any]:
         "environment": {"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key,
                         "AWS_REGION": s.region, "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
                         "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"},
-        "ports": port_settings(s, 15002, s.spark_port), "depends_on": _healthy("catalog"), "deploy": _memory("1536m"),
+        "ports": loopback_port(15002, s.spark_port), "depends_on": _healthy("catalog"), "deploy": _memory("1536m"),
         "healthcheck": _health(["CMD-SHELL", "bash -c '</dev/tcp/127.0.0.1/15002' || exit 1"], start="60s"),
     }}  # fmt: skip
 
