@@ -96,13 +96,8 @@ def up(
     settings = settings_of(ctx, runtime=runtime, sample_scale=scale, trino_workers=trino_workers)
     started = get_runtime(settings).up(csv_list(services))
     names = [svc.name for svc in started]
-    if sample and {"s3", "catalog"} <= set(names):
-        from lakehouse.sample import load_sample
-
-        with lake_of(settings) as lake, err.status("Loading sample data..."):
-            for load in load_sample(lake, scale=settings.sample_scale):
-                if load.loaded:
-                    err.print(f"loaded {load.table}: {load.rows:,} rows")
+    if sample:
+        _load_samples(settings, names, quiet=True)
     _print_status(get_runtime(settings).status())
     out.print('\nFirst query:  .venv/bin/lakehouse query "SELECT count(*) FROM retail.orders"')
     out.print('Other tools:  eval "$(.venv/bin/lakehouse env)"')
@@ -132,6 +127,23 @@ def status(ctx: click.Context, as_json: bool) -> None:
     # Services never started (e.g. after `up --services s3`) are not failures.
     if any(row.pid is not None and not row.healthy for row in rows):
         sys.exit(3)
+
+
+def _load_samples(settings: Settings, services: list[str], quiet: bool) -> None:
+    """The retail sample into the lake, and the shop sample into PostgreSQL."""
+    from lakehouse.sample import load_sample, load_shop_sample
+
+    loads = []
+    with err.status("Loading sample data..."):
+        if {"s3", "catalog"} <= set(services):
+            with lake_of(settings) as lake:
+                loads += load_sample(lake, scale=settings.sample_scale)
+        if "postgres" in services:
+            loads += load_shop_sample(settings, scale=settings.sample_scale)
+    for load in loads:
+        if load.loaded or not quiet:
+            state = f"{load.rows:,} rows" if load.loaded else "already present"
+            err.print(f"{load.table}: {state}")
 
 
 def _print_status(rows: list[ServiceStatus]) -> None:
@@ -331,19 +343,16 @@ def trino_cli(ctx: click.Context, args: tuple[str, ...]) -> None:
 @click.pass_context
 @friendly_errors
 def init(ctx: click.Context, scale: float | None) -> None:
-    """Create the bucket and default namespace, then load the sample (the compose init job)."""
-    from lakehouse.sample import load_sample
+    """Create the bucket, namespace and shop database, then load the samples (compose's init job)."""
     from lakehouse.services.catalog import CatalogService
+    from lakehouse.services.postgres import PostgresService
     from lakehouse.services.s3 import S3Service
 
     settings = settings_of(ctx, sample_scale=scale)
     S3Service(settings).after_ready()
     CatalogService(settings).after_ready()
-    with lake_of(settings) as lake:
-        for load in load_sample(lake, scale=settings.sample_scale):
-            click.echo(
-                f"{load.table}: {f'{load.rows:,} rows' if load.loaded else 'already present'}"
-            )
+    PostgresService(settings).after_ready()
+    _load_samples(settings, ["s3", "catalog", "postgres"], quiet=False)
 
 
 @main.group()
@@ -386,7 +395,25 @@ def load_sample_command(ctx: click.Context, scale: float | None, force: bool) ->
         for load in load_sample(lake, scale=settings.sample_scale, force=force):
             state = f"{load.rows:,} rows" if load.loaded else "already present"
             click.echo(f"{load.table}: {state}")
+    from lakehouse.services.postgres import PostgresService
 
+    if PostgresService(settings).health().ok:
+        from lakehouse.sample import load_shop_sample
+
+        for load in load_shop_sample(settings, scale=settings.sample_scale):
+            state = f"{load.rows:,} rows" if load.loaded else "already present"
+            click.echo(f"{load.table}: {state}")
+
+
+def _register_sync_commands() -> None:
+    # Imported here: cli_sync builds on the helpers above.
+    from lakehouse.cli_sync import simulate, sync
+
+    main.add_command(sync)
+    main.add_command(simulate)
+
+
+_register_sync_commands()
 
 if __name__ == "__main__":
     main()

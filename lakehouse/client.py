@@ -13,6 +13,8 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import Table
 
 if TYPE_CHECKING:
+    import psycopg
+    from opensearchpy import OpenSearch
     from pyspark.sql import SparkSession
     from trino.dbapi import Connection as TrinoConnection
 
@@ -84,6 +86,20 @@ class Lakehouse:
     def spark(self) -> SparkSession:
         """A Spark Connect session to the lake house's server; ``lake`` is the default catalog."""
         return self._spark_engine().session()
+
+    def opensearch(self) -> OpenSearch:
+        """An opensearch-py client for the lake's OpenSearch node."""
+        from opensearchpy import OpenSearch
+
+        return OpenSearch(hosts=[self.settings.opensearch_uri], timeout=30)
+
+    def postgres(
+        self, database: str | None = None, autocommit: bool = False
+    ) -> psycopg.Connection[tuple[Any, ...]]:
+        """A psycopg connection to the lake's PostgreSQL (the ``shop`` database by default)."""
+        import psycopg
+
+        return psycopg.connect(self.settings.postgres_dsn(database), autocommit=autocommit)
 
     def _spark_engine(self) -> SparkEngine:
         from lakehouse.engines.spark import SparkEngine

@@ -108,8 +108,32 @@ class Settings(BaseSettings):
     sample_scale: float = Field(
         default=1.0, description="Scale factor of the sample data `make up` loads."
     )
+    postgres_port: int = Field(default=5432, description="PostgreSQL port (the RDS role).")
+    postgres_user: str = Field(default="lakehouse", description="PostgreSQL superuser.")
+    postgres_password: str = Field(
+        default="lakehouse-secret", description="PostgreSQL password (scram-sha-256)."
+    )
+    postgres_db: str = Field(default="shop", description="The operational database.")
+    opensearch_port: int = Field(default=9200, description="OpenSearch REST port.")
+    opensearch_transport_port: int = Field(
+        default=9300, description="OpenSearch transport port (node-to-node)."
+    )
+    opensearch_heap: str = Field(default="512m", description="Heap of the OpenSearch JVM.")
+    opensearch_java: Path | None = Field(
+        default=None,
+        description="JDK 17-21 for OpenSearch 2.19; else JAVA_HOME, PATH, /usr/lib/jvm/*.",
+    )
+    sync_poll_seconds: float = Field(
+        default=0.2, gt=0, description="How often `sync --follow` looks for new changes."
+    )
+    sync_batch_rows: int = Field(
+        default=20000, ge=1, description="Most changes one sync batch commits."
+    )
 
-    @field_validator("s3_port", "catalog_port", "s3_internal_port_base", "trino_port", "spark_port")
+    @field_validator(
+        "s3_port", "catalog_port", "s3_internal_port_base", "trino_port", "spark_port",
+        "postgres_port", "opensearch_port", "opensearch_transport_port",
+    )  # fmt: skip
     @classmethod
     def _valid_port(cls, port: int) -> int:
         if not 1 <= port <= 65535 - 10:
@@ -144,6 +168,17 @@ class Settings(BaseSettings):
     @property
     def spark_uri(self) -> str:
         return f"sc://{self.client_host}:{self.spark_port}"
+
+    @property
+    def opensearch_uri(self) -> str:
+        return f"http://{self.client_host}:{self.opensearch_port}"
+
+    def postgres_dsn(self, database: str | None = None) -> str:
+        """libpq URL of the lake's PostgreSQL (the ``shop`` database by default)."""
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}@{self.client_host}:"
+            f"{self.postgres_port}/{database or self.postgres_db}"
+        )
 
     @property
     def warehouse(self) -> str:

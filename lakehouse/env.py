@@ -31,6 +31,15 @@ def environment(settings: Settings) -> dict[str, str]:
         # pyspark's SparkSession.builder.getOrCreate() and the `pyspark` shell
         # connect to this Spark Connect server when SPARK_REMOTE is set.
         "SPARK_REMOTE": settings.spark_uri,
+        # libpq's variables: psql, pg_dump, psycopg and SQLAlchemy pick them up.
+        "PGHOST": settings.client_host,
+        "PGPORT": str(settings.postgres_port),
+        "PGUSER": settings.postgres_user,
+        "PGPASSWORD": settings.postgres_password,
+        "PGDATABASE": settings.postgres_db,
+        "LAKEHOUSE_POSTGRES_URL": settings.postgres_dsn(),
+        "LAKEHOUSE_OPENSEARCH_URL": settings.opensearch_uri,
+        "OPENSEARCH_URL": settings.opensearch_uri,
     }
     prefix = f"PYICEBERG_CATALOG__{settings.catalog_name.upper()}__"
     for key, value in catalog_properties(settings).items():

@@ -90,3 +90,16 @@ class QueryError(LakehouseError):
         if len(short_sql) > 300:
             short_sql = short_sql[:297] + "..."
         super().__init__(f"{engine} could not run the query: {reason}\n  query: {short_sql}", hint)
+
+
+class SyncError(LakehouseError):
+    """A sync pass failed for a reason that may pass (a server restarting): retried."""
+
+
+class SyncStoppedError(SyncError):
+    """A change the target cannot apply (e.g. an incompatible column type change):
+    the integration stops until someone fixes it; retrying would fail the same way."""
+
+
+class SyncWaitingError(SyncError):
+    """The source is not there yet (a table to be created): `sync run` fails, `--follow` waits."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakehouse.client import Lakehouse
+from lakehouse.config import Settings
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,23 @@ def load_sample(
             SampleLoad(name, data[name].num_rows if name in missing else 0, name in missing)
         )
     return results
+
+
+def load_shop_sample(settings: Settings, scale: float = 1.0, seed: int = 42) -> list[SampleLoad]:
+    """Load the shop database (when empty) and declare the sample's integrations."""
+    import psycopg
+
+    from lakehouse.sync.integrations import IntegrationStore, sample_integrations
+    from sample_data.shop import load_shop
+
+    with psycopg.connect(settings.postgres_dsn()) as conn:
+        loaded = load_shop(conn, scale=scale, seed=seed)
+    store = IntegrationStore(settings)
+    declared = store.all()
+    for integration in sample_integrations():
+        if integration.name not in declared:
+            store.create(integration)
+    return [
+        SampleLoad(f"{settings.postgres_db}.public.{table}", rows, rows > 0)
+        for table, rows in loaded.items()
+    ]

@@ -25,7 +25,7 @@ from rich.console import Console
 from lakehouse.config import Settings
 from lakehouse.errors import PortInUseError, ServiceStartError
 from lakehouse.services import Service, build_services
-from lakehouse.services.base import Health
+from lakehouse.services.base import Health, unprivileged
 
 STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.1
@@ -76,7 +76,7 @@ def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
 
 def isolated_stack_env(home: Path) -> dict[str, str]:
     """LAKEHOUSE_* variables for a throwaway stack in ``home`` on free ports."""
-    base = free_port_block(24)
+    base = free_port_block(25)
     return {
         "LAKEHOUSE_HOME": str(home),
         "LAKEHOUSE_S3_PORT": str(base),
@@ -84,6 +84,9 @@ def isolated_stack_env(home: Path) -> dict[str, str]:
         "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),  # 10 ports
         "LAKEHOUSE_TRINO_PORT": str(base + 12),  # + one per worker, up to 8
         "LAKEHOUSE_SPARK_PORT": str(base + 21),
+        "LAKEHOUSE_POSTGRES_PORT": str(base + 22),
+        "LAKEHOUSE_OPENSEARCH_PORT": str(base + 23),
+        "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT": str(base + 24),
     }
 
 
@@ -181,6 +184,9 @@ class LocalRuntime:
             "catalog": "LAKEHOUSE_CATALOG_PORT",
             "trino": "LAKEHOUSE_TRINO_PORT",
             "spark": "LAKEHOUSE_SPARK_PORT",
+            "postgres": "LAKEHOUSE_POSTGRES_PORT",
+            "opensearch": "LAKEHOUSE_OPENSEARCH_PORT",
+            "opensearch-transport": "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT",
         }.get(port_name, "LAKEHOUSE_S3_INTERNAL_PORT_BASE" if service == "s3" else None)
         change = f"set {variable} to a free port" if variable else "free the port"
         return f"Stop the other process, or {change} (also possible in lakehouse.toml)."
@@ -193,7 +199,7 @@ class LocalRuntime:
         with log.open("ab") as out:
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
             proc = subprocess.Popen(
-                spec.command, env={**os.environ, **spec.env}, cwd=spec.cwd or self.home,
+                unprivileged(spec.command) if spec.refuses_root else spec.command, env={**os.environ, **spec.env}, cwd=spec.cwd or self.home,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
@@ -203,6 +209,7 @@ class LocalRuntime:
             "create_time": psutil.Process(proc.pid).create_time(),
             "command": list(spec.command),
             "started_at": time.time(),
+            "stop_signal": spec.stop_signal,
         }
         self._state_path(spec.name).write_text(json.dumps(state, indent=2))
 
@@ -247,13 +254,15 @@ class LocalRuntime:
         return sorted(path.stem for path in run.glob("*.json")) if run.is_dir() else []
 
     def stop(self, name: str) -> bool:
-        """SIGTERM the service's process group, SIGKILL after a grace period."""
+        """Signal the service's process group (SIGTERM unless its spec says otherwise),
+        SIGKILL after a grace period."""
         pid = self.pid(name)
+        stop_signal = self._recorded_stop_signal(name)
         self._state_path(name).unlink(missing_ok=True)
         if pid is None:
             return False
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, stop_signal)
             _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=STOP_GRACE_SECONDS)
             if alive:
                 os.killpg(pid, signal.SIGKILL)
@@ -264,6 +273,13 @@ class LocalRuntime:
         if child is not None:
             child.wait(timeout=5)
         return True
+
+    def _recorded_stop_signal(self, name: str) -> signal.Signals:
+        try:
+            state = json.loads(self._state_path(name).read_text())
+            return signal.Signals[state.get("stop_signal", "SIGTERM")]
+        except (OSError, ValueError, KeyError):
+            return signal.SIGTERM
 
     # -- status and logs -------------------------------------------------------
     def known_services(self) -> list[Service]:

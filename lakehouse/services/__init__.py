@@ -22,21 +22,27 @@ def service_files_dir() -> Path:
 
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
-    return ("s3", "catalog", "trino", "spark")
+    return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "sync")
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
+    from lakehouse.services.opensearch import OpenSearchService
+    from lakehouse.services.postgres import PostgresService
     from lakehouse.services.s3 import S3Service
     from lakehouse.services.spark import SparkService
+    from lakehouse.services.sync import SyncService
     from lakehouse.services.trino import trino_services
 
     return [
         S3Service(settings),
         CatalogService(settings),
+        PostgresService(settings),
+        OpenSearchService(settings),
         *trino_services(settings),
         SparkService(settings),
+        SyncService(settings),
     ]
 
 

@@ -10,15 +10,18 @@ about a service is written twice.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lakehouse.config import Settings
-from lakehouse.errors import JavaNotFoundError
+from lakehouse.errors import ConfigError, JavaNotFoundError
 from lakehouse.java import Jdk
 
 
@@ -47,10 +50,39 @@ class ServiceSpec:
     needs_java: bool = False
     cwd: Path | None = None
     extra_paths: dict[str, Path] = field(default_factory=dict)
+    # PostgreSQL's fast shutdown is SIGINT; SIGTERM waits for every client to leave.
+    stop_signal: str = "SIGTERM"
+    # PostgreSQL and OpenSearch refuse to run as root (see unprivileged()).
+    refuses_root: bool = False
 
     @property
     def public_ports(self) -> tuple[Port, ...]:
         return tuple(port for port in self.ports if port.public)
+
+
+# Any non-zero id works: inside the user namespace the server sees itself as this
+# user, while outside its files stay owned by the caller (so no chown, and a home
+# under /root stays reachable).
+UNPRIVILEGED_ID = 1000
+
+
+def unprivileged(command: Sequence[str]) -> list[str]:
+    """``command`` as a non-root user when we are root, through a user namespace.
+
+    PostgreSQL and OpenSearch exit at once when started as root, which is the
+    norm in containers and CI. ``unshare`` (util-linux) execs the server, so the
+    supervisor still owns its real PID.
+    """
+    if os.geteuid() != 0:
+        return list(command)
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise ConfigError(
+            f"{command[0]} refuses to run as root, and `unshare` (util-linux) is missing.",
+            hint="Run lakehouse as a normal user, or install util-linux.",
+        )
+    return [unshare, "--user", f"--map-user={UNPRIVILEGED_ID}",
+            f"--map-group={UNPRIVILEGED_ID}", *command]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,239 @@
+"""`lakehouse sync ...` and `lakehouse simulate ...`: flags and formatting only."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from lakehouse.cli import csv_list, friendly_errors, settings_of
+from lakehouse.errors import ConfigError
+
+out = Console()
+err = Console(stderr=True)
+
+
+@click.group()
+def sync() -> None:
+    """Zero-ETL integrations: PostgreSQL and Iceberg kept in sync with Iceberg and OpenSearch."""
+
+
+@sync.command("create")
+@click.argument("name")
+@click.option("--source", type=click.Choice(["postgres", "iceberg"]), required=True)
+@click.option("--target", type=click.Choice(["iceberg", "opensearch"]), required=True)
+@click.option("--tables", required=True, help="Comma-separated: PostgreSQL tables, or ns.table.")
+@click.option("--key", help="Comma-separated key columns (default: the primary key).")
+@click.option("--database", help="PostgreSQL database (default: shop).")
+@click.option("--namespace", help="Iceberg namespace of the targets (default: the database).")
+@click.option("--index-prefix", help="OpenSearch index prefix (default: '<database>-').")
+@click.option("--batch-seconds", type=float, help="How often changes are committed (default 1).")
+@click.pass_context
+@friendly_errors
+def create(ctx: click.Context, name: str, tables: str, key: str | None, **options: Any) -> None:
+    """Declare an integration (stored in the lake house's home)."""
+    from pydantic import ValidationError
+
+    from lakehouse.sync.integrations import Integration, IntegrationStore
+
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        integration = Integration(
+            name=name, tables=tuple(csv_list(tables) or ()),
+            key=tuple(csv_list(key) or ()), **given,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid integration: {exc}") from exc
+    IntegrationStore(settings_of(ctx)).create(integration)
+    click.echo(f"created {name}: {integration.source} -> {integration.target}")
+
+
+@sync.command("list")
+@click.pass_context
+@friendly_errors
+def list_integrations(ctx: click.Context) -> None:
+    """The declared integrations."""
+    from lakehouse.sync.integrations import IntegrationStore
+
+    for name, i in sorted(IntegrationStore(settings_of(ctx)).all().items()):
+        click.echo(f"{name}\t{i.source} -> {i.target}\t{','.join(i.tables)}")
+
+
+@sync.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Every declared integration.")
+@click.option("--follow", is_flag=True, help="Keep running, applying changes as they commit.")
+@click.pass_context
+@friendly_errors
+def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, follow: bool) -> None:
+    """Bring integrations up to date once, or follow them (--follow)."""
+    from lakehouse.sync.integrations import IntegrationStore
+
+    settings = settings_of(ctx)
+    store = IntegrationStore(settings)
+    for name in names:
+        store.get(name)  # unknown names fail before anything runs
+    if follow:
+        _follow(settings, list(names) if names and not run_all else None)
+        return
+    if not names and not run_all:
+        raise ConfigError("Name the integrations to run, or pass --all.",
+                          hint=f"Known: {', '.join(sorted(store.all())) or 'none'}.")  # fmt: skip
+    _run_once(settings, list(names) or sorted(store.all()))
+
+
+def _run_once(settings: Any, names: list[str]) -> None:
+    from lakehouse.sync.integrations import IntegrationStore
+    from lakehouse.sync.runner import IntegrationRunner
+
+    integrations = IntegrationStore(settings).all()
+    for name in names:
+        runner = IntegrationRunner(settings, integrations[name])
+        try:
+            started = time.monotonic()
+            result = runner.catch_up()
+        finally:
+            runner.close()
+        click.echo(
+            f"{name}: {result.snapshot_rows:,} snapshot rows, {result.changes:,} changes, "
+            f"{result.dead_letters} dead letters in {time.monotonic() - started:.1f} s; "
+            f"position {result.position or '-'}"
+        )
+
+
+def _follow(settings: Any, names: list[str] | None) -> None:
+    from lakehouse.sync.runner import follow
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    err.print(f"following {', '.join(names) if names else 'every integration'}; Ctrl-C stops")
+    follow(settings, names, stop)
+
+
+@sync.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+@friendly_errors
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per integration: state, position, lag, rows per second, last error."""
+    from lakehouse.sync.integrations import IntegrationStore
+    from lakehouse.sync.status import StatusStore
+
+    settings = settings_of(ctx)
+    store = StatusStore(settings)
+    rows = []
+    for name, integration in sorted(IntegrationStore(settings).all().items()):
+        state = store.read(name)
+        running = state.state in ("snapshotting", "streaming", "idle", "retrying", "waiting")
+        shown = "not running" if running and state.stale else state.state
+        rows.append(asdict(state) | {"shown_state": shown, "route": _route(integration)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = RichTable("integration", "route", "state", "position", "lag", "rows/s", "applied",
+                      "dead", "last error")  # fmt: skip
+    for r in rows:
+        lag = "-" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f} s"
+        table.add_row(r["name"], r["route"], r["shown_state"], r["position"] or "-", lag,
+                      f"{r['rows_per_second']:,.0f}", f"{r['changes_applied']:,}",
+                      str(r["dead_letters"]), r["last_error"][:80])  # fmt: skip
+    out.print(table)
+
+
+def _route(integration: Any) -> str:
+    return f"{integration.source} -> {integration.target}"
+
+
+@sync.command("verify")
+@click.argument("name")
+@click.pass_context
+@friendly_errors
+def verify(ctx: click.Context, name: str) -> None:
+    """Compare source and target row for row (key and content hash); exit 1 on a difference."""
+    from lakehouse.sync.integrations import IntegrationStore
+    from lakehouse.sync.verify import verify as verify_integration
+
+    settings = settings_of(ctx)
+    reports = verify_integration(settings, IntegrationStore(settings).get(name))
+    for r in reports:
+        verdict = "equal" if r.ok else (
+            f"{len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different"
+        )  # fmt: skip
+        click.echo(
+            f"{r.table} -> {r.target}: {r.source_rows:,} / {r.target_rows:,} rows, {verdict}"
+        )
+        for label, keys in (("missing", r.missing), ("extra", r.extra), ("different", r.different)):
+            if keys:
+                click.echo(f"  {label}: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}")
+    sys.exit(0 if all(r.ok for r in reports) else 1)
+
+
+@sync.command("reset")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@friendly_errors
+def reset(ctx: click.Context, name: str, yes: bool) -> None:
+    """Start an integration over: drop its targets and source position, then snapshot again."""
+    from lakehouse.sync.admin import reset_integration
+
+    if not yes:
+        click.confirm(f"Drop the target tables/indices of {name} and sync them again?", abort=True)
+    for line in reset_integration(settings_of(ctx), name):
+        click.echo(line)
+
+
+@sync.command("delete")
+@click.argument("name")
+@click.pass_context
+@friendly_errors
+def delete(ctx: click.Context, name: str) -> None:
+    """Remove an integration and its replication slot (the targets are kept)."""
+    from lakehouse.sync.admin import delete_integration
+
+    for line in delete_integration(settings_of(ctx), name):
+        click.echo(line)
+
+
+@click.group()
+def simulate() -> None:
+    """Traffic generators for watching the syncs work."""
+
+
+@simulate.command("shop")
+@click.option(
+    "--rate", type=float, default=100.0, show_default=True, help="Row changes per second."
+)
+@click.option("--duration", type=float, help="Seconds to run (default: until Ctrl-C).")
+@click.option("--seed", type=int, help="Random seed (default: random).")
+@click.pass_context
+@friendly_errors
+def simulate_shop(
+    ctx: click.Context, rate: float, duration: float | None, seed: int | None
+) -> None:
+    """Write realistic inserts, updates and deletes to the shop database."""
+    from lakehouse.simulate import ShopSimulator
+
+    settings = settings_of(ctx)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    err.print(f"simulating shop traffic at {rate:,.0f} changes/s; Ctrl-C stops")
+    stats = ShopSimulator(settings.postgres_dsn(), rate, seed=seed).run(
+        duration=duration, stop=stop
+    )
+    click.echo(
+        f"{stats.changes:,} changes ({stats.inserts:,} inserts, {stats.updates:,} updates, "
+        f"{stats.deletes:,} deletes) in {stats.transactions:,} transactions over "
+        f"{stats.elapsed:.1f} s: {stats.achieved_rate:,.0f} changes/s"
+    )
+    sys.exit(0)

@@ -1,0 +1,50 @@
+"""The sync worker: `lakehouse sync run --follow` as a supervised service.
+
+It follows every declared integration (and picks up ones created later). It
+has no port; it is healthy while its heartbeat file is fresh.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from lakehouse.services.base import Health, Service, ServiceSpec
+from lakehouse.sync.status import HEARTBEAT_SECONDS
+
+
+class SyncService(Service):
+    name = "sync"
+
+    def spec(self) -> ServiceSpec:
+        s = self.settings
+        return ServiceSpec(
+            name=self.name,
+            description="Zero-ETL sync worker (lakehouse sync run --follow)",
+            command=(sys.executable, "-m", "lakehouse", "sync", "run", "--follow"),
+            env={"LAKEHOUSE_HOME": str(s.home_dir), "PYTHONUNBUFFERED": "1"},
+            ports=(),
+            health_url="",
+            url="lakehouse sync status",
+            depends_on=("catalog", "postgres", "opensearch"),
+            data_dir=s.home_dir / "sync",
+        )
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.settings.home_dir / "sync" / "follower.heartbeat"
+
+    def prepare(self) -> None:
+        # A heartbeat left by an earlier worker must not make this one look ready.
+        self.heartbeat.unlink(missing_ok=True)
+
+    def health(self) -> Health:
+        try:
+            beat = float(self.heartbeat.read_text())
+        except (OSError, ValueError):
+            return Health(False, "the sync worker has not reported yet")
+        age = time.time() - beat
+        if age > 3 * HEARTBEAT_SECONDS:
+            return Health(False, f"the sync worker's last heartbeat is {age:.0f} s old")
+        return Health(True, "following; see `lakehouse sync status`")

@@ -1,0 +1,71 @@
+"""The dead-letter table: rows a target could not take, with the reason.
+
+``lakehouse_sync.dead_letters`` is an ordinary Iceberg table, so any engine can
+query it. Each dead letter has a stable id; recording it again after a replay
+replaces the earlier copy instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+from pyiceberg.table.upsert_util import create_match_filter
+
+from lakehouse.sync.iceberg_target import quiet_empty_deletes
+from lakehouse.sync.model import DeadLetter, to_json
+
+TABLE = "lakehouse_sync.dead_letters"
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("integration", pa.string(), nullable=False),
+        pa.field("source_table", pa.string(), nullable=False),
+        pa.field("row_key", pa.string()),
+        pa.field("payload", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("position", pa.string()),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+
+class DeadLetterTable:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def record(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        unique = {letter.id: letter for letter in letters}
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {
+                "id": ident, "integration": d.integration, "source_table": d.table,
+                "row_key": to_json(d.key), "payload": to_json(d.payload), "reason": d.reason,
+                "position": d.position, "recorded_at": now,
+            }
+            for ident, d in unique.items()
+        ]  # fmt: skip
+        data = pa.Table.from_pylist(rows, schema=SCHEMA)
+        table = self._table()
+        with quiet_empty_deletes():
+            table.overwrite(data, overwrite_filter=create_match_filter(data.select(["id"]), ["id"]))
+
+    def _table(self) -> Table:
+        self.catalog.create_namespace_if_not_exists(TABLE.split(".")[0])
+        return self.catalog.create_table_if_not_exists(TABLE, schema=SCHEMA)
+
+    def count(self, integration: str | None = None) -> int:
+        if not self.catalog.table_exists(TABLE):
+            return 0
+        table = self.catalog.load_table(TABLE)
+        scan = (
+            table.scan(row_filter=f"integration == '{integration}'")
+            if integration
+            else table.scan()
+        )
+        return scan.to_arrow().num_rows

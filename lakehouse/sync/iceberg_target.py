@@ -1,0 +1,142 @@
+"""Writing change batches into Iceberg tables, with the checkpoint in the same commit.
+
+Each batch is one Iceberg transaction per table: schema evolution, the keyed
+delete of every touched row and the append of the rows' latest images. The
+source position the batch reaches is a snapshot summary property of that same
+commit, so data and checkpoint can never disagree: after a crash, changes at or
+before the recorded position are skipped, later ones are applied again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException, ValidationError
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.upsert_util import create_match_filter
+
+from lakehouse.errors import IngestError, SyncError, SyncStoppedError
+from lakehouse.ingest import conform
+from lakehouse.sync.model import TableBatch
+
+PROPERTY_PREFIX = "lakehouse.sync."
+# How far back through a table's history to look for this integration's checkpoint
+# (other writers' commits may sit on top of it).
+MAX_HISTORY = 10_000
+
+
+@contextmanager
+def quiet_empty_deletes() -> Iterator[None]:
+    """A keyed delete that matches nothing (a batch of inserts) is normal here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Delete operation did not match any records")
+        yield
+
+
+class IcebergTarget:
+    """The tables of one integration in the lake."""
+
+    def __init__(self, catalog: Catalog, integration: str) -> None:
+        self.catalog = catalog
+        self.property = PROPERTY_PREFIX + integration
+
+    def checkpoint(self, table_name: str) -> str | None:
+        """The position of the newest commit this integration made to the table."""
+        if not self.catalog.table_exists(table_name):
+            return None
+        table = self.catalog.load_table(table_name)
+        snapshot = table.current_snapshot()
+        for _ in range(MAX_HISTORY):
+            if snapshot is None:
+                return None
+            position = snapshot.summary.get(self.property) if snapshot.summary else None
+            if position is not None:
+                return str(position)
+            if snapshot.parent_snapshot_id is None:
+                return None
+            snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
+        return None
+
+    def apply(self, table_name: str, batch: TableBatch, position: str) -> None:
+        """Upsert and delete ``batch`` by key in one commit that records ``position``."""
+        if batch.empty:
+            return
+        table = self._table(table_name, batch)
+        properties = {self.property: position}
+        with self._committing(table_name), table.transaction() as tx:
+            self._evolve(tx, table_name, batch.schema)
+            if batch.truncated:
+                tx.delete(AlwaysTrue(), snapshot_properties=properties)
+                if not batch.upserts:
+                    return
+            touched = create_match_filter(batch.key_table(), list(batch.key))
+            if batch.upserts:
+                rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
+                tx.overwrite(rows, overwrite_filter=touched, snapshot_properties=properties)
+            else:
+                tx.delete(touched, snapshot_properties=properties)
+
+    def replace(self, table_name: str, key: tuple[str, ...], schema: pa.Schema,
+                chunks: Iterable[pa.Table], position: str) -> int:  # fmt: skip
+        """The initial snapshot: the table's whole content in one commit."""
+        batch = TableBatch(table_name, key, schema)
+        table = self._table(table_name, batch)
+        properties = {self.property: position}
+        rows = 0
+        with self._committing(table_name), table.transaction() as tx:
+            self._evolve(tx, table_name, schema)
+            target = schema_to_pyarrow(tx.table_metadata.schema())
+            tx.delete(AlwaysTrue(), snapshot_properties=properties)
+            for chunk in chunks:
+                rows += chunk.num_rows
+                tx.append(conform(chunk, target), snapshot_properties=properties)
+        return rows
+
+    def _table(self, table_name: str, batch: TableBatch) -> Table:
+        if self.catalog.table_exists(table_name):
+            return self.catalog.load_table(table_name)
+        self.catalog.create_namespace_if_not_exists(table_name.split(".")[0])
+        tx = self.catalog.create_table_transaction(table_name, schema=batch.schema)
+        with tx.update_schema() as update:
+            update.set_identifier_fields(*batch.key)
+        return tx.commit_transaction()
+
+    @staticmethod
+    def _evolve(tx: Transaction, table_name: str, schema: pa.Schema) -> None:
+        try:
+            with tx.update_schema() as update:
+                update.union_by_name(schema)
+        except (ValidationError, ValueError) as exc:
+            raise SyncStoppedError(
+                f"The source's schema change cannot be applied to {table_name}: {exc}",
+                hint="Revert the column change in the source, or re-create the target with "
+                "`lakehouse sync reset NAME --drop-targets`.",
+            ) from exc
+
+    class _committing:
+        """Turns commit conflicts and type errors into sync errors naming the table."""
+
+        def __init__(self, table_name: str) -> None:
+            self.table_name = table_name
+
+        def __enter__(self) -> None:
+            self._warnings = quiet_empty_deletes()
+            self._warnings.__enter__()
+
+        def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+            self._warnings.__exit__(None, None, None)
+            if isinstance(exc, CommitFailedException):
+                raise SyncError(
+                    f"Concurrent commit to {self.table_name}; will retry: {exc}"
+                ) from exc
+            if isinstance(exc, IngestError | pa.ArrowInvalid | pa.ArrowTypeError):
+                raise SyncStoppedError(
+                    f"Rows do not fit {self.table_name}: {exc}",
+                    hint="Check the column types of the source against the table.",
+                ) from exc

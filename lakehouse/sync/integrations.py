@@ -1,0 +1,189 @@
+"""Zero-ETL integrations: what is declared, and where declarations live.
+
+An integration is declared once, either as a ``[sync.<name>]`` table in
+``lakehouse.toml`` or with ``lakehouse sync create`` (stored under
+``<home>/sync/integrations.json``). Names are unique across both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lakehouse.config import Settings, config_file_path
+from lakehouse.errors import ConfigError
+
+SUPPORTED = {("postgres", "iceberg"), ("postgres", "opensearch"), ("iceberg", "opensearch")}
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,40}$"
+
+
+class Integration(BaseModel):
+    """One source -> target integration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    source: Literal["postgres", "iceberg"]
+    target: Literal["iceberg", "opensearch"]
+    tables: tuple[str, ...] = Field(min_length=1)
+    key: tuple[str, ...] = Field(
+        default=(),
+        description="Key columns; default: the source's primary key / identifier fields.",
+    )
+    database: str | None = Field(default=None, description="PostgreSQL database (default shop).")
+    namespace: str | None = Field(
+        default=None, description="Iceberg namespace of the target tables (default: database)."
+    )
+    index_prefix: str | None = Field(
+        default=None, description="OpenSearch index name prefix (default '<database>-')."
+    )
+    batch_seconds: float = Field(default=1.0, gt=0, description="Longest a batch waits.")
+    batch_rows: int | None = Field(default=None, ge=1, description="Most changes per batch.")
+
+    @model_validator(mode="after")
+    def _supported_pair(self) -> Integration:
+        if (self.source, self.target) not in SUPPORTED:
+            pairs = ", ".join(f"{s} -> {t}" for s, t in sorted(SUPPORTED))
+            raise ValueError(f"{self.source} -> {self.target} is not supported; use {pairs}")
+        if self.source == "iceberg" and any("." not in t for t in self.tables):
+            raise ValueError("iceberg tables must be namespace-qualified, e.g. retail.products")
+        return self
+
+    def database_name(self, settings: Settings) -> str:
+        return self.database or settings.postgres_db
+
+    def slot_name(self) -> str:
+        """Replication slot and publication name (letters, digits and _ only)."""
+        return "lakehouse_" + re.sub(r"[^a-z0-9_]", "_", self.name)
+
+    def source_table(self, table: str) -> tuple[str, str]:
+        """(schema, table) of a PostgreSQL table name ('orders' is public.orders)."""
+        schema, _, name = table.rpartition(".")
+        return schema or "public", name
+
+    def iceberg_target(self, table: str, settings: Settings) -> str:
+        return f"{self.namespace or self.database_name(settings)}.{self.source_table(table)[1]}"
+
+    def index_name(self, table: str, settings: Settings) -> str:
+        if self.source == "iceberg":
+            default_prefix = table.split(".")[0] + "-"
+        else:
+            default_prefix = self.database_name(settings) + "-"
+        prefix = default_prefix if self.index_prefix is None else self.index_prefix
+        return (prefix + table.split(".")[-1]).lower()
+
+
+class IntegrationStore:
+    """Integrations from lakehouse.toml plus those created with ``sync create``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.path = settings.home_dir / "sync" / "integrations.json"
+
+    def all(self) -> dict[str, Integration]:
+        declared = self._from_config_file()
+        created = self._from_home()
+        clash = set(declared) & set(created)
+        if clash:
+            raise ConfigError(
+                f"Integration(s) {', '.join(sorted(clash))} are both in lakehouse.toml and "
+                f"created with `lakehouse sync create`.",
+                hint=f"Delete one: `lakehouse sync delete NAME` or edit {config_file_path()}.",
+            )
+        return declared | created
+
+    def get(self, name: str) -> Integration:
+        known = self.all()
+        if name not in known:
+            raise ConfigError(
+                f"No integration named '{name}'.",
+                hint=f"Known: {', '.join(sorted(known)) or 'none'}; create one with "
+                "`lakehouse sync create`.",
+            )
+        return known[name]
+
+    def create(self, integration: Integration, replace: bool = False) -> None:
+        if integration.name in self._from_config_file():
+            raise ConfigError(f"'{integration.name}' is declared in {config_file_path()}.")
+        created = self._from_home()
+        if integration.name in created and not replace and created[integration.name] != integration:
+            raise ConfigError(
+                f"An integration named '{integration.name}' already exists.",
+                hint="Choose another name, or delete it first with `lakehouse sync delete`.",
+            )
+        created[integration.name] = integration
+        self._save(created)
+
+    def remove(self, name: str) -> None:
+        created = self._from_home()
+        if name not in created:
+            raise ConfigError(
+                f"No integration '{name}' was created with `lakehouse sync create`.",
+                hint="Integrations declared in lakehouse.toml are removed by editing the file.",
+            )
+        del created[name]
+        self._save(created)
+
+    def _save(self, integrations: dict[str, Integration]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            name: i.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+            for name, i in integrations.items()
+        }
+        staging = self.path.with_suffix(".tmp")
+        staging.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(staging, self.path)
+
+    def _from_home(self) -> dict[str, Integration]:
+        if not self.path.is_file():
+            return {}
+        return _parse(json.loads(self.path.read_text()), str(self.path))
+
+    def _from_config_file(self) -> dict[str, Integration]:
+        path: Path = config_file_path()
+        if not path.is_file():
+            return {}
+        try:
+            section = tomllib.loads(path.read_text()).get("sync", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        return _parse(section, str(path))
+
+
+def _parse(section: object, origin: str) -> dict[str, Integration]:
+    if not isinstance(section, dict):
+        raise ConfigError(f"[sync] in {origin} must be a table of integrations.")
+    integrations = {}
+    for name, body in section.items():
+        try:
+            integrations[name] = Integration(name=name, **body)
+        except (ValidationError, TypeError) as exc:
+            raise ConfigError(
+                f"Integration '{name}' in {origin} is invalid: {exc}",
+                hint="See `lakehouse sync create --help` for the fields.",
+            ) from exc
+    return integrations
+
+
+def sample_integrations() -> list[Integration]:
+    """The integrations `make up` declares for the shop sample."""
+    return [
+        Integration(
+            name="shop-to-lake", source="postgres", target="iceberg",
+            tables=("customers", "products", "orders", "order_items"),
+        ),
+        Integration(
+            name="shop-to-search", source="postgres", target="opensearch",
+            tables=("customers", "products", "orders"),
+        ),
+        Integration(
+            name="lake-to-search", source="iceberg", target="opensearch",
+            tables=("shop.products",), index_prefix="lake-",
+        ),
+    ]  # fmt: skip

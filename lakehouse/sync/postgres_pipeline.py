@@ -1,0 +1,201 @@
+"""postgres -> iceberg and postgres -> opensearch: snapshot once, then stream.
+
+One pass: make sure the publication and slot exist, snapshot every table that
+has no checkpoint in the target, then read the committed transactions after
+the slot's position, fold them into one net batch per table, write the batches
+and advance the slot. Dead letters are recorded before the position that
+skips them is committed, so a crash can repeat them (idempotently) but never
+lose them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lakehouse.errors import SyncStoppedError
+from lakehouse.sync.deadletters import DeadLetterTable
+from lakehouse.sync.integrations import Integration
+from lakehouse.sync.model import DeadLetter, TableBatch
+from lakehouse.sync.pgoutput import Change, Column, Relation, Transaction, format_lsn, parse_lsn
+from lakehouse.sync.pgtypes import arrow_schema
+from lakehouse.sync.postgres_source import PostgresSource, RowRejected
+from lakehouse.sync.writers import Writer
+
+SNAPSHOT_CHUNK_ROWS = 50_000
+
+
+@dataclass
+class PassResult:
+    """What one pass did."""
+
+    changes: int = 0
+    snapshot_rows: int = 0
+    dead_letters: int = 0
+    caught_up: bool = True
+    position: str = ""
+    lag_seconds: float | None = None
+    seconds: float = 0.0
+
+
+class PostgresPipeline:
+    def __init__(self, integration: Integration, source: PostgresSource, writer: Writer,
+                 dead_letters: DeadLetterTable, batch_rows: int) -> None:  # fmt: skip
+        self.integration = integration
+        self.source = source
+        self.writer = writer
+        self.dead_letters = dead_letters
+        self.batch_rows = batch_rows
+        self.on_state: Any = None
+
+    def close(self) -> None:
+        self.source.close()
+
+    def table_name(self, schema: str, table: str) -> str:
+        return table if schema == "public" else f"{schema}.{table}"
+
+    def run_once(self) -> PassResult:
+        started = time.monotonic()
+        result = PassResult()
+        self.source.ensure_replication()
+        slot = self.source.slot_position()
+        positions: dict[tuple[str, str], int] = {}
+        for schema, table in self.source.tables:
+            checkpoint = self.writer.position(self.table_name(schema, table))
+            if checkpoint is None:
+                assert slot is not None
+                self._state("snapshotting")
+                result.snapshot_rows += self._snapshot(schema, table, slot)
+                checkpoint = format_lsn(slot)
+            positions[(schema, table)] = parse_lsn(checkpoint)
+        transactions = self.source.peek(self.batch_rows)
+        if transactions:
+            self._state("streaming")
+            self._apply(transactions, positions, result)
+            result.caught_up = self.source.last_peek_rows < self.batch_rows
+        result.position = (
+            format_lsn(transactions[-1].end_lsn) if transactions else format_lsn(slot or 0)
+        )
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _state(self, state: str) -> None:
+        if self.on_state is not None:
+            self.on_state(state)
+
+    # -- snapshot ---------------------------------------------------------------------
+    def _snapshot(self, schema: str, table: str, slot: int) -> int:
+        columns = self.source.columns(schema, table)
+        key = self._key(schema, table, columns)
+        name = self.table_name(schema, table)
+        arrow = arrow_schema(columns)
+        chunks = self._snapshot_chunks(schema, table, columns, key, slot)
+        rows, refused = self.writer.load(name, key, arrow, chunks, format_lsn(slot))
+        self.dead_letters.record(refused)
+        self.writer.commit([name], format_lsn(slot))
+        return rows
+
+    def _snapshot_chunks(self, schema: str, table: str, columns: tuple[Column, ...],
+                         key: tuple[str, ...], slot: int) -> Iterator[TableBatch]:  # fmt: skip
+        name = self.table_name(schema, table)
+        names = [c.name for c in columns]
+        for chunk in self.source.snapshot(schema, table, columns, SNAPSHOT_CHUNK_ROWS):
+            batch = TableBatch(name, key, arrow_schema(columns))
+            for values in chunk:
+                raw = dict(zip(names, values, strict=True))
+                try:
+                    batch.upsert(self.source.convert_row(columns, raw))
+                except RowRejected as exc:
+                    batch.dead_letters.append(self._dead(name, key, raw, str(exc), slot))
+            # Recorded before the snapshot's commit: a crash repeats them, never drops them.
+            self.dead_letters.record(batch.dead_letters)
+            yield batch
+
+    def _key(self, schema: str, table: str, columns: tuple[Column, ...]) -> tuple[str, ...]:
+        key = self.integration.key or tuple(c.name for c in columns if c.is_key)
+        if not key:
+            raise SyncStoppedError(
+                f"{schema}.{table} has no primary key, so changes cannot be matched to rows.",
+                hint="Add a primary key to the table, or set `key` on the integration.",
+            )
+        unknown = [k for k in key if k not in {c.name for c in columns}]
+        if unknown:
+            raise SyncStoppedError(
+                f"Key column(s) {', '.join(unknown)} are not in {schema}.{table}."
+            )
+        return key
+
+    # -- streaming ----------------------------------------------------------------------
+    def _apply(self, transactions: list[Transaction], positions: dict[tuple[str, str], int],
+               result: PassResult) -> None:  # fmt: skip
+        batches, refused = self._fold(transactions, positions)
+        end = format_lsn(transactions[-1].end_lsn)
+        self.dead_letters.record(refused)
+        for name, batch in batches.items():
+            refused_by_target = self.writer.write(name, batch, end)
+            self.dead_letters.record(refused_by_target)
+            refused += refused_by_target
+            result.changes += batch.changes
+        self.writer.commit([self.table_name(s, t) for s, t in self.source.tables], end)
+        self.source.advance(transactions[-1].end_lsn)
+        result.dead_letters = len(refused)
+        lag = dt.datetime.now(dt.UTC) - transactions[-1].commit_time
+        result.lag_seconds = max(lag.total_seconds(), 0.0)
+
+    def _fold(self, transactions: list[Transaction], positions: dict[tuple[str, str], int]
+              ) -> tuple[dict[str, TableBatch], list[DeadLetter]]:  # fmt: skip
+        batches: dict[str, TableBatch] = {}
+        refused: list[DeadLetter] = []
+        for transaction in transactions:
+            for change in transaction.changes:
+                table = (change.relation.namespace, change.relation.name)
+                if table not in positions or transaction.end_lsn <= positions[table]:
+                    continue  # already in the target (committed before a crash)
+                batch = self._batch(batches, change.relation)
+                try:
+                    self._fold_change(batch, change)
+                except RowRejected as exc:
+                    raw = change.new or change.old or {}
+                    refused.append(self._dead(batch.table, batch.key, raw, str(exc),
+                                              transaction.end_lsn))  # fmt: skip
+        return batches, refused
+
+    def _batch(self, batches: dict[str, TableBatch], relation: Relation) -> TableBatch:
+        name = self.table_name(relation.namespace, relation.name)
+        # A Relation flags replica-identity columns, which under REPLICA IDENTITY
+        # FULL is every column: the key is the primary key (or the declared one).
+        primary = set(self.source.primary_key(relation.namespace, relation.name))
+        columns = tuple(replace(c, is_key=c.name in primary) for c in relation.columns)
+        schema = arrow_schema(columns)
+        batch = batches.get(name)
+        if batch is None:
+            key = self._key(relation.namespace, relation.name, columns)
+            batch = batches[name] = TableBatch(name, key, schema)
+        batch.schema = schema  # a later Relation message (ALTER TABLE) wins
+        return batch
+
+    def _fold_change(self, batch: TableBatch, change: Change) -> None:
+        columns = change.relation.columns
+        if change.kind == "truncate":
+            batch.truncate()
+            return
+        if change.kind == "delete":
+            key_columns = [c for c in columns if c.name in batch.key]
+            batch.delete(self.source.convert_row(key_columns, change.old or {}))
+            return
+        row = self.source.convert_row(columns, change.new or {}, change.old)
+        if change.kind == "update" and change.old is not None:
+            key_columns = [c for c in columns if c.name in batch.key]
+            old_key = self.source.convert_row(key_columns, change.old)
+            if any(old_key[k] != row[k] for k in batch.key):
+                batch.delete(old_key)  # the key itself changed
+        batch.upsert(row)
+
+    def _dead(self, table: str, key: tuple[str, ...], raw: dict[str, Any], reason: str,
+              position: int) -> DeadLetter:  # fmt: skip
+        payload = {k: v for k, v in raw.items() if v is None or isinstance(v, str)}
+        return DeadLetter(self.integration.name, table, {k: payload.get(k) for k in key},
+                          payload, reason, format_lsn(position))  # fmt: skip

@@ -1,0 +1,214 @@
+"""PostgreSQL as a change source: a publication, a logical slot, and pgoutput.
+
+Changes are read through the SQL interface (``pg_logical_slot_peek_binary_changes``)
+and the slot is advanced only after every target has committed them, so the
+server keeps whatever has not been applied yet. The initial snapshot is taken
+after the slot exists; replaying the slot's changes over it is harmless because
+targets apply full row images by key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from lakehouse.errors import SyncError, SyncWaitingError
+from lakehouse.sync.integrations import Integration
+from lakehouse.sync.pgoutput import (
+    UNCHANGED,
+    Column,
+    PgOutputDecoder,
+    Relation,
+    Transaction,
+    Value,
+    format_lsn,
+    parse_lsn,
+)
+from lakehouse.sync.pgtypes import BadValue, converter
+
+COLUMNS_SQL = """
+SELECT a.attname, a.atttypid::int, a.atttypmod,
+       coalesce(a.attnum = ANY(i.indkey), false) AS is_key
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+
+# pgoutput and COPY print values in the reading session's formats: pin the ones
+# the converters parse (a session TimeZone would shift every timestamptz text).
+SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c bytea_output=hex -c IntervalStyle=postgres"
+
+
+class RowRejected(ValueError):
+    """A row the target cannot take; it goes to the dead-letter table."""
+
+
+class PostgresSource:
+    """The tables of one integration in one PostgreSQL database."""
+
+    def __init__(self, dsn: str, integration: Integration) -> None:
+        self.dsn = dsn
+        self.integration = integration
+        self.slot = integration.slot_name()
+        self.tables = [integration.source_table(t) for t in integration.tables]
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self.last_peek_rows = 0
+        self._primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    # -- connection --------------------------------------------------------------
+    @property
+    def conn(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(
+                    self.dsn, autocommit=True, connect_timeout=5, options=SESSION_OPTIONS
+                )
+            except psycopg.OperationalError as exc:
+                raise SyncError(f"PostgreSQL did not answer: {exc}".strip()) from exc
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- replication set-up --------------------------------------------------------
+    def ensure_replication(self) -> None:
+        """Create the publication and the slot when missing; check the tables exist."""
+        missing = [f"{s}.{t}" for s, t in self.tables if not self.columns(s, t)]
+        if missing:
+            raise SyncWaitingError(
+                f"Integration {self.integration.name}: table(s) {', '.join(missing)} do not exist "
+                f"in {self.conn.info.dbname}.",
+                hint="Create them (for the sample: `lakehouse load-sample`) or fix `tables`.",
+            )
+        listed = sql.SQL(", ").join(sql.Identifier(s, t) for s, t in self.tables)
+        publication = sql.Identifier(self.slot)
+        exists = self.conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.slot,))
+        if exists.fetchone():
+            self.conn.execute(
+                sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(publication, listed)
+            )
+        else:
+            self.conn.execute(
+                sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(publication, listed)
+            )
+        if self.slot_position() is None:
+            self.conn.execute(
+                "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,)
+            )
+
+    def slot_position(self) -> int | None:
+        """The slot's confirmed position (everything before it is applied), if it exists."""
+        row = self.conn.execute(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+            (self.slot,),
+        ).fetchone()
+        return parse_lsn(row[0]) if row and row[0] else None
+
+    def pending_bytes(self) -> int:
+        row = self.conn.execute(
+            "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots "
+            "WHERE slot_name = %s",
+            (self.slot,),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def drop(self) -> None:
+        """Remove the slot and publication (the server then frees retained WAL)."""
+        self.conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE slot_name = %s",
+            (self.slot,),
+        )
+        self.conn.execute(
+            sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.slot))
+        )
+
+    # -- reading -----------------------------------------------------------------------
+    def columns(self, schema: str, table: str) -> tuple[Column, ...]:
+        """The table's columns now; ``is_key`` marks its primary key."""
+        rows = self.conn.execute(COLUMNS_SQL, (schema, table)).fetchall()
+        return tuple(Column(name, oid, mod, bool(key)) for name, oid, mod, key in rows)
+
+    def primary_key(self, schema: str, table: str) -> tuple[str, ...]:
+        cached = self._primary_keys.get((schema, table))
+        if cached is None:
+            cached = tuple(c.name for c in self.columns(schema, table) if c.is_key)
+            self._primary_keys[(schema, table)] = cached
+        return cached
+
+    def snapshot(self, schema: str, table: str, columns: Sequence[Column],
+                 chunk_rows: int = 50_000) -> Iterator[list[tuple[str | None, ...]]]:  # fmt: skip
+        """The table's rows as PostgreSQL text, in chunks (one REPEATABLE READ snapshot)."""
+        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+            sql.Identifier(schema, table),
+        )
+        with psycopg.connect(self.dsn, connect_timeout=5, options=SESSION_OPTIONS) as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            with conn.cursor().copy(query) as copy:
+                chunk: list[tuple[str | None, ...]] = []
+                for row in copy.rows():
+                    chunk.append(row)
+                    if len(chunk) >= chunk_rows:
+                        yield chunk
+                        chunk = []
+                if chunk:
+                    yield chunk
+
+    def peek(self, max_changes: int) -> list[Transaction]:
+        """Committed transactions after the slot's position (not consumed)."""
+        try:
+            rows = self.conn.execute(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
+                "'proto_version', '1', 'publication_names', %s)",
+                (self.slot, max_changes, self.slot),
+            ).fetchall()
+        except psycopg.errors.UndefinedObject as exc:
+            raise SyncError(f"Replication slot {self.slot} is gone: {exc}") from exc
+        self.last_peek_rows = len(rows)
+        decoder = PgOutputDecoder()
+        transactions = []
+        for (data,) in rows:
+            done = decoder.feed(bytes(data))
+            if done is not None:
+                transactions.append(done)
+        return transactions
+
+    def advance(self, lsn: int) -> None:
+        self.conn.execute(
+            "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(lsn))
+        )
+
+    # -- values ------------------------------------------------------------------------
+    def convert_row(self, columns: Sequence[Column], values: Mapping[str, Value],
+                    previous: Mapping[str, Value] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Typed values of a row; RowRejected names the first value the target cannot hold."""
+        row: dict[str, Any] = {}
+        for column in columns:
+            text = values.get(column.name)
+            if text is UNCHANGED:
+                text = (previous or {}).get(column.name, UNCHANGED)
+                if text is UNCHANGED:
+                    raise RowRejected(
+                        f"column {column.name}: an unchanged TOASTed value is not in the WAL; "
+                        "set REPLICA IDENTITY FULL on the table to sync it"
+                    )
+            convert = converter(column.type_oid, column.type_modifier)
+            try:
+                row[column.name] = convert(text)  # type: ignore[arg-type]
+            except BadValue as exc:
+                raise RowRejected(f"column {column.name}: {exc}") from exc
+        return row
+
+
+def relation_table(relation: Relation) -> tuple[str, str]:
+    return relation.namespace, relation.name

@@ -1,0 +1,208 @@
+"""Running integrations: one catch-up run, or following them continuously.
+
+``follow`` runs each integration in its own thread, so a stopped or retrying
+integration never holds up the others. Errors that may pass (a server
+restarting) are retried with exponential backoff and shown in ``sync status``;
+a change the target cannot apply stops that integration only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError, SyncStoppedError, SyncWaitingError
+from lakehouse.sync.deadletters import DeadLetterTable
+from lakehouse.sync.integrations import Integration, IntegrationStore
+from lakehouse.sync.postgres_pipeline import PassResult
+from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus
+from lakehouse.sync.writers import Writer
+
+log = logging.getLogger("lakehouse.sync")
+BACKOFF_START = 0.5
+BACKOFF_MAX = 10.0
+# `sync run` without --follow stops after this many passes even if changes keep coming.
+MAX_CATCH_UP_PASSES = 1000
+
+
+class Pipeline(Protocol):
+    on_state: Callable[[str], None] | None
+
+    @property
+    def writer(self) -> Writer: ...
+
+    def run_once(self) -> PassResult: ...
+
+    def close(self) -> None: ...
+
+
+def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
+    """The pipeline of an integration, wired to the lake house's servers."""
+    from lakehouse.catalog import open_catalog
+    from lakehouse.sync.writers import IcebergWriter, OpenSearchWriter
+
+    catalog = open_catalog(settings)
+    dead_letters = DeadLetterTable(catalog)
+    writer: Writer
+    if integration.target == "iceberg":
+        writer = IcebergWriter(catalog, integration, settings)
+    else:
+        from opensearchpy import OpenSearch
+
+        from lakehouse.sync.opensearch_target import OpenSearchTarget
+
+        client = OpenSearch(hosts=[settings.opensearch_uri], timeout=30, max_retries=0)
+        writer = OpenSearchWriter(OpenSearchTarget(client, integration.name), integration, settings)
+    batch_rows = integration.batch_rows or settings.sync_batch_rows
+    if integration.source == "postgres":
+        from lakehouse.sync.postgres_pipeline import PostgresPipeline
+        from lakehouse.sync.postgres_source import PostgresSource
+
+        dsn = settings.postgres_dsn(integration.database_name(settings))
+        return PostgresPipeline(integration, PostgresSource(dsn, integration), writer,
+                                dead_letters, batch_rows)  # fmt: skip
+    from lakehouse.sync.iceberg_pipeline import IcebergToOpenSearch
+
+    assert isinstance(writer, OpenSearchWriter)
+    return IcebergToOpenSearch(integration, catalog, writer, dead_letters)
+
+
+class IntegrationRunner:
+    """Runs one integration and reports every pass in its status file."""
+
+    def __init__(self, settings: Settings, integration: Integration) -> None:
+        self.settings = settings
+        self.integration = integration
+        self.store = StatusStore(settings)
+        previous = self.store.read(integration.name)
+        self.status = SyncStatus(
+            name=integration.name, position=previous.position,
+            changes_applied=previous.changes_applied, dead_letters=previous.dead_letters,
+        )  # fmt: skip
+        self._pipeline: Pipeline | None = None
+
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            self._pipeline = build_pipeline(self.settings, self.integration)
+            self._pipeline.on_state = self._set_state
+        return self._pipeline
+
+    def close(self) -> None:
+        if self._pipeline is not None:
+            try:
+                self._pipeline.close()
+            except Exception:
+                log.debug("closing %s failed", self.integration.name, exc_info=True)
+            self._pipeline = None
+
+    def _set_state(self, state: str) -> None:
+        if self.status.state != state:
+            self.status.state = state
+            self.store.write(self.status)
+
+    def run_pass(self) -> PassResult:
+        result = self.pipeline().run_once()
+        self.status.state = "idle" if result.caught_up else "streaming"
+        self.status.position = result.position or self.status.position
+        self.status.changes_applied += result.changes + result.snapshot_rows
+        self.status.dead_letters += result.dead_letters
+        if result.lag_seconds is not None or result.caught_up:
+            self.status.lag_seconds = result.lag_seconds if not result.caught_up else 0.0
+        work = result.changes + result.snapshot_rows
+        self.status.rows_per_second = work / result.seconds if result.seconds and work else 0.0
+        self.status.last_error = ""
+        self.store.write(self.status)
+        return result
+
+    def catch_up(self) -> PassResult:
+        """Passes until the target has every change committed so far."""
+        total = PassResult()
+        try:
+            for _ in range(MAX_CATCH_UP_PASSES):
+                result = self.run_pass()
+                total.changes += result.changes
+                total.snapshot_rows += result.snapshot_rows
+                total.dead_letters += result.dead_letters
+                total.position = result.position or total.position
+                if result.caught_up:
+                    break
+        except LakehouseError as exc:
+            self._record_error(exc, "failed" if isinstance(exc, SyncStoppedError) else "retrying")
+            raise
+        return total
+
+    def follow(self, stop: threading.Event) -> None:
+        backoff = BACKOFF_START
+        while not stop.is_set():
+            try:
+                result = self.run_pass()
+                backoff = BACKOFF_START
+                if result.caught_up:
+                    stop.wait(self.integration.batch_seconds)
+            except SyncStoppedError as exc:
+                self._record_error(exc, "failed")
+                log.error("%s stopped: %s", self.integration.name, exc)
+                return
+            except Exception as exc:
+                self._record_error(
+                    exc, "waiting" if isinstance(exc, SyncWaitingError) else "retrying"
+                )
+                log.warning("%s: %s (retrying in %.1f s)", self.integration.name, exc, backoff)
+                self.close()  # reconnect everything on the next pass
+                stop.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+        self.close()
+        self._set_state("stopped")
+
+    def _record_error(self, exc: BaseException, state: str) -> None:
+        self.status.state = state
+        self.status.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        self.status.last_error_at = time.time()
+        self.store.write(self.status)
+
+
+def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -> None:
+    """Follow integrations until ``stop`` is set, one thread each.
+
+    With ``names`` None, every declared integration is followed, and ones
+    created or deleted meanwhile are picked up within a heartbeat.
+    """
+    heartbeat = settings.home_dir / "sync" / "follower.heartbeat"
+    heartbeat.parent.mkdir(parents=True, exist_ok=True)
+    running: dict[str, tuple[threading.Thread, threading.Event]] = {}
+    while not stop.is_set():
+        declared = IntegrationStore(settings).all()
+        wanted = {n: i for n, i in declared.items() if names is None or n in names}
+        for name in set(running) - set(wanted):
+            running.pop(name)[1].set()
+        for name, integration in wanted.items():
+            if name not in running or _reset_since_failure(settings, running, name):
+                running[name] = _start(settings, integration)
+        heartbeat.write_text(str(time.time()))
+        stop.wait(HEARTBEAT_SECONDS / 2)
+    for thread, own_stop in running.values():
+        own_stop.set()
+        thread.join(timeout=30)
+
+
+def _reset_since_failure(settings: Settings,
+                         running: dict[str, tuple[threading.Thread, threading.Event]],
+                         name: str) -> bool:  # fmt: skip
+    """A failed integration stays down until `lakehouse sync reset` clears its status."""
+    return not running[name][0].is_alive() and StatusStore(settings).read(name).state != "failed"
+
+
+def _start(
+    settings: Settings, integration: Integration
+) -> tuple[threading.Thread, threading.Event]:
+    own_stop = threading.Event()
+    runner = IntegrationRunner(settings, integration)
+    thread = threading.Thread(
+        target=runner.follow, args=(own_stop,), name=f"sync-{integration.name}", daemon=True
+    )
+    thread.start()
+    return thread, own_stop

@@ -1,0 +1,68 @@
+"""What ``lakehouse sync status`` shows: one JSON file per integration.
+
+The status is a report, not a checkpoint: positions that decide what is
+replayed live in the targets, committed with the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lakehouse.config import Settings
+
+# A follower refreshes its status at least this often; older means it is gone.
+HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass
+class SyncStatus:
+    """The last reported state of one integration."""
+
+    name: str
+    state: str = "never run"  # snapshotting, streaming, idle, retrying, stopped, failed
+    position: str = ""
+    lag_seconds: float | None = None
+    rows_per_second: float = 0.0
+    changes_applied: int = 0
+    dead_letters: int = 0
+    last_error: str = ""
+    last_error_at: float | None = None
+    updated_at: float = field(default_factory=time.time)
+    pid: int = field(default_factory=os.getpid)
+
+    @property
+    def stale(self) -> bool:
+        return time.time() - self.updated_at > 3 * HEARTBEAT_SECONDS
+
+
+class StatusStore:
+    """Reads and atomically writes ``<home>/sync/status/<name>.json``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.home_dir / "sync" / "status"
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def read(self, name: str) -> SyncStatus:
+        try:
+            data = json.loads(self.path(name).read_text())
+        except (OSError, ValueError):
+            return SyncStatus(name=name, updated_at=0.0, pid=0)
+        known = set(SyncStatus.__dataclass_fields__)
+        return SyncStatus(**{k: v for k, v in data.items() if k in known})
+
+    def write(self, status: SyncStatus) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        status.updated_at = time.time()
+        status.pid = os.getpid()
+        staging = self.path(status.name).with_suffix(f".{os.getpid()}.tmp")
+        staging.write_text(json.dumps(asdict(status), indent=2))
+        os.replace(staging, self.path(status.name))
+
+    def remove(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
