@@ -2,62 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-import traceback
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from lakehouse.config import Settings, load_settings
+from lakehouse.cli_common import csv_list, friendly_errors, lake_of, settings_of
+from lakehouse.cli_sync import simulate, sync
+from lakehouse.config import Settings
 from lakehouse.env import environment, shell_exports
-from lakehouse.errors import LakehouseError
 from lakehouse.runtimes import ServiceStatus, get_runtime
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakehouse.client import Lakehouse
 
-F = TypeVar("F", bound=Callable[..., Any])
 out = Console()
 err = Console(stderr=True)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn a LakehouseError into one message on stderr and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        try:
-            return func(*args, **kwargs)
-        except LakehouseError as exc:
-            if ctx.find_root().params.get("verbose"):
-                traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings_of(ctx: click.Context, **overrides: Any) -> Settings:
-    root = ctx.find_root().params
-    return load_settings(home=root.get("home"), **overrides)
-
-
-def lake_of(settings: Settings) -> Lakehouse:
-    from lakehouse.client import Lakehouse
-
-    return Lakehouse(settings)
-
-
-def csv_list(value: str | None) -> list[str] | None:
-    return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
 
 @click.group()
@@ -405,15 +369,8 @@ def load_sample_command(ctx: click.Context, scale: float | None, force: bool) ->
             click.echo(f"{load.table}: {state}")
 
 
-def _register_sync_commands() -> None:
-    # Imported here: cli_sync builds on the helpers above.
-    from lakehouse.cli_sync import simulate, sync
-
-    main.add_command(sync)
-    main.add_command(simulate)
-
-
-_register_sync_commands()
+main.add_command(sync)
+main.add_command(simulate)
 
 if __name__ == "__main__":
     main()

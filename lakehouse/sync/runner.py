@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from filelock import FileLock, Timeout
+
 from lakehouse.config import Settings
-from lakehouse.errors import LakehouseError, SyncStoppedError, SyncWaitingError
+from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWaitingError
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.postgres_pipeline import PassResult
@@ -118,8 +120,29 @@ class IntegrationRunner:
         self.store.write(self.status)
         return result
 
+    def _lock(self) -> FileLock:
+        path = self.settings.home_dir / "sync" / "locks" / f"{self.integration.name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path)
+
     def catch_up(self) -> PassResult:
         """Passes until the target has every change committed so far."""
+        lock = self._lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            other = self.store.read(self.integration.name).pid
+            raise SyncError(
+                f"{self.integration.name} is already running in another process (pid {other}).",
+                hint="`lakehouse sync run --follow` or the sync service is following it; "
+                "stop that first (`lakehouse down --services sync`), or just read `sync status`.",
+            ) from None
+        try:
+            return self._catch_up()
+        finally:
+            lock.release()
+
+    def _catch_up(self) -> PassResult:
         total = PassResult()
         try:
             for _ in range(MAX_CATCH_UP_PASSES):
@@ -136,6 +159,22 @@ class IntegrationRunner:
         return total
 
     def follow(self, stop: threading.Event) -> None:
+        """Apply changes until ``stop``; waits while another process follows it."""
+        lock = self._lock()
+        while not stop.is_set():
+            try:
+                lock.acquire(timeout=HEARTBEAT_SECONDS)
+                break
+            except Timeout:
+                continue
+        else:
+            return
+        try:
+            self._follow(stop)
+        finally:
+            lock.release()
+
+    def _follow(self, stop: threading.Event) -> None:
         backoff = BACKOFF_START
         while not stop.is_set():
             try:

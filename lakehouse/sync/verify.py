@@ -27,10 +27,13 @@ class TableReport:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     different: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    # Source rows the target cannot take (they are in the dead-letter table).
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.different)
+        return not (self.missing or self.extra or self.different or self.duplicates)
 
 
 def row_hash(row: dict[str, Any], columns: list[str]) -> str:
@@ -39,8 +42,11 @@ def row_hash(row: dict[str, Any], columns: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def compare(table: str, target: str, source: dict[str, str], found: dict[str, str]) -> TableReport:
-    report = TableReport(table, target, len(source), len(found))
+def compare(table: str, target: str, source: dict[str, str], found: dict[str, str],
+            rejected: set[str] = frozenset()) -> TableReport:  # type: ignore[assignment]  # fmt: skip
+    """Differences by key; keys of rejected (dead-lettered) source rows are left out."""
+    found = {k: v for k, v in found.items() if k not in rejected}
+    report = TableReport(table, target, len(source), len(found), rejected=sorted(rejected))
     report.missing = sorted(k for k in source if k not in found)
     report.extra = sorted(k for k in found if k not in source)
     report.different = sorted(k for k in source if k in found and source[k] != found[k])
@@ -48,7 +54,7 @@ def compare(table: str, target: str, source: dict[str, str], found: dict[str, st
 
 
 def _postgres_rows(settings: Settings, integration: Integration, table: str
-                   ) -> tuple[dict[str, str], list[str], tuple[str, ...]]:  # fmt: skip
+                   ) -> tuple[dict[str, str], set[str], list[str], tuple[str, ...]]:  # fmt: skip
     from lakehouse.sync.postgres_source import PostgresSource, RowRejected
 
     source = PostgresSource(settings.postgres_dsn(integration.database_name(settings)), integration)
@@ -57,27 +63,31 @@ def _postgres_rows(settings: Settings, integration: Integration, table: str
         columns = source.columns(schema, name)
         key = integration.key or source.primary_key(schema, name)
         names = [c.name for c in columns]
-        hashes = {}
+        hashes, rejected = {}, set()
         for chunk in source.snapshot(schema, name, columns):
             for values in chunk:
+                raw = dict(zip(names, values, strict=True))
                 try:
-                    row = source.convert_row(columns, dict(zip(names, values, strict=True)))
+                    row = source.convert_row(columns, raw)
                 except RowRejected:
-                    continue  # dead-lettered by design; reported there
+                    rejected.add(document_id(tuple(raw[k] for k in key)))
+                    continue
                 hashes[document_id(tuple(row[k] for k in key))] = row_hash(row, names)
-        return hashes, names, key
+        return hashes, rejected, names, key
     finally:
         source.close()
 
 
 def _iceberg_rows(settings: Settings, name: str, columns: list[str] | None,
-                  key: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:  # fmt: skip
+                  key: tuple[str, ...]) -> tuple[dict[str, str], list[str], int]:  # fmt: skip
+    """Hashes by key, the columns compared, and how many rows repeat a key."""
     from lakehouse.catalog import open_catalog
 
     table = open_catalog(settings).load_table(name)
     rows = table.scan().to_arrow().to_pylist()
     names = columns or [f.name for f in table.schema().fields]
-    return {document_id(tuple(r[k] for k in key)): row_hash(r, names) for r in rows}, names
+    hashes = {document_id(tuple(r[k] for k in key)): row_hash(r, names) for r in rows}
+    return hashes, names, len(rows) - len(hashes)
 
 
 def _index_rows(settings: Settings, index: str, columns: list[str]) -> dict[str, str]:
@@ -106,8 +116,10 @@ def verify(settings: Settings, integration: Integration) -> list[TableReport]:
     """One report per table of the integration."""
     reports = []
     for table in integration.tables:
+        rejected: set[str] = set()
+        duplicates = 0
         if integration.source == "postgres":
-            source, columns, key = _postgres_rows(settings, integration, table)
+            source, rejected, columns, key = _postgres_rows(settings, integration, table)
         else:
             from lakehouse.catalog import open_catalog
 
@@ -115,12 +127,14 @@ def verify(settings: Settings, integration: Integration) -> list[TableReport]:
             key = integration.key or tuple(
                 schema.find_column_name(i) or "" for i in schema.identifier_field_ids
             )
-            source, columns = _iceberg_rows(settings, table, None, key)
+            source, columns, _ = _iceberg_rows(settings, table, None, key)
         if integration.target == "iceberg":
             target = integration.iceberg_target(table, settings)
-            found, _ = _iceberg_rows(settings, target, columns, key)
+            found, _, duplicates = _iceberg_rows(settings, target, columns, key)
         else:
             target = integration.index_name(table, settings)
             found = _index_rows(settings, target, columns)
-        reports.append(compare(table, target, source, found))
+        report = compare(table, target, source, found, rejected)
+        report.duplicates = duplicates
+        reports.append(report)
     return reports

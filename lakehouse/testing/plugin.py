@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MARKER_PREFIX = "lakehouse_"
 # Services a later lakehouse release adds; their fixtures skip until then.
-FUTURE_SERVICES = ("opensearch", "postgres")
+FUTURE_SERVICES: tuple[str, ...] = ()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -188,5 +188,38 @@ def spark(lakehouse_stack: LakehouseStack, lake: IsolatedLake) -> Iterator[Any]:
 
 
 @pytest.fixture
-def opensearch(lakehouse_stack: LakehouseStack) -> Any:
+def opensearch(
+    lakehouse_stack: LakehouseStack, opensearch_prefix: str, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """An opensearch-py client; indices named ``<opensearch_prefix>*`` are deleted afterwards."""
     _require(lakehouse_stack, "opensearch")
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(hosts=[lakehouse_stack.settings.opensearch_uri], timeout=60)
+    yield client
+    if not request.config.getoption("--lakehouse-keep"):
+        client.indices.delete(index=f"{opensearch_prefix}*", params={"ignore_unavailable": "true"})
+    client.close()
+
+
+@pytest.fixture
+def opensearch_prefix(request: pytest.FixtureRequest) -> str:
+    """A prefix for index names that no other test uses (the opensearch fixture cleans it up)."""
+    from lakehouse.testing.lake import unique_name
+
+    return unique_name(request.node.name, separator="-", limit=40).lower() + "-"
+
+
+@pytest.fixture
+def postgres_dsn(lakehouse_stack: LakehouseStack, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The DSN of a fresh PostgreSQL database, dropped (with its replication slots) afterwards."""
+    _require(lakehouse_stack, "postgres")
+    from lakehouse.testing.lake import unique_name
+    from lakehouse.testing.postgres import create_database, drop_database
+
+    settings = lakehouse_stack.settings
+    name = unique_name(request.node.name, limit=50).lower()
+    create_database(settings, name)
+    yield settings.postgres_dsn(name)
+    if not request.config.getoption("--lakehouse-keep"):
+        drop_database(settings, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,23 +12,22 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from lakehouse import Settings
 from lakehouse.simulate import ShopSimulator, simulate_shop
 from sample_data import generate
 from sample_data.shop import SHOP_KEYS, SHOP_TABLES, load_shop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_postgres]
 
 SCALE, SEED = 0.05, 42
-# Read at import: tests/conftest.py hides every LAKEHOUSE_* variable once the session starts.
-_SHOP_DSN = os.environ.get("LAKEHOUSE_TEST_SHOP_DSN")
 
 
 @pytest.fixture(scope="module")
-def shop_dsn() -> str:
-    """A PostgreSQL DSN from LAKEHOUSE_TEST_SHOP_DSN (stand-in until the suite's fixture)."""
-    if not _SHOP_DSN:
-        pytest.skip("set LAKEHOUSE_TEST_SHOP_DSN to a PostgreSQL the tests may create databases on")
-    return _SHOP_DSN
+def shop_dsn(stack: Settings, stack_services: list[str]) -> str:
+    """The stack's PostgreSQL; the tests create (and drop) their own database on it."""
+    if "postgres" not in stack_services:
+        pytest.skip("needs postgres")
+    return stack.postgres_dsn("postgres")
 
 
 @pytest.fixture(scope="module")

