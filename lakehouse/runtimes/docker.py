@@ -81,6 +81,8 @@ class DockerRuntime:
     def up(self, names: list[str] | None = None) -> list[Service]:
         services = build_services(self.settings, names)
         targets = [svc.name for svc in services if not svc.name.startswith("trino-worker-")]
+        if "trino" in targets and self.settings.trino_workers:
+            targets.append("trino-worker")  # compose's one scalable worker service
         workers = ["--scale", f"trino-worker={self.settings.trino_workers}"]
         self._run("up", "--detach", "--wait", *workers, *targets, "init")
         return services

@@ -405,3 +405,15 @@ def test_status_reads_both_ps_output_formats(settings, tmp_path: Path) -> None: 
     assert (
         rows["s3"].healthy and not rows["catalog"].healthy and rows["trino"].detail == "not created"
     )
+
+
+def test_up_starts_the_scaled_trino_workers(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    scaled = settings.model_copy(update={"trino_workers": 2})
+    write_files(scaled, tmp_path / "compose.yaml")
+    calls = tmp_path / "calls.txt"
+    docker = fake_docker(tmp_path, f'echo "$*" >> {calls}\nexit 0\n')
+    DockerRuntime(scaled, project_dir=tmp_path, docker=docker).up(["trino"])
+    up_call = next(line for line in calls.read_text().splitlines() if " up " in f" {line} ")
+    words = up_call.split()
+    assert "--scale" in words and "trino-worker=2" in words
+    assert "trino-worker" in words and "trino" in words
