@@ -157,6 +157,9 @@ def bench_queries(lake: Lakehouse) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     console = Console()
+    if sys.argv[1:] == ["sync"]:  # `python -m bench sync`: only the Zero-ETL figures
+        run_sync_only(console)
+        return
     with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as home:
         os.environ.update(isolated_stack_env(Path(home)))
         settings = load_settings()
@@ -182,11 +185,14 @@ def main() -> None:
                 }
             core_peak = sampler.stop()
             with console.status("Trino and Spark: start-up, query suite at scale 1 and 10"):
-                runtime.up()
+                runtime.up(["trino", "spark"])
                 sampler = MemorySampler(runtime)
                 sampler.start()
                 engines = engines_bench(settings, sampler)
                 sampler.stop()
+            # Two cores: the engines would compete with the sync for CPU.
+            runtime.down(["trino", "spark"])
+            sync = run_sync(console, runtime, settings, Path(home))
         finally:
             runtime.down()
     (RESULTS / "engines.json").write_text(json.dumps(engines, indent=2))
@@ -203,6 +209,54 @@ def main() -> None:
     (RESULTS / "core.json").write_text(json.dumps(result, indent=2))
     print_table(console, result)
     print_engines_table(console, engines)
+    print_sync_table(console, sync)
+
+
+def run_sync(
+    console: Console, runtime: LocalRuntime, settings: Settings, home: Path
+) -> dict[str, Any]:
+    from bench.sync import sync_bench
+
+    with console.status("Zero-ETL: snapshot, lag at 100 and 1,000 changes/s, throughput"):
+        runtime.up(["s3", "catalog", "postgres", "opensearch"])
+        sync = sync_bench(settings, home)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "sync.json").write_text(json.dumps(sync, indent=2))
+    return sync
+
+
+def run_sync_only(console: Console) -> None:
+    with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as home:
+        os.environ.update(isolated_stack_env(Path(home)))
+        settings = load_settings()
+        runtime = LocalRuntime(settings)
+        try:
+            sync = run_sync(console, runtime, settings, Path(home))
+        finally:
+            runtime.down()
+    print_sync_table(console, sync)
+
+
+def print_sync_table(console: Console, sync: dict[str, Any]) -> None:
+    snap = sync["snapshot"]
+    table = Table("figure", "measured", "baseline / target", title="Zero-ETL sync")
+    table.add_row("initial snapshot, scale-1 shop -> Iceberg", f"{snap['iceberg_rows_per_s']:,.0f} rows/s",
+                  f"raw pyiceberg append {snap['raw_pyiceberg_rows_per_s']:,.0f} rows/s "
+                  f"({snap['iceberg_vs_raw']:.2f}x)")  # fmt: skip
+    table.add_row(
+        "initial snapshot -> OpenSearch", f"{snap['opensearch_rows_per_s']:,.0f} rows/s", ""
+    )
+    for lag in sync["lag"]:
+        for target in ("iceberg", "opensearch"):
+            table.add_row(
+                f"lag to {target} at {lag['rate']:,.0f} changes/s ({lag['probes']} probes)",
+                f"p50 {lag[target + '_p50_s']:.2f} s, p95 {lag[target + '_p95_s']:.2f} s",
+                "target p50 2 s, p95 5 s at 1,000/s",
+            )
+    tp = sync["throughput"]
+    table.add_row("sustained throughput -> Iceberg", f"{tp['applied_per_s']:,.0f} changes/s",
+                  f"simulator wrote {tp['written_per_s']:,.0f} changes/s")  # fmt: skip
+    console.print(table)
 
 
 def print_engines_table(console: Console, engines: dict[str, Any]) -> None:

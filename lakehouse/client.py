@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from trino.dbapi import Connection as TrinoConnection
 
     from lakehouse.engines.spark import SparkEngine
+    from lakehouse.sync.postgres_pipeline import PassResult
+    from lakehouse.sync.verify import TableReport
 
 from lakehouse import catalog as cat
 from lakehouse.config import Settings, load_settings
@@ -100,6 +102,24 @@ class Lakehouse:
         import psycopg
 
         return psycopg.connect(self.settings.postgres_dsn(database), autocommit=autocommit)
+
+    def sync(self, name: str) -> PassResult:
+        """Bring the Zero-ETL integration ``name`` up to date once (what `sync run` does)."""
+        from lakehouse.sync.integrations import IntegrationStore
+        from lakehouse.sync.runner import IntegrationRunner
+
+        runner = IntegrationRunner(self.settings, IntegrationStore(self.settings).get(name))
+        try:
+            return runner.catch_up()
+        finally:
+            runner.close()
+
+    def verify_sync(self, name: str) -> list[TableReport]:
+        """Compare an integration's source and target row for row (key and content hash)."""
+        from lakehouse.sync.integrations import IntegrationStore
+        from lakehouse.sync.verify import verify
+
+        return verify(self.settings, IntegrationStore(self.settings).get(name))
 
     def _spark_engine(self) -> SparkEngine:
         from lakehouse.engines.spark import SparkEngine

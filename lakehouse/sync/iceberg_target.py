@@ -23,9 +23,13 @@ from pyiceberg.table.upsert_util import create_match_filter
 
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.ingest import conform
+from lakehouse.sync.iceberg_rewrite import rewrite_by_key
 from lakehouse.sync.model import TableBatch
 
 PROPERTY_PREFIX = "lakehouse.sync."
+# Changes rewrite whole data files (copy-on-write): smaller files, written in key
+# order by the snapshot, keep an update to a few rows from rewriting the table.
+TABLE_PROPERTIES = {"write.target-file-size-bytes": str(4 * 2**20)}
 # How far back through a table's history to look for this integration's checkpoint
 # (other writers' commits may sit on top of it).
 MAX_HISTORY = 10_000
@@ -42,9 +46,10 @@ def quiet_empty_deletes() -> Iterator[None]:
 class IcebergTarget:
     """The tables of one integration in the lake."""
 
-    def __init__(self, catalog: Catalog, integration: str) -> None:
+    def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int = 100) -> None:
         self.catalog = catalog
         self.property = PROPERTY_PREFIX + integration
+        self.keep_snapshots = keep_snapshots
 
     def checkpoint(self, table_name: str) -> str | None:
         """The position of the newest commit this integration made to the table."""
@@ -71,16 +76,44 @@ class IcebergTarget:
         properties = {self.property: position}
         with self._committing(table_name), table.transaction() as tx:
             self._evolve(tx, table_name, batch.schema)
-            if batch.truncated:
-                tx.delete(AlwaysTrue(), snapshot_properties=properties)
-                if not batch.upserts:
-                    return
-            touched = create_match_filter(batch.key_table(), list(batch.key))
-            if batch.upserts:
-                rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
-                tx.overwrite(rows, overwrite_filter=touched, snapshot_properties=properties)
-            else:
-                tx.delete(touched, snapshot_properties=properties)
+            self._write(tx, table, batch, properties)
+        self._expire_later(table)
+
+    @staticmethod
+    def _write(
+        tx: Transaction, table: Table, batch: TableBatch, properties: dict[str, str]
+    ) -> None:
+        if batch.truncated:
+            tx.delete(AlwaysTrue(), snapshot_properties=properties)
+            if not batch.upserts:
+                return
+        rows = None
+        if batch.upserts:
+            rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
+        if len(batch.key) == 1:
+            rewrite_by_key(tx, table.io, batch.key[0], batch.key_table(), rows, properties)
+            return
+        touched = create_match_filter(batch.key_table(), list(batch.key))
+        if rows is not None:
+            tx.overwrite(rows, overwrite_filter=touched, snapshot_properties=properties)
+        else:
+            tx.delete(touched, snapshot_properties=properties)
+
+    def _expire_later(self, table: Table) -> None:
+        """Keep the newest ``keep_snapshots`` snapshots once the history doubles.
+
+        A sync commits about once a second, and every commit copies the whole
+        table metadata: without expiry each commit gets slower, for ever. The
+        expired snapshots' files stay on S3 (pyiceberg does not delete them).
+        """
+        snapshots = sorted(table.metadata.snapshots, key=lambda snap: snap.timestamp_ms)
+        if len(snapshots) <= 2 * self.keep_snapshots:
+            return
+        table.refresh()
+        current = table.current_snapshot()
+        old = [snap.snapshot_id for snap in snapshots[: -self.keep_snapshots]]
+        old = [ident for ident in old if current is None or ident != current.snapshot_id]
+        table.maintenance.expire_snapshots().by_ids(old).commit()
 
     def replace(self, table_name: str, key: tuple[str, ...], schema: pa.Schema,
                 chunks: Iterable[pa.Table], position: str) -> int:  # fmt: skip
@@ -102,13 +135,18 @@ class IcebergTarget:
         if self.catalog.table_exists(table_name):
             return self.catalog.load_table(table_name)
         self.catalog.create_namespace_if_not_exists(table_name.split(".")[0])
-        tx = self.catalog.create_table_transaction(table_name, schema=batch.schema)
+        tx = self.catalog.create_table_transaction(
+            table_name, schema=batch.schema, properties=TABLE_PROPERTIES
+        )
         with tx.update_schema() as update:
             update.set_identifier_fields(*batch.key)
         return tx.commit_transaction()
 
     @staticmethod
     def _evolve(tx: Transaction, table_name: str, schema: pa.Schema) -> None:
+        current = schema_to_pyarrow(tx.table_metadata.schema())
+        if all(f.name in current.names and current.field(f.name).type == f.type for f in schema):
+            return  # nothing to evolve: skip a metadata update on every batch
         try:
             with tx.update_schema() as update:
                 update.union_by_name(schema)

@@ -43,7 +43,9 @@ class Integration(BaseModel):
     index_prefix: str | None = Field(
         default=None, description="OpenSearch index name prefix (default '<database>-')."
     )
-    batch_seconds: float = Field(default=1.0, gt=0, description="Longest a batch waits.")
+    batch_seconds: float = Field(
+        default=0.5, gt=0, description="How long changes gather before a commit when idle."
+    )
     batch_rows: int | None = Field(default=None, ge=1, description="Most changes per batch.")
 
     @model_validator(mode="after")

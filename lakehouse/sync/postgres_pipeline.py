@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from lakehouse.sync.postgres_source import PostgresSource, RowRejected
 from lakehouse.sync.writers import Writer
 
 SNAPSHOT_CHUNK_ROWS = 50_000
+MAX_PARALLEL_COMMITS = 4
 
 
 @dataclass
@@ -134,11 +136,14 @@ class PostgresPipeline:
         batches, refused = self._fold(transactions, positions)
         end = format_lsn(transactions[-1].end_lsn)
         self.dead_letters.record(refused)
-        for name, batch in batches.items():
-            refused_by_target = self.writer.write(name, batch, end)
-            self.dead_letters.record(refused_by_target)
-            refused += refused_by_target
-            result.changes += batch.changes
+        # Tables commit independently, so their (mostly I/O-bound) commits overlap.
+        with ThreadPoolExecutor(max_workers=min(len(batches), MAX_PARALLEL_COMMITS) or 1) as pool:
+            answers = list(pool.map(lambda item: self.writer.write(item[0], item[1], end),
+                                    batches.items()))  # fmt: skip
+        refused_by_target = [letter for answer in answers for letter in answer]
+        self.dead_letters.record(refused_by_target)
+        refused += refused_by_target
+        result.changes += sum(batch.changes for batch in batches.values())
         self.writer.commit([self.table_name(s, t) for s, t in self.source.tables], end)
         self.source.advance(transactions[-1].end_lsn)
         result.dead_letters = len(refused)

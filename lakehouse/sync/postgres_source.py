@@ -147,10 +147,12 @@ class PostgresSource:
 
     def snapshot(self, schema: str, table: str, columns: Sequence[Column],
                  chunk_rows: int = 50_000) -> Iterator[list[tuple[str | None, ...]]]:  # fmt: skip
-        """The table's rows as PostgreSQL text, in chunks (one REPEATABLE READ snapshot)."""
-        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
+        """The table's rows as PostgreSQL text in key order, in chunks (one consistent snapshot)."""
+        key = [c for c in columns if c.is_key] or list(columns[:1])
+        query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT").format(
             sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
             sql.Identifier(schema, table),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in key),
         )
         with psycopg.connect(self.dsn, connect_timeout=5, options=SESSION_OPTIONS) as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

@@ -181,7 +181,9 @@ class IntegrationRunner:
                 result = self.run_pass()
                 backoff = BACKOFF_START
                 if result.caught_up:
-                    stop.wait(self.integration.batch_seconds)
+                    # Passes start at most every batch_seconds: a pass that took that
+                    # long already gathered the next batch, so it starts at once.
+                    stop.wait(max(0.0, self.integration.batch_seconds - result.seconds))
             except SyncStoppedError as exc:
                 self._record_error(exc, "failed")
                 log.error("%s stopped: %s", self.integration.name, exc)

@@ -64,3 +64,23 @@ def test_pyiceberg_cli_and_plain_load_catalog(lake: Lakehouse, namespace: str) -
     loaded = in_lake_shell(f'python -c "{code}"')
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "2"
+
+
+@pytest.mark.lakehouse_postgres
+@pytest.mark.lakehouse_opensearch
+def test_psql_and_curl_reach_postgres_and_opensearch(
+    stack: Settings, stack_services: list[str]
+) -> None:
+    """libpq's PG* variables and OPENSEARCH_URL: plain psql and curl need no flags."""
+    if not {"postgres", "opensearch"} <= set(stack_services):
+        pytest.skip("needs postgres and opensearch")
+    from lakehouse.services.postgres import postgres_bin_dir
+
+    psql = postgres_bin_dir() / "psql"
+    result = in_lake_shell(f"{psql} -tA -c 'SELECT current_database(), current_user'")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{stack.postgres_db}|{stack.postgres_user}"
+    if shutil.which("curl"):
+        health = in_lake_shell('curl -fsS "$OPENSEARCH_URL/_cluster/health"')
+        assert health.returncode == 0, health.stderr
+        assert '"cluster_name":"lakehouse"' in health.stdout

@@ -66,6 +66,8 @@ def test_up_with_a_service_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.slow
+@pytest.mark.lakehouse_postgres
+@pytest.mark.lakehouse_opensearch
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(stack: Settings, sample: dict[str, int], notebook: Path) -> None:
     book = nbformat.read(notebook, as_version=4)

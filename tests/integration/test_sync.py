@@ -430,3 +430,20 @@ def test_the_sync_commands(
     with psycopg.connect(stack.postgres_dsn("postgres")) as conn:
         slots = conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall()
     assert f"lakehouse_{name}".replace("-", "_") not in [s[0] for s in slots]
+
+
+def test_postgres_data_survives_kill_9_and_down_up(stack: Settings, postgres_dsn: str) -> None:
+    from lakehouse.runtimes.local import LocalRuntime
+
+    execute(postgres_dsn, "CREATE TABLE kept (id int PRIMARY KEY)",
+            "INSERT INTO kept SELECT generate_series(1, 500)")  # fmt: skip
+    runtime = LocalRuntime(stack)
+    pid = runtime.pid("postgres")
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: runtime.pid("postgres") is None, 10, "postgres to die")
+    runtime.up(["postgres"])
+    runtime.stop("postgres")
+    runtime.up(["postgres"])
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM kept").fetchone() == (500,)

@@ -1,0 +1,157 @@
+"""Pure logic of the Zero-ETL syncs: batches, mappings, declarations, comparisons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.config import Settings
+from lakehouse.errors import ConfigError
+from lakehouse.sync.integrations import Integration, IntegrationStore, sample_integrations
+from lakehouse.sync.model import DeadLetter, TableBatch, document_id
+from lakehouse.sync.opensearch_target import field_mapping, index_mapping, json_value
+from lakehouse.sync.verify import compare, row_hash
+
+SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string())])
+
+
+def batch() -> TableBatch:
+    return TableBatch("items", ("id",), SCHEMA)
+
+
+def test_the_last_image_of_a_key_wins() -> None:
+    b = batch()
+    b.upsert({"id": 1, "name": "a"})
+    b.upsert({"id": 1, "name": "b"})
+    b.upsert({"id": 2, "name": "c"})
+    b.delete({"id": 2})
+    b.delete({"id": 3, "name": None})
+    b.upsert({"id": 3, "name": "back"})
+    assert b.upserts == {(1,): {"id": 1, "name": "b"}, (3,): {"id": 3, "name": "back"}}
+    assert b.deletes == {(2,): {"id": 2}}
+    assert b.changes == 6
+    assert b.key_table().column("id").to_pylist() == [1, 3, 2]
+
+
+def test_a_truncate_forgets_what_came_before_it() -> None:
+    b = batch()
+    b.upsert({"id": 1, "name": "a"})
+    b.delete({"id": 2})
+    b.truncate()
+    b.upsert({"id": 5, "name": "after"})
+    assert b.truncated and list(b.upserts) == [(5,)] and not b.deletes
+    assert not b.empty
+
+
+def test_dead_letter_ids_are_stable_and_distinguish_payloads() -> None:
+    one = DeadLetter("i", "t", {"id": "1"}, {"id": "1", "price": "NaN"}, "no NaN", "0/10")
+    replay = DeadLetter("i", "t", {"id": "1"}, {"id": "1", "price": "NaN"}, "no NaN", "0/99")
+    other = DeadLetter("i", "t", {"id": "1"}, {"id": "1", "price": "Infinity"}, "no inf", "0/10")
+    assert one.id == replay.id  # a replay in another batch is the same dead letter
+    assert one.id != other.id
+
+
+def test_document_ids_join_composite_keys() -> None:
+    assert document_id({"order_id": 7, "line": 2}) == "7|2"
+    assert document_id((7,)) == "7"
+
+
+@pytest.mark.parametrize(
+    ("kind", "is_key", "expected"),
+    [
+        (pa.int32(), False, "integer"),
+        (pa.int64(), False, "long"),
+        (pa.float32(), False, "float"),
+        (pa.decimal128(12, 2), False, "double"),
+        (pa.timestamp("us", tz="UTC"), False, "date"),
+        (pa.date32(), False, "date"),
+        (pa.bool_(), False, "boolean"),
+        (pa.string(), True, "keyword"),
+        (pa.string(), False, "text"),
+        (pa.binary(), False, "binary"),
+    ],
+)
+def test_field_mappings_follow_the_schema(kind: pa.DataType, is_key: bool, expected: str) -> None:
+    assert field_mapping(kind, is_key)["type"] == expected
+
+
+def test_index_mappings_are_strict_with_keyword_subfields() -> None:
+    mapping = index_mapping(SCHEMA, ("id",))
+    assert mapping["dynamic"] == "strict"
+    assert mapping["properties"]["name"]["fields"]["keyword"]["type"] == "keyword"
+
+
+def test_json_values_refuse_what_opensearch_cannot_store() -> None:
+    assert json_value(decimal.Decimal("12.50")) == 12.5
+    assert json_value(dt.date(2026, 1, 2)) == "2026-01-02"
+    assert json_value(b"\x01") == "AQ=="
+    for bad in (float("nan"), float("inf"), decimal.Decimal("NaN")):
+        with pytest.raises(ValueError, match="cannot store"):
+            json_value(bad)
+
+
+def test_integrations_are_validated() -> None:
+    with pytest.raises(ValueError, match="not supported"):
+        Integration(name="x", source="iceberg", target="iceberg", tables=("a.b",))
+    with pytest.raises(ValueError, match="namespace-qualified"):
+        Integration(name="x", source="iceberg", target="opensearch", tables=("b",))
+    with pytest.raises(ValueError):
+        Integration(name="Bad Name", source="postgres", target="iceberg", tables=("b",))
+    integration = Integration(name="my-sync", source="postgres", target="iceberg", tables=("s.t",))
+    assert integration.slot_name() == "lakehouse_my_sync"
+    assert integration.source_table("orders") == ("public", "orders")
+    assert integration.source_table("s.t") == ("s", "t")
+
+
+def test_names_of_targets(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    to_lake, to_search, lake_to_search = sample_integrations()
+    assert to_lake.iceberg_target("orders", settings) == "shop.orders"
+    assert to_search.index_name("orders", settings) == "shop-orders"
+    assert lake_to_search.index_name("shop.products", settings) == "lake-products"
+
+
+def test_integrations_come_from_the_config_file_and_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "lakehouse.toml"
+    config.write_text('[sync.from-file]\nsource = "postgres"\ntarget = "iceberg"\ntables = ["a"]\n')
+    monkeypatch.setenv("LAKEHOUSE_CONFIG", str(config))
+    store = IntegrationStore(Settings(home=tmp_path / "home"))
+    created = Integration(name="created", source="postgres", target="opensearch", tables=("b",))
+    store.create(created)
+    assert set(store.all()) == {"from-file", "created"}
+    assert store.get("created") == created
+    with pytest.raises(ConfigError, match="already exists"):
+        store.create(created.model_copy(update={"tables": ("c",)}))
+    with pytest.raises(ConfigError, match="declared in"):
+        store.create(created.model_copy(update={"name": "from-file"}))
+    store.remove("created")
+    assert set(store.all()) == {"from-file"}
+    config.write_text('[sync.broken]\nsource = "mysql"\n')
+    with pytest.raises(ConfigError, match="broken"):
+        store.all()
+
+
+def test_comparisons_find_every_kind_of_difference() -> None:
+    source = {"1": "a", "2": "b", "3": "c"}  # "9" was rejected: not in the source hashes
+    target = {"1": "a", "2": "B", "4": "d", "9": "stale"}
+    report = compare("t", "ns.t", source, target, rejected={"9"})
+    assert (report.missing, report.extra, report.different) == (["3"], ["4"], ["2"])
+    assert not report.ok
+    assert compare("t", "ns.t", {"1": "a"}, {"1": "a"}).ok
+
+
+def test_row_hashes_see_values_the_way_opensearch_stores_them() -> None:
+    lake_row = {
+        "id": 1,
+        "price": decimal.Decimal("2.50"),
+        "at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    }
+    search_row = {"id": 1, "price": 2.5, "at": "2026-01-01T00:00:00+00:00", "extra": 1}
+    assert row_hash(lake_row, ["id", "price", "at"]) == row_hash(search_row, ["id", "price", "at"])
+    assert row_hash(lake_row, ["id"]) != row_hash({"id": 2}, ["id"])
