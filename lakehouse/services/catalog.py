@@ -38,6 +38,11 @@ def catalog_env(settings_home: Path, s3_endpoint: str, access_key: str, secret_k
         # the short write locks of concurrent commits instead of failing them.
         "CATALOG_URI": f"jdbc:sqlite:{db}?journal_mode=WAL&busy_timeout=10000",
         "CATALOG_JDBC_SCHEMA__VERSION": "V1",
+        # One JDBC connection. With two, a connection that read before the other one
+        # wrote fails with SQLITE_BUSY_SNAPSHOT and keeps failing until the catalog
+        # restarts (seen when clients were killed mid-commit): SQLite has a single
+        # writer anyway, so one connection costs no concurrency.
+        "CATALOG_CLIENTS": "1",
         "CATALOG_IO__IMPL": "org.apache.iceberg.aws.s3.S3FileIO",
         "CATALOG_S3_ENDPOINT": s3_endpoint,
         "CATALOG_S3_PATH__STYLE__ACCESS": "true",

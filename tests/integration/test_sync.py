@@ -300,7 +300,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         for _ in range(10):
             process = follower([to_lake, to_search], tmp_path / "follower.log")
             # The process needs about 1.5 s to start: most kills land mid-pass.
-            time.sleep(rng.uniform(2.0, 6.0))
+            time.sleep(rng.uniform(2.5, 7.0))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
             positions.append(target.checkpoint(orders))
