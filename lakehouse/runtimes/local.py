@@ -68,7 +68,11 @@ def port_is_free(host: str, port: int) -> bool:
 
 def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
     """First of ``size`` consecutive ports free on 127.0.0.1 (for throwaway stacks)."""
-    for base in range(start + (os.getpid() % 500) * 50, end, size + 7):
+    # Parallel runs start at different places (by PID) and wrap around at the end.
+    span = max(1, end - size - start)
+    offset = (os.getpid() % 500) * 50 % span
+    for step in range(0, span, size + 7):
+        base = start + (offset + step) % span
         if all(port_is_free("127.0.0.1", port) for port in range(base, base + size)):
             return base
     raise RuntimeError(f"no {size} consecutive free ports between {start} and {end}")

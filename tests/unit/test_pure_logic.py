@@ -106,3 +106,14 @@ def test_s3_ports_are_distinct_and_derived_from_settings() -> None:
         and "-s3.port.iceberg=0" in command
         and "-ip.bind=127.0.0.1" in command
     )
+
+
+def test_free_port_blocks_stay_in_range_whatever_the_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: with start=40000 some PIDs began the search past `end` and found nothing."""
+    from lakehouse.runtimes import local
+
+    monkeypatch.setattr(local, "port_is_free", lambda host, port: True)
+    for pid in (0, 123, 499, 4999, 12345):
+        monkeypatch.setattr(local.os, "getpid", lambda pid=pid: pid)
+        base = local.free_port_block(25, start=40000, end=60000)
+        assert base >= 40000 and base + 25 <= 60000
