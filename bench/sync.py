@@ -121,9 +121,9 @@ class Probe(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        from opensearchpy import OpenSearch
+        from lakehouse.services.opensearch import OpenSearchService
 
-        client = OpenSearch(hosts=[self.settings.opensearch_uri], timeout=30)
+        client = OpenSearchService(self.settings).client()
         pending: dict[int, tuple[str, float, set[str]]] = {}
         free, number, next_at = list(self.product_ids), 0, time.perf_counter()
         with psycopg.connect(self.dsn, autocommit=True) as conn:

@@ -91,9 +91,9 @@ class Lakehouse:
 
     def opensearch(self) -> OpenSearch:
         """An opensearch-py client for the lake's OpenSearch node."""
-        from opensearchpy import OpenSearch
+        from lakehouse.services.opensearch import OpenSearchService
 
-        return OpenSearch(hosts=[self.settings.opensearch_uri], timeout=30)
+        return OpenSearchService(self.settings).client()
 
     def postgres(
         self, database: str | None = None, autocommit: bool = False

@@ -124,7 +124,9 @@ class Settings(BaseSettings):
         description="JDK 17-21 for OpenSearch 2.19; else JAVA_HOME, PATH, /usr/lib/jvm/*.",
     )
     sync_poll_seconds: float = Field(
-        default=0.2, gt=0, description="How often `sync --follow` looks for new changes."
+        default=0.5,
+        gt=0,
+        description="How often `sync --follow` commits new changes (an integration's batch_seconds overrides it).",
     )
     sync_batch_rows: int = Field(
         default=20000, ge=1, description="Most changes one sync batch commits."

@@ -133,11 +133,11 @@ class OpenSearchService(Service):
             return Health(False, f"OpenSearch cluster is {status}")
         return Health(True, f"OpenSearch cluster {answer.get('cluster_name')} is {status}")
 
-    def client(self) -> Any:
-        """An ``opensearchpy.OpenSearch`` client for this node."""
+    def client(self, timeout: float = 30, **options: Any) -> Any:
+        """An ``opensearchpy.OpenSearch`` client for this node (the one place one is made)."""
         from opensearchpy import OpenSearch
 
-        return OpenSearch(hosts=[self.settings.opensearch_uri], timeout=30)
+        return OpenSearch(hosts=[self.settings.opensearch_uri], timeout=timeout, **options)
 
     def start_hint(self) -> str:
         return (

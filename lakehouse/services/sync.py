@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from lakehouse.services.base import Health, Service, ServiceSpec
-from lakehouse.sync.status import HEARTBEAT_SECONDS
+from lakehouse.sync.status import HEARTBEAT_SECONDS, heartbeat_path
 
 
 class SyncService(Service):
@@ -33,7 +33,7 @@ class SyncService(Service):
 
     @property
     def heartbeat(self) -> Path:
-        return self.settings.home_dir / "sync" / "follower.heartbeat"
+        return heartbeat_path(self.settings)
 
     def prepare(self) -> None:
         # A heartbeat left by an earlier worker must not make this one look ready.

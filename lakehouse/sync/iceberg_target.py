@@ -74,7 +74,7 @@ class IcebergTarget:
             return
         table = self._table(table_name, batch)
         properties = {self.property: position}
-        with self._committing(table_name), table.transaction() as tx:
+        with _committing(table_name), table.transaction() as tx:
             self._evolve(tx, table_name, batch.schema)
             self._write(tx, table, batch, properties)
         self._expire_later(table)
@@ -122,7 +122,7 @@ class IcebergTarget:
         table = self._table(table_name, batch)
         properties = {self.property: position}
         rows = 0
-        with self._committing(table_name), table.transaction() as tx:
+        with _committing(table_name), table.transaction() as tx:
             self._evolve(tx, table_name, schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())
             tx.delete(AlwaysTrue(), snapshot_properties=properties)
@@ -157,24 +157,17 @@ class IcebergTarget:
                 "`lakehouse sync reset NAME --drop-targets`.",
             ) from exc
 
-    class _committing:
-        """Turns commit conflicts and type errors into sync errors naming the table."""
 
-        def __init__(self, table_name: str) -> None:
-            self.table_name = table_name
-
-        def __enter__(self) -> None:
-            self._warnings = quiet_empty_deletes()
-            self._warnings.__enter__()
-
-        def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-            self._warnings.__exit__(None, None, None)
-            if isinstance(exc, CommitFailedException):
-                raise SyncError(
-                    f"Concurrent commit to {self.table_name}; will retry: {exc}"
-                ) from exc
-            if isinstance(exc, IngestError | pa.ArrowInvalid | pa.ArrowTypeError):
-                raise SyncStoppedError(
-                    f"Rows do not fit {self.table_name}: {exc}",
-                    hint="Check the column types of the source against the table.",
-                ) from exc
+@contextmanager
+def _committing(table_name: str) -> Iterator[None]:
+    """Commit conflicts become retryable sync errors, rows that do not fit stop the sync."""
+    try:
+        with quiet_empty_deletes():
+            yield
+    except CommitFailedException as exc:
+        raise SyncError(f"Concurrent commit to {table_name}; will retry: {exc}") from exc
+    except (IngestError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SyncStoppedError(
+            f"Rows do not fit {table_name}: {exc}",
+            hint="Check the column types of the source against the table.",
+        ) from exc

@@ -43,9 +43,10 @@ class Integration(BaseModel):
     index_prefix: str | None = Field(
         default=None, description="OpenSearch index name prefix (default '<database>-')."
     )
-    batch_seconds: float = Field(
-        default=0.5, gt=0, description="How long changes gather before a commit when idle."
-    )
+    batch_seconds: float | None = Field(
+        default=None, gt=0,
+        description="How long changes gather before a commit when idle (default: sync_poll_seconds).",
+    )  # fmt: skip
     batch_rows: int | None = Field(default=None, ge=1, description="Most changes per batch.")
 
     @model_validator(mode="after")

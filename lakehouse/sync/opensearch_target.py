@@ -91,12 +91,15 @@ class OpenSearchTarget:
         try:
             found = self.client.get(index=CHECKPOINT_INDEX, id=self.integration, ignore=[404])
         except (OpenSearchConnectionError, TransportError) as exc:
-            raise SyncError(f"OpenSearch did not answer: {exc}") from exc
+            raise SyncError(
+                f"OpenSearch did not answer: {exc}",
+                hint="Is OpenSearch up? `lakehouse status`; start it with `lakehouse up --services opensearch`.",
+            ) from exc
         return dict(found.get("_source", {}).get("positions", {})) if found.get("found") else {}
 
     def save_checkpoints(self, positions: dict[str, str]) -> None:
-        merged = self.checkpoints() | positions
-        body = {"integration": self.integration, "positions": merged}
+        """Write the integration's positions, all of them (callers merge)."""
+        body = {"integration": self.integration, "positions": positions}
         self._call(self.client.index, index=CHECKPOINT_INDEX, id=self.integration, body=body,
                    params={"refresh": "true"})  # fmt: skip
 
@@ -121,9 +124,7 @@ class OpenSearchTarget:
         """Remove the index's checkpoint (the next pass snapshots it again)."""
         positions = self.checkpoints()
         if positions.pop(index, None) is not None:
-            body = {"integration": self.integration, "positions": positions}
-            self._call(self.client.index, index=CHECKPOINT_INDEX, id=self.integration, body=body,
-                       params={"refresh": "true"})  # fmt: skip
+            self.save_checkpoints(positions)
 
     def ensure_index(self, index: str, schema: pa.Schema, key: tuple[str, ...]) -> None:
         """Create the index from the schema, or add the schema's new fields to its mapping."""
@@ -148,7 +149,10 @@ class OpenSearchTarget:
                     "`lakehouse sync reset NAME --drop-targets`.",
                 ) from exc
         except (OpenSearchConnectionError, TransportError) as exc:
-            raise SyncError(f"OpenSearch did not answer: {exc}") from exc
+            raise SyncError(
+                f"OpenSearch did not answer: {exc}",
+                hint="Is OpenSearch up? `lakehouse status`; start it with `lakehouse up --services opensearch`.",
+            ) from exc
         self._mapped[index] = names
 
     def apply(self, index: str, batch: TableBatch, position: str) -> list[DeadLetter]:
@@ -186,7 +190,11 @@ class OpenSearchTarget:
                     error = result.get("error", {})
                     reason = f"{error.get('type')}: {error.get('reason')}"
                     if result.get("status") in (429, 503):
-                        raise SyncError(f"OpenSearch is overloaded ({reason}); will retry")
+                        raise SyncError(
+                            f"OpenSearch is overloaded ({reason}); will retry",
+                            hint="Lower the batch size (batch_rows) or give OpenSearch more heap "
+                            "(LAKEHOUSE_OPENSEARCH_HEAP).",
+                        )
                     refused.append(self._dead(batch, key, row, reason, position))
         return refused
 
@@ -199,7 +207,10 @@ class OpenSearchTarget:
         try:
             return method(**kwargs)
         except (OpenSearchConnectionError, TransportError) as exc:
-            raise SyncError(f"OpenSearch did not answer: {exc}") from exc
+            raise SyncError(
+                f"OpenSearch did not answer: {exc}",
+                hint="Is OpenSearch up? `lakehouse status`; start it with `lakehouse up --services opensearch`.",
+            ) from exc
 
     def drop(self, index: str) -> None:
         self._call(self.client.indices.delete, index=index, params={"ignore_unavailable": "true"})

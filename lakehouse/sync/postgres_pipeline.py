@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pyarrow as pa
+
 from lakehouse.errors import SyncStoppedError
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.integrations import Integration
@@ -154,12 +156,14 @@ class PostgresPipeline:
               ) -> tuple[dict[str, TableBatch], list[DeadLetter]]:  # fmt: skip
         batches: dict[str, TableBatch] = {}
         refused: list[DeadLetter] = []
+        # Key columns and Arrow schema per Relation message: computed once, not per change.
+        shapes: dict[int, tuple[tuple[Column, ...], pa.Schema]] = {}
         for transaction in transactions:
             for change in transaction.changes:
                 table = (change.relation.namespace, change.relation.name)
                 if table not in positions or transaction.end_lsn <= positions[table]:
                     continue  # already in the target (committed before a crash)
-                batch = self._batch(batches, change.relation)
+                batch = self._batch(batches, change.relation, shapes)
                 try:
                     self._fold_change(batch, change)
                 except RowRejected as exc:
@@ -168,13 +172,16 @@ class PostgresPipeline:
                                               transaction.end_lsn))  # fmt: skip
         return batches, refused
 
-    def _batch(self, batches: dict[str, TableBatch], relation: Relation) -> TableBatch:
+    def _batch(self, batches: dict[str, TableBatch], relation: Relation,
+               shapes: dict[int, tuple[tuple[Column, ...], pa.Schema]]) -> TableBatch:  # fmt: skip
         name = self.table_name(relation.namespace, relation.name)
-        # A Relation flags replica-identity columns, which under REPLICA IDENTITY
-        # FULL is every column: the key is the primary key (or the declared one).
-        primary = set(self.source.primary_key(relation.namespace, relation.name))
-        columns = tuple(replace(c, is_key=c.name in primary) for c in relation.columns)
-        schema = arrow_schema(columns)
+        if id(relation) not in shapes:
+            # A Relation flags replica-identity columns, which under REPLICA IDENTITY
+            # FULL is every column: the key is the primary key (or the declared one).
+            primary = set(self.source.primary_key(relation.namespace, relation.name))
+            columns = tuple(replace(c, is_key=c.name in primary) for c in relation.columns)
+            shapes[id(relation)] = (columns, arrow_schema(columns))
+        columns, schema = shapes[id(relation)]
         batch = batches.get(name)
         if batch is None:
             key = self._key(relation.namespace, relation.name, columns)

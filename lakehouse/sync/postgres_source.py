@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from lakehouse.errors import SyncError, SyncWaitingError
+from lakehouse.errors import SyncError, SyncStoppedError, SyncWaitingError
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.pgoutput import (
     UNCHANGED,
@@ -71,7 +71,11 @@ class PostgresSource:
                     self.dsn, autocommit=True, connect_timeout=5, options=SESSION_OPTIONS
                 )
             except psycopg.OperationalError as exc:
-                raise SyncError(f"PostgreSQL did not answer: {exc}".strip()) from exc
+                raise SyncError(
+                    f"PostgreSQL did not answer: {exc}".strip(),
+                    hint="Is it up? `lakehouse status`; start it with "
+                    "`lakehouse up --services postgres`.",
+                ) from exc
         return self._conn
 
     def close(self) -> None:
@@ -175,7 +179,11 @@ class PostgresSource:
                 (self.slot, max_changes, self.slot),
             ).fetchall()
         except psycopg.errors.UndefinedObject as exc:
-            raise SyncError(f"Replication slot {self.slot} is gone: {exc}") from exc
+            # Changes since the slot was dropped are unknown: only a new snapshot helps.
+            raise SyncStoppedError(
+                f"Replication slot {self.slot} of {self.integration.name} is gone: {exc}",
+                hint=f"`lakehouse sync reset {self.integration.name}` takes a fresh snapshot.",
+            ) from exc
         self.last_peek_rows = len(rows)
         decoder = PgOutputDecoder()
         transactions = []

@@ -21,7 +21,7 @@ from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWa
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.postgres_pipeline import PassResult
-from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus
+from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus, heartbeat_path
 from lakehouse.sync.writers import Writer
 
 log = logging.getLogger("lakehouse.sync")
@@ -53,11 +53,11 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
     if integration.target == "iceberg":
         writer = IcebergWriter(catalog, integration, settings)
     else:
-        from opensearchpy import OpenSearch
-
+        from lakehouse.services.opensearch import OpenSearchService
         from lakehouse.sync.opensearch_target import OpenSearchTarget
 
-        client = OpenSearch(hosts=[settings.opensearch_uri], timeout=30, max_retries=0)
+        # No client-side retries: the runner's own backoff reports and retries.
+        client = OpenSearchService(settings).client(max_retries=0)
         writer = OpenSearchWriter(OpenSearchTarget(client, integration.name), integration, settings)
     batch_rows = integration.batch_rows or settings.sync_batch_rows
     if integration.source == "postgres":
@@ -86,6 +86,7 @@ class IntegrationRunner:
             changes_applied=previous.changes_applied, dead_letters=previous.dead_letters,
         )  # fmt: skip
         self._pipeline: Pipeline | None = None
+        self._batch_seconds = integration.batch_seconds or settings.sync_poll_seconds
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -156,6 +157,13 @@ class IntegrationRunner:
         except LakehouseError as exc:
             self._record_error(exc, "failed" if isinstance(exc, SyncStoppedError) else "retrying")
             raise
+        except Exception as exc:  # a server went away mid-pass (catalog, S3, PostgreSQL)
+            self._record_error(exc, "retrying")
+            raise SyncError(
+                f"{self.integration.name}: {type(exc).__name__}: {exc}",
+                hint="A server it needs may be down: check `lakehouse status`, then run it "
+                "again. Nothing after the last committed position was applied.",
+            ) from exc
         return total
 
     def follow(self, stop: threading.Event) -> None:
@@ -183,7 +191,7 @@ class IntegrationRunner:
                 if result.caught_up:
                     # Passes start at most every batch_seconds: a pass that took that
                     # long already gathered the next batch, so it starts at once.
-                    stop.wait(max(0.0, self.integration.batch_seconds - result.seconds))
+                    stop.wait(max(0.0, self._batch_seconds - result.seconds))
             except SyncStoppedError as exc:
                 self._record_error(exc, "failed")
                 log.error("%s stopped: %s", self.integration.name, exc)
@@ -212,7 +220,7 @@ def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -
     With ``names`` None, every declared integration is followed, and ones
     created or deleted meanwhile are picked up within a heartbeat.
     """
-    heartbeat = settings.home_dir / "sync" / "follower.heartbeat"
+    heartbeat = heartbeat_path(settings)
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[threading.Thread, threading.Event]] = {}
     while not stop.is_set():

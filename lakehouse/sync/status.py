@@ -39,6 +39,11 @@ class SyncStatus:
         return time.time() - self.updated_at > 3 * HEARTBEAT_SECONDS
 
 
+def heartbeat_path(settings: Settings) -> Path:
+    """The file a follower touches every half heartbeat (the sync service's health)."""
+    return settings.home_dir / "sync" / "follower.heartbeat"
+
+
 class StatusStore:
     """Reads and atomically writes ``<home>/sync/status/<name>.json``."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ def row_hash(row: dict[str, Any], columns: list[str]) -> str:
 
 
 def compare(table: str, target: str, source: dict[str, str], found: dict[str, str],
-            rejected: set[str] = frozenset()) -> TableReport:  # type: ignore[assignment]  # fmt: skip
+            rejected: Collection[str] = ()) -> TableReport:  # fmt: skip
     """Differences by key; keys of rejected (dead-lettered) source rows are left out."""
     found = {k: v for k, v in found.items() if k not in rejected}
     report = TableReport(table, target, len(source), len(found), rejected=sorted(rejected))
@@ -91,9 +92,9 @@ def _iceberg_rows(settings: Settings, name: str, columns: list[str] | None,
 
 
 def _index_rows(settings: Settings, index: str, columns: list[str]) -> dict[str, str]:
-    from opensearchpy import OpenSearch
+    from lakehouse.services.opensearch import OpenSearchService
 
-    client = OpenSearch(hosts=[settings.opensearch_uri], timeout=60)
+    client = OpenSearchService(settings).client(timeout=60)
     try:
         client.indices.refresh(index=index)
         hashes = {}

@@ -107,9 +107,10 @@ class OpenSearchWriter:
         return rows, refused
 
     def commit(self, tables: Iterable[str], position: str) -> None:
-        positions = {self.target_name(table): position for table in tables}
-        self.target.save_checkpoints(positions)
-        self._positions = (self._positions or {}) | positions
+        # Only this process writes them (one runner per integration): no re-read.
+        known = self._positions if self._positions is not None else self.target.checkpoints()
+        self._positions = known | {self.target_name(table): position for table in tables}
+        self.target.save_checkpoints(self._positions)
 
     def drop(self, table: str) -> None:
         self.target.drop(self.target_name(table))

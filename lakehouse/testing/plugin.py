@@ -193,9 +193,9 @@ def opensearch(
 ) -> Iterator[Any]:
     """An opensearch-py client; indices named ``<opensearch_prefix>*`` are deleted afterwards."""
     _require(lakehouse_stack, "opensearch")
-    from opensearchpy import OpenSearch
+    from lakehouse.services.opensearch import OpenSearchService
 
-    client = OpenSearch(hosts=[lakehouse_stack.settings.opensearch_uri], timeout=60)
+    client = OpenSearchService(lakehouse_stack.settings).client(timeout=60)
     yield client
     if not request.config.getoption("--lakehouse-keep"):
         client.indices.delete(index=f"{opensearch_prefix}*", params={"ignore_unavailable": "true"})

@@ -155,3 +155,41 @@ def test_row_hashes_see_values_the_way_opensearch_stores_them() -> None:
     search_row = {"id": 1, "price": 2.5, "at": "2026-01-01T00:00:00+00:00", "extra": 1}
     assert row_hash(lake_row, ["id", "price", "at"]) == row_hash(search_row, ["id", "price", "at"])
     assert row_hash(lake_row, ["id"]) != row_hash({"id": 2}, ["id"])
+
+
+class _BrokenPipeline:
+    """A pipeline whose server went away (pure runner logic; no server involved)."""
+
+    on_state = None
+    writer = None
+
+    def run_once(self) -> None:
+        raise ConnectionError("Connection refused by 127.0.0.1:8181")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_server_error_in_sync_run_is_reported_with_a_hint(tmp_path: Path) -> None:
+    from lakehouse.errors import SyncError
+    from lakehouse.sync.runner import IntegrationRunner
+    from lakehouse.sync.status import StatusStore
+
+    settings = Settings(home=tmp_path)
+    integration = Integration(name="x", source="postgres", target="iceberg", tables=("t",))
+    runner = IntegrationRunner(settings, integration)
+    runner._pipeline = _BrokenPipeline()  # type: ignore[assignment]
+    with pytest.raises(SyncError) as info:
+        runner.catch_up()
+    assert "Connection refused" in str(info.value) and "lakehouse status" in str(info.value)
+    assert StatusStore(settings).read("x").state == "retrying"
+
+
+def test_batch_seconds_default_to_the_poll_setting(tmp_path: Path) -> None:
+    from lakehouse.sync.runner import IntegrationRunner
+
+    settings = Settings(home=tmp_path, sync_poll_seconds=0.7)
+    plain = Integration(name="x", source="postgres", target="iceberg", tables=("t",))
+    assert IntegrationRunner(settings, plain)._batch_seconds == 0.7
+    own = plain.model_copy(update={"batch_seconds": 2.0})
+    assert IntegrationRunner(settings, own)._batch_seconds == 2.0
