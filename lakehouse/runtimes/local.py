@@ -110,10 +110,18 @@ def tree_memory_mb(pid: int) -> float | None:
     """Resident memory of a process and its children, in MiB."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-        return sum(p.memory_info().rss for p in procs) / 2**20
+        total = root.memory_info().rss
+        children = root.children(recursive=True)
     except psutil.Error:
         return None
+    for child in children:
+        # PostgreSQL forks short-lived backends; one that exits between the
+        # listing and the read must not hide the whole tree's memory.
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
 
 
 class LocalRuntime:

@@ -13,6 +13,7 @@ from lakehouse.env import environment, shell_exports
 from lakehouse.errors import IngestError, QueryError, ServiceStartError
 from lakehouse.ingest import conform, detect_format, normalize
 from lakehouse.services import build_services
+from lakehouse.runtimes.local import tree_memory_mb
 from lakehouse.services.s3 import S3Service
 
 
@@ -117,3 +118,15 @@ def test_free_port_blocks_stay_in_range_whatever_the_pid(monkeypatch: pytest.Mon
         monkeypatch.setattr(local.os, "getpid", lambda pid=pid: pid)
         base = local.free_port_block(25, start=40000, end=60000)
         assert base >= 40000 and base + 25 <= 60000
+
+
+def test_tree_memory_survives_children_exiting_while_it_reads() -> None:
+    # Like PostgreSQL, the parent forks short-lived children all the time.
+    churn = subprocess.Popen(["sh", "-c", "while :; do sleep 0.001 & sleep 0.001; done"])
+    try:
+        readings = [tree_memory_mb(churn.pid) for _ in range(300)]
+    finally:
+        churn.kill()
+        churn.wait()
+    assert all(r is not None and r > 0 for r in readings), readings.count(None)
+    assert tree_memory_mb(churn.pid) is None
