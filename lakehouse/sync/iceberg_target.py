@@ -23,6 +23,7 @@ from pyiceberg.table.upsert_util import create_match_filter
 
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.ingest import conform
+from lakehouse.sync.iceberg_commit import SyncTransaction
 from lakehouse.sync.iceberg_rewrite import rewrite_by_key
 from lakehouse.sync.model import TableBatch
 
@@ -50,12 +51,32 @@ class IcebergTarget:
         self.catalog = catalog
         self.property = PROPERTY_PREFIX + integration
         self.keep_snapshots = keep_snapshots
+        # Only this process writes this integration's tables (one runner per
+        # integration), so tables and positions stay valid between its commits;
+        # any failure forgets them, and the retry starts from the catalog.
+        self._tables: dict[str, Table] = {}
+        self._positions: dict[str, str | None] = {}
 
     def checkpoint(self, table_name: str) -> str | None:
-        """The position of the newest commit this integration made to the table."""
+        """The position of the newest commit this integration made to the table, as the
+        catalog has it now."""
+        self._positions[table_name] = position = self._read_checkpoint(table_name)
+        return position
+
+    def position(self, table_name: str) -> str | None:
+        """``checkpoint``, remembered between this target's own commits."""
+        if table_name not in self._positions:
+            return self.checkpoint(table_name)
+        return self._positions[table_name]
+
+    def forget(self, table_name: str) -> None:
+        self._tables.pop(table_name, None)
+        self._positions.pop(table_name, None)
+
+    def _read_checkpoint(self, table_name: str) -> str | None:
         if not self.catalog.table_exists(table_name):
             return None
-        table = self.catalog.load_table(table_name)
+        table = self._tables[table_name] = self.catalog.load_table(table_name)
         snapshot = table.current_snapshot()
         for _ in range(MAX_HISTORY):
             if snapshot is None:
@@ -74,9 +95,10 @@ class IcebergTarget:
             return
         table = self._table(table_name, batch)
         properties = {self.property: position}
-        with _committing(table_name), table.transaction() as tx:
+        with self._committing(table_name), SyncTransaction(table) as tx:
             self._evolve(tx, table_name, batch.schema)
             self._write(tx, table, batch, properties)
+        self._positions[table_name] = position
         self._expire_later(table)
 
     @staticmethod
@@ -122,25 +144,41 @@ class IcebergTarget:
         table = self._table(table_name, batch)
         properties = {self.property: position}
         rows = 0
-        with _committing(table_name), table.transaction() as tx:
+        with self._committing(table_name), SyncTransaction(table) as tx:
             self._evolve(tx, table_name, schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())
             tx.delete(AlwaysTrue(), snapshot_properties=properties)
             for chunk in chunks:
                 rows += chunk.num_rows
                 tx.append(conform(chunk, target), snapshot_properties=properties)
+        self._positions[table_name] = position
         return rows
 
+    @contextmanager
+    def _committing(self, table_name: str) -> Iterator[None]:
+        try:
+            with _committing(table_name):
+                yield
+        except BaseException:
+            self.forget(table_name)
+            raise
+
     def _table(self, table_name: str, batch: TableBatch) -> Table:
+        if table_name in self._tables:
+            return self._tables[table_name]
         if self.catalog.table_exists(table_name):
-            return self.catalog.load_table(table_name)
+            table = self._tables[table_name] = self.catalog.load_table(table_name)
+            return table
         self.catalog.create_namespace_if_not_exists(table_name.split(".")[0])
         tx = self.catalog.create_table_transaction(
             table_name, schema=batch.schema, properties=TABLE_PROPERTIES
         )
         with tx.update_schema() as update:
             update.set_identifier_fields(*batch.key)
-        return tx.commit_transaction()
+        tx.commit_transaction()
+        # commit_transaction returns a staged table, which cannot be refreshed.
+        table = self._tables[table_name] = self.catalog.load_table(table_name)
+        return table
 
     @staticmethod
     def _evolve(tx: Transaction, table_name: str, schema: pa.Schema) -> None:

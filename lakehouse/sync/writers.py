@@ -50,7 +50,7 @@ class IcebergWriter:
         return self.integration.iceberg_target(table, self.settings)
 
     def position(self, table: str) -> str | None:
-        return self.target.checkpoint(self.target_name(table))
+        return self.target.position(self.target_name(table))
 
     def write(self, table: str, batch: TableBatch, position: str) -> list[DeadLetter]:
         self.target.apply(self.target_name(table), batch, position)
@@ -66,6 +66,7 @@ class IcebergWriter:
 
     def drop(self, table: str) -> None:
         name = self.target_name(table)
+        self.target.forget(name)
         if self.catalog.table_exists(name):
             self.catalog.purge_table(name)
 

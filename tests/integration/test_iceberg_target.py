@@ -1,0 +1,110 @@
+"""The sync's Iceberg writer over many small commits, on the real catalog and S3.
+
+A sync commits every second for hours: rows must stay exact while manifests,
+small files and snapshots stay bounded (otherwise every commit gets slower).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from lakehouse import Lakehouse
+from lakehouse.errors import SyncError
+from lakehouse.sync.iceberg_commit import MANIFEST_MERGE_COUNT
+from lakehouse.sync.iceberg_rewrite import SMALL_FILES
+from lakehouse.sync.iceberg_target import IcebergTarget
+from lakehouse.sync.model import TableBatch
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = pa.schema(
+    [pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string()),
+     pa.field("qty", pa.int64())]
+)  # fmt: skip
+Rows = dict[int, dict[str, Any]]
+
+
+def random_batch(
+    table: str, rows: Rows, rng: random.Random, next_id: int, hot: int | None = None,
+    updates: int = 40, deletes: int = 15,
+) -> tuple[TableBatch, int]:  # fmt: skip
+    """Inserts, then updates and deletes of existing rows (of ids below ``hot`` only,
+    if given); applied to ``rows`` as the expected state."""
+    batch = TableBatch(table, ("id",), SCHEMA)
+    existing = sorted(ident for ident in rows if hot is None or ident < hot)
+    for _ in range(rng.randrange(50, 300)):
+        rows[next_id] = {"id": next_id, "name": f"item {next_id}", "qty": 1}
+        batch.upsert(rows[next_id])
+        next_id += 1
+    for ident in rng.sample(existing, updates):
+        rows[ident] = {**rows[ident], "qty": rows[ident]["qty"] + 1}
+        batch.upsert(rows[ident])
+    for ident in rng.sample(existing, deletes):
+        batch.delete({"id": ident})
+        del rows[ident]
+    return batch, next_id
+
+
+def table_rows(lake: Lakehouse, name: str) -> Rows:
+    return {row["id"]: row for row in lake.catalog.load_table(name).scan().to_arrow().to_pylist()}
+
+
+def test_many_small_commits_keep_rows_exact_and_manifests_files_snapshots_bounded(
+    lake: Lakehouse, namespace: str
+) -> None:
+    name, rng = f"{namespace}.items", random.Random(3)
+    target = IcebergTarget(lake.catalog, "bounded", keep_snapshots=5)
+    rows: Rows = {i: {"id": i, "name": f"item {i}", "qty": 0} for i in range(20_000)}
+    initial = pa.Table.from_pylist(list(rows.values()), schema=SCHEMA)
+    target.replace(name, ("id",), SCHEMA, [initial.slice(0, 10_000), initial.slice(10_000)], "0/1")
+    next_id = 20_000
+    for step in range(40):
+        # Mostly inserts (appended as small files), now and then changes to hot rows
+        # (all in the first file): only compaction keeps the small files from piling up.
+        changes = 40 if step % 4 == 3 else 0
+        batch, next_id = random_batch(name, rows, rng, next_id, 5_000, changes, changes // 3)
+        target.apply(name, batch, f"1/{step}")
+    table = lake.catalog.load_table(name)
+    files = list(table.scan().plan_files())
+    small = [f for f in files if f.file.file_size_in_bytes < 2**20]
+    # 40 commits leave 40 manifests unless they are merged.
+    manifests = table.current_snapshot().manifests(table.io)
+    assert len(manifests) <= MANIFEST_MERGE_COUNT <= 8, len(manifests)
+    assert len(small) <= SMALL_FILES + 1 <= 10, [f.file.file_size_in_bytes for f in files]
+    assert len(table.metadata.snapshots) <= 2 * 5 + 1
+    assert table_rows(lake, name) == rows
+    # Other engines read the merged manifests and compacted files too.
+    count = lake.sql(f"SELECT count(*) AS n, sum(qty) AS q FROM {name}").to_pylist()[0]
+    assert count == {"n": len(rows), "q": sum(r["qty"] for r in rows.values())}
+    assert IcebergTarget(lake.catalog, "bounded").checkpoint(name) == "1/39"
+
+
+def test_a_commit_by_another_writer_is_kept_and_the_sync_replans(
+    lake: Lakehouse, namespace: str
+) -> None:
+    name, rng = f"{namespace}.items", random.Random(5)
+    target = IcebergTarget(lake.catalog, "replans")
+    rows: Rows = {i: {"id": i, "name": f"item {i}", "qty": 0} for i in range(1000)}
+    target.replace(
+        name, ("id",), SCHEMA, [pa.Table.from_pylist(list(rows.values()), SCHEMA)], "0/1"
+    )
+    batch, next_id = random_batch(name, rows, rng, 1000)
+    target.apply(name, batch, "0/2")
+    # Someone else commits between two sync commits (the sync holds a cached table).
+    outsider = {"id": 10**9, "name": "outsider", "qty": 7}
+    table = lake.catalog.load_table(name)
+    table.append(pa.Table.from_pylist([outsider], schema=SCHEMA))
+    victim = min(rows)
+    table.delete(f"id = {victim}")  # rewrites the file the sync's next batch also rewrites
+    rows[outsider["id"]] = outsider
+    del rows[victim]
+    batch, next_id = random_batch(name, rows, rng, next_id)
+    with pytest.raises(SyncError, match="Concurrent commit"):
+        target.apply(name, batch, "0/3")
+    target.apply(name, batch, "0/3")  # what the runner's retry does
+    assert table_rows(lake, name) == rows
+    assert target.checkpoint(name) == "0/3"
