@@ -18,6 +18,8 @@ and ``rewrite_by_key`` folds small files into the files it rewrites anyway.
 
 from __future__ import annotations
 
+import contextlib
+
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import ManifestContent, ManifestFile
 from pyiceberg.table import Table, Transaction
@@ -41,6 +43,16 @@ class SyncTransaction(Transaction):
     def __init__(self, table: Table) -> None:
         super().__init__(table)
         self._view: tuple[TableMetadata, tuple[object, ...], TableMetadata] | None = None
+        self.merged_away: list[str] = []
+
+    def commit_transaction(self) -> Table:
+        table = super().commit_transaction()
+        # Manifests this commit wrote and then merged into another: referenced by
+        # nothing (pyiceberg leaves them behind).
+        for path in self.merged_away:
+            with contextlib.suppress(OSError):  # an unreferenced leftover is never wrong
+                table.io.delete(path)
+        return table
 
     @property
     def table_metadata(self) -> TableMetadata:
@@ -71,7 +83,14 @@ def _merged(
         merge_enabled=True,
         snapshot_producer=producer,
     )
-    return merger.merge_manifests(data) + deletes
+    merged = merger.merge_manifests(data)
+    kept = {m.manifest_path for m in merged}
+    written = set(producer._written_manifests)
+    if isinstance(producer._transaction, SyncTransaction):
+        producer._transaction.merged_away += [
+            m.manifest_path for m in data if m.manifest_path in written - kept
+        ]
+    return merged + deletes
 
 
 class MergingOverwrite(_OverwriteFiles):

@@ -24,13 +24,19 @@ from pyiceberg.table.upsert_util import create_match_filter
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.ingest import conform
 from lakehouse.sync.iceberg_commit import SyncTransaction
+from lakehouse.sync.iceberg_expire import ReachableFiles, expire_snapshots
 from lakehouse.sync.iceberg_rewrite import rewrite_by_key
 from lakehouse.sync.model import TableBatch
 
 PROPERTY_PREFIX = "lakehouse.sync."
 # Changes rewrite whole data files (copy-on-write): smaller files, written in key
 # order by the snapshot, keep an update to a few rows from rewriting the table.
-TABLE_PROPERTIES = {"write.target-file-size-bytes": str(4 * 2**20)}
+# Each commit writes a new metadata file; only the newest 100 are kept.
+TABLE_PROPERTIES = {
+    "write.target-file-size-bytes": str(4 * 2**20),
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
+}
 # How far back through a table's history to look for this integration's checkpoint
 # (other writers' commits may sit on top of it).
 MAX_HISTORY = 10_000
@@ -56,6 +62,7 @@ class IcebergTarget:
         # any failure forgets them, and the retry starts from the catalog.
         self._tables: dict[str, Table] = {}
         self._positions: dict[str, str | None] = {}
+        self._reachable: dict[str, ReachableFiles] = {}
 
     def checkpoint(self, table_name: str) -> str | None:
         """The position of the newest commit this integration made to the table, as the
@@ -126,16 +133,13 @@ class IcebergTarget:
 
         A sync commits about once a second, and every commit copies the whole
         table metadata: without expiry each commit gets slower, for ever. The
-        expired snapshots' files stay on S3 (pyiceberg does not delete them).
+        files only expired snapshots reached are deleted with them.
         """
-        snapshots = sorted(table.metadata.snapshots, key=lambda snap: snap.timestamp_ms)
-        if len(snapshots) <= 2 * self.keep_snapshots:
+        if len(table.metadata.snapshots) <= 2 * self.keep_snapshots:
             return
         table.refresh()
-        current = table.current_snapshot()
-        old = [snap.snapshot_id for snap in snapshots[: -self.keep_snapshots]]
-        old = [ident for ident in old if current is None or ident != current.snapshot_id]
-        table.maintenance.expire_snapshots().by_ids(old).commit()
+        reachable = self._reachable.setdefault(table.metadata.table_uuid.hex, ReachableFiles())
+        expire_snapshots(table, self.keep_snapshots, reachable)
 
     def replace(self, table_name: str, key: tuple[str, ...], schema: pa.Schema,
                 chunks: Iterable[pa.Table], position: str) -> int:  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 from lakehouse import Lakehouse
 from lakehouse.errors import SyncError
 from lakehouse.sync.iceberg_commit import MANIFEST_MERGE_COUNT
+from lakehouse.sync.iceberg_expire import ReachableFiles
 from lakehouse.sync.iceberg_rewrite import SMALL_FILES
 from lakehouse.sync.iceberg_target import IcebergTarget
 from lakehouse.sync.model import TableBatch
@@ -81,6 +82,19 @@ def test_many_small_commits_keep_rows_exact_and_manifests_files_snapshots_bounde
     count = lake.sql(f"SELECT count(*) AS n, sum(qty) AS q FROM {name}").to_pylist()[0]
     assert count == {"n": len(rows), "q": sum(r["qty"] for r in rows.values())}
     assert IcebergTarget(lake.catalog, "bounded").checkpoint(name) == "1/39"
+    # Expired snapshots took their files with them: what is stored is what is reachable.
+    stored = stored_files(lake, table.location())
+    reachable = ReachableFiles().of(table, list(table.metadata.snapshots))
+    data_and_manifests = {p for p in stored if not p.endswith(".metadata.json")}
+    assert data_and_manifests == reachable
+    assert len(stored - data_and_manifests) <= 101  # write.metadata.previous-versions-max
+
+
+def stored_files(lake: Lakehouse, location: str) -> set[str]:
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    objects = lake.s3.list_objects(bucket, prefix=prefix + "/", recursive=True)
+    # (SeaweedFS lists directories as objects too)
+    return {f"s3://{bucket}/{o.object_name}" for o in objects if not o.object_name.endswith("/")}
 
 
 def test_a_commit_by_another_writer_is_kept_and_the_sync_replans(
