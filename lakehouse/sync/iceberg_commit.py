@@ -108,8 +108,7 @@ class MergingAppend(_FastAppendFiles):
 
 
 def overwrite(tx: Transaction, properties: dict[str, str]) -> MergingOverwrite:
-    operation = Operation.OVERWRITE if tx.table_metadata.current_snapshot() else Operation.APPEND
-    return MergingOverwrite(operation, tx, tx._table.io, snapshot_properties=properties)
+    return MergingOverwrite(Operation.OVERWRITE, tx, tx._table.io, snapshot_properties=properties)
 
 
 def append(tx: Transaction, properties: dict[str, str]) -> MergingAppend:

@@ -24,7 +24,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.table import FileScanTask, Transaction
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.types import IntegerType, LongType
+from pyiceberg.types import IntegerType, LongType, NestedField
 
 from lakehouse.sync.iceberg_commit import append, overwrite
 
@@ -40,7 +40,8 @@ def rewrite_by_key(tx: Transaction, io: FileIO, key: str, touched: pa.Table,
     metadata = tx.table_metadata
     values = touched.column(key).combine_chunks()
     tasks = list(tx._scan().plan_files())
-    candidates = [task for task in tasks if _may_hold(metadata, key, task, values)]
+    field = metadata.schema().find_field(key)
+    candidates = [task for task in tasks if _may_hold(field, task, values)]
 
     def holds_a_key(task: FileScanTask) -> bool:
         keys = ArrowScan(metadata, io, metadata.schema().select(key), AlwaysTrue()).to_table([task])
@@ -69,9 +70,8 @@ def rewrite_by_key(tx: Transaction, io: FileIO, key: str, touched: pa.Table,
             producer.append_data_file(data_file)
 
 
-def _may_hold(metadata: TableMetadata, key: str, task: FileScanTask, values: pa.Array) -> bool:
+def _may_hold(field: NestedField, task: FileScanTask, values: pa.Array) -> bool:
     """False only when the file's integer key bounds exclude every touched key."""
-    field = metadata.schema().find_field(key)
     lower = (task.file.lower_bounds or {}).get(field.field_id)
     upper = (task.file.upper_bounds or {}).get(field.field_id)
     if lower is None or upper is None or not isinstance(field.field_type, IntegerType | LongType):

@@ -9,6 +9,7 @@ before the recorded position are skipped, later ones are applied again.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from lakehouse.sync.iceberg_expire import ReachableFiles, expire_snapshots
 from lakehouse.sync.iceberg_rewrite import rewrite_by_key
 from lakehouse.sync.model import TableBatch
 
+log = logging.getLogger("lakehouse.sync")
 PROPERTY_PREFIX = "lakehouse.sync."
 # Changes rewrite whole data files (copy-on-write): smaller files, written in key
 # order by the snapshot, keep an update to a few rows from rewriting the table.
@@ -106,7 +108,11 @@ class IcebergTarget:
             self._evolve(tx, table_name, batch.schema)
             self._write(tx, table, batch, properties)
         self._positions[table_name] = position
-        self._expire_later(table)
+        try:
+            self._expire_later(table)
+        except Exception as exc:  # the batch is committed; expiry is retried next commit
+            log.warning("expiring snapshots of %s failed, will retry: %s", table_name, exc)
+            self.forget(table_name)
 
     @staticmethod
     def _write(
