@@ -32,10 +32,13 @@ def sync() -> None:
 @click.option("--target", type=click.Choice(["iceberg", "opensearch"]), required=True)
 @click.option("--tables", required=True, help="Comma-separated: PostgreSQL tables, or ns.table.")
 @click.option("--key", help="Comma-separated key columns (default: the primary key).")
-@click.option("--database", help="PostgreSQL database (default: shop).")
+@click.option("--database", help="PostgreSQL database (default: settings' postgres_db).")
 @click.option("--namespace", help="Iceberg namespace of the targets (default: the database).")
 @click.option("--index-prefix", help="OpenSearch index prefix (default: '<database>-').")
-@click.option("--batch-seconds", type=float, help="How often changes are committed (default 1).")
+@click.option(
+    "--batch-seconds", type=float,
+    help="How often changes are committed (default: settings' sync_poll_seconds).",
+)  # fmt: skip
 @click.pass_context
 @friendly_errors
 def create(ctx: click.Context, name: str, tables: str, key: str | None, **options: Any) -> None:
@@ -51,7 +54,9 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
             key=tuple(csv_list(key) or ()), **given,
         )  # fmt: skip
     except ValidationError as exc:
-        raise ConfigError(f"Invalid integration: {exc}") from exc
+        raise ConfigError(
+            f"Invalid integration: {exc}", hint="See `lakehouse sync create --help`."
+        ) from exc
     IntegrationStore(settings_of(ctx)).create(integration)
     click.echo(f"created {name}: {integration.source} -> {integration.target}")
 

@@ -14,6 +14,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -177,9 +178,11 @@ class Settings(BaseSettings):
 
     def postgres_dsn(self, database: str | None = None) -> str:
         """libpq URL of the lake's PostgreSQL (the ``shop`` database by default)."""
+        # Percent-encoded: a password with '@', ':' or '/' must not break the URL.
+        user, password = quote(self.postgres_user, safe=""), quote(self.postgres_password, safe="")
         return (
-            f"postgresql://{self.postgres_user}:{self.postgres_password}@{self.client_host}:"
-            f"{self.postgres_port}/{database or self.postgres_db}"
+            f"postgresql://{user}:{password}@{self.client_host}:"
+            f"{self.postgres_port}/{quote(database or self.postgres_db, safe='')}"
         )
 
     @property
@@ -218,8 +221,8 @@ def config_file_path() -> Path:
     return Path(os.environ.get("LAKEHOUSE_CONFIG", CONFIG_FILE_NAME))
 
 
-def read_config_file() -> dict[str, Any]:
-    """The ``[lakehouse]`` table of the config file, or {} when there is no file."""
+def read_config_file(section: str = "lakehouse") -> dict[str, Any]:
+    """A table of the config file (``[lakehouse]``, ``[sync]``), or {} when absent."""
     path = config_file_path()
     if not path.is_file():
         return {}
@@ -229,10 +232,10 @@ def read_config_file() -> dict[str, Any]:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}", hint=f"Fix the syntax in {path}."
         ) from exc
-    section = data.get("lakehouse", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"[lakehouse] in {path} must be a table.", hint="See README.md.")
-    return section
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] in {path} must be a table.", hint="See README.md.")
+    return table
 
 
 def load_settings(**overrides: Any) -> Settings:

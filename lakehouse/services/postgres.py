@@ -73,7 +73,7 @@ class PostgresService(Service):
             command=tuple(command),
             env={"LC_ALL": "C"},
             ports=(Port("postgres", s.postgres_port),),
-            health_url=s.postgres_dsn().replace(f":{s.postgres_password}@", ":***@"),
+            health_url=f"postgresql://{s.postgres_user}:***@{s.client_host}:{s.postgres_port}/{s.postgres_db}",
             url=f"postgresql://{s.client_host}:{s.postgres_port}/{s.postgres_db}",
             data_dir=self.data_dir,
             stop_signal="SIGINT",

@@ -58,14 +58,3 @@ class DeadLetterTable:
     def _table(self) -> Table:
         self.catalog.create_namespace_if_not_exists(TABLE.split(".")[0])
         return self.catalog.create_table_if_not_exists(TABLE, schema=SCHEMA)
-
-    def count(self, integration: str | None = None) -> int:
-        if not self.catalog.table_exists(TABLE):
-            return 0
-        table = self.catalog.load_table(TABLE)
-        scan = (
-            table.scan(row_filter=f"integration == '{integration}'")
-            if integration
-            else table.scan()
-        )
-        return scan.to_arrow().num_rows

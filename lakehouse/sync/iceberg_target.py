@@ -57,6 +57,7 @@ class IcebergTarget:
 
     def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int = 100) -> None:
         self.catalog = catalog
+        self.integration = integration
         self.property = PROPERTY_PREFIX + integration
         self.keep_snapshots = keep_snapshots
         # Only this process writes this integration's tables (one runner per
@@ -190,8 +191,7 @@ class IcebergTarget:
         table = self._tables[table_name] = self.catalog.load_table(table_name)
         return table
 
-    @staticmethod
-    def _evolve(tx: Transaction, table_name: str, schema: pa.Schema) -> None:
+    def _evolve(self, tx: Transaction, table_name: str, schema: pa.Schema) -> None:
         current = schema_to_pyarrow(tx.table_metadata.schema())
         if all(f.name in current.names and current.field(f.name).type == f.type for f in schema):
             return  # nothing to evolve: skip a metadata update on every batch
@@ -201,8 +201,8 @@ class IcebergTarget:
         except (ValidationError, ValueError) as exc:
             raise SyncStoppedError(
                 f"The source's schema change cannot be applied to {table_name}: {exc}",
-                hint="Revert the column change in the source, or re-create the target with "
-                "`lakehouse sync reset NAME --drop-targets`.",
+                hint="Revert the column change in the source, or start the integration over "
+                f"(drops and re-snapshots its targets): `lakehouse sync reset {self.integration}`.",
             ) from exc
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lakehouse.config import Settings, config_file_path
+from lakehouse.config import Settings, config_file_path, read_config_file
 from lakehouse.errors import ConfigError
 
 SUPPORTED = {("postgres", "iceberg"), ("postgres", "opensearch"), ("iceberg", "opensearch")}
@@ -113,7 +111,10 @@ class IntegrationStore:
 
     def create(self, integration: Integration, replace: bool = False) -> None:
         if integration.name in self._from_config_file():
-            raise ConfigError(f"'{integration.name}' is declared in {config_file_path()}.")
+            raise ConfigError(
+                f"'{integration.name}' is declared in {config_file_path()}.",
+                hint="Change it there, or pick another name.",
+            )
         created = self._from_home()
         if integration.name in created and not replace and created[integration.name] != integration:
             raise ConfigError(
@@ -149,14 +150,7 @@ class IntegrationStore:
         return _parse(json.loads(self.path.read_text()), str(self.path))
 
     def _from_config_file(self) -> dict[str, Integration]:
-        path: Path = config_file_path()
-        if not path.is_file():
-            return {}
-        try:
-            section = tomllib.loads(path.read_text()).get("sync", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-        return _parse(section, str(path))
+        return _parse(read_config_file("sync"), str(config_file_path()))
 
 
 def _parse(section: object, origin: str) -> dict[str, Integration]:

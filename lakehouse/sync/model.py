@@ -67,7 +67,7 @@ class TableBatch:
         return not (self.upserts or self.deletes or self.truncated)
 
     def upsert_table(self) -> pa.Table:
-        return pa.Table.from_pylist(list(self.upserts.values()), schema=self.schema)
+        return rows_to_arrow(list(self.upserts.values()), self.schema)
 
     def key_table(self) -> pa.Table:
         """Keys of every touched row (upserted or deleted)."""
@@ -94,3 +94,19 @@ def _default(value: Any) -> Any:
 
 def to_json(value: Any) -> str:
     return json.dumps(value, default=_default, sort_keys=True)
+
+
+def rows_to_arrow(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
+    """Build a table from converted rows; a missing key is null.
+
+    Raises ArrowInvalid when a non-nullable column (a key) holds a null, which
+    pyarrow itself lets through.
+    """
+    table = pa.Table.from_pylist(rows, schema=schema)
+    for column in schema:
+        nulls = table.column(column.name).null_count
+        if not column.nullable and nulls:
+            raise pa.ArrowInvalid(
+                f"column {column.name!r} is not nullable but {nulls} rows have null"
+            )
+    return table

@@ -84,9 +84,6 @@ class OpenSearchTarget:
         self.integration = integration
         self._mapped: dict[str, set[str]] = {}
 
-    def checkpoint(self, index: str) -> str | None:
-        return self.checkpoints().get(index)
-
     def checkpoints(self) -> dict[str, str]:
         try:
             found = self.client.get(index=CHECKPOINT_INDEX, id=self.integration, ignore=[404])
@@ -145,8 +142,9 @@ class OpenSearchTarget:
             if "resource_already_exists_exception" not in str(exc):
                 raise SyncStoppedError(
                     f"The schema change cannot be applied to index {index}: {exc.info}",
-                    hint="Revert the column change in the source, or re-create the index with "
-                    "`lakehouse sync reset NAME --drop-targets`.",
+                    hint="Revert the column change in the source, or start the integration "
+                    "over (drops and re-snapshots its targets): "
+                    f"`lakehouse sync reset {self.integration}`.",
                 ) from exc
         except (OpenSearchConnectionError, TransportError) as exc:
             raise SyncError(
@@ -192,7 +190,7 @@ class OpenSearchTarget:
                     if result.get("status") in (429, 503):
                         raise SyncError(
                             f"OpenSearch is overloaded ({reason}); will retry",
-                            hint="Lower the batch size (batch_rows) or give OpenSearch more heap "
+                            hint="Lower the batch size (LAKEHOUSE_SYNC_BATCH_ROWS) or give OpenSearch more heap "
                             "(LAKEHOUSE_OPENSEARCH_HEAP).",
                         )
                     refused.append(self._dead(batch, key, row, reason, position))

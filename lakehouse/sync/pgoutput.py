@@ -97,11 +97,6 @@ class Relation:
     replica_identity: str
     columns: tuple[Column, ...]
 
-    @property
-    def key_columns(self) -> tuple[Column, ...]:
-        """The columns flagged as replica identity, in table order."""
-        return tuple(column for column in self.columns if column.is_key)
-
 
 @dataclass(frozen=True)
 class Change:

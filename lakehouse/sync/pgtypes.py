@@ -291,17 +291,3 @@ def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
             for column in columns
         ]
     )
-
-
-def rows_to_arrow(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
-    """Build a table from converted rows; a missing key is null.
-
-    Raises ValueError when a non-nullable column holds a null, which pyarrow
-    itself lets through.
-    """
-    table = pa.Table.from_pylist(rows, schema=schema)
-    for field in schema:
-        nulls = table.column(field.name).null_count
-        if not field.nullable and nulls:
-            raise ValueError(f"column {field.name!r} is not nullable but {nulls} rows have null")
-    return table

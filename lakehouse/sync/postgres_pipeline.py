@@ -64,13 +64,11 @@ class PostgresPipeline:
     def run_once(self) -> PassResult:
         started = time.monotonic()
         result = PassResult()
-        self.source.ensure_replication()
-        slot = self.source.slot_position()
+        slot = self.source.ensure_replication()
         positions: dict[tuple[str, str], int] = {}
         for schema, table in self.source.tables:
             checkpoint = self.writer.position(self.table_name(schema, table))
             if checkpoint is None:
-                assert slot is not None
                 self._state("snapshotting")
                 result.snapshot_rows += self._snapshot(schema, table, slot)
                 checkpoint = format_lsn(slot)
@@ -80,9 +78,7 @@ class PostgresPipeline:
             self._state("streaming")
             self._apply(transactions, positions, result)
             result.caught_up = self.source.last_peek_rows < self.batch_rows
-        result.position = (
-            format_lsn(transactions[-1].end_lsn) if transactions else format_lsn(slot or 0)
-        )
+        result.position = format_lsn(transactions[-1].end_lsn) if transactions else format_lsn(slot)
         result.seconds = time.monotonic() - started
         return result
 
@@ -128,7 +124,9 @@ class PostgresPipeline:
         unknown = [k for k in key if k not in {c.name for c in columns}]
         if unknown:
             raise SyncStoppedError(
-                f"Key column(s) {', '.join(unknown)} are not in {schema}.{table}."
+                f"Key column(s) {', '.join(unknown)} are not in {schema}.{table}.",
+                hint="Delete the integration (`lakehouse sync delete NAME`) and create it "
+                "again with the right `--key`.",
             )
         return key
 

@@ -21,7 +21,6 @@ from lakehouse.sync.pgoutput import (
     UNCHANGED,
     Column,
     PgOutputDecoder,
-    Relation,
     Transaction,
     Value,
     format_lsn,
@@ -84,8 +83,9 @@ class PostgresSource:
             self._conn = None
 
     # -- replication set-up --------------------------------------------------------
-    def ensure_replication(self) -> None:
-        """Create the publication and the slot when missing; check the tables exist."""
+    def ensure_replication(self) -> int:
+        """Create the publication and the slot when missing, check the tables exist;
+        returns the slot's position."""
         missing = [f"{s}.{t}" for s, t in self.tables if not self.columns(s, t)]
         if missing:
             raise SyncWaitingError(
@@ -96,18 +96,31 @@ class PostgresSource:
         listed = sql.SQL(", ").join(sql.Identifier(s, t) for s, t in self.tables)
         publication = sql.Identifier(self.slot)
         exists = self.conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.slot,))
-        if exists.fetchone():
-            self.conn.execute(
-                sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(publication, listed)
-            )
-        else:
+        if not exists.fetchone():
             self.conn.execute(
                 sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(publication, listed)
             )
-        if self.slot_position() is None:
+        elif self._published() != set(self.tables):
+            # A dropped table leaves the publication; re-created, it is added back.
+            # Only then: ALTER PUBLICATION locks every table, and this runs each pass.
+            self.conn.execute(
+                sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(publication, listed)
+            )
+        position = self.slot_position()
+        if position is None:
             self.conn.execute(
                 "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,)
             )
+            position = self.slot_position()
+        assert position is not None
+        return position
+
+    def _published(self) -> set[tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+            (self.slot,),
+        )
+        return {(schema, table) for schema, table in rows}
 
     def slot_position(self) -> int | None:
         """The slot's confirmed position (everything before it is applied), if it exists."""
@@ -116,14 +129,6 @@ class PostgresSource:
             (self.slot,),
         ).fetchone()
         return parse_lsn(row[0]) if row and row[0] else None
-
-    def pending_bytes(self) -> int:
-        row = self.conn.execute(
-            "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots "
-            "WHERE slot_name = %s",
-            (self.slot,),
-        ).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
 
     def drop(self) -> None:
         """Remove the slot and publication (the server then frees retained WAL)."""
@@ -218,7 +223,3 @@ class PostgresSource:
             except BadValue as exc:
                 raise RowRejected(f"column {column.name}: {exc}") from exc
         return row
-
-
-def relation_table(relation: Relation) -> tuple[str, str]:
-    return relation.namespace, relation.name

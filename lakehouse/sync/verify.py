@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +39,16 @@ class TableReport:
 
 
 def row_hash(row: dict[str, Any], columns: list[str]) -> str:
-    canonical = {name: json_value(row.get(name)) for name in columns}
+    canonical = {name: _canonical(row.get(name)) for name in columns}
     text = json.dumps(canonical, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    # Iceberg keeps NaN and infinity (OpenSearch refuses them, as dead letters).
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return json_value(value)
 
 
 def compare(table: str, target: str, source: dict[str, str], found: dict[str, str],

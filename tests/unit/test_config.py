@@ -58,3 +58,16 @@ def test_bad_toml_and_bad_values_are_config_errors(
 def test_wildcard_bind_still_gives_clients_loopback(config_file: Path) -> None:
     settings = load_settings(bind_host="0.0.0.0")
     assert settings.catalog_uri == "http://127.0.0.1:8181"
+
+
+def test_postgres_url_survives_url_characters_in_the_password(config_file: Path) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    settings = load_settings(postgres_password="p@ss:w/rd%", postgres_user="lake user")
+    parts = conninfo_to_dict(settings.postgres_dsn("my db"))
+    assert (parts["user"], parts["password"], parts["dbname"]) == (
+        "lake user",
+        "p@ss:w/rd%",
+        "my db",
+    )
+    assert parts["port"] == str(settings.postgres_port)

@@ -18,6 +18,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from lakehouse.sync.model import rows_to_arrow
 from lakehouse.sync.pgoutput import Column, PgOutputDecoder, Row, Transaction
 from lakehouse.sync.pgtypes import (
     BadValue,
@@ -26,7 +27,6 @@ from lakehouse.sync.pgtypes import (
     convert,
     converter,
     numeric_precision_scale,
-    rows_to_arrow,
     type_label,
 )
 

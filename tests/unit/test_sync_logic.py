@@ -193,3 +193,11 @@ def test_batch_seconds_default_to_the_poll_setting(tmp_path: Path) -> None:
     assert IntegrationRunner(settings, plain)._batch_seconds == 0.7
     own = plain.model_copy(update={"batch_seconds": 2.0})
     assert IntegrationRunner(settings, own)._batch_seconds == 2.0
+
+
+def test_row_hash_takes_nan_and_infinity_and_tells_them_apart() -> None:
+    hashes = {
+        row_hash({"x": value}, ["x"]) for value in (float("nan"), float("inf"), -float("inf"), 1.0)
+    }
+    assert len(hashes) == 4
+    assert row_hash({"x": float("nan")}, ["x"]) == row_hash({"x": float("nan")}, ["x"])
