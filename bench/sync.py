@@ -30,7 +30,8 @@ from lakehouse.config import Settings
 from lakehouse.ingest import normalize
 from lakehouse.simulate import ShopSimulator
 from lakehouse.sync.integrations import Integration, IntegrationStore
-from lakehouse.sync.runner import IntegrationRunner
+from lakehouse.sync.runner import catch_up
+from lakehouse.sync.status import StatusStore
 from lakehouse.testing.postgres import create_database, drop_database
 from sample_data.shop import SHOP_TABLES, load_shop
 
@@ -44,13 +45,9 @@ def percentile(samples: list[float], share: float) -> float:
 
 
 def _catch_up(settings: Settings, integration: Integration) -> tuple[float, int]:
-    runner = IntegrationRunner(settings, integration)
-    try:
-        started = time.perf_counter()
-        result = runner.catch_up()
-        return time.perf_counter() - started, result.snapshot_rows + result.changes
-    finally:
-        runner.close()
+    started = time.perf_counter()
+    result = catch_up(settings, integration)
+    return time.perf_counter() - started, result.snapshot_rows + result.changes
 
 
 def _raw_pyiceberg_seconds(settings: Settings, dsn: str) -> tuple[float, int]:
@@ -182,12 +179,24 @@ def follower(integrations: list[Integration], log: Path) -> subprocess.Popen[byt
         )  # fmt: skip
 
 
+def wait_following(settings: Settings, integrations: list[Integration],
+                   process: subprocess.Popen[bytes], timeout: float = 120) -> None:  # fmt: skip
+    """Until the follower process has finished a pass of every integration."""
+    store, deadline = StatusStore(settings), time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        statuses = [store.read(i.name) for i in integrations]
+        if all(s.pid == process.pid and s.state in ("idle", "streaming") for s in statuses):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the bench follower is not following (exit code {process.poll()})")
+
+
 def lag_bench(settings: Settings, dsn: str, lake: Integration, search: Integration,
               rate: float, product_ids: list[int]) -> dict[str, Any]:  # fmt: skip
     stop = threading.Event()
     traffic = threading.Thread(target=lambda: ShopSimulator(dsn, rate, seed=5).run(stop=stop))
     traffic.start()
-    time.sleep(2)  # let the follower reach a steady state first
+    time.sleep(2)  # warm-up: the first loaded pass is not the steady state being measured
     probe = Probe(settings, dsn, lake, search.index_name("products", settings), product_ids)
     probe.start()
     time.sleep(LAG_SECONDS)
@@ -231,6 +240,7 @@ def sync_bench(settings: Settings, log_dir: Path) -> dict[str, Any]:
     store = IntegrationStore(settings)
     lake, search = store.get("bench-lake"), store.get("bench-search")
     process = follower([lake, search], log_dir / "bench-follower.log")
+    wait_following(settings, [lake, search], process)
     try:
         result["lag"] = [lag_bench(settings, dsn, lake, search, rate, product_ids)
                          for rate in (100, 1000)]  # fmt: skip

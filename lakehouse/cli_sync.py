@@ -97,16 +97,12 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, follow: bool)
 
 def _run_once(settings: Any, names: list[str]) -> None:
     from lakehouse.sync.integrations import IntegrationStore
-    from lakehouse.sync.runner import IntegrationRunner
+    from lakehouse.sync.runner import catch_up
 
     integrations = IntegrationStore(settings).all()
     for name in names:
-        runner = IntegrationRunner(settings, integrations[name])
-        try:
-            started = time.monotonic()
-            result = runner.catch_up()
-        finally:
-            runner.close()
+        started = time.monotonic()
+        result = catch_up(settings, integrations[name])
         click.echo(
             f"{name}: {result.snapshot_rows:,} snapshot rows, {result.changes:,} changes, "
             f"{result.dead_letters} dead letters in {time.monotonic() - started:.1f} s; "

@@ -106,13 +106,9 @@ class Lakehouse:
     def sync(self, name: str) -> PassResult:
         """Bring the Zero-ETL integration ``name`` up to date once (what `sync run` does)."""
         from lakehouse.sync.integrations import IntegrationStore
-        from lakehouse.sync.runner import IntegrationRunner
+        from lakehouse.sync.runner import catch_up
 
-        runner = IntegrationRunner(self.settings, IntegrationStore(self.settings).get(name))
-        try:
-            return runner.catch_up()
-        finally:
-            runner.close()
+        return catch_up(self.settings, IntegrationStore(self.settings).get(name))
 
     def verify_sync(self, name: str) -> list[TableReport]:
         """Compare an integration's source and target row for row (key and content hash)."""

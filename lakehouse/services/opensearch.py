@@ -22,6 +22,7 @@ from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_get
 MIN_JAVA = 17
 # 2.19 still installs a SecurityManager, which Java 24 removed.
 MAX_JAVA = 21
+HEALTH_PATH = "/_cluster/health"
 
 
 def opensearch_env(settings: Settings) -> dict[str, str]:
@@ -105,7 +106,7 @@ class OpenSearchService(Service):
                 Port("opensearch", s.opensearch_port),
                 Port("opensearch-transport", s.opensearch_transport_port, public=False),
             ),
-            health_url=f"{s.opensearch_uri}/_cluster/health",
+            health_url=f"{s.opensearch_uri}{HEALTH_PATH}",
             url=s.opensearch_uri,
             data_dir=self.node_dir,
             needs_java=True,
@@ -125,7 +126,7 @@ class OpenSearchService(Service):
         shutil.copy2(service_files_dir() / "opensearch" / "opensearch.yml", config)
 
     def health(self) -> Health:
-        answer = http_get_json(self.spec().health_url)
+        answer = http_get_json(f"{self.settings.opensearch_uri}{HEALTH_PATH}")
         if isinstance(answer, Health):
             return answer
         status = answer.get("status")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from lakehouse.services.base import Health, Service, ServiceSpec
-from lakehouse.sync.status import HEARTBEAT_SECONDS, heartbeat_path
+from lakehouse.sync.status import STALE_SECONDS, heartbeat_path
 
 
 class SyncService(Service):
@@ -45,6 +45,6 @@ class SyncService(Service):
         except (OSError, ValueError):
             return Health(False, "the sync worker has not reported yet")
         age = time.time() - beat
-        if age > 3 * HEARTBEAT_SECONDS:
+        if age > STALE_SECONDS:
             return Health(False, f"the sync worker's last heartbeat is {age:.0f} s old")
         return Health(True, "following; see `lakehouse sync status`")

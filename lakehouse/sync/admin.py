@@ -12,7 +12,7 @@ def _drop_source_position(settings: Settings, integration: Integration) -> str |
         return None
     from lakehouse.sync.postgres_source import PostgresSource
 
-    source = PostgresSource(settings.postgres_dsn(integration.database_name(settings)), integration)
+    source = PostgresSource.for_integration(settings, integration)
     try:
         source.drop()
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.manifest import DataFile, DataFileContent, ManifestEntryStatus
@@ -92,12 +93,13 @@ class IcebergToOpenSearch:
         return result
 
     def _sync_table(self, name: str, result: PassResult) -> None:
-        if not self.catalog.table_exists(name):
+        try:
+            table = self.catalog.load_table(name)
+        except NoSuchTableError:
             raise SyncWaitingError(
                 f"Integration {self.integration.name}: table {name} does not exist.",
                 hint="Create it first, or fix `tables`.",
-            )
-        table = self.catalog.load_table(name)
+            ) from None
         current = table.current_snapshot()
         checkpoint = self.writer.position(name)
         if current is None or checkpoint == str(current.snapshot_id):
@@ -126,10 +128,7 @@ class IcebergToOpenSearch:
             self.on_state(state)
 
     def _key(self, table: Table) -> tuple[str, ...]:
-        schema = table.schema()
-        key = self.integration.key or tuple(
-            schema.find_column_name(i) or "" for i in schema.identifier_field_ids
-        )
+        key = self.integration.key_of(table.schema())
         if not key:
             raise SyncStoppedError(
                 f"{self.integration.name}: the table has no identifier fields, so rows cannot "

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lakehouse.config import Settings, config_file_path, read_config_file
 from lakehouse.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyiceberg.schema import Schema
 
 SUPPORTED = {("postgres", "iceberg"), ("postgres", "opensearch"), ("iceberg", "opensearch")}
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,40}$"
@@ -67,6 +70,12 @@ class Integration(BaseModel):
         """(schema, table) of a PostgreSQL table name ('orders' is public.orders)."""
         schema, _, name = table.rpartition(".")
         return schema or "public", name
+
+    def key_of(self, schema: Schema) -> tuple[str, ...]:
+        """The declared key, else the Iceberg table's identifier fields (may be empty)."""
+        return self.key or tuple(
+            schema.find_column_name(i) or "" for i in schema.identifier_field_ids
+        )
 
     def iceberg_target(self, table: str, settings: Settings) -> str:
         return f"{self.namespace or self.database_name(settings)}.{self.source_table(table)[1]}"

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import decimal
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -59,6 +60,20 @@ def index_mapping(schema: pa.Schema, key: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+def scroll_hits(client: OpenSearch, index: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every hit of a search on ``index``, 5,000 at a time; the scroll is always cleared."""
+    body = {"size": 5000, "sort": ["_doc"], **body}
+    answer = client.search(index=index, body=body, params={"scroll": "1m"})
+    try:
+        while hits := answer["hits"]["hits"]:
+            yield from hits
+            answer = client.scroll(
+                body={"scroll_id": answer["_scroll_id"]}, params={"scroll": "1m"}
+            )
+    finally:
+        client.clear_scroll(body={"scroll_id": answer["_scroll_id"]}, ignore=[404])
+
+
 def json_value(value: Any) -> Any:
     """A JSON value OpenSearch stores for ``value``; ValueError when it cannot."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -85,13 +100,8 @@ class OpenSearchTarget:
         self._mapped: dict[str, set[str]] = {}
 
     def checkpoints(self) -> dict[str, str]:
-        try:
-            found = self.client.get(index=CHECKPOINT_INDEX, id=self.integration, ignore=[404])
-        except (OpenSearchConnectionError, TransportError) as exc:
-            raise SyncError(
-                f"OpenSearch did not answer: {exc}",
-                hint="Is OpenSearch up? `lakehouse status`; start it with `lakehouse up --services opensearch`.",
-            ) from exc
+        found = self._call(self.client.get, index=CHECKPOINT_INDEX, id=self.integration,
+                           ignore=[404])  # fmt: skip
         return dict(found.get("_source", {}).get("positions", {})) if found.get("found") else {}
 
     def save_checkpoints(self, positions: dict[str, str]) -> None:
@@ -104,18 +114,8 @@ class OpenSearchTarget:
         """Every document id in the index (for a full comparison with the source)."""
         if not self._call(self.client.indices.exists, index=index):
             return []
-        ids: list[str] = []
-        body: dict[str, Any] = {"size": 5000, "_source": False, "sort": ["_doc"]}
-        answer = self._call(self.client.search, index=index, body=body, params={"scroll": "1m"})
-        try:
-            while hits := answer["hits"]["hits"]:
-                ids += [hit["_id"] for hit in hits]
-                answer = self._call(self.client.scroll, body={"scroll_id": answer["_scroll_id"]},
-                                    params={"scroll": "1m"})  # fmt: skip
-        finally:
-            self._call(self.client.clear_scroll, body={"scroll_id": answer["_scroll_id"]},
-                       ignore=[404])  # fmt: skip
-        return ids
+        hits = scroll_hits(self.client, index, {"_source": False})
+        return self._call(lambda: [hit["_id"] for hit in hits])
 
     def forget(self, index: str) -> None:
         """Remove the index's checkpoint (the next pass snapshots it again)."""

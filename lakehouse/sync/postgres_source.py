@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from lakehouse.config import Settings
 from lakehouse.errors import SyncError, SyncStoppedError, SyncWaitingError
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.pgoutput import (
@@ -60,6 +61,11 @@ class PostgresSource:
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.last_peek_rows = 0
         self._primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    @classmethod
+    def for_integration(cls, settings: Settings, integration: Integration) -> PostgresSource:
+        """The integration's database on the lake house's PostgreSQL."""
+        return cls(settings.postgres_dsn(integration.database_name(settings)), integration)
 
     # -- connection --------------------------------------------------------------
     @property

@@ -64,13 +64,21 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
         from lakehouse.sync.postgres_pipeline import PostgresPipeline
         from lakehouse.sync.postgres_source import PostgresSource
 
-        dsn = settings.postgres_dsn(integration.database_name(settings))
-        return PostgresPipeline(integration, PostgresSource(dsn, integration), writer,
-                                dead_letters, batch_rows)  # fmt: skip
+        source = PostgresSource.for_integration(settings, integration)
+        return PostgresPipeline(integration, source, writer, dead_letters, batch_rows)
     from lakehouse.sync.iceberg_pipeline import IcebergToOpenSearch
 
     assert isinstance(writer, OpenSearchWriter)
     return IcebergToOpenSearch(integration, catalog, writer, dead_letters)
+
+
+def catch_up(settings: Settings, integration: Integration) -> PassResult:
+    """What `lakehouse sync run NAME` does: passes until caught up."""
+    runner = IntegrationRunner(settings, integration)
+    try:
+        return runner.catch_up()
+    finally:
+        runner.close()
 
 
 class IntegrationRunner:

@@ -16,6 +16,8 @@ from lakehouse.config import Settings
 
 # A follower refreshes its status at least this often; older means it is gone.
 HEARTBEAT_SECONDS = 5.0
+# A follower that has not reported for this long is presumed dead.
+STALE_SECONDS = 3 * HEARTBEAT_SECONDS
 
 
 @dataclass
@@ -36,7 +38,7 @@ class SyncStatus:
 
     @property
     def stale(self) -> bool:
-        return time.time() - self.updated_at > 3 * HEARTBEAT_SECONDS
+        return time.time() - self.updated_at > STALE_SECONDS
 
 
 def heartbeat_path(settings: Settings) -> Path:

@@ -12,12 +12,15 @@ import json
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import Settings
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.model import document_id
-from lakehouse.sync.opensearch_target import json_value
+from lakehouse.sync.opensearch_target import json_value, scroll_hits
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
 
 
 @dataclass
@@ -66,7 +69,7 @@ def _postgres_rows(settings: Settings, integration: Integration, table: str
                    ) -> tuple[dict[str, str], set[str], list[str], tuple[str, ...]]:  # fmt: skip
     from lakehouse.sync.postgres_source import PostgresSource, RowRejected
 
-    source = PostgresSource(settings.postgres_dsn(integration.database_name(settings)), integration)
+    source = PostgresSource.for_integration(settings, integration)
     try:
         schema, name = integration.source_table(table)
         columns = source.columns(schema, name)
@@ -87,12 +90,9 @@ def _postgres_rows(settings: Settings, integration: Integration, table: str
         source.close()
 
 
-def _iceberg_rows(settings: Settings, name: str, columns: list[str] | None,
+def _iceberg_rows(table: Table, columns: list[str] | None,
                   key: tuple[str, ...]) -> tuple[dict[str, str], list[str], int]:  # fmt: skip
     """Hashes by key, the columns compared, and how many rows repeat a key."""
-    from lakehouse.catalog import open_catalog
-
-    table = open_catalog(settings).load_table(name)
     rows = table.scan().to_arrow().to_pylist()
     names = columns or [f.name for f in table.schema().fields]
     hashes = {document_id(tuple(r[k] for k in key)): row_hash(r, names) for r in rows}
@@ -105,24 +105,17 @@ def _index_rows(settings: Settings, index: str, columns: list[str]) -> dict[str,
     client = OpenSearchService(settings).client(timeout=60)
     try:
         client.indices.refresh(index=index)
-        hashes = {}
-        answer = client.search(
-            index=index, body={"size": 5000, "sort": ["_doc"]}, params={"scroll": "1m"}
-        )
-        while hits := answer["hits"]["hits"]:
-            for hit in hits:
-                hashes[hit["_id"]] = row_hash(hit["_source"], columns)
-            answer = client.scroll(
-                body={"scroll_id": answer["_scroll_id"]}, params={"scroll": "1m"}
-            )
-        client.clear_scroll(body={"scroll_id": answer["_scroll_id"]}, ignore=[404])
-        return hashes
+        hits = scroll_hits(client, index, {})
+        return {hit["_id"]: row_hash(hit["_source"], columns) for hit in hits}
     finally:
         client.close()
 
 
 def verify(settings: Settings, integration: Integration) -> list[TableReport]:
     """One report per table of the integration."""
+    from lakehouse.catalog import open_catalog
+
+    catalog = open_catalog(settings)
     reports = []
     for table in integration.tables:
         rejected: set[str] = set()
@@ -130,16 +123,12 @@ def verify(settings: Settings, integration: Integration) -> list[TableReport]:
         if integration.source == "postgres":
             source, rejected, columns, key = _postgres_rows(settings, integration, table)
         else:
-            from lakehouse.catalog import open_catalog
-
-            schema = open_catalog(settings).load_table(table).schema()
-            key = integration.key or tuple(
-                schema.find_column_name(i) or "" for i in schema.identifier_field_ids
-            )
-            source, columns, _ = _iceberg_rows(settings, table, None, key)
+            source_table = catalog.load_table(table)
+            key = integration.key_of(source_table.schema())
+            source, columns, _ = _iceberg_rows(source_table, None, key)
         if integration.target == "iceberg":
             target = integration.iceberg_target(table, settings)
-            found, _, duplicates = _iceberg_rows(settings, target, columns, key)
+            found, _, duplicates = _iceberg_rows(catalog.load_table(target), columns, key)
         else:
             target = integration.index_name(table, settings)
             found = _index_rows(settings, target, columns)

@@ -28,7 +28,6 @@ from lakehouse.sync.admin import delete_integration
 from lakehouse.sync.deadletters import TABLE as DEAD_LETTERS
 from lakehouse.sync.iceberg_target import IcebergTarget
 from lakehouse.sync.integrations import Integration, IntegrationStore
-from lakehouse.sync.runner import IntegrationRunner
 from lakehouse.sync.status import StatusStore
 from lakehouse.sync.verify import verify
 from sample_data.shop import SHOP_TABLES, load_shop
@@ -74,11 +73,8 @@ def declare(stack: Settings, shop: str, request: pytest.FixtureRequest) -> Itera
 
 
 def sync_once(settings: Settings, integration: Integration) -> Any:
-    runner = IntegrationRunner(settings, integration)
-    try:
-        return runner.catch_up()
-    finally:
-        runner.close()
+    with Lakehouse(settings) as lake:  # the library call behind `sync run NAME`
+        return lake.sync(integration.name)
 
 
 def assert_in_sync(settings: Settings, integration: Integration) -> None:
@@ -322,19 +318,23 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+    """Polls ``condition``; an error it raises counts as not yet (a server may be
+    restarting) and the last one is in the timeout message."""
+    deadline, last_error = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        if condition():
-            return
+        try:
+            if condition():
+                return
+        except Exception as exc:
+            last_error = exc
         time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}; last error: {last_error!r}"
+    )
 
 
 def in_sync(settings: Settings, integration: Integration) -> bool:
-    try:
-        return all(r.ok for r in verify(settings, integration))
-    except Exception:
-        return False
+    return all(r.ok for r in verify(settings, integration))
 
 
 @pytest.mark.slow
