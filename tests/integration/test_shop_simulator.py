@@ -9,11 +9,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from lakehouse import Settings
 from lakehouse.simulate import ShopSimulator, simulate_shop
+from lakehouse.testing.postgres import create_database, drop_database
 from sample_data import generate
 from sample_data.shop import SHOP_KEYS, SHOP_TABLES, load_shop
 
@@ -31,17 +30,14 @@ def shop_dsn(stack: Settings, stack_services: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def fresh_shop(shop_dsn: str) -> Iterator[str]:
+def fresh_shop(stack: Settings, shop_dsn: str) -> Iterator[str]:
     """DSN of a new, empty database on the same server, dropped afterwards."""
     name = f"shop_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(shop_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    create_database(stack, name)
     try:
-        yield make_conninfo(shop_dsn, dbname=name)
+        yield stack.postgres_dsn(name)
     finally:
-        with psycopg.connect(shop_dsn, autocommit=True) as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
+        drop_database(stack, name)
 
 
 @pytest.fixture(scope="module")
