@@ -11,14 +11,10 @@ from dataclasses import asdict
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table as RichTable
 
-from lakehouse.cli_common import csv_list, friendly_errors, settings_of
+from lakehouse.cli.common import csv_list, err, friendly_errors, out, settings_of
 from lakehouse.errors import ConfigError
-
-out = Console()
-err = Console(stderr=True)
 
 
 @click.group()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich.console import Console
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import LakehouseError
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+out = Console()
+err = Console(stderr=True)
 
 
 def friendly_errors(func: F) -> F:

@@ -1,0 +1,29 @@
+"""The `lakehouse` command: a thin layer of flags and formatting over the library.
+
+One module per command group; each command is a library call plus formatting.
+"""
+
+from __future__ import annotations
+
+import click
+
+from lakehouse.cli.engines import spark, trino_cli
+from lakehouse.cli.query import query
+from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
+from lakehouse.cli.sync import simulate, sync
+from lakehouse.cli.tables import describe, history, ingest, tables
+
+
+@click.group()
+@click.option(
+    "--home", type=click.Path(), help="Lake house home (default: .lakehouse, or LAKEHOUSE_HOME)."
+)
+@click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="lakehouse-stack")
+def main(home: str | None, verbose: bool) -> None:
+    """An open-source lake house: S3, an Iceberg REST catalog and SQL engines."""
+
+
+for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,
+                trino_cli, init, compose, load_sample_command, sync, simulate):  # fmt: skip
+    main.add_command(command)

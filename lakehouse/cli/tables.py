@@ -1,0 +1,86 @@
+"""`lakehouse ingest`, `tables`, `describe` and `history`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table as RichTable
+
+from lakehouse.cli.common import csv_list, err, friendly_errors, lake_of, out, settings_of
+
+
+@click.command()
+@click.argument("source")
+@click.option("--table", "table_name", required=True, help="Target table, namespace.table.")
+@click.option(
+    "--mode",
+    type=click.Choice(["append", "overwrite", "upsert"]),
+    default="append",
+    show_default=True,
+)
+@click.option("--key", help="Comma-separated key columns (required for upsert).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "parquet"]),
+    help="Default: from the extension.",
+)
+@click.pass_context
+@friendly_errors
+def ingest(
+    ctx: click.Context, source: str, table_name: str, mode: str, key: str | None, fmt: str | None
+) -> None:
+    """Load a file, directory or s3:// URI into an Iceberg table in one commit."""
+    with lake_of(settings_of(ctx)) as lake:
+        result = lake.ingest(source, table_name, mode=mode, key=csv_list(key), format=fmt)
+    verb = "created" if result.created else "updated"
+    extra = f", new columns: {', '.join(result.added_columns)}" if result.added_columns else ""
+    err.print(
+        f"{verb} {result.table}: {result.mode} of {result.rows:,} rows, snapshot {result.snapshot_id}{extra}"
+    )
+
+
+@click.command()
+@click.argument("namespace", required=False)
+@click.pass_context
+@friendly_errors
+def tables(ctx: click.Context, namespace: str | None) -> None:
+    """List tables (of one namespace, or all)."""
+    for name in lake_of(settings_of(ctx)).tables(namespace):
+        click.echo(name)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def describe(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Schema, partitioning, properties, location and row count of a table."""
+    info = lake_of(settings_of(ctx)).describe(name)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    out.print(f"[bold]{info['name']}[/]  rows: {info['row_count']:,}  location: {info['location']}")
+    schema = RichTable("id", "column", "type", "required")
+    for field in info["schema"]:
+        schema.add_row(str(field["id"]), field["name"], field["type"], str(field["required"]))
+    out.print(schema)
+    out.print(f"partitioning: {', '.join(info['partitioning']) or 'none'}")
+    out.print(f"snapshot: {info['current_snapshot_id']}  format version: {info['format_version']}")
+    for key, value in sorted(info["properties"].items()):
+        out.print(f"  {key} = {value}")
+
+
+@click.command()
+@click.argument("name")
+@click.pass_context
+@friendly_errors
+def history(ctx: click.Context, name: str) -> None:
+    """Snapshots of a table, oldest first (use their ids with query --as-of)."""
+    table = RichTable("snapshot_id", "committed_at (UTC)", "operation", "added", "total rows")
+    for snap in lake_of(settings_of(ctx)).history(name):
+        table.add_row(str(snap.snapshot_id), snap.committed_at.isoformat(), snap.operation,
+                      f"{snap.added_records:,}", f"{snap.total_records:,}")  # fmt: skip
+    out.print(table)
