@@ -25,9 +25,9 @@ from typing import Any
 
 import psycopg
 
-from lakehouse.catalog import open_catalog
 from lakehouse.config import Settings
-from lakehouse.ingest import normalize
+from lakehouse.lake.catalog import open_catalog
+from lakehouse.lake.ingest import normalize
 from lakehouse.simulate import ShopSimulator
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.runner import catch_up

@@ -22,13 +22,13 @@ if TYPE_CHECKING:
     from lakehouse.sync.postgres_pipeline import PassResult
     from lakehouse.sync.verify import TableReport
 
-from lakehouse import catalog as cat
 from lakehouse.config import Settings, load_settings
 from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
 from lakehouse.engines.sql import pin_snapshots
 from lakehouse.env import environment
 from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.ingest import Ingestor, IngestResult, read_input
+from lakehouse.lake import catalog as cat
+from lakehouse.lake.ingest import Ingestor, IngestResult, read_input
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.s3 import s3_client
 

@@ -23,10 +23,10 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.upsert_util import create_match_filter
 
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
-from lakehouse.ingest import conform
-from lakehouse.sync.iceberg_commit import SyncTransaction
+from lakehouse.lake.commit import SyncTransaction
+from lakehouse.lake.ingest import conform
+from lakehouse.lake.rewrite import rewrite_by_key
 from lakehouse.sync.iceberg_expire import ReachableFiles, expire_snapshots
-from lakehouse.sync.iceberg_rewrite import rewrite_by_key
 from lakehouse.sync.model import TableBatch
 
 log = logging.getLogger("lakehouse.sync")

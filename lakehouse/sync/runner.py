@@ -44,7 +44,7 @@ class Pipeline(Protocol):
 
 def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
     """The pipeline of an integration, wired to the lake house's servers."""
-    from lakehouse.catalog import open_catalog
+    from lakehouse.lake.catalog import open_catalog
     from lakehouse.sync.writers import IcebergWriter, OpenSearchWriter
 
     catalog = open_catalog(settings)

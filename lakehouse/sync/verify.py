@@ -113,7 +113,7 @@ def _index_rows(settings: Settings, index: str, columns: list[str]) -> dict[str,
 
 def verify(settings: Settings, integration: Integration) -> list[TableReport]:
     """One report per table of the integration."""
-    from lakehouse.catalog import open_catalog
+    from lakehouse.lake.catalog import open_catalog
 
     catalog = open_catalog(settings)
     reports = []

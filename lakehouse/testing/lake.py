@@ -15,7 +15,7 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import Table
 
 from lakehouse.client import Lakehouse
-from lakehouse.ingest import IngestResult
+from lakehouse.lake.ingest import IngestResult
 
 
 def unique_name(test_name: str, separator: str = "_", limit: int = 60) -> str:

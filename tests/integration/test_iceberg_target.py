@@ -14,9 +14,9 @@ import pytest
 
 from lakehouse import Lakehouse
 from lakehouse.errors import SyncError
-from lakehouse.sync.iceberg_commit import MANIFEST_MERGE_COUNT
+from lakehouse.lake.commit import MANIFEST_MERGE_COUNT
+from lakehouse.lake.rewrite import SMALL_FILES
 from lakehouse.sync.iceberg_expire import ReachableFiles
-from lakehouse.sync.iceberg_rewrite import SMALL_FILES
 from lakehouse.sync.iceberg_target import IcebergTarget
 from lakehouse.sync.model import TableBatch
 

@@ -22,7 +22,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.catalog import open_catalog
+from lakehouse.lake.catalog import open_catalog
 from lakehouse.simulate import ShopSimulator
 from lakehouse.sync.admin import delete_integration
 from lakehouse.sync.deadletters import TABLE as DEAD_LETTERS

@@ -11,7 +11,7 @@ from lakehouse.config import load_settings
 from lakehouse.engines.duckdb import referenced_tables
 from lakehouse.env import environment, shell_exports
 from lakehouse.errors import IngestError, QueryError, ServiceStartError
-from lakehouse.ingest import conform, detect_format, normalize
+from lakehouse.lake.ingest import conform, detect_format, normalize
 from lakehouse.runtimes.local import tree_memory_mb
 from lakehouse.services import build_services
 from lakehouse.services.s3 import S3Service

@@ -26,7 +26,7 @@ from pyiceberg.table import FileScanTask, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.types import IntegerType, LongType, NestedField
 
-from lakehouse.sync.iceberg_commit import append, overwrite
+from lakehouse.lake.commit import append, overwrite
 
 READ_THREADS = 4
 # Files under a quarter of the target size count as small; this many trigger compaction.

@@ -23,9 +23,9 @@ from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.upsert_util import create_match_filter, has_duplicate_rows
 
-from lakehouse.catalog import split_name
 from lakehouse.config import Settings
 from lakehouse.errors import IngestError
+from lakehouse.lake.catalog import split_name
 
 Mode = Literal["append", "overwrite", "upsert"]
 MODES: tuple[str, ...] = ("append", "overwrite", "upsert")
