@@ -1,8 +1,12 @@
 """The one typed settings model.
 
 Precedence, highest first: CLI flags (keyword arguments to :func:`load_settings`),
-``LAKEHOUSE_*`` environment variables, the ``[lakehouse]`` table of
-``lakehouse.toml`` (or the file named by ``LAKEHOUSE_CONFIG``), then defaults.
+``LAKEHOUSE_*`` environment variables, the ``[lakehouse]`` table of the
+project's ``lakehouse.toml`` (or the file named by ``LAKEHOUSE_CONFIG``), then
+defaults. The project, its config file and the default home are found by
+walking up from the current directory (:mod:`lakehouse.home`); relative paths
+in the config file are relative to the file, and every path in the settings is
+absolute once loaded.
 
 Every port, credential and path a service uses is derived from here; the
 runtimes, the tests and ``lakehouse env`` all read it from this model.
@@ -10,13 +14,11 @@ runtimes, the tests and ``lakehouse env`` all read it from this model.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -26,13 +28,16 @@ from pydantic_settings import (
 )
 
 from lakehouse.errors import ConfigError
+from lakehouse.home import CONFIG_FILE_NAME, find_project
 
-CONFIG_FILE_NAME = "lakehouse.toml"
+__all__ = ["CONFIG_FILE_NAME", "Settings", "catalog_properties", "load_settings"]
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 
 
 def default_cache_dir() -> Path:
     """The per-user cache for downloaded artifacts (``LAKEHOUSE_CACHE`` overrides)."""
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir("lakehouse"))
 
 
@@ -42,8 +47,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAKEHOUSE_", extra="ignore", frozen=True)
 
     home: Path = Field(
-        default=Path(".lakehouse"),
-        description="State, logs and data of the running lake house (PID files, S3 data, catalog DB).",
+        default_factory=lambda: find_project().default_home,
+        description="State, logs and data of the running lake house (PID files, S3 data, "
+        "catalog DB); default: the .lakehouse/ of the project found by walking up from the "
+        "current directory, else the per-user data directory.",
     )
     cache: Path = Field(
         default_factory=default_cache_dir,
@@ -103,6 +110,10 @@ class Settings(BaseSettings):
     spark_job_memory: str = Field(
         default="1g", description="Heap of a `lakehouse spark submit` job."
     )
+    result_max_bytes: int = Field(
+        default=1 << 30, ge=0,
+        description="Largest query result (Arrow bytes) Trino or Spark may return; 0: no limit.",
+    )  # fmt: skip
     spark_java: Path | None = Field(
         default=None, description="JDK 17-21 for Spark; else JAVA_HOME, PATH, /usr/lib/jvm/*."
     )
@@ -142,6 +153,12 @@ class Settings(BaseSettings):
         if not 1 <= port <= 65535 - 10:
             raise ValueError(f"{port} is not a usable TCP port")
         return port
+
+    @field_validator("home", "cache", "java_home", "trino_java", "spark_java", "opensearch_java")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Children started with another cwd (services, notebooks) must see the same paths.
+        return path.expanduser().absolute() if path is not None else None
 
     @classmethod
     def settings_customise_sources(
@@ -196,11 +213,11 @@ class Settings(BaseSettings):
 
     @property
     def home_dir(self) -> Path:
-        return self.home.expanduser().resolve()
+        return self.home
 
     @property
     def cache_dir(self) -> Path:
-        return self.cache.expanduser().resolve()
+        return self.cache
 
 
 def catalog_properties(settings: Settings) -> dict[str, str]:
@@ -217,14 +234,21 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     }
 
 
-def config_file_path() -> Path:
-    return Path(os.environ.get("LAKEHOUSE_CONFIG", CONFIG_FILE_NAME))
+PATH_FIELDS = ("home", "cache", "java_home", "trino_java", "spark_java", "opensearch_java")
+
+
+def config_file_path() -> Path | None:
+    """The config file in effect: ``LAKEHOUSE_CONFIG``, else the project's lakehouse.toml."""
+    return find_project().config_file
 
 
 def read_config_file(section: str = "lakehouse") -> dict[str, Any]:
-    """A table of the config file (``[lakehouse]``, ``[sync]``), or {} when absent."""
+    """A table of the config file (``[lakehouse]``, ``[sync]``), or {} when absent.
+
+    In ``[lakehouse]``, relative paths are made relative to the file's directory.
+    """
     path = config_file_path()
-    if not path.is_file():
+    if path is None or not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text())
@@ -235,7 +259,17 @@ def read_config_file(section: str = "lakehouse") -> dict[str, Any]:
     table = data.get(section, {})
     if not isinstance(table, dict):
         raise ConfigError(f"[{section}] in {path} must be a table.", hint="See README.md.")
+    if section == "lakehouse":
+        table = {
+            key: _beside(path, value) if key in PATH_FIELDS and isinstance(value, str) else value
+            for key, value in table.items()
+        }
     return table
+
+
+def _beside(config_file: Path, value: str) -> str:
+    """``value`` as a path relative to the config file's directory (``~`` expanded)."""
+    return str(config_file.parent / Path(value).expanduser())
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -248,3 +282,21 @@ def load_settings(**overrides: Any) -> Settings:
             f"Invalid lakehouse settings: {exc}",
             hint="Check LAKEHOUSE_* variables and lakehouse.toml.",
         ) from exc
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """``LAKEHOUSE_*`` variables that reproduce ``settings`` exactly in a child process.
+
+    Every field set (``None`` fields are left to the child's own defaults, which
+    match), plus ``LAKEHOUSE_CONFIG`` naming the config file in effect, so the
+    child also reads the same ``[sync]`` declarations whatever its working directory.
+    """
+    env = {
+        f"LAKEHOUSE_{name.upper()}": str(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }
+    config_file = config_file_path()
+    if config_file is not None:
+        env["LAKEHOUSE_CONFIG"] = str(config_file)
+    return env

@@ -22,10 +22,10 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
-from lakehouse.config import Settings
+from lakehouse.config import Settings, settings_environment
 from lakehouse.errors import PortInUseError, ServiceStartError
 from lakehouse.services import Service, build_services
-from lakehouse.services.base import Health, unprivileged
+from lakehouse.services.base import Health, ServiceSpec, unprivileged
 
 STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.1
@@ -211,7 +211,7 @@ class LocalRuntime:
         with log.open("ab") as out:
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
             proc = subprocess.Popen(
-                unprivileged(spec.command) if spec.refuses_root else spec.command, env={**os.environ, **spec.env}, cwd=spec.cwd or self.home,
+                unprivileged(spec.command) if spec.refuses_root else spec.command, env=self._child_env(spec), cwd=spec.cwd or self.home,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
@@ -224,6 +224,10 @@ class LocalRuntime:
             "stop_signal": spec.stop_signal,
         }
         self._state_path(spec.name).write_text(json.dumps(state, indent=2))
+
+    def _child_env(self, spec: ServiceSpec) -> dict[str, str]:
+        """The caller's environment, this ``up``'s settings, then the service's own variables."""
+        return {**os.environ, **settings_environment(self.settings), **spec.env}
 
     def wait_ready(self, svc: Service, timeout: float | None = None) -> Health:
         """Block until the service is healthy; on failure stop it and raise."""

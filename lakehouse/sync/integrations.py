@@ -1,7 +1,8 @@
 """Zero-ETL integrations: what is declared, and where declarations live.
 
 An integration is declared once, either as a ``[sync.<name>]`` table in
-``lakehouse.toml`` or with ``lakehouse sync create`` (stored under
+the project's ``lakehouse.toml`` (found from any subdirectory, see
+:mod:`lakehouse.home`) or with ``lakehouse sync create`` (stored under
 ``<home>/sync/integrations.json``). Names are unique across both.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lakehouse.config import Settings, config_file_path, read_config_file
+from lakehouse.config import CONFIG_FILE_NAME, Settings, config_file_path, read_config_file
 from lakehouse.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class IntegrationStore:
             raise ConfigError(
                 f"Integration(s) {', '.join(sorted(clash))} are both in lakehouse.toml and "
                 f"created with `lakehouse sync create`.",
-                hint=f"Delete one: `lakehouse sync delete NAME` or edit {config_file_path()}.",
+                hint=f"Delete one: `lakehouse sync delete NAME` or edit {_config_name()}.",
             )
         return declared | created
 
@@ -121,7 +122,7 @@ class IntegrationStore:
     def create(self, integration: Integration, replace: bool = False) -> None:
         if integration.name in self._from_config_file():
             raise ConfigError(
-                f"'{integration.name}' is declared in {config_file_path()}.",
+                f"'{integration.name}' is declared in {_config_name()}.",
                 hint="Change it there, or pick another name.",
             )
         created = self._from_home()
@@ -159,7 +160,12 @@ class IntegrationStore:
         return _parse(json.loads(self.path.read_text()), str(self.path))
 
     def _from_config_file(self) -> dict[str, Integration]:
-        return _parse(read_config_file("sync"), str(config_file_path()))
+        return _parse(read_config_file("sync"), _config_name())
+
+
+def _config_name() -> str:
+    """The config file in effect (found like the home: see lakehouse.home), for messages."""
+    return str(config_file_path() or CONFIG_FILE_NAME)
 
 
 def _parse(section: object, origin: str) -> dict[str, Integration]:
