@@ -14,6 +14,7 @@ commit without bound:
 ``SyncTransaction`` computes the metadata once per staged update, the
 producers here merge manifests once ``MANIFEST_MERGE_COUNT`` have piled up,
 and ``rewrite_by_key`` folds small files into the files it rewrites anyway.
+Its snapshots also refuse pyiceberg's commit retry (see ``_KeyedSnapshot``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from __future__ import annotations
 import contextlib
 
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.manifest import ManifestContent, ManifestFile
+from pyiceberg.io import FileIO
+from pyiceberg.manifest import DataFile, ManifestContent, ManifestFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation
@@ -93,14 +95,37 @@ def _merged(
     return merged + deletes
 
 
-class MergingOverwrite(_OverwriteFiles):
+class _KeyedSnapshot:
+    """A snapshot of a keyed rewrite: never re-committed on top of another commit.
+
+    pyiceberg retries a failed commit by re-applying the same files to the new
+    head. Planned on the old snapshot, a keyed rewrite could then resurrect rows
+    the other commit removed, or keep a key twice: fail, and let the caller
+    re-plan. On a failed commit the data files it wrote are deleted too
+    (pyiceberg deletes only its manifests), so a failure leaves nothing behind.
+    """
+
+    _io: FileIO
+    _added_data_files: list[DataFile]
+
+    def _refresh_for_retry(self) -> None:
+        raise CommitFailedException("the table changed during the commit")
+
+    def _clean_all_uncommitted(self) -> None:
+        super()._clean_all_uncommitted()  # type: ignore[misc]
+        for data_file in self._added_data_files:
+            with contextlib.suppress(OSError):  # an unreferenced leftover is never wrong
+                self._io.delete(data_file.file_path)
+
+
+class MergingOverwrite(_KeyedSnapshot, _OverwriteFiles):
     """An overwrite snapshot that also merges small manifests."""
 
     def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
         return _merged(self, manifests)  # type: ignore[arg-type]
 
 
-class MergingAppend(_FastAppendFiles):
+class MergingAppend(_KeyedSnapshot, _FastAppendFiles):
     """An append snapshot that also merges small manifests."""
 
     def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:

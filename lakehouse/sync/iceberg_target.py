@@ -1,7 +1,8 @@
 """Writing change batches into Iceberg tables, with the checkpoint in the same commit.
 
-Each batch is one Iceberg transaction per table: schema evolution, the keyed
-delete of every touched row and the append of the rows' latest images. The
+Each batch is one Iceberg transaction per table: schema evolution, then one
+keyed rewrite (``lakehouse.lake.rewrite``, for any number of key columns) that
+removes every touched row and adds the rows' latest images in one snapshot. The
 source position the batch reaches is a snapshot summary property of that same
 commit, so data and checkpoint can never disagree: after a crash, changes at or
 before the recorded position are skipped, later ones are applied again.
@@ -20,7 +21,6 @@ from pyiceberg.exceptions import CommitFailedException, ValidationError
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
-from pyiceberg.table.upsert_util import create_match_filter
 
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.commit import SyncTransaction
@@ -126,14 +126,7 @@ class IcebergTarget:
         rows = None
         if batch.upserts:
             rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
-        if len(batch.key) == 1:
-            rewrite_by_key(tx, table.io, batch.key[0], batch.key_table(), rows, properties)
-            return
-        touched = create_match_filter(batch.key_table(), list(batch.key))
-        if rows is not None:
-            tx.overwrite(rows, overwrite_filter=touched, snapshot_properties=properties)
-        else:
-            tx.delete(touched, snapshot_properties=properties)
+        rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties)
 
     def _expire_later(self, table: Table) -> None:
         """Keep the newest ``keep_snapshots`` snapshots once the history doubles.
