@@ -23,16 +23,16 @@ if TYPE_CHECKING:
     from lakehouse.sync.verify import TableReport
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
-from lakehouse.engines.sql import pin_snapshots
+from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
+from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.env import environment
-from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.errors import LakehouseError
 from lakehouse.lake import catalog as cat
 from lakehouse.lake.ingest import Ingestor, IngestResult, read_input
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.s3 import s3_client
 
-ENGINES = ("duckdb", "trino", "spark")
+ENGINES = ENGINE_NAMES
 
 
 def parse_as_of(value: str | int | datetime) -> int | datetime:
@@ -61,6 +61,7 @@ class Lakehouse:
         self.settings = settings
         self._duckdb: DuckDBEngine | None = None
         self._spark: SparkEngine | None = None
+        self._engines: dict[str, Engine] = {}
 
     @cached_property
     def catalog(self) -> RestCatalog:
@@ -134,36 +135,52 @@ class Lakehouse:
             self._duckdb = DuckDBEngine(self.settings)
         return self._duckdb
 
+    def engine(self, name: str) -> Engine:
+        """The engine ``name`` (one per connection, opened on first use)."""
+        if name == "duckdb":
+            return self._duckdb_engine()
+        if name == "spark":
+            return self._spark_engine()
+        if name not in self._engines:
+            self._engines[name] = create_engine(name, self.settings)
+        return self._engines[name]
+
     def sql(
         self,
         query: str,
         engine: str = "duckdb",
         as_of: str | int | datetime | None = None,
         namespace: str | None = None,
+        native: bool = False,
     ) -> pa.Table:
         """Run SQL on an engine and return Arrow.
 
+        ``query`` is written in DuckDB's dialect and translated for ``engine``,
+        so every engine gives the same rows, schema and headers; ``native=True``
+        sends the text unchanged (and cannot be combined with ``as_of``).
         ``as_of`` reads older snapshots; ``namespace`` is where unqualified table
         names resolve (by default only ``namespace.table`` names are meant).
+        Raises ``QueryError`` (or ``ConfigError`` for an unknown engine).
         """
-        if engine not in ENGINES:
-            raise ConfigError(
-                f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}."
-            )
-        snapshots = self._snapshots(query, as_of) if as_of is not None else None
-        if engine == "trino":
-            from lakehouse.engines.trino import TrinoEngine
+        runner = self.engine(engine)
+        if native:
+            if as_of is not None:
+                raise LakehouseError(
+                    "--as-of needs the query language; native text is sent unchanged.",
+                    hint="Drop --native, or pin the snapshot in the engine's own syntax.",
+                )
+            return runner.sql(query, namespace)
+        if engine == "duckdb" and as_of is None:
+            return runner.sql(query, namespace)  # the query language is DuckDB's own
+        from lakehouse.engines.translate import parse, referenced_tables, translate
 
-            return TrinoEngine(self.settings).sql(
-                pin_snapshots(query, snapshots, "trino"), namespace
-            )
-        if engine == "spark":
-            return self._spark_engine().sql(pin_snapshots(query, snapshots, "spark"), namespace)
-        return self._duckdb_engine().sql(query, snapshots, namespace)
+        snapshots = None
+        if as_of is not None:
+            snapshots = self._snapshots(referenced_tables(parse(query)), as_of)
+        return runner.sql(translate(query, engine, snapshots).sql, namespace)
 
-    def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:
+    def _snapshots(self, names: tuple[str, ...], as_of: str | int | datetime) -> dict[str, int]:
         point = parse_as_of(as_of)
-        names = referenced_tables(query)
         if not names:
             raise LakehouseError("--as-of needs a query that reads at least one namespace.table.")
         chosen = {}
@@ -203,6 +220,9 @@ class Lakehouse:
         return environment(self.settings)
 
     def close(self) -> None:
+        for opened in self._engines.values():
+            opened.close()
+        self._engines.clear()
         if self._spark is not None:
             self._spark.close()
             self._spark = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -28,28 +27,35 @@ if TYPE_CHECKING:
     show_default=True,
 )
 @click.option("--as-of", help="Snapshot id or timestamp (ISO 8601, UTC if no zone) to read.")
+@click.option(
+    "--native",
+    is_flag=True,
+    help="Send the text to the engine unchanged, in its own dialect (no translation).",
+)
 @click.pass_context
 @friendly_errors
-def query(ctx: click.Context, sql: str, engine: str, fmt: str, as_of: str | None) -> None:
-    """Run SQL over the lake's tables (plain namespace.table names)."""
+def query(
+    ctx: click.Context, sql: str, engine: str, fmt: str, as_of: str | None, native: bool
+) -> None:
+    """Run SQL over the lake's tables (DuckDB's dialect, translated for each engine)."""
     with lake_of(settings_of(ctx)) as lake:
-        result = lake.sql(sql, engine=engine, as_of=as_of)
+        result = lake.sql(sql, engine=engine, as_of=as_of, native=native)
     print_arrow(result, fmt)
 
 
 def print_arrow(result: pa.Table, fmt: str) -> None:
-    if fmt == "csv":
-        import pyarrow as pa
-        import pyarrow.csv as pa_csv
+    """Write ``result`` to stdout as ``table``, ``csv`` or ``json`` (see engines.output)."""
+    from lakehouse.engines import output
 
-        sink = pa.BufferOutputStream()
-        pa_csv.write_csv(result, sink)
-        sys.stdout.write(sink.getvalue().to_pybytes().decode())
+    if fmt == "csv":
+        sys.stdout.write(output.to_csv(result))
     elif fmt == "json":
-        click.echo(json.dumps(result.to_pylist(), default=str, indent=2))
+        sys.stdout.write(output.to_json(result))
     else:
         table = RichTable(*result.column_names)
-        for row in result.to_pylist():
-            table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+        for column in table.columns:
+            column.overflow = "fold"
+        for row in output.table_rows(result):
+            table.add_row(*row)
         out.print(table)
         out.print(f"{result.num_rows} row(s)")

@@ -13,17 +13,15 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from lakehouse.config import Settings
+from lakehouse.engines.results import conform
 from lakehouse.errors import ConfigError, QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 
 ENGINE = "duckdb"
 # avro must be loaded before iceberg (measured: iceberg's manifest reader needs it).
 EXTENSIONS = ("httpfs", "avro", "iceberg")
-AS_OF_CATALOG = "lake_as_of"
 
 
 def extension_path(name: str) -> Path:
@@ -43,21 +41,6 @@ def extension_path(name: str) -> Path:
 
 def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def referenced_tables(sql: str) -> list[str]:
-    """'ns.table' names a query reads, ignoring CTE names; sorted, unique."""
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise QueryError(ENGINE, sql, f"cannot parse the query: {exc}") from exc
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    names = {
-        f"{table.db}.{table.name}"
-        for table in tree.find_all(exp.Table)
-        if table.db and not table.catalog and table.name not in ctes
-    }
-    return sorted(names)
 
 
 class DuckDBEngine:
@@ -90,15 +73,13 @@ class DuckDBEngine:
             ) from exc  # fmt: skip
         return con
 
-    def sql(
-        self, query: str, snapshots: dict[str, int] | None = None, namespace: str | None = None
-    ) -> pa.Table:
-        """Run ``query``; ``snapshots`` maps 'ns.table' to the snapshot to read instead.
+    name = ENGINE
+
+    def sql(self, query: str, namespace: str | None = None) -> pa.Table:
+        """Run ``query`` (DuckDB dialect); the result follows the result contract.
 
         ``namespace`` makes unqualified table names resolve there for this query.
         """
-        if snapshots:
-            return self._sql_as_of(query, snapshots)
         if namespace is None:
             return self._run(query)
         self.use(namespace)
@@ -116,7 +97,7 @@ class DuckDBEngine:
             relation = self.connection.sql(query)
             if relation is None:
                 return pa.table({})
-            return relation.to_arrow_table()
+            return conform(relation.to_arrow_table())
         except duckdb.Error as exc:
             raise QueryError(ENGINE, query, str(exc).strip(), hint=self._hint(exc)) from exc
 
@@ -127,24 +108,6 @@ class DuckDBEngine:
         if isinstance(exc, duckdb.ParserException):
             return "Check the SQL syntax (DuckDB dialect)."
         return None
-
-    def _sql_as_of(self, query: str, snapshots: dict[str, int]) -> pa.Table:
-        """Read each table at its snapshot by shadowing it with a view in a scratch catalog."""
-        con = self.connection
-        con.execute(f"ATTACH ':memory:' AS {AS_OF_CATALOG}")
-        try:
-            for name, snapshot_id in snapshots.items():
-                namespace, table = name.split(".")
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS {AS_OF_CATALOG}."{namespace}"')
-                con.execute(
-                    f'CREATE VIEW {AS_OF_CATALOG}."{namespace}"."{table}" AS SELECT * FROM '
-                    f'{self.settings.catalog_name}."{namespace}"."{table}" AT (VERSION => {snapshot_id})'
-                )
-            con.execute(f"USE {AS_OF_CATALOG}.main")
-            return self._run(query)
-        finally:
-            self.use(DEFAULT_NAMESPACE)
-            con.execute(f"DETACH {AS_OF_CATALOG}")
 
     def close(self) -> None:
         self.connection.close()

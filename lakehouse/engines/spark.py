@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from lakehouse.config import Settings
+from lakehouse.engines.limits import check_result_size
+from lakehouse.engines.results import conform
 from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.spark import SparkService
@@ -20,10 +22,19 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 ENGINE = "spark"
+SCAN_SPLIT_BYTES = "16m"
+# How Spark says a result did not fit in the driver.
+TOO_LARGE = ("TaskResultLost", "maxResultSize", "OutOfMemoryError")
+TOO_LARGE_HINT = (
+    "Add a LIMIT or aggregate further, or write the result to a table with "
+    "CREATE TABLE ns.result AS SELECT ...; spark_driver_memory sets the driver's heap."
+)
 
 
 class SparkEngine:
     """Runs SQL through the lake house's Spark Connect server."""
+
+    name = ENGINE
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -38,16 +49,26 @@ class SparkEngine:
             # stack trace; lakehouse raises a QueryError for it instead.
             logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
             self._session = SparkSession.builder.remote(self.settings.spark_uri).getOrCreate()
+            # Smaller scan tasks: each task's result waits in the driver's
+            # memory store, and one 80 MiB task result of a 512m driver is
+            # dropped there (TaskResultLost) instead of streamed to the client.
+            self._session.conf.set("spark.sql.files.maxPartitionBytes", SCAN_SPLIT_BYTES)
         return self._session
 
     def sql(self, query: str, namespace: str | None = None) -> pa.Table:
+        """Run ``query`` (Spark SQL); Arrow in the result contract's types.
+
+        Raises ``QueryError``, also for a result over ``result_max_bytes``.
+        """
         from pyspark.errors import PySparkException
 
         spark = self.session()
         try:
             if namespace:
                 spark.sql(f"USE {self.settings.catalog_name}.`{namespace}`")
-            return spark.sql(query).toArrow()
+            result = conform(spark.sql(query).toArrow())
+            check_result_size(ENGINE, query, result.nbytes, self.settings.result_max_bytes)
+            return result
         except PySparkException as exc:
             raise self._query_error(query, exc) from exc
         finally:
@@ -59,6 +80,9 @@ class SparkEngine:
         if error_class is None and "UNAVAILABLE" in str(exc):
             return QueryError(ENGINE, query, f"cannot reach Spark Connect at {self.settings.spark_uri}",
                               hint="Start it with `lakehouse up --services spark`.")  # fmt: skip
+        if any(sign in str(exc) for sign in TOO_LARGE):
+            return QueryError(ENGINE, query, "the result is too large for the Spark driver to return",
+                              hint=TOO_LARGE_HINT)  # fmt: skip
         return QueryError(ENGINE, query, _first_line(exc), hint=_hint(exc))
 
     def close(self) -> None:

@@ -1,0 +1,174 @@
+"""The one translation step in front of every engine.
+
+Users write DuckDB's dialect (double-quoted identifiers, ``'text'`` literals, a
+trailing ``;``). sqlglot parses it once and writes it for the engine that runs
+it, so the same text gives the same rows on DuckDB, Trino and Spark. On the
+way, the tree is made explicit where the engines would otherwise disagree:
+
+- unnamed projections get the header DuckDB gives them (``count_star()``,
+  ``(a + 1)``), and column references keep the case they were written in
+  (Trino lower-cases them);
+- ``GROUP BY alias`` becomes ``GROUP BY <the aliased expression>`` (Trino
+  groups only by expressions);
+- DuckDB map literals (``MAP {'k': 1}``) become key and value arrays, which
+  sqlglot otherwise writes as a struct;
+- ``--as-of`` pins each table to its snapshot.
+
+Whatever sqlglot cannot write for the target raises ``QueryError`` with a hint:
+never a silently different query. ``native=True`` skips all of this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+
+from lakehouse.engines.headers import duckdb_headers
+from lakehouse.errors import QueryError
+
+SOURCE_DIALECT = "duckdb"
+# lakehouse engine name -> sqlglot dialect it is written in.
+DIALECTS = {"duckdb": "duckdb", "trino": "trino", "spark": "spark"}
+NATIVE_HINT = "Pass native=True (CLI: --native) to send the text to the engine unchanged."
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The text an engine runs, and the tables (``ns.table``) it reads."""
+
+    sql: str
+    tables: tuple[str, ...]
+
+
+def parse(text: str) -> exp.Expr:
+    """One statement in DuckDB's dialect; a trailing ``;`` is allowed.
+
+    Raises ``QueryError`` for a syntax error, several statements, or a
+    statement sqlglot only keeps as raw text (it could not be translated).
+    """
+    try:
+        statements = [s for s in sqlglot.parse(text, read=SOURCE_DIALECT) if s is not None]
+    except ParseError as exc:
+        raise QueryError("lakehouse", text, f"cannot parse the query: {_first_error(exc)}",
+                         hint=_syntax_hint(text)) from exc  # fmt: skip
+    if len(statements) != 1:
+        raise QueryError("lakehouse", text, f"expected one statement, got {len(statements)}",
+                         hint="Run statements one at a time.")  # fmt: skip
+    tree = statements[0]
+    if isinstance(tree, exp.Command):
+        raise QueryError("lakehouse", text, f"'{tree.name}' statements cannot be translated",
+                         hint=NATIVE_HINT)  # fmt: skip
+    return tree
+
+
+def referenced_tables(tree: exp.Expr) -> tuple[str, ...]:
+    """'ns.table' names a statement reads or writes, ignoring CTE names; sorted, unique."""
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    names = {
+        f"{table.db}.{table.name}"
+        for table in tree.find_all(exp.Table)
+        if table.db and not table.catalog and table.name not in ctes
+    }
+    return tuple(sorted(names))
+
+
+def translate(text: str, engine: str, snapshots: dict[str, int] | None = None) -> Translation:
+    """``text`` (DuckDB dialect) written for ``engine``, tables pinned to ``snapshots``.
+
+    ``snapshots`` maps 'ns.table' to a snapshot id. Raises ``QueryError`` when
+    the text cannot be parsed or written for the engine.
+    """
+    tree = parse(text)
+    tables = referenced_tables(tree)
+    if snapshots:
+        pin_snapshots(tree, snapshots, engine)
+    if engine == "duckdb":
+        # DuckDB reads the user's own dialect: only a pinned tree is rewritten.
+        return Translation(tree.sql(dialect="duckdb") if snapshots else text, tables)
+    for select in tree.find_all(exp.Select):
+        _expand_group_by_aliases(select)
+    _name_projections(tree)
+    _map_literals_as_arrays(tree)
+    try:
+        sql = tree.sql(dialect=DIALECTS[engine], unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        raise QueryError(engine, text, f"cannot translate the query for {engine}: {exc}",
+                         hint=NATIVE_HINT) from exc  # fmt: skip
+    return Translation(sql, tables)
+
+
+def pin_snapshots(tree: exp.Expr, snapshots: dict[str, int], engine: str) -> None:
+    """Make each table named in ``snapshots`` read its snapshot (in place)."""
+    for table in tree.find_all(exp.Table):
+        snapshot = snapshots.get(f"{table.db}.{table.name}")
+        if snapshot is None or table.catalog:
+            continue
+        number = exp.Literal.number(snapshot)
+        if engine == "duckdb":
+            table.set("when", exp.HistoricalData(this="AT", kind="VERSION", expression=number))
+        else:
+            table.set("version", exp.Version(this="VERSION", kind="AS OF", expression=number))
+
+
+def _expand_group_by_aliases(select: exp.Select) -> None:
+    """Replace ``GROUP BY alias`` by the aliased expression, as DuckDB resolves it.
+
+    DuckDB binds a GROUP BY name to a table column first; a name that is also
+    read as a column elsewhere in the SELECT is therefore left alone.
+    """
+    group = select.args.get("group")
+    if not group:
+        return
+    aliased = {p.alias: p.this for p in select.expressions if isinstance(p, exp.Alias)}
+    read_as_column = {
+        c.name for p in select.expressions for c in p.find_all(exp.Column) if not c.table
+    }
+    for key in group.expressions:
+        if not isinstance(key, exp.Column) or key.table:
+            continue
+        target = aliased.get(key.name)
+        if target is None or key.name in read_as_column or isinstance(target, exp.Literal):
+            continue
+        key.replace(target.copy())
+
+
+def _name_projections(tree: exp.Expr) -> None:
+    """Alias every projection with the header DuckDB would give it."""
+    unnamed: list[exp.Expr] = []
+    for select in tree.find_all(exp.Select):
+        for projection in select.expressions:
+            if isinstance(projection, exp.Alias | exp.Star) or (
+                isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+            ):
+                continue
+            if isinstance(projection, exp.Column | exp.Dot):
+                projection.replace(exp.alias_(projection.copy(), projection.name, quoted=True))
+            else:
+                unnamed.append(projection)
+    for projection, header in zip(unnamed, duckdb_headers(unnamed), strict=True):
+        projection.replace(exp.alias_(projection.copy(), header, quoted=True))
+
+
+def _map_literals_as_arrays(tree: exp.Expr) -> None:
+    """``MAP {k: v, ...}`` as ``MAP([k, ...], [v, ...])``, which every target can write."""
+    for literal in list(tree.find_all(exp.ToMap)):
+        struct = literal.this
+        if not isinstance(struct, exp.Struct):
+            continue
+        pairs = [p for p in struct.expressions if isinstance(p, exp.PropertyEQ)]
+        keys = exp.Array(expressions=[p.this.copy() for p in pairs])
+        values = exp.Array(expressions=[p.expression.copy() for p in pairs])
+        literal.replace(exp.Map(keys=keys, values=values))
+
+
+def _first_error(exc: ParseError) -> str:
+    return str(exc).splitlines()[0]
+
+
+def _syntax_hint(text: str) -> str:
+    if "`" in text:
+        return 'Quote identifiers with double quotes ("Customer ID"), as in DuckDB; backticks are not part of the query language.'
+    return "Queries are written in DuckDB's SQL dialect; pass native=True (CLI: --native) for engine-specific text."
