@@ -13,6 +13,9 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import Table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
     import psycopg
     from opensearchpy import OpenSearch
     from pyspark.sql import SparkSession
@@ -23,16 +26,16 @@ if TYPE_CHECKING:
     from lakehouse.sync.verify import TableReport
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
-from lakehouse.engines.duckdb import DuckDBEngine
+from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
+from lakehouse.engines.sql import pin_snapshots
 from lakehouse.env import environment
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.lake import catalog as cat
-from lakehouse.lake.ingest import Ingestor, IngestResult, read_input
+from lakehouse.lake.ingest import Ingestor, IngestResult, ReadOptions, TypeSpec
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.s3 import s3_client
 
-ENGINES = ENGINE_NAMES
+ENGINES = ("duckdb", "trino", "spark")
 
 
 def parse_as_of(value: str | int | datetime) -> int | datetime:
@@ -61,7 +64,6 @@ class Lakehouse:
         self.settings = settings
         self._duckdb: DuckDBEngine | None = None
         self._spark: SparkEngine | None = None
-        self._engines: dict[str, Engine] = {}
 
     @cached_property
     def catalog(self) -> RestCatalog:
@@ -135,52 +137,36 @@ class Lakehouse:
             self._duckdb = DuckDBEngine(self.settings)
         return self._duckdb
 
-    def engine(self, name: str) -> Engine:
-        """The engine ``name`` (one per connection, opened on first use)."""
-        if name == "duckdb":
-            return self._duckdb_engine()
-        if name == "spark":
-            return self._spark_engine()
-        if name not in self._engines:
-            self._engines[name] = create_engine(name, self.settings)
-        return self._engines[name]
-
     def sql(
         self,
         query: str,
         engine: str = "duckdb",
         as_of: str | int | datetime | None = None,
         namespace: str | None = None,
-        native: bool = False,
     ) -> pa.Table:
         """Run SQL on an engine and return Arrow.
 
-        ``query`` is written in DuckDB's dialect and translated for ``engine``,
-        so every engine gives the same rows, schema and headers; ``native=True``
-        sends the text unchanged (and cannot be combined with ``as_of``).
         ``as_of`` reads older snapshots; ``namespace`` is where unqualified table
         names resolve (by default only ``namespace.table`` names are meant).
-        Raises ``QueryError`` (or ``ConfigError`` for an unknown engine).
         """
-        runner = self.engine(engine)
-        if native:
-            if as_of is not None:
-                raise LakehouseError(
-                    "--as-of needs the query language; native text is sent unchanged.",
-                    hint="Drop --native, or pin the snapshot in the engine's own syntax.",
-                )
-            return runner.sql(query, namespace)
-        if engine == "duckdb" and as_of is None:
-            return runner.sql(query, namespace)  # the query language is DuckDB's own
-        from lakehouse.engines.translate import parse, referenced_tables, translate
+        if engine not in ENGINES:
+            raise ConfigError(
+                f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}."
+            )
+        snapshots = self._snapshots(query, as_of) if as_of is not None else None
+        if engine == "trino":
+            from lakehouse.engines.trino import TrinoEngine
 
-        snapshots = None
-        if as_of is not None:
-            snapshots = self._snapshots(referenced_tables(parse(query)), as_of)
-        return runner.sql(translate(query, engine, snapshots).sql, namespace)
+            return TrinoEngine(self.settings).sql(
+                pin_snapshots(query, snapshots, "trino"), namespace
+            )
+        if engine == "spark":
+            return self._spark_engine().sql(pin_snapshots(query, snapshots, "spark"), namespace)
+        return self._duckdb_engine().sql(query, snapshots, namespace)
 
-    def _snapshots(self, names: tuple[str, ...], as_of: str | int | datetime) -> dict[str, int]:
+    def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:
         point = parse_as_of(as_of)
+        names = referenced_tables(query)
         if not names:
             raise LakehouseError("--as-of needs a query that reads at least one namespace.table.")
         chosen = {}
@@ -211,18 +197,27 @@ class Lakehouse:
         return cat.history(self.table(name))
 
     def ingest(self, source: str | pa.Table, table: str, mode: str = "append",
-               key: list[str] | None = None, format: str | None = None) -> IngestResult:  # fmt: skip
-        """Load a file, directory, s3:// URI or Arrow table into ``table`` in one commit."""
-        data = source if isinstance(source, pa.Table) else read_input(source, self.settings, format)
-        return Ingestor(self.catalog).ingest(data, table, mode, key)
+               key: list[str] | None = None, format: str | None = None, *,
+               types: TypeSpec | None = None, schema: str | Path | TypeSpec | None = None,
+               delimiter: str | None = None, quote: str = '"', nulls: Sequence[str] = (),
+               date_format: str | None = None,
+               timestamp_format: str | None = None) -> IngestResult:  # fmt: skip
+        """Load a file, directory, s3:// URI or Arrow table into ``table`` in one commit.
+
+        ``types`` ({column: "decimal(12,2)"}) and ``schema`` (a JSON/TOML file or a
+        mapping of column to type name) win over inference; the other keywords are
+        the CSV options of ``lakehouse ingest``. Raises IngestError, changing nothing.
+        """
+        options = ReadOptions(format, delimiter, quote, tuple(nulls), date_format, timestamp_format)
+        return Ingestor(self.catalog, self.settings).ingest(
+            source, table, mode, key, options=options, types=types, schema=schema
+        )
+
 
     def env(self) -> dict[str, str]:
         return environment(self.settings)
 
     def close(self) -> None:
-        for opened in self._engines.values():
-            opened.close()
-        self._engines.clear()
         if self._spark is not None:
             self._spark.close()
             self._spark = None

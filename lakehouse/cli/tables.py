@@ -19,26 +19,68 @@ from lakehouse.cli.common import csv_list, err, friendly_errors, lake_of, out, s
     default="append",
     show_default=True,
 )
-@click.option("--key", help="Comma-separated key columns (required for upsert).")
+@click.option("--key", help="Comma-separated key columns (upsert only).")
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "json", "parquet"]),
     help="Default: from the extension.",
 )
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="COL=TYPE",
+    help="Column type, e.g. amount=decimal(12,2) (repeatable); wins over inference.",
+)
+@click.option(
+    "--schema",
+    "schema",
+    type=click.Path(dir_okay=False),
+    help='JSON or TOML file of column to type, e.g. {"id": "long"}.',
+)
+@click.option("--delimiter", help="CSV delimiter (default: detected among , ; TAB |).")
+@click.option("--quote", default='"', show_default=True, help="CSV quote character.")
+@click.option(
+    "--null",
+    "nulls",
+    multiple=True,
+    metavar="TEXT",
+    help="Extra CSV text that means NULL, e.g. NA (repeatable; empty cells always do).",
+)
+@click.option("--date-format", help="strptime format of CSV/JSON dates, e.g. %m/%d/%Y.")
+@click.option("--timestamp-format", help="strptime format of timestamps, e.g. '%d.%m.%Y %H:%M'.")
 @click.pass_context
 @friendly_errors
-def ingest(
-    ctx: click.Context, source: str, table_name: str, mode: str, key: str | None, fmt: str | None
-) -> None:
+def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str | None,
+           fmt: str | None, types: tuple[str, ...], schema: str | None, delimiter: str | None,
+           quote: str, nulls: tuple[str, ...], date_format: str | None,
+           timestamp_format: str | None) -> None:  # fmt: skip
     """Load a file, directory or s3:// URI into an Iceberg table in one commit."""
+    from lakehouse.lake.column_types import parse_type_flags
+
     with lake_of(settings_of(ctx)) as lake:
-        result = lake.ingest(source, table_name, mode=mode, key=csv_list(key), format=fmt)
+        result = lake.ingest(
+            source, table_name, mode=mode, key=csv_list(key), format=fmt,
+            types=parse_type_flags(types), schema=schema, delimiter=_unescape(delimiter),
+            quote=quote, nulls=nulls, date_format=date_format, timestamp_format=timestamp_format,
+        )  # fmt: skip
+    for notice in result.notices:
+        err.print(f"Note: {notice}.", markup=False, highlight=False, soft_wrap=True)
     verb = "created" if result.created else "updated"
     extra = f", new columns: {', '.join(result.added_columns)}" if result.added_columns else ""
+    if result.widened_columns:
+        extra += f", widened columns: {', '.join(result.widened_columns)}"
     err.print(
-        f"{verb} {result.table}: {result.mode} of {result.rows:,} rows, snapshot {result.snapshot_id}{extra}"
-    )
+        f"{verb} {result.table}: {result.mode} of {result.rows:,} rows, "
+        f"snapshot {result.snapshot_id}{extra}",
+        markup=False, highlight=False,
+    )  # fmt: skip
+
+
+def _unescape(delimiter: str | None) -> str | None:
+    """``\\t`` or ``tab`` typed on a command line means a tab."""
+    return "\t" if delimiter in ("\\t", "tab", "TAB") else delimiter
 
 
 @click.command()

@@ -1,123 +1,69 @@
-"""Ingest files into Iceberg tables: infer, create, evolve, then commit once.
+"""Ingest files into Iceberg tables: read, fit to the table's schema, evolve, commit once.
 
-Everything that can fail (parsing, type checks, key checks, schema evolution)
-happens before or inside a single Iceberg transaction, so a bad input leaves
-the table's current snapshot exactly as it was.
+The table's schema is the contract (see ``contract``): input is converted to
+the table's types where no value changes, the table is widened where Iceberg
+allows it, and anything else is refused. Everything that can fail (parsing,
+names, types, keys, schema evolution) happens before or inside a single
+Iceberg transaction, so a bad input leaves the table's current snapshot
+exactly as it was.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.fs as pa_fs
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import CommitFailedException, ValidationError
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
-from pyiceberg.table.upsert_util import create_match_filter, has_duplicate_rows
+from pyiceberg.table.upsert_util import has_duplicate_rows
 
 from lakehouse.config import Settings
 from lakehouse.errors import IngestError
-from lakehouse.lake.catalog import split_name
+from lakehouse.lake.column_types import load_schema_file, parse_type_options
+from lakehouse.lake.contract import fit_frame, refuse_untyped, storable, unify
+from lakehouse.lake.names import match_columns, normalise_table_name
+from lakehouse.lake.readers import ReadOptions, detect_format, read_frames, text_columns
+from lakehouse.lake.rewrite import rewrite_by_key
+
+__all__ = ["IngestResult", "Ingestor", "ReadOptions", "conform", "detect_format", "normalize"]
 
 Mode = Literal["append", "overwrite", "upsert"]
 MODES: tuple[str, ...] = ("append", "overwrite", "upsert")
-FORMATS: dict[str, str] = {
-    ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json",
-    ".parquet": "parquet", ".pq": "parquet",
-}  # fmt: skip
+TypeSpec = Mapping[str, "str | pa.DataType"]
 
 
 @dataclass(frozen=True)
 class IngestResult:
+    """What one ingest did; ``notices`` are things the user should know (never errors)."""
+
     table: str
     mode: str
     rows: int
     created: bool
     added_columns: tuple[str, ...]
     snapshot_id: int | None
-
-
-def detect_format(source: str, fmt: str | None) -> str:
-    if fmt:
-        if fmt not in set(FORMATS.values()):
-            raise IngestError(f"Unknown format '{fmt}'.", hint="Use csv, json or parquet.")
-        return fmt
-    suffix = Path(source.rstrip("/")).suffix.lower()
-    if suffix in FORMATS:
-        return FORMATS[suffix]
-    raise IngestError(
-        f"Cannot tell the format of '{source}' from its extension.",
-        hint="Pass --format csv|json|parquet.",
-    )
-
-
-def _filesystem(source: str, settings: Settings) -> tuple[pa_fs.FileSystem, str]:
-    if source.startswith("s3://"):
-        fs = pa_fs.S3FileSystem(
-            access_key=settings.access_key, secret_key=settings.secret_key,
-            endpoint_override=settings.s3_endpoint, region=settings.region, scheme="http",
-        )  # fmt: skip
-        return fs, source.removeprefix("s3://")
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise IngestError(f"Input {source} does not exist.", hint="Check the path.")
-    return pa_fs.LocalFileSystem(), str(path.resolve())
-
-
-def read_input(source: str, settings: Settings, fmt: str | None = None) -> pa.Table:
-    """The whole input as one Arrow table; a parse error becomes an IngestError."""
-    kind = detect_format(source, fmt)
-    fs, path = _filesystem(source, settings)
-    try:
-        info = fs.get_file_info(path)
-        if info.type == pa_fs.FileType.NotFound:
-            raise IngestError(f"Input {source} does not exist.", hint="Check the path or S3 URI.")
-        files = [path]
-        if info.type == pa_fs.FileType.Directory:
-            selector = pa_fs.FileSelector(path, recursive=True)
-            files = sorted(
-                f.path for f in fs.get_file_info(selector) if f.type == pa_fs.FileType.File
-            )
-        tables = [_read_one(fs, file, kind) for file in files]
-    except IngestError:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
-        raise IngestError(
-            f"Cannot read {source} as {kind}: {exc}",
-            hint="Fix the file (or pass the right --format); the table was not changed.",
-        ) from exc
-    if not tables:
-        raise IngestError(f"No files found under {source}.", hint="Check the path.")
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
-def _read_one(fs: pa_fs.FileSystem, path: str, kind: str) -> pa.Table:
-    if kind == "parquet":
-        return pq.read_table(path, filesystem=fs)
-    with fs.open_input_stream(path) as stream:
-        if kind == "csv":
-            delimiter = "\t" if path.endswith(".tsv") else ","
-            return pa_csv.read_csv(stream, parse_options=pa_csv.ParseOptions(delimiter=delimiter))
-        return pa_json.read_json(stream)
+    widened_columns: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()
 
 
 def normalize(table: pa.Table) -> pa.Table:
     """Cast Arrow types Iceberg cannot store to the nearest type it can.
 
-    Nanosecond timestamps are truncated to microseconds (Iceberg v2's precision);
-    every other cast is checked, so e.g. a uint64 that does not fit is an error.
+    Nanosecond timestamps are truncated to microseconds (Iceberg v2's precision)
+    and a column of nulls becomes string; every other cast is checked. Ingest
+    itself refuses both instead (see ``contract``); this is for callers that
+    load data they produced themselves.
     """
     columns = []
     for field, column in zip(table.schema, table.columns, strict=True):
-        kind = _iceberg_friendly(field.type)
+        kind = storable(field.type)
+        kind = pa.string() if pa.types.is_null(kind) else kind
         try:
             columns.append(column if kind == field.type else
                            pc.cast(column, kind, safe=not pa.types.is_timestamp(kind)))  # fmt: skip
@@ -126,22 +72,26 @@ def normalize(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
-def _iceberg_friendly(kind: pa.DataType) -> pa.DataType:
-    if pa.types.is_dictionary(kind):
-        return _iceberg_friendly(kind.value_type)
-    if pa.types.is_timestamp(kind):
-        return pa.timestamp("us", tz="UTC" if kind.tz else None)
-    if pa.types.is_null(kind):
-        return pa.string()
-    if pa.types.is_unsigned_integer(kind) or kind in (pa.int8(), pa.int16()):
-        return pa.int64() if kind in (pa.uint32(), pa.uint64()) else pa.int32()
-    if pa.types.is_float16(kind):
-        return pa.float32()
-    if pa.types.is_date64(kind):
-        return pa.date32()
-    if pa.types.is_large_string(kind):
-        return pa.string()
-    return kind
+def check_mode(mode: str, key: list[str]) -> None:
+    """IngestError for an unknown mode, an upsert without key, or a key that would be ignored."""
+    if mode not in MODES:
+        raise IngestError(f"Unknown mode '{mode}'.", hint="Use append, overwrite or upsert.")
+    if mode == "upsert" and not key:
+        raise IngestError("Upsert needs key columns.", hint="Pass --key col1,col2.")
+    if key and mode != "upsert":
+        raise IngestError(
+            f"--key {','.join(key)} is only used by --mode upsert; --mode {mode} would ignore it.",
+            hint="Pass --mode upsert to merge on the key, or drop --key.",
+        )
+
+
+def explicit_types(types: TypeSpec | None, schema: str | Path | TypeSpec | None
+                   ) -> tuple[dict[str, pa.DataType], set[str]]:  # fmt: skip
+    """({column: type} from --schema then --type, names that must be in the input)."""
+    from_file = load_schema_file(schema) if isinstance(schema, str | Path) else dict(schema or {})
+    merged = {**from_file, **(types or {})}
+    required = set(types or {})
+    return parse_type_options(merged), required
 
 
 def _check_keys(data: pa.Table, key: list[str], table: str) -> None:
@@ -175,29 +125,106 @@ def conform(data: pa.Table, target: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=target)
 
 
+def _arrow_schema(table: Table) -> pa.Schema:
+    """The table's schema as Arrow types, without pyiceberg's field-id metadata."""
+    arrow = schema_to_pyarrow(table.schema())
+    return pa.schema([pa.field(f.name, f.type, f.nullable) for f in arrow])
+
+
+def _explicit_for(explicit: dict[str, pa.DataType], data: pa.Table) -> dict[str, pa.DataType]:
+    """{input column: explicit type} for the explicit names this input has."""
+    return {
+        column: explicit[name]
+        for name, column in match_columns(explicit, data.column_names).items()
+    }
+
+
+def _check_explicit_names(required: set[str], frames: list[tuple[str, pa.Table]]) -> None:
+    """IngestError for a --type column that no input has (a typo would be silently unused)."""
+    columns = {c for _, data in frames for c in data.column_names}
+    missing = sorted(set(required) - set(match_columns(required, columns)))
+    if missing:
+        raise IngestError(
+            f"--type names column(s) {', '.join(missing)}, which the input does not have.",
+            hint=f"Input columns: {', '.join(sorted(columns))}.",
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Input fitted to the table: the data, its target schema and what the user should know."""
+
+    data: pa.Table
+    notices: tuple[str, ...]
+
+
 class Ingestor:
-    """Writes Arrow data into the lake's tables with one commit per call."""
+    """Writes files or Arrow data into the lake's tables with one commit per call."""
 
-    def __init__(self, catalog: RestCatalog) -> None:
+    def __init__(self, catalog: RestCatalog, settings: Settings | None = None) -> None:
         self.catalog = catalog
+        self.settings = settings
 
-    def ingest(self, data: pa.Table, table_name: str, mode: str = "append",
-               key: list[str] | None = None) -> IngestResult:  # fmt: skip
-        """Append, overwrite or upsert ``data`` into ``table_name``, creating it if absent."""
-        if mode not in MODES:
-            raise IngestError(f"Unknown mode '{mode}'.", hint="Use append, overwrite or upsert.")
+    def ingest(self, source: str | pa.Table, table_name: str, mode: str = "append",
+               key: list[str] | None = None, *, options: ReadOptions | None = None,
+               types: TypeSpec | None = None,
+               schema: str | Path | TypeSpec | None = None) -> IngestResult:  # fmt: skip
+        """Append, overwrite or upsert ``source`` into ``table_name``, creating it if absent.
+
+        ``types`` ({column: "decimal(12,2)"}) must name input columns; ``schema`` (a
+        JSON/TOML file or a mapping) may name more. Raises IngestError, changing nothing.
+        """
         key = key or []
-        if mode == "upsert" and not key:
-            raise IngestError("Upsert needs key columns.", hint="Pass --key col1,col2.")
-        namespace, _ = split_name(table_name)
-        data = normalize(data)
+        check_mode(mode, key)
+        name, renamed = normalise_table_name(table_name)
+        table = self.catalog.load_table(name) if self.catalog.table_exists(name) else None
+        target = _arrow_schema(table) if table is not None else None
+        prepared = self._prepare(source, target, options or ReadOptions(), types, schema)
+        notices = ((renamed,) if renamed else ()) + prepared.notices
+        data = prepared.data
         if key:
-            _check_keys(data, key, table_name)
-        if not self.catalog.table_exists(table_name):
-            return self._create(namespace, table_name, data, mode)
-        return self._write(self.catalog.load_table(table_name), table_name, data, mode, key)
+            _check_keys(data, key, name)
+        if table is None:
+            result = self._create(name, data, mode)
+        else:
+            result = self._write(table, name, data, mode, key)
+        return replace(result, notices=notices)
 
-    def _create(self, namespace: str, name: str, data: pa.Table, mode: str) -> IngestResult:
+    def _prepare(self, source: str | pa.Table, target: pa.Schema | None, options: ReadOptions,
+                 types: TypeSpec | None, schema: str | Path | TypeSpec | None) -> Prepared:  # fmt: skip
+        explicit, required = explicit_types(types, schema)
+        if isinstance(source, pa.Table):
+            frames = [("the input", source)]
+        else:
+            if self.settings is None:
+                raise IngestError(
+                    "Reading files needs the lake's settings.",
+                    hint="Use lakehouse.connect().ingest(...).",
+                )
+            known = [*explicit, *(target.names if target is not None else [])]
+            options = replace(options, text_columns=text_columns(known))
+            frames = read_frames(source, self.settings, options)
+        _check_explicit_names(required, frames)
+        notices: list[str] = []
+        fitted = [
+            (
+                label,
+                fit_frame(
+                    label, data, target, _explicit_for(explicit, data), options.formats, notices
+                ),
+            )
+            for label, data in frames
+        ]
+        data = unify(fitted, options.formats)
+        if not data.num_columns:
+            raise IngestError(
+                "The input has no columns.", hint="Check the file; the table was not changed."
+            )
+        refuse_untyped(data, target)
+        return Prepared(data, tuple(notices))
+
+    def _create(self, name: str, data: pa.Table, mode: str) -> IngestResult:
+        namespace = name.split(".")[0]
         self.catalog.create_namespace_if_not_exists(namespace)
         tx = self.catalog.create_table_transaction(name, schema=data.schema)
         tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
@@ -210,7 +237,7 @@ class Ingestor:
     def _write(
         self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]
     ) -> IngestResult:
-        before = {f.name for f in table.schema().fields}
+        before = {f.name: f.field_type for f in table.schema().fields}
         try:
             with table.transaction() as tx:
                 with tx.update_schema() as update:
@@ -228,10 +255,14 @@ class Ingestor:
                 hint="Nothing was committed; retry the ingest.",
             ) from exc
         table.refresh()
-        added = tuple(f.name for f in table.schema().fields if f.name not in before)
+        fields = table.schema().fields
+        added = tuple(f.name for f in fields if f.name not in before)
+        widened = tuple(
+            f.name for f in fields if f.name in before and f.field_type != before[f.name]
+        )
         snapshot = table.current_snapshot()
         return IngestResult(
-            name, mode, len(data), False, added, snapshot.snapshot_id if snapshot else None
+            name, mode, len(data), False, added, snapshot.snapshot_id if snapshot else None, widened
         )
 
     @staticmethod
@@ -241,7 +272,5 @@ class Ingestor:
         elif mode == "overwrite":
             tx.overwrite(data)
         else:
-            # Transaction.upsert checks the input against the schema from before
-            # this transaction's evolution; a keyed overwrite is the same merge
-            # (matched rows replaced, new rows inserted) and sees the new schema.
-            tx.overwrite(data, overwrite_filter=create_match_filter(data, key))
+            # A join on the key, not a filter with a clause per row; one snapshot.
+            rewrite_by_key(tx, tx._table.io, key, None, data, {})

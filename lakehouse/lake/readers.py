@@ -1,0 +1,241 @@
+"""Read CSV, JSON and Parquet files (local or s3://) into one Arrow table per file.
+
+CSV: the delimiter is detected among ``, ; TAB |`` from the first lines unless
+given; an unquoted empty cell and every ``--null`` marker is NULL for every
+type, while a quoted empty cell (``""``) is an empty string, as in
+PostgreSQL's CSV format. Columns whose type is already known (from the table
+or ``--type``) are read as text and parsed by the contract, so ``007`` stays
+``007`` in a string column and ``"1,234.50"`` can become a decimal.
+
+JSON: JSON Lines, one top-level array of objects, or a single object.
+Timestamps are inferred from text by lakehouse rather than by pyarrow (which
+drops the zone), so a zone offset makes a timestamptz.
+
+Directories are read recursively; files whose name starts with ``.`` or ``_``
+(``_SUCCESS``, ``.crc``) are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.fs as pa_fs
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from lakehouse.config import Settings
+from lakehouse.errors import IngestError
+from lakehouse.lake.casting import TextFormats
+
+FORMATS: dict[str, str] = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
+    ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet",
+}  # fmt: skip
+DELIMITERS = ",;\t|"
+SAMPLE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the input. ``delimiter`` None: detected; ``nulls``: extra NULL markers."""
+
+    format: str | None = None
+    delimiter: str | None = None
+    quote: str = '"'
+    nulls: tuple[str, ...] = ()
+    date_format: str | None = None
+    timestamp_format: str | None = None
+    text_columns: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def formats(self) -> TextFormats:
+        return TextFormats(self.date_format, self.timestamp_format)
+
+
+def detect_format(source: str, fmt: str | None) -> str:
+    """'csv', 'json' or 'parquet', from ``fmt`` or the extension."""
+    if fmt:
+        if fmt not in set(FORMATS.values()):
+            raise IngestError(f"Unknown format '{fmt}'.", hint="Use csv, json or parquet.")
+        return fmt
+    suffix = Path(source.rstrip("/")).suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    raise IngestError(
+        f"Cannot tell the format of '{source}' from its extension.",
+        hint="Pass --format csv|json|parquet.",
+    )
+
+
+def check_options(options: ReadOptions) -> None:
+    """IngestError for a delimiter or quote that is not one character."""
+    for flag, value in (("--delimiter", options.delimiter), ("--quote", options.quote)):
+        if value is not None and len(value) != 1:
+            raise IngestError(
+                f"{flag} must be one character, got {value!r}.",
+                hint=f"E.g. {flag} ';' (or $'\\t' for a tab).",
+            )
+
+
+def _filesystem(source: str, settings: Settings) -> tuple[pa_fs.FileSystem, str]:
+    if source.startswith("s3://"):
+        fs = pa_fs.S3FileSystem(
+            access_key=settings.access_key, secret_key=settings.secret_key,
+            endpoint_override=settings.s3_endpoint, region=settings.region, scheme="http",
+        )  # fmt: skip
+        return fs, source.removeprefix("s3://")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise IngestError(f"Input {source} does not exist.", hint="Check the path.")
+    return pa_fs.LocalFileSystem(), str(path.resolve())
+
+
+def read_frames(
+    source: str, settings: Settings, options: ReadOptions
+) -> list[tuple[str, pa.Table]]:
+    """(file, table) for every file of ``source``; a read error becomes an IngestError."""
+    kind = detect_format(source, options.format)
+    check_options(options)
+    fs, path = _filesystem(source, settings)
+    try:
+        files = _list_files(fs, path, source)
+        frames = [
+            (_label(source, path, file), _read_one(fs, file, kind, options)) for file in files
+        ]
+    except IngestError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
+        raise IngestError(
+            f"Cannot read {source} as {kind}: {exc}",
+            hint="Fix the file (or pass the right --format); the table was not changed.",
+        ) from exc
+    return frames
+
+
+def _list_files(fs: pa_fs.FileSystem, path: str, source: str) -> list[str]:
+    info = fs.get_file_info(path)
+    if info.type == pa_fs.FileType.NotFound:
+        raise IngestError(f"Input {source} does not exist.", hint="Check the path or S3 URI.")
+    if info.type != pa_fs.FileType.Directory:
+        return [path]
+    listed = fs.get_file_info(pa_fs.FileSelector(path, recursive=True))
+    files = sorted(
+        f.path
+        for f in listed
+        if f.type == pa_fs.FileType.File and not f.base_name.startswith((".", "_"))
+    )
+    if not files:
+        raise IngestError(f"No files found under {source}.", hint="Check the path.")
+    return files
+
+
+def _label(source: str, root: str, file: str) -> str:
+    """The file as the user named it: the source itself, or source/relative path."""
+    return source if file == root else f"{source.rstrip('/')}/{file[len(root) :].lstrip('/')}"
+
+
+def _read_one(fs: pa_fs.FileSystem, path: str, kind: str, options: ReadOptions) -> pa.Table:
+    if kind == "parquet":
+        return pq.read_table(path, filesystem=fs)
+    with fs.open_input_stream(path) as stream:
+        raw = stream.read()
+    if kind == "csv":
+        return read_csv(raw, path, options)
+    return read_json(raw, path)
+
+
+def sniff_delimiter(sample: str, quote: str) -> str:
+    """The delimiter of a CSV sample among , ; TAB |, or ',' when it has one column."""
+    lines = "\n".join(sample.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(lines, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = sample.splitlines()[0] if sample else ""
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
+    """A CSV file's rows; columns in ``options.text_columns`` (lower-case names) as text."""
+    sample = raw[:SAMPLE_BYTES].decode("utf-8-sig", errors="replace")
+    default = "\t" if path.lower().endswith(".tsv") else None
+    delimiter = options.delimiter or default or sniff_delimiter(sample, options.quote)
+    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar=options.quote), [])
+    text = {name: pa.string() for name in header if name.lower() in options.text_columns}
+    convert = pa_csv.ConvertOptions(
+        column_types=text, null_values=["", *options.nulls], strings_can_be_null=True,
+        quoted_strings_can_be_null=False, true_values=["true", "True", "TRUE"],
+        false_values=["false", "False", "FALSE"],
+    )  # fmt: skip
+    parse = pa_csv.ParseOptions(delimiter=delimiter, quote_char=options.quote)
+    try:
+        return pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        how = "given" if options.delimiter else "detected"
+        raise IngestError(
+            f"Cannot read {path} as CSV with delimiter {delimiter!r} ({how}): "
+            f"{str(exc).splitlines()[0]}",
+            hint="Pass --delimiter (e.g. --delimiter ';') or --quote if that is not the file's "
+            "own, or fix the file; the table was not changed.",
+        ) from exc
+
+
+def read_json(raw: bytes, path: str) -> pa.Table:
+    """JSON Lines, a top-level array of objects, or one object, as rows."""
+    text = raw.decode("utf-8-sig")
+    first = text.lstrip()[:1]
+    if first == "[":
+        raw = _records_as_lines(text, path)
+    if not raw.strip():
+        return pa.table({})
+    try:
+        table = pa_json.read_json(io.BytesIO(raw))
+    except pa.ArrowInvalid as exc:
+        if first != "{":
+            raise _json_error(path, exc) from exc
+        raw = _records_as_lines(f"[{text}]", path)  # one pretty-printed object
+        table = pa_json.read_json(io.BytesIO(raw))
+    stamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    if stamps:
+        # pyarrow turns "…+02:00" into a zone-less timestamp; the contract infers from text.
+        keep = pa.schema(
+            [(f.name, pa.string() if f.name in stamps else f.type) for f in table.schema]
+        )
+        table = pa_json.read_json(
+            io.BytesIO(raw), parse_options=pa_json.ParseOptions(explicit_schema=keep)
+        )
+    return table
+
+
+def _records_as_lines(text: str, path: str) -> bytes:
+    try:
+        records = json.loads(text)
+    except ValueError as exc:
+        raise _json_error(path, exc) from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise IngestError(
+            f"{path} holds JSON that is not a list of objects.",
+            hint="Write JSON Lines (one object per line), an array of objects, or one object.",
+        )
+    return "\n".join(json.dumps(r) for r in records).encode()
+
+
+def _json_error(path: str, exc: Exception) -> IngestError:
+    return IngestError(
+        f"Cannot read {path} as JSON: {str(exc).splitlines()[0]}",
+        hint="Write JSON Lines (one object per line), an array of objects, or one object; "
+        "the table was not changed.",
+    )
+
+
+def text_columns(names: Collection[str]) -> frozenset[str]:
+    """Lower-cased names, as ``ReadOptions.text_columns`` wants them."""
+    return frozenset(n.lower() for n in names)

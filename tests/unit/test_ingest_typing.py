@@ -1,0 +1,298 @@
+"""Ingest typing as pure logic on Arrow tables: casting, the contract, names, readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.errors import IngestError
+from lakehouse.lake.casting import TextFormats, Unconvertible, convert, widest
+from lakehouse.lake.column_types import load_schema_file, parse_type, parse_type_flags
+from lakehouse.lake.contract import fit_column, fit_frame, refuse_untyped, unify
+from lakehouse.lake.ingest import check_mode
+from lakehouse.lake.names import check_columns, normalise_table_name
+from lakehouse.lake.readers import ReadOptions, read_csv, read_json, sniff_delimiter
+
+
+def col(values: list[object], kind: pa.DataType | None = None) -> pa.ChunkedArray:
+    return pa.chunked_array([pa.array(values, kind)])
+
+
+# --- the table's schema is the contract -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "source", "target", "expected"),
+    [
+        ([None, None], pa.null(), pa.int64(), [None, None]),
+        ([45], pa.int64(), pa.float64(), [45.0]),
+        ([7], pa.int32(), pa.int64(), [7]),
+        ([1.5], pa.float32(), pa.float64(), [1.5]),
+        ([Decimal("1.5")], pa.decimal128(5, 1), pa.decimal128(10, 2), [Decimal("1.50")]),
+        ([2.0], pa.float64(), pa.int64(), [2]),
+        ([0.1], pa.float64(), pa.decimal128(10, 2), [Decimal("0.10")]),
+        ([dt.date(2024, 3, 15)], pa.date32(), pa.timestamp("us"), [dt.datetime(2024, 3, 15)]),
+        ([12], pa.int64(), pa.string(), ["12"]),
+    ],
+    ids=[
+        "null",
+        "int-double",
+        "int-long",
+        "float-double",
+        "decimal-wider",
+        "integral-double",
+        "double-decimal",
+        "date-timestamp",
+        "int-string",
+    ],
+)
+def test_safe_casts_to_the_table_type(
+    values: list[object], source: pa.DataType, target: pa.DataType, expected: list[object]
+) -> None:
+    assert convert(col(values, source), target).to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "source", "target", "reason"),
+    [
+        ([1.5], pa.float64(), pa.int64(), "truncated"),
+        (["abc"], pa.string(), pa.int64(), "abc"),
+        ([2**53 + 1], pa.int64(), pa.float64(), "not in range"),
+        ([Decimal("1.555")], pa.decimal128(10, 3), pa.decimal128(10, 2), "data loss"),
+        ([dt.datetime(2024, 1, 1, 10)], pa.timestamp("us"), pa.date32(), "time of day"),
+        ([dt.datetime(2024, 1, 1)], pa.timestamp("us", "UTC"), pa.timestamp("us"), "zone"),
+        ([dt.datetime(2024, 1, 1)], pa.timestamp("us"), pa.timestamp("us", "UTC"), "zone"),
+        ([True], pa.bool_(), pa.int64(), "cannot be stored"),
+        ([1.5], pa.float64(), pa.string(), "cannot be stored"),
+        ([5], pa.int64(), pa.timestamp("us"), "cannot be stored"),
+    ],
+    ids=[
+        "double-long",
+        "text-long",
+        "long-double-precision",
+        "decimal-scale",
+        "timestamp-date",
+        "tz-naive",
+        "naive-tz",
+        "bool-long",
+        "double-string",
+        "int-timestamp",
+    ],
+)
+def test_lossy_casts_are_refused(
+    values: list[object], source: pa.DataType, target: pa.DataType, reason: str
+) -> None:
+    with pytest.raises(Unconvertible, match=reason):
+        convert(col(values, source), target)
+
+
+def test_text_numbers_with_grouping_and_currency() -> None:
+    text = col(["1,234.50", "€99.90", "-$5", " 12 ", "1,234,567.1", None])
+    got = convert(text, pa.decimal128(12, 2)).to_pylist()
+    assert got == [Decimal("1234.50"), Decimal("99.90"), Decimal("-5.00"), Decimal("12.00"),
+                   Decimal("1234567.10"), None]  # fmt: skip
+    # "1.234,50" (a European decimal comma) must not become 1.2345 or 123450.
+    for wrong in ("1.234,50", "12,34", "1,2345"):
+        with pytest.raises(Unconvertible):
+            convert(col([wrong]), pa.decimal128(12, 2))
+
+
+def test_text_dates_booleans_and_timestamps_with_formats() -> None:
+    formats = TextFormats(date_format="%m/%d/%Y", timestamp_format="%d.%m.%Y %H:%M")
+    assert convert(col(["03/15/2024"]), pa.date32(), formats).to_pylist() == [dt.date(2024, 3, 15)]
+    stamp = convert(col(["15.03.2024 10:30"]), pa.timestamp("us"), formats).to_pylist()
+    assert stamp == [dt.datetime(2024, 3, 15, 10, 30)]
+    with pytest.raises(Unconvertible):
+        convert(col(["2024-03-15"]), pa.date32(), formats)
+    flags = convert(col(["yes", "No", "t", "FALSE", "1", None]), pa.bool_()).to_pylist()
+    assert flags == [True, False, True, False, True, None]
+    with pytest.raises(Unconvertible, match="maybe"):
+        convert(col(["maybe"]), pa.bool_())
+    zoned = convert(col(["2024-01-01T10:00:00+02:00"]), pa.timestamp("us", "UTC")).to_pylist()
+    assert zoned == [dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC)]
+
+
+def test_wider_input_promotes_the_column_by_iceberg_rules() -> None:
+    assert fit_column(col([3_000_000_000]), pa.int32(), TextFormats()).type == pa.int64()
+    assert fit_column(col([5]), pa.int32(), TextFormats()).type == pa.int32()
+    big = col([Decimal("123456789.12")], pa.decimal128(38, 2))
+    assert fit_column(big, pa.decimal128(10, 2), TextFormats()).type == pa.decimal128(11, 2)
+    assert fit_column(col(["3000000000"]), pa.int32(), TextFormats()).type == pa.int64()
+    with pytest.raises(Unconvertible):
+        fit_column(col([1.5]), pa.int32(), TextFormats())  # no promotion makes 1.5 an int
+
+
+def test_fit_frame_names_column_and_both_types() -> None:
+    table = pa.schema([("qty", pa.int64())])
+    with pytest.raises(IngestError) as info:
+        fit_frame("b.csv", pa.table({"qty": [1.5]}), table, {}, TextFormats(), [])
+    text = str(info.value)
+    assert "qty" in text and "long" in text and "double" in text and "b.csv" in text
+    assert "1.5" in text and "Hint:" in text
+
+
+def test_fit_frame_empty_column_takes_the_table_type() -> None:
+    table = pa.schema([("id", pa.int64()), ("qty", pa.int64())])
+    data = pa.table({"id": [3, 4], "qty": pa.nulls(2)})
+    fitted = fit_frame("b.csv", data, table, {}, TextFormats(), [])
+    assert fitted.schema.field("qty").type == pa.int64()
+
+
+def test_fit_frame_matches_table_columns_without_regard_to_case() -> None:
+    table = pa.schema([("Customer ID", pa.int64())])
+    fitted = fit_frame("x", pa.table({"customer id": ["7"]}), table, {}, TextFormats(), [])
+    assert fitted.column_names == ["Customer ID"] and fitted.column(0).to_pylist() == [7]
+
+
+def test_columns_without_values_never_decide_a_type() -> None:
+    with pytest.raises(IngestError, match="no rows") as info:
+        refuse_untyped(pa.table({"id": pa.nulls(0), "name": pa.nulls(0)}), None)
+    assert "--type id=TYPE" in str(info.value)
+    with pytest.raises(IngestError, match="qty"):
+        refuse_untyped(pa.table({"id": [1], "qty": pa.nulls(1)}), None)
+    refuse_untyped(pa.table({"qty": pa.nulls(1)}), pa.schema([("qty", pa.int64())]))
+
+
+def test_unify_files_by_the_same_rules_and_name_both_files() -> None:
+    a = pa.table({"id": pa.array([1], pa.int32()), "v": pa.nulls(1)})
+    b = pa.table({"id": [2**40], "v": [2.5]})
+    merged = unify([("a.csv", a), ("b.csv", b)], TextFormats())
+    assert merged.schema.types == [pa.int64(), pa.float64()]
+    assert merged.to_pylist() == [{"id": 1, "v": None}, {"id": 2**40, "v": 2.5}]
+    with pytest.raises(IngestError) as info:
+        unify([("a.csv", pa.table({"v": [1]})), ("b.csv", pa.table({"v": ["x"]}))], TextFormats())
+    assert (
+        "a.csv" in str(info.value) and "b.csv" in str(info.value) and "column v" in str(info.value)
+    )
+    assert widest(pa.decimal128(10, 2), pa.decimal128(5, 4)) == pa.decimal128(12, 4)
+    assert widest(pa.date32(), pa.timestamp("us")) == pa.timestamp("us")
+    assert widest(pa.timestamp("us"), pa.timestamp("us", "UTC")) is None
+
+
+# --- names ---------------------------------------------------------------------------
+
+
+def test_table_names_are_lower_cased_and_checked() -> None:
+    assert normalise_table_name("walk.customers")[0] == "walk.customers"
+    name, notice = normalise_table_name("Walk.Customers_Upper")
+    assert name == "walk.customers_upper" and notice and "lower case" in notice
+    for bad, suggestion in (("walk.bad-name", "walk.bad_name"), ("walk.1st", "walk.t_1st"),
+                            ("my ns.t", "my_ns.t"), ("a.b.c", None), ("nodot", None)):  # fmt: skip
+        with pytest.raises(IngestError) as info:
+            normalise_table_name(bad)
+        assert suggestion is None or f"--table {suggestion}" in str(info.value)
+
+
+def test_column_names_colliding_without_case_are_refused() -> None:
+    with pytest.raises(IngestError, match="'Code' and 'code'"):
+        check_columns(["Code", "code"], "c.csv")
+    with pytest.raises(IngestError, match="'a' and 'a'"):
+        check_columns(["a", "a"], "c.csv")
+    with pytest.raises(IngestError, match="without a name"):
+        check_columns(["a", ""], "c.csv")
+    check_columns(["Customer ID", "amount"], "ok.csv")
+
+
+# --- options -------------------------------------------------------------------------
+
+
+def test_key_with_append_or_overwrite_is_refused() -> None:
+    for mode in ("append", "overwrite"):
+        with pytest.raises(IngestError, match="--mode upsert") as info:
+            check_mode(mode, ["id"])
+        assert "Hint:" in str(info.value)
+    check_mode("upsert", ["id"])
+
+
+def test_type_names_flags_and_schema_files(tmp_path: Path) -> None:
+    assert parse_type("decimal(12, 2)") == pa.decimal128(12, 2)
+    assert parse_type("LONG") == pa.int64() and parse_type("timestamptz").tz == "UTC"
+    for bad in ("decimal", "decimal(40,2)", "decimal(2,3)", "money"):
+        with pytest.raises(IngestError, match="Hint:"):
+            parse_type(bad)
+    assert parse_type_flags(["amount=decimal(12,2)"]) == {"amount": "decimal(12,2)"}
+    with pytest.raises(IngestError, match="COLUMN=TYPE"):
+        parse_type_flags(["amount"])
+    (tmp_path / "s.json").write_text(json.dumps({"id": "long"}))
+    (tmp_path / "s.toml").write_text('id = "long"\n"Customer ID" = "string"\n')
+    assert load_schema_file(tmp_path / "s.json") == {"id": "long"}
+    assert load_schema_file(tmp_path / "s.toml") == {"id": "long", "Customer ID": "string"}
+    (tmp_path / "bad.json").write_text("[1]")
+    with pytest.raises(IngestError, match="must map"):
+        load_schema_file(tmp_path / "bad.json")
+
+
+# --- readers -------------------------------------------------------------------------
+
+
+def test_csv_delimiter_is_detected() -> None:
+    assert sniff_delimiter("id;amount\n1;2,5\n2;3,75\n", '"') == ";"
+    assert sniff_delimiter('id,amount\n1,"1,234.50"\n', '"') == ","
+    assert sniff_delimiter("a\tb\n1\t2\n", '"') == "\t"
+    assert sniff_delimiter("a|b\n1|2\n", '"') == "|"
+    assert sniff_delimiter("single\n1\n", '"') == ","
+    table = read_csv(b"id;amt\n1;2\n", "semi.csv", ReadOptions())
+    assert table.column_names == ["id", "amt"]
+
+
+def test_csv_parse_error_hint_mentions_delimiter() -> None:
+    with pytest.raises(IngestError, match="--delimiter"):
+        read_csv(b"a,b\n1,2,3\n", "bad.csv", ReadOptions(delimiter=","))
+
+
+def test_csv_empty_cells_are_null_for_every_type_and_quoted_empty_is_text() -> None:
+    raw = b'\xef\xbb\xbfid,name,n,note\n1,,,""\n2,x,3,NA\n'
+    table = read_csv(raw, "e.csv", ReadOptions(nulls=("NA",)))
+    assert table.column_names == ["id", "name", "n", "note"]  # BOM gone
+    assert table.to_pylist() == [
+        {"id": 1, "name": None, "n": None, "note": ""},
+        {"id": 2, "name": "x", "n": 3, "note": None},
+    ]
+
+
+def test_csv_known_columns_are_read_as_text() -> None:
+    raw = b'zip,amount\n007,"1,234.50"\n'
+    table = read_csv(raw, "z.csv", ReadOptions(text_columns=frozenset({"zip", "amount"})))
+    assert table.to_pylist() == [{"zip": "007", "amount": "1,234.50"}]
+
+
+def test_tsv_with_quotes() -> None:
+    table = read_csv(b'a\tb\n"x\ty"\t2\n', "q.tsv", ReadOptions())
+    assert table.to_pylist() == [{"a": "x\ty", "b": 2}]
+
+
+def test_json_lines_array_and_single_object() -> None:
+    rows = [{"id": 1, "s": {"x": 1}}, {"id": 2, "s": {"x": 2}}]
+    lines = "\n".join(json.dumps(r) for r in rows).encode()
+    assert read_json(lines, "a.jsonl").to_pylist() == rows
+    assert read_json(json.dumps(rows, indent=2).encode(), "a.json").to_pylist() == rows
+    assert read_json(json.dumps(rows[0], indent=2).encode(), "o.json").to_pylist() == rows[:1]
+    assert read_json(b"[]", "empty.json").num_rows == 0
+    with pytest.raises(IngestError, match="Hint:"):
+        read_json(b"[1, 2]", "n.json")
+
+
+def test_json_timestamps_keep_their_zone() -> None:
+    raw = b'{"at": "2024-01-01T10:00:00+02:00", "day": "2024-03-15"}\n'
+    table = read_json(raw, "t.jsonl")
+    fitted = fit_frame("t.jsonl", table, None, {}, TextFormats(), [])
+    assert fitted.schema.field("at").type == pa.timestamp("us", "UTC")
+    assert fitted.schema.field("day").type == pa.date32()
+    assert fitted.column("at").to_pylist() == [dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC)]
+
+
+def test_money_and_us_dates_inferred_as_text_say_so() -> None:
+    notices: list[str] = []
+    data = pa.table({"amount": ["1,234.50", "€99.90"], "day": ["03/15/2024", "12/01/2023"]})
+    fitted = fit_frame("m.csv", data, None, {}, TextFormats(), notices)
+    assert fitted.schema.types == [pa.string(), pa.string()]
+    assert any("--type amount=decimal" in n for n in notices)
+    assert any("--date-format" in n for n in notices)
+    dated = fit_frame("m.csv", data, None, {"amount": pa.decimal128(10, 2)},
+                      TextFormats(date_format="%m/%d/%Y"), [])  # fmt: skip
+    assert dated.schema.types == [pa.decimal128(10, 2), pa.date32()]
