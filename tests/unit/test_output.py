@@ -1,0 +1,82 @@
+"""Text formats of results: every type written, one text per value."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+
+from lakehouse.engines import output
+from lakehouse.engines.results import conform
+
+ROW = pa.table({
+    "l": pa.array([["a", None]]),
+    "s": pa.array([{"a": 1, "b": None}]),
+    "m": pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int32())),
+    "d": pa.array([Decimal("12345678901234567890.0123456789")], pa.decimal128(38, 10)),
+    "ts": pa.array([datetime(2024, 1, 1, 0, 0, 0, 1)], pa.timestamp("us", "UTC")),
+    "day": pa.array([date(1900, 1, 1)]),
+    "b": pa.array([b"\x00\xff"]),
+    "txt": ["Zürich ✓"],
+    "flag": [True],
+    "iv": pa.array([(1, 2, 3_500_000_000)], pa.month_day_nano_interval()),
+    "nan": [float("nan")],
+})  # fmt: skip
+
+
+def test_csv_writes_every_type_nested_values_as_json() -> None:
+    header, row = list(csv.reader(io.StringIO(output.to_csv(ROW))))
+    values = dict(zip(header, row, strict=True))
+    assert json.loads(values["l"]) == ["a", None]
+    assert json.loads(values["s"]) == {"a": 1, "b": None}
+    assert json.loads(values["m"]) == {"k": 1}
+    assert values["d"] == "12345678901234567890.0123456789"
+    assert values["ts"] == "2024-01-01 00:00:00.000001+00:00"
+    assert values["day"] == "1900-01-01" and values["b"] == "AP8="
+    assert values["txt"] == "Zürich ✓" and values["iv"] == "1 months 2 days 3.5 seconds"
+
+
+def test_json_keeps_utf8_and_exact_decimal_numbers() -> None:
+    text = output.to_json(ROW)
+    assert "Zürich ✓" in text
+    assert '"d": 12345678901234567890.0123456789' in text
+    parsed = json.loads(text, parse_float=Decimal)[0]
+    assert parsed["d"] == Decimal("12345678901234567890.0123456789")
+    assert parsed["flag"] is True and parsed["nan"] == "NaN" and parsed["m"] == {"k": 1}
+
+
+def test_table_cells_are_sql_literals() -> None:
+    cells = dict(zip(ROW.column_names, output.table_rows(ROW)[0], strict=True))
+    assert cells["l"] == "['a', NULL]" and cells["s"] == "{'a': 1, 'b': NULL}"
+    assert cells["m"] == "MAP {'k': 1}" and cells["flag"] == "true"
+    assert cells["b"] == "\\x00\\xff" and cells["txt"] == "Zürich ✓"
+
+
+def test_the_same_instant_prints_the_same_from_every_engines_types() -> None:
+    # DuckDB says Etc/UTC, Spark UTC, Trino is built as UTC: one text after conform.
+    instant = datetime(2024, 1, 1, 12, 0)
+    texts = {
+        output.to_csv(conform(pa.table({"t": pa.array([instant], pa.timestamp("us", tz))})))
+        for tz in ("UTC", "Etc/UTC")
+    }
+    assert texts == {'"t"\n"2024-01-01 12:00:00+00:00"\n'}
+
+
+def test_conform_spells_lists_uuids_and_durations_one_way() -> None:
+    spark_like = pa.table({
+        "l": pa.array([["a"]], pa.list_(pa.field("element", pa.string()))),
+        "iv": pa.array([1_000_000], pa.duration("us")),
+        "big": pa.array(["x"], pa.large_string()),
+    })  # fmt: skip
+    conformed = conform(spark_like)
+    assert str(conformed.schema.field("l").type) == "list<item: string>"
+    assert conformed.schema.field("iv").type == pa.month_day_nano_interval()
+    assert (
+        conformed.column("iv")[0].as_py()
+        == pa.scalar((0, 0, 1_000_000_000), pa.month_day_nano_interval()).as_py()
+    )
+    assert conformed.schema.field("big").type == pa.string()

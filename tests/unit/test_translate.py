@@ -1,0 +1,88 @@
+"""The translation step: one DuckDB-dialect text, written for each engine."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from lakehouse.engines.translate import parse, referenced_tables, translate
+from lakehouse.errors import QueryError
+
+
+def test_double_quoted_identifiers_reach_spark_as_backticks() -> None:
+    sql = translate('SELECT "Customer ID" FROM ns.t', "spark").sql
+    assert "`Customer ID`" in sql and "'Customer ID'" not in sql
+
+
+def test_trailing_semicolon_is_accepted() -> None:
+    assert ";" not in translate("SELECT 1 AS one;", "trino").sql
+
+
+def test_group_by_alias_is_expanded_for_trino() -> None:
+    sql = translate("SELECT upper(y) AS k, count(*) AS n FROM ns.t GROUP BY k", "trino").sql
+    assert "GROUP BY UPPER(y)" in sql
+
+
+def test_group_by_a_name_that_is_also_a_column_stays_a_column() -> None:
+    # DuckDB binds GROUP BY name to the table column first.
+    sql = translate("SELECT upper(name) AS name FROM ns.t GROUP BY name", "trino").sql
+    assert sql.endswith("GROUP BY name")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["count(*)", "1+1", "sum(x)", "count(DISTINCT y)", "x > 1", "upper(y)", "CAST(x AS INTEGER)",
+     "extract(year FROM d)", "coalesce(y, 'b')", "max(d) OVER ()"],
+)  # fmt: skip
+def test_unnamed_projections_get_duckdbs_header(expression: str) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 1 AS x, 'a' AS y, DATE '2024-01-01' AS d")
+    expected = con.sql(f"SELECT {expression} FROM t").columns[0]
+    for engine in ("trino", "spark"):
+        sql = translate(f"SELECT {expression} FROM ns.t", engine).sql
+        assert f'AS "{expected}"' in sql or f"AS `{expected}`" in sql, (engine, sql)
+
+
+def test_column_references_keep_their_written_case() -> None:
+    assert 'AS "CustomerID"' in translate('SELECT "CustomerID" FROM ns.t', "trino").sql
+
+
+def test_map_literals_become_key_and_value_arrays() -> None:
+    assert "MAP(ARRAY['k'], ARRAY[1])" in translate("SELECT MAP {'k': 1} AS m", "trino").sql
+    assert (
+        "MAP_FROM_ARRAYS(ARRAY('k'), ARRAY(1))"
+        in translate("SELECT MAP {'k': 1} AS m", "spark").sql
+    )
+
+
+def test_nulls_order_is_made_explicit_where_spark_differs() -> None:
+    assert "NULLS LAST" in translate("SELECT x FROM ns.t ORDER BY x", "spark").sql
+
+
+def test_snapshots_are_pinned_in_each_dialect() -> None:
+    pins = {"ns.t": 42}
+    assert "AT (VERSION => 42)" in translate("SELECT * FROM ns.t", "duckdb", pins).sql
+    assert "FOR VERSION AS OF 42" in translate("SELECT * FROM ns.t", "trino", pins).sql
+    assert "VERSION AS OF 42" in translate("SELECT * FROM ns.t", "spark", pins).sql
+
+
+def test_referenced_tables_ignore_ctes() -> None:
+    tree = parse("WITH c AS (SELECT * FROM a.x) SELECT * FROM c JOIN b.y ON true")
+    assert referenced_tables(tree) == ("a.x", "b.y")
+
+
+def test_backticks_are_refused_with_a_hint_about_double_quotes() -> None:
+    with pytest.raises(QueryError) as info:
+        translate("SELECT `a` FROM ns.t", "spark")
+    assert 'double quotes ("Customer ID")' in str(info.value)
+
+
+def test_several_statements_are_refused() -> None:
+    with pytest.raises(QueryError, match="expected one statement, got 2"):
+        translate("SELECT 1; SELECT 2", "trino")
+
+
+def test_a_statement_sqlglot_cannot_parse_is_refused_not_passed() -> None:
+    with pytest.raises(QueryError, match="cannot be translated") as info:
+        translate("CALL lake.system.rewrite_data_files('ns.t')", "spark")
+    assert "native=True" in str(info.value)
