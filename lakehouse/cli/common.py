@@ -1,4 +1,8 @@
-"""Helpers every `lakehouse` subcommand module shares: errors, settings, lists."""
+"""Helpers every `lakehouse` subcommand module shares: errors, settings, lists.
+
+Imports stay light here: `lakehouse --help` must not pay for rich, pydantic or
+the engines (see bench/startup.py); each loads on first use.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,38 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
 
-from lakehouse.config import Settings, load_settings
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, ServiceNotRunningError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from lakehouse.client import Lakehouse
+    from lakehouse.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console()
-err = Console(stderr=True)
+
+class _LazyConsole:
+    """A rich Console created on first use (importing rich costs ~20 ms)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+out = cast("Console", _LazyConsole(stderr=False))
+err = cast("Console", _LazyConsole(stderr=True))
 
 
 def friendly_errors(func: F) -> F:
@@ -41,13 +62,37 @@ def friendly_errors(func: F) -> F:
 
 
 def settings_of(ctx: click.Context, **overrides: Any) -> Settings:
+    from lakehouse.config import load_settings
+
     root = ctx.find_root().params
     return load_settings(home=root.get("home"), **overrides)
 
 
+def require_stack(settings: Settings) -> None:
+    """Raise when no lake house was ever started in ``settings.home`` (local runtime).
+
+    The message says how the home was chosen and, when it was searched for,
+    each directory tried.
+    """
+    if settings.runtime != "local" or settings.home_dir.is_dir():
+        return
+    from lakehouse.home import home_origin
+
+    flag = click.get_current_context(silent=True)
+    given = bool(flag and flag.find_root().params.get("home"))
+    raise ServiceNotRunningError(
+        f"No lake house found: {settings.home_dir} does not exist "
+        f"({home_origin(settings.home_dir, given)}).",
+        hint="Start one with `lakehouse up` in your project directory, or point at a "
+        "running one with --home or LAKEHOUSE_HOME (a lakehouse.toml makes a directory a project).",
+    )
+
+
 def lake_of(settings: Settings) -> Lakehouse:
+    """A library connection for a command that needs a running stack."""
     from lakehouse.client import Lakehouse
 
+    require_stack(settings)
     return Lakehouse(settings)
 
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table as RichTable
 
-from lakehouse.cli.common import csv_list, err, friendly_errors, lake_of, out, settings_of
-from lakehouse.config import Settings
-from lakehouse.env import environment, shell_exports
-from lakehouse.runtimes import ServiceStatus, get_runtime
+from lakehouse.cli.common import (
+    csv_list,
+    err,
+    friendly_errors,
+    lake_of,
+    out,
+    require_stack,
+    settings_of,
+)
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+    from lakehouse.runtimes import ServiceStatus
 
 
 @click.command()
@@ -37,7 +46,10 @@ def up(
     trino_workers: int | None,
 ) -> None:
     """Start the lake house (idempotent) and load the sample data."""
+    from lakehouse.runtimes import get_runtime
+
     settings = settings_of(ctx, runtime=runtime, sample_scale=scale, trino_workers=trino_workers)
+    err.print(f"home: {settings.home_dir}")
     started = get_runtime(settings).up(csv_list(services))
     names = [svc.name for svc in started]
     if sample:
@@ -53,6 +65,8 @@ def up(
 @friendly_errors
 def down(ctx: click.Context, services: str | None) -> None:
     """Stop the services; data stays under the home directory."""
+    from lakehouse.runtimes import get_runtime
+
     stopped = get_runtime(settings_of(ctx)).down(csv_list(services))
     err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
@@ -62,8 +76,12 @@ def down(ctx: click.Context, services: str | None) -> None:
 @click.pass_context
 @friendly_errors
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Service, URL, health, PID and memory of each service."""
-    rows = get_runtime(settings_of(ctx)).status()
+    """Service, URL, health, PID and memory of each service (of the project's stack)."""
+    from lakehouse.runtimes import get_runtime
+
+    settings = settings_of(ctx)
+    require_stack(settings)
+    rows = get_runtime(settings).status()
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
     else:
@@ -91,6 +109,8 @@ def _load_samples(settings: Settings, services: list[str], quiet: bool) -> None:
 
 
 def _print_status(rows: list[ServiceStatus]) -> None:
+    from rich.table import Table as RichTable
+
     table = RichTable("service", "url", "healthy", "pid", "memory")
     for row in rows:
         memory = f"{row.memory_mb:.0f} MiB" if row.memory_mb is not None else "-"
@@ -106,7 +126,11 @@ def _print_status(rows: list[ServiceStatus]) -> None:
 @friendly_errors
 def logs(ctx: click.Context, name: str, lines: int) -> None:
     """Show the end of a service's log."""
-    click.echo(get_runtime(settings_of(ctx)).logs(name, lines))
+    from lakehouse.runtimes import get_runtime
+
+    settings = settings_of(ctx)
+    require_stack(settings)
+    click.echo(get_runtime(settings).logs(name, lines))
 
 
 @click.command()
@@ -114,8 +138,26 @@ def logs(ctx: click.Context, name: str, lines: int) -> None:
 @click.pass_context
 @friendly_errors
 def env(ctx: click.Context, as_json: bool) -> None:
-    """Print exports for aws-cli, boto3, pyiceberg and DuckDB: eval "$(lakehouse env)"."""
-    variables = environment(settings_of(ctx))
+    """Print exports for the lake's tools: eval "$(lakehouse env)".
+
+    Endpoints and credentials for aws-cli, boto3, pyiceberg, Spark and libpq, and
+    PATH with this install's tools (lakehouse, aws, pyiceberg) and the bundled
+    PostgreSQL clients (psql, pg_dump). LAKEHOUSE_HOME is exported only when
+    that home exists; otherwise stderr says where the search looked.
+    """
+    from lakehouse.env import environment, shell_exports
+
+    settings = settings_of(ctx)
+    variables = environment(settings)
+    if "LAKEHOUSE_HOME" not in variables:
+        from lakehouse.home import home_origin
+
+        given = bool(ctx.find_root().params.get("home"))
+        click.echo(
+            f"# No lake house at {settings.home_dir} ({home_origin(settings.home_dir, given)}),"
+            " so LAKEHOUSE_HOME is not exported. Hint: start one with `lakehouse up`.",
+            err=True,
+        )
     click.echo(json.dumps(variables, indent=2) if as_json else shell_exports(variables))
 
 

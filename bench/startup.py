@@ -1,0 +1,103 @@
+"""CLI start-up: `lakehouse --help` and `lakehouse query` as a user runs them.
+
+Each command is a fresh process, timed from spawn to exit, median of ``RUNS``
+after one unmeasured run (which fills the OS page cache and records the DuckDB
+extensions' signature check). Compared in the same run with ``python -c pass``
+and plain DuckDB (``import duckdb; duckdb.sql('select 1')``). Results go to
+bench/results/startup.json; `python -m bench startup` runs only this part
+against a throwaway S3 + catalog stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RUNS = 15
+RESULTS = Path(__file__).parent / "results"
+TARGETS_S = {"help": 0.3, "query_select_1": 0.5}
+
+
+def lakehouse_command() -> list[str]:
+    """The installed `lakehouse` script next to this Python, else ``python -m lakehouse.cli``."""
+    script = Path(sys.executable).parent / "lakehouse"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lakehouse.cli"]
+
+
+def commands() -> dict[str, list[str]]:
+    cli = lakehouse_command()
+    return {
+        "python_pass": [sys.executable, "-c", "pass"],
+        "plain_duckdb": [sys.executable, "-c", "import duckdb; duckdb.sql('select 1').fetchall()"],
+        "help": [*cli, "--help"],
+        "query_select_1": [*cli, "query", "SELECT 1"],
+        "query_lake_table": [*cli, "query", "SELECT count(*) FROM retail.orders"],
+    }
+
+
+def median_seconds(command: list[str], cwd: Path, runs: int = RUNS) -> float:
+    """Median wall time of ``command`` (each run must succeed)."""
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def startup_bench(cwd: Path) -> dict[str, Any]:
+    """Medians in seconds, and ratios to ``python -c pass`` and to plain DuckDB.
+
+    ``cwd`` is where the commands run: inside the project of a running stack
+    (the environment's LAKEHOUSE_* variables may also point at it).
+    """
+    medians = {name: median_seconds(cmd, cwd) for name, cmd in commands().items()}
+    python, duckdb = medians["python_pass"], medians["plain_duckdb"]
+    figures = {
+        name: {
+            "median_s": seconds,
+            "vs_python_pass": seconds / python,
+            "vs_plain_duckdb": seconds / duckdb,
+        }
+        for name, seconds in medians.items()
+    }
+    return {
+        "runs_per_command": RUNS,
+        "figures": figures,
+        "targets_s": TARGETS_S,
+        "met": {name: medians[name] <= limit for name, limit in TARGETS_S.items()},
+    }
+
+
+def write_results(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "startup.json").write_text(json.dumps(result, indent=2))
+
+
+def run_alone() -> dict[str, Any]:
+    """`python -m bench startup`: a throwaway S3 + catalog stack with the sample, then the figures."""
+    from lakehouse import Lakehouse, load_settings
+    from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
+    from lakehouse.sample import load_sample
+
+    with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as home:
+        os.environ.update(isolated_stack_env(Path(home)))
+        settings = load_settings()
+        runtime = LocalRuntime(settings)
+        try:
+            runtime.up(["s3", "catalog"])
+            with Lakehouse(settings) as lake:
+                load_sample(lake, scale=0.1)
+            result = startup_bench(Path(home))
+        finally:
+            runtime.down()
+    write_results(result)
+    return result
