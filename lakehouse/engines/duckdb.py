@@ -1,46 +1,29 @@
 """DuckDB, the Athena-style engine: in-process, attached to the REST catalog.
 
 Extensions come from the pinned ``duckdb-extension-*`` wheels, because DuckDB
-cannot download them offline. The catalog is attached as ``lake`` and made the
-default, so plain ``namespace.table`` names work, the same text Trino and Spark
-accept.
+cannot download them offline (loading: :mod:`lakehouse.engines.duckdb_extensions`).
+The catalog is attached as ``lake`` and made the default, so plain
+``namespace.table`` names work, the same text Trino and Spark accept.
 """
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from lakehouse.config import Settings
+from lakehouse.engines.duckdb_extensions import (
+    EXTENSIONS,
+    connect_with_extensions,
+    extension_path,
+    quote,
+)
 from lakehouse.engines.results import conform
-from lakehouse.errors import ConfigError, QueryError
+from lakehouse.errors import QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 
 ENGINE = "duckdb"
-# avro must be loaded before iceberg (measured: iceberg's manifest reader needs it).
-EXTENSIONS = ("httpfs", "avro", "iceberg")
-
-
-def extension_path(name: str) -> Path:
-    """The ``.duckdb_extension`` file shipped in the ``duckdb-extension-<name>`` wheel."""
-    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            f"The DuckDB extension wheel duckdb-extension-{name} is not installed.",
-            hint=f"pip install duckdb-extension-{name}=={duckdb.__version__}",
-        )
-    root = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted(root.glob(f"extensions/*/{name}.duckdb_extension"))
-    if not found:
-        raise ConfigError(f"No {name}.duckdb_extension inside {root}.", hint="Reinstall the wheel.")
-    return found[-1]
-
-
-def quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+__all__ = ["EXTENSIONS", "DuckDBEngine", "extension_path"]
 
 
 class DuckDBEngine:
@@ -52,9 +35,7 @@ class DuckDBEngine:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         s = self.settings
-        con = duckdb.connect()
-        for name in EXTENSIONS:
-            con.execute(f"LOAD {quote(str(extension_path(name)))}")
+        con = connect_with_extensions(s.cache_dir)
         host = s.s3_endpoint.removeprefix("http://")
         con.execute(
             f"CREATE SECRET lake_s3 (TYPE s3, KEY_ID {quote(s.access_key)}, SECRET {quote(s.secret_key)}, "
@@ -94,12 +75,20 @@ class DuckDBEngine:
 
     def _run(self, query: str) -> pa.Table:
         try:
+            if self._is_one_select(query):
+                # Bound once. A relation binds when it is made and again when it
+                # runs, and each bind loads every Iceberg table from the catalog.
+                return conform(self.connection.execute(query).to_arrow_table())
             relation = self.connection.sql(query)
             if relation is None:
                 return pa.table({})
             return conform(relation.to_arrow_table())
         except duckdb.Error as exc:
             raise QueryError(ENGINE, query, str(exc).strip(), hint=self._hint(exc)) from exc
+
+    def _is_one_select(self, query: str) -> bool:
+        statements = self.connection.extract_statements(query)
+        return len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
 
     @staticmethod
     def _hint(exc: duckdb.Error) -> str | None:
