@@ -114,7 +114,7 @@ def test_ingest_from_an_s3_uri(lake: Lakehouse, namespace: str, tmp_path: Path) 
     ("content", "kwargs", "message"),
     [
         ("id,name\n1,ann,extra,fields\n", {}, "Cannot read"),
-        ("id,name\nnot-a-number,ann\n", {}, "Cannot append"),
+        ("id,name\nnot-a-number,ann\n", {}, "Column id"),
         ("id,name\n5,eve\n", {"mode": "upsert", "key": ["nope"]}, "Key column(s) nope"),
         ("id,name\n5,eve\n5,eve2\n", {"mode": "upsert", "key": ["id"]}, "same key"),
         ("id,name\n5,eve\n", {"mode": "upsert"}, "Upsert needs key columns"),
@@ -154,6 +154,7 @@ def test_cli_ingest_and_error_exit_code(lake: Lakehouse, namespace: str, tmp_pat
         "ingest", write_csv(tmp_path / "b.csv", "id,name\nx,y\n"), "--table", table, check=False
     )
     assert bad.returncode == 1
-    assert bad.stderr.startswith("Error: Cannot append") and "Hint:" in bad.stderr
+    assert bad.stderr.startswith("Error: Column id") and "Hint:" in bad.stderr
+    assert "long" in bad.stderr and "'x'" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert rows(lake, table) == [{"id": 1, "name": "ann"}]
