@@ -266,9 +266,12 @@ def test_host_network_jobs_see_the_lake_as_local_clients_do(
         inside = load_settings()
         for name in env:
             monkeypatch.delenv(name)
-        expected = environment(custom) | {"LAKEHOUSE_HOME": env["LAKEHOUSE_HOME"]}
+        assert str(inside.home_dir) == env["LAKEHOUSE_HOME"], job
+        # `lakehouse env` exports a home only where it exists: not the container's here.
+        expected, actual = environment(custom), environment(inside)
+        expected.pop("LAKEHOUSE_HOME", None), actual.pop("LAKEHOUSE_HOME", None)
         # PG*, LAKEHOUSE_POSTGRES_URL, OPENSEARCH_URL, S3 and catalog settings alike.
-        assert environment(inside) == expected, job
+        assert actual == expected, job
         assert inside.sample_scale == custom.sample_scale, job
 
 
