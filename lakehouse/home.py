@@ -75,14 +75,17 @@ def find_project(start: Path | None = None) -> Project:
 
 
 def home_origin(home: Path, flag_given: bool = False) -> str:
-    """How ``home`` was chosen, in words (for 'no lake house found' messages)."""
+    """How ``home`` was chosen, in words, for "no lake house found" messages.
+
+    Outside any project this lists every directory the search tried.
+    """
     if flag_given:
-        return f"--home {home}"
+        return "given with --home"
     if os.environ.get("LAKEHOUSE_HOME"):
-        return f"LAKEHOUSE_HOME={os.environ['LAKEHOUSE_HOME']}"
+        return f"from LAKEHOUSE_HOME={os.environ['LAKEHOUSE_HOME']}"
     project = find_project()
-    if project.root is not None and home == project.default_home:
-        return f"the project at {project.root}"
-    if project.root is None and home == project.default_home:
-        return f"no project found ({project.trail()})"
-    return f"home in {project.config_file}"
+    if home != project.default_home:
+        return f"set by `home` in {project.config_file}"
+    if project.root is not None:
+        return f"the home of the project at {project.root}"
+    return f"the per-user default, as no project was found: {project.trail()}"
