@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lakehouse.artifacts import ArtifactFetcher, read_lock
 from lakehouse.errors import JavaNotFoundError
 from lakehouse.java import Jdk, find_jdk
 from lakehouse.services import service_files_dir
@@ -68,6 +67,8 @@ class CatalogService(Service):
         return find_jdk(self.name, MIN_JAVA, explicit=self.settings.java_home)
 
     def classpath(self) -> list[Path]:
+        from lakehouse.artifacts import ArtifactFetcher, read_lock
+
         fetcher = ArtifactFetcher(self.settings)
         return [fetcher.local_path(a) for a in read_lock(self.lock_file())] + [self.launcher_dir()]
 
@@ -102,6 +103,8 @@ class CatalogService(Service):
 
     def prepare(self) -> None:
         jdk = self.jdk()
+        from lakehouse.artifacts import ArtifactFetcher, read_lock
+
         ArtifactFetcher(self.settings).fetch_all(read_lock(self.lock_file()), "catalog")
         data_dir = self.spec().data_dir
         assert data_dir is not None
