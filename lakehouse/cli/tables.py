@@ -104,7 +104,10 @@ def describe(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
-    out.print(f"[bold]{info['name']}[/]  rows: {info['row_count']:,}  location: {info['location']}")
+    out.print(
+        f"[bold]{info['name']}[/]  rows: {_rows(info['row_count'], info['row_count_method'])}"
+        f"  location: {info['location']}"
+    )
     schema = RichTable("id", "column", "type", "required")
     for field in info["schema"]:
         schema.add_row(str(field["id"]), field["name"], field["type"], str(field["required"]))
@@ -124,5 +127,15 @@ def history(ctx: click.Context, name: str) -> None:
     table = RichTable("snapshot_id", "committed_at (UTC)", "operation", "added", "total rows")
     for snap in lake_of(settings_of(ctx)).history(name):
         table.add_row(str(snap.snapshot_id), snap.committed_at.isoformat(), snap.operation,
-                      f"{snap.added_records:,}", f"{snap.total_records:,}")  # fmt: skip
+                      f"{snap.added_records:,}", _rows(snap.total_records, snap.count_method))  # fmt: skip
     out.print(table)
+    out.print("total rows: what a reader sees, delete files applied (* counted from the files)")
+
+
+def _rows(rows: int | None, method: str) -> str:
+    """A row count, marked when it was counted rather than read from the summary."""
+    from lakehouse.lake.counts import SUMMARY  # here, not at start-up: it imports pyiceberg
+
+    if rows is None:
+        return method
+    return f"{rows:,}" if method == SUMMARY else f"{rows:,}*"

@@ -12,6 +12,7 @@ from pyiceberg.table import Table
 
 from lakehouse.config import Settings, catalog_properties
 from lakehouse.errors import TableNotFoundError
+from lakehouse.lake.counts import DeleteReader, live_rows
 
 
 def open_catalog(settings: Settings) -> RestCatalog:
@@ -65,16 +66,21 @@ def list_tables(catalog: RestCatalog, namespace: str | None = None) -> list[str]
     return sorted(names)
 
 
-def row_count(table: Table) -> int:
-    snapshot = table.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
-        return 0
-    return int(snapshot.summary.additional_properties.get("total-records", 0))
+def row_count(table: Table) -> int | None:
+    """Rows a reader of the current snapshot sees (delete files applied); None when
+    unknowable (equality deletes). See ``lakehouse.lake.counts``."""
+    return live_rows(table, table.current_snapshot()).rows
 
 
 def describe(table: Table) -> dict[str, Any]:
-    """Schema, partitioning, properties, location and row count."""
+    """Schema, partitioning, properties, location and row count.
+
+    ``row_count`` is what a reader sees (None when unknowable), ``row_count_method``
+    says how it was found, ``stored_records`` is the summary's count of stored rows.
+    """
     snapshot = table.current_snapshot()
+    count = live_rows(table, snapshot)
+    summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
     return {
         "name": ".".join(table.name()),
         "location": table.location(),
@@ -87,25 +93,35 @@ def describe(table: Table) -> dict[str, Any]:
         "sort_order": [str(field) for field in table.sort_order().fields],
         "properties": dict(table.properties),
         "current_snapshot_id": snapshot.snapshot_id if snapshot else None,
-        "row_count": row_count(table),
+        "row_count": count.rows,
+        "row_count_method": count.method,
+        "stored_records": int(summary.get("total-records", 0)),
     }
 
 
 @dataclass(frozen=True)
 class SnapshotInfo:
+    """One snapshot. ``total_records`` is what a reader of it sees (delete files
+    applied; None when unknowable), ``stored_records`` the rows its data files hold,
+    ``count_method`` how ``total_records`` was found."""
+
     snapshot_id: int
     parent_id: int | None
     committed_at: datetime
     operation: str
     added_records: int
-    total_records: int
+    total_records: int | None
+    stored_records: int
+    count_method: str
 
 
 def history(table: Table) -> list[SnapshotInfo]:
     """Snapshots in commit order, oldest first."""
     rows = []
+    reader = DeleteReader()  # a delete file stays in the snapshots after it: read it once
     for snap in sorted(table.snapshots(), key=lambda s: s.timestamp_ms):
         extra = snap.summary.additional_properties if snap.summary else {}
+        count = live_rows(table, snap, reader)
         rows.append(
             SnapshotInfo(
                 snapshot_id=snap.snapshot_id,
@@ -113,7 +129,9 @@ def history(table: Table) -> list[SnapshotInfo]:
                 committed_at=datetime.fromtimestamp(snap.timestamp_ms / 1000, tz=UTC),
                 operation=str(snap.summary.operation.value) if snap.summary else "",
                 added_records=int(extra.get("added-records", 0)),
-                total_records=int(extra.get("total-records", 0)),
+                total_records=count.rows,
+                stored_records=int(extra.get("total-records", 0)),
+                count_method=count.method,
             )
         )
     return rows

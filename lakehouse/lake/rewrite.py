@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyiceberg.conversions import from_bytes
+from pyiceberg.exceptions import NotInstalledError
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, schema_to_pyarrow
@@ -56,6 +57,7 @@ from pyiceberg.types import (
     TimeType,
 )
 
+from lakehouse.errors import IngestError
 from lakehouse.lake.commit import append, overwrite
 from lakehouse.lake.keys import Found, KeySet, build_key_set, may_hold, present, without
 
@@ -189,7 +191,10 @@ class _Rewriter:
                 continue
             source_type = schema.find_field(part.source_id).field_type
             keys = self.key_set.keys.column(name).combine_chunks()
-            transformed.append((pos, part.transform.pyarrow_transform(source_type)(keys)))
+            try:
+                transformed.append((pos, part.transform.pyarrow_transform(source_type)(keys)))
+            except NotInstalledError:  # time transforms need pyiceberg-core: no pruning by them
+                continue
         return transformed
 
     def _present(self, task: FileScanTask) -> Found:
@@ -228,6 +233,7 @@ class _Rewriter:
         """New images at ``rows`` not written yet (a key may sit in several files)."""
         if self.images is None:
             return self.target.empty_table()
+        rows = np.unique(rows)  # a key found in two files of the batch is written once
         rows = rows[~self.placed[rows]]
         self.placed[rows] = True
         return self.images.take(pa.array(rows, pa.int64()))
@@ -243,9 +249,16 @@ class _Rewriter:
         if sort:  # key order keeps files' key bounds narrow: later upserts touch fewer files
             rows = rows.sort_by([(name, "ascending") for name in self.key_set.columns])
         self.result.rows_written += rows.num_rows
-        self.result.new_files += _dataframe_to_data_files(
-            self.metadata, rows, self.io, self._write_uuid, self._counter
-        )
+        try:
+            self.result.new_files += _dataframe_to_data_files(
+                self.metadata, rows, self.io, self._write_uuid, self._counter
+            )
+        except NotInstalledError as exc:
+            raise IngestError(
+                f"pyiceberg cannot write this table's partitioning ({self.metadata.spec()}): {exc}",
+                hint="Install pyiceberg-core (pip install 'pyiceberg[pyiceberg-core]'), or "
+                "write with Spark or Trino. Nothing was committed.",
+            ) from exc
 
 
 def _bound(kind: Any, bounds: dict[int, bytes] | None, field_id: int) -> Any:
