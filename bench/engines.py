@@ -78,6 +78,34 @@ def query_suite(lake: Lakehouse) -> dict[str, Any]:
     return {"per_query_s": per_query, "geomean_ratio_to_parquet_duckdb": ratios}
 
 
+LINEITEM = "tpch.lineitem"
+
+
+def result_throughput(lake: Lakehouse, repeats: int = 3) -> dict[str, Any]:
+    """Rows/s of ``SELECT * FROM tpch.lineitem`` (TPC-H SF 0.1, 600k rows) per engine.
+
+    The table is written once into the lake by Trino from its tpch catalog;
+    each engine's rows/s is also given as a ratio to DuckDB's in this run.
+    """
+    if LINEITEM not in lake.tables():
+        lake.sql("CREATE SCHEMA IF NOT EXISTS tpch", engine="trino", native=True)
+        lake.sql(f'CREATE TABLE {LINEITEM} AS SELECT * FROM tpch."sf0.1".lineitem',
+                 engine="trino", native=True)  # fmt: skip
+    sql = f"SELECT * FROM {LINEITEM}"
+    rows = lake.sql(f"SELECT count(*) AS n FROM {LINEITEM}").column("n")[0].as_py()
+    seconds = {}
+    for engine in ENGINES:
+        lake.sql(sql, engine=engine)  # warm-up
+        seconds[engine] = median_s(lambda engine=engine: lake.sql(sql, engine=engine), repeats)
+    rows_per_s = {engine: rows / s for engine, s in seconds.items()}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows_per_s,
+        "ratio_to_duckdb": {e: rows_per_s[e] / rows_per_s["duckdb"] for e in ENGINES},
+    }
+
+
 def engines_bench(settings: Settings, sampler: Any) -> dict[str, Any]:
     """All issue-3 figures, on a stack already running every service."""
     result: dict[str, Any] = {
@@ -88,5 +116,7 @@ def engines_bench(settings: Settings, sampler: Any) -> dict[str, Any]:
         with Lakehouse(settings) as lake:
             load_sample(lake, scale=float(scale), force=True)
             result[f"scale_{scale}"] = query_suite(lake)
+    with Lakehouse(settings) as lake:
+        result["lineitem_result_throughput"] = result_throughput(lake)
     result["peak_memory_full_stack_mb"] = sampler.peak_mb
     return result

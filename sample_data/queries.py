@@ -44,8 +44,8 @@ QUERIES: dict[str, str] = {
         FROM (SELECT order_date, sum(total_amount) AS revenue FROM retail.orders
               WHERE order_date < DATE '2024-03-01' GROUP BY order_date) daily""",
     "weekday_orders": """
-        SELECT day_of_week(order_date) AS dow, count(*) AS orders
-        FROM retail.orders GROUP BY day_of_week(order_date)""",
+        SELECT isodow(order_date) AS dow, count(*) AS orders
+        FROM retail.orders GROUP BY isodow(order_date)""",
     "funnel": """
         SELECT device,
                count(DISTINCT session_id) AS sessions,
@@ -81,20 +81,11 @@ QUERIES: dict[str, str] = {
         GROUP BY o.channel""",
 }
 
-# The smallest per-engine rewrites, as text substitutions on the canonical
-# (Trino) text. Each exists because the engines disagree on a spelling:
-# - ISO day of week (Monday = 1): Trino day_of_week(), DuckDB isodow(),
-#   Spark extract(DAYOFWEEK_ISO FROM ...).
-# - whole seconds between timestamps: Spark has no date_diff('second', ...);
-#   unix_timestamp() truncates to seconds like date_trunc('second', ...).
-REWRITES: dict[str, dict[str, str]] = {
-    "duckdb": {"day_of_week(order_date)": "isodow(order_date)"},
-    "trino": {},
-    "spark": {
-        "day_of_week(order_date)": "extract(DAYOFWEEK_ISO FROM order_date)",
-        "date_diff('second', date_trunc('second', first_ts), date_trunc('second', last_ts))": "unix_timestamp(last_ts) - unix_timestamp(first_ts)",
-    },
-}
+# Every query is one text in DuckDB's dialect; lakehouse translates it for
+# Trino and Spark (``lakehouse.engines.translate``), e.g. isodow() becomes
+# Trino's day_of_week() and Spark's dayofweek arithmetic. No engine needs a
+# rewrite of its own any more.
+REWRITES: dict[str, dict[str, str]] = {"duckdb": {}, "trino": {}, "spark": {}}
 
 
 def query_for(name: str, engine: str) -> str:

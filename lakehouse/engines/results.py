@@ -10,7 +10,8 @@ changes only how types are spelled:
   without is ``timestamp[us]``; nanosecond timestamps stay nanoseconds;
 - an interval is ``month_day_nano_interval`` (DuckDB's type); Spark's
   day-time intervals become whole nanoseconds (0 months, 0 days);
-- decimals keep precision and scale; structs keep their field names.
+- decimals keep precision and scale; structs keep their field names;
+- top-level fields are nullable.
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ def contract_type(t: pa.DataType) -> pa.DataType:
 
 
 def conform(table: pa.Table) -> pa.Table:
-    """``table`` with every column spelled by the contract; values unchanged."""
+    """``table`` with every column spelled by the contract; values unchanged.
+
+    Top-level fields are nullable, whatever the engine inferred (Spark marks
+    ``count(*)`` not null, DuckDB and Trino do not).
+    """
     columns = []
-    changed = False
+    changed = any(not field.nullable for field in table.schema)
     for column in table.columns:
         target = contract_type(column.type)
         if str(target) != str(column.type):  # str: list item names count too
@@ -55,7 +60,10 @@ def conform(table: pa.Table) -> pa.Table:
         columns.append(column)
     if not changed:
         return table
-    return pa.table(columns, names=table.column_names)
+    schema = pa.schema(
+        [pa.field(name, c.type) for name, c in zip(table.column_names, columns, strict=True)]
+    )
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _convert(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:

@@ -92,6 +92,7 @@ def translate(text: str, engine: str, snapshots: dict[str, int] | None = None) -
         _expand_group_by_aliases(select)
     _name_projections(tree)
     _map_literals_as_arrays(tree)
+    _spell_days_of_week(tree, engine)
     try:
         sql = tree.sql(dialect=DIALECTS[engine], unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
@@ -162,6 +163,34 @@ def _map_literals_as_arrays(tree: exp.Expr) -> None:
         keys = exp.Array(expressions=[p.this.copy() for p in pairs])
         values = exp.Array(expressions=[p.expression.copy() for p in pairs])
         literal.replace(exp.Map(keys=keys, values=values))
+
+
+def _spell_days_of_week(tree: exp.Expr, engine: str) -> None:
+    """DuckDB's isodow (Monday 1 .. Sunday 7) and dayofweek (Sunday 0 .. Saturday 6).
+
+    sqlglot writes both wrongly for Spark (and dayofweek for Trino): wrong
+    days, no error. Spelled here with each engine's own functions instead.
+    """
+    for extract in list(tree.find_all(exp.Extract)):
+        unit = extract.this.name.upper() if isinstance(extract.this, exp.Var) else ""
+        if unit in ("ISODOW", "DOW"):
+            kind = exp.DayOfWeekIso if unit == "ISODOW" else exp.DayOfWeek
+            extract.replace(kind(this=extract.expression.copy()))
+    for node in list(tree.find_all(exp.DayOfWeekIso, exp.DayOfWeek)):
+        day = node.this.copy()
+        iso = isinstance(node, exp.DayOfWeekIso)
+        if engine == "spark":
+            spelled: exp.Expr = (
+                exp.Extract(this=exp.var("DAYOFWEEK_ISO"), expression=day)
+                if iso
+                else exp.Paren(this=exp.Sub(this=exp.Anonymous(this="DAYOFWEEK", expressions=[day]), expression=exp.Literal.number(1)))
+            )  # fmt: skip
+        elif engine == "trino":
+            weekday = exp.Anonymous(this="DAY_OF_WEEK", expressions=[day])
+            spelled = weekday if iso else exp.Paren(this=exp.Mod(this=weekday, expression=exp.Literal.number(7)))  # fmt: skip
+        else:
+            continue
+        node.replace(spelled)
 
 
 def _first_error(exc: ParseError) -> str:

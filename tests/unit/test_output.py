@@ -80,3 +80,11 @@ def test_conform_spells_lists_uuids_and_durations_one_way() -> None:
         == pa.scalar((0, 0, 1_000_000_000), pa.month_day_nano_interval()).as_py()
     )
     assert conformed.schema.field("big").type == pa.string()
+
+
+def test_conform_makes_top_level_fields_nullable() -> None:
+    spark_count = pa.table(
+        {"n": pa.array([3], pa.int64())},
+        schema=pa.schema([pa.field("n", pa.int64(), nullable=False)]),
+    )
+    assert conform(spark_count).schema.field("n").nullable
