@@ -121,3 +121,21 @@ def test_children_get_the_exact_settings_whatever_their_cwd(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert load_settings() == parent
+
+
+def test_every_service_process_gets_the_settings_of_up(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync worker, started with cwd = home, still reads the project's [sync] tables."""
+    from lakehouse.runtimes.local import LocalRuntime
+    from lakehouse.services.sync import SyncService
+
+    root = project(clean_env / "proj", "[lakehouse]\npostgres_port = 6543\n")
+    monkeypatch.chdir(root / "notebooks")
+    settings = load_settings()
+    spec = SyncService(settings).spec()
+    env = LocalRuntime(settings)._child_env(spec)
+    assert env["LAKEHOUSE_CONFIG"] == str(root / "lakehouse.toml")
+    assert env["LAKEHOUSE_HOME"] == str(root / ".lakehouse")
+    assert env["LAKEHOUSE_POSTGRES_PORT"] == "6543"
+    assert env["PYTHONUNBUFFERED"] == "1"  # the service's own variables still apply
