@@ -26,6 +26,7 @@ from rich.table import Table
 
 from bench import plugin as bench_plugin
 from bench import startup as startup_bench
+from bench import upsert as upsert_bench
 from bench.duckdb_iceberg import bench_queries
 from bench.engines import engines_bench
 from lakehouse import Lakehouse, load_settings
@@ -129,8 +130,13 @@ def main() -> None:
     if sys.argv[1:] == ["sync"]:  # `python -m bench sync`: only the Zero-ETL figures
         run_sync_only(console)
         return
-    if sys.argv[1:] == ["startup"]:  # `python -m bench startup`: only CLI start-up
-        print_startup_table(console, startup_bench.run_alone())
+    if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
+        upsert_bench.print_table(console, upsert_bench.run_alone())
+        return
+    if sys.argv[1:] == ["startup"]:  # `python -m bench startup`: CLI start-up, DuckDB queries
+        cli_startup, queries = startup_bench.run_alone(QUERIES)
+        print_startup_table(console, cli_startup)
+        print_duckdb_table(console, queries)
         return
     with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as home:
         os.environ.update(isolated_stack_env(Path(home)))
@@ -165,6 +171,10 @@ def main() -> None:
                 sampler.start()
                 engines = engines_bench(settings, sampler)
                 sampler.stop()
+            runtime.down(["trino"])  # idle, but the upsert bench has two cores to share
+            with console.status("upsert at scale, and Spark MERGE INTO of the same rows"):
+                upsert = upsert_bench.upsert_bench(settings)
+            upsert_bench.write_results(upsert)
             # Two cores: the engines would compete with the sync for CPU.
             runtime.down(["trino", "spark"])
             sync = run_sync(console, runtime, settings, Path(home))
@@ -185,6 +195,7 @@ def main() -> None:
     print_table(console, result)
     print_startup_table(console, cli_startup)
     print_engines_table(console, engines)
+    upsert_bench.print_table(console, upsert)
     print_sync_table(console, sync)
 
 
@@ -279,13 +290,7 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
     table.add_row(
         "ingest vs raw pyiceberg", f"{i['ingest_vs_raw_throughput']:.2f}x", "target >= 0.8"
     )
-    for name, q in result["duckdb_queries"].items():
-        table.add_row(
-            f"duckdb {name} (warm / cold)",
-            f"{q['iceberg_s'] * 1000:.0f} / {q['cold_iceberg_s'] * 1000:.0f} ms",
-            f"parquet {q['parquet_s'] * 1000:.0f} / {q['cold_parquet_s'] * 1000:.0f} ms, "
-            f"ratio {q['ratio']:.2f} / {q['cold_ratio']:.2f} (target <= 1.5)",
-        )
+    add_duckdb_rows(table, result["duckdb_queries"])
     p = result["pytest_plugin"]
     table.add_row("`lake` fixture create+drop (median)", f"{p['lake_fixture_ms']:.0f} ms",
                   f"moto bucket {p['moto_bucket_ms']:.0f} ms; target <= 50 ms")  # fmt: skip
@@ -295,6 +300,22 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
         "",
     )
     table.add_row("peak memory S3+catalog", f"{result['peak_memory_mb']['core_stack']:.0f} MiB", "")
+    console.print(table)
+
+
+def add_duckdb_rows(table: Table, queries: dict[str, dict[str, float]]) -> None:
+    for name, q in queries.items():
+        table.add_row(
+            f"duckdb {name} (warm / cold)",
+            f"{q['iceberg_s'] * 1000:.0f} / {q['cold_iceberg_s'] * 1000:.0f} ms",
+            f"parquet {q['parquet_s'] * 1000:.0f} / {q['cold_parquet_s'] * 1000:.0f} ms, "
+            f"ratio {q['ratio']:.2f} / {q['cold_ratio']:.2f} (target <= 1.5)",
+        )
+
+
+def print_duckdb_table(console: Console, queries: dict[str, dict[str, float]]) -> None:
+    table = Table("figure", "iceberg", "parquet, ratio", title="DuckDB over Iceberg vs Parquet")
+    add_duckdb_rows(table, queries)
     console.print(table)
 
 

@@ -6,6 +6,7 @@ small files and snapshots stay bounded (otherwise every commit gets slower).
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from typing import Any
 
@@ -125,3 +126,40 @@ def test_a_commit_by_another_writer_is_kept_and_the_sync_replans(
     target.apply(name, batch, "0/3")  # what the runner's retry does
     assert table_rows(lake, name) == rows
     assert target.checkpoint(name) == "0/3"
+
+
+PAIR_SCHEMA = pa.schema(
+    [pa.field("shop", pa.string(), nullable=False), pa.field("day", pa.date32(), nullable=False),
+     pa.field("qty", pa.int64())]
+)  # fmt: skip
+
+
+def test_a_two_column_key_is_rewritten_by_key_one_snapshot_per_batch(
+    lake: Lakehouse, namespace: str
+) -> None:
+    name, rng = f"{namespace}.pairs", random.Random(11)
+    target = IcebergTarget(lake.catalog, "pairs")
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(200)]
+    rows: dict[tuple[str, dt.date], dict[str, Any]] = {
+        (s, d): {"shop": s, "day": d, "qty": 0} for s in ("a", "b", "c") for d in days
+    }
+    initial = pa.Table.from_pylist(list(rows.values()), schema=PAIR_SCHEMA)
+    target.replace(name, ("shop", "day"), PAIR_SCHEMA, [initial], "0/1")
+    for step in range(5):
+        batch = TableBatch(name, ("shop", "day"), PAIR_SCHEMA)
+        for key in rng.sample(sorted(rows), 30):
+            rows[key] = {**rows[key], "qty": rows[key]["qty"] + 1}
+            batch.upsert(rows[key])
+        for key in rng.sample(sorted(rows), 10):
+            batch.delete({"shop": key[0], "day": key[1]})
+            del rows[key]
+        new = ("new", dt.date(2030, 1, 1) + dt.timedelta(days=step))
+        rows[new] = {"shop": new[0], "day": new[1], "qty": step}
+        batch.upsert(rows[new])
+        snapshots = len(lake.catalog.load_table(name).snapshots())
+        target.apply(name, batch, f"1/{step}")
+        table = lake.catalog.load_table(name)
+        assert len(table.snapshots()) == snapshots + 1
+        assert target.checkpoint(name) == f"1/{step}"  # in that same snapshot
+    got = {(r["shop"], r["day"]): r for r in table.scan().to_arrow().to_pylist()}
+    assert got == rows
