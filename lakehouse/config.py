@@ -27,6 +27,10 @@ from lakehouse.home import CONFIG_FILE_NAME, find_project
 
 __all__ = ["CONFIG_FILE_NAME", "Settings", "catalog_properties", "load_settings"]
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+# The namespace unqualified names resolve in (DuckDB's USE), created by the catalog
+# service. Here rather than in lakehouse.services.catalog, so that a query does not
+# import the service machinery (~15 ms).
+DEFAULT_NAMESPACE = "default"
 
 
 def default_cache_dir() -> Path:

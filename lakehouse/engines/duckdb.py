@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from lakehouse.config import Settings
+from lakehouse.config import DEFAULT_NAMESPACE, Settings
 from lakehouse.engines.duckdb_extensions import (
     EXTENSIONS,
     connect_with_extensions,
@@ -20,7 +20,6 @@ from lakehouse.engines.duckdb_extensions import (
 )
 from lakehouse.engines.results import conform
 from lakehouse.errors import QueryError
-from lakehouse.services.catalog import DEFAULT_NAMESPACE
 
 ENGINE = "duckdb"
 __all__ = ["EXTENSIONS", "DuckDBEngine", "extension_path"]

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lakehouse.config import DEFAULT_NAMESPACE
 from lakehouse.errors import JavaNotFoundError
 from lakehouse.java import Jdk, find_jdk
 from lakehouse.services import service_files_dir
@@ -23,8 +24,6 @@ from lakehouse.services.base import Port, Service, ServiceSpec
 MIN_JAVA = 17
 LAUNCHER = "LakehouseCatalogServer"
 MAIN_CLASS = f"org.apache.iceberg.rest.{LAUNCHER}"
-# Namespace DuckDB's USE points at, so `ns.table` resolves inside the lake catalog.
-DEFAULT_NAMESPACE = "default"
 
 
 def catalog_env(settings_home: Path, s3_endpoint: str, access_key: str, secret_key: str,
