@@ -4,8 +4,9 @@ Each command is a fresh process, timed from spawn to exit, median of ``RUNS``
 after one unmeasured run (which fills the OS page cache and records the DuckDB
 extensions' signature check). Compared in the same run with ``python -c pass``
 and plain DuckDB (``import duckdb; duckdb.sql('select 1')``). Results go to
-bench/results/startup.json; `python -m bench startup` runs only this part
-against a throwaway S3 + catalog stack.
+bench/results/startup.json. `python -m bench startup` runs only this part and
+the DuckDB-over-Iceberg figures (bench/results/duckdb_iceberg.json) against a
+throwaway S3 + catalog stack holding the scale-1 sample.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def write_results(result: dict[str, Any]) -> None:
     (RESULTS / "startup.json").write_text(json.dumps(result, indent=2))
 
 
-def run_alone() -> dict[str, Any]:
-    """`python -m bench startup`: a throwaway S3 + catalog stack with the sample, then the figures."""
+def run_alone(queries: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`python -m bench startup`: start-up and DuckDB-over-Iceberg figures on a throwaway stack."""
+    from bench.duckdb_iceberg import bench_queries
     from lakehouse import Lakehouse, load_settings
     from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
     from lakehouse.sample import load_sample
@@ -95,9 +97,11 @@ def run_alone() -> dict[str, Any]:
         try:
             runtime.up(["s3", "catalog"])
             with Lakehouse(settings) as lake:
-                load_sample(lake, scale=0.1)
+                load_sample(lake, scale=1.0)
+                duckdb_figures = bench_queries(lake, queries)
             result = startup_bench(Path(home))
         finally:
             runtime.down()
     write_results(result)
-    return result
+    (RESULTS / "duckdb_iceberg.json").write_text(json.dumps(duckdb_figures, indent=2))
+    return result, duckdb_figures
