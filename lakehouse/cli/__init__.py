@@ -16,7 +16,10 @@ from lakehouse.cli.tables import describe, history, ingest, tables
 
 @click.group()
 @click.option(
-    "--home", type=click.Path(), help="Lake house home (default: .lakehouse, or LAKEHOUSE_HOME)."
+    "--home",
+    type=click.Path(),
+    help="Lake house home (default: LAKEHOUSE_HOME, else the .lakehouse/ of the nearest "
+    "directory up from here holding lakehouse.toml or .lakehouse/, else a per-user directory).",
 )
 @click.option("--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="lakehouse-stack")
