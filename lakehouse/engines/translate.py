@@ -43,7 +43,7 @@ class Translation:
     tables: tuple[str, ...]
 
 
-def parse(text: str) -> exp.Expr:
+def parse(text: str, engine: str = "lakehouse") -> exp.Expr:
     """One statement in DuckDB's dialect; a trailing ``;`` is allowed.
 
     Raises ``QueryError`` for a syntax error, several statements, or a
@@ -52,14 +52,14 @@ def parse(text: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(text, read=SOURCE_DIALECT) if s is not None]
     except ParseError as exc:
-        raise QueryError("lakehouse", text, f"cannot parse the query: {_first_error(exc)}",
+        raise QueryError(engine, text, f"cannot parse the query: {_first_error(exc)}",
                          hint=_syntax_hint(text)) from exc  # fmt: skip
     if len(statements) != 1:
-        raise QueryError("lakehouse", text, f"expected one statement, got {len(statements)}",
+        raise QueryError(engine, text, f"expected one statement, got {len(statements)}",
                          hint="Run statements one at a time.")  # fmt: skip
     tree = statements[0]
     if isinstance(tree, exp.Command):
-        raise QueryError("lakehouse", text, f"'{tree.name}' statements cannot be translated",
+        raise QueryError(engine, text, f"'{tree.name}' statements cannot be translated",
                          hint=NATIVE_HINT)  # fmt: skip
     return tree
 
@@ -81,7 +81,7 @@ def translate(text: str, engine: str, snapshots: dict[str, int] | None = None) -
     ``snapshots`` maps 'ns.table' to a snapshot id. Raises ``QueryError`` when
     the text cannot be parsed or written for the engine.
     """
-    tree = parse(text)
+    tree = parse(text, engine)
     tables = referenced_tables(tree)
     if snapshots:
         pin_snapshots(tree, snapshots, engine)
@@ -179,12 +179,13 @@ def _spell_days_of_week(tree: exp.Expr, engine: str) -> None:
     for node in list(tree.find_all(exp.DayOfWeekIso, exp.DayOfWeek)):
         day = node.this.copy()
         iso = isinstance(node, exp.DayOfWeekIso)
-        if engine == "spark":
-            spelled: exp.Expr = (
+        if engine == "spark":  # BIGINT: DuckDB's and Trino's type for a day number
+            number = (
                 exp.Extract(this=exp.var("DAYOFWEEK_ISO"), expression=day)
                 if iso
-                else exp.Paren(this=exp.Sub(this=exp.Anonymous(this="DAYOFWEEK", expressions=[day]), expression=exp.Literal.number(1)))
+                else exp.Sub(this=exp.Anonymous(this="DAYOFWEEK", expressions=[day]), expression=exp.Literal.number(1))
             )  # fmt: skip
+            spelled: exp.Expr = exp.cast(number, "BIGINT")
         elif engine == "trino":
             weekday = exp.Anonymous(this="DAY_OF_WEEK", expressions=[day])
             spelled = weekday if iso else exp.Paren(this=exp.Mod(this=weekday, expression=exp.Literal.number(7)))  # fmt: skip

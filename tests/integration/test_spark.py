@@ -72,10 +72,12 @@ def test_changes_in_one_engine_are_seen_by_all(lake: Lakehouse, namespace: str) 
     old = {
         "duckdb": lake.sql(f"SELECT count(*) AS n FROM {table}", as_of=before),
         "trino": lake.sql(
-            f"SELECT count(*) AS n FROM {table} FOR VERSION AS OF {before}", engine="trino"
+            f"SELECT count(*) AS n FROM {table} FOR VERSION AS OF {before}",
+            engine="trino",
+            native=True,
         ),
         "spark": lake.sql(
-            f"SELECT count(*) AS n FROM {table} VERSION AS OF {before}", engine="spark"
+            f"SELECT count(*) AS n FROM {table} VERSION AS OF {before}", engine="spark", native=True
         ),
     }
     assert {engine: result.column(0)[0].as_py() for engine, result in old.items()} == {
@@ -88,6 +90,9 @@ def test_spark_errors_name_the_engine_and_leave_it_healthy(
 ) -> None:
     with pytest.raises(QueryError) as bad:
         lake.sql("SELEC 1", engine="spark")
+    assert bad.value.engine == "spark" and "cannot parse the query" in str(bad.value)
+    with pytest.raises(QueryError) as bad:
+        lake.sql("SELEC 1", engine="spark", native=True)
     assert bad.value.engine == "spark" and "PARSE_SYNTAX_ERROR" in str(bad.value)
     assert "JVM stacktrace" not in str(bad.value)
     with pytest.raises(QueryError, match="TABLE_OR_VIEW_NOT_FOUND"):

@@ -82,19 +82,22 @@ def test_time_travel_on_trino(lake: Lakehouse, namespace: str) -> None:
     assert lake.sql(count, engine="trino").column("n")[0].as_py() == 6
     assert lake.sql(count, engine="trino", as_of=first).column("n")[0].as_py() == 3
     native = lake.sql(
-        f"SELECT count(*) AS n FROM {table} FOR VERSION AS OF {first}", engine="trino"
+        f"SELECT count(*) AS n FROM {table} FOR VERSION AS OF {first}", engine="trino", native=True
     )
     assert native.column("n")[0].as_py() == 3
 
 
 def test_errors_name_the_engine_and_the_query(lake: Lakehouse, namespace: str) -> None:
     with pytest.raises(QueryError) as bad:
-        lake.sql("SELEC 1", engine="trino")
+        lake.sql("SELEC 1", engine="trino", native=True)
     assert (
         bad.value.engine == "trino"
         and "SYNTAX_ERROR" in str(bad.value)
         and "SELEC 1" in str(bad.value)
     )
+    with pytest.raises(QueryError) as translated:
+        lake.sql("SELEC 1", engine="trino")
+    assert translated.value.engine == "trino" and "cannot parse the query" in str(translated.value)
     with pytest.raises(QueryError, match="TABLE_NOT_FOUND"):
         lake.sql(f"SELECT * FROM {namespace}.missing", engine="trino")
     cli = run_cli("query", "--engine", "trino", "SELECT 1 AS one", "--format", "csv")

@@ -91,7 +91,7 @@ def test_a_statement_sqlglot_cannot_parse_is_refused_not_passed() -> None:
 def test_days_of_week_are_spelled_per_engine() -> None:
     sql = "SELECT isodow(d) AS a, dayofweek(d) AS b FROM ns.t"
     assert translate(sql, "spark").sql.startswith(
-        "SELECT EXTRACT(DAYOFWEEK_ISO FROM d) AS a, (DAYOFWEEK(d) - 1) AS b"
+        "SELECT CAST(EXTRACT(DAYOFWEEK_ISO FROM d) AS BIGINT) AS a, CAST(DAYOFWEEK(d) - 1 AS BIGINT) AS b"
     )
     assert translate(sql, "trino").sql.startswith(
         "SELECT DAY_OF_WEEK(d) AS a, (DAY_OF_WEEK(d) % 7) AS b"
