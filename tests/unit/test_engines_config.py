@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.config import load_settings
-from lakehouse.engines.sql import pin_snapshots
+from lakehouse.engines.translate import translate
 from lakehouse.errors import LakehouseError
 from lakehouse.services import build_services
 from lakehouse.services.spark import spark_conf
@@ -50,10 +50,10 @@ def test_spark_sees_other_engines_commits_and_binds_to_loopback() -> None:
 
 def test_pin_snapshots_rewrites_each_dialect() -> None:
     sql = "SELECT * FROM retail.orders o JOIN retail.customers c ON o.customer_id = c.customer_id"
-    trino = pin_snapshots(sql, {"retail.orders": 42}, "trino")
+    trino = translate(sql, "trino", {"retail.orders": 42}).sql
     assert "retail.orders FOR VERSION AS OF 42" in trino and "customers FOR" not in trino
-    assert "retail.orders VERSION AS OF 42" in pin_snapshots(sql, {"retail.orders": 42}, "spark")
-    assert pin_snapshots(sql, None, "trino") == sql
+    assert "retail.orders VERSION AS OF 42" in translate(sql, "spark", {"retail.orders": 42}).sql
+    assert "VERSION" not in translate(sql, "trino").sql
 
 
 def test_every_rewrite_applies_to_some_query() -> None:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.config import load_settings
-from lakehouse.engines.duckdb import referenced_tables
+from lakehouse.engines.translate import parse, referenced_tables
 from lakehouse.env import environment, shell_exports
 from lakehouse.errors import IngestError, QueryError, ServiceStartError
 from lakehouse.lake.ingest import conform, detect_format, normalize
@@ -23,9 +23,9 @@ def test_referenced_tables_ignores_ctes_and_qualified_catalogs() -> None:
         SELECT c.country, count(*) FROM recent r JOIN retail.customers c USING (customer_id)
         JOIN lake.web.clickstream w ON w.order_id = r.order_id GROUP BY 1
     """
-    assert referenced_tables(sql) == ["retail.customers", "retail.orders"]
+    assert referenced_tables(parse(sql)) == ("retail.customers", "retail.orders")
     with pytest.raises(QueryError, match="cannot parse"):
-        referenced_tables("SELECT FROM WHERE (")
+        parse("SELECT FROM WHERE (")
 
 
 def test_normalize_makes_types_iceberg_can_store() -> None:
