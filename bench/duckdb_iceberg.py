@@ -9,6 +9,9 @@ reading and planning.
   median of ``REPEATS`` runs.
 - ``cold``: the first run on a fresh connection (connection set-up not counted);
   median of ``COLD_REPEATS`` connections.
+
+The Iceberg and Parquet runs alternate, so a burst of load from elsewhere on the
+machine falls on both sides instead of skewing one.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from typing import Any
 from lakehouse import Lakehouse
 from lakehouse.engines.duckdb import DuckDBEngine
 
-REPEATS = 7
-COLD_REPEATS = 3
+REPEATS = 15
+COLD_REPEATS = 5
 SAMPLE_TABLES = (
     "web.clickstream",
     "retail.order_items",
@@ -47,20 +50,28 @@ def _seconds(action: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def warm_seconds(engine: DuckDBEngine, sql: str) -> float:
-    engine.sql(sql)
-    return statistics.median(_seconds(lambda: engine.sql(sql)) for _ in range(REPEATS))
+def warm_seconds(engine: DuckDBEngine, texts: tuple[str, str]) -> tuple[float, float]:
+    """Median seconds of each text on one warm connection, runs alternating."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for text in texts:
+        engine.sql(text)
+    for _ in range(REPEATS):
+        for side, text in enumerate(texts):
+            times[side].append(_seconds(partial(engine.sql, text)))
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
-def cold_seconds(lake: Lakehouse, sql: str) -> float:
-    times = []
+def cold_seconds(lake: Lakehouse, texts: tuple[str, str]) -> tuple[float, float]:
+    """Median seconds of each text as the first query of a fresh connection, alternating."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(COLD_REPEATS):
-        engine = DuckDBEngine(lake.settings)
-        try:
-            times.append(_seconds(partial(engine.sql, sql)))
-        finally:
-            engine.close()
-    return statistics.median(times)
+        for side, text in enumerate(texts):
+            engine = DuckDBEngine(lake.settings)
+            try:
+                times[side].append(_seconds(partial(engine.sql, text)))
+            finally:
+                engine.close()
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def same_answer(engine: DuckDBEngine, sql: str, raw_sql: str) -> bool:
@@ -78,8 +89,8 @@ def bench_queries(lake: Lakehouse, queries: dict[str, str]) -> dict[str, dict[st
         for name, sql in queries.items():
             raw_sql = parquet_sql(lake, sql)
             assert same_answer(engine, sql, raw_sql), f"{name}: Iceberg and Parquet answers differ"
-            warm = (warm_seconds(engine, sql), warm_seconds(engine, raw_sql))
-            cold = (cold_seconds(lake, sql), cold_seconds(lake, raw_sql))
+            warm = warm_seconds(engine, (sql, raw_sql))
+            cold = cold_seconds(lake, (sql, raw_sql))
             figures[name] = {
                 "iceberg_s": warm[0],
                 "parquet_s": warm[1],

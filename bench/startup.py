@@ -2,7 +2,8 @@
 
 Each command is a fresh process, timed from spawn to exit, median of ``RUNS``
 after one unmeasured run (which fills the OS page cache and records the DuckDB
-extensions' signature check). Compared in the same run with ``python -c pass``
+extensions' signature check). The commands take turns, so a burst of load from
+elsewhere on the machine falls on every command alike. Compared in the same run with ``python -c pass``
 and plain DuckDB (``import duckdb; duckdb.sql('select 1')``). Results go to
 bench/results/startup.json. `python -m bench startup` runs only this part and
 the DuckDB-over-Iceberg figures (bench/results/duckdb_iceberg.json) against a
@@ -43,15 +44,16 @@ def commands() -> dict[str, list[str]]:
     }
 
 
-def median_seconds(command: list[str], cwd: Path, runs: int = RUNS) -> float:
-    """Median wall time of ``command`` (each run must succeed)."""
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(command, cwd=cwd, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def median_seconds(named: dict[str, list[str]], cwd: Path, runs: int = RUNS) -> dict[str, float]:
+    """Median wall time of each command (every run must succeed), commands taking turns."""
+    times: dict[str, list[float]] = {name: [] for name in named}
+    for round_number in range(runs + 1):
+        for name, command in named.items():
+            started = time.perf_counter()
+            subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+            if round_number:  # the first round only warms up
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def startup_bench(cwd: Path) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def startup_bench(cwd: Path) -> dict[str, Any]:
     ``cwd`` is where the commands run: inside the project of a running stack
     (the environment's LAKEHOUSE_* variables may also point at it).
     """
-    medians = {name: median_seconds(cmd, cwd) for name, cmd in commands().items()}
+    medians = median_seconds(commands(), cwd)
     python, duckdb = medians["python_pass"], medians["plain_duckdb"]
     figures = {
         name: {
