@@ -4,7 +4,7 @@ Compared in the same run with a plain append of the same 100k rows into the same
 1M-row table, and with Spark's ``MERGE INTO`` of the same data (through the
 lake's Spark Connect server, when it is up). Each lakehouse operation runs in a
 fresh subprocess, so its peak memory is that process's own: the peak resident
-set during the operation minus the resident set just before it. The updated 90%
+set during the operation (sampled every 5 ms) minus the resident set just before it. The updated 90%
 are spread over the whole table (the worst case for copy-on-write: every data
 file holds a touched key). Every run is checked against the expected content.
 
@@ -43,20 +43,31 @@ NAMESPACE = "bench_upsert"
 KEY = ["region", "id"]
 TARGETS = {"upsert_vs_append_time": 5.0, "upsert_vs_spark_merge_time": 1.0}
 
-# Runs in a fresh interpreter: read the input, then time one ingest and its memory.
+# Runs in a fresh interpreter: read the input, import what the write uses, then time
+# one ingest while a thread samples the resident set (ru_maxrss would also count
+# the imports and the input).
 CHILD = """
-import json, resource, sys, time
+import json, sys, threading, time
 import psutil, pyarrow.parquet as pq
+import pyiceberg.io.pyarrow, lakehouse.lake.ingest, lakehouse.lake.rewrite
 from lakehouse import Lakehouse, load_settings
 rows = pq.read_table(sys.argv[1])
+process, peak, running = psutil.Process(), [0], [True]
+def sample():
+    while running[0]:
+        peak[0] = max(peak[0], process.memory_info().rss)
+        time.sleep(0.005)
 with Lakehouse(load_settings()) as lake:
     lake.catalog.load_table(sys.argv[2])  # connect and warm the catalog client
-    before = psutil.Process().memory_info().rss
+    before = process.memory_info().rss
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     started = time.perf_counter()
     lake.ingest(rows, sys.argv[2], mode=sys.argv[3], key=sys.argv[4].split(",") if sys.argv[4] else None)
     seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "peak_mb": max(0, peak - before) / 2**20}))
+    running[0] = False
+    sampler.join()
+print(json.dumps({"seconds": seconds, "peak_mb": max(0, peak[0] - before) / 2**20}))
 """
 
 
