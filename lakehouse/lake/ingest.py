@@ -103,7 +103,10 @@ def _check_keys(data: pa.Table, key: list[str], table: str) -> None:
         )
     for k in key:
         if data.column(k).null_count:
-            raise IngestError(f"Key column {k} has null values in the input for {table}.")
+            raise IngestError(
+                f"Key column {k} has null values in the input for {table}.",
+                hint="Every key column needs a value: fill or drop those rows first.",
+            )
     if has_duplicate_rows(data, key):
         raise IngestError(
             f"The input for {table} has several rows with the same key ({', '.join(key)}).",
