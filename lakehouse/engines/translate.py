@@ -26,7 +26,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
+from lakehouse.engines import semantics
 from lakehouse.engines.headers import duckdb_headers
+from lakehouse.engines.semantics import Schema
 from lakehouse.errors import QueryError
 
 SOURCE_DIALECT = "duckdb"
@@ -75,10 +77,15 @@ def referenced_tables(tree: exp.Expr) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def translate(text: str, engine: str, snapshots: dict[str, int] | None = None) -> Translation:
+def translate(
+    text: str, engine: str, snapshots: dict[str, int] | None = None, schema: Schema | None = None
+) -> Translation:
     """``text`` (DuckDB dialect) written for ``engine``, tables pinned to ``snapshots``.
 
-    ``snapshots`` maps 'ns.table' to a snapshot id. Raises ``QueryError`` when
+    ``snapshots`` maps 'ns.table' to a snapshot id. ``schema`` maps 'ns.table'
+    to its ordered ``{column: DuckDB type}``: with it, ``SELECT *`` keeps the
+    table's own column names and DuckDB's semantics are kept where the other
+    engines differ (``lakehouse.engines.semantics``). Raises ``QueryError`` when
     the text cannot be parsed or written for the engine.
     """
     tree = parse(text, engine)
@@ -91,6 +98,9 @@ def translate(text: str, engine: str, snapshots: dict[str, int] | None = None) -
     for select in tree.find_all(exp.Select):
         _expand_group_by_aliases(select)
     _name_projections(tree)
+    if engine == "trino":
+        semantics.expand_stars(tree, schema or {})
+    semantics.align(tree, schema or {}, engine, text)
     _map_literals_as_arrays(tree)
     _spell_days_of_week(tree, engine)
     try:
