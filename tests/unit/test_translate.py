@@ -96,3 +96,46 @@ def test_days_of_week_are_spelled_per_engine() -> None:
     assert translate(sql, "trino").sql.startswith(
         "SELECT DAY_OF_WEEK(d) AS a, (DAY_OF_WEEK(d) % 7) AS b"
     )
+
+
+MIXED = {
+    "ns.t": {
+        "Customer ID": "INTEGER",
+        "Code": "VARCHAR",
+        "amount": "DECIMAL(12,2)",
+        "big": "BIGINT",
+    }
+}
+
+
+def test_trino_star_is_spelled_with_the_tables_own_names() -> None:
+    sql = translate("SELECT * EXCLUDE (big) FROM ns.t", "trino", schema=MIXED).sql
+    assert sql.startswith(
+        'SELECT "t"."Customer ID" AS "Customer ID", "t"."Code" AS "Code", "t"."amount" AS "amount" FROM'
+    )
+    # A star over a subquery is left alone (Trino keeps the subquery's aliases).
+    assert translate("SELECT * FROM (SELECT 1 AS x) s", "trino", schema=MIXED).sql.startswith(
+        "SELECT * FROM"
+    )
+
+
+def test_avg_of_a_decimal_is_a_double_sum_over_count_with_its_window() -> None:
+    sql = translate(
+        'SELECT avg(amount) OVER (PARTITION BY "Code") FROM ns.t', "trino", schema=MIXED
+    ).sql
+    assert (
+        'CAST(SUM(amount) OVER (PARTITION BY "Code") AS DOUBLE) / COUNT(amount) OVER (PARTITION BY "Code")'
+        in sql
+    )
+
+
+def test_sum_of_integers_is_a_wide_decimal_and_integer_division_is_exact() -> None:
+    sql = translate("SELECT sum(big), big // 2, big % 0 FROM ns.t", "trino", schema=MIXED).sql
+    assert "SUM(CAST(big AS DECIMAL(38, 0)))" in sql
+    assert "CAST((big / NULLIF(2, 0)) AS BIGINT)" in sql and "DOUBLE" not in sql
+    assert "big % NULLIF(0, 0)" in sql
+
+
+def test_integer_division_of_an_unknown_type_is_refused() -> None:
+    with pytest.raises(QueryError, match="known to be integer"):
+        translate("SELECT x // 2 FROM (SELECT big AS x FROM ns.t) s", "spark", schema=MIXED)
