@@ -6,34 +6,34 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
-from minio import Minio
-from pyiceberg.catalog.rest import RestCatalog
-from pyiceberg.table import Table
 
 if TYPE_CHECKING:
+    # Type-only here. pyiceberg, minio and the ingest path are imported where
+    # used, so a DuckDB query from the CLI does not pay ~0.6 s for them.
     from collections.abc import Sequence
     from pathlib import Path
 
+    import duckdb
     import psycopg
+    from minio import Minio
     from opensearchpy import OpenSearch
+    from pyiceberg.catalog.rest import RestCatalog
+    from pyiceberg.table import Table
     from pyspark.sql import SparkSession
     from trino.dbapi import Connection as TrinoConnection
 
     from lakehouse.engines.spark import SparkEngine
+    from lakehouse.lake import catalog as cat
+    from lakehouse.lake.ingest import IngestResult, TypeSpec
     from lakehouse.sync.postgres_pipeline import PassResult
     from lakehouse.sync.verify import TableReport
 
-from lakehouse.config import Settings, load_settings
+from lakehouse.config import DEFAULT_NAMESPACE, Settings, load_settings
 from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
 from lakehouse.engines.sql import pin_snapshots
 from lakehouse.env import environment
 from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.lake import catalog as cat
-from lakehouse.lake.ingest import Ingestor, IngestResult, ReadOptions, TypeSpec
-from lakehouse.services.catalog import DEFAULT_NAMESPACE
-from lakehouse.services.s3 import s3_client
 
 ENGINES = ("duckdb", "trino", "spark")
 
@@ -68,11 +68,15 @@ class Lakehouse:
     @cached_property
     def catalog(self) -> RestCatalog:
         """pyiceberg's RestCatalog for the lake."""
+        from lakehouse.lake import catalog as cat
+
         return cat.open_catalog(self.settings)
 
     @cached_property
     def s3(self) -> Minio:
         """A MinIO SDK client for the lake's S3 endpoint."""
+        from lakehouse.services.s3 import s3_client
+
         s = self.settings
         return s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
 
@@ -180,20 +184,30 @@ class Lakehouse:
                     )
                 chosen[name] = point
             else:
+                from lakehouse.lake import catalog as cat
+
                 chosen[name] = cat.snapshot_as_of(table, point)
         return chosen
 
     def table(self, name: str) -> Table:
         """The pyiceberg Table ``ns.table``."""
+        from lakehouse.lake import catalog as cat
+
         return cat.load_table(self.catalog, name)
 
     def tables(self, namespace: str | None = None) -> list[str]:
+        from lakehouse.lake import catalog as cat
+
         return cat.list_tables(self.catalog, namespace)
 
     def describe(self, name: str) -> dict[str, Any]:
+        from lakehouse.lake import catalog as cat
+
         return cat.describe(self.table(name))
 
     def history(self, name: str) -> list[cat.SnapshotInfo]:
+        from lakehouse.lake import catalog as cat
+
         return cat.history(self.table(name))
 
     def ingest(self, source: str | pa.Table, table: str, mode: str = "append",
@@ -208,6 +222,8 @@ class Lakehouse:
         mapping of column to type name) win over inference; the other keywords are
         the CSV options of ``lakehouse ingest``. Raises IngestError, changing nothing.
         """
+        from lakehouse.lake.ingest import Ingestor, ReadOptions
+
         options = ReadOptions(format, delimiter, quote, tuple(nulls), date_format, timestamp_format)
         return Ingestor(self.catalog, self.settings).ingest(
             source, table, mode, key, options=options, types=types, schema=schema
