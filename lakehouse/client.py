@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from lakehouse.sync.verify import TableReport
 
 from lakehouse.config import DEFAULT_NAMESPACE, Settings, load_settings
-from lakehouse.engines.duckdb import DuckDBEngine, referenced_tables
-from lakehouse.engines.sql import pin_snapshots
+from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
+from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.env import environment
-from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.errors import LakehouseError
 
-ENGINES = ("duckdb", "trino", "spark")
+ENGINES = ENGINE_NAMES
 
 
 def parse_as_of(value: str | int | datetime) -> int | datetime:
@@ -64,6 +64,7 @@ class Lakehouse:
         self.settings = settings
         self._duckdb: DuckDBEngine | None = None
         self._spark: SparkEngine | None = None
+        self._engines: dict[str, Engine] = {}
 
     @cached_property
     def catalog(self) -> RestCatalog:
@@ -141,36 +142,75 @@ class Lakehouse:
             self._duckdb = DuckDBEngine(self.settings)
         return self._duckdb
 
+    def engine(self, name: str) -> Engine:
+        """The engine ``name`` (one per connection, opened on first use)."""
+        if name == "duckdb":
+            return self._duckdb_engine()
+        if name == "spark":
+            return self._spark_engine()
+        if name not in self._engines:
+            self._engines[name] = create_engine(name, self.settings)
+        return self._engines[name]
+
     def sql(
         self,
         query: str,
         engine: str = "duckdb",
         as_of: str | int | datetime | None = None,
         namespace: str | None = None,
+        native: bool = False,
     ) -> pa.Table:
         """Run SQL on an engine and return Arrow.
 
+        ``query`` is written in DuckDB's dialect and translated for ``engine``,
+        so every engine gives the same rows, schema and headers; ``native=True``
+        sends the text unchanged (and cannot be combined with ``as_of``).
         ``as_of`` reads older snapshots; ``namespace`` is where unqualified table
         names resolve (by default only ``namespace.table`` names are meant).
+        Raises ``QueryError`` (or ``ConfigError`` for an unknown engine).
         """
-        if engine not in ENGINES:
-            raise ConfigError(
-                f"Unknown engine '{engine}'.", hint=f"Choose from: {', '.join(ENGINES)}."
-            )
-        snapshots = self._snapshots(query, as_of) if as_of is not None else None
-        if engine == "trino":
-            from lakehouse.engines.trino import TrinoEngine
+        runner = self.engine(engine)
+        if native:
+            if as_of is not None:
+                raise LakehouseError(
+                    "--as-of needs the query language; native text is sent unchanged.",
+                    hint="Drop --native, or pin the snapshot in the engine's own syntax.",
+                )
+            return runner.sql(query, namespace)
+        if engine == "duckdb" and as_of is None:
+            return runner.sql(query, namespace)  # the query language is DuckDB's own
+        from lakehouse.engines.translate import parse, referenced_tables, translate
 
-            return TrinoEngine(self.settings).sql(
-                pin_snapshots(query, snapshots, "trino"), namespace
-            )
-        if engine == "spark":
-            return self._spark_engine().sql(pin_snapshots(query, snapshots, "spark"), namespace)
-        return self._duckdb_engine().sql(query, snapshots, namespace)
+        snapshots = None
+        if as_of is not None:
+            snapshots = self._snapshots(referenced_tables(parse(query)), as_of)
+        schema = self._lake_schema(referenced_tables(parse(query)), snapshots or {})
+        return runner.sql(translate(query, engine, snapshots, schema).sql, namespace)
 
-    def _snapshots(self, query: str, as_of: str | int | datetime) -> dict[str, int]:
+    def _lake_schema(
+        self, names: tuple[str, ...], snapshots: dict[str, int]
+    ) -> dict[str, dict[str, str]]:
+        """'ns.table' -> {column: DuckDB type} (as of its pinned snapshot), for the translation step.
+
+        Names that are not lake tables (``information_schema.tables``) are left out.
+        """
+        from lakehouse.engines.semantics import table_columns
+        from lakehouse.errors import TableNotFoundError
+
+        schema = {}
+        for name in names:
+            try:
+                table = self.table(name)
+            except TableNotFoundError:
+                continue
+            snapshot = table.snapshot_by_id(snapshots[name]) if name in snapshots else None
+            pinned = snapshot.schema_id if snapshot else None
+            fields = table.schemas().get(pinned) if pinned is not None else None
+            schema[name] = table_columns((fields or table.schema()).fields)
+        return schema
+
+    def _snapshots(self, names: tuple[str, ...], as_of: str | int | datetime) -> dict[str, int]:
         point = parse_as_of(as_of)
-        names = referenced_tables(query)
         if not names:
             raise LakehouseError("--as-of needs a query that reads at least one namespace.table.")
         chosen = {}
@@ -229,11 +269,13 @@ class Lakehouse:
             source, table, mode, key, options=options, types=types, schema=schema
         )
 
-
     def env(self) -> dict[str, str]:
         return environment(self.settings)
 
     def close(self) -> None:
+        for opened in self._engines.values():
+            opened.close()
+        self._engines.clear()
         if self._spark is not None:
             self._spark.close()
             self._spark = None
