@@ -7,26 +7,24 @@ resolve in the lake, exactly as in DuckDB and Spark.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
+import lz4.block
 import pyarrow as pa
 import trino
+import zstandard
 from trino.dbapi import Connection, Cursor
 
 from lakehouse.config import Settings
 from lakehouse.engines.limits import check_result_size
-from lakehouse.engines.trino_arrow import arrow_schema, record_batch
+from lakehouse.engines.trino_arrow import arrow_schema
+from lakehouse.engines.trino_results import ENCODING, record_batches
 from lakehouse.errors import QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 
 ENGINE = "trino"
 USER = "lakehouse"
-BATCH_ROWS = 50_000
-PREFETCH_PAGES = 8
 
 
 class TrinoEngine:
@@ -51,14 +49,16 @@ class TrinoEngine:
     def sql(self, query: str, namespace: str | None = None) -> pa.Table:
         """Run ``query`` (Trino dialect); Arrow typed from Trino's declared columns.
 
-        Rows are fetched and converted in batches of ``BATCH_ROWS``, so a large
-        result costs its Arrow size plus one batch of protocol values.
-        Raises ``QueryError``, also for a result over ``result_max_bytes``.
+        The result comes through Trino's spooling protocol (``ENCODING``
+        segments, converted one at a time), or the direct protocol when the
+        server has no spooling; a large result costs its Arrow size plus a few
+        segments. Raises ``QueryError``, also for a result over
+        ``result_max_bytes``.
         """
-        connection = self.connect(schema=namespace or DEFAULT_NAMESPACE,
+        connection = self.connect(schema=namespace or DEFAULT_NAMESPACE, encoding=ENCODING,
                                   legacy_primitive_types=True, timezone="UTC")  # fmt: skip
         try:
-            return self._fetch_arrow(connection.cursor(), query)
+            return self._fetch_arrow(connection.cursor("segment"), query)
         except trino.exceptions.TrinoUserError as exc:
             raise QueryError(
                 ENGINE, query, f"{exc.error_name}: {exc.message}", hint=self._hint(exc)
@@ -66,6 +66,9 @@ class TrinoEngine:
         except (trino.exceptions.TrinoQueryError, trino.exceptions.TrinoExternalError) as exc:
             raise QueryError(ENGINE, query, f"{exc.error_name}: {exc.message}",
                              hint="`lakehouse status` and `lakehouse logs trino` show the nodes.") from exc  # fmt: skip
+        except (ValueError, zstandard.ZstdError, lz4.block.LZ4BlockError) as exc:
+            raise QueryError(ENGINE, query, f"cannot decode Trino's result: {exc}",
+                             hint="Run the query again; `lakehouse logs trino` may say more.") from exc  # fmt: skip
         except (trino.exceptions.HttpError, trino.exceptions.OperationalError, OSError) as exc:
             raise QueryError(ENGINE, query, f"cannot reach Trino at {self.settings.trino_uri}: {exc}",
                              hint="Start it with `lakehouse up --services trino`.") from exc  # fmt: skip
@@ -74,15 +77,16 @@ class TrinoEngine:
 
     def _fetch_arrow(self, cursor: Cursor, query: str) -> pa.Table:
         cursor.execute(query)
-        columns = _declared_columns(cursor)
         batches: list[pa.RecordBatch] = []
         size = 0
-        for rows in _row_batches(cursor, BATCH_ROWS):
-            columns = columns or _declared_columns(cursor)
-            batches.append(record_batch(rows, columns))
-            size += batches[-1].nbytes
-            check_result_size(ENGINE, query, size, self.settings.result_max_bytes)
-        return pa.Table.from_batches(batches, arrow_schema(columns or _declared_columns(cursor)))
+        try:
+            for batch in record_batches(cursor, lambda: _declared_columns(cursor)):
+                batches.append(batch)
+                size += batch.nbytes
+                check_result_size(ENGINE, query, size, self.settings.result_max_bytes)
+        finally:
+            cursor.close()  # cancels the query if it is still running
+        return pa.Table.from_batches(batches, arrow_schema(_declared_columns(cursor)))
 
     @staticmethod
     def _hint(exc: trino.exceptions.TrinoUserError) -> str | None:
@@ -115,35 +119,3 @@ def _declared_columns(cursor: Cursor) -> list[dict[str, Any]]:
     """
     query = cursor._query  # private: the only place the client keeps them
     return list(query.columns or []) if query is not None else []
-
-
-def _row_batches(cursor: Cursor, batch_rows: int) -> Iterator[list[list[Any]]]:
-    """The result's rows in batches of about ``batch_rows``, one protocol page at a time.
-
-    A thread fetches the next pages (HTTP and JSON decoding) while the caller
-    converts the previous batch; at most ``PREFETCH_PAGES`` wait in between.
-    """
-    query = cursor._query  # private: pages, not one Python call per row
-    assert query is not None
-    pages: queue.Queue[list[list[Any]] | BaseException | None] = queue.Queue(PREFETCH_PAGES)
-
-    def fetch() -> None:
-        try:
-            pages.put(list(query.result.rows or []))
-            while not query.finished and not query.cancelled:
-                pages.put(list(query.fetch()))
-            pages.put(None)
-        except BaseException as exc:  # handed to the caller, raised there
-            pages.put(exc)
-
-    threading.Thread(target=fetch, name="trino-pages", daemon=True).start()
-    batch: list[list[Any]] = []
-    while (page := pages.get()) is not None:
-        if isinstance(page, BaseException):
-            raise page
-        batch.extend(page)
-        if len(batch) >= batch_rows:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

