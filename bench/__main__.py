@@ -29,6 +29,7 @@ from bench import startup as startup_bench
 from bench import upsert as upsert_bench
 from bench.duckdb_iceberg import bench_queries
 from bench.engines import engines_bench
+from bench.engines import throughput_alone as engines_throughput_alone
 from lakehouse import Lakehouse, load_settings
 from lakehouse.config import Settings
 from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env, tree_memory_mb
@@ -132,6 +133,9 @@ def main() -> None:
         return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())
+        return
+    if sys.argv[1:] == ["results"]:  # `python -m bench results`: lineitem rows/s per engine
+        console.print_json(json.dumps(engines_throughput_alone()))
         return
     if sys.argv[1:] == ["startup"]:  # `python -m bench startup`: CLI start-up, DuckDB queries
         cli_startup, queries = startup_bench.run_alone(QUERIES)
