@@ -33,7 +33,7 @@ from lakehouse.config import DEFAULT_NAMESPACE, Settings, load_settings
 from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.env import environment
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, SnapshotNotFoundError
 
 ENGINES = ENGINE_NAMES
 
@@ -218,7 +218,7 @@ class Lakehouse:
             table = self.table(name)
             if isinstance(point, int):
                 if table.snapshot_by_id(point) is None:
-                    raise LakehouseError(
+                    raise SnapshotNotFoundError(
                         f"Snapshot {point} is not a snapshot of {name}.",
                         hint=f"See `lakehouse history {name}`; use a timestamp to travel several tables.",
                     )

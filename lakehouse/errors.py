@@ -75,6 +75,10 @@ class TableNotFoundError(LakehouseError):
     """A table named by the user does not exist."""
 
 
+class SnapshotNotFoundError(LakehouseError):
+    """A table exists but has no snapshot with the id, or at the time, asked for."""
+
+
 class IngestError(LakehouseError):
     """Input could not be ingested; the table was left unchanged."""
 

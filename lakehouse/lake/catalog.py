@@ -11,7 +11,7 @@ from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
 
 from lakehouse.config import Settings, catalog_properties
-from lakehouse.errors import TableNotFoundError
+from lakehouse.errors import SnapshotNotFoundError, TableNotFoundError
 from lakehouse.lake.counts import DeleteReader, live_rows
 
 
@@ -138,12 +138,18 @@ def history(table: Table) -> list[SnapshotInfo]:
 
 
 def snapshot_as_of(table: Table, moment: datetime) -> int:
-    """ID of the snapshot current at ``moment``; TableNotFoundError if none was."""
+    """ID of the snapshot current at ``moment``; SnapshotNotFoundError if none was."""
     millis = int(moment.timestamp() * 1000)
     candidates = [s for s in table.snapshots() if s.timestamp_ms <= millis]
     if not candidates:
-        raise TableNotFoundError(
-            f"Table {'.'.join(table.name())} had no snapshot at {moment.isoformat()}.",
-            hint="See `lakehouse history` for the snapshot times.",
+        first = min((s.timestamp_ms for s in table.snapshots()), default=None)
+        since = (
+            f" Its first snapshot was committed at {datetime.fromtimestamp(first / 1000, tz=UTC).isoformat()}."
+            if first is not None
+            else " It has no snapshots yet."
+        )
+        raise SnapshotNotFoundError(
+            f"Table {'.'.join(table.name())} had no snapshot at {moment.isoformat()}.{since}",
+            hint="See `lakehouse history` for the snapshot times; use one of them or a later time.",
         )
     return max(candidates, key=lambda s: s.timestamp_ms).snapshot_id
