@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import Lakehouse
-from lakehouse.errors import LakehouseError, QueryError
+from lakehouse.errors import LakehouseError, QueryError, SnapshotNotFoundError
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -81,9 +81,11 @@ def test_time_travel_by_snapshot_and_timestamp(lake: Lakehouse, orders: str) -> 
 
 
 def test_time_travel_errors_are_clear(lake: Lakehouse, orders: str) -> None:
-    with pytest.raises(LakehouseError, match="is not a snapshot of"):
+    with pytest.raises(SnapshotNotFoundError, match="is not a snapshot of"):
         lake.sql(f"SELECT * FROM {orders}", as_of=12345)
-    with pytest.raises(LakehouseError, match="had no snapshot"):
+    with pytest.raises(
+        SnapshotNotFoundError, match=r"had no snapshot .* first snapshot was committed at"
+    ):
         lake.sql(f"SELECT * FROM {orders}", as_of=datetime(2000, 1, 1, tzinfo=UTC))
     with pytest.raises(LakehouseError, match="neither a snapshot id nor a timestamp"):
         lake.sql(f"SELECT * FROM {orders}", as_of="yesterday-ish")
