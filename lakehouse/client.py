@@ -255,7 +255,8 @@ class Lakehouse:
                types: TypeSpec | None = None, schema: str | Path | TypeSpec | None = None,
                delimiter: str | None = None, quote: str = '"', nulls: Sequence[str] = (),
                date_format: str | None = None,
-               timestamp_format: str | None = None) -> IngestResult:  # fmt: skip
+               timestamp_format: str | None = None,
+               encoding: str = "utf-8") -> IngestResult:  # fmt: skip
         """Load a file, directory, s3:// URI or Arrow table into ``table`` in one commit.
 
         ``types`` ({column: "decimal(12,2)"}) and ``schema`` (a JSON/TOML file or a
@@ -264,7 +265,8 @@ class Lakehouse:
         """
         from lakehouse.lake.ingest import Ingestor, ReadOptions
 
-        options = ReadOptions(format, delimiter, quote, tuple(nulls), date_format, timestamp_format)
+        options = ReadOptions(format, delimiter, quote, tuple(nulls), date_format, timestamp_format,
+                              encoding=encoding)  # fmt: skip
         return Ingestor(self.catalog, self.settings).ingest(
             source, table, mode, key, options=options, types=types, schema=schema
         )

@@ -50,12 +50,15 @@ from lakehouse.cli.common import csv_list, err, friendly_errors, lake_of, out, s
 )
 @click.option("--date-format", help="strptime format of CSV/JSON dates, e.g. %m/%d/%Y.")
 @click.option("--timestamp-format", help="strptime format of timestamps, e.g. '%d.%m.%Y %H:%M'.")
+@click.option(
+    "--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files."
+)
 @click.pass_context
 @friendly_errors
 def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str | None,
            fmt: str | None, types: tuple[str, ...], schema: str | None, delimiter: str | None,
            quote: str, nulls: tuple[str, ...], date_format: str | None,
-           timestamp_format: str | None) -> None:  # fmt: skip
+           timestamp_format: str | None, encoding: str) -> None:  # fmt: skip
     """Load a file, directory or s3:// URI into an Iceberg table in one commit."""
     from lakehouse.lake.column_types import parse_type_flags
 
@@ -64,6 +67,7 @@ def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str
             source, table_name, mode=mode, key=csv_list(key), format=fmt,
             types=parse_type_flags(types), schema=schema, delimiter=_unescape(delimiter),
             quote=quote, nulls=nulls, date_format=date_format, timestamp_format=timestamp_format,
+            encoding=encoding,
         )  # fmt: skip
     for notice in result.notices:
         err.print(f"Note: {notice}.", markup=False, highlight=False, soft_wrap=True)

@@ -3,8 +3,10 @@
 ``convert`` never changes a value silently: a cast that would truncate,
 round, overflow or guess a time zone raises ``Unconvertible`` with the reason
 (pyarrow's safe casts name the offending value). Text is parsed: numbers may
-carry currency symbols and ``,`` thousands separators (``"1,234.50"``,
-``€99.90``), booleans may be true/false, t/f, yes/no, y/n or 1/0, and dates and
+carry currency symbols, blanks around them and ``,`` thousands separators in
+groups of three (``"1,234.50"``, ``€ 99.90``), but a blank or a comma inside
+the digits (``1 2``, ``1,2,3,4``) is refused; integers may be written as
+``2.0`` or ``1e3`` when the value is whole (as JSON numbers are); booleans may be true/false, t/f, yes/no, y/n or 1/0, and dates and
 timestamps follow ISO 8601 or the user's ``strptime`` formats.
 """
 
@@ -38,18 +40,20 @@ class TextFormats:
 
 
 def is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or kind == pa.string_view()
 
 
 def same_type(a: pa.DataType, b: pa.DataType) -> bool:
     """Equal, or both text, or both binary (the width of offsets is not a type)."""
-    binary = (pa.binary(), pa.large_binary())
+    binary = (pa.binary(), pa.large_binary(), pa.binary_view())
     return a == b or (is_text(a) and is_text(b)) or (a in binary and b in binary)
 
 
 def convert(column: pa.ChunkedArray, target: pa.DataType,
             formats: TextFormats = TextFormats()) -> pa.ChunkedArray:  # fmt: skip
     """``column`` as ``target``, or Unconvertible if any value would change."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)  # decoded: a dictionary is an encoding
     source = column.type
     try:
         if same_type(source, target):
@@ -78,7 +82,13 @@ def _convert_typed(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedAr
         return column.cast(target)
     if pa.types.is_timestamp(source) and pa.types.is_date(target):
         return _timestamp_to_date(column, target)
-    nested = (pa.types.is_struct, pa.types.is_list, pa.types.is_large_list, pa.types.is_map)
+    if pa.types.is_time(source) and pa.types.is_time(target):
+        return column.cast(target)  # safe: a finer unit would fail, not truncate
+    lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+             pa.types.is_list_view, pa.types.is_large_list_view)  # fmt: skip
+    if any(f(source) for f in lists) and any(f(target) for f in lists):
+        return column.cast(target)
+    nested = (pa.types.is_struct, pa.types.is_map)
     if any(f(source) and f(target) for f in nested):
         return column.cast(target)
     raise Unconvertible(f"{type_name(source)} values cannot be stored as {type_name(target)}")
@@ -89,15 +99,26 @@ def _convert_number(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedA
     if pa.types.is_floating(source) and pa.types.is_decimal(target):
         # The shortest text that reads back as the same double: what the file said.
         return parse_text(column.cast(pa.string()), target, TextFormats())
+    widening = pa.types.is_floating(source) and pa.types.is_floating(target)
+    if widening and target.bit_width >= source.bit_width:
+        return column.cast(target)  # every float16 or float is a double exactly
     if pa.types.is_floating(target) and not pa.types.is_integer(source):
         converted = column.cast(target, safe=False)
-        round_trip = pc.all(pc.equal(converted.cast(source, safe=False), column)).as_py()
+        round_trip = pc.all(_same_values(converted.cast(source, safe=False), column)).as_py()
         if round_trip is not False:  # None: no values to compare
             return converted
         raise Unconvertible(
             f"some {type_name(source)} values would lose digits as {type_name(target)}"
         )
     return column.cast(target)
+
+
+def _same_values(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Equal values, where a NaN is the same as a NaN (and -0.0 as 0.0, as IEEE says)."""
+    equal = pc.equal(a, b)
+    if pa.types.is_floating(a.type) and pa.types.is_floating(b.type):
+        return pc.or_(equal, pc.and_(pc.is_nan(a), pc.is_nan(b)))
+    return equal
 
 
 def _timestamp_to_date(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
@@ -118,7 +139,7 @@ def parse_text(
 ) -> pa.ChunkedArray:
     """Text parsed as ``target``; pyarrow's error (naming the value) if a value does not parse."""
     if pa.types.is_integer(target) or pa.types.is_floating(target) or pa.types.is_decimal(target):
-        return clean_numbers(column).cast(target)
+        return _parse_numbers(clean_numbers(column), target)
     if pa.types.is_boolean(target):
         return _parse_booleans(column)
     if pa.types.is_date(target):
@@ -133,9 +154,36 @@ def parse_text(
     raise Unconvertible(f"text cannot be stored as {type_name(target)}")
 
 
+def _parse_numbers(text: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """Cleaned text as numbers of ``target``; Unconvertible naming the first value that is not one."""
+    try:
+        return _cast_numbers(text, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    for value in pc.unique(text).to_pylist():
+        try:
+            _cast_numbers(pa.chunked_array([pa.array([value], pa.string())]), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise Unconvertible(f"'{value}' is not a {type_name(target)}") from None
+    raise Unconvertible(f"some values are not {type_name(target)} numbers")
+
+
+def _cast_numbers(text: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """An integer may be written as a whole decimal (``2.0``, ``1e3``): it is read as
+    a decimal, whose cast to the integer fails if a fraction would be dropped."""
+    try:
+        return text.cast(target)
+    except pa.ArrowInvalid:
+        if not pa.types.is_integer(target):
+            raise
+    return text.cast(pa.decimal128(MAX_DECIMAL_PRECISION, 10)).cast(target)
+
+
 def clean_numbers(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Text without currency symbols and blanks, and without "," where it groups thousands."""
-    bare = pc.replace_substring_regex(column, pattern=r"[\p{Sc}\s]", replacement="")
+    """Text without currency symbols and the blanks around the number, and without ","
+    where it groups thousands; a blank inside the digits stays (and fails to parse)."""
+    no_currency = pc.replace_substring_regex(column, pattern=r"\p{Sc}", replacement="")
+    bare = pc.utf8_trim_whitespace(no_currency)
     grouped = pc.match_substring_regex(bare, pattern=GROUPED)
     return pc.if_else(grouped, pc.replace_substring(bare, ",", ""), bare)
 
@@ -166,7 +214,11 @@ def _parse_timestamps(column: pa.ChunkedArray, target: pa.DataType,
 def offending_value(column: pa.ChunkedArray, target: pa.DataType,
                     formats: TextFormats, limit: int = 10_000) -> object | None:  # fmt: skip
     """The first of (up to ``limit``) distinct values that does not convert, if one is found."""
-    for value in pc.unique(column.slice(0, limit)).to_pylist():
+    try:
+        values = pc.unique(column.slice(0, limit)).to_pylist()
+    except pa.ArrowNotImplementedError:  # nested types have no unique
+        return None
+    for value in values:
         try:
             convert(pa.chunked_array([pa.array([value], column.type)]), target, formats)
         except Unconvertible:

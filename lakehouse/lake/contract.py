@@ -47,19 +47,36 @@ TYPE_HINT = (
 
 
 def storable(kind: pa.DataType) -> pa.DataType:
-    """The Iceberg-storable Arrow type nearest to ``kind`` (null stays null)."""
+    """The Iceberg-storable Arrow type nearest to ``kind`` that holds every value exactly
+    (null stays null): dictionaries decoded, unsigned integers and float16 widened,
+    large/view strings, binaries and lists as the plain ones, nested types throughout."""
     if pa.types.is_dictionary(kind):
         return storable(kind.value_type)
     if pa.types.is_timestamp(kind):
         return pa.timestamp("us", tz="UTC" if kind.tz else None)
     if pa.types.is_unsigned_integer(kind) or kind in (pa.int8(), pa.int16()):
         return pa.int64() if kind in (pa.uint32(), pa.uint64()) else pa.int32()
-    if pa.types.is_float16(kind):
-        return pa.float32()
-    if pa.types.is_date64(kind):
-        return pa.date32()
-    if pa.types.is_large_string(kind):
-        return pa.string()
+    if pa.types.is_time(kind):
+        return pa.time64("us")
+    if pa.types.is_decimal256(kind) and kind.precision <= MAX_DECIMAL_PRECISION:
+        return pa.decimal128(kind.precision, kind.scale)
+    plain = {pa.float16(): pa.float32(), pa.date64(): pa.date32(), pa.large_string(): pa.string(),
+             pa.string_view(): pa.string(), pa.large_binary(): pa.binary(),
+             pa.binary_view(): pa.binary()}  # fmt: skip
+    if kind in plain:
+        return plain[kind]
+    return _storable_nested(kind)
+
+
+def _storable_nested(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_map(kind):
+        return pa.map_(storable(kind.key_type), storable(kind.item_field.type))
+    lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+             pa.types.is_list_view, pa.types.is_large_list_view)  # fmt: skip
+    if any(is_list(kind) for is_list in lists):
+        return pa.list_(kind.value_field.with_type(storable(kind.value_type)))
+    if pa.types.is_struct(kind):
+        return pa.struct([f.with_type(storable(f.type)) for f in kind])
     return kind
 
 

@@ -11,8 +11,15 @@ JSON: JSON Lines, one top-level array of objects, or a single object.
 Timestamps are inferred from text by lakehouse rather than by pyarrow (which
 drops the zone), so a zone offset makes a timestamptz.
 
+CSV and JSON text is decoded with ``encoding`` (UTF-8 by default); bytes that
+are not valid in it are refused naming the file and line, never loaded as
+binary. Numbers are read exactly (see ``exact``): a value with more digits
+than a double holds makes its column a decimal, or is refused.
+
 Directories are read recursively; files whose name starts with ``.`` or ``_``
-(``_SUCCESS``, ``.crc``) are skipped.
+(``_SUCCESS``, ``.crc``) are skipped. Files whose extensions name different
+formats (or another format than ``--format``) are refused; files without a
+known extension take the given format.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ import io
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -33,6 +42,7 @@ import pyarrow.parquet as pq
 from lakehouse.config import Settings
 from lakehouse.errors import IngestError
 from lakehouse.lake.casting import TextFormats
+from lakehouse.lake.exact import LONG_NUMBER, exact_column
 
 FORMATS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
@@ -53,6 +63,7 @@ class ReadOptions:
     date_format: str | None = None
     timestamp_format: str | None = None
     text_columns: frozenset[str] = field(default_factory=frozenset)
+    encoding: str = "utf-8"
 
     @property
     def formats(self) -> TextFormats:
@@ -106,6 +117,7 @@ def read_frames(
     fs, path = _filesystem(source, settings)
     try:
         files = _list_files(fs, path, source)
+        check_extensions([_label(source, path, f) for f in files], kind, options.format)
         frames = [
             (_label(source, path, file), _read_one(fs, file, kind, options)) for file in files
         ]
@@ -136,6 +148,25 @@ def _list_files(fs: pa_fs.FileSystem, path: str, source: str) -> list[str]:
     return files
 
 
+def check_extensions(files: list[str], kind: str, given: str | None) -> None:
+    """IngestError when files' extensions name other formats than ``kind`` or each other."""
+    by_format: dict[str, list[str]] = {}
+    for file in files:
+        named = FORMATS.get(Path(file).suffix.lower())
+        if named is not None:
+            by_format.setdefault(named, []).append(file)
+    others = {fmt: names for fmt, names in by_format.items() if fmt != kind}
+    if not others:
+        return
+    listed = "; ".join(f"{fmt}: {', '.join(names[:3])}" for fmt, names in sorted(by_format.items()))
+    what = f"--format {given}" if given else f"the format {kind}"
+    raise IngestError(
+        f"The input's files are of different formats ({listed}), so they cannot all be read "
+        f"as {what}.",
+        hint="Ingest each format from its own directory (or file); the table was not changed.",
+    )
+
+
 def _label(source: str, root: str, file: str) -> str:
     """The file as the user named it: the source itself, or source/relative path."""
     return source if file == root else f"{source.rstrip('/')}/{file[len(root) :].lstrip('/')}"
@@ -146,9 +177,30 @@ def _read_one(fs: pa_fs.FileSystem, path: str, kind: str, options: ReadOptions) 
         return pq.read_table(path, filesystem=fs)
     with fs.open_input_stream(path) as stream:
         raw = stream.read()
+    text = decode(raw, path, options.encoding)
     if kind == "csv":
-        return read_csv(raw, path, options)
-    return read_json(raw, path)
+        return read_csv(text.encode(), path, options)
+    return read_json(text.encode(), path)
+
+
+def decode(raw: bytes, path: str, encoding: str) -> str:
+    """The file's text (a UTF-8 byte order mark dropped); IngestError naming the line of
+    the first byte that is not valid in ``encoding``."""
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return raw.decode(codec)
+    except LookupError as exc:
+        raise IngestError(
+            f"Unknown encoding '{encoding}'.", hint="E.g. --encoding utf-8 or --encoding latin-1."
+        ) from exc
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise IngestError(
+            f"{path} is not valid {encoding} text: byte {raw[exc.start : exc.start + 1]!r} "
+            f"on line {line} ({exc.reason}).",
+            hint="Pass the file's encoding, e.g. --encoding latin-1 (or cp1252); "
+            "the table was not changed.",
+        ) from exc
 
 
 def sniff_delimiter(sample: str, quote: str) -> str:
@@ -177,7 +229,14 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
     )  # fmt: skip
     parse = pa_csv.ParseOptions(delimiter=delimiter, quote_char=options.quote)
     try:
-        return pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
+        table = pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
+        doubles = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+        if not doubles:
+            return table
+        convert.column_types = {name: pa.string() for name in doubles}
+        convert.include_columns = doubles
+        text = pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
+        return _exact(table, path, {name: text.column(name) for name in doubles})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         how = "given" if options.delimiter else "detected"
         raise IngestError(
@@ -212,7 +271,40 @@ def read_json(raw: bytes, path: str) -> pa.Table:
         table = pa_json.read_json(
             io.BytesIO(raw), parse_options=pa_json.ParseOptions(explicit_schema=keep)
         )
+    doubles = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    if doubles and LONG_NUMBER.search(text):
+        records = _exact_records(text, path)
+        columns = {name: [_number_text(r.get(name)) for r in records] for name in doubles}
+        table = _exact(table, path, columns)
     return table
+
+
+def _exact(table: pa.Table, path: str, texts: dict[str, Any]) -> pa.Table:
+    """``table`` with each column of ``texts`` (its numbers as written) at its exact type."""
+    for name, text in texts.items():
+        exact = exact_column(name, path, text)
+        if exact is not None:
+            table = table.set_column(table.schema.get_field_index(name), name, exact)
+    return table
+
+
+def _exact_records(text: str, path: str) -> list[dict[str, Any]]:
+    """The JSON's records with numbers as Decimal or int: what the file wrote."""
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("["):
+            loaded = json.loads(text, parse_float=Decimal)
+            return [r for r in loaded if isinstance(r, dict)]
+        lines = [
+            json.loads(line, parse_float=Decimal) for line in text.splitlines() if line.strip()
+        ]
+    except ValueError:
+        lines = [json.loads(text, parse_float=Decimal)]  # one pretty-printed object
+    return [r for r in lines if isinstance(r, dict)]
+
+
+def _number_text(value: Any) -> str | None:
+    return None if value is None or isinstance(value, bool) else str(value)
 
 
 def _records_as_lines(text: str, path: str) -> bytes:

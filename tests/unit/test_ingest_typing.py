@@ -296,3 +296,158 @@ def test_money_and_us_dates_inferred_as_text_say_so() -> None:
     dated = fit_frame("m.csv", data, None, {"amount": pa.decimal128(10, 2)},
                       TextFormats(date_format="%m/%d/%Y"), [])  # fmt: skip
     assert dated.schema.types == [pa.decimal128(10, 2), pa.date32()]
+
+
+# --- issue 10: no digit lost, no value changed --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "expected_type", "expected"),
+    [
+        (
+            "id,big\n1,9223372036854775807\n2,9223372036854775808\n3,9007199254740993\n",
+            pa.decimal128(38, 0),
+            [Decimal(9223372036854775807), Decimal(9223372036854775808), Decimal(9007199254740993)],
+        ),
+        ("id,big\n1,12345678901234567890.12\n", pa.decimal128(22, 2),
+         [Decimal("12345678901234567890.12")]),
+        ("id,big\n1,0.1234567890123456789\n2,1.5\n", pa.decimal128(20, 19),
+         [Decimal("0.1234567890123456789"), Decimal("1.5")]),
+        ("id,big\n1,1.5\n2,-2.25\n", pa.float64(), [1.5, -2.25]),
+    ],
+)  # fmt: skip
+def test_csv_numbers_are_read_exactly(
+    csv_text: str, expected_type: pa.DataType, expected: list[object]
+) -> None:
+    table = read_csv(csv_text.encode(), "t.csv", ReadOptions())
+    assert table.schema.field("big").type == expected_type
+    assert table.column("big").to_pylist() == expected
+
+
+def test_number_no_type_holds_is_refused_with_a_hint() -> None:
+    with pytest.raises(IngestError, match="more digits than a double") as caught:
+        read_csv(b"x\n1.2345678901234567e5\n", "t.csv", ReadOptions())
+    assert "--type x=decimal" in str(caught.value.hint)
+    with pytest.raises(IngestError, match="more digits"):
+        read_csv(b"x\n" + b"1" * 40 + b"\n", "t.csv", ReadOptions())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"id":7,"big":9007199254740993.0}\n{"id":8,"big":1.5}\n',
+     b'[{"id":7,"big":9007199254740993.0},{"id":8,"big":1.5}]'],
+)  # fmt: skip
+def test_json_numbers_are_read_exactly(raw: bytes) -> None:
+    table = read_json(raw, "t.json")
+    assert table.column("big").to_pylist() == [Decimal("9007199254740993.0"), Decimal("1.5")]
+    long = fit_column(table.column("big").slice(0, 1), pa.int64(), TextFormats())
+    assert long.to_pylist() == [9007199254740993]
+
+
+def test_json_big_integer_is_a_decimal() -> None:
+    table = read_json(b'{"id":99999999999999999999}\n', "t.json")
+    assert table.column("id").to_pylist() == [Decimal(99999999999999999999)]
+
+
+@pytest.mark.parametrize("text", ["1 2", "1,2,3,4", "12-3", "1,23", "- 5"])
+def test_blanks_and_bad_grouping_inside_numbers_are_refused(text: str) -> None:
+    with pytest.raises(IngestError, match=f"Column x.*'{text}'"):
+        fit_frame("t.csv", pa.table({"x": [text]}), pa.schema([("x", pa.int64())]), {},
+                  TextFormats(), [])  # fmt: skip
+
+
+def test_documented_number_decorations_still_parse() -> None:
+    parsed = convert(col([" € 1,234.50 ", "$99", "-1,000"]), pa.decimal128(10, 2))
+    assert parsed.to_pylist() == [Decimal("1234.50"), Decimal("99.00"), Decimal("-1000.00")]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [(["2.0", "1e3", "-4.00"], [2, 1000, -4]), (["9007199254740993.0"], [9007199254740993])],
+)
+def test_whole_decimals_in_text_become_longs_like_json(
+    values: list[str], expected: list[int]
+) -> None:
+    assert convert(col(values), pa.int64()).to_pylist() == expected
+
+
+def test_text_number_message_names_the_value_it_failed_on() -> None:
+    with pytest.raises(IngestError) as caught:
+        fit_frame("t.csv", pa.table({"x": ["2.0", "2.5", "1e3"]}),
+                  pa.schema([("x", pa.int64())]), {}, TextFormats(), [])  # fmt: skip
+    message = str(caught.value)
+    assert "'2.5' is not a long" in message and "(value '2.5')" in message
+    assert "'2.0'" not in message and "1e3" not in message
+
+
+@pytest.mark.parametrize("kind", [pa.float32(), pa.float64()])
+def test_nan_inf_and_negative_zero_round_trip(kind: pa.DataType) -> None:
+    values = [float("nan"), float("inf"), float("-inf"), -0.0, 1.5, None]
+    stored = fit_column(col(values, pa.float64()), kind, TextFormats())
+    assert stored.type == kind  # a NaN does not widen a float column to double
+    assert str(stored.to_pylist()) == str(values)
+
+
+def _parquet_round_trip(array: pa.Array) -> pa.Table:
+    import io
+
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"c": array}), buffer)
+    return pq.read_table(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.mark.parametrize(
+    ("array", "stored"),
+    [
+        (pa.array([1, 255], pa.uint8()), pa.int32()),
+        (pa.array([1, 65535], pa.uint16()), pa.int32()),
+        (pa.array([1, 2**32 - 1], pa.uint32()), pa.int64()),
+        (pa.array([-1, 2], pa.int8()), pa.int32()),
+        (pa.array([-1, 2], pa.int16()), pa.int32()),
+        (pa.array([1.5, None], pa.float16()), pa.float32()),
+        (pa.array(["a", "b", "a"]).dictionary_encode(), pa.string()),
+        (pa.array(["x", None], pa.large_string()), pa.string()),
+        (pa.array(["x", None], pa.string_view()), pa.string()),
+        (pa.array([b"x", None], pa.large_binary()), pa.binary()),
+        (pa.array([[1], [2, None]], pa.large_list(pa.int64())), pa.list_(pa.int64())),
+        (pa.array([[1, 2], None], pa.list_(pa.int64(), 2)), pa.list_(pa.int64())),
+        (pa.array([1000, None], pa.time32("ms")), pa.time64("us")),
+        (pa.array([dt.date(2024, 1, 1), None], pa.date64()), pa.date32()),
+        (pa.array([Decimal("1.50"), None], pa.decimal256(10, 2)), pa.decimal128(10, 2)),
+        (pa.array([{"a": 1}, None], pa.struct([("a", pa.uint8())])), pa.struct([("a", pa.int32())])),
+        (pa.array([[("k", 1)], None], pa.map_(pa.large_string(), pa.uint16())),
+         pa.map_(pa.string(), pa.int32())),
+    ],
+)  # fmt: skip
+def test_every_parquet_arrow_type_is_stored_without_change(
+    array: pa.Array, stored: pa.DataType
+) -> None:
+    data = _parquet_round_trip(array)
+    fitted = fit_frame("f.parquet", data, None, {}, TextFormats(), [])
+    assert fitted.schema.field("c").type.equals(stored, check_metadata=False) or str(
+        fitted.schema.field("c").type
+    ) == str(stored)
+    assert fitted.column("c").to_pylist() == data.column("c").to_pylist()
+
+
+def test_extensions_that_disagree_are_refused() -> None:
+    from lakehouse.lake.readers import check_extensions
+
+    with pytest.raises(IngestError, match=r"different formats.*csv: d/a\.csv.*json: d/b\.json"):
+        check_extensions(["d/a.csv", "d/b.json"], "csv", "csv")
+    with pytest.raises(IngestError, match="--format json"):
+        check_extensions(["d/a.csv", "d/b.csv"], "json", "json")
+    check_extensions(["d/a.csv", "d/part-0", "d/b.TXT"], "csv", "csv")  # no/unknown: fine
+
+
+def test_text_in_another_encoding_is_one_clear_error() -> None:
+    from lakehouse.lake.readers import decode
+
+    with pytest.raises(IngestError, match=r"f\.csv is not valid utf-8.*line 3") as caught:
+        decode(b"id,name\n2,ok\n1,caf\xe9\n", "f.csv", "utf-8")
+    assert "--encoding latin-1" in str(caught.value.hint)
+    assert decode(b"1,caf\xe9\n", "f.csv", "latin-1") == "1,café\n"
+    with pytest.raises(IngestError, match="Unknown encoding"):
+        decode(b"x", "f.csv", "nope-8")
