@@ -36,7 +36,9 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr)
+            # Printed text holds user data (values, names, paths): never
+            # read it as markup or emoji codes; styles go through rich Text.
+            self._console = Console(stderr=self._stderr, markup=False, emoji=False)
         return getattr(self._console, name)
 
 

@@ -95,10 +95,19 @@ def print_arrow(result: pa.Table, fmt: str) -> None:
     elif fmt == "json":
         sys.stdout.write(output.to_json(result))
     else:
-        table = RichTable(*result.column_names)
-        for column in table.columns:
-            column.overflow = "fold"
-        for row in output.table_rows(result):
-            table.add_row(*row)
-        out.print(table)
+        out.print(rich_table(result))
         out.print(f"{result.num_rows} row(s)")
+
+
+def rich_table(result: pa.Table) -> RichTable:
+    """``result`` as a rich table; headers and cells are plain text, never markup."""
+    from rich.text import Text
+
+    from lakehouse.engines import output
+
+    table = RichTable()
+    for name in result.column_names:  # a repeated name is a column of its own
+        table.add_column(Text(name), overflow="fold")
+    for row in output.table_rows(result):
+        table.add_row(*(Text(cell) for cell in row))
+    return table

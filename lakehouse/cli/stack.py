@@ -110,11 +110,16 @@ def _load_samples(settings: Settings, services: list[str], quiet: bool) -> None:
 
 def _print_status(rows: list[ServiceStatus]) -> None:
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     table = RichTable("service", "url", "healthy", "pid", "memory")
     for row in rows:
         memory = f"{row.memory_mb:.0f} MiB" if row.memory_mb is not None else "-"
-        health = "[green]yes[/]" if row.healthy else f"[red]no[/] ({row.detail})"
+        health = (
+            Text("yes", "green")
+            if row.healthy
+            else Text.assemble(("no", "red"), f" ({row.detail})")
+        )
         table.add_row(row.name, row.url, health, str(row.pid or "-"), memory)
     out.print(table)
 

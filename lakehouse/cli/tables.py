@@ -6,6 +6,7 @@ import json
 
 import click
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from lakehouse.cli.common import csv_list, err, friendly_errors, lake_of, out, settings_of
 
@@ -108,10 +109,8 @@ def describe(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
-    out.print(
-        f"[bold]{info['name']}[/]  rows: {_rows(info['row_count'], info['row_count_method'])}"
-        f"  location: {info['location']}"
-    )
+    out.print(Text.assemble((info["name"], "bold"),
+        f"  rows: {_rows(info['row_count'], info['row_count_method'])}  location: {info['location']}"))  # fmt: skip
     schema = RichTable("id", "column", "type", "required")
     for field in info["schema"]:
         schema.add_row(str(field["id"]), field["name"], field["type"], str(field["required"]))

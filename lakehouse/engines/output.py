@@ -13,6 +13,11 @@ Arrow contract:
   ``"Infinity"``, ``"-Infinity"``; a map is an object (keys as text);
 - tables: SQL literals (``NULL``, ``true``, ``[1, 2]``, ``{'a': 'x'}``,
   ``MAP {'k': 1}``), and values wrap instead of being cut.
+
+Results may repeat a column name (``SELECT o.id, c.id ...``): rows are built by
+position, never as dicts keyed by name, so no value is lost. CSV and tables keep
+the names as they are; JSON objects need distinct keys, so ``json_keys`` renames
+the repeats ``a``, ``a_1``, ``a_2`` ... (a suffix no other column uses).
 """
 
 from __future__ import annotations
@@ -95,14 +100,38 @@ def json_value(value: Any, t: pa.DataType) -> str:
     return json.dumps(text_of(value), ensure_ascii=False)
 
 
+def json_keys(names: list[str]) -> list[str]:
+    """``names`` made distinct for JSON objects: a repeat gets the first free ``_<n>`` suffix.
+
+    The first occurrence keeps its name; later ones become ``a_1``, ``a_2``, ...,
+    skipping a suffixed name another column already has. Deterministic.
+    """
+    taken = set(names)  # a suffix never takes another column's own name
+    used: set[str] = set()
+    keys = []
+    for name in names:
+        key, suffix = name, 0
+        while key in used or (suffix and key in taken):
+            suffix += 1
+            key = f"{name}_{suffix}"
+        used.add(key)
+        keys.append(key)
+    return keys
+
+
+def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """Every row as a tuple of Python values, by position (names may repeat)."""
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+
 def to_json(table: pa.Table) -> str:
-    """A JSON array with one object per row, one row per line."""
+    """A JSON array with one object per row, one row per line; keys from ``json_keys``."""
     types = [column.type for column in table.columns]
+    keys = [json.dumps(key, ensure_ascii=False) for key in json_keys(table.column_names)]
     lines = []
-    for row in table.to_pylist():
+    for row in _rows(table):
         fields = ", ".join(
-            f"{json.dumps(name, ensure_ascii=False)}: {json_value(value, t)}"
-            for (name, value), t in zip(row.items(), types, strict=True)
+            f"{key}: {json_value(value, t)}" for key, value, t in zip(keys, row, types, strict=True)
         )
         lines.append("  {" + fields + "}")
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
@@ -131,9 +160,6 @@ def sql_literal(value: Any, t: pa.DataType, nested: bool = False) -> str:
 
 
 def table_rows(table: pa.Table) -> list[list[str]]:
-    """Every cell of ``table`` as ``sql_literal`` text, row by row."""
+    """Every cell of ``table`` as ``sql_literal`` text, row by row, by position."""
     types = [column.type for column in table.columns]
-    return [
-        [sql_literal(value, t) for value, t in zip(row.values(), types, strict=True)]
-        for row in table.to_pylist()
-    ]
+    return [[sql_literal(value, t) for value, t in zip(row, types, strict=True)] for row in _rows(table)]  # fmt: skip

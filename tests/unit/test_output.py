@@ -88,3 +88,69 @@ def test_conform_makes_top_level_fields_nullable() -> None:
         schema=pa.schema([pa.field("n", pa.int64(), nullable=False)]),
     )
     assert conform(spark_count).schema.field("n").nullable
+
+
+# Repeated column names (``SELECT o.id, c.id``): rows are built by position.
+REPEATED = pa.Table.from_arrays(
+    [pa.array([1]), pa.array([2]), pa.array(["x"]), pa.array([3])], names=["a", "a", "a_1", "a"]
+)
+
+
+def test_json_keeps_every_value_of_repeated_names() -> None:
+    assert json.loads(output.to_json(REPEATED)) == [{"a": 1, "a_2": 2, "a_1": "x", "a_3": 3}]
+
+
+def test_json_keys_rename_repeats_deterministically() -> None:
+    assert output.json_keys(["a", "a"]) == ["a", "a_1"]
+    assert output.json_keys(["id", "name", "id", "id"]) == ["id", "name", "id_1", "id_2"]
+    assert output.json_keys(["x", "y"]) == ["x", "y"]
+
+
+def test_table_and_csv_show_every_repeated_column() -> None:
+    assert output.table_rows(REPEATED) == [["1", "2", "x", "3"]]
+    assert list(csv.reader(io.StringIO(output.to_csv(REPEATED)))) == [
+        ["a", "a", "a_1", "a"],
+        ["1", "2", "x", "3"],
+    ]
+
+
+def test_a_join_of_two_same_named_keys_keeps_both() -> None:
+    joined = pa.Table.from_arrays(
+        [pa.array([196, None]), pa.array([196, 7])], names=["customer_id", "customer_id"]
+    )
+    assert output.table_rows(joined) == [["196", "196"], ["NULL", "7"]]
+    assert json.loads(output.to_json(joined))[1] == {"customer_id": None, "customer_id_1": 7}
+
+
+def _rendered(table: pa.Table) -> str:
+    from rich.console import Console
+
+    from lakehouse.cli.query import rich_table
+
+    console = Console(width=200, record=True, file=io.StringIO())  # markup on, as by default
+    console.print(rich_table(table))
+    return console.export_text()
+
+
+def test_table_output_prints_markup_as_text() -> None:
+    text = _rendered(pa.table({"v": ["[red]x[/red]"], "w": ["[bold]"], "z": ["[/]"]}))
+    assert "[red]x[/red]" in text and "[bold]" in text and "[/]" in text
+
+
+def test_table_headers_and_emoji_codes_are_text_too() -> None:
+    text = _rendered(pa.table({"[/b]": [":smile:"], "[link=x]h": ["\\[esc]"]}))
+    assert "[/b]" in text and ":smile:" in text and "[link=x]h" in text and "\\[esc]" in text
+
+
+def test_table_output_shows_both_repeated_columns() -> None:
+    header = _rendered(REPEATED).splitlines()[1]
+    assert header.split() == ["┃", "a", "┃", "a", "┃", "a_1", "┃", "a", "┃"]
+
+
+def test_cli_consoles_never_read_markup() -> None:
+    from lakehouse.cli.common import err, out
+
+    for console in (out, err):
+        with console.capture() as captured:
+            console.print("[bold]t[/] [/] :smile:")
+        assert captured.get().strip() == "[bold]t[/] [/] :smile:"
