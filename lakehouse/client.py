@@ -181,10 +181,9 @@ class Lakehouse:
             return runner.sql(query, namespace)  # the query language is DuckDB's own
         from lakehouse.engines.translate import parse, referenced_tables, translate
 
-        snapshots = None
-        if as_of is not None:
-            snapshots = self._snapshots(referenced_tables(parse(query)), as_of)
-        schema = self._lake_schema(referenced_tables(parse(query)), snapshots or {})
+        tables = referenced_tables(parse(query, engine))
+        snapshots = self._snapshots(tables, as_of) if as_of is not None else None
+        schema = self._lake_schema(tables, snapshots or {})
         return runner.sql(translate(query, engine, snapshots, schema).sql, namespace)
 
     def _lake_schema(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Protocol
 
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,6 +36,25 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release connections; the engine may be used again afterwards."""
         ...
+
+
+SCRIPT_HINT = (
+    "Run one statement per call; `lakehouse query -f FILE` runs a script's statements in turn."
+)
+
+
+def check_one_statement(engine: str, text: str, count: int) -> None:
+    """Raise ``QueryError`` unless ``count`` (statements in ``text``) is exactly one.
+
+    One call runs one statement on every engine, so a script can never run
+    half-way; ``lakehouse query -f`` is the way to run several in turn.
+    """
+    if count == 0:
+        raise QueryError(engine, text, "no statement to run",
+                         hint='Give one SQL statement, e.g. "SELECT 1 AS one".')  # fmt: skip
+    if count > 1:
+        raise QueryError(engine, text, f"expected one statement, got {count}; nothing was run",
+                         hint=SCRIPT_HINT)  # fmt: skip
 
 
 # engine name -> "module:Class", imported on first use.

@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.config import DEFAULT_NAMESPACE, Settings
+from lakehouse.engines.base import check_one_statement
 from lakehouse.engines.duckdb_extensions import (
     EXTENSIONS,
     connect_with_extensions,
@@ -35,6 +36,8 @@ class DuckDBEngine:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         s = self.settings
         con = connect_with_extensions(s.cache_dir)
+        # Trino and Spark answer in UTC; DuckDB would follow the caller's TZ.
+        con.execute("SET TimeZone = 'UTC'")
         host = s.s3_endpoint.removeprefix("http://")
         con.execute(
             f"CREATE SECRET lake_s3 (TYPE s3, KEY_ID {quote(s.access_key)}, SECRET {quote(s.secret_key)}, "
@@ -73,8 +76,11 @@ class DuckDBEngine:
         self.connection.execute(f'USE {self.settings.catalog_name}."{namespace}"')
 
     def _run(self, query: str) -> pa.Table:
+        """Run exactly one statement: DuckDB would otherwise run a whole script."""
         try:
-            if self._is_one_select(query):
+            statements = self.connection.extract_statements(query)
+            check_one_statement(ENGINE, query, len(statements))
+            if statements[0].type == duckdb.StatementType.SELECT:
                 # Bound once. A relation binds when it is made and again when it
                 # runs, and each bind loads every Iceberg table from the catalog.
                 return conform(self.connection.execute(query).to_arrow_table())
@@ -84,10 +90,6 @@ class DuckDBEngine:
             return conform(relation.to_arrow_table())
         except duckdb.Error as exc:
             raise QueryError(ENGINE, query, str(exc).strip(), hint=self._hint(exc)) from exc
-
-    def _is_one_select(self, query: str) -> bool:
-        statements = self.connection.extract_statements(query)
-        return len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
 
     @staticmethod
     def _hint(exc: duckdb.Error) -> str | None:

@@ -53,6 +53,9 @@ class SparkEngine:
             # memory store, and one 80 MiB task result of a 512m driver is
             # dropped there (TaskResultLost) instead of streamed to the client.
             self._session.conf.set("spark.sql.files.maxPartitionBytes", SCAN_SPLIT_BYTES)
+            # The server's JVM zone is whatever TZ `lakehouse up` ran with:
+            # every engine answers in UTC.
+            self._session.conf.set("spark.sql.session.timeZone", "UTC")
         return self._session
 
     def sql(self, query: str, namespace: str | None = None) -> pa.Table:

@@ -27,7 +27,9 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
 from lakehouse.engines import semantics
+from lakehouse.engines.base import check_one_statement
 from lakehouse.engines.headers import duckdb_headers
+from lakehouse.engines.lists import collect_faithfully_on_spark
 from lakehouse.engines.semantics import Schema
 from lakehouse.errors import QueryError
 
@@ -52,13 +54,13 @@ def parse(text: str, engine: str = "lakehouse") -> exp.Expr:
     statement sqlglot only keeps as raw text (it could not be translated).
     """
     try:
-        statements = [s for s in sqlglot.parse(text, read=SOURCE_DIALECT) if s is not None]
+        parsed = sqlglot.parse(text, read=SOURCE_DIALECT)
     except ParseError as exc:
         raise QueryError(engine, text, f"cannot parse the query: {_first_error(exc)}",
                          hint=_syntax_hint(text)) from exc  # fmt: skip
-    if len(statements) != 1:
-        raise QueryError(engine, text, f"expected one statement, got {len(statements)}",
-                         hint="Run statements one at a time.")  # fmt: skip
+    # A comment after the last ';' parses as an empty Semicolon: not a statement.
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+    check_one_statement(engine, text, len(statements))
     tree = statements[0]
     if isinstance(tree, exp.Command):
         raise QueryError(engine, text, f"'{tree.name}' statements cannot be translated",
@@ -103,6 +105,8 @@ def translate(
     semantics.align(tree, schema or {}, engine, text)
     _map_literals_as_arrays(tree)
     _spell_days_of_week(tree, engine)
+    if engine == "spark":
+        collect_faithfully_on_spark(tree, text)
     try:
         sql = tree.sql(dialect=DIALECTS[engine], unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:

@@ -7,7 +7,10 @@ they still differ, it pins each engine's answer, as the README's table says.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+import os
+import subprocess
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
@@ -15,6 +18,7 @@ import pytest
 
 from lakehouse import Lakehouse
 from lakehouse.errors import QueryError
+from tests.integration.conftest import CLI
 
 pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_trino, pytest.mark.lakehouse_spark]
 ENGINES = ("duckdb", "trino", "spark")
@@ -154,3 +158,80 @@ def test_division_by_zero_of_a_float_is_an_error_on_spark(lake: Lakehouse) -> No
     assert lake.sql("SELECT 1 / 0 AS x", engine="trino").column("x").to_pylist() == [float("inf")]
     with pytest.raises(QueryError, match="DIVIDE_BY_ZERO"):
         lake.sql("SELECT 1 / 0 AS x", engine="spark")
+
+
+@pytest.fixture
+def victim(lake: Lakehouse, namespace: str) -> str:
+    table = f"{namespace}.victim"
+    lake.ingest(pa.table({"id": pa.array([1, 2, 3], pa.int64())}), table)
+    return table
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["SELECT 1 AS a; DELETE FROM {t}", "SELECT 1 AS a; DROP TABLE {t}; SELECT 2 AS b",
+     "INSERT INTO {t} VALUES (4); SELECT 1 AS a", "DELETE FROM {t} WHERE id = 1;\n;SELECT 1 AS a"],
+)  # fmt: skip
+def test_a_script_is_refused_whole_on_every_engine(
+    lake: Lakehouse, victim: str, script: str
+) -> None:
+    # Before: DuckDB ran every statement (table emptied or dropped), exit 0.
+    for engine in ENGINES:
+        for native in (False, True):
+            with pytest.raises(QueryError, match="expected one statement"):
+                lake.sql(
+                    script.format(t=victim), engine=engine, native=native and engine == "duckdb"
+                )
+    assert lake.sql(f"SELECT id FROM {victim} ORDER BY id").column("id").to_pylist() == [1, 2, 3]
+
+
+def test_a_trailing_comment_is_not_a_statement_and_an_empty_text_is_an_error(
+    lake: Lakehouse,
+) -> None:
+    # Before: Trino and Spark said "got 2"; DuckDB ran "" and ";" silently.
+    assert_identical(answers(lake, "SELECT 1 AS a; -- the end"))
+    for engine in ENGINES:
+        for text in ("", ";", "-- nothing"):
+            with pytest.raises(QueryError, match="no statement to run"):
+                lake.sql(text, engine=engine)
+
+
+def test_every_engine_answers_in_utc_whatever_the_callers_tz(
+    lake: Lakehouse, namespace: str
+) -> None:
+    # Before: DuckDB followed TZ (2024-05-31, hour 20); Trino and Spark answered in UTC.
+    table = f"{namespace}.zoned"
+    instant = datetime(2024, 6, 1, tzinfo=UTC)
+    lake.ingest(pa.table({"tz": pa.array([instant], pa.timestamp("us", "UTC"))}), table)
+    sql = (f"SELECT CAST(tz AS DATE) AS d, hour(tz) AS h, date_trunc('day', tz) = tz AS whole_day, "
+           f"strftime(tz, '%Y-%m-%d %H') AS s FROM {table}")  # fmt: skip
+    env = {**os.environ, "TZ": "America/New_York"}
+    for engine in ENGINES:
+        command = [*CLI, "query", "--engine", engine, "--format", "json", sql]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout) == [
+            {"d": "2024-06-01", "h": 0, "whole_day": True, "s": "2024-06-01 00"}
+        ], engine
+
+
+def test_list_keeps_nulls_and_order_on_every_engine(lake: Lakehouse, namespace: str) -> None:
+    # Before: Spark's collect_list gave [3, 2] for [2, 3, NULL] and [] for no rows.
+    table = f"{namespace}.listed"
+    lake.ingest(pa.table({"g": [1, 1, 1, 2], "x": pa.array([3, None, 2, 5], pa.int64())}), table)
+    sql = (f"SELECT g, list(x ORDER BY x) AS up, array_agg(x ORDER BY x DESC NULLS FIRST) AS down, "
+           f"array_agg(DISTINCT x ORDER BY x) AS d, list(x) FILTER (WHERE x > 4) AS f "
+           f"FROM {table} GROUP BY g ORDER BY g")  # fmt: skip
+    rows = assert_identical(answers(lake, sql)).to_pylist()
+    assert rows[0] == {
+        "g": 1,
+        "up": [2, 3, None],
+        "down": [None, 3, 2],
+        "d": [2, 3, None],
+        "f": None,
+    }
+    assert rows[1] == {"g": 2, "up": [5], "down": [5], "d": [5], "f": [5]}
+    window = f"SELECT x, list(x ORDER BY x) OVER (PARTITION BY g) AS w FROM {table} ORDER BY x"
+    assert assert_identical(answers(lake, window)).column("w").to_pylist()[0] == [2, 3, None]
+    with pytest.raises(QueryError, match="different directions"):
+        lake.sql(f"SELECT list(x ORDER BY g, x DESC) AS l FROM {table}", engine="spark")

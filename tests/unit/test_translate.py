@@ -82,6 +82,28 @@ def test_several_statements_are_refused() -> None:
         translate("SELECT 1; SELECT 2", "trino")
 
 
+@pytest.mark.parametrize(
+    "text", ["SELECT 1 AS a; -- c", "SELECT 1 AS a -- c\n;\n/* done */ ", "SELECT 1 AS a"]
+)
+def test_comments_after_the_last_semicolon_are_not_a_statement(text: str) -> None:
+    for engine in ("trino", "spark"):
+        assert translate(text, engine).sql.startswith("SELECT 1")
+
+
+@pytest.mark.parametrize("text", ["", ";", "  \n", "-- only a comment", "; ;"])
+def test_a_text_without_a_statement_is_refused(text: str) -> None:
+    for engine in ("trino", "spark"):
+        with pytest.raises(QueryError, match="no statement to run") as info:
+            translate(text, engine)
+        assert info.value.hint
+
+
+def test_a_script_is_refused_with_a_hint_to_run_it_as_a_file() -> None:
+    with pytest.raises(QueryError, match="got 3; nothing was run") as info:
+        translate("SELECT 1 AS a; DROP TABLE ns.victim; SELECT 2 AS b", "spark")
+    assert "query -f" in str(info.value.hint)
+
+
 def test_a_statement_sqlglot_cannot_parse_is_refused_not_passed() -> None:
     with pytest.raises(QueryError, match="cannot be translated") as info:
         translate("CALL lake.system.rewrite_data_files('ns.t')", "spark")
@@ -139,3 +161,21 @@ def test_sum_of_integers_is_a_wide_decimal_and_integer_division_is_exact() -> No
 def test_integer_division_of_an_unknown_type_is_refused() -> None:
     with pytest.raises(QueryError, match="known to be integer"):
         translate("SELECT x // 2 FROM (SELECT big AS x FROM ns.t) s", "spark", schema=MIXED)
+
+
+def test_spark_collects_lists_with_their_nulls_in_order() -> None:
+    sql = translate("SELECT list(x ORDER BY x DESC) AS l FROM ns.t", "spark").sql
+    assert "COLLECT_LIST(NAMED_STRUCT('n0', NOT x IS NULL, 'k0', x, 'v', x))" in sql
+    assert "SORT_ARRAY(" in sql and ", FALSE)" in sql and "SIZE(" in sql
+    distinct = translate("SELECT array_agg(DISTINCT g) AS l FROM ns.t", "spark").sql
+    assert "ARRAY_DISTINCT(TRANSFORM(COLLECT_LIST(NAMED_STRUCT('v', g))" in distinct
+    assert (
+        "ARRAY_AGG(x ORDER BY x)"
+        in translate("SELECT list(x ORDER BY x) AS l FROM ns.t", "trino").sql
+    )
+
+
+def test_spark_list_ordered_in_mixed_directions_is_refused() -> None:
+    with pytest.raises(QueryError, match="different directions") as info:
+        translate("SELECT list(x ORDER BY g, x DESC) AS l FROM ns.t", "spark")
+    assert "native" in str(info.value.hint)
