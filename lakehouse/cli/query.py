@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 import click
-from rich.table import Table as RichTable
 
 from lakehouse.cli.common import friendly_errors, lake_of, out, settings_of
-from lakehouse.errors import QueryError
+from lakehouse.errors import ConfigError, QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     "--file",
     "script",
     type=click.File("r"),
-    help="Run every statement in FILE ('-': stdin) in one process, printing each result in turn.",
+    help="Run every statement in FILE ('-': stdin) in one process, printing each result in "
+    "turn; with --format json, one JSON array of {statement, columns, rows} objects; "
+    "--format csv takes one statement only.",
 )
 @click.option(
     "--engine", type=click.Choice(["duckdb", "trino", "spark"]), default="duckdb", show_default=True
@@ -62,9 +64,38 @@ def query(
     else:
         raise QueryError("lakehouse", "", "no SQL given",
                          hint='lakehouse query "SELECT ...", or lakehouse query -f FILE')  # fmt: skip
+    if script is not None and fmt == "csv" and len(statements) > 1:
+        raise ConfigError(f"--format csv prints one table, and the script holds "
+                          f"{len(statements)} statements; nothing was run.",
+                          hint="Use --format json (one JSON array of results) for a script, "
+                          "or run each statement on its own with --format csv.")  # fmt: skip
     with lake_of(settings_of(ctx)) as lake:
-        for statement in statements:
-            print_arrow(lake.sql(statement, engine=engine, as_of=as_of, native=native), fmt)
+        results = (
+            (statement, lake.sql(statement, engine=engine, as_of=as_of, native=native))
+            for statement in statements
+        )
+        if script is not None and fmt == "json":
+            print_json_results(results)
+        else:
+            for _, result in results:
+                print_arrow(result, fmt)
+
+
+def print_json_results(results: Iterable[tuple[str, pa.Table]]) -> None:
+    """A script's results as ONE JSON array of ``{"statement", "columns", "rows"}`` objects.
+
+    Each result is written as soon as it is known; if a statement fails the
+    array is left open (not valid JSON) and the command exits 1.
+    """
+    from lakehouse.engines import output
+
+    sys.stdout.write("[")
+    for number, (statement, result) in enumerate(results):
+        sys.stdout.write(
+            ("," if number else "") + "\n  " + output.to_json_result(statement, result)
+        )
+        sys.stdout.flush()
+    sys.stdout.write("\n]\n")
 
 
 def script_statements(text: str, sql: str | None) -> list[str]:
@@ -87,7 +118,11 @@ def script_statements(text: str, sql: str | None) -> list[str]:
 
 
 def print_arrow(result: pa.Table, fmt: str) -> None:
-    """Write ``result`` to stdout as ``table``, ``csv`` or ``json`` (see engines.output)."""
+    """Write ``result`` to stdout as ``table``, ``csv`` or ``json`` (see engines.output).
+
+    A table never cuts a value (see cli.display).
+    """
+    from lakehouse.cli.display import print_table
     from lakehouse.engines import output
 
     if fmt == "csv":
@@ -95,19 +130,5 @@ def print_arrow(result: pa.Table, fmt: str) -> None:
     elif fmt == "json":
         sys.stdout.write(output.to_json(result))
     else:
-        out.print(rich_table(result))
-        out.print(f"{result.num_rows} row(s)")
-
-
-def rich_table(result: pa.Table) -> RichTable:
-    """``result`` as a rich table; headers and cells are plain text, never markup."""
-    from rich.text import Text
-
-    from lakehouse.engines import output
-
-    table = RichTable()
-    for name in result.column_names:  # a repeated name is a column of its own
-        table.add_column(Text(name), overflow="fold")
-    for row in output.table_rows(result):
-        table.add_row(*(Text(cell) for cell in row))
-    return table
+        print_table(result.column_names, output.table_rows(result))
+        out.print(f"{result.num_rows} row(s)", soft_wrap=True)

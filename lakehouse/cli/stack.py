@@ -109,10 +109,11 @@ def _load_samples(settings: Settings, services: list[str], quiet: bool) -> None:
 
 
 def _print_status(rows: list[ServiceStatus]) -> None:
-    from rich.table import Table as RichTable
     from rich.text import Text
 
-    table = RichTable("service", "url", "healthy", "pid", "memory")
+    from lakehouse.cli.display import print_table
+
+    cells: list[list[str | Text]] = []
     for row in rows:
         memory = f"{row.memory_mb:.0f} MiB" if row.memory_mb is not None else "-"
         health = (
@@ -120,8 +121,8 @@ def _print_status(rows: list[ServiceStatus]) -> None:
             if row.healthy
             else Text.assemble(("no", "red"), f" ({row.detail})")
         )
-        table.add_row(row.name, row.url, health, str(row.pid or "-"), memory)
-    out.print(table)
+        cells.append([row.name, row.url, health, str(row.pid or "-"), memory])
+    print_table(["service", "url", "healthy", "pid", "memory"], cells)  # never cuts a URL
 
 
 @click.command()

@@ -11,9 +11,9 @@ from dataclasses import asdict
 from typing import Any
 
 import click
-from rich.table import Table as RichTable
 
-from lakehouse.cli.common import csv_list, err, friendly_errors, out, settings_of
+from lakehouse.cli.common import csv_list, err, friendly_errors, settings_of
+from lakehouse.cli.display import print_table
 from lakehouse.errors import ConfigError
 
 
@@ -58,14 +58,19 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
 
 
 @sync.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the integrations.")
 @click.pass_context
 @friendly_errors
-def list_integrations(ctx: click.Context) -> None:
-    """The declared integrations."""
+def list_integrations(ctx: click.Context, as_json: bool) -> None:
+    """The declared integrations: name, route and tables, tab-separated."""
     from lakehouse.sync.integrations import IntegrationStore
 
-    for name, i in sorted(IntegrationStore(settings_of(ctx)).all().items()):
-        click.echo(f"{name}\t{i.source} -> {i.target}\t{','.join(i.tables)}")
+    integrations = sorted(IntegrationStore(settings_of(ctx)).all().items())
+    if as_json:
+        click.echo(json.dumps([i.model_dump(mode="json") for _, i in integrations], indent=2))
+        return
+    for name, i in integrations:
+        click.echo(f"{name}\t{_route(i)}\t{','.join(i.tables)}")
 
 
 @sync.command("run")
@@ -136,14 +141,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = RichTable("integration", "route", "state", "position", "lag", "rows/s", "applied",
-                      "dead", "last error")  # fmt: skip
-    for r in rows:
-        lag = "-" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f} s"
-        table.add_row(r["name"], r["route"], r["shown_state"], r["position"] or "-", lag,
-                      f"{r['rows_per_second']:,.0f}", f"{r['changes_applied']:,}",
-                      str(r["dead_letters"]), r["last_error"][:80])  # fmt: skip
-    out.print(table)
+    headers = ["integration", "route", "state", "position", "lag", "rows/s", "applied", "dead",
+               "last error"]  # fmt: skip
+    print_table(headers, [_status_cells(r) for r in rows])
+
+
+def _status_cells(r: dict[str, Any]) -> list[str]:
+    """One `sync status` row as text; the last error whole, never shortened."""
+    lag = "-" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f} s"
+    return [r["name"], r["route"], r["shown_state"], r["position"] or "-", lag,
+            f"{r['rows_per_second']:,.0f}", f"{r['changes_applied']:,}",
+            str(r["dead_letters"]), r["last_error"] or "-"]  # fmt: skip
 
 
 def _route(integration: Any) -> str:

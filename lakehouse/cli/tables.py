@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table as RichTable
-from rich.text import Text
 
 from lakehouse.cli.common import csv_list, err, friendly_errors, lake_of, out, settings_of
+from lakehouse.cli.display import print_table
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from lakehouse.lake.catalog import SnapshotInfo
 
 
 @click.command()
@@ -90,49 +95,74 @@ def _unescape(delimiter: str | None) -> str | None:
 
 @click.command()
 @click.argument("namespace", required=False)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of names.")
 @click.pass_context
 @friendly_errors
-def tables(ctx: click.Context, namespace: str | None) -> None:
-    """List tables (of one namespace, or all)."""
-    for name in lake_of(settings_of(ctx)).tables(namespace):
+def tables(ctx: click.Context, namespace: str | None, as_json: bool) -> None:
+    """List tables (of one namespace, or all), one namespace.table per line."""
+    names = lake_of(settings_of(ctx)).tables(namespace)
+    if as_json:
+        click.echo(json.dumps(names, indent=2, ensure_ascii=False))
+        return
+    for name in names:
         click.echo(name)
 
 
 @click.command()
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 @friendly_errors
 def describe(ctx: click.Context, name: str, as_json: bool) -> None:
     """Schema, partitioning, properties, location and row count of a table."""
+    from rich.text import Text
+
     info = lake_of(settings_of(ctx)).describe(name)
     if as_json:
-        click.echo(json.dumps(info, indent=2, default=str))
+        click.echo(json.dumps(info, indent=2, default=str, ensure_ascii=False))
         return
-    out.print(Text.assemble((info["name"], "bold"),
-        f"  rows: {_rows(info['row_count'], info['row_count_method'])}  location: {info['location']}"))  # fmt: skip
-    schema = RichTable("id", "column", "type", "required")
-    for field in info["schema"]:
-        schema.add_row(str(field["id"]), field["name"], field["type"], str(field["required"]))
-    out.print(schema)
-    out.print(f"partitioning: {', '.join(info['partitioning']) or 'none'}")
-    out.print(f"snapshot: {info['current_snapshot_id']}  format version: {info['format_version']}")
+    rows = _rows(info["row_count"], info["row_count_method"])
+    _line(Text.assemble((info["name"], "bold"), f"  rows: {rows}  location: {info['location']}"))
+    print_table(["id", "column", "type", "required"],
+                [[str(f["id"]), f["name"], f["type"], "yes" if f["required"] else "no"]
+                 for f in info["schema"]])  # fmt: skip
+    _line(f"partitioning: {', '.join(info['partitioning']) or 'none'}")
+    _line(f"snapshot: {info['current_snapshot_id']}  format version: {info['format_version']}")
     for key, value in sorted(info["properties"].items()):
-        out.print(f"  {key} = {value}")
+        _line(f"  {key} = {value}")
+
+
+def _line(text: str | Text) -> None:
+    """One line, never wrapped or cut by rich (the terminal wraps it if it must)."""
+    out.print(text, soft_wrap=True)
 
 
 @click.command()
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of snapshots, oldest first.")
 @click.pass_context
 @friendly_errors
-def history(ctx: click.Context, name: str) -> None:
+def history(ctx: click.Context, name: str, as_json: bool) -> None:
     """Snapshots of a table, oldest first (use their ids with query --as-of)."""
-    table = RichTable("snapshot_id", "committed_at (UTC)", "operation", "added", "total rows")
-    for snap in lake_of(settings_of(ctx)).history(name):
-        table.add_row(str(snap.snapshot_id), snap.committed_at.isoformat(), snap.operation,
-                      f"{snap.added_records:,}", _rows(snap.total_records, snap.count_method))  # fmt: skip
-    out.print(table)
-    out.print("total rows: what a reader sees, delete files applied (* counted from the files)")
+    snapshots = lake_of(settings_of(ctx)).history(name)
+    if as_json:
+        click.echo(json.dumps([_snapshot_json(s) for s in snapshots], indent=2))
+        return
+    print_table(["snapshot_id", "committed_at (UTC)", "operation", "added", "total rows"],
+                [[str(s.snapshot_id), s.committed_at.isoformat(), s.operation,
+                  f"{s.added_records:,}", _rows(s.total_records, s.count_method)]
+                 for s in snapshots])  # fmt: skip
+    _line("total rows: what a reader sees, delete files applied (* counted from the files)")
+
+
+def _snapshot_json(snap: SnapshotInfo) -> dict[str, Any]:
+    """A snapshot for scripts: ``committed_at`` ISO 8601 in UTC, counts as numbers."""
+    return {
+        "snapshot_id": snap.snapshot_id, "parent_id": snap.parent_id,
+        "committed_at": snap.committed_at.isoformat(), "operation": snap.operation,
+        "added_records": snap.added_records, "total_records": snap.total_records,
+        "stored_records": snap.stored_records, "count_method": snap.count_method,
+    }  # fmt: skip
 
 
 def _rows(rows: int | None, method: str) -> str:

@@ -8,7 +8,9 @@ Arrow contract:
 - binary: base64 in CSV and JSON, ``\\x00\\xff`` (DuckDB's blob text) in tables;
 - intervals: ``<months> months <days> days <seconds> seconds`` parts, only those not zero;
 - CSV: nested values (lists, structs, maps) are JSON text;
-- JSON: UTF-8 as is; numbers are numbers, a decimal is written with exactly its
+- JSON: UTF-8 as is; one result is an array of row objects; the results of a
+  script (``query -f``) are one array of ``to_json_result`` objects, so the
+  whole output is one JSON document; numbers are numbers, a decimal is written with exactly its
   digits; NaN and infinities, which JSON lacks, are the strings ``"NaN"``,
   ``"Infinity"``, ``"-Infinity"``; a map is an object (keys as text);
 - tables: SQL literals (``NULL``, ``true``, ``[1, 2]``, ``{'a': 'x'}``,
@@ -124,17 +126,34 @@ def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
-def to_json(table: pa.Table) -> str:
-    """A JSON array with one object per row, one row per line; keys from ``json_keys``."""
+def _json_objects(table: pa.Table) -> list[str]:
+    """Every row as one JSON object text, keys from ``json_keys``."""
     types = [column.type for column in table.columns]
     keys = [json.dumps(key, ensure_ascii=False) for key in json_keys(table.column_names)]
-    lines = []
-    for row in _rows(table):
-        fields = ", ".join(
-            f"{key}: {json_value(value, t)}" for key, value, t in zip(keys, row, types, strict=True)
-        )
-        lines.append("  {" + fields + "}")
+    return [
+        "{" + ", ".join(f"{key}: {json_value(value, t)}"
+                        for key, value, t in zip(keys, row, types, strict=True)) + "}"
+        for row in _rows(table)
+    ]  # fmt: skip
+
+
+def to_json(table: pa.Table) -> str:
+    """A JSON array with one object per row, one row per line; keys from ``json_keys``."""
+    lines = ["  " + row for row in _json_objects(table)]
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+
+
+def to_json_result(statement: str, table: pa.Table) -> str:
+    """One result of a script as a JSON object, no trailing newline.
+
+    ``{"statement": text, "columns": [keys], "rows": [objects]}``: ``columns``
+    are the row objects' keys (``json_keys``) in result order, present even when
+    there are no rows; rows are as in ``to_json``, one per line.
+    """
+    head = (f"{{\"statement\": {json.dumps(statement, ensure_ascii=False)}, \"columns\": "
+            f"{json.dumps(json_keys(table.column_names), ensure_ascii=False)}, \"rows\": ")  # fmt: skip
+    rows = ["    " + row for row in _json_objects(table)]
+    return head + ("[\n" + ",\n".join(rows) + "\n  ]}" if rows else "[]}")
 
 
 def sql_literal(value: Any, t: pa.DataType, nested: bool = False) -> str:

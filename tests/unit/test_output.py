@@ -125,10 +125,10 @@ def test_a_join_of_two_same_named_keys_keeps_both() -> None:
 def _rendered(table: pa.Table) -> str:
     from rich.console import Console
 
-    from lakehouse.cli.query import rich_table
+    from lakehouse.cli.display import folding_table
 
     console = Console(width=200, record=True, file=io.StringIO())  # markup on, as by default
-    console.print(rich_table(table))
+    console.print(folding_table(table.column_names, output.table_rows(table)))
     return console.export_text()
 
 
@@ -154,3 +154,22 @@ def test_cli_consoles_never_read_markup() -> None:
         with console.capture() as captured:
             console.print("[bold]t[/] [/] :smile:")
         assert captured.get().strip() == "[bold]t[/] [/] :smile:"
+
+
+def test_a_script_result_is_one_json_object_with_columns_even_without_rows() -> None:
+    two = pa.table([pa.array([1]), pa.array(["Zürich"])], names=["a", "a"])
+    assert json.loads(output.to_json_result("SELECT 1 AS a, 'Zürich' AS a", two)) == {
+        "statement": "SELECT 1 AS a, 'Zürich' AS a",
+        "columns": ["a", "a_1"],
+        "rows": [{"a": 1, "a_1": "Zürich"}],
+    }
+    empty = output.to_json_result(
+        'SELECT "x" FROM t WHERE false', pa.table({"x": pa.array([], pa.int64())})
+    )
+    assert json.loads(empty) == {
+        "statement": 'SELECT "x" FROM t WHERE false',
+        "columns": ["x"],
+        "rows": [],
+    }
+    both = "[" + ",".join(output.to_json_result(f"SELECT {n}", two) for n in (1, 2)) + "]"
+    assert [r["statement"] for r in json.loads(both)] == ["SELECT 1", "SELECT 2"]
