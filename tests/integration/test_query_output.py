@@ -52,3 +52,78 @@ def test_a_path_with_brackets_is_named_as_written(tmp_path: Path, namespace: str
     missing = run_cli("ingest", str(tmp_path / "[y].csv"), "--table", f"{namespace}.b", check=False)
     assert missing.returncode == 1 and "[y].csv" in missing.stderr, missing.stderr
     assert "Traceback" not in done.stderr + missing.stderr
+
+
+@pytest.fixture
+def narrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A piped CLI at the default terminal width (rich reads COLUMNS)."""
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def test_history_at_80_columns_shows_every_timestamp_whole(people: str, narrow: None) -> None:
+    run_cli("query", f"INSERT INTO {people} VALUES (3, 'c')")
+    snapshots = json.loads(run_cli("history", people, "--json").stdout)
+    assert len(snapshots) == 2 and all(s["committed_at"].endswith("+00:00") for s in snapshots)
+    text = run_cli("history", people).stdout
+    assert "…" not in text
+    for snap in snapshots:
+        row = next(line for line in text.splitlines() if str(snap["snapshot_id"]) in line)
+        assert snap["committed_at"] in row, text
+
+
+def test_long_names_and_values_are_never_cut(lake: Lakehouse, namespace: str, narrow: None) -> None:
+    column = "a_column_name_long_enough_to_overflow_eighty_columns_on_its_own_x"
+    value = "v" * 120
+    table = f"{namespace}.wide"
+    lake.ingest(pa.table({column: [value], "n": [1]}), table)
+    described = run_cli("describe", table).stdout
+    assert column in described and "…" not in described
+    assert json.loads(run_cli("describe", table, "--json").stdout)["name"] == table
+    result = run_cli("query", f"SELECT * FROM {table}").stdout
+    assert any(value in line and column not in line for line in result.splitlines()), result
+    assert table in json.loads(run_cli("tables", namespace, "--json").stdout)
+    status = run_cli("status").stdout
+    assert "…" not in status and "http://127.0.0.1:" in status
+
+
+def script_file(directory: Path, text: str) -> str:
+    path = directory / "script.sql"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_script_in_json_is_one_document(people: str, tmp_path: Path) -> None:
+    script = f"SELECT id FROM {people} ORDER BY id; SELECT count(*) AS n FROM {people} WHERE false"
+    out = run_cli("query", "-f", script_file(tmp_path, script), "--format", "json").stdout
+    first, second = json.loads(out)
+    assert first["columns"] == ["id"] and first["rows"] == [{"id": 1}, {"id": 2}]
+    assert second == {"statement": second["statement"], "columns": ["n"], "rows": [{"n": 0}]}
+    assert "WHERE false" in second["statement"]
+
+
+def test_a_script_in_csv_with_several_statements_runs_nothing(people: str, tmp_path: Path) -> None:
+    script = f"INSERT INTO {people} VALUES (9, 'z'); SELECT * FROM {people}"
+    refused = run_cli("query", "-f", script_file(tmp_path, script), "--format", "csv", check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "2 statements" in refused.stderr and "Hint:" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    count = run_cli("query", f"SELECT count(*) AS n FROM {people}", "--format", "json").stdout
+    assert json.loads(count) == [{"n": 2}]
+    one_statement = script_file(tmp_path, f"SELECT id FROM {people} ORDER BY id;")
+    one = run_cli("query", "-f", one_statement, "--format", "csv")
+    assert one.stdout.splitlines() == ['"id"', "1", "2"]
+
+
+def test_sync_status_and_list_at_80_columns_keep_names_whole(people: str, narrow: None) -> None:
+    name = "lake-to-search-long-enough-to-be-cut-x"
+    run_cli("sync", "create", name, "--source", "iceberg", "--target", "opensearch",
+            "--tables", people, "--index-prefix", "a-rather-long-index-prefix-")  # fmt: skip
+    try:
+        status = run_cli("sync", "status").stdout
+        assert "…" not in status
+        assert any(name in line and "iceberg -> opensearch" in line for line in status.splitlines())
+        declared = json.loads(run_cli("sync", "list", "--json").stdout)
+        mine = next(i for i in declared if i["name"] == name)
+        assert mine["tables"] == [people] and mine["index_prefix"] == "a-rather-long-index-prefix-"
+    finally:
+        run_cli("sync", "delete", name)
