@@ -33,7 +33,7 @@ from lakehouse.config import DEFAULT_NAMESPACE, Settings, load_settings
 from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.env import environment
-from lakehouse.errors import LakehouseError, SnapshotNotFoundError
+from lakehouse.errors import LakehouseError, QueryError, SnapshotNotFoundError
 
 ENGINES = ENGINE_NAMES
 
@@ -184,7 +184,15 @@ class Lakehouse:
         tables = referenced_tables(parse(query, engine))
         snapshots = self._snapshots(tables, as_of) if as_of is not None else None
         schema = self._lake_schema(tables, snapshots or {})
-        return runner.sql(translate(query, engine, snapshots, schema).sql, namespace)
+        try:
+            return runner.sql(translate(query, engine, snapshots, schema).sql, namespace)
+        except QueryError as exc:
+            if exc.hint and "SQL syntax" in exc.hint:  # the engine's hint names its own dialect
+                exc.hint = (
+                    f"The text is DuckDB's dialect, translated for {engine}; pass native=True "
+                    f"(CLI: --native) to write {engine}'s own dialect instead."
+                )
+            raise
 
     def _lake_schema(
         self, names: tuple[str, ...], snapshots: dict[str, int]

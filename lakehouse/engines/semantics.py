@@ -84,6 +84,10 @@ def expand_stars(tree: exp.Expr, schema: Schema) -> None:
 def align(tree: exp.Expr, schema: Schema, engine: str, text: str) -> None:
     """Rewrite ``tree`` (in place) so ``engine`` gives DuckDB's values and types."""
     types = _Types(schema)
+    # First: the casts below are the rewrites' own, already exact.
+    for cast in list(tree.find_all(exp.Cast, exp.TryCast)):
+        if cast.to.this in _INTEGERS:
+            _round_like_duckdb(cast, types, engine, text)
     for avg in list(tree.find_all(exp.Avg)):
         if types.is_kind(avg.this, "decimal"):
             _avg_as_sum_over_count(avg)
@@ -143,6 +147,42 @@ def _integer_division(division: exp.IntDiv, types: _Types, engine: str, text: st
                          hint="Cast the operands (CAST(x AS BIGINT) // 2), or pass native=True.")  # fmt: skip
 
 
+def _round_like_duckdb(cast: exp.Cast, types: _Types, engine: str, text: str) -> None:
+    """Cast to an integer as DuckDB does: doubles half to even, decimals half away from zero.
+
+    Spark truncates both; Trino rounds doubles half away from zero.
+    """
+    operand = cast.this
+    kind = types.kind(operand)
+    if kind == "decimal" and engine == "spark":
+        cast.set("this", exp.Round(this=operand.copy()))
+    elif kind == "float" and engine == "spark":
+        cast.set("this", exp.Anonymous(this="BROUND", expressions=[operand.copy()]))
+    elif kind == "float":
+        cast.set("this", _half_even_on_trino(operand))
+    elif kind is None:
+        raise QueryError(engine, text, f"cannot translate '{cast.sql('duckdb')}' for {engine}: "
+                         "the operand's type is not known, and DuckDB rounds doubles half to even "
+                         "and decimals half away from zero",
+                         hint="Cast the operand first, e.g. CAST(CAST(x AS DOUBLE) AS INTEGER), "
+                         "or pass native=True.")  # fmt: skip
+
+
+def _half_even_on_trino(x: exp.Expr) -> exp.Expr:
+    """``round(x)`` to the even neighbour on a tie, which Trino has no function for."""
+    fraction = exp.Sub(this=x.copy(), expression=exp.Floor(this=x.copy()))
+    half = exp.Div(this=x.copy(), expression=exp.Literal.number(2))
+    even = exp.Mul(this=exp.Literal.number(2), expression=exp.Round(this=half))
+    tie = exp.EQ(this=fraction, expression=exp.Literal.number(0.5))
+    return exp.Case(ifs=[exp.If(this=tie, true=even)], default=exp.Round(this=x.copy()))
+
+
+# Functions whose result has the kind of their first argument, or a fixed kind.
+_SAME_KIND = (exp.Sum, exp.Min, exp.Max, exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Neg)
+_FIXED_KIND = {exp.Count: "integer", exp.Length: "integer", exp.Extract: "integer",
+               exp.Avg: "float", exp.Div: "float", exp.Boolean: "other", exp.Predicate: "other"}  # fmt: skip
+
+
 class _Types:
     """The DuckDB type of an expression, where it can be told from the lake's schemas."""
 
@@ -171,6 +211,33 @@ class _Types:
                 return None
             found = _lookup(_sources(select, self.schema), node)
             return exp.DataType.build(found, dialect="duckdb") if found else None
+        return None
+
+    def kind(self, node: exp.Expr) -> str | None:
+        """'integer', 'float', 'decimal' or 'other' (known, not a number); None if unknown.
+
+        Looks through arithmetic and common functions, where ``of`` needs the exact type.
+        """
+        t = self.of(node)
+        if t is not None:
+            groups = {
+                "integer": _INTEGERS,
+                "float": _FLOATS,
+                "decimal": {exp.DataType.Type.DECIMAL},
+            }
+            return next((name for name, group in groups.items() if t.this in group), "other")
+        if isinstance(node, exp.Literal) and node.is_number:
+            return "float"  # 1e3: DuckDB reads an exponent as a DOUBLE
+        if isinstance(node, exp.Literal | exp.Null):
+            return "other"
+        fixed = next((k for cls, k in _FIXED_KIND.items() if isinstance(node, cls)), None)
+        if fixed is not None:
+            return fixed
+        if isinstance(node, _SAME_KIND) and not node.args.get("decimals"):
+            return self.kind(node.this)
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Mod):
+            kinds = {self.kind(node.this), self.kind(node.expression)}
+            return next((k for k in (None, "other", "float", "decimal") if k in kinds), "integer")
         return None
 
     def is_kind(self, node: exp.Expr, kind: str) -> bool:

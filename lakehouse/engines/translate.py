@@ -20,6 +20,7 @@ never a silently different query. ``native=True`` skips all of this.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -33,6 +34,7 @@ from lakehouse.engines.lists import collect_faithfully_on_spark
 from lakehouse.engines.semantics import Schema
 from lakehouse.errors import QueryError
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SOURCE_DIALECT = "duckdb"
 # lakehouse engine name -> sqlglot dialect it is written in.
 DIALECTS = {"duckdb": "duckdb", "trino": "trino", "spark": "spark"}
@@ -105,6 +107,7 @@ def translate(
     semantics.align(tree, schema or {}, engine, text)
     _map_literals_as_arrays(tree)
     _spell_days_of_week(tree, engine)
+    _quote_unusual_identifiers(tree)
     if engine == "spark":
         collect_faithfully_on_spark(tree, text)
     try:
@@ -206,6 +209,13 @@ def _spell_days_of_week(tree: exp.Expr, engine: str) -> None:
         else:
             continue
         node.replace(spelled)
+
+
+def _quote_unusual_identifiers(tree: exp.Expr) -> None:
+    """Quote names beyond ``[A-Za-z_][A-Za-z0-9_]*`` (``ünï``): DuckDB reads them bare, Trino and Spark do not."""
+    for identifier in tree.find_all(exp.Identifier):
+        if not identifier.quoted and not _PLAIN_NAME.fullmatch(identifier.name):
+            identifier.set("quoted", True)
 
 
 def _first_error(exc: ParseError) -> str:

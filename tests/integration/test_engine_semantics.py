@@ -235,3 +235,35 @@ def test_list_keeps_nulls_and_order_on_every_engine(lake: Lakehouse, namespace: 
     assert assert_identical(answers(lake, window)).column("w").to_pylist()[0] == [2, 3, None]
     with pytest.raises(QueryError, match="different directions"):
         lake.sql(f"SELECT list(x ORDER BY g, x DESC) AS l FROM {table}", engine="spark")
+
+
+def test_casts_to_integers_round_like_duckdb(lake: Lakehouse, namespace: str) -> None:
+    # Before: Spark truncated (1.999 -> 1, -1.5 -> -1); Trino rounded doubles half away (2.5 -> 3).
+    table = f"{namespace}.fractions"
+    doubles = [2.5, 3.5, -2.5, -0.5, 1.999, None]
+    decimals = [Decimal(v) for v in ("2.50", "3.50", "-2.50", "-0.50", "1.99")] + [None]
+    lake.ingest(pa.table({"f": doubles, "m": pa.array(decimals, pa.decimal128(12, 2))}), table)
+    sql = (f"SELECT CAST(f AS INTEGER) AS fi, TRY_CAST(f AS BIGINT) AS fb, m::INT AS mi, "
+           f"CAST(1.999 AS INTEGER) AS l1, CAST(-1.5 AS INTEGER) AS l2, CAST(2.5 AS BIGINT) AS l3 "
+           f"FROM {table} ORDER BY f NULLS LAST")  # fmt: skip
+    result = assert_identical(answers(lake, sql))
+    assert result.column("fi").to_pylist() == [-2, 0, 2, 2, 4, None]
+    assert result.column("fb").to_pylist() == [-2, 0, 2, 2, 4, None]
+    assert result.column("mi").to_pylist() == [-3, -1, 2, 3, 4, None]
+    assert result.column("l1").to_pylist()[0] == 2
+    assert (result.column("l2")[0].as_py(), result.column("l3")[0].as_py()) == (-2, 3)
+
+
+def test_unquoted_names_beyond_ascii_work_everywhere(lake: Lakehouse, namespace: str) -> None:
+    # Before: Trino and Spark refused `SELECT ünï FROM ns.cols` as a syntax error.
+    table = f"{namespace}.cols"
+    lake.ingest(pa.table({"ünï": [1, 2], "größe": ["a", "b"]}), table)
+    result = assert_identical(answers(lake, f"SELECT ünï, größe FROM {table} WHERE ünï > 1"))
+    assert result.to_pylist() == [{"ünï": 2, "größe": "b"}]
+
+
+def test_a_translated_syntax_error_names_the_users_dialect(lake: Lakehouse) -> None:
+    # Before: "Check the SQL syntax (Spark SQL dialect)", for text the user wrote in DuckDB's.
+    with pytest.raises(QueryError) as info:
+        lake.sql("SELECT x FROM (SELECT 'a' AS x) s WHERE x SIMILAR TO 'a'", engine="spark")
+    assert "DuckDB's dialect" in str(info.value.hint) and "--native" in str(info.value.hint)

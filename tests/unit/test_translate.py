@@ -31,7 +31,7 @@ def test_group_by_a_name_that_is_also_a_column_stays_a_column() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["count(*)", "1+1", "sum(x)", "count(DISTINCT y)", "x > 1", "upper(y)", "CAST(x AS INTEGER)",
+    ["count(*)", "1+1", "sum(x)", "count(DISTINCT y)", "x > 1", "upper(y)", "CAST(x AS VARCHAR)",
      "extract(year FROM d)", "coalesce(y, 'b')", "max(d) OVER ()"],
 )  # fmt: skip
 def test_unnamed_projections_get_duckdbs_header(expression: str) -> None:
@@ -179,3 +179,30 @@ def test_spark_list_ordered_in_mixed_directions_is_refused() -> None:
     with pytest.raises(QueryError, match="different directions") as info:
         translate("SELECT list(x ORDER BY g, x DESC) AS l FROM ns.t", "spark")
     assert "native" in str(info.value.hint)
+
+
+def test_casts_to_integers_round_like_duckdb() -> None:
+    schema = {"ns.t": {"f": "DOUBLE", "m": "DECIMAL(12, 2)", "i": "INTEGER"}}
+    sql = "SELECT CAST(m AS INTEGER) AS a, TRY_CAST(f AS BIGINT) AS b, i::INT AS c, CAST(1.5 AS INT) AS d FROM ns.t"
+    spark = translate(sql, "spark", schema=schema).sql
+    assert "CAST(ROUND(m) AS INT)" in spark and "TRY_CAST(BROUND(f) AS BIGINT)" in spark
+    assert "CAST(i AS INT)" in spark and "CAST(ROUND(1.5) AS INT)" in spark
+    trino = translate(sql, "trino", schema=schema).sql
+    assert "CAST(m AS INTEGER)" in trino and "2 * ROUND(" in trino  # doubles: half to even
+
+
+def test_a_cast_to_integer_of_an_unknown_type_is_refused() -> None:
+    with pytest.raises(QueryError, match="type is not known") as info:
+        translate("SELECT CAST(y AS INT) AS i FROM (SELECT 1.5 AS y) s", "spark")
+    assert "CAST(CAST(x AS DOUBLE) AS INTEGER)" in str(info.value.hint)
+
+
+def test_names_beyond_plain_ascii_are_quoted_for_trino_and_spark() -> None:
+    text = "SELECT ünï, t.straße, größe + 1 AS g FROM ns.cols AS t WHERE größe > 1"
+    assert (
+        't."straße"' in translate(text, "trino").sql
+        and '"größe" > 1' in translate(text, "trino").sql
+    )
+    spark = translate(text, "spark").sql
+    assert spark.startswith("SELECT `ünï` AS `ünï`, t.`straße`") and "`größe` > 1" in spark
+    assert "SELECT plain_1 AS" in translate("SELECT plain_1 FROM ns.t", "spark").sql
