@@ -10,7 +10,8 @@ exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -18,18 +19,21 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.rest import RestCatalog
-from pyiceberg.exceptions import CommitFailedException, ValidationError
+from pyiceberg.exceptions import CommitFailedException, NotInstalledError, ValidationError
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.upsert_util import has_duplicate_rows
 
 from lakehouse.config import Settings
 from lakehouse.errors import IngestError
+from lakehouse.lake import nested_nulls
 from lakehouse.lake.column_types import load_schema_file, parse_type_options
 from lakehouse.lake.contract import fit_frame, refuse_untyped, storable, unify
 from lakehouse.lake.names import match_columns, normalise_table_name
 from lakehouse.lake.readers import ReadOptions, detect_format, read_frames, text_columns
 from lakehouse.lake.rewrite import rewrite_by_key
+
+nested_nulls.install()  # NULL lists stay NULL through pyiceberg's writer
 
 __all__ = ["IngestResult", "Ingestor", "ReadOptions", "conform", "detect_format", "normalize"]
 
@@ -94,6 +98,25 @@ def explicit_types(types: TypeSpec | None, schema: str | Path | TypeSpec | None
     return parse_type_options(merged), required
 
 
+def resolve_keys(key: list[str], data: pa.Table) -> list[str]:
+    """The key's input columns, matched as columns are: without regard to case."""
+    found = match_columns(key, data.column_names)
+    return [found.get(k, k) for k in key]
+
+
+def check_partial_upsert(data: pa.Table, target: pa.Schema, table: str) -> None:
+    """IngestError when an upsert lacks table columns: it replaces whole rows, so the
+    matched rows' values of those columns would silently become NULL."""
+    absent = [name for name in target.names if name not in data.column_names]
+    if absent:
+        raise IngestError(
+            f"The upsert into {table} lacks column(s) {', '.join(absent)}: an upsert replaces "
+            "whole rows, so the matched rows would lose their values of those columns.",
+            hint="Include every column of the table in the input (with the values to keep); "
+            "the table was not changed.",
+        )
+
+
 def _check_keys(data: pa.Table, key: list[str], table: str) -> None:
     missing = [k for k in key if k not in data.column_names]
     if missing:
@@ -153,6 +176,32 @@ def _check_explicit_names(required: set[str], frames: list[tuple[str, pa.Table]]
         )
 
 
+# What pyiceberg's (and pyarrow's) writers raise for input or table settings they cannot write.
+WRITE_ERRORS = (ValidationError, ValueError, TypeError, NotImplementedError, OSError,
+                pa.ArrowException, NotInstalledError)  # fmt: skip
+
+
+@contextmanager
+def writing(name: str, mode: str) -> Iterator[None]:
+    """Turn what pyiceberg raises while writing ``name`` into one IngestError with a hint."""
+    try:
+        yield
+    except IngestError:
+        raise
+    except CommitFailedException as exc:
+        raise IngestError(
+            f"Concurrent change to {name} while ingesting: {exc}",
+            hint="Nothing was committed; retry the ingest.",
+        ) from exc
+    except WRITE_ERRORS as exc:
+        raise IngestError(
+            f"Cannot {mode} into {name}: {str(exc).splitlines()[0] if str(exc) else repr(exc)}",
+            hint="The table was not changed. Fix the input's types, or the table's settings "
+            "(partitioning, write.* properties) that pyiceberg cannot write; Spark or Trino "
+            "can write what pyiceberg cannot.",
+        ) from exc
+
+
 @dataclass(frozen=True)
 class Prepared:
     """Input fitted to the table: the data, its target schema and what the user should know."""
@@ -186,7 +235,10 @@ class Ingestor:
         notices = ((renamed,) if renamed else ()) + prepared.notices
         data = prepared.data
         if key:
+            key = resolve_keys(key, data)
             _check_keys(data, key, name)
+        if mode == "upsert" and target is not None:
+            check_partial_upsert(data, target, name)
         if table is None:
             result = self._create(name, data, mode)
         else:
@@ -229,9 +281,10 @@ class Ingestor:
     def _create(self, name: str, data: pa.Table, mode: str) -> IngestResult:
         namespace = name.split(".")[0]
         self.catalog.create_namespace_if_not_exists(namespace)
-        tx = self.catalog.create_table_transaction(name, schema=data.schema)
-        tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
-        table = tx.commit_transaction()
+        with writing(name, mode):
+            tx = self.catalog.create_table_transaction(name, schema=data.schema)
+            tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
+            table = tx.commit_transaction()
         snapshot = table.current_snapshot()
         return IngestResult(
             name, mode, len(data), True, (), snapshot.snapshot_id if snapshot else None
@@ -241,22 +294,11 @@ class Ingestor:
         self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]
     ) -> IngestResult:
         before = {f.name: f.field_type for f in table.schema().fields}
-        try:
-            with table.transaction() as tx:
-                with tx.update_schema() as update:
-                    update.union_by_name(data.schema)
-                target = schema_to_pyarrow(tx.table_metadata.schema())
-                self._apply(tx, conform(data, target), mode, key)
-        except (ValidationError, ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise IngestError(
-                f"Cannot {mode} into {name}: {exc}",
-                hint="The table was not changed. Fix the input types or write to a new table.",
-            ) from exc
-        except CommitFailedException as exc:
-            raise IngestError(
-                f"Concurrent change to {name} while ingesting: {exc}",
-                hint="Nothing was committed; retry the ingest.",
-            ) from exc
+        with writing(name, mode), table.transaction() as tx:
+            with tx.update_schema() as update:
+                update.union_by_name(data.schema)
+            target = schema_to_pyarrow(tx.table_metadata.schema())
+            self._apply(tx, conform(data, target), mode, key)
         table.refresh()
         fields = table.schema().fields
         added = tuple(f.name for f in fields if f.name not in before)

@@ -5,6 +5,8 @@ An upsert is a join, not a filter expression: a filter with one clause per key
 grows with the input (5,000 keys took 32 s; 40,000 crashed pyiceberg), while a
 hash join of a file's key columns against the touched keys costs one pass.
 Joins compare nulls as unequal, so a row whose key holds a null never matches.
+Floating-point keys are compared as numbers: -0.0 is the key 0.0 (they are
+equal), and a NaN key is refused (it equals nothing, not even itself).
 """
 
 from __future__ import annotations
@@ -78,7 +80,10 @@ def key_columns(
     for name in columns:
         column = rows.column(name)
         try:
-            arrays.append(column if column.type == types[name] else column.cast(types[name]))
+            column = column if column.type == types[name] else column.cast(types[name])
+            if pa.types.is_floating(column.type):
+                column = pc.add(column, pa.scalar(0.0, column.type))  # -0.0 + 0.0 is 0.0
+            arrays.append(column)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise IngestError(
                 f"Key column {name} of {where} is {column.type}, which cannot be compared "
@@ -135,10 +140,17 @@ def _distinct(keys: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 def _refuse_nulls(keys: pa.Table, where: str) -> None:
     for name in keys.column_names:
-        if keys.column(name).null_count:
+        column = keys.column(name)
+        if column.null_count:
             raise IngestError(
                 f"Key column {name} has null values in {where}.",
                 hint="Every key column needs a value: fill or drop those rows first.",
+            )
+        if pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py():
+            raise IngestError(
+                f"Key column {name} has NaN values in {where}; a NaN equals no key, "
+                "so its row could never be matched.",
+                hint="Give those rows a real key (or use an integer, decimal or string key).",
             )
 
 

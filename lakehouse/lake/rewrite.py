@@ -58,8 +58,11 @@ from pyiceberg.types import (
 )
 
 from lakehouse.errors import IngestError
+from lakehouse.lake import nested_nulls
 from lakehouse.lake.commit import append, overwrite
 from lakehouse.lake.keys import Found, KeySet, build_key_set, may_hold, present, without
+
+nested_nulls.install()  # NULL lists stay NULL through pyiceberg's writer
 
 READ_THREADS = 4
 # Files under min(target/4, SMALL_FILE_BYTES) count as small; this many trigger compaction.

@@ -241,3 +241,151 @@ def test_normalised_names_are_readable_on_trino(
         f'SELECT id, "customer name" AS n FROM {namespace}.customers_upper', engine="trino"
     )
     assert got.to_pylist() == [{"id": 1, "n": "ann"}]
+
+
+# --- issue 10 §3: values the tester saw changed, now exact or refused -------------------
+
+
+def test_big_integers_and_long_decimals_keep_every_digit(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.bigints"
+    text = "id,big\n1,9223372036854775807\n2,9223372036854775808\n3,9007199254740993\n"
+    lake.ingest(write(tmp_path / "b.csv", text), table)
+    assert types(lake, table)["big"] == "decimal(38, 0)"
+    assert [r["big"] for r in rows(lake, table)] == [
+        Decimal(9223372036854775807),
+        Decimal(9223372036854775808),
+        Decimal(9007199254740993),
+    ]
+    dec = f"{namespace}.longdec"
+    lake.ingest(write(tmp_path / "d.csv", "id,x\n1,12345678901234567890.12\n"), dec)
+    assert [r["x"] for r in rows(lake, dec)] == [Decimal("12345678901234567890.12")]
+
+
+def test_json_number_into_a_long_column_is_exact(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.jlong"
+    lake.ingest(write(tmp_path / "a.csv", "id,big\n1,5\n"), table)
+    lake.ingest(write(tmp_path / "j.json", '{"id":7,"big":9007199254740993.0}\n'), table)
+    assert [r["big"] for r in rows(lake, table)] == [5, 9007199254740993]
+    before = snapshot(lake, table)
+    refused(write(tmp_path / "k.json", '{"id":8,"big":9007199254740993.5}\n'), "--table", table)
+    assert snapshot(lake, table) == before
+
+
+@pytest.mark.parametrize("value", ["1 2", "1,2,3,4", "12-3"])
+def test_blank_or_bad_grouping_in_a_number_is_refused(
+    lake: Lakehouse, namespace: str, tmp_path: Path, value: str
+) -> None:
+    table = f"{namespace}.blank"
+    lake.ingest(write(tmp_path / "a.csv", "id,x\n1,5\n"), table)
+    before = snapshot(lake, table)
+    stderr = refused(write(tmp_path / "b.csv", f'id,x\n30,"{value}"\n'), "--table", table)
+    assert "Column x" in stderr and repr(value) in stderr
+    assert snapshot(lake, table) == before
+
+
+def test_csv_whole_decimals_into_a_long_column_like_json(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.whole"
+    lake.ingest(write(tmp_path / "a.csv", "id,x\n1,5\n"), table)
+    lake.ingest(write(tmp_path / "b.csv", "id,x\n2,2.0\n3,1e3\n"), table)
+    lake.ingest(write(tmp_path / "c.json", '{"id":4,"x":2.0}\n'), table)
+    assert [r["x"] for r in rows(lake, table)] == [5, 2, 1000, 2]
+    stderr = refused(write(tmp_path / "d.csv", "id,x\n5,2.0\n6,2.5\n"), "--table", table)
+    assert "'2.5' is not a long" in stderr and "(value '2.5')" in stderr
+
+
+def test_directory_mixing_formats_is_refused(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    write(tmp_path / "mix" / "a.csv", "id,x\n1,2\n")
+    write(tmp_path / "mix" / "b.json", '{"id": 2, "x": 3}\n')
+    stderr = refused(str(tmp_path / "mix"), "--table", f"{namespace}.mix", "--format", "csv")
+    assert "a.csv" in stderr and "b.json" in stderr
+    assert not lake.catalog.table_exists(f"{namespace}.mix")
+
+
+def test_non_utf8_csv_is_refused_or_decoded(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"id,name\n1,caf\xe9\n2,ok\n")
+    table = f"{namespace}.enc"
+    stderr = refused(str(latin), "--table", table)
+    assert "line 2" in stderr and "--encoding" in stderr
+    assert not lake.catalog.table_exists(table)
+    lake.ingest(write(tmp_path / "a.csv", "id,name\n0,x\n"), table)
+    refused(str(latin), "--table", table)  # not the delimiter's fault
+    run_cli("ingest", str(latin), "--table", table, "--encoding", "latin-1")
+    assert types(lake, table)["name"] == "string"
+    assert [r["name"] for r in rows(lake, table)] == ["x", "café", "ok"]
+
+
+def test_every_level_of_nested_nulls_is_kept(lake: Lakehouse, namespace: str) -> None:
+    import pyarrow as pa
+
+    item = pa.struct([("k", pa.string())])
+    data = pa.table({
+        "id": [1, 2, 3],
+        "ls": pa.array([[{"k": "a"}], None, []], pa.list_(item)),
+        "li": pa.array([[1, None], None, []], pa.list_(pa.int64())),
+        "st": pa.array([{"k": None}, None, {"k": "b"}], item),
+        "mp": pa.array([[("a", {"k": "x"})], None, []], pa.map_(pa.string(), item)),
+        "deep": pa.array([{"l": None}, {"l": [{"k": None}, None]}, None],
+                         pa.struct([("l", pa.list_(item))])),
+    })  # fmt: skip
+    table = f"{namespace}.nested_nulls"
+    lake.ingest(data, table)
+    lake.ingest(data.slice(1), table)  # a slice: offsets that do not start at 0
+    stored = lake.table(table).scan().to_arrow().sort_by("id")
+    expected = pa.concat_tables([data, data.slice(1)]).sort_by("id")
+    for name in ("ls", "li", "st", "deep"):
+        assert stored.column(name).to_pylist() == expected.column(name).to_pylist(), name
+    assert [m if m is None else dict(m) for m in stored.column("mp").to_pylist()] == [
+        m if m is None else dict(m) for m in expected.column("mp").to_pylist()
+    ]
+    nulls = lake.sql(f"SELECT count(*) AS n FROM {table} WHERE ls IS NULL").to_pylist()
+    assert nulls == [{"n": 2}]
+
+
+def test_table_settings_pyiceberg_cannot_write_are_one_clear_error(
+    lake: Lakehouse, namespace: str
+) -> None:
+    import pyarrow as pa
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField
+
+    table = f"{namespace}.lzo"
+    lake.catalog.create_namespace_if_not_exists(namespace)
+    lake.catalog.create_table(table, Schema(NestedField(1, "id", LongType())),
+                              properties={"write.parquet.compression-codec": "lzo"})  # fmt: skip
+    with pytest.raises(IngestError, match=r"Cannot append into .*LZO") as caught:
+        lake.ingest(pa.table({"id": [1]}), table)
+    assert "write.* properties" in str(caught.value.hint)
+    assert snapshot(lake, table) is None
+
+
+def test_days_partitioned_table_takes_appends_and_upserts(lake: Lakehouse, namespace: str) -> None:
+    import pyarrow as pa
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.transforms import DayTransform
+    from pyiceberg.types import DateType, LongType, NestedField
+
+    table = f"{namespace}.by_day"
+    lake.catalog.create_namespace_if_not_exists(namespace)
+    schema = Schema(NestedField(1, "id", LongType()), NestedField(2, "d", DateType()))
+    spec = PartitionSpec(PartitionField(2, 1000, DayTransform(), "d_day"))
+    lake.catalog.create_table(table, schema, partition_spec=spec)
+    lake.ingest(pa.table({"id": [1, 2], "d": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]}), table)
+    lake.ingest(pa.table({"id": [2], "d": [dt.date(2024, 1, 5)]}), table, "upsert", ["ID"])
+    assert rows(lake, table) == [
+        {"id": 1, "d": dt.date(2024, 1, 1)},
+        {"id": 2, "d": dt.date(2024, 1, 5)},
+    ]
+    lake.ingest(pa.table({"id": [3], "d": [dt.date(2024, 2, 1)]}), table, "overwrite")
+    assert rows(lake, table) == [{"id": 3, "d": dt.date(2024, 2, 1)}]

@@ -258,3 +258,43 @@ def test_counts_after_a_trino_delete_and_an_upsert_over_its_position_deletes(
     history = lake.history(name)
     assert trino == 7 == history[-1].total_records == cat.describe(lake.table(name))["row_count"]
     assert [h.total_records for h in history] == [20, 6, 7]
+
+
+def test_an_upsert_lacking_table_columns_is_refused_not_nulled(
+    lake: Lakehouse, namespace: str, tmp_path: Any
+) -> None:
+    name = f"{namespace}.partial"
+    base = pa.table({"id": [1, 2], "v": ["a", "b"], "amt": [Decimal("1.50"), Decimal("2.50")]})
+    lake.ingest(base, name)
+    before = lake.table(name).current_snapshot().snapshot_id
+    with pytest.raises(IngestError, match="lacks column\\(s\\) amt") as caught:
+        lake.ingest(pa.table({"id": [2], "v": ["x"]}), name, mode="upsert", key=["id"])
+    assert "Include every column" in str(caught.value.hint)
+    source = tmp_path / "up.csv"
+    source.write_text("id,v\n2,x\n")
+    result = run_cli("ingest", str(source), "--table", name, "--mode", "upsert", "--key", "id",
+                     check=False)  # fmt: skip
+    assert result.returncode == 1 and "Hint:" in result.stderr and "amt" in result.stderr
+    assert lake.table(name).current_snapshot().snapshot_id == before
+    assert lake.sql(f"SELECT * FROM {name} ORDER BY id").to_pylist()[1]["amt"] == Decimal("2.50")
+
+
+def test_keys_match_columns_without_regard_to_case(lake: Lakehouse, namespace: str) -> None:
+    name = f"{namespace}.key_case"
+    lake.ingest(pa.table({"id": [1, 2], "v": ["a", "b"]}), name)
+    lake.ingest(pa.table({"ID": [2, 3], "V": ["x", "y"]}), name, mode="upsert", key=["ID"])
+    lake.ingest(pa.table({"id": [3], "v": ["z"]}), name, mode="upsert", key=["Id"])
+    assert lake.sql(f"SELECT * FROM {name} ORDER BY id").to_pylist() == [
+        {"id": 1, "v": "a"}, {"id": 2, "v": "x"}, {"id": 3, "v": "z"}
+    ]  # fmt: skip
+
+
+def test_negative_zero_and_nan_float_keys(lake: Lakehouse, namespace: str) -> None:
+    name = f"{namespace}.float_keys"
+    lake.ingest(pa.table({"k": [0.0, 1.5], "v": ["a", "b"]}), name)
+    lake.ingest(pa.table({"k": [-0.0], "v": ["z"]}), name, mode="upsert", key=["k"])
+    assert lake.sql(f"SELECT v FROM {name} ORDER BY k").to_pylist() == [{"v": "z"}, {"v": "b"}]
+    before = lake.table(name).current_snapshot().snapshot_id
+    with pytest.raises(IngestError, match="NaN"):
+        lake.ingest(pa.table({"k": [float("nan")], "v": ["n"]}), name, mode="upsert", key=["k"])
+    assert lake.table(name).current_snapshot().snapshot_id == before

@@ -128,3 +128,30 @@ def test_join_types_are_the_plain_storage_types() -> None:
     assert join_type(pa.large_binary()) == pa.binary()
     assert join_type(pa.uuid()) == pa.binary(16)
     assert join_type(pa.int32()) == pa.int32()
+
+
+@pytest.mark.parametrize("kind", [pa.float64(), pa.float32()])
+def test_negative_zero_key_is_the_key_zero(kind: pa.DataType) -> None:
+    types = {"k": kind}
+    key_set = build_key_set(["k"], types, None, pa.table({"k": pa.array([-0.0, 1.5], kind)}))
+    found = present(key_set, pa.table({"k": pa.array([0.0, 2.0, 1.5], kind)}))
+    assert found.rows.tolist() == [0, 2]
+    found = present(
+        build_key_set(["k"], types, None, pa.table({"k": pa.array([0.0], kind)})),
+        pa.table({"k": pa.array([-0.0], kind)}),
+    )
+    assert found.rows.tolist() == [0]
+
+
+def test_negative_and_positive_zero_in_one_input_are_the_same_key() -> None:
+    with pytest.raises(IngestError, match="several rows with the same key"):
+        build_key_set(["k"], {"k": pa.float64()}, None, pa.table({"k": [0.0, -0.0]}))
+
+
+@pytest.mark.parametrize("where", ["upserts", "deleted"])
+def test_nan_keys_are_refused(where: str) -> None:
+    keys = pa.table({"k": [1.0, float("nan")]})
+    upserts, deleted = (keys, None) if where == "upserts" else (None, keys)
+    with pytest.raises(IngestError, match="Key column k has NaN values") as caught:
+        build_key_set(["k"], {"k": pa.float64()}, deleted, upserts)
+    assert caught.value.hint
