@@ -34,8 +34,10 @@ from lakehouse.lake.casting import (
 )
 from lakehouse.lake.column_types import type_name
 from lakehouse.lake.names import align_to_table, check_columns
+from lakehouse.lake.readers import CANONICAL_INTEGER, CANONICAL_NUMBER
 
 LOOKS_LIKE_DATE = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$"
+PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 TEXT_HINT = (
     "Fix those values. Empty cells and --null markers load as NULL; --date-format and "
     "--timestamp-format say how dates are written."
@@ -185,6 +187,8 @@ def _notice_numbers_and_dates(label: str, name: str, values: pa.ChunkedArray,
                               notices: list[str]) -> None:  # fmt: skip
     try:
         clean_numbers(values).cast(pa.float64())
+        if _notice_number_spelling(label, name, values, notices):
+            return
         notices.append(
             f"column {name} in {label} holds numbers written with currency symbols or "
             f"thousands separators; it was stored as text. Pass --type {name}=decimal(P,S) "
@@ -198,6 +202,27 @@ def _notice_numbers_and_dates(label: str, name: str, values: pa.ChunkedArray,
             f"column {name} in {label} holds dates not written as ISO 8601 (YYYY-MM-DD); it "
             "was stored as text. Pass --date-format (e.g. %m/%d/%Y) to load them as dates"
         )
+
+
+def _notice_number_spelling(label: str, name: str, values: pa.ChunkedArray,
+                            notices: list[str]) -> bool:  # fmt: skip
+    """A notice for numbers a number type would respell (``007``, ``+1555…``): True if given."""
+    if not pc.all(pc.match_substring_regex(values, PLAIN_NUMBER)).as_py():
+        return False
+    whole = pc.all(pc.match_substring_regex(values, r"^[+-]?[0-9]+$")).as_py()
+    canonical = CANONICAL_INTEGER if whole else CANONICAL_NUMBER
+    respelled = pc.filter(values, pc.invert(pc.match_substring_regex(values, canonical)))
+    why = (
+        f"numbers written with leading zeros, a leading + or a bare '.' (e.g. "
+        f"{respelled[0].as_py()!r}), which a number would not keep"
+        if len(respelled)
+        else "numbers written as quoted text"
+    )
+    notices.append(
+        f"column {name} in {label} holds {why}; it was stored as text. "
+        f"Pass --type {name}={'long' if whole else 'double'} to load them as numbers"
+    )
+    return True
 
 
 def unify(frames: list[tuple[str, pa.Table]], formats: TextFormats) -> pa.Table:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.fs as pa_fs
 import pyarrow.json as pa_json
@@ -50,6 +51,10 @@ FORMATS: dict[str, str] = {
 }  # fmt: skip
 DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
+# The text a number is written back as: no leading zeros or "+", no bare "." (case-blind
+# nan/inf are a double's own spellings).
+CANONICAL_INTEGER = r"^(0|-?[1-9][0-9]*)$"
+CANONICAL_NUMBER = r"^(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|(?i:nan|-?inf(inity)?))$"
 
 
 @dataclass(frozen=True)
@@ -230,12 +235,14 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
     parse = pa_csv.ParseOptions(delimiter=delimiter, quote_char=options.quote)
     try:
         table = pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
-        doubles = [f.name for f in table.schema if pa.types.is_floating(f.type)]
-        if not doubles:
+        numbers = [f.name for f in table.schema if _is_number(f.type)]
+        if not numbers:
             return table
-        convert.column_types = {name: pa.string() for name in doubles}
-        convert.include_columns = doubles
+        convert.column_types = {name: pa.string() for name in numbers}
+        convert.include_columns = numbers
         text = pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
+        table = _keep_non_canonical_as_text(table, text)
+        doubles = [f.name for f in table.schema if pa.types.is_floating(f.type)]
         return _exact(table, path, {name: text.column(name) for name in doubles})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         how = "given" if options.delimiter else "detected"
@@ -245,6 +252,22 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
             hint="Pass --delimiter (e.g. --delimiter ';') or --quote if that is not the file's "
             "own, or fix the file; the table was not changed.",
         ) from exc
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+def _keep_non_canonical_as_text(table: pa.Table, text: pa.Table) -> pa.Table:
+    """``table`` with each inferred number column whose text is not every value's canonical
+    spelling (``02134``, ``+1555…``, ``1.``) put back as its text, so no digit is lost."""
+    for name in text.column_names:
+        kind = table.schema.field(name).type
+        pattern = CANONICAL_INTEGER if pa.types.is_integer(kind) else CANONICAL_NUMBER
+        values = pc.drop_null(text.column(name))
+        if not pc.all(pc.match_substring_regex(values, pattern)).as_py():
+            table = table.set_column(table.schema.get_field_index(name), name, text.column(name))
+    return table
 
 
 def read_json(raw: bytes, path: str) -> pa.Table:

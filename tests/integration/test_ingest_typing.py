@@ -389,3 +389,23 @@ def test_days_partitioned_table_takes_appends_and_upserts(lake: Lakehouse, names
     ]
     lake.ingest(pa.table({"id": [3], "d": [dt.date(2024, 2, 1)]}), table, "overwrite")
     assert rows(lake, table) == [{"id": 3, "d": dt.date(2024, 2, 1)}]
+
+
+# --- issue 10 §1 (F1b) ----------------------------------------------------------------------
+
+
+def test_leading_zeros_and_plus_signs_are_kept_as_text(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.zips"
+    source = write(tmp_path / "zips.csv", "id,zip,phone,code\n1,02134,+15551234567,007\n")
+    result = run_cli("ingest", source, "--table", table)
+    assert "--type zip=long" in result.stdout + result.stderr
+    assert types(lake, table) == {"id": "long", "zip": "string", "phone": "string",
+                                  "code": "string"}  # fmt: skip
+    assert rows(lake, table) == [{"id": 1, "zip": "02134", "phone": "+15551234567",
+                                  "code": "007"}]  # fmt: skip
+    asked = f"{namespace}.zips_long"
+    run_cli("ingest", source, "--table", asked, "--type", "zip=long")
+    assert types(lake, asked)["zip"] == "long"
+    assert rows(lake, asked)[0]["zip"] == 2134

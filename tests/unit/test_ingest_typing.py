@@ -451,3 +451,41 @@ def test_text_in_another_encoding_is_one_clear_error() -> None:
     assert decode(b"1,caf\xe9\n", "f.csv", "latin-1") == "1,café\n"
     with pytest.raises(IngestError, match="Unknown encoding"):
         decode(b"x", "f.csv", "nope-8")
+
+
+# --- issue 10 §1 (F1b): more values a new user saw changed ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "written"),
+    [("zip", "02134"), ("phone", "+15551234567"), ("code", "007"), ("minus_zero", "-0"),
+     ("dot", "1."), ("padded_double", "01.5"), ("plus_double", "+2.5")],
+)  # fmt: skip
+def test_numbers_a_number_type_would_respell_stay_text_with_a_notice(
+    column: str, written: str
+) -> None:
+    table = read_csv(f"id,{column}\n1,{written}\n2,\n".encode(), "z.csv", ReadOptions())
+    notices: list[str] = []
+    fitted = fit_frame("z.csv", table, None, {}, TextFormats(), notices)
+    assert fitted.schema.field(column).type == pa.string()
+    assert fitted.column(column).to_pylist() == [written, None]
+    assert fitted.schema.field("id").type == pa.int64()
+    assert any(f"--type {column}=" in n and repr(written) in n for n in notices), notices
+
+
+def test_canonical_numbers_are_still_inferred() -> None:
+    table = read_csv(b"a,b,c,d\n0,0.5,-3,1e3\n10,-0.0,7,2.5E-2\n", "n.csv", ReadOptions())
+    assert table.schema.types == [pa.int64(), pa.float64(), pa.int64(), pa.float64()]
+
+
+def test_explicit_type_still_parses_leading_zeros() -> None:
+    table = read_csv(b"zip\n02134\n", "z.csv", ReadOptions(text_columns=frozenset({"zip"})))
+    fitted = fit_frame("z.csv", table, None, {"zip": pa.int64()}, TextFormats(), [])
+    assert fitted.column("zip").to_pylist() == [2134]
+
+
+def test_numeric_looking_json_strings_stay_strings() -> None:
+    table = read_json(b'{"zip": "02134", "n": "12"}\n', "z.jsonl")
+    notices: list[str] = []
+    fitted = fit_frame("z.jsonl", table, None, {}, TextFormats(), notices)
+    assert fitted.to_pylist() == [{"zip": "02134", "n": "12"}]
