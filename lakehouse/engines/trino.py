@@ -39,8 +39,14 @@ class TrinoEngine:
         """Nothing to release: each query opens and closes its own connection."""
 
     def connect(self, schema: str = DEFAULT_NAMESPACE, **options: Any) -> Connection:
-        """A DB-API connection from the ``trino`` client, catalog ``lake``."""
+        """A DB-API connection from the ``trino`` client, catalog ``lake``.
+
+        The session's time zone is UTC, as on every lakehouse engine, unless
+        ``timezone=`` says otherwise: the client would otherwise send the
+        caller's local zone, and dates cut from zoned timestamps would differ.
+        """
         s = self.settings
+        options.setdefault("timezone", "UTC")
         return trino.dbapi.connect(
             host=s.client_host, port=s.trino_port, user=USER,
             catalog=s.catalog_name, schema=schema, **options,
@@ -56,7 +62,7 @@ class TrinoEngine:
         ``result_max_bytes``.
         """
         connection = self.connect(schema=namespace or DEFAULT_NAMESPACE, encoding=ENCODING,
-                                  legacy_primitive_types=True, timezone="UTC")  # fmt: skip
+                                  legacy_primitive_types=True)  # fmt: skip
         try:
             return self._fetch_arrow(connection.cursor("segment"), query)
         except trino.exceptions.TrinoUserError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from decimal import Decimal
 
@@ -39,6 +41,13 @@ def test_plain_names_and_the_dbapi_connection(lake: Lakehouse, namespace: str) -
     cursor = lake.trino().cursor()
     cursor.execute(f"SELECT name FROM {namespace}.t WHERE id = 2")
     assert cursor.fetchall() == [["bob"]]
+    # The DB-API connection answers in UTC, like lake.sql on every engine,
+    # whatever the caller's local zone is (the client would send its own).
+    script = "import lakehouse; c = lakehouse.connect().trino().cursor(); "
+    script += "c.execute('SELECT current_timezone()'); print(c.fetchall()[0][0])"
+    zone = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "TZ": "America/New_York"}, check=True, timeout=120)  # fmt: skip
+    assert zone.stdout.strip() == "UTC"
 
 
 def test_trino_reads_what_duckdb_and_pyiceberg_wrote(lake: Lakehouse, namespace: str) -> None:
