@@ -34,6 +34,7 @@ from lakehouse.lake.casting import (
 )
 from lakehouse.lake.column_types import type_name
 from lakehouse.lake.names import align_to_table, check_columns
+from lakehouse.lake.nested_fields import with_input_fields
 from lakehouse.lake.readers import CANONICAL_INTEGER, CANONICAL_NUMBER
 
 LOOKS_LIKE_DATE = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$"
@@ -127,7 +128,8 @@ def fit_frame(label: str, data: pa.Table, table: pa.Schema | None,
             column = _fitted(label, name, column, kind, formats, "--type")
         column = _fitted(label, name, column, storable(column.type), formats, "storable")
         if table is not None and name in table.names:
-            column = _fitted(label, name, column, table.field(name).type, formats, "table")
+            target = with_input_fields(table.field(name).type, column.type, name, storable)
+            column = _fitted(label, name, column, target, formats, "table")
         elif kind is None and is_text(column.type):
             column = infer_text(label, name, column, formats, notices)
         columns.append(column)

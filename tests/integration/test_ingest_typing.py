@@ -409,3 +409,22 @@ def test_leading_zeros_and_plus_signs_are_kept_as_text(
     run_cli("ingest", source, "--table", asked, "--type", "zip=long")
     assert types(lake, asked)["zip"] == "long"
     assert rows(lake, asked)[0]["zip"] == 2134
+
+
+def test_new_nested_fields_evolve_the_table(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.ev"
+    first = {"id": 1, "meta": {"src": "a", "n": 1}, "items": [{"sku": "p"}]}
+    lake.ingest(write(tmp_path / "1.jsonl", json.dumps(first) + "\n"), table)
+    second = {"id": 5, "meta": {"src": "x", "n": 3, "new": True, "deep": {"k": 2}},
+              "items": [{"sku": "q", "qty": 4}]}  # fmt: skip
+    lake.ingest(write(tmp_path / "2.jsonl", json.dumps(second) + "\n"), table)
+    got = rows(lake, table)
+    assert got[1]["meta"] == {"src": "x", "n": 3, "new": True, "deep": {"k": 2}}
+    assert got[1]["items"] == [{"sku": "q", "qty": 4}]
+    assert got[0]["meta"] == {"src": "a", "n": 1, "new": None, "deep": None}
+    before = snapshot(lake, table)
+    case = {"id": 6, "meta": {"SRC": "y", "n": 1}, "items": []}
+    stderr = refused(write(tmp_path / "3.jsonl", json.dumps(case) + "\n"), "--table", table)
+    assert "meta.SRC" in stderr and snapshot(lake, table) == before

@@ -489,3 +489,23 @@ def test_numeric_looking_json_strings_stay_strings() -> None:
     notices: list[str] = []
     fitted = fit_frame("z.jsonl", table, None, {}, TextFormats(), notices)
     assert fitted.to_pylist() == [{"zip": "02134", "n": "12"}]
+
+
+def test_nested_fields_the_table_lacks_are_kept_at_every_level() -> None:
+    inner = pa.struct([("a", pa.int64())])
+    table = pa.schema([("m", pa.map_(pa.string(), inner)), ("s", pa.struct([("t", inner)]))])
+    data = pa.table({
+        "m": pa.array([[("k", {"a": 1, "b": "x"})]], pa.map_(pa.string(), pa.struct(
+            [("a", pa.int64()), ("b", pa.string())]))),
+        "s": pa.array([{"t": {"a": 2, "c": 1.5}}]),
+    })  # fmt: skip
+    fitted = fit_frame("n.json", data, table, {}, TextFormats(), [])
+    assert fitted.column("m").to_pylist() == [[("k", {"a": 1, "b": "x"})]]
+    assert fitted.column("s").to_pylist() == [{"t": {"a": 2, "c": 1.5}}]
+
+
+def test_new_nested_field_without_values_is_refused_naming_its_path() -> None:
+    table = pa.schema([("s", pa.struct([("a", pa.int64())]))])
+    data = pa.table({"s": pa.array([{"a": 1, "z": None}])})
+    with pytest.raises(IngestError, match=r"s\.z is new"):
+        fit_frame("n.json", data, table, {}, TextFormats(), [])
