@@ -202,6 +202,34 @@ def writing(name: str, mode: str) -> Iterator[None]:
         ) from exc
 
 
+def _without_empty_files(frames: list[tuple[str, pa.Table]]
+                         ) -> tuple[list[tuple[str, pa.Table]], list[str]]:  # fmt: skip
+    """The frames of files with content, and a notice naming the empty files skipped."""
+    empty = [label for label, data in frames if not data.num_columns and not len(data)]
+    kept = [(label, data) for label, data in frames if label not in empty]
+    if not empty or len(frames) == 1:
+        return kept, []
+    listed = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    return kept, [f"skipped {len(empty)} empty file(s) (no header, no rows): {listed}"]
+
+
+def _nothing_to_load(table: Table | None, name: str, mode: str,
+                     notices: tuple[str, ...]) -> IngestResult:  # fmt: skip
+    """An input with no columns: a no-op on an existing table, refused for a new one."""
+    if table is None:
+        raise IngestError(
+            f"The input for {name} is empty (no header, no rows), so there are no columns "
+            "to create the table from.",
+            hint="Ingest a file with a header (or data) first; nothing was created.",
+        )
+    snapshot = table.current_snapshot()
+    note = f"the input is empty (no header, no rows): {name} was not changed"
+    if mode == "overwrite":
+        note += " (an empty file never empties a table)"
+    return IngestResult(name, mode, 0, False, (), snapshot.snapshot_id if snapshot else None,
+                        notices=(*notices, note))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Prepared:
     """Input fitted to the table: the data, its target schema and what the user should know."""
@@ -234,6 +262,8 @@ class Ingestor:
         prepared = self._prepare(source, target, options or ReadOptions(), types, schema)
         notices = ((renamed,) if renamed else ()) + prepared.notices
         data = prepared.data
+        if not data.num_columns:
+            return _nothing_to_load(table, name, mode, notices)
         if key:
             key = resolve_keys(key, data)
             _check_keys(data, key, name)
@@ -259,8 +289,10 @@ class Ingestor:
             known = [*explicit, *(target.names if target is not None else [])]
             options = replace(options, text_columns=text_columns(known))
             frames = read_frames(source, self.settings, options)
+        frames, notices = _without_empty_files(frames)
+        if not frames:
+            return Prepared(pa.table({}), tuple(notices))
         _check_explicit_names(required, frames)
-        notices: list[str] = []
         fitted = [
             (
                 label,

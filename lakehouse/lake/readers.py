@@ -17,9 +17,11 @@ binary. Numbers are read exactly (see ``exact``): a value with more digits
 than a double holds makes its column a decimal, or is refused.
 
 Directories are read recursively; files whose name starts with ``.`` or ``_``
-(``_SUCCESS``, ``.crc``) are skipped. Files whose extensions name different
-formats (or another format than ``--format``) are refused; files without a
-known extension take the given format.
+(``_SUCCESS``, ``.crc``) are skipped. The format is ``--format``, else the
+source's extension, else the one its files' extensions name. Files whose
+extensions name different formats (or another format than ``--format``) are
+refused; files without a known extension take the given format. An empty file
+(0 bytes, or only blanks) reads as a table without columns or rows.
 """
 
 from __future__ import annotations
@@ -116,13 +118,19 @@ def _filesystem(source: str, settings: Settings) -> tuple[pa_fs.FileSystem, str]
 def read_frames(
     source: str, settings: Settings, options: ReadOptions
 ) -> list[tuple[str, pa.Table]]:
-    """(file, table) for every file of ``source``; a read error becomes an IngestError."""
-    kind = detect_format(source, options.format)
+    """(file, table) for every file of ``source``; a read error becomes an IngestError.
+
+    An empty file (no bytes but blanks) is a table without columns or rows.
+    """
     check_options(options)
     fs, path = _filesystem(source, settings)
+    kind = "?"
     try:
         files = _list_files(fs, path, source)
-        check_extensions([_label(source, path, f) for f in files], kind, options.format)
+        labels = [_label(source, path, f) for f in files]
+        kind = options.format or _format_of_files(source, labels)
+        kind = detect_format(source, kind)
+        check_extensions(labels, kind, options.format)
         frames = [
             (_label(source, path, file), _read_one(fs, file, kind, options)) for file in files
         ]
@@ -134,6 +142,16 @@ def read_frames(
             hint="Fix the file (or pass the right --format); the table was not changed.",
         ) from exc
     return frames
+
+
+def _format_of_files(source: str, labels: list[str]) -> str | None:
+    """The format named by the source's extension, else by its files' (when they name
+    one or more; several are refused by ``check_extensions``), else None."""
+    if Path(source.rstrip("/")).suffix.lower() in FORMATS:
+        return None
+    named = sorted({FORMATS[Path(f).suffix.lower()] for f in labels
+                    if Path(f).suffix.lower() in FORMATS})  # fmt: skip
+    return named[0] if named else None
 
 
 def _list_files(fs: pa_fs.FileSystem, path: str, source: str) -> list[str]:
@@ -179,10 +197,14 @@ def _label(source: str, root: str, file: str) -> str:
 
 def _read_one(fs: pa_fs.FileSystem, path: str, kind: str, options: ReadOptions) -> pa.Table:
     if kind == "parquet":
+        if fs.get_file_info(path).size == 0:
+            return pa.table({})
         return pq.read_table(path, filesystem=fs)
     with fs.open_input_stream(path) as stream:
         raw = stream.read()
     text = decode(raw, path, options.encoding)
+    if not text.strip():
+        return pa.table({})
     if kind == "csv":
         return read_csv(text.encode(), path, options)
     return read_json(text.encode(), path)

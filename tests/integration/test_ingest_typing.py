@@ -428,3 +428,42 @@ def test_new_nested_fields_evolve_the_table(
     case = {"id": 6, "meta": {"SRC": "y", "n": 1}, "items": []}
     stderr = refused(write(tmp_path / "3.jsonl", json.dumps(case) + "\n"), "--table", table)
     assert "meta.SRC" in stderr and snapshot(lake, table) == before
+
+
+def test_empty_files_load_nothing_and_never_create(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.daily_empty"
+    empty = write(tmp_path / "empty.csv", "")
+    stderr = refused(empty, "--table", table)
+    assert "empty" in stderr and "delimiter" not in stderr
+    assert not lake.catalog.table_exists(table)
+    lake.ingest(write(tmp_path / "1.csv", "id,v\n1,a\n"), table)
+    before = snapshot(lake, table)
+    for mode in ("append", "overwrite"):
+        result = run_cli("ingest", empty, "--table", table, "--mode", mode)
+        assert "was not changed" in result.stderr
+    (tmp_path / "blank.jsonl").write_text("\n  \n")
+    result = run_cli("ingest", str(tmp_path / "blank.jsonl"), "--table", table)
+    assert snapshot(lake, table) == before and rows(lake, table) == [{"id": 1, "v": "a"}]
+    folder = tmp_path / "day"
+    write(folder / "a.csv", "id,v\n2,b\n")
+    write(folder / "b.csv", "")
+    result = run_cli("ingest", str(folder), "--table", table)
+    assert "skipped 1 empty file" in result.stderr and "b.csv" in result.stderr
+    assert [r["id"] for r in rows(lake, table)] == [1, 2]
+
+
+def test_directory_format_comes_from_its_files(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dir1"
+    write(folder / "a.csv", "id,v\n1,a\n")
+    write(folder / "sub" / "b.csv", "id,v\n2,b\n")
+    run_cli("ingest", str(folder), "--table", f"{namespace}.dir1")
+    assert [r["id"] for r in rows(lake, f"{namespace}.dir1")] == [1, 2]
+    bucket = lake.settings.warehouse_bucket
+    lake.s3.fput_object(bucket, f"landing/{namespace}/jl/x.jsonl", write(
+        tmp_path / "x.jsonl", '{"id": 3, "v": "c"}\n'))  # fmt: skip
+    run_cli("ingest", f"s3://{bucket}/landing/{namespace}/jl/", "--table", f"{namespace}.jl")
+    assert rows(lake, f"{namespace}.jl") == [{"id": 3, "v": "c"}]
