@@ -128,8 +128,7 @@ def read_frames(
     try:
         files = _list_files(fs, path, source)
         labels = [_label(source, path, f) for f in files]
-        kind = options.format or _format_of_files(source, labels)
-        kind = detect_format(source, kind)
+        kind = detect_format(source, options.format or _format_of_files(source, labels))
         check_extensions(labels, kind, options.format)
         frames = [
             (_label(source, path, file), _read_one(fs, file, kind, options)) for file in files
