@@ -124,16 +124,40 @@ def fit_frame(label: str, data: pa.Table, table: pa.Schema | None,
     columns = []
     for name, column in zip(data.column_names, data.columns, strict=True):
         kind = explicit.get(name.lower())
+        table_type = table.field(name).type if table is not None and name in table.names else None
         if kind is not None:
+            _check_explicit_against_table(name, kind, table_type)
             column = _fitted(label, name, column, kind, formats, "--type")
         column = _fitted(label, name, column, storable(column.type), formats, "storable")
-        if table is not None and name in table.names:
-            target = with_input_fields(table.field(name).type, column.type, name, storable)
+        if table_type is not None and (kind is None or kind == table_type):
+            target = with_input_fields(table_type, column.type, name, storable)
             column = _fitted(label, name, column, target, formats, "table")
         elif kind is None and is_text(column.type):
             column = infer_text(label, name, column, formats, notices)
         columns.append(column)
     return pa.Table.from_arrays(columns, names=data.column_names)
+
+
+def _check_explicit_against_table(name: str, given: pa.DataType,
+                                  table_type: pa.DataType | None) -> None:  # fmt: skip
+    """IngestError when ``--type`` differs from the table's type other than by a promotion
+    Iceberg allows (int to long, float to double, a decimal's precision widened)."""
+    if table_type is None or given == table_type:
+        return  # a legal promotion is kept as given: the schema update widens the column
+    wider = promotion(table_type)
+    if wider is not None and pa.types.is_decimal(wider):
+        legal = pa.types.is_decimal(given) and given.scale == table_type.scale and (
+            given.precision > table_type.precision)  # fmt: skip
+    else:
+        legal = given == wider
+    if not legal:
+        raise IngestError(
+            f"--type {name}={type_name(given)} conflicts with the table, whose column {name} "
+            f"is {type_name(table_type)}.",
+            hint="The table's schema is the contract: drop the --type, or promote the column "
+            "by Iceberg's rules (int to long, float to double, a wider decimal), or write a new "
+            "table; the table was not changed.",
+        )
 
 
 def _fitted(label: str, name: str, column: pa.ChunkedArray, target: pa.DataType,

@@ -467,3 +467,21 @@ def test_directory_format_comes_from_its_files(
         tmp_path / "x.jsonl", '{"id": 3, "v": "c"}\n'))  # fmt: skip
     run_cli("ingest", f"s3://{bucket}/landing/{namespace}/jl/", "--table", f"{namespace}.jl")
     assert rows(lake, f"{namespace}.jl") == [{"id": 3, "v": "c"}]
+
+
+def test_type_flag_must_agree_with_the_table(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.orders_typed"
+    lake.ingest(write(tmp_path / "1.csv", "order_id,amount,qty\n1,$12.00,5\n"), table,
+                types={"qty": "int"})  # fmt: skip
+    before = snapshot(lake, table)
+    second = write(tmp_path / "2.csv", 'order_id,amount,qty\n2,"$13,000.00",6\n')
+    stderr = refused(second, "--table", table, "--type", "amount=decimal(12,2)")
+    assert "amount" in stderr and "string" in stderr and "decimal(12,2)" in stderr
+    stderr = refused(second, "--table", table, "--type", "order_id=string")
+    assert "order_id" in stderr and "long" in stderr
+    assert snapshot(lake, table) == before
+    run_cli("ingest", second, "--table", table, "--type", "qty=long")
+    assert types(lake, table)["qty"] == "long"
+    assert [r["qty"] for r in rows(lake, table, "order_id")] == [5, 6]

@@ -509,3 +509,32 @@ def test_new_nested_field_without_values_is_refused_naming_its_path() -> None:
     data = pa.table({"s": pa.array([{"a": 1, "z": None}])})
     with pytest.raises(IngestError, match=r"s\.z is new"):
         fit_frame("n.json", data, table, {}, TextFormats(), [])
+
+
+@pytest.mark.parametrize(
+    ("table_type", "given"),
+    [(pa.string(), pa.decimal128(12, 2)), (pa.int64(), pa.string()), (pa.int64(), pa.int32()),
+     (pa.decimal128(10, 2), pa.decimal128(12, 3)), (pa.float64(), pa.float32())],
+)  # fmt: skip
+def test_type_flag_conflicting_with_the_table_is_refused(
+    table_type: pa.DataType, given: pa.DataType
+) -> None:
+    data = pa.table({"amount": ["1"]})
+    with pytest.raises(IngestError, match="conflicts with the table") as caught:
+        fit_frame("t.csv", data, pa.schema([("amount", table_type)]), {"amount": given},
+                  TextFormats(), [])  # fmt: skip
+    assert "contract" in str(caught.value.hint)
+
+
+@pytest.mark.parametrize(
+    ("table_type", "given"),
+    [(pa.int32(), pa.int64()), (pa.float32(), pa.float64()),
+     (pa.decimal128(10, 2), pa.decimal128(14, 2)), (pa.int64(), pa.int64())],
+)  # fmt: skip
+def test_type_flag_promoting_the_table_column_is_kept(
+    table_type: pa.DataType, given: pa.DataType
+) -> None:
+    data = pa.table({"amount": ["12"]})
+    fitted = fit_frame("t.csv", data, pa.schema([("amount", table_type)]), {"amount": given},
+                       TextFormats(), [])  # fmt: skip
+    assert fitted.schema.field("amount").type == given
