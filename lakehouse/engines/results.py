@@ -11,6 +11,9 @@ changes only how types are spelled:
 - an interval is ``month_day_nano_interval`` (DuckDB's type); Spark's
   day-time intervals become whole nanoseconds (0 months, 0 days);
 - decimals keep precision and scale; structs keep their field names;
+- a value with no type (``NULL``, the items of ``[]``, the keys and values of
+  ``MAP()``) is ``int32``, as DuckDB types it (Arrow's null type cannot be a
+  map key, and pyspark cannot declare it as a list item);
 - top-level fields are nullable.
 """
 
@@ -34,6 +37,8 @@ def contract_type(t: pa.DataType) -> pa.DataType:
         return pa.timestamp(unit, UTC if t.tz else None)
     if pa.types.is_duration(t):
         return pa.month_day_nano_interval()
+    if pa.types.is_null(t):
+        return pa.int32()
     if pa.types.is_map(t):
         return pa.map_(contract_type(t.key_type), contract_type(t.item_type))
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):

@@ -19,7 +19,7 @@ from lakehouse.services.catalog import DEFAULT_NAMESPACE
 from lakehouse.services.spark import SparkService
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 ENGINE = "spark"
 SCAN_SPLIT_BYTES = "16m"
@@ -69,7 +69,7 @@ class SparkEngine:
         try:
             if namespace:
                 spark.sql(f"USE {self.settings.catalog_name}.`{namespace}`")
-            result = conform(spark.sql(query).toArrow())
+            result = conform(_to_arrow(spark.sql(query)))
             check_result_size(ENGINE, query, result.nbytes, self.settings.result_max_bytes)
             return result
         except PySparkException as exc:
@@ -92,6 +92,23 @@ class SparkEngine:
         if self._session is not None:
             self._session.stop()
             self._session = None
+
+
+def _to_arrow(frame: DataFrame) -> pa.Table:
+    """The frame's rows as Arrow, also when a column has no type (``[]``, ``MAP()``).
+
+    pyspark's ``toArrow`` casts the result to a schema in which the elements of
+    a typeless list or the keys of a typeless map are declared non-nullable,
+    which Arrow refuses before any row is fetched; the table the server sent
+    is valid, and the result contract conforms it.
+    """
+    try:
+        return frame.toArrow()
+    except ValueError as exc:
+        if "null type field may not be non-nullable" not in str(exc):
+            raise
+        table, _ = frame._to_table()  # type: ignore[operator]  # Connect-only method
+        return table
 
 
 def _first_line(exc: Exception) -> str:

@@ -30,7 +30,7 @@ _SIMPLE: dict[str, pa.DataType] = {
     "integer": pa.int32(), "bigint": pa.int64(), "real": pa.float32(),
     "double": pa.float64(), "varchar": pa.string(), "char": pa.string(),
     "varbinary": pa.binary(), "json": pa.string(), "uuid": pa.string(),
-    "ipaddress": pa.string(), "date": pa.date32(), "unknown": pa.null(),
+    "ipaddress": pa.string(), "date": pa.date32(), "unknown": pa.int32(),
     "interval day to second": pa.month_day_nano_interval(),
     "interval year to month": pa.month_day_nano_interval(),
 }  # fmt: skip
