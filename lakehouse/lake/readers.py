@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +54,7 @@ FORMATS: dict[str, str] = {
 }  # fmt: skip
 DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
+TYPE_CONFLICT = re.compile(r"Column\((\S*)\) changed from (\w+) to (\w+)")
 # The text a number is written back as: no leading zeros or "+", no bare "." (case-blind
 # nan/inf are a double's own spellings).
 CANONICAL_INTEGER = r"^(0|-?[1-9][0-9]*)$"
@@ -302,6 +304,9 @@ def read_json(raw: bytes, path: str) -> pa.Table:
     try:
         table = pa_json.read_json(io.BytesIO(raw))
     except pa.ArrowInvalid as exc:
+        conflict = TYPE_CONFLICT.search(str(exc))
+        if conflict:
+            raise _type_conflict(path, text, conflict) from exc
         if first != "{":
             raise _json_error(path, exc) from exc
         raw = _records_as_lines(f"[{text}]", path)  # one pretty-printed object
@@ -362,6 +367,39 @@ def _records_as_lines(text: str, path: str) -> bytes:
             hint="Write JSON Lines (one object per line), an array of objects, or one object.",
         )
     return "\n".join(json.dumps(r) for r in records).encode()
+
+
+def _type_conflict(path: str, text: str, found: re.Match[str]) -> IngestError:
+    """One column holding values of two JSON types: named with the line of the first
+    value of the second type (pyarrow's row counts from its block, not the file)."""
+    column, before, after = (
+        found.group(1).strip("/").replace("/", "."),
+        found.group(2),
+        found.group(3),
+    )
+    top = column.split(".")[0]
+    where = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            break  # not JSON Lines: pyarrow's message is all there is
+        value = record.get(top) if isinstance(record, dict) else None
+        if top == column and value is not None and _json_kind(value) == after:
+            where = f" (line {number}: {json.dumps(value)})"
+            break
+    return IngestError(
+        f"Column {column} in {path} holds JSON {before} values and {after} values{where}; "
+        "a column has one type.",
+        hint=f"Write every {column} value as one JSON type (e.g. quote the numbers to load "
+        "them as text); the table was not changed.",
+    )
+
+
+def _json_kind(value: Any) -> str:
+    kinds = ((bool, "boolean"), (int | float, "number"), (str, "string"), (list, "array"),
+             (dict, "object"))  # fmt: skip
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
 
 
 def _json_error(path: str, exc: Exception) -> IngestError:

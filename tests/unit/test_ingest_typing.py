@@ -538,3 +538,19 @@ def test_type_flag_promoting_the_table_column_is_kept(
     fitted = fit_frame("t.csv", data, pa.schema([("amount", table_type)]), {"amount": given},
                        TextFormats(), [])  # fmt: skip
     assert fitted.schema.field("amount").type == given
+
+
+@pytest.mark.parametrize(
+    ("raw", "column", "where"),
+    [(b'{"id":1,"v":1}\n{"id":2,"v":"two"}\n', "v", 'line 2: "two"'),
+     (b'{"id":1,"ok":true}\n{"id":2,"ok":[1]}\n', "ok", "line 2: [1]"),
+     (b'[{"m":{"a":1}},{"m":{"a":"x"}}]', "m.a", "")],
+)  # fmt: skip
+def test_json_type_conflict_is_named_not_called_bad_json(
+    raw: bytes, column: str, where: str
+) -> None:
+    with pytest.raises(IngestError) as caught:
+        read_json(raw, "m.jsonl")
+    message = caught.value.message if hasattr(caught.value, "message") else str(caught.value)
+    assert f"Column {column} in m.jsonl holds JSON" in message and where in message
+    assert "JSON Lines" not in str(caught.value.hint)
