@@ -63,13 +63,13 @@ def expand_stars(tree: exp.Expr, schema: Schema) -> None:
     with USING/NATURAL (DuckDB merges those columns) is left as written.
     """
     for select in list(tree.find_all(exp.Select)):
-        stars = [p for p in select.expressions if _star_of(p) is not None]
-        if not stars or _merges_columns(select):
+        stars = [p for p in select.expressions if star_of(p) is not None]
+        if not stars or merges_columns(select):
             continue
         sources = _sources(select, schema)
         projections: list[exp.Expr] = []
         for projection in select.expressions:
-            star = _star_of(projection)
+            star = star_of(projection)
             if star is None:
                 projections.append(projection)
                 continue
@@ -255,7 +255,7 @@ class _Types:
         return int(params[1].name) if len(params) == 2 else 3  # DuckDB's DECIMAL is (18, 3)
 
 
-def _star_of(projection: exp.Expr) -> exp.Star | None:
+def star_of(projection: exp.Expr) -> exp.Star | None:
     if isinstance(projection, exp.Star):
         return projection
     if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
@@ -263,7 +263,7 @@ def _star_of(projection: exp.Expr) -> exp.Star | None:
     return None
 
 
-def _merges_columns(select: exp.Select) -> bool:
+def merges_columns(select: exp.Select) -> bool:
     return any(j.args.get("using") or j.args.get("method") for j in select.args.get("joins") or [])
 
 

@@ -12,7 +12,11 @@ way, the tree is made explicit where the engines would otherwise disagree:
   groups only by expressions);
 - DuckDB map literals (``MAP {'k': 1}``) become key and value arrays, which
   sqlglot otherwise writes as a struct;
-- ``--as-of`` pins each table to its snapshot.
+- ``--as-of`` pins each table to its snapshot;
+- ``GROUP BY ALL`` is spelled out for Trino;
+- only functions that ``lakehouse.engines.functions`` lists as faithful for
+  the engine get through (some rewritten); any other is refused, as is ``*``
+  over a USING/NATURAL join.
 
 Whatever sqlglot cannot write for the target raises ``QueryError`` with a hint:
 never a silently different query. ``native=True`` skips all of this.
@@ -29,6 +33,7 @@ from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
 from lakehouse.engines import semantics
 from lakehouse.engines.base import check_one_statement
+from lakehouse.engines.functions import keep_verified_functions
 from lakehouse.engines.headers import duckdb_headers
 from lakehouse.engines.lists import collect_faithfully_on_spark
 from lakehouse.engines.semantics import Schema
@@ -100,8 +105,11 @@ def translate(
         # DuckDB reads the user's own dialect: only a pinned tree is rewritten.
         return Translation(tree.sql(dialect="duckdb") if snapshots else text, tables)
     for select in tree.find_all(exp.Select):
+        _refuse_merged_stars(select, engine, text)
+        _expand_group_by_all(select, engine)
         _expand_group_by_aliases(select)
     _name_projections(tree)
+    keep_verified_functions(tree, engine, text)  # after naming: headers are DuckDB's
     if engine == "trino":
         semantics.expand_stars(tree, schema or {})
     semantics.align(tree, schema or {}, engine, text)
@@ -129,6 +137,25 @@ def pin_snapshots(tree: exp.Expr, snapshots: dict[str, int], engine: str) -> Non
             table.set("when", exp.HistoricalData(this="AT", kind="VERSION", expression=number))
         else:
             table.set("version", exp.Version(this="VERSION", kind="AS OF", expression=number))
+
+
+def _refuse_merged_stars(select: exp.Select, engine: str, text: str) -> None:
+    """``*`` with a USING or NATURAL join: DuckDB merges the join columns, each engine its own way."""
+    stars = [p for p in select.expressions if semantics.star_of(p) is not None]
+    if stars and semantics.merges_columns(select):
+        raise QueryError(engine, text, f"cannot translate '{stars[0].sql('duckdb')}' with a USING or "
+                         f"NATURAL join for {engine}: the join columns come out in other places",
+                         hint="Spell the columns out (SELECT t.a, t.b ...), or join with ON.")  # fmt: skip
+
+
+def _expand_group_by_all(select: exp.Select, engine: str) -> None:
+    """``GROUP BY ALL`` (Trino lacks it): every projection without an aggregate, as DuckDB does."""
+    group = select.args.get("group")
+    if engine != "trino" or not group or not group.args.get("all"):
+        return
+    keys = [p.unalias().copy() for p in select.expressions
+            if not p.find(exp.AggFunc, exp.Window) and not isinstance(p.unalias(), exp.Literal)]  # fmt: skip
+    select.set("group", exp.Group(expressions=keys) if keys else None)
 
 
 def _expand_group_by_aliases(select: exp.Select) -> None:

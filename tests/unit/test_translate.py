@@ -206,3 +206,80 @@ def test_names_beyond_plain_ascii_are_quoted_for_trino_and_spark() -> None:
     spark = translate(text, "spark").sql
     assert spark.startswith("SELECT `ünï` AS `ünï`, t.`straße`") and "`größe` > 1" in spark
     assert "SELECT plain_1 AS" in translate("SELECT plain_1 FROM ns.t", "spark").sql
+
+
+# --- Only functions known to be faithful reach Trino and Spark (lakehouse.engines.functions) ---
+
+REFUSED_ON_BOTH = [
+    "SELECT repeat('ab', 2)",
+    "SELECT list_distinct([1, 1, NULL])",
+    "SELECT ln(0)",
+    "SELECT dayname(DATE '2024-01-01')",
+    "SELECT monthname(DATE '2024-01-01')",
+    "SELECT strftime(DATE '2024-01-05', '%j')",
+    "SELECT strptime('2024', '%Y')",
+    "SELECT median(1)",
+    "SELECT quantile_cont(1, 0.5)",
+    "SELECT make_date(2024, 1, 2)",
+    "SELECT regexp_replace('aaa', 'a', 'b')",
+    "SELECT regexp_replace('aaa', '(a)', '\\1', 'g')",
+    "SELECT date_diff('week', DATE '2024-01-01', DATE '2024-02-01')",
+    "SELECT some_function_nobody_checked(1)",
+    "SELECT a.* FROM ns.a a JOIN ns.b b USING (k)",
+    "SELECT * FROM ns.a NATURAL JOIN ns.b",
+]
+
+
+@pytest.mark.parametrize("engine", ["trino", "spark"])
+@pytest.mark.parametrize("sql", REFUSED_ON_BOTH)
+def test_an_unverified_function_is_refused_with_a_hint(sql: str, engine: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        translate(sql, engine)
+    assert engine in caught.value.reason
+    assert caught.value.hint
+
+
+@pytest.mark.parametrize("sql", REFUSED_ON_BOTH)
+def test_duckdb_is_never_restricted(sql: str) -> None:
+    assert translate(sql, "duckdb").sql == sql
+
+
+def test_the_refusal_names_the_function_and_the_engine() -> None:
+    with pytest.raises(QueryError) as caught:
+        translate("SELECT 1 + ln(2) AS x", "trino")
+    assert "'ln' cannot be translated for trino" in caught.value.reason
+    assert "--native" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("engine", ["trino", "spark"])
+def test_faithful_functions_pass_through(engine: str) -> None:
+    sql = "SELECT lower(a), coalesce(b, 1), abs(c), count(DISTINCT d), date_trunc('month', e) FROM ns.t"
+    written = translate(sql, engine).sql.upper()
+    for name in ("LOWER(", "COALESCE(", "ABS(", "COUNT(DISTINCT", "DATE_TRUNC("):
+        assert name in written
+
+
+def test_greatest_and_least_skip_nulls_on_trino() -> None:
+    written = translate("SELECT greatest(a, NULL, 3) AS g FROM ns.t", "trino").sql
+    assert written == 'SELECT GREATEST(COALESCE(a, NULL, 3), COALESCE(NULL, a, 3), COALESCE(3, a, NULL)) AS g FROM ns.t'  # fmt: skip
+    assert "GREATEST(a, NULL, 3)" in translate("SELECT greatest(a, NULL, 3) AS g FROM ns.t", "spark").sql  # fmt: skip
+
+
+def test_count_star_is_count_of_star_with_duckdbs_header() -> None:
+    assert translate("SELECT count_star()", "trino").sql == 'SELECT COUNT(*) AS "count_star()"'
+
+
+def test_regexp_replace_with_g_replaces_every_match() -> None:
+    for engine in ("trino", "spark"):
+        written = translate("SELECT regexp_replace(s, 'a', 'b', 'g') AS r FROM ns.t", engine).sql
+        assert "REGEXP_REPLACE(s, 'a', 'b')" in written
+
+
+def test_date_diff_counts_boundaries_on_spark() -> None:
+    written = translate("SELECT date_diff('month', a, b) AS d FROM ns.t", "spark").sql
+    assert "DATE_TRUNC('MONTH', a)" in written and "DATE_TRUNC('MONTH', b)" in written
+
+
+def test_group_by_all_is_spelled_out_for_trino() -> None:
+    written = translate("SELECT a, b + 1 AS c, sum(d) AS s FROM ns.t GROUP BY ALL", "trino").sql
+    assert written.endswith("GROUP BY a, b + 1")
