@@ -19,12 +19,14 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from lakehouse.engines.semantics import Schema, Types
 from lakehouse.errors import QueryError
 
 FAITHFUL = "faithful"
 # A rewrite changes a function node (in place) so the engine answers as DuckDB
-# does; it raises QueryError for arguments it cannot keep faithful.
-Rewrite = Callable[[exp.Func, str, str], None]
+# does; it raises QueryError for arguments it cannot keep faithful. ``Types``
+# tells the DuckDB type of an operand where the lake's schemas prove it.
+Rewrite = Callable[[exp.Func, str, str, Types], None]
 Verdict = str | Rewrite
 Key = type[exp.Func] | str
 HINT = (
@@ -38,14 +40,14 @@ def _refuse(node: exp.Func, engine: str, text: str, why: str) -> None:
     raise QueryError(engine, text, f"'{function_name(node)}' cannot be translated for {engine}: {why}", hint=HINT)  # fmt: skip
 
 
-def _count_star(node: exp.Func, engine: str, text: str) -> None:
+def _count_star(node: exp.Func, engine: str, text: str, types: Types) -> None:
     """``count_star()`` is DuckDB's own name for ``count(*)``."""
     if node.expressions:
         _refuse(node, engine, text, "count_star() takes no arguments")
     node.replace(exp.Count(this=exp.Star()))
 
 
-def _skip_nulls(node: exp.Func, engine: str, text: str) -> None:
+def _skip_nulls(node: exp.Func, engine: str, text: str, types: Types) -> None:
     """``greatest``/``least`` ignore NULLs on DuckDB; Trino answers NULL if any is NULL.
 
     Each argument is replaced by the first non-NULL among it and the others, so
@@ -60,7 +62,7 @@ def _skip_nulls(node: exp.Func, engine: str, text: str) -> None:
     node.set("expressions", filled[1:])
 
 
-def _replace_all_only(node: exp.Func, engine: str, text: str) -> None:
+def _replace_all_only(node: exp.Func, engine: str, text: str, types: Types) -> None:
     """``regexp_replace(s, p, r, 'g')``: Trino and Spark only replace every match.
 
     Without ``'g'`` DuckDB replaces the first match only, which Trino cannot
@@ -79,7 +81,7 @@ def _replace_all_only(node: exp.Func, engine: str, text: str) -> None:
 _BOUNDARY_UNITS = {"YEAR", "QUARTER", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
 
 
-def _count_boundaries(node: exp.Func, engine: str, text: str) -> None:
+def _count_boundaries(node: exp.Func, engine: str, text: str, types: Types) -> None:
     """``date_diff(unit, a, b)`` counts unit boundaries on DuckDB; Spark counts whole units.
 
     Both ends are truncated to the unit first, which makes the two the same.
@@ -97,7 +99,7 @@ def _count_boundaries(node: exp.Func, engine: str, text: str) -> None:
 _TIME_FORMATS = {"%Y", "%m", "%d", "%H", "%M", "%S", "%%"}
 
 
-def _plain_time_format(node: exp.Func, engine: str, text: str) -> None:
+def _plain_time_format(node: exp.Func, engine: str, text: str, types: Types) -> None:
     """``strftime`` with numeric directives only; names and ``%j`` differ per engine."""
     fmt = node.args.get("format")
     if not isinstance(fmt, exp.Literal):
@@ -110,13 +112,82 @@ def _plain_time_format(node: exp.Func, engine: str, text: str) -> None:
                 f"only {' '.join(sorted(_TIME_FORMATS))} are the same everywhere")  # fmt: skip
 
 
+# Operand types whose text is the same on every engine (checked: DuckDB, Trino
+# and Spark print them alike). Floats differ (1.5 / 1.5E0, nan / NaN), and so
+# do timestamps (Trino pads .000000, DuckDB writes +00 for a zone).
+_T = exp.DataType.Type
+_SAME_TEXT = {*exp.DataType.TEXT_TYPES, _T.TINYINT, _T.SMALLINT, _T.INT, _T.BIGINT, _T.INT128,
+              _T.DECIMAL, _T.DATE, _T.BOOLEAN}  # fmt: skip
+# Functions whose result is text whatever their operands (which are checked themselves).
+_TEXT_RESULTS = (exp.Lower, exp.Upper, exp.Substring, exp.Concat, exp.DPipe, exp.Trim,
+                 exp.Left, exp.Right, exp.Replace, exp.RegexpReplace, exp.TimeToStr)  # fmt: skip
+TEXT_HINT = (
+    "Cast the value to a type whose text is the same on every engine first (BIGINT, "
+    "DECIMAL(p, s), DATE, BOOLEAN), e.g. CAST(CAST(x AS DECIMAL(18, 3)) AS VARCHAR); "
+    "or pass native=True (CLI: --native), or run the query on DuckDB (--engine duckdb)."
+)
+
+
+def same_text_everywhere(node: exp.Expr, types: Types) -> bool:
+    """True when ``node``'s value is written as the same text on DuckDB, Trino and Spark."""
+    if isinstance(node, exp.Paren):
+        return same_text_everywhere(node.this, types)
+    if isinstance(node, (exp.Literal, exp.Null, exp.Boolean, *_TEXT_RESULTS)):
+        return not (isinstance(node, exp.Literal) and types.kind(node) == "float")
+    known = types.of(node)
+    if known is not None:
+        return known.this in _SAME_TEXT
+    return types.kind(node) == "integer"
+
+
+def _check_text_operands(node: exp.Expr, operands: list[exp.Expr], engine: str, text: str, types: Types) -> None:  # fmt: skip
+    for operand in operands:
+        if not same_text_everywhere(operand, types):
+            raise QueryError(engine, text, f"cannot translate '{node.sql('duckdb')}' for {engine}: "
+                             f"'{operand.sql('duckdb')}' becomes text, and its type is not known to be "
+                             "written the same way there (floats and timestamps are not)",
+                             hint=TEXT_HINT)  # fmt: skip
+
+
+def _cast_to_text(node: exp.Func, engine: str, text: str, types: Types) -> None:
+    """A cast to text needs an operand whose text is the same everywhere; other casts pass."""
+    if isinstance(node, exp.Cast) and node.to.this in exp.DataType.TEXT_TYPES:
+        _check_text_operands(node, [node.this], engine, text, types)
+
+
+def _concat(node: exp.Func, engine: str, text: str, types: Types) -> None:
+    """``concat`` writes each operand as text."""
+    _check_text_operands(node, list(node.expressions), engine, text, types)
+
+
+def _whole_number(node: exp.Expr | None, lowest: int) -> bool:
+    return isinstance(node, exp.Literal) and node.is_int and int(node.name) >= lowest
+
+
+def _positive_start(node: exp.Func, engine: str, text: str, types: Types) -> None:
+    """``substring(s, start[, length])``: starts below 1 and negative lengths differ per engine.
+
+    (DuckDB ``substring('hello', 0, 2)`` is 'h', Trino's '', Spark's 'he'.)
+    """
+    length = node.args.get("length")
+    if not _whole_number(node.args.get("start"), 1) or not (length is None or _whole_number(length, 0)):  # fmt: skip
+        _refuse(node, engine, text, "the start must be a number literal of at least 1 and the "
+                "length a literal of at least 0; other positions count differently there")  # fmt: skip
+
+
+def _counted(node: exp.Func, engine: str, text: str, types: Types) -> None:
+    """``left``/``right`` with a negative count drop characters on DuckDB, return '' elsewhere."""
+    if not _whole_number(node.expression, 0):
+        _refuse(node, engine, text, "the count must be a number literal of at least 0")
+
+
 def _both(verdict: Verdict) -> dict[str, Verdict]:
     return dict.fromkeys(_BOTH, verdict)
 
 
 _FAITHFUL_EVERYWHERE: tuple[Key, ...] = (
     # Operators and constructs that sqlglot parses as functions.
-    exp.And, exp.Or, exp.Case, exp.If, exp.Cast, exp.TryCast, exp.Exists, exp.Array,
+    exp.And, exp.Or, exp.Case, exp.If, exp.Exists, exp.Array,
     exp.Map, exp.ToMap, exp.Coalesce, exp.Nullif, exp.Replace,
     # Aggregates (checked: NULLs ignored, count(DISTINCT) too; avg/sum typed in semantics).
     exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.ArrayAgg,
@@ -125,8 +196,7 @@ _FAITHFUL_EVERYWHERE: tuple[Key, ...] = (
     # Numbers (values checked; integer widths may differ, see the README).
     exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Sqrt, exp.Pow,
     # Text. upper/lower map non-ASCII letters differently (README).
-    exp.Lower, exp.Upper, exp.Length, exp.Substring, exp.Concat, exp.Trim,
-    exp.Left, exp.Right, exp.StartsWith, exp.StrPosition,
+    exp.Lower, exp.Upper, exp.Length, exp.Trim, exp.StartsWith, exp.StrPosition,
     # Dates and times.
     exp.Extract, exp.Year, exp.Month, exp.Day, exp.Hour, exp.Minute, exp.Second,
     exp.DayOfWeek, exp.DayOfWeekIso, exp.TimestampTrunc, exp.DateTrunc, exp.DateAdd,
@@ -134,6 +204,12 @@ _FAITHFUL_EVERYWHERE: tuple[Key, ...] = (
 
 TABLE: dict[Key, dict[str, Verdict]] = {
     **{key: _both(FAITHFUL) for key in _FAITHFUL_EVERYWHERE},
+    exp.Cast: _both(_cast_to_text),
+    exp.TryCast: _both(_cast_to_text),
+    exp.Concat: _both(_concat),
+    exp.Substring: _both(_positive_start),
+    exp.Left: _both(_counted),
+    exp.Right: _both(_counted),
     "count_star": _both(_count_star),
     exp.Greatest: {"trino": _skip_nulls, "spark": FAITHFUL},
     exp.Least: {"trino": _skip_nulls, "spark": FAITHFUL},
@@ -156,8 +232,14 @@ def verdict(node: exp.Func, engine: str) -> Verdict | None:
     return TABLE.get(key, {}).get(engine)
 
 
-def keep_verified_functions(tree: exp.Expr, engine: str, text: str) -> None:
+def keep_verified_functions(
+    tree: exp.Expr, engine: str, text: str, schema: Schema | None = None
+) -> None:
     """Check every function call in ``tree`` against the table for ``engine``; rewrite in place.
+
+    ``schema`` (as in ``lakehouse.engines.semantics``) proves operand types:
+    a value becomes text (a cast, ``concat``, ``||``) only where its type is
+    written alike on every engine.
 
     Raises ``QueryError`` (naming the function and the engine, with a hint)
     for the first function that is not known to be faithful there. DuckDB is
@@ -165,6 +247,9 @@ def keep_verified_functions(tree: exp.Expr, engine: str, text: str) -> None:
     """
     if engine == "duckdb":
         return
+    types = Types(schema or {})
+    for pipe in tree.find_all(exp.DPipe):
+        _check_text_operands(pipe, [pipe.this, pipe.expression], engine, text, types)
     for node in list(tree.find_all(exp.Func)):
         if isinstance(node, exp.Struct) and isinstance(node.parent, exp.ToMap):
             continue  # MAP {k: v}'s pairs: written as arrays by the translation step
@@ -172,4 +257,4 @@ def keep_verified_functions(tree: exp.Expr, engine: str, text: str) -> None:
         if found is None:
             _refuse(node, engine, text, f"the function is not known to give DuckDB's answer on {engine}")  # fmt: skip
         elif callable(found):
-            found(node, engine, text)
+            found(node, engine, text, types)

@@ -83,7 +83,7 @@ def expand_stars(tree: exp.Expr, schema: Schema) -> None:
 
 def align(tree: exp.Expr, schema: Schema, engine: str, text: str) -> None:
     """Rewrite ``tree`` (in place) so ``engine`` gives DuckDB's values and types."""
-    types = _Types(schema)
+    types = Types(schema)
     # First: the casts below are the rewrites' own, already exact.
     for cast in list(tree.find_all(exp.Cast, exp.TryCast)):
         if cast.to.this in _INTEGERS:
@@ -128,7 +128,7 @@ def _avg_as_sum_over_count(avg: exp.Avg) -> None:
     whole.replace(exp.Paren(this=exp.Div(this=exp.cast(total, "DOUBLE"), expression=count)))
 
 
-def _integer_division(division: exp.IntDiv, types: _Types, engine: str, text: str) -> None:
+def _integer_division(division: exp.IntDiv, types: Types, engine: str, text: str) -> None:
     left, right = division.this, division.expression
     divisor = exp.Nullif(this=right.copy(), expression=exp.Literal.number(0))
     if types.is_kind(left, "integer") and types.is_kind(right, "integer"):
@@ -147,7 +147,7 @@ def _integer_division(division: exp.IntDiv, types: _Types, engine: str, text: st
                          hint="Cast the operands (CAST(x AS BIGINT) // 2), or pass native=True.")  # fmt: skip
 
 
-def _round_like_duckdb(cast: exp.Cast, types: _Types, engine: str, text: str) -> None:
+def _round_like_duckdb(cast: exp.Cast, types: Types, engine: str, text: str) -> None:
     """Cast to an integer as DuckDB does: doubles half to even, decimals half away from zero.
 
     Spark truncates both; Trino rounds doubles half away from zero.
@@ -183,7 +183,7 @@ _FIXED_KIND = {exp.Count: "integer", exp.Length: "integer", exp.Extract: "intege
                exp.Avg: "float", exp.Div: "float", exp.Boolean: "other", exp.Predicate: "other"}  # fmt: skip
 
 
-class _Types:
+class Types:
     """The DuckDB type of an expression, where it can be told from the lake's schemas."""
 
     def __init__(self, schema: Schema) -> None:

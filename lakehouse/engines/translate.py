@@ -109,7 +109,7 @@ def translate(
         _expand_group_by_all(select, engine)
         _expand_group_by_aliases(select)
     _name_projections(tree)
-    keep_verified_functions(tree, engine, text)  # after naming: headers are DuckDB's
+    keep_verified_functions(tree, engine, text, schema)  # after naming: headers are DuckDB's
     if engine == "trino":
         semantics.expand_stars(tree, schema or {})
     semantics.align(tree, schema or {}, engine, text)

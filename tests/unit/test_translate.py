@@ -31,7 +31,7 @@ def test_group_by_a_name_that_is_also_a_column_stays_a_column() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["count(*)", "1+1", "sum(x)", "count(DISTINCT y)", "x > 1", "upper(y)", "CAST(x AS VARCHAR)",
+    ["count(*)", "1+1", "sum(x)", "count(DISTINCT y)", "x > 1", "upper(y)", "CAST(1 + 1 AS VARCHAR)",
      "extract(year FROM d)", "coalesce(y, 'b')", "max(d) OVER ()"],
 )  # fmt: skip
 def test_unnamed_projections_get_duckdbs_header(expression: str) -> None:
@@ -283,3 +283,56 @@ def test_date_diff_counts_boundaries_on_spark() -> None:
 def test_group_by_all_is_spelled_out_for_trino() -> None:
     written = translate("SELECT a, b + 1 AS c, sum(d) AS s FROM ns.t GROUP BY ALL", "trino").sql
     assert written.endswith("GROUP BY a, b + 1")
+
+
+# --- A value becomes text only where its type is written alike everywhere ---
+
+TEXT_SCHEMA = {
+    "ns.p": {"i": "INTEGER", "b": "BIGINT", "m": "DECIMAL(12, 2)", "s": "VARCHAR", "d": "DATE",
+             "o": "BOOLEAN", "f": "DOUBLE", "r": "FLOAT", "ts": "TIMESTAMP", "tz": "TIMESTAMPTZ"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["CAST(i AS VARCHAR)", "b::TEXT", "CAST(m AS VARCHAR)", "CAST(s AS VARCHAR)", "d::VARCHAR",
+     "CAST(o AS VARCHAR)", "CAST(CAST(f AS DECIMAL(18, 3)) AS VARCHAR)", "CAST(length(s) + 1 AS VARCHAR)",
+     "i || 'x'", "concat(s, d, m)", "upper(s) || s", "CAST(1.50 AS VARCHAR)", "CAST(NULL AS VARCHAR)",
+     "CAST(ts AS DATE)", "CAST(f AS DOUBLE)"],
+)  # fmt: skip
+@pytest.mark.parametrize("engine", ["trino", "spark"])
+def test_text_of_a_type_written_alike_is_translated(expression: str, engine: str) -> None:
+    translate(f"SELECT {expression} AS x FROM ns.p", engine, schema=TEXT_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["CAST(f AS VARCHAR)", "TRY_CAST(r AS VARCHAR)", "CAST(ts AS VARCHAR)", "tz::TEXT",
+     "f || 'x'", "concat(s, ts)", "CAST(1e3 AS VARCHAR)", "CAST(f + 1 AS VARCHAR)",
+     "CAST(avg(i) AS VARCHAR)", "CAST(q AS VARCHAR)"],
+)  # fmt: skip
+@pytest.mark.parametrize("engine", ["trino", "spark"])
+def test_text_of_a_float_timestamp_or_unknown_is_refused(expression: str, engine: str) -> None:
+    # Before: Trino wrote 1.5 as '1.5E0', NaN as 'NaN', timestamps padded with '.000000'.
+    with pytest.raises(QueryError, match="becomes text") as caught:
+        translate(f"SELECT {expression} AS x FROM ns.p", engine, schema=TEXT_SCHEMA)
+    assert "DECIMAL" in (caught.value.hint or "")
+    assert translate(f"SELECT {expression} AS x FROM ns.p", "duckdb", schema=TEXT_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("expression", "allowed"),
+    [("substring(s, 1, 2)", True), ("substring(s, 3)", True), ("substring(s, 2, 0)", True),
+     ("substring(s, 0, 2)", False), ("substring(s, -2, 2)", False), ("substring(s, 2, -1)", False),
+     ("substring(s, i, 2)", False), ("left(s, 2)", True), ("right(s, 0)", True),
+     ("left(s, -2)", False), ("right(s, i)", False)],
+)  # fmt: skip
+@pytest.mark.parametrize("engine", ["trino", "spark"])
+def test_substring_positions_must_count_alike(expression: str, allowed: bool, engine: str) -> None:
+    # Before: substring('hello', 0, 2) was 'h' on DuckDB, '' on Trino, 'he' on Spark.
+    sql = f"SELECT {expression} AS x FROM ns.p"
+    if allowed:
+        translate(sql, engine, schema=TEXT_SCHEMA)
+    else:
+        with pytest.raises(QueryError, match="cannot be translated"):
+            translate(sql, engine, schema=TEXT_SCHEMA)
