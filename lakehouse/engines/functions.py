@@ -15,6 +15,7 @@ missing from an entry refuses the function. The checked differences that stay
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -96,7 +97,8 @@ def _count_boundaries(node: exp.Func, engine: str, text: str, types: Types) -> N
             node.set(key, exp.TimestampTrunc(this=end.copy(), unit=exp.var(name)))
 
 
-_TIME_FORMATS = {"%Y", "%m", "%d", "%H", "%M", "%S", "%%"}
+# "%%" is not among them: Spark writes it as "%%" (checked).
+_TIME_FORMATS = {"%Y", "%m", "%d", "%H", "%M", "%S"}
 
 
 def _plain_time_format(node: exp.Func, engine: str, text: str, types: Types) -> None:
@@ -105,7 +107,7 @@ def _plain_time_format(node: exp.Func, engine: str, text: str, types: Types) -> 
     if not isinstance(fmt, exp.Literal):
         _refuse(node, engine, text, "the format must be a literal")
     assert isinstance(fmt, exp.Literal)
-    directives = {fmt.name[i : i + 2] for i, c in enumerate(fmt.name) if c == "%"}
+    directives = set(re.findall("%.?", fmt.name, flags=re.DOTALL))  # "%%" is one directive
     unchecked = sorted(directives - _TIME_FORMATS)
     if unchecked:
         _refuse(node, engine, text, f"the directives {', '.join(unchecked)} differ per engine; "
@@ -156,8 +158,15 @@ def _cast_to_text(node: exp.Func, engine: str, text: str, types: Types) -> None:
 
 
 def _concat(node: exp.Func, engine: str, text: str, types: Types) -> None:
-    """``concat`` writes each operand as text."""
+    """``concat`` writes each operand as text, a NULL as ''.
+
+    Each operand is cast to text explicitly: sqlglot's Spark spelling
+    ``COALESCE(d, '')`` would read '' as a date and fail on a NULL.
+    """
     _check_text_operands(node, list(node.expressions), engine, text, types)
+    for operand in node.expressions:
+        if not (isinstance(operand, exp.Literal) and operand.is_string):
+            operand.replace(exp.cast(operand.copy(), "VARCHAR"))
 
 
 def _whole_number(node: exp.Expr | None, lowest: int) -> bool:
@@ -223,6 +232,8 @@ def function_name(node: exp.Func) -> str:
     """The name DuckDB users write for ``node`` (lower case)."""
     if isinstance(node, exp.Anonymous):
         return node.name.lower()
+    if isinstance(node, exp.TimeToStr):
+        return "strftime"  # sqlglot's own name is time_to_str
     return node.sql_name().lower()
 
 

@@ -336,3 +336,11 @@ def test_substring_positions_must_count_alike(expression: str, allowed: bool, en
     else:
         with pytest.raises(QueryError, match="cannot be translated"):
             translate(sql, engine, schema=TEXT_SCHEMA)
+
+
+def test_strftime_reads_a_literal_percent_as_one_directive() -> None:
+    # '%%' is refused (Spark wrote '%%'), and '%%j' is read as '%%' then 'j', not '%j'.
+    for fmt in ("%Y %% %d", "%%%j"):
+        with pytest.raises(QueryError, match=r"'strftime' cannot be translated.*directives %%"):
+            translate(f"SELECT strftime(ts, '{fmt}') AS t FROM ns.t", "spark")
+    translate("SELECT strftime(ts, '%Y-%m-%d %H:%M:%S') AS t FROM ns.t", "trino")
