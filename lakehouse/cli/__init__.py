@@ -5,7 +5,14 @@ One module per command group; each command is a library call plus formatting.
 
 from __future__ import annotations
 
+import os
+
 import click
+
+# pydantic looks for plugins by reading the entry points of every installed
+# distribution, about 50 ms of each command's start-up; the CLI uses none.
+# Library users (and their plugins) are not affected: only the CLI sets this.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from lakehouse.cli.engines import spark, trino_cli
 from lakehouse.cli.query import query
