@@ -22,18 +22,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from bench.engines import SAMPLE_TABLES
 from lakehouse import Lakehouse
 from lakehouse.engines.duckdb import DuckDBEngine
 
 REPEATS = 15
 COLD_REPEATS = 5
-SAMPLE_TABLES = (
-    "web.clickstream",
-    "retail.order_items",
-    "retail.orders",
-    "retail.products",
-    "retail.customers",
-)
 
 
 def parquet_sql(lake: Lakehouse, sql: str) -> str:
