@@ -13,7 +13,7 @@ way, the tree is made explicit where the engines would otherwise disagree:
 - DuckDB map literals (``MAP {'k': 1}``) become key and value arrays, which
   sqlglot otherwise writes as a struct;
 - ``--as-of`` pins each table to its snapshot;
-- ``GROUP BY ALL`` is spelled out for Trino;
+- ``GROUP BY ALL`` is spelled out for Trino, ``ORDER BY ALL`` as positions;
 - only functions that ``lakehouse.engines.functions`` lists as faithful for
   the engine get through (some rewritten); any other is refused, as is ``*``
   over a USING/NATURAL join.
@@ -107,6 +107,7 @@ def translate(
     for select in tree.find_all(exp.Select):
         _refuse_merged_stars(select, engine, text)
         _expand_group_by_all(select, engine)
+        _expand_order_by_all(select, engine, text)
         _expand_group_by_aliases(select)
     _name_projections(tree)
     keep_verified_functions(tree, engine, text, schema)  # after naming: headers are DuckDB's
@@ -156,6 +157,29 @@ def _expand_group_by_all(select: exp.Select, engine: str) -> None:
     keys = [p.unalias().copy() for p in select.expressions
             if not p.find(exp.AggFunc, exp.Window) and not isinstance(p.unalias(), exp.Literal)]  # fmt: skip
     select.set("group", exp.Group(expressions=keys) if keys else None)
+
+
+def _expand_order_by_all(select: exp.Select, engine: str, text: str) -> None:
+    """``ORDER BY ALL`` (Trino lacks it): every projection by position, left to right.
+
+    The direction and NULL placement written after ALL apply to each one, as in
+    DuckDB. With a ``*`` the positions are not known here, so that is refused.
+    """
+    order = select.args.get("order")
+    if not order or len(order.expressions) != 1:
+        return
+    ordered = order.expressions[0]
+    if not (isinstance(ordered.this, exp.Var) and ordered.this.name.upper() == "ALL"):
+        return
+    if any(p.is_star for p in select.expressions):
+        raise QueryError(engine, text, "ORDER BY ALL over a * cannot be translated",
+                         hint="Name the columns to order by, or use DuckDB.")  # fmt: skip
+    keys = [
+        exp.Ordered(this=exp.Literal.number(position), desc=ordered.args.get("desc"),
+                    nulls_first=ordered.args.get("nulls_first"))
+        for position in range(1, len(select.expressions) + 1)
+    ]  # fmt: skip
+    select.set("order", exp.Order(expressions=keys))
 
 
 def _expand_group_by_aliases(select: exp.Select) -> None:

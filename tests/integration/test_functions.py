@@ -62,6 +62,17 @@ def test_group_by_all_on_every_engine(lake: Lakehouse, probe: str) -> None:
         (False, False, 1), (True, True, 2), (None, None, 1)]  # fmt: skip
 
 
+def test_order_by_all_on_every_engine(lake: Lakehouse, probe: str) -> None:
+    # Trino has no ORDER BY ALL (it said COLUMN_NOT_FOUND): spelled as positions,
+    # with the direction and NULL placement written after ALL applied to each.
+    sql = f"SELECT o, i FROM {probe} ORDER BY ALL"
+    rows = assert_identical(answers(lake, sql)).to_pylist()
+    assert [(r["o"], r["i"]) for r in rows] == [(False, -2), (True, 1), (True, 3), (None, None)]
+    sql = f"SELECT o, i FROM {probe} ORDER BY ALL DESC NULLS LAST"
+    rows = assert_identical(answers(lake, sql)).to_pylist()
+    assert [(r["o"], r["i"]) for r in rows] == [(True, 3), (True, 1), (False, -2), (None, None)]
+
+
 @pytest.mark.parametrize(
     "sql",
     ["SELECT repeat(s, 2) AS x FROM {t}", "SELECT regexp_replace(s, 'a', '-') AS x FROM {t}",

@@ -285,6 +285,14 @@ def test_group_by_all_is_spelled_out_for_trino() -> None:
     assert written.endswith("GROUP BY a, b + 1")
 
 
+@pytest.mark.parametrize("engine", ["trino", "spark"])
+def test_order_by_all_becomes_positions_with_its_direction(engine: str) -> None:
+    written = translate("SELECT a, b AS c FROM ns.t ORDER BY ALL DESC NULLS FIRST", engine).sql
+    assert written.endswith("ORDER BY 1 DESC NULLS FIRST, 2 DESC NULLS FIRST")
+    with pytest.raises(QueryError, match="ORDER BY ALL over a"):
+        translate("SELECT * FROM ns.t ORDER BY ALL", engine)
+
+
 # --- A value becomes text only where its type is written alike everywhere ---
 
 TEXT_SCHEMA = {
