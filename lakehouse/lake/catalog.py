@@ -32,11 +32,20 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def load_table(catalog: RestCatalog, name: str) -> Table:
-    """The table, or a TableNotFoundError listing what does exist."""
+    """The table, or a TableNotFoundError listing what does exist.
+
+    A name with capitals that names no table falls back to its lower-case form,
+    as the engines resolve it (ingest lower-cases the names it creates).
+    """
     namespace, _ = split_name(name)
     try:
         return catalog.load_table(name)
     except (NoSuchTableError, NoSuchNamespaceError) as exc:
+        if name != name.lower():
+            try:
+                return catalog.load_table(name.lower())
+            except (NoSuchTableError, NoSuchNamespaceError):
+                namespace = namespace.lower()
         try:
             existing = [".".join(t) for t in catalog.list_tables(namespace)]
         except NoSuchNamespaceError:

@@ -177,6 +177,10 @@ def test_table_names_are_normalised_or_refused(
     result = run_cli("ingest", source, "--table", f"{namespace.upper()}.Customers_Upper")
     assert f"{namespace}.customers_upper" in result.stderr
     assert rows(lake, f"{namespace}.customers_upper") == [{"id": 1}]
+    # The name as the user typed it finds the table again, as the engines resolve it.
+    described = run_cli("describe", f"{namespace.upper()}.Customers_Upper", "--json")
+    assert json.loads(described.stdout)["name"] == f"{namespace}.customers_upper"
+    assert lake.history(f"{namespace.upper()}.Customers_Upper")
     message = refused(source, "--table", f"{namespace}.bad-name")
     assert f"--table {namespace}.bad_name" in message
     assert lake.tables(namespace) == [f"{namespace}.customers_upper"]
