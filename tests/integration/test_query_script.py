@@ -25,16 +25,14 @@ def test_every_statement_runs_in_order(
         "SELECT count(*) AS n FROM web.clickstream\n"
     )
     result = run_cli("query", "--format", "json", "-f", str(script))
-    decoder, text, documents = json.JSONDecoder(), result.stdout.strip(), []
-    while text:
-        document, end = decoder.raw_decode(text)
-        documents.append(document)
-        text = text[end:].strip()
-    assert documents == [
+    # One JSON document for the whole script (README: -f with --format json).
+    results = json.loads(result.stdout)
+    assert [r["rows"] for r in results] == [
         [{"n": sample["retail.orders"]}],
         [{"text": "a;b"}],
         [{"n": sample["web.clickstream"]}],
     ]
+    assert results[1]["statement"].endswith("SELECT 'a;b' AS text")
 
 
 def test_stdin_script_and_bad_scripts(stack: Settings, sample: dict[str, int]) -> None:
