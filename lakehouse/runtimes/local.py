@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -24,11 +25,15 @@ from rich.console import Console
 
 from lakehouse.config import Settings, settings_environment
 from lakehouse.errors import PortInUseError, ServiceStartError
+from lakehouse.runtimes.logfiles import readable_log, rotate
 from lakehouse.services import Service, build_services
 from lakehouse.services.base import Health, ServiceSpec, unprivileged
 
 STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.1
+# The lake's files (S3 volumes, catalog.db, logs, OpenSearch data) are the user's
+# alone: new files are created 0600 and directories 0700.
+PRIVATE_UMASK = 0o077
 # Children started by this Python process, kept so they are reaped when they
 # exit instead of lingering as zombies (services must outlive a CLI, so nothing
 # else holds on to them).
@@ -106,6 +111,22 @@ def port_owner(port: int) -> str:
     return "another process"
 
 
+def make_private(home: Path) -> None:
+    """Create ``home`` 0700 and take group and other access off everything in it
+    (a home made before lakehouse kept it private, or by hand)."""
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    for directory, subdirs, files in os.walk(home):
+        for name in (*subdirs, *files):
+            path = Path(directory) / name
+            try:
+                mode = path.lstat().st_mode
+                if mode & 0o077 and not stat.S_ISLNK(mode):
+                    path.chmod(stat.S_IMODE(mode) & ~0o077)
+            except OSError:  # a file a running service just removed
+                continue
+
+
 def tree_memory_mb(pid: int) -> float | None:
     """Resident memory of a process and its children, in MiB."""
     try:
@@ -165,6 +186,9 @@ class LocalRuntime:
         services = build_services(self.settings, names)
         to_start = [svc for svc in services if not self._already_up(svc)]
         self._check_ports(to_start)
+        # This process writes state files and log headers into the home too.
+        os.umask(PRIVATE_UMASK)
+        make_private(self.home)
         for svc in to_start:
             with self.console.status(f"Preparing {svc.name}..."):
                 svc.prepare()
@@ -208,12 +232,13 @@ class LocalRuntime:
         log = self.log_path(spec.name)
         log.parent.mkdir(parents=True, exist_ok=True)
         self._state_path(spec.name).parent.mkdir(parents=True, exist_ok=True)
+        rotate(log)  # services outlive the CLI: their stdout file is bounded per start
         with log.open("ab") as out:
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {spec.name}\n".encode())
             proc = subprocess.Popen(
                 unprivileged(spec.command) if spec.refuses_root else spec.command, env=self._child_env(spec), cwd=spec.cwd or self.home,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, umask=PRIVATE_UMASK,
             )  # fmt: skip
         _CHILDREN[proc.pid] = proc
         state = {
@@ -222,6 +247,7 @@ class LocalRuntime:
             "command": list(spec.command),
             "started_at": time.time(),
             "stop_signal": spec.stop_signal,
+            "leftovers": [str(path) for path in spec.leftovers],
         }
         self._state_path(spec.name).write_text(json.dumps(state, indent=2))
 
@@ -274,6 +300,7 @@ class LocalRuntime:
         SIGKILL after a grace period."""
         pid = self.pid(name)
         stop_signal = self._recorded_stop_signal(name)
+        leftovers = self._recorded_leftovers(name)
         self._state_path(name).unlink(missing_ok=True)
         if pid is None:
             return False
@@ -288,14 +315,27 @@ class LocalRuntime:
         child = _CHILDREN.pop(pid, None)
         if child is not None:
             child.wait(timeout=5)
+        for path in leftovers:
+            path.unlink(missing_ok=True)
         return True
+
+    def _recorded_state(self, name: str) -> dict[str, object]:
+        try:
+            state = json.loads(self._state_path(name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
 
     def _recorded_stop_signal(self, name: str) -> signal.Signals:
         try:
-            state = json.loads(self._state_path(name).read_text())
-            return signal.Signals[state.get("stop_signal", "SIGTERM")]
-        except (OSError, ValueError, KeyError):
+            return signal.Signals[str(self._recorded_state(name).get("stop_signal", "SIGTERM"))]
+        except KeyError:
             return signal.SIGTERM
+
+    def _recorded_leftovers(self, name: str) -> list[Path]:
+        """Files the stopped process leaves behind, as recorded when it started."""
+        recorded = self._recorded_state(name).get("leftovers", [])
+        return [Path(path) for path in recorded] if isinstance(recorded, list) else []
 
     # -- status and logs -------------------------------------------------------
     def known_services(self) -> list[Service]:
@@ -329,4 +369,6 @@ class LocalRuntime:
     def logs(self, name: str, lines: int = 100) -> str:
         if name not in {svc.name for svc in self.known_services()}:
             build_services(self.settings, [name])  # raises the "Unknown service" error
-        return tail(self.log_path(name), lines)
+        specs = [svc.spec() for svc in self.known_services() if svc.name == name]
+        own = specs[0].extra_paths.get("log") if specs else None
+        return tail(readable_log(self.log_path(name), own), lines)

@@ -54,6 +54,8 @@ class ServiceSpec:
     stop_signal: str = "SIGTERM"
     # PostgreSQL and OpenSearch refuse to run as root (see unprivileged()).
     refuses_root: bool = False
+    # Files the process leaves behind when it stops (unix sockets); stop removes them.
+    leftovers: tuple[Path, ...] = ()
 
     @property
     def public_ports(self) -> tuple[Port, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sysconfig
 from pathlib import Path
@@ -13,13 +14,36 @@ from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_hea
 
 # Offsets inside Settings.s3_internal_port_base: SeaweedFS runs a master, a volume
 # server, a filer and an admin endpoint in one process, each with a gRPC twin.
+# (Offset 9 was the Prometheus metrics port, now off: nothing reads it.)
 INTERNAL_PORT_FLAGS = {
     "master": "-master.port", "master-grpc": "-master.port.grpc",
     "volume": "-volume.port", "volume-grpc": "-volume.port.grpc",
     "filer": "-filer.port", "filer-grpc": "-filer.port.grpc",
     "s3-grpc": "-s3.port.grpc", "admin": "-admin.port", "admin-grpc": "-admin.port.grpc",
-    "metrics": "-metricsPort",
 }  # fmt: skip
+# Listeners weed mini opens unless told not to; lakehouse uses none of them.
+DISABLED_LISTENERS = (
+    "-s3.port.iceberg=0",  # its own Iceberg catalog, on 8181 (the Apache catalog's port)
+    "-s3.port.lance=0",  # a Lance Namespace server on 9101 or the next free port
+    "-webdav=false",
+    "-admin.ui=false",
+)
+# Keys SeaweedFS signs internal requests with (its security.toml, as variables):
+# the volume server and the filer then refuse reads and writes that did not come
+# through the S3 gateway or the master, so only S3 credentials reach the data.
+JWT_KEY_VARIABLES = (
+    "WEED_JWT_SIGNING_KEY", "WEED_JWT_SIGNING_READ_KEY",
+    "WEED_JWT_FILER_SIGNING_KEY", "WEED_JWT_FILER_SIGNING_READ_KEY",
+)  # fmt: skip
+# sun_path holds 108 bytes on Linux and 104 on macOS, terminating NUL included.
+SOCKET_PATH_MAX = 103
+
+
+def weed_grpc_sockets(ports: dict[str, int]) -> tuple[Path, ...]:
+    """Unix sockets weed mini always creates in /tmp (hard-coded, one per gRPC
+    server); they outlive the process, so ``down`` removes them."""
+    kinds = ("master", "volume", "filer", "s3", "admin")
+    return tuple(Path(f"/tmp/seaweedfs-{kind}-grpc-{ports[f'{kind}-grpc']}.sock") for kind in kinds)
 
 
 def weed_binary() -> str:
@@ -50,28 +74,46 @@ class S3Service(Service):
         base = self.settings.s3_internal_port_base
         return {name: base + offset for offset, name in enumerate(INTERNAL_PORT_FLAGS)}
 
+    def local_sockets(self) -> dict[str, Path]:
+        """The S3 gateway's and the filer's unix sockets: under the home when the
+        path fits in a socket address, else weed's default in /tmp."""
+        sockets = {}
+        for kind, port in (
+            ("s3", self.settings.s3_port),
+            ("filer", self.internal_ports()["filer"]),
+        ):
+            beside = self.settings.home_dir / "run" / f"weed-{kind}.sock"
+            fits = len(str(beside).encode()) <= SOCKET_PATH_MAX
+            sockets[kind] = beside if fits else Path(f"/tmp/seaweedfs-{kind}-{port}.sock")
+        return sockets
+
     def spec(self) -> ServiceSpec:
         s = self.settings
         data = s.home_dir / "data" / "s3"
         logs = s.home_dir / "logs" / "s3-internal"
         inner = self.internal_ports()
+        sockets = self.local_sockets()
         command = [
             weed_binary(), f"-logdir={logs}", "mini",
             f"-dir={data}", f"-ip={s.client_host}", f"-ip.bind={s.bind_host}",
             f"-bucket={s.warehouse_bucket}", f"-s3.port={s.s3_port}",
-            "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
-            # weed mini also serves an Iceberg catalog on 8181 by default, which
-            # would collide with the Apache REST catalog: turn it off.
-            "-s3.port.iceberg=0",
+            "-master.telemetry=false", *DISABLED_LISTENERS,
+            # The master's, filer's and admin's HTTP APIs answer 404 (they would
+            # hand out file ids, list paths and take writes); S3 talks gRPC to them.
+            "-disableHttp",
+            f"-s3.localSocket={sockets['s3']}", f"-filer.localSocket={sockets['filer']}",
         ]  # fmt: skip
         command += [f"{INTERNAL_PORT_FLAGS[name]}={port}" for name, port in inner.items()]
+        # A fresh key per start: only this one process signs and checks it.
+        jwt_keys = {variable: secrets.token_hex(32) for variable in JWT_KEY_VARIABLES}
         return ServiceSpec(
             name=self.name,
             description="S3 data lake (SeaweedFS)",
             command=tuple(command),
             # weed reads the S3 identity from these; without them writes fail
             # with INVALID_ACCESS_KEY_ID.
-            env={"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key},
+            env={"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key}
+            | jwt_keys,
             ports=(
                 Port("s3", s.s3_port),
                 *tuple(Port(name, port, public=False) for name, port in inner.items()),
@@ -80,11 +122,16 @@ class S3Service(Service):
             url=s.s3_endpoint,
             data_dir=data,
             extra_paths={"internal_logs": logs},
+            leftovers=(*sockets.values(), *weed_grpc_sockets(inner)),
         )
 
     def prepare(self) -> None:
         spec = self.spec()
-        for path in (spec.data_dir, spec.extra_paths["internal_logs"]):
+        for path in (
+            spec.data_dir,
+            spec.extra_paths["internal_logs"],
+            self.settings.home_dir / "run",
+        ):
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
 

@@ -1,0 +1,67 @@
+"""Pure logic of the stack's privacy: SeaweedFS's listeners and keys, the home's modes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from lakehouse.config import load_settings
+from lakehouse.runtimes.local import make_private
+from lakehouse.services.s3 import JWT_KEY_VARIABLES, S3Service
+
+
+def s3_spec(home: Path) -> tuple[str, dict[str, str], tuple[Path, ...]]:
+    spec = S3Service(load_settings(home=home, s3_port=19000, s3_internal_port_base=19100)).spec()
+    return " ".join(spec.command), spec.env, spec.leftovers
+
+
+def test_weed_listeners_lakehouse_does_not_use_are_off(tmp_path: Path) -> None:
+    command, _env, _leftovers = s3_spec(tmp_path)
+    for flag in ("-s3.port.lance=0", "-s3.port.iceberg=0", "-webdav=false", "-disableHttp"):
+        assert flag in command
+    assert "-metricsPort" not in command
+
+
+def test_internal_reads_and_writes_need_a_fresh_signing_key(tmp_path: Path) -> None:
+    _command, first, _ = s3_spec(tmp_path)
+    _command, second, _ = s3_spec(tmp_path)
+    for variable in JWT_KEY_VARIABLES:
+        assert len(first[variable]) == 64 and first[variable] != second[variable]
+
+
+def test_weed_unix_sockets_live_in_the_home_and_are_removed_on_stop(tmp_path: Path) -> None:
+    command, _env, leftovers = s3_spec(tmp_path)
+    home_sockets = [tmp_path / "run" / "weed-s3.sock", tmp_path / "run" / "weed-filer.sock"]
+    for socket_path in home_sockets:
+        assert str(socket_path) in command and socket_path in leftovers
+    # weed hard-codes its gRPC sockets in /tmp: those at least go away on stop.
+    assert Path("/tmp/seaweedfs-filer-grpc-19105.sock") in leftovers
+
+
+def test_a_home_too_deep_for_a_socket_address_keeps_weed_default(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    command, _env, leftovers = s3_spec(deep)
+    assert "-s3.localSocket=/tmp/seaweedfs-s3-19000.sock" in command
+    assert Path("/tmp/seaweedfs-s3-19000.sock") in leftovers
+
+
+def test_make_private_tightens_an_existing_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "data" / "catalog").mkdir(parents=True)
+    db = home / "data" / "catalog" / "catalog.db"
+    db.write_text("x")
+    os.chmod(home, 0o755)
+    os.chmod(home / "data", 0o755)
+    os.chmod(db, 0o644)
+    (home / "link").symlink_to(db)
+    make_private(home)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "data").stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_make_private_creates_a_missing_home_private(tmp_path: Path) -> None:
+    home = tmp_path / "new" / "home"
+    make_private(home)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
