@@ -11,10 +11,13 @@ commit without bound:
   for ``merge_append``), so planning reads one more file per commit, for ever.
 * Every commit adds a small data file of that second's inserts.
 
-``SyncTransaction`` computes the metadata once per staged update, the
+``LakeTransaction`` computes the metadata once per staged update, the
 producers here merge manifests once ``MANIFEST_MERGE_COUNT`` have piled up,
 and ``rewrite_by_key`` folds small files into the files it rewrites anyway.
-Its snapshots also refuse pyiceberg's commit retry (see ``_KeyedSnapshot``).
+Its snapshots also refuse pyiceberg's commit retry (see ``_KeyedSnapshot``):
+a writer re-plans on the new table state instead (``retry_conflicts``), and
+``committing`` removes the files of an attempt that did not land
+(``lakehouse.lake.uncommitted``).
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ MANIFEST_MERGE_COUNT = 4
 MANIFEST_TARGET_BYTES = 8 * 2**20
 
 
-class SyncTransaction(Transaction):
-    """A transaction whose metadata view is computed once per staged update."""
+class LakeTransaction(Transaction):
+    """A transaction whose metadata view is computed once per staged update, and
+    that never re-commits its staged files on top of another commit."""
 
     def __init__(self, table: Table) -> None:
         super().__init__(table)
@@ -70,7 +74,8 @@ class SyncTransaction(Transaction):
     def _rebuild_snapshot_updates(self) -> None:
         # pyiceberg would re-commit the same staged files on top of someone
         # else's commit; a keyed rewrite planned on the old snapshot could then
-        # resurrect rows that commit removed. Fail instead: the sync re-plans.
+        # resurrect rows that commit removed, and a schema evolved meanwhile would
+        # fail again. Fail instead: the writer re-plans (retry_conflicts).
         raise CommitFailedException("the table changed during the commit")
 
 
@@ -88,7 +93,7 @@ def _merged(
     merged = merger.merge_manifests(data)
     kept = {m.manifest_path for m in merged}
     written = set(producer._written_manifests)
-    if isinstance(producer._transaction, SyncTransaction):
+    if isinstance(producer._transaction, LakeTransaction):
         producer._transaction.merged_away += [
             m.manifest_path for m in data if m.manifest_path in written - kept
         ]

@@ -19,7 +19,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.rest import RestCatalog
-from pyiceberg.exceptions import CommitFailedException, NotInstalledError, ValidationError
+from pyiceberg.exceptions import NotInstalledError, ValidationError
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.upsert_util import has_duplicate_rows
@@ -27,11 +27,19 @@ from pyiceberg.table.upsert_util import has_duplicate_rows
 from lakehouse.config import Settings
 from lakehouse.errors import IngestError
 from lakehouse.lake import nested_nulls
+from lakehouse.lake.attempt import (
+    COMMIT_TRIES,
+    CONFLICTS,
+    committing,
+    discarding_on_failure,
+    recording,
+    retry_conflicts,
+)
 from lakehouse.lake.column_types import load_schema_file, parse_type_options
 from lakehouse.lake.contract import fit_frame, refuse_untyped, storable, unify
 from lakehouse.lake.names import match_columns, normalise_table_name
 from lakehouse.lake.readers import ReadOptions, detect_format, read_frames, text_columns
-from lakehouse.lake.rewrite import rewrite_by_key
+from lakehouse.lake.rewrite import replace_all, rewrite_by_key
 
 nested_nulls.install()  # NULL lists stay NULL through pyiceberg's writer
 
@@ -183,22 +191,33 @@ WRITE_ERRORS = (ValidationError, ValueError, TypeError, NotImplementedError, OSE
 
 @contextmanager
 def writing(name: str, mode: str) -> Iterator[None]:
-    """Turn what pyiceberg raises while writing ``name`` into one IngestError with a hint."""
+    """Turn what pyiceberg raises while writing ``name`` into one IngestError with a hint.
+
+    Commit conflicts (``attempt.CONFLICTS``) pass through: the write is re-planned.
+    """
     try:
         yield
     except IngestError:
         raise
-    except CommitFailedException as exc:
-        raise IngestError(
-            f"Concurrent change to {name} while ingesting: {exc}",
-            hint="Nothing was committed; retry the ingest.",
-        ) from exc
     except WRITE_ERRORS as exc:
         raise IngestError(
             f"Cannot {mode} into {name}: {str(exc).splitlines()[0] if str(exc) else repr(exc)}",
             hint="The table was not changed. Fix the input's types, or the table's settings "
             "(partitioning, write.* properties) that pyiceberg cannot write; Spark or Trino "
             "can write what pyiceberg cannot.",
+        ) from exc
+
+
+@contextmanager
+def giving_up(name: str) -> Iterator[None]:
+    """An IngestError saying to retry when other writers kept winning the race."""
+    try:
+        yield
+    except CONFLICTS as exc:
+        raise IngestError(
+            f"Other writers kept changing {name} while this ingest committed "
+            f"({COMMIT_TRIES} tries): {str(exc).splitlines()[0] if str(exc) else repr(exc)}",
+            hint="Nothing was committed and no file was left behind; retry the ingest.",
         ) from exc
 
 
@@ -238,6 +257,69 @@ class Prepared:
     notices: tuple[str, ...]
 
 
+class _Input:
+    """One ingest's input, read once and fitted to the table as it is at each try.
+
+    A writer that loses a race re-plans on the table another writer created or
+    changed; the input then follows the same typing contract as if that table
+    had been there from the start (so it is read again only when the table's
+    column names, which the CSV reader keeps as text, have changed).
+    """
+
+    def __init__(self, source: str | pa.Table, settings: Settings | None, options: ReadOptions,
+                 types: TypeSpec | None, schema: str | Path | TypeSpec | None) -> None:  # fmt: skip
+        self.source, self.settings, self.options = source, settings, options
+        self.explicit, self.required = explicit_types(types, schema)
+        self._read: tuple[frozenset[str], list[tuple[str, pa.Table]], list[str]] | None = None
+        self._fitted: tuple[pa.Schema | None, Prepared] | None = None
+
+    def fitted(self, target: pa.Schema | None) -> Prepared:
+        """The input fitted to ``target`` (None: a table to create). Raises IngestError."""
+        if self._fitted is not None and _same_schema(self._fitted[0], target):
+            return self._fitted[1]
+        frames, notices = self._frames(target)
+        prepared = Prepared(pa.table({}), tuple(notices))
+        if frames:
+            prepared = self._fit(frames, list(notices), target)
+        self._fitted = (target, prepared)
+        return prepared
+
+    def _frames(self, target: pa.Schema | None) -> tuple[list[tuple[str, pa.Table]], list[str]]:
+        if isinstance(self.source, pa.Table):
+            return [("the input", self.source)], []
+        if self.settings is None:
+            raise IngestError(
+                "Reading files needs the lake's settings.",
+                hint="Use lakehouse.connect().ingest(...).",
+            )
+        known = text_columns([*self.explicit, *(target.names if target is not None else [])])
+        if self._read is None or self._read[0] != known:
+            options = replace(self.options, text_columns=known)
+            frames, notices = _without_empty_files(read_frames(self.source, self.settings, options))
+            self._read = (known, frames, notices)
+        return self._read[1], self._read[2]
+
+    def _fit(self, frames: list[tuple[str, pa.Table]], notices: list[str],
+             target: pa.Schema | None) -> Prepared:  # fmt: skip
+        _check_explicit_names(self.required, frames)
+        formats = self.options.formats
+        fitted = []
+        for label, data in frames:
+            explicit = _explicit_for(self.explicit, data)
+            fitted.append((label, fit_frame(label, data, target, explicit, formats, notices)))
+        data = unify(fitted, formats)
+        if not data.num_columns:
+            raise IngestError(
+                "The input has no columns.", hint="Check the file; the table was not changed."
+            )
+        refuse_untyped(data, target)
+        return Prepared(data, tuple(notices))
+
+
+def _same_schema(a: pa.Schema | None, b: pa.Schema | None) -> bool:
+    return a is b if a is None or b is None else a.equals(b)
+
+
 class Ingestor:
     """Writes files or Arrow data into the lake's tables with one commit per call."""
 
@@ -252,18 +334,27 @@ class Ingestor:
         """Append, overwrite or upsert ``source`` into ``table_name``, creating it if absent.
 
         ``types`` ({column: "decimal(12,2)"}) must name input columns; ``schema`` (a
-        JSON/TOML file or a mapping) may name more. Raises IngestError, changing nothing.
+        JSON/TOML file or a mapping) may name more. The write is one snapshot; one
+        that loses a race to another writer is planned again on the table as that
+        writer left it (up to COMMIT_TRIES times). Raises IngestError, changing
+        nothing and leaving no file behind.
         """
         key = key or []
         check_mode(mode, key)
         name, renamed = normalise_table_name(table_name)
+        given = _Input(source, self.settings, options or ReadOptions(), types, schema)
+        with giving_up(name):
+            result = retry_conflicts(lambda: self._try(given, name, mode, key))
+        return replace(result, notices=((renamed,) if renamed else ()) + result.notices)
+
+    def _try(self, given: _Input, name: str, mode: str, key: list[str]) -> IngestResult:
+        """One try at the whole write, planned on the table as the catalog has it now."""
         table = self.catalog.load_table(name) if self.catalog.table_exists(name) else None
         target = _arrow_schema(table) if table is not None else None
-        prepared = self._prepare(source, target, options or ReadOptions(), types, schema)
-        notices = ((renamed,) if renamed else ()) + prepared.notices
+        prepared = given.fitted(target)
         data = prepared.data
         if not data.num_columns:
-            return _nothing_to_load(table, name, mode, notices)
+            return _nothing_to_load(table, name, mode, prepared.notices)
         if key:
             key = resolve_keys(key, data)
             _check_keys(data, key, name)
@@ -273,50 +364,19 @@ class Ingestor:
             result = self._create(name, data, mode)
         else:
             result = self._write(table, name, data, mode, key)
-        return replace(result, notices=notices)
-
-    def _prepare(self, source: str | pa.Table, target: pa.Schema | None, options: ReadOptions,
-                 types: TypeSpec | None, schema: str | Path | TypeSpec | None) -> Prepared:  # fmt: skip
-        explicit, required = explicit_types(types, schema)
-        if isinstance(source, pa.Table):
-            frames = [("the input", source)]
-        else:
-            if self.settings is None:
-                raise IngestError(
-                    "Reading files needs the lake's settings.",
-                    hint="Use lakehouse.connect().ingest(...).",
-                )
-            known = [*explicit, *(target.names if target is not None else [])]
-            options = replace(options, text_columns=text_columns(known))
-            frames = read_frames(source, self.settings, options)
-        frames, notices = _without_empty_files(frames)
-        if not frames:
-            return Prepared(pa.table({}), tuple(notices))
-        _check_explicit_names(required, frames)
-        fitted = [
-            (
-                label,
-                fit_frame(
-                    label, data, target, _explicit_for(explicit, data), options.formats, notices
-                ),
-            )
-            for label, data in frames
-        ]
-        data = unify(fitted, options.formats)
-        if not data.num_columns:
-            raise IngestError(
-                "The input has no columns.", hint="Check the file; the table was not changed."
-            )
-        refuse_untyped(data, target)
-        return Prepared(data, tuple(notices))
+        return replace(result, notices=prepared.notices)
 
     def _create(self, name: str, data: pa.Table, mode: str) -> IngestResult:
         namespace = name.split(".")[0]
         self.catalog.create_namespace_if_not_exists(namespace)
         with writing(name, mode):
             tx = self.catalog.create_table_transaction(name, schema=data.schema)
-            tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
-            table = tx.commit_transaction()
+            with (
+                recording(tx._table) as recorder,
+                discarding_on_failure(self.catalog, name, recorder, tx),
+            ):
+                tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
+                table = tx.commit_transaction()
         snapshot = table.current_snapshot()
         return IngestResult(
             name, mode, len(data), True, (), snapshot.snapshot_id if snapshot else None
@@ -326,7 +386,7 @@ class Ingestor:
         self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]
     ) -> IngestResult:
         before = {f.name: f.field_type for f in table.schema().fields}
-        with writing(name, mode), table.transaction() as tx:
+        with writing(name, mode), committing(table) as tx:
             with tx.update_schema() as update:
                 update.union_by_name(data.schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())
@@ -344,10 +404,11 @@ class Ingestor:
 
     @staticmethod
     def _apply(tx: Transaction, data: pa.Table, mode: str, key: list[str]) -> None:
+        io = tx._table.io
         if mode == "append":
             tx.append(data)
         elif mode == "overwrite":
-            tx.overwrite(data)
+            replace_all(tx, io, [data], {})  # one snapshot: never an empty table in between
         else:
             # A join on the key, not a filter with a clause per row; one snapshot.
-            rewrite_by_key(tx, tx._table.io, key, None, data, {})
+            rewrite_by_key(tx, io, key, None, data, {})

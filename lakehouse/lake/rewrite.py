@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import struct
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -252,16 +252,54 @@ class _Rewriter:
         if sort:  # key order keeps files' key bounds narrow: later upserts touch fewer files
             rows = rows.sort_by([(name, "ascending") for name in self.key_set.columns])
         self.result.rows_written += rows.num_rows
-        try:
-            self.result.new_files += _dataframe_to_data_files(
-                self.metadata, rows, self.io, self._write_uuid, self._counter
-            )
-        except NotInstalledError as exc:
-            raise IngestError(
-                f"pyiceberg cannot write this table's partitioning ({self.metadata.spec()}): {exc}",
-                hint="Install pyiceberg-core (pip install 'pyiceberg[pyiceberg-core]'), or "
-                "write with Spark or Trino. Nothing was committed.",
-            ) from exc
+        self.result.new_files += _data_files(
+            self.metadata, rows, self.io, self._write_uuid, self._counter
+        )
+
+
+def replace_all(
+    tx: Transaction, io: FileIO, chunks: Iterable[pa.Table], properties: dict[str, str]
+) -> int:
+    """Stage on ``tx`` ONE snapshot whose rows are exactly ``chunks``; their row count.
+
+    ``chunks`` are in the table's schema and are written one at a time (memory
+    holds one). Every data file of the current snapshot is removed by that same
+    snapshot, so no reader ever sees the table empty (pyiceberg's overwrite
+    commits a delete snapshot, then an append). Nothing is staged when the
+    table and ``chunks`` are both empty. Raises IngestError when pyiceberg
+    cannot write the table's partitioning.
+    """
+    metadata = tx.table_metadata
+    write_uuid, counter = uuid.uuid4(), itertools.count(0)
+    new_files: list[DataFile] = []
+    rows = 0
+    for chunk in chunks:
+        rows += chunk.num_rows
+        if chunk.num_rows:
+            new_files += _data_files(metadata, chunk, io, write_uuid, counter)
+    current = [task.file for task in tx._scan().plan_files()]
+    if not current and not new_files:
+        return rows
+    producer = overwrite(tx, properties) if current else append(tx, properties)
+    with producer:
+        for data_file in current:
+            producer.delete_data_file(data_file)
+        for data_file in new_files:
+            producer.append_data_file(data_file)
+    return rows
+
+
+def _data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO,
+                write_uuid: uuid.UUID, counter: itertools.count[int]) -> list[DataFile]:  # fmt: skip
+    """``rows`` written as data files of the table (not committed)."""
+    try:
+        return list(_dataframe_to_data_files(metadata, rows, io, write_uuid, counter))
+    except NotInstalledError as exc:
+        raise IngestError(
+            f"pyiceberg cannot write this table's partitioning ({metadata.spec()}): {exc}",
+            hint="Install pyiceberg-core (pip install 'pyiceberg[pyiceberg-core]'), or "
+            "write with Spark or Trino. Nothing was committed.",
+        ) from exc
 
 
 def _bound(kind: Any, bounds: dict[int, bytes] | None, field_id: int) -> Any:

@@ -17,15 +17,14 @@ from contextlib import contextmanager
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException, ValidationError
-from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError, ValidationError
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table, Transaction
 
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
-from lakehouse.lake.commit import SyncTransaction
+from lakehouse.lake.attempt import CONFLICTS, committing
 from lakehouse.lake.ingest import conform
-from lakehouse.lake.rewrite import rewrite_by_key
+from lakehouse.lake.rewrite import replace_all, rewrite_by_key
 from lakehouse.sync.iceberg_expire import ReachableFiles, expire_snapshots
 from lakehouse.sync.model import TableBatch
 
@@ -105,7 +104,7 @@ class IcebergTarget:
             return
         table = self._table(table_name, batch)
         properties = {self.property: position}
-        with self._committing(table_name), SyncTransaction(table) as tx:
+        with self._committing(table_name), committing(table) as tx:
             self._evolve(tx, table_name, batch.schema)
             self._write(tx, table, batch, properties)
         self._positions[table_name] = position
@@ -119,13 +118,12 @@ class IcebergTarget:
     def _write(
         tx: Transaction, table: Table, batch: TableBatch, properties: dict[str, str]
     ) -> None:
-        if batch.truncated:
-            tx.delete(AlwaysTrue(), snapshot_properties=properties)
-            if not batch.upserts:
-                return
         rows = None
         if batch.upserts:
             rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
+        if batch.truncated:  # the rows after the truncation are the whole table: one snapshot
+            replace_all(tx, table.io, [rows] if rows is not None else [], properties)
+            return
         rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties)
 
     def _expire_later(self, table: Table) -> None:
@@ -147,14 +145,11 @@ class IcebergTarget:
         batch = TableBatch(table_name, key, schema)
         table = self._table(table_name, batch)
         properties = {self.property: position}
-        rows = 0
-        with self._committing(table_name), SyncTransaction(table) as tx:
+        with self._committing(table_name), committing(table) as tx:
             self._evolve(tx, table_name, schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())
-            tx.delete(AlwaysTrue(), snapshot_properties=properties)
-            for chunk in chunks:
-                rows += chunk.num_rows
-                tx.append(conform(chunk, target), snapshot_properties=properties)
+            fitted = (conform(chunk, target) for chunk in chunks)
+            rows = replace_all(tx, table.io, fitted, properties)  # one snapshot, never empty
         self._positions[table_name] = position
         return rows
 
@@ -174,12 +169,15 @@ class IcebergTarget:
             table = self._tables[table_name] = self.catalog.load_table(table_name)
             return table
         self.catalog.create_namespace_if_not_exists(table_name.split(".")[0])
-        tx = self.catalog.create_table_transaction(
-            table_name, schema=batch.schema, properties=TABLE_PROPERTIES
-        )
-        with tx.update_schema() as update:
-            update.set_identifier_fields(*batch.key)
-        tx.commit_transaction()
+        try:
+            tx = self.catalog.create_table_transaction(
+                table_name, schema=batch.schema, properties=TABLE_PROPERTIES
+            )
+            with tx.update_schema() as update:
+                update.set_identifier_fields(*batch.key)
+            tx.commit_transaction()  # writes no data file: nothing to clean up
+        except (CommitFailedException, TableAlreadyExistsError):
+            pass  # created meanwhile by another writer: write into that table
         # commit_transaction returns a staged table, which cannot be refreshed.
         table = self._tables[table_name] = self.catalog.load_table(table_name)
         return table
@@ -205,7 +203,7 @@ def _committing(table_name: str) -> Iterator[None]:
     try:
         with quiet_empty_deletes():
             yield
-    except CommitFailedException as exc:
+    except CONFLICTS as exc:  # its files are gone (attempt.committing); the pass re-plans
         raise SyncError(f"Concurrent commit to {table_name}; will retry: {exc}") from exc
     except (IngestError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SyncStoppedError(
