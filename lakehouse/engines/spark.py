@@ -16,7 +16,7 @@ from lakehouse.engines.limits import check_result_size
 from lakehouse.engines.results import conform
 from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
-from lakehouse.services.spark import SparkService
+from lakehouse.services.spark import JobOutput, SparkService
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -150,6 +150,7 @@ def submit(settings: Settings, job: Path, args: list[str], echo: bool = False) -
         ["--name", job.stem, str(job), *args], settings.spark_job_memory
     )
     started = time.monotonic()
+    shown = JobOutput()  # Spark's INFO records go to the log file only
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, env=_job_env(service), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -157,8 +158,9 @@ def submit(settings: Settings, job: Path, args: list[str], echo: bool = False) -
         assert process.stdout is not None
         for line in process.stdout:
             out.write(line)
-            if echo:
-                print(line.decode(errors="replace"), end="", flush=True)
+            text = line.decode(errors="replace")
+            if shown.shows(text) and echo:
+                print(text, end="", flush=True)
         code = process.wait()
     return JobRun(job.name, code, time.monotonic() - started, log)
 

@@ -24,6 +24,15 @@ from lakehouse.services.base import Port, Service, ServiceSpec
 MIN_JAVA = 17
 LAUNCHER = "LakehouseCatalogServer"
 MAIN_CLASS = f"org.apache.iceberg.rest.{LAUNCHER}"
+# slf4j-simple levels. Iceberg logs every table load at INFO, and the REST
+# servlet logs every 4xx answer (a probe for a table that does not exist yet)
+# as ERROR with an 80-line trace: about 40 KB a minute under the sync. Clients
+# get every error in the response, so only warnings from Iceberg are logged.
+LOG_FLAGS = (
+    "-Dorg.slf4j.simpleLogger.log.org.apache.iceberg=warn",
+    "-Dorg.slf4j.simpleLogger.log.org.apache.iceberg.rest.RESTCatalogServlet=off",
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+)
 
 
 def catalog_env(settings_home: Path, s3_endpoint: str, access_key: str, secret_key: str,
@@ -84,7 +93,7 @@ class CatalogService(Service):
         )
         env |= {"REST_PORT": str(s.catalog_port), "REST_HOST": s.bind_host}
         command = (
-            java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *LOG_FLAGS,
             "-cp", os.pathsep.join(str(p) for p in self.classpath()), MAIN_CLASS,
         )  # fmt: skip
         return ServiceSpec(

@@ -23,6 +23,10 @@ MIN_JAVA = 17
 # 2.19 still installs a SecurityManager, which Java 24 removed.
 MAX_JAVA = 21
 HEALTH_PATH = "/_cluster/health"
+SINGLE_NODE_TEMPLATE = "lakehouse-single-node"
+AUTO_EXPAND = {"index": {"auto_expand_replicas": "0-1"}}
+# Lowest priority, so a template of the user's own for the same indices wins.
+SINGLE_NODE_BODY = {"index_patterns": ["*"], "priority": 0, "template": {"settings": AUTO_EXPAND}}
 
 
 def opensearch_env(settings: Settings) -> dict[str, str]:
@@ -133,6 +137,22 @@ class OpenSearchService(Service):
         if status not in ("green", "yellow"):
             return Health(False, f"OpenSearch cluster is {status}")
         return Health(True, f"OpenSearch cluster {answer.get('cluster_name')} is {status}")
+
+    def after_ready(self) -> None:
+        """Keep a one-node cluster green: no index waits for a replica it cannot have.
+
+        An index template gives every new index ``auto_expand_replicas: 0-1``,
+        which wins over the ``number_of_replicas`` an index asks for (0 replicas
+        on one node, 1 if a second node ever joins); indices already yellow get
+        the same setting.
+        """
+        client = self.client()
+        client.indices.put_index_template(name=SINGLE_NODE_TEMPLATE, body=SINGLE_NODE_BODY)
+        health = client.cluster.health(level="indices")
+        yellow = [name for name, index in health.get("indices", {}).items()
+                  if index.get("status") == "yellow"]  # fmt: skip
+        for name in yellow:
+            client.indices.put_settings(index=name, body=AUTO_EXPAND)
 
     def client(self, timeout: float = 30, **options: Any) -> Any:
         """An ``opensearchpy.OpenSearch`` client for this node (the one place one is made)."""

@@ -52,6 +52,19 @@ def server_settings(bind_host: str) -> dict[str, str]:
     }
 
 
+def log_settings(log_dir: Path) -> dict[str, str]:
+    """The server's own rotating log: one file per hour of the day, each truncated
+    when its hour comes round again, so ``log_dir`` holds at most a day (24 files)."""
+    return {
+        "logging_collector": "on",
+        "log_directory": str(log_dir),
+        "log_filename": "postgresql-%H.log",
+        "log_rotation_age": "60",
+        "log_rotation_size": "0",
+        "log_truncate_on_rotation": "on",
+    }
+
+
 class PostgresService(Service):
     """PostgreSQL on ``postgres_port`` with the ``shop`` database."""
 
@@ -61,9 +74,15 @@ class PostgresService(Service):
     def data_dir(self) -> Path:
         return self.settings.home_dir / "data" / "postgres"
 
+    @property
+    def log_dir(self) -> Path:
+        """Where the server's rotating log files go (see :func:`log_settings`)."""
+        return self.settings.home_dir / "logs" / "postgres"
+
     def spec(self) -> ServiceSpec:
         s = self.settings
         settings = server_settings(s.bind_host) | {"unix_socket_directories": ""}
+        settings |= log_settings(self.log_dir)
         command = [str(self._bin("postgres")), "-D", str(self.data_dir), "-p", str(s.postgres_port)]
         for key, value in settings.items():
             command += ["-c", f"{key}={value}"]
@@ -78,6 +97,7 @@ class PostgresService(Service):
             data_dir=self.data_dir,
             stop_signal="SIGINT",
             refuses_root=True,
+            extra_paths={"log": self.log_dir},
         )
 
     def _bin(self, program: str) -> Path:

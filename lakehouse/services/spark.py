@@ -9,6 +9,7 @@ exactly as a Connect session does.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -23,6 +24,30 @@ from lakehouse.services.base import Health, Port, Service, ServiceSpec
 MIN_JAVA, MAX_JAVA = 17, 21  # Spark 4.1's Hadoop client fails on Java 25 (getSubject)
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 CORES = "local[2]"
+# A record of Spark's (log4j's) console layout: "25/11/29 23:44:12 INFO Name: text".
+_SPARK_RECORD = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
+_QUIET_LEVELS = {"TRACE", "DEBUG", "INFO"}
+
+
+class JobOutput:
+    """Which lines of a ``spark submit`` job to show: all but Spark's own chatter.
+
+    A job's prints, its warnings and errors, Python tracebacks and Spark's
+    WARN/ERROR records are shown; Spark's INFO (and DEBUG, TRACE) records, with
+    their indented continuation lines, stay in the job's log file only.
+    """
+
+    def __init__(self) -> None:
+        self._hiding = False
+
+    def shows(self, line: str) -> bool:
+        """True when ``line`` (one line of the job's merged stdout and stderr) is shown."""
+        record = _SPARK_RECORD.match(line)
+        if record:
+            self._hiding = record.group(1) in _QUIET_LEVELS
+        elif not line[:1].isspace():
+            self._hiding = False
+        return not self._hiding
 
 
 def spark_home() -> Path:

@@ -13,6 +13,9 @@ from pathlib import Path
 from lakehouse.services.base import Health, Service, ServiceSpec
 from lakehouse.sync.status import STALE_SECONDS, heartbeat_path
 
+# Where the worker writes its rotating log (lakehouse.sync.runner.configure_worker).
+LOG_FILE_VARIABLE = "LAKEHOUSE_SYNC_LOG_FILE"
+
 
 class SyncService(Service):
     name = "sync"
@@ -23,13 +26,23 @@ class SyncService(Service):
             name=self.name,
             description="Zero-ETL sync worker (lakehouse sync run --follow)",
             command=(sys.executable, "-m", "lakehouse", "sync", "run", "--follow"),
-            env={"LAKEHOUSE_HOME": str(s.home_dir), "PYTHONUNBUFFERED": "1"},
+            env={
+                "LAKEHOUSE_HOME": str(s.home_dir),
+                "PYTHONUNBUFFERED": "1",
+                LOG_FILE_VARIABLE: str(self.log_file),
+            },
             ports=(),
             health_url="",
             url="lakehouse sync status",
             depends_on=("catalog", "postgres", "opensearch"),
             data_dir=s.home_dir / "sync",
+            extra_paths={"log": self.log_file},
         )
+
+    @property
+    def log_file(self) -> Path:
+        """The worker's own rotating log (see lakehouse.sync.runner.configure_worker)."""
+        return self.settings.home_dir / "logs" / "sync" / "sync.log"
 
     @property
     def heartbeat(self) -> Path:

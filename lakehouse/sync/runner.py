@@ -9,15 +9,18 @@ a change the target cannot apply stops that integration only.
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from filelock import FileLock, Timeout
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWaitingError
+from lakehouse.services.sync import LOG_FILE_VARIABLE
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.postgres_pipeline import PassResult
@@ -29,6 +32,34 @@ BACKOFF_START = 0.5
 BACKOFF_MAX = 10.0
 # `sync run` without --follow stops after this many passes even if changes keep coming.
 MAX_CATCH_UP_PASSES = 1000
+LOG_FILE_BYTES = 5 * 2**20
+LOG_FILE_BACKUPS = 3
+
+
+def configure_worker(environ: Mapping[str, str] = os.environ) -> None:
+    """Bound what a long-running follower keeps: its log and its idle memory.
+
+    With ``LAKEHOUSE_SYNC_LOG_FILE`` set, warnings and errors (lakehouse's and
+    the libraries') go to that file, rotated at 5 MiB with 3 old files kept.
+    Arrow's jemalloc pool hands freed pages back to the system at once instead
+    of keeping them for reuse: each pass allocates its batch afresh, and the
+    retained pages were most of the worker's resident memory between passes.
+    """
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name == "jemalloc":
+        pa.jemalloc_set_decay_ms(0)
+    path = environ.get(LOG_FILE_VARIABLE)
+    if not path:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 class Pipeline(Protocol):
@@ -228,6 +259,7 @@ def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -
     With ``names`` None, every declared integration is followed, and ones
     created or deleted meanwhile are picked up within a heartbeat.
     """
+    configure_worker()
     heartbeat = heartbeat_path(settings)
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[threading.Thread, threading.Event]] = {}
