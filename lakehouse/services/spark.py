@@ -141,13 +141,22 @@ class SparkService(Service):
             "--class", CONNECT_SERVER, "--name", "lakehouse Spark Connect",
             "--conf", f"spark.connect.grpc.binding.address={s.bind_host}",
             "--conf", f"spark.connect.grpc.binding.port={s.spark_port}",
+            # The driver's RPC and block manager listen too (on random ports unless
+            # pinned); a taken port fails the start instead of moving elsewhere.
+            "--conf", f"spark.driver.port={s.spark_port + 1}",
+            "--conf", f"spark.blockManager.port={s.spark_port + 2}",
+            "--conf", "spark.port.maxRetries=0",
         ]  # fmt: skip
         return ServiceSpec(
             name=self.name,
             description="Spark Connect server (Spark 4.1 + Iceberg)",
             command=tuple(self.submit_command(server)),
             env=self.environment(),
-            ports=(Port("spark", s.spark_port),),
+            ports=(
+                Port("spark", s.spark_port),
+                Port("spark-driver", s.spark_port + 1, public=False),
+                Port("spark-block-manager", s.spark_port + 2, public=False),
+            ),
             health_url=f"{s.spark_uri} (gRPC ReleaseSession)",
             url=s.spark_uri,
             depends_on=("catalog",),
