@@ -25,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lakehouse.errors import ConfigError
 from lakehouse.home import CONFIG_FILE_NAME, find_project
 
-__all__ = ["CONFIG_FILE_NAME", "Settings", "catalog_properties", "load_settings"]
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "Settings",
+    "catalog_properties",
+    "catalog_token_refused",
+    "load_settings",
+]
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 # The namespace unqualified names resolve in (DuckDB's USE), created by the catalog
 # service. Here rather than in lakehouse.services.catalog, so that a query does not
@@ -88,6 +94,12 @@ class Settings(BaseModel):
     )
     catalog_name: str = Field(
         default="lake", description="Name of the Iceberg catalog in every engine."
+    )
+    catalog_token: str = Field(
+        default="lakehouse-catalog-token",
+        min_length=1,
+        description="Bearer token the REST catalog requires of every client (well known by "
+        "default: set your own).",
     )
     java_home: Path | None = Field(
         default=None, description="JDK for JVM services; else JAVA_HOME, PATH, /usr/lib/jvm/*."
@@ -225,12 +237,25 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
         "type": "rest",
         "uri": settings.catalog_uri,
         "warehouse": settings.warehouse,
+        # Sent as "Authorization: Bearer <token>"; the catalog refuses requests without it.
+        "token": settings.catalog_token,
         "s3.endpoint": settings.s3_endpoint,
         "s3.access-key-id": settings.access_key,
         "s3.secret-access-key": settings.secret_key,
         "s3.region": settings.region,
         "s3.path-style-access": "true",
     }
+
+
+def catalog_token_refused(settings: Settings) -> ConfigError:
+    """The error for a catalog that answered 401: this client's token is not the stack's."""
+    return ConfigError(
+        f"The catalog at {settings.catalog_uri} refused the token this client sent "
+        "(HTTP 401): it is not the token the catalog was started with.",
+        hint="Use the same LAKEHOUSE_CATALOG_TOKEN (or catalog_token in lakehouse.toml) as "
+        "the `lakehouse up` that started the stack, or restart the catalog with this one "
+        "(`lakehouse down --services catalog && lakehouse up`).",
+    )
 
 
 def _from_environment() -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from lakehouse.config import DEFAULT_NAMESPACE, Settings
+from lakehouse.config import DEFAULT_NAMESPACE, Settings, catalog_token_refused
 from lakehouse.engines.base import check_one_statement
 from lakehouse.engines.duckdb_extensions import (
     EXTENSIONS,
@@ -43,13 +43,17 @@ class DuckDBEngine:
             f"CREATE SECRET lake_s3 (TYPE s3, KEY_ID {quote(s.access_key)}, SECRET {quote(s.secret_key)}, "
             f"ENDPOINT {quote(host)}, URL_STYLE 'path', USE_SSL false, REGION {quote(s.region)})"
         )
+        # The catalog requires the stack's bearer token (sent as Authorization: Bearer).
+        con.execute(f"CREATE SECRET lake_catalog (TYPE iceberg, TOKEN {quote(s.catalog_token)})")
         try:
             con.execute(
                 f"ATTACH {quote(s.warehouse_bucket)} AS {s.catalog_name} "
-                f"(TYPE iceberg, ENDPOINT {quote(s.catalog_uri)}, AUTHORIZATION_TYPE 'none')"
+                f"(TYPE iceberg, ENDPOINT {quote(s.catalog_uri)}, SECRET lake_catalog)"
             )
             con.execute(f"USE {s.catalog_name}.{DEFAULT_NAMESPACE}")
         except duckdb.Error as exc:
+            if "Unauthorized_401" in str(exc):
+                raise catalog_token_refused(s) from exc
             raise QueryError(
                 ENGINE, "ATTACH", f"cannot attach the REST catalog at {s.catalog_uri}: {exc}",
                 hint="Start the lake house with `lakehouse up` (check `lakehouse status`).",

@@ -21,7 +21,7 @@ from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import catalog_env
 from lakehouse.services.opensearch import opensearch_env
 from lakehouse.services.postgres import server_settings
-from lakehouse.services.spark import spark_conf
+from lakehouse.services.spark import catalog_token_conf, spark_conf
 from lakehouse.services.sync import SyncService
 from lakehouse.services.trino import trino_env
 
@@ -56,7 +56,7 @@ DASHBOARDS_PORT = 5601
 # The host-network jobs (init, sync, Jupyter) read these from LAKEHOUSE_* variables,
 # so they see the lake exactly as the local runtime's clients do.
 CLIENT_SETTINGS = (
-    "access_key", "secret_key", "region", "warehouse_bucket", "catalog_name",
+    "access_key", "secret_key", "region", "warehouse_bucket", "catalog_name", "catalog_token",
     "s3_port", "catalog_port", "trino_port", "spark_port", "postgres_port", "postgres_user",
     "postgres_password", "postgres_db", "opensearch_port", "sample_scale",
     "sync_poll_seconds", "sync_batch_rows",
@@ -123,6 +123,9 @@ def catalog(settings: Settings) -> dict[str, Any]:
         Path("/catalog-db"), "http://s3:9000", s.access_key, s.secret_key, s.warehouse, s.region
     )
     env["CATALOG_URI"] = "jdbc:sqlite:/catalog-db/catalog.db?journal_mode=WAL&busy_timeout=10000"
+    # The stock fixture image does not check this token (the local runtime's launcher
+    # does); clients send it all the same, so the same settings work on both runtimes.
+    env["LAKEHOUSE_CATALOG_TOKEN"] = s.catalog_token
     return {"catalog": {
         "image": IMAGES["catalog"], "profiles": [CORE, FULL], "environment": env,
         "ports": loopback_port(8181, s.catalog_port), "volumes": ["catalog-db:/catalog-db"],
@@ -265,7 +268,7 @@ def spark_cluster(settings: Settings) -> dict[str, Any]:
 def spark(settings: Settings) -> dict[str, Any]:
     """Spark Connect, the driver of the standalone cluster."""
     s = settings
-    conf = spark_conf(s) | {
+    conf = spark_conf(s) | catalog_token_conf(s) | {
         f"spark.sql.catalog.{s.catalog_name}.uri": "http://catalog:8181",
         f"spark.sql.catalog.{s.catalog_name}.s3.endpoint": "http://s3:9000",
         "spark.driver.bindAddress": "0.0.0.0", "spark.driver.host": "spark",

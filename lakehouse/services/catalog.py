@@ -33,6 +33,13 @@ LOG_FLAGS = (
     "-Dorg.slf4j.simpleLogger.log.org.apache.iceberg.rest.RESTCatalogServlet=off",
     "-Dorg.slf4j.simpleLogger.showDateTime=true",
 )
+# The one path the catalog answers without the bearer token (GET only, no data).
+HEALTH_PATH = "/healthz"
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """The header every request to the catalog must carry."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def catalog_env(settings_home: Path, s3_endpoint: str, access_key: str, secret_key: str,
@@ -91,7 +98,11 @@ class CatalogService(Service):
         env = catalog_env(
             s.home_dir, s.s3_endpoint, s.access_key, s.secret_key, s.warehouse, s.region
         )
-        env |= {"REST_PORT": str(s.catalog_port), "REST_HOST": s.bind_host}
+        env |= {
+            "REST_PORT": str(s.catalog_port),
+            "REST_HOST": s.bind_host,
+            "LAKEHOUSE_CATALOG_TOKEN": s.catalog_token,
+        }
         command = (
             java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *LOG_FLAGS,
             "-cp", os.pathsep.join(str(p) for p in self.classpath()), MAIN_CLASS,
@@ -102,7 +113,7 @@ class CatalogService(Service):
             command=command,
             env=env,
             ports=(Port("catalog", s.catalog_port),),
-            health_url=f"{s.catalog_uri}/v1/config",
+            health_url=f"{s.catalog_uri}{HEALTH_PATH}",
             url=s.catalog_uri,
             depends_on=("s3",),
             data_dir=s.home_dir / "data" / "catalog",
@@ -141,15 +152,17 @@ class CatalogService(Service):
     def after_ready(self) -> None:
         """Create the default namespace (plain REST: no pyiceberg import on start-up)."""
         base = f"{self.settings.catalog_uri}/v1/namespaces"
+        auth = auth_headers(self.settings.catalog_token)
         try:
-            urllib.request.urlopen(f"{base}/{DEFAULT_NAMESPACE}", timeout=10).close()
+            probe = urllib.request.Request(f"{base}/{DEFAULT_NAMESPACE}", headers=auth)
+            urllib.request.urlopen(probe, timeout=10).close()
             return
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise
         body = json.dumps({"namespace": [DEFAULT_NAMESPACE], "properties": {}}).encode()
         request = urllib.request.Request(
-            base, data=body, headers={"Content-Type": "application/json"}
+            base, data=body, headers={"Content-Type": "application/json", **auth}
         )
         try:
             urllib.request.urlopen(request, timeout=10).close()

@@ -61,6 +61,12 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
+def catalog_token_conf(settings: Settings) -> dict[str, str]:
+    """The catalog's bearer token as a Spark property (kept apart from :func:`spark_conf`,
+    which goes on command lines)."""
+    return {f"spark.sql.catalog.{settings.catalog_name}.token": settings.catalog_token}
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark properties that make ``lake`` the default catalog (server and jobs alike)."""
     s, catalog = settings, f"spark.sql.catalog.{settings.catalog_name}"
@@ -133,7 +139,19 @@ class SparkService(Service):
         ]  # fmt: skip
         for key, value in spark_conf(self.settings).items():
             command += ["--conf", f"{key}={value}"]
+        command += ["--properties-file", str(self.write_secret_conf())]
         return command + extra
+
+    def write_secret_conf(self) -> Path:
+        """A 0600 properties file with :func:`catalog_token_conf`: the token stays out of `ps`."""
+        path = self.settings.home_dir / "data" / "spark" / "lake-secrets.properties"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.writelines(f"{k} {v}\n" for k, v in catalog_token_conf(self.settings).items())
+        staging.replace(path)
+        return path
 
     def spec(self) -> ServiceSpec:
         s = self.settings

@@ -52,6 +52,7 @@ def trino_env(settings: Settings) -> dict[str, str]:
     """What ``services/trino/catalog/lake.properties`` reads through ${ENV:...}."""
     return {
         "LAKEHOUSE_CATALOG_URL": settings.catalog_uri,
+        "LAKEHOUSE_CATALOG_TOKEN": settings.catalog_token,
         "LAKEHOUSE_WAREHOUSE": settings.warehouse,
         "LAKEHOUSE_S3_URL": settings.s3_endpoint,
         "AWS_REGION": settings.region,

@@ -79,7 +79,7 @@ def reuse_existing(
     """A running stack named by --lakehouse-url or LAKEHOUSE_HOME, if all ``wanted`` are healthy."""
     if url:
         settings = settings_from_url(url)
-        probe = http_health(f"{settings.catalog_uri}/v1/config")
+        probe = http_health(f"{settings.catalog_uri}/healthz")
         if not probe.ok:
             raise LakehouseError(f"--lakehouse-url: the catalog does not answer ({probe.detail}).")
         return LakehouseStack(settings, wanted, reused=True)
