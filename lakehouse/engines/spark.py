@@ -171,7 +171,11 @@ CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_L
 
 
 def _job_env(service: SparkService) -> dict[str, str]:
+    """The job's environment: this command's settings exactly (a job that opens the
+    lake itself must find this stack, not the one its working directory implies)."""
     import os
 
+    from lakehouse.config import settings_environment
+
     inherited = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
-    return {**inherited, **service.environment()}
+    return {**inherited, **settings_environment(service.settings), **service.environment()}

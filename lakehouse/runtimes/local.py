@@ -127,6 +127,16 @@ def make_private(home: Path) -> None:
                 continue
 
 
+def jvm_attach_sockets(pid: int) -> list[Path]:
+    """The HotSpot attach sockets (``/tmp/.java_pid<PID>``, a path the JVM fixes)
+    that the process tree of ``pid`` may hold; a killed JVM leaves them behind."""
+    try:
+        tree = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        tree = [pid]
+    return [Path(f"/tmp/.java_pid{member}") for member in tree]
+
+
 def tree_memory_mb(pid: int) -> float | None:
     """Resident memory of a process and its children, in MiB."""
     try:
@@ -321,6 +331,7 @@ class LocalRuntime:
         self._state_path(name).unlink(missing_ok=True)
         if pid is None:
             return False
+        leftovers += jvm_attach_sockets(pid)
         try:
             os.killpg(pid, stop_signal)
             _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=STOP_GRACE_SECONDS)
