@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lakehouse.engines.spark import SparkEngine
     from lakehouse.lake import catalog as cat
     from lakehouse.lake.ingest import IngestResult, TypeSpec
+    from lakehouse.sync.integrations import Integration
     from lakehouse.sync.postgres_pipeline import PassResult
     from lakehouse.sync.verify import TableReport
 
@@ -34,6 +35,7 @@ from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.env import environment
 from lakehouse.errors import LakehouseError, QueryError, SnapshotNotFoundError
+from lakehouse.outages import POSTGRES_CONNECT_SECONDS, guarded, reported_outages
 
 ENGINES = ENGINE_NAMES
 
@@ -67,6 +69,7 @@ class Lakehouse:
         self._engines: dict[str, Engine] = {}
 
     @cached_property
+    @guarded("opening the catalog", ("catalog",))
     def catalog(self) -> RestCatalog:
         """pyiceberg's RestCatalog for the lake."""
         from lakehouse.lake import catalog as cat
@@ -109,21 +112,33 @@ class Lakehouse:
         """A psycopg connection to the lake's PostgreSQL (the ``shop`` database by default)."""
         import psycopg
 
-        return psycopg.connect(self.settings.postgres_dsn(database), autocommit=autocommit)
+        with reported_outages(self.settings, "connecting to PostgreSQL", ("postgres",)):
+            return psycopg.connect(
+                self.settings.postgres_dsn(database),
+                autocommit=autocommit,
+                connect_timeout=POSTGRES_CONNECT_SECONDS,
+            )
 
     def sync(self, name: str) -> PassResult:
-        """Bring the Zero-ETL integration ``name`` up to date once (what `sync run` does)."""
+        """Bring the Zero-ETL integration ``name`` up to date once (what `sync run` does).
+
+        Raises ServiceUnavailableError naming a service the integration needs that is down.
+        """
         from lakehouse.sync.integrations import IntegrationStore
         from lakehouse.sync.runner import catch_up
 
-        return catch_up(self.settings, IntegrationStore(self.settings).get(name))
+        integration = IntegrationStore(self.settings).get(name)
+        with reported_outages(self.settings, f"sync run {name}", _sync_services(integration)):
+            return catch_up(self.settings, integration)
 
     def verify_sync(self, name: str) -> list[TableReport]:
         """Compare an integration's source and target row for row (key and content hash)."""
         from lakehouse.sync.integrations import IntegrationStore
         from lakehouse.sync.verify import verify
 
-        return verify(self.settings, IntegrationStore(self.settings).get(name))
+        integration = IntegrationStore(self.settings).get(name)
+        with reported_outages(self.settings, f"sync verify {name}", _sync_services(integration)):
+            return verify(self.settings, integration)
 
     def _spark_engine(self) -> SparkEngine:
         from lakehouse.engines.spark import SparkEngine
@@ -169,6 +184,14 @@ class Lakehouse:
         names resolve (by default only ``namespace.table`` names are meant).
         Raises ``QueryError`` (or ``ConfigError`` for an unknown engine).
         """
+        services = ("catalog", "s3", *([engine] if engine in ("trino", "spark") else []))
+        with reported_outages(self.settings, f"the {engine} query", services):
+            return self._sql(query, engine, as_of, namespace, native)
+
+    def _sql(
+        self, query: str, engine: str, as_of: str | int | datetime | None,
+        namespace: str | None, native: bool,
+    ) -> pa.Table:  # fmt: skip
         runner = self.engine(engine)
         if native:
             if as_of is not None:
@@ -236,27 +259,32 @@ class Lakehouse:
                 chosen[name] = cat.snapshot_as_of(table, point)
         return chosen
 
+    @guarded("loading table {name}")
     def table(self, name: str) -> Table:
         """The pyiceberg Table ``ns.table``."""
         from lakehouse.lake import catalog as cat
 
         return cat.load_table(self.catalog, name)
 
+    @guarded("listing tables", ("catalog",))
     def tables(self, namespace: str | None = None) -> list[str]:
         from lakehouse.lake import catalog as cat
 
         return cat.list_tables(self.catalog, namespace)
 
+    @guarded("describe {name}")
     def describe(self, name: str) -> dict[str, Any]:
         from lakehouse.lake import catalog as cat
 
         return cat.describe(self.table(name))
 
+    @guarded("history of {name}")
     def history(self, name: str) -> list[cat.SnapshotInfo]:
         from lakehouse.lake import catalog as cat
 
         return cat.history(self.table(name))
 
+    @guarded("ingest of {source} into {table}")
     def ingest(self, source: str | pa.Table, table: str, mode: str = "append",
                key: list[str] | None = None, format: str | None = None, *,
                types: TypeSpec | None = None, schema: str | Path | TypeSpec | None = None,
@@ -297,6 +325,16 @@ class Lakehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sync_services(integration: Integration) -> tuple[str, ...]:
+    """The services an integration reads and writes, source first."""
+    ends = (integration.source, integration.target)
+    return tuple(
+        dict.fromkeys(
+            s for end in ends for s in (("catalog", "s3") if end == "iceberg" else (end,))
+        )
+    )
 
 
 def connect(settings: Settings | None = None, **overrides: Any) -> Lakehouse:

@@ -107,3 +107,19 @@ class SyncStoppedError(SyncError):
 
 class SyncWaitingError(SyncError):
     """The source is not there yet (a table to be created): `sync run` fails, `--follow` waits."""
+
+
+class ServiceUnavailableError(ServiceNotRunningError):
+    """A service the call needs did not answer: names it, its URL and what was tried."""
+
+    def __init__(self, service: str, url: str, tried: str, reason: str) -> None:
+        self.service = service
+        self.url = url
+        self.tried = tried
+        self.reason = reason
+        super().__init__(
+            f"The {service} service at {url} is not answering, so {tried} failed "
+            f"({reason}).",
+            hint=f"Start it with `lakehouse up` (see `lakehouse status`, and "
+            f"`lakehouse logs {service}` for why it stopped), then try again.",
+        )

@@ -7,9 +7,14 @@ the engines (see bench/startup.py); each loads on first use.
 from __future__ import annotations
 
 import functools
+import os
+import re
 import sys
+import tempfile
+import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -46,21 +51,67 @@ out = cast("Console", _LazyConsole(stderr=False))
 err = cast("Console", _LazyConsole(stderr=True))
 
 
+# Control characters (but newline and tab) in a message would drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\x1b``), never sent raw."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
 def friendly_errors(func: F) -> F:
-    """Turn a LakehouseError into one message on stderr and exit code 1."""
+    """Turn a LakehouseError into one message on stderr and exit code 1.
+
+    Any other exception is a bug: one line saying so, with the log file that holds its
+    traceback (printed too with --verbose); Ctrl-C exits 130 without a traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
+        verbose = bool(ctx.find_root().params.get("verbose"))
         try:
             return func(*args, **kwargs)
         except LakehouseError as exc:
-            if ctx.find_root().params.get("verbose"):
+            if verbose:
                 traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {printable(str(exc))}", err=True)
+            sys.exit(1)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if verbose:
+                traceback.print_exc()
+            log = _log_bug(ctx)
+            first = printable(str(exc).strip().splitlines()[0][:300]) if str(exc).strip() else ""
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {first}\n"
+                f"Hint: This is a bug in lakehouse; the traceback is in {log} "
+                "(or run again with --verbose). Please report it.",
+                err=True,
+            )
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _log_bug(ctx: click.Context) -> Path:
+    """Append the current exception's traceback to a log file; its path."""
+    try:
+        home = settings_of(ctx).home_dir
+        log = home / "logs" / "cli-errors.log" if home.is_dir() else None
+    except Exception:  # the settings may be what is broken
+        log = None
+    log = log or Path(tempfile.gettempdir()) / f"lakehouse-cli-errors-{os.getuid()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(sys.argv)}\n")
+        handle.write(traceback.format_exc())
+    return log
 
 
 def settings_of(ctx: click.Context, **overrides: Any) -> Settings:

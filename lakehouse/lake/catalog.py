@@ -9,15 +9,48 @@ from typing import Any
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
+from requests import PreparedRequest, Response, Session
+from requests.adapters import HTTPAdapter
 
+from lakehouse import outages
 from lakehouse.config import Settings, catalog_properties
 from lakehouse.errors import SnapshotNotFoundError, TableNotFoundError
 from lakehouse.lake.counts import DeleteReader, live_rows
 
 
+# Bounded S3 requests for the catalog's FileIO: a down S3 fails in seconds, not minutes.
+S3_BOUNDS = {
+    "s3.connect-timeout": str(outages.CONNECT_SECONDS),
+    "s3.request-timeout": str(outages.S3_REQUEST_SECONDS),
+}
+
+
+class _BoundedAdapter(HTTPAdapter):
+    """requests' adapter with a default (connect, read) timeout: requests has none."""
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = (outages.CONNECT_SECONDS, outages.CATALOG_READ_SECONDS)
+        return super().send(request, **kwargs)
+
+
+class BoundedRestCatalog(RestCatalog):
+    """pyiceberg's RestCatalog whose HTTP calls time out instead of hanging."""
+
+    def _create_session(self) -> Session:
+        session = super()._create_session()
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, _BoundedAdapter())
+        return session
+
+
 def open_catalog(settings: Settings) -> RestCatalog:
-    props = catalog_properties(settings)
-    return RestCatalog(settings.catalog_name, **{k: v for k, v in props.items() if k != "type"})
+    """The lake's catalog; ServiceUnavailableError when the catalog does not answer."""
+    props = {**catalog_properties(settings), **S3_BOUNDS}
+    with outages.reported_outages(settings, "opening the catalog", ("catalog",)):
+        return BoundedRestCatalog(
+            settings.catalog_name, **{k: v for k, v in props.items() if k != "type"}
+        )
 
 
 def split_name(name: str) -> tuple[str, str]:

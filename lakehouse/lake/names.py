@@ -22,6 +22,7 @@ import pyarrow as pa
 from lakehouse.errors import IngestError
 
 NAME = re.compile(r"[a-z_][a-z0-9_]*")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def suggested_name(part: str) -> str:
@@ -57,8 +58,16 @@ def normalise_table_name(name: str) -> tuple[str, str | None]:
     return normalised, notice
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` quoted for a message: control characters escaped (``\\x1b``), never sent
+    to the terminal raw, and cut to about ``limit`` characters."""
+    text = repr(str(value))[1:-1]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_columns(names: Iterable[str], where: str) -> None:
-    """IngestError if a column name is empty or two differ only by case."""
+    """IngestError if a column name is empty, holds control characters, or two names are
+    the same or differ only by case."""
     seen: dict[str, str] = {}
     for column in list(names):
         if not column.strip():
@@ -66,12 +75,24 @@ def check_columns(names: Iterable[str], where: str) -> None:
                 f"{where} has a column without a name.",
                 hint="Give every column a header.",
             )
+        if CONTROL.search(column):
+            raise IngestError(
+                f"{where} has a column named '{shown(column)}', with control characters in it.",
+                hint="Name columns with printable characters (is the file text?); "
+                "the table was not changed.",
+            )
         other = seen.get(column.lower())
         seen[column.lower()] = column
+        if other == column:
+            raise IngestError(
+                f"{where} has columns '{shown(column)}' and '{shown(column)}': two columns "
+                "with one name.",
+                hint="Give every column its own name; the table was not changed.",
+            )
         if other is not None:
             raise IngestError(
-                f"{where} has columns '{other}' and '{column}': engines resolve column "
-                "names without regard to case, so these two could not be told apart.",
+                f"{where} has columns '{shown(other)}' and '{shown(column)}': engines resolve "
+                "column names without regard to case, so these two could not be told apart.",
                 hint="Rename one of them in the input.",
             )
 

@@ -47,6 +47,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import IngestError
 from lakehouse.lake.casting import TextFormats
 from lakehouse.lake.exact import LONG_NUMBER, exact_column
+from lakehouse.lake.names import check_columns
 
 FORMATS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
@@ -54,6 +55,9 @@ FORMATS: dict[str, str] = {
 }  # fmt: skip
 DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
+# Encodings in which a NUL byte is part of ordinary text.
+BINARY_SAFE_CODECS = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+                                "utf-32-be", "utf16", "utf32"})  # fmt: skip
 TYPE_CONFLICT = re.compile(r"Column\((\S*)\) changed from (\w+) to (\w+)")
 # The text a number is written back as: no leading zeros or "+", no bare "." (case-blind
 # nan/inf are a double's own spellings).
@@ -213,8 +217,17 @@ def _read_one(fs: pa_fs.FileSystem, path: str, kind: str, options: ReadOptions) 
 
 def decode(raw: bytes, path: str, encoding: str) -> str:
     """The file's text (a UTF-8 byte order mark dropped); IngestError naming the line of
-    the first byte that is not valid in ``encoding``."""
+    the first byte that is not valid in ``encoding``, or of a NUL byte (binary data)."""
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    nul = raw.find(b"\x00")
+    if nul >= 0 and codec.lower().replace("_", "-") not in BINARY_SAFE_CODECS:
+        line = raw[:nul].count(b"\n") + 1
+        raise IngestError(
+            f"{path} is not text: it holds a NUL byte on line {line} "
+            "(binary data, or a compressed or UTF-16 file).",
+            hint="Ingest CSV or JSON text, or Parquet with --format parquet; pass --encoding "
+            "utf-16 for UTF-16 text. The table was not changed.",
+        )
     try:
         return raw.decode(codec)
     except LookupError as exc:
@@ -249,6 +262,7 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
     default = "\t" if path.lower().endswith(".tsv") else None
     delimiter = options.delimiter or default or sniff_delimiter(sample, options.quote)
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar=options.quote), [])
+    check_columns(header, path)  # before pyarrow, which keeps two columns of one name
     text = {name: pa.string() for name in header if name.lower() in options.text_columns}
     convert = pa_csv.ConvertOptions(
         column_types=text, null_values=["", *options.nulls], strings_can_be_null=True,
