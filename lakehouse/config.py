@@ -105,6 +105,10 @@ class Settings(BaseModel):
         default=None, description="JDK for JVM services; else JAVA_HOME, PATH, /usr/lib/jvm/*."
     )
     catalog_heap: str = Field(default="384m", description="Max heap of the REST catalog JVM.")
+    catalog_checkpoint_seconds: int = Field(
+        default=10, ge=1,
+        description="How often the catalog folds its SQLite WAL into catalog.db (and empties it).",
+    )  # fmt: skip
     startup_timeout: float = Field(
         default=90.0, description="Seconds to wait for a service to become healthy."
     )

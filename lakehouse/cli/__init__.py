@@ -14,6 +14,7 @@ import click
 # Library users (and their plugins) are not affected: only the CLI sets this.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+from lakehouse.cli.backup import backup, restore
 from lakehouse.cli.engines import spark, trino_cli
 from lakehouse.cli.query import query
 from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
@@ -35,5 +36,5 @@ def main(home: str | None, verbose: bool) -> None:
 
 
 for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,
-                trino_cli, init, compose, load_sample_command, sync, simulate):  # fmt: skip
+                trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore):  # fmt: skip
     main.add_command(command)

@@ -42,10 +42,15 @@ def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def catalog_db(home: Path) -> Path:
+    """The SQLite file holding the catalog of the stack whose home is ``home``."""
+    return home / "data" / "catalog" / "catalog.db"
+
+
 def catalog_env(settings_home: Path, s3_endpoint: str, access_key: str, secret_key: str,
                 warehouse: str, region: str) -> dict[str, str]:  # fmt: skip
     """The fixture's CATALOG_* configuration (prefix dropped, ``__`` -> ``-``, ``_`` -> ``.``)."""
-    db = settings_home / "data" / "catalog" / "catalog.db"
+    db = catalog_db(settings_home)
     return {
         "CATALOG_WAREHOUSE": warehouse,
         # WAL lets readers and the single writer overlap; busy_timeout rides out
@@ -102,6 +107,7 @@ class CatalogService(Service):
             "REST_PORT": str(s.catalog_port),
             "REST_HOST": s.bind_host,
             "LAKEHOUSE_CATALOG_TOKEN": s.catalog_token,
+            "LAKEHOUSE_CATALOG_CHECKPOINT_SECONDS": str(s.catalog_checkpoint_seconds),
         }
         command = (
             java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *LOG_FLAGS,

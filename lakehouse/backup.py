@@ -1,0 +1,345 @@
+"""Back up the lake (catalog and table files) to a directory, and restore it.
+
+A backup directory holds ``catalog.db`` (a copy of the catalog's SQLite database
+made with SQLite's online backup API, consistent while the catalog runs),
+``objects/<bucket>/<key>`` (every S3 object the copied catalog references: table
+metadata, manifest lists, manifests, data and delete files, statistics) and
+``manifest.json`` (format, version, time, counts, sizes and sha256 of each file).
+
+Consistency: the catalog is copied first, then the files it references. Table
+files are immutable and writes after the copy only add files, so every file the
+copied catalog references still exists, unless snapshot expiry deletes one
+meanwhile; then the backup fails naming it, rather than keep a hole.
+
+Restore registers each table's metadata file in the target stack's catalog (the
+catalog stays up; snapshot ids, history and rows are those of the backup) after
+uploading the objects under the same keys, so the target's warehouse bucket must
+have the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
+
+FORMAT = "lakehouse-backup"
+VERSION = 1
+MANIFEST = "manifest.json"
+CATALOG_FILE = "catalog.db"
+OBJECTS_DIR = "objects"
+
+# progress(step, done, total): called as files are copied; total is 0 when unknown.
+Progress = Callable[[str, int, int], None]
+
+
+class BackupError(LakehouseError):
+    """A backup or restore could not be made; nothing was changed in the lake."""
+
+
+@dataclass(frozen=True, order=True)
+class TableEntry:
+    """One table of the backed-up catalog."""
+
+    namespace: str
+    name: str
+    metadata_location: str
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    """What a backup or restore covered."""
+
+    path: Path
+    tables: int
+    objects: int
+    bytes: int
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """('bucket', 'key') of ``s3://bucket/key`` (also s3a:// and s3n://)."""
+    scheme, _, rest = uri.partition("://")
+    bucket, _, key = rest.partition("/")
+    if scheme not in ("s3", "s3a", "s3n") or not bucket or not key:
+        raise BackupError(f"{uri} is not an s3:// object URI.", hint="Tables must live on S3.")
+    return bucket, key
+
+
+# --- backup ---------------------------------------------------------------------------
+
+
+def backup(settings: Settings, target: Path, progress: Progress | None = None) -> BackupSummary:
+    """Write a consistent backup of the stack's catalog and table files into ``target``.
+
+    ``target`` must be absent or an empty directory. Raises BackupError (nothing is
+    left behind) when the catalog database is missing or a referenced file vanished.
+    """
+    from lakehouse.services.catalog import catalog_db
+
+    report = progress or _no_progress
+    source_db = catalog_db(settings.home_dir)
+    if not source_db.is_file():
+        raise BackupError(
+            f"No catalog database at {source_db}.",
+            hint="Back up on the machine that runs the stack (`lakehouse status`), "
+            "from its project directory or with --home.",
+        )
+    _require_empty(target, "back up into")
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        copy_catalog_db(source_db, target / CATALOG_FILE)
+        tables = read_tables(target / CATALOG_FILE)
+        objects = _copy_objects(settings, tables, target, report)
+        manifest = _manifest(target, tables, objects)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    total = sum(o["bytes"] for o in objects)
+    return BackupSummary(target, len(tables), len(objects), total)
+
+
+def copy_catalog_db(source: Path, target: Path) -> None:
+    """SQLite's online backup: a consistent snapshot even while the catalog commits."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        # One self-contained file: readers of the copy leave no -wal/-shm beside it.
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()
+
+
+def read_tables(db: Path) -> list[TableEntry]:
+    """Tables (not views) recorded in a catalog database, sorted by name."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        columns = {row[1] for row in con.execute("PRAGMA table_info(iceberg_tables)")}
+        where = (
+            " WHERE iceberg_type IS NULL OR iceberg_type = 'TABLE'"
+            if "iceberg_type" in columns
+            else ""
+        )
+        rows = con.execute(
+            f"SELECT table_namespace, table_name, metadata_location FROM iceberg_tables{where}"
+        ).fetchall()
+    return sorted(TableEntry(*row) for row in rows)
+
+
+def referenced_files(settings: Settings, table: TableEntry) -> tuple[set[str], set[str]]:
+    """(required, optional) s3:// URIs a table's metadata references.
+
+    Required: the metadata file, every snapshot's manifest list, manifests, data and
+    delete files, statistics files. Optional: earlier metadata files of the log.
+    """
+    from pyiceberg.table import StaticTable
+
+    from lakehouse.config import catalog_properties
+
+    static = StaticTable.from_metadata(table.metadata_location, catalog_properties(settings))
+    meta, io = static.metadata, static.io
+    required = {table.metadata_location}
+    required |= {s.statistics_path for s in meta.statistics}
+    manifests: dict[str, Any] = {}
+    for snapshot in meta.snapshots:
+        required.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(io):
+            manifests.setdefault(manifest.manifest_path, manifest)
+    for path, manifest in manifests.items():
+        required.add(path)
+        required |= {e.data_file.file_path for e in manifest.fetch_manifest_entry(io)}
+    optional = {entry.metadata_file for entry in meta.metadata_log} - required
+    return required, optional
+
+
+def _copy_objects(
+    settings: Settings, tables: list[TableEntry], target: Path, report: Progress
+) -> list[dict[str, Any]]:
+    from minio.error import S3Error
+
+    from lakehouse.client import Lakehouse
+
+    with Lakehouse(settings) as lake:
+        required: dict[str, str] = {}
+        optional: set[str] = set()
+        for done, table in enumerate(tables, 1):
+            report("reading table metadata", done, len(tables))
+            needed, extra = referenced_files(settings, table)
+            required |= dict.fromkeys(needed, f"{table.namespace}.{table.name}")
+            optional |= extra
+        uris = sorted(set(required) | optional)
+        copied = []
+        for done, uri in enumerate(uris, 1):
+            report("copying table files", done, len(uris))
+            bucket, key = split_s3(uri)
+            local = target / OBJECTS_DIR / bucket / key
+            try:
+                lake.s3.fget_object(bucket, key, str(local))
+            except S3Error as exc:
+                if uri not in required:
+                    continue  # an earlier metadata file already cleaned up: not needed to read
+                raise BackupError(
+                    f"{uri}, a file of table {required[uri]} in the copied catalog, could not be "
+                    f"read ({exc.code}): it was deleted after the catalog was copied.",
+                    hint="Snapshot expiry removed it meanwhile; run the backup again.",
+                ) from exc
+            copied.append({"uri": uri, "bytes": local.stat().st_size, "sha256": sha256_of(local)})
+        return copied
+
+
+def _manifest(
+    target: Path, tables: list[TableEntry], objects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    from lakehouse import __version__
+
+    db = target / CATALOG_FILE
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "lakehouse_version": __version__,
+        "catalog": {"file": CATALOG_FILE, "bytes": db.stat().st_size, "sha256": sha256_of(db)},
+        "tables": [
+            {"namespace": t.namespace, "name": t.name, "metadata_location": t.metadata_location}
+            for t in tables
+        ],
+        "counts": {
+            "tables": len(tables),
+            "objects": len(objects),
+            "bytes": sum(o["bytes"] for o in objects),
+        },
+        "objects": objects,
+    }
+
+
+def _require_empty(target: Path, verb: str) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(
+            f"Cannot {verb} {target}: it exists and is not an empty directory.",
+            hint="Name a new directory (it is created), or empty this one.",
+        )
+
+
+# --- restore --------------------------------------------------------------------------
+
+
+def read_manifest(source: Path) -> dict[str, Any]:
+    """The manifest of the backup at ``source``, checked for format and version."""
+    path = source / MANIFEST
+    if not source.is_dir():
+        raise BackupError(f"{source} does not exist or is not a directory.",
+                          hint="Pass the directory `lakehouse backup` wrote.")  # fmt: skip
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(
+            f"{source} is not a lakehouse backup: {MANIFEST} is missing or unreadable ({exc}).",
+            hint="Pass the directory `lakehouse backup` wrote.",
+        ) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{path} is not a lakehouse backup manifest.",
+                          hint="Pass the directory `lakehouse backup` wrote.")  # fmt: skip
+    if manifest.get("version") != VERSION:
+        raise BackupError(
+            f"{source} is a version {manifest.get('version')!r} backup; this lakehouse reads "
+            f"version {VERSION}.",
+            hint="Restore it with the lakehouse release that wrote it "
+            f"({manifest.get('lakehouse_version', 'unknown')}).",
+        )
+    return manifest
+
+
+def verify(source: Path, manifest: dict[str, Any]) -> None:
+    """Every file of the backup is present with its recorded size and checksum."""
+    files = [(source / CATALOG_FILE, manifest["catalog"])]
+    for entry in manifest["objects"]:
+        files.append((source / OBJECTS_DIR / Path(*split_s3(entry["uri"])), entry))
+    for path, entry in files:
+        if (
+            not path.is_file()
+            or path.stat().st_size != entry["bytes"]
+            or sha256_of(path) != entry["sha256"]
+        ):
+            raise BackupError(
+                f"The backup at {source} is damaged: {path} is missing or differs from its checksum.",
+                hint="Restore from another copy of the backup.",
+            )
+
+
+def restore(
+    settings: Settings, source: Path, force: bool = False, progress: Progress | None = None
+) -> BackupSummary:
+    """Restore the backup at ``source`` into the running stack of ``settings``.
+
+    The stack's S3 and catalog must be up. Refuses (BackupError) a stack that
+    already has tables unless ``force`` (then same-named tables are replaced), a
+    damaged backup, or a warehouse bucket other than the backup's.
+    """
+    from lakehouse.client import Lakehouse
+
+    report = progress or _no_progress
+    manifest = read_manifest(source)
+    verify(source, manifest)
+    tables = [
+        TableEntry(t["namespace"], t["name"], t["metadata_location"]) for t in manifest["tables"]
+    ]
+    _require_same_bucket(settings, manifest)
+    with Lakehouse(settings) as lake:
+        existing = lake.tables()
+        if existing and not force:
+            raise BackupError(
+                f"The stack at {settings.home_dir} already has {len(existing)} table(s) "
+                f"({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}).",
+                hint="Restore into a fresh home (`lakehouse --home DIR up --services s3,catalog`), "
+                "or pass --force to replace same-named tables.",
+            )
+        objects = manifest["objects"]
+        for done, entry in enumerate(objects, 1):
+            report("uploading table files", done, len(objects))
+            bucket, key = split_s3(entry["uri"])
+            lake.s3.fput_object(bucket, key, str(source / OBJECTS_DIR / bucket / key))
+        for done, table in enumerate(tables, 1):
+            report("registering tables", done, len(tables))
+            _register(lake.catalog, table, replace=force)
+    return BackupSummary(source, len(tables), len(objects), manifest["counts"]["bytes"])
+
+
+def _require_same_bucket(settings: Settings, manifest: dict[str, Any]) -> None:
+    buckets = {split_s3(t["metadata_location"])[0] for t in manifest["tables"]}
+    if buckets - {settings.warehouse_bucket}:
+        raise BackupError(
+            f"The backup's tables live in bucket(s) {', '.join(sorted(buckets))}; this stack's "
+            f"warehouse is {settings.warehouse}.",
+            hint="Table metadata names its files by absolute URI: restore into a stack with "
+            f"LAKEHOUSE_WAREHOUSE_BUCKET={sorted(buckets)[0]}.",
+        )
+
+
+def _register(catalog: Any, table: TableEntry, replace: bool) -> None:
+    identifier = f"{table.namespace}.{table.name}"
+    catalog.create_namespace_if_not_exists(table.namespace)
+    if replace and catalog.table_exists(identifier):
+        catalog.drop_table(identifier)  # no purge: the files are the backup's, just uploaded
+    catalog.register_table(identifier, table.metadata_location)
