@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyiceberg.catalog.rest import RestCatalog
-from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, UnauthorizedError
 from pyiceberg.table import Table
 from requests import PreparedRequest, Response, Session
 from requests.adapters import HTTPAdapter
 
 from lakehouse import outages
-from lakehouse.config import Settings, catalog_properties
+from lakehouse.config import Settings, catalog_properties, catalog_token_refused
 from lakehouse.errors import SnapshotNotFoundError, TableNotFoundError
 from lakehouse.lake.counts import DeleteReader, live_rows
 
@@ -47,10 +47,13 @@ class BoundedRestCatalog(RestCatalog):
 def open_catalog(settings: Settings) -> RestCatalog:
     """The lake's catalog; ServiceUnavailableError when the catalog does not answer."""
     props = {**catalog_properties(settings), **S3_BOUNDS}
-    with outages.reported_outages(settings, "opening the catalog", ("catalog",)):
-        return BoundedRestCatalog(
-            settings.catalog_name, **{k: v for k, v in props.items() if k != "type"}
-        )
+    try:
+        with outages.reported_outages(settings, "opening the catalog", ("catalog",)):
+            return BoundedRestCatalog(
+                settings.catalog_name, **{k: v for k, v in props.items() if k != "type"}
+            )
+    except UnauthorizedError as exc:
+        raise catalog_token_refused(settings) from exc
 
 
 def split_name(name: str) -> tuple[str, str]:
