@@ -9,6 +9,7 @@ from typing import Any
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, UnauthorizedError
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import SnapshotLogEntry, ancestors_of
 from requests import PreparedRequest, Response, Session
 from requests.adapters import HTTPAdapter
 
@@ -161,10 +162,18 @@ class SnapshotInfo:
 
 
 def history(table: Table) -> list[SnapshotInfo]:
-    """Snapshots in commit order, oldest first."""
+    """The snapshots that were the table's current state, in commit order, oldest first.
+
+    A snapshot that never was current (the first of several snapshots committed
+    together, e.g. pyiceberg's delete-then-append overwrite, or a staged one) is
+    left out: no reader ever saw it, so it is no state to travel to.
+    """
     rows = []
     reader = DeleteReader()  # a delete file stays in the snapshots after it: read it once
+    was_current = {entry.snapshot_id for entry in _current_states(table)}
     for snap in sorted(table.snapshots(), key=lambda s: s.timestamp_ms):
+        if snap.snapshot_id not in was_current:
+            continue
         extra = snap.summary.additional_properties if snap.summary else {}
         count = live_rows(table, snap, reader)
         rows.append(
@@ -183,18 +192,47 @@ def history(table: Table) -> list[SnapshotInfo]:
 
 
 def snapshot_as_of(table: Table, moment: datetime) -> int:
-    """ID of the snapshot current at ``moment``; SnapshotNotFoundError if none was."""
+    """ID of the snapshot that was the table's current state at ``moment``.
+
+    Follows the table's snapshot log (each change of the current snapshot, with
+    its time; a rollback makes an older snapshot current again), never a snapshot
+    that was not current. SnapshotNotFoundError if no snapshot was current then,
+    or the one that was has been expired.
+    """
     millis = int(moment.timestamp() * 1000)
-    candidates = [s for s in table.snapshots() if s.timestamp_ms <= millis]
-    if not candidates:
-        first = min((s.timestamp_ms for s in table.snapshots()), default=None)
+    states = _current_states(table)
+    earlier = [entry for entry in states if entry.timestamp_ms <= millis]
+    name = ".".join(table.name())
+    if not earlier:
         since = (
-            f" Its first snapshot was committed at {datetime.fromtimestamp(first / 1000, tz=UTC).isoformat()}."
-            if first is not None
+            f" Its first snapshot was committed at {_utc(states[0].timestamp_ms)}."
+            if states
             else " It has no snapshots yet."
         )
         raise SnapshotNotFoundError(
-            f"Table {'.'.join(table.name())} had no snapshot at {moment.isoformat()}.{since}",
+            f"Table {name} had no snapshot at {moment.isoformat()}.{since}",
             hint="See `lakehouse history` for the snapshot times; use one of them or a later time.",
         )
-    return max(candidates, key=lambda s: s.timestamp_ms).snapshot_id
+    entry = max(earlier, key=lambda e: e.timestamp_ms)
+    if table.snapshot_by_id(entry.snapshot_id) is None:
+        raise SnapshotNotFoundError(
+            f"Table {name} was at snapshot {entry.snapshot_id} at {moment.isoformat()}, "
+            "which has been expired.",
+            hint="See `lakehouse history` for the snapshots still kept; use a later time.",
+        )
+    return entry.snapshot_id
+
+
+def _current_states(table: Table) -> list[SnapshotLogEntry]:
+    """The snapshot log, oldest first; for a table without one (an old writer), the
+    current snapshot's ancestors, each current from its commit time."""
+    if table.metadata.snapshot_log:
+        return sorted(table.metadata.snapshot_log, key=lambda e: e.timestamp_ms)
+    current = table.current_snapshot()
+    lineage = list(ancestors_of(current, table.metadata)) if current else []
+    return [SnapshotLogEntry(**{"snapshot-id": s.snapshot_id, "timestamp-ms": s.timestamp_ms})
+            for s in reversed(lineage)]  # fmt: skip
+
+
+def _utc(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).isoformat()

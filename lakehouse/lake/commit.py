@@ -23,10 +23,10 @@ a writer re-plans on the new table state instead (``retry_conflicts``), and
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.io import FileIO
-from pyiceberg.manifest import DataFile, ManifestContent, ManifestFile
+from pyiceberg.manifest import ManifestContent, ManifestFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation
@@ -71,6 +71,13 @@ class LakeTransaction(Transaction):
             self._view = view
         return view[2]
 
+    def _register_snapshot_producer(self, producer: _SnapshotProducer[Any]) -> None:
+        # Unregistered, pyiceberg's commit fails at once on a conflict: no retry of
+        # stale files (logged as "retrying" before the refusal below), no waiting.
+        # The writer re-plans (attempt.retry_conflicts) and attempt.committing
+        # removes every file written for the failed try.
+        return
+
     def _rebuild_snapshot_updates(self) -> None:
         # pyiceberg would re-commit the same staged files on top of someone
         # else's commit; a keyed rewrite planned on the old snapshot could then
@@ -106,21 +113,11 @@ class _KeyedSnapshot:
     pyiceberg retries a failed commit by re-applying the same files to the new
     head. Planned on the old snapshot, a keyed rewrite could then resurrect rows
     the other commit removed, or keep a key twice: fail, and let the caller
-    re-plan. On a failed commit the data files it wrote are deleted too
-    (pyiceberg deletes only its manifests), so a failure leaves nothing behind.
+    re-plan. The files of the failed try are removed by ``attempt.committing``.
     """
-
-    _io: FileIO
-    _added_data_files: list[DataFile]
 
     def _refresh_for_retry(self) -> None:
         raise CommitFailedException("the table changed during the commit")
-
-    def _clean_all_uncommitted(self) -> None:
-        super()._clean_all_uncommitted()  # type: ignore[misc]
-        for data_file in self._added_data_files:
-            with contextlib.suppress(OSError):  # an unreferenced leftover is never wrong
-                self._io.delete(data_file.file_path)
 
 
 class MergingOverwrite(_KeyedSnapshot, _OverwriteFiles):
