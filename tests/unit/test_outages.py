@@ -1,0 +1,109 @@
+"""Pure logic of outage reporting, the CLI's last-resort guard and bad-input messages."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from lakehouse.cli.common import friendly_errors, printable
+from lakehouse.config import load_settings
+from lakehouse.errors import IngestError, QueryError, ServiceUnavailableError
+from lakehouse.lake.names import check_columns, shown
+from lakehouse.lake.readers import ReadOptions, read_frames
+from lakehouse.outages import is_io_error, outage_of, reported_outages
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_io_errors_are_found_through_wrapping_errors() -> None:
+    try:
+        try:
+            raise ConnectionRefusedError("refused")
+        except OSError as inner:
+            raise IngestError("Cannot append") from inner
+    except IngestError as outer:
+        assert is_io_error(outer)
+    assert not is_io_error(QueryError("duckdb", "SELECT x", "no column x"))
+    assert not is_io_error(ValueError("bad"))
+
+
+def test_a_down_service_is_named_and_an_up_one_is_not_blamed() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        up_port = listening.getsockname()[1]
+        settings = load_settings(catalog_port=up_port, s3_port=closed_port())
+        failure = OSError("connection reset")
+        outage = outage_of(settings, failure, "reading", ["catalog", "s3"])
+        assert isinstance(outage, ServiceUnavailableError) and outage.service == "s3"
+        assert outage_of(settings, failure, "reading", ["catalog"]) is None
+        with (
+            pytest.raises(ServiceUnavailableError, match="s3 service"),
+            reported_outages(settings, "reading", ["catalog", "s3"]),
+        ):
+            pass
+
+
+def test_messages_escape_control_bytes_and_cut_long_values() -> None:
+    assert printable("a\x1b[31mb\x00\nc") == "a\\x1b[31mb\\x00\nc"
+    assert shown("\x07" + "x" * 200).startswith("\\x07") and len(shown("y" * 200)) == 60
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["a", "b", "a"], "'a' and 'a'"),
+        (["x\x1b[31m"], "control characters"),
+        (["a", " "], "without a name"),
+    ],
+)
+def test_bad_column_names_are_one_ingest_error(names: list[str], message: str) -> None:
+    with pytest.raises(IngestError, match=message) as info:
+        check_columns(names, "f.csv")
+    assert "\x1b" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"a,b,a\n1,2,3\n", "'a' and 'a'"),  # was a KeyError traceback
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x1b[2J", "not text"),
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_bad_csv_files_are_refused_without_echoing_bytes(
+    tmp_path: Path, content: bytes, message: str, encoding: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(IngestError, match=message) as info:
+        read_frames(str(path), load_settings(), ReadOptions(encoding=encoding))
+    assert "\x1b" not in str(info.value) and "\x00" not in str(info.value)
+
+
+def test_an_unexpected_exception_is_one_line_naming_the_log(tmp_path: Path) -> None:
+    @click.group()
+    @click.option("--home")
+    @click.option("--verbose", is_flag=True)
+    def main(home: str | None, verbose: bool) -> None:
+        pass
+
+    @main.command()
+    @friendly_errors
+    def broken() -> None:
+        raise KeyError("\x1b[2Jsecret")
+
+    result = CliRunner().invoke(main, ["--home", str(tmp_path), "broken"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "\x1b" not in result.output
+    assert "unexpected KeyError" in result.output and "bug in lakehouse" in result.output
+    log = tmp_path / "logs" / "cli-errors.log"
+    assert "Traceback" in log.read_text()
