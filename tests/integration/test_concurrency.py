@@ -17,8 +17,11 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import Lakehouse, Settings
+from lakehouse.errors import SyncError
 from lakehouse.lake.ingest import IngestResult
 from lakehouse.lake.orphans import orphan_files
+from lakehouse.sync.iceberg_target import IcebergTarget
+from lakehouse.sync.model import TableBatch
 from tests.integration.conftest import CLI
 
 pytestmark = pytest.mark.integration
@@ -146,3 +149,36 @@ def run_all(commands: list[list[str]]) -> None:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, out + err
         assert "Traceback" not in err
+
+
+def test_a_sync_commit_that_loses_a_race_leaves_no_file_and_retries_exactly(
+    lake: Lakehouse, namespace: str
+) -> None:
+    name = f"{namespace}.synced"
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), ("writer", pa.int64()),
+                        ("note", pa.string())])  # fmt: skip
+    target = IcebergTarget(lake.catalog, "race")
+
+    def batch(first: int, writer: int, truncated: bool = False) -> TableBatch:
+        changes = TableBatch(name, ("id",), schema)
+        if truncated:
+            changes.truncate()
+        for row in rows(writer, 20, first).to_pylist():
+            changes.upsert(row)
+        return changes
+
+    target.apply(name, batch(0, 1), "1")  # creates the table; the target caches it
+    lake.table(name).append(rows(9, 5, 500).cast(schema))  # another writer moves it on
+    with pytest.raises(SyncError, match="Concurrent commit"):
+        target.apply(name, batch(10, 2), "2")  # planned on the cached, stale table
+    assert_no_orphans(lake, name)
+    target.apply(name, batch(10, 2), "2")  # the retry re-plans on the catalog's state
+    got = {r["id"]: r["writer"] for r in lake.table(name).scan().to_arrow().to_pylist()}
+    assert got == {i: 1 for i in range(10)} | {i: 2 for i in range(10, 30)} | {
+        i: 9 for i in range(500, 505)
+    }
+    before = len(lake.table(name).snapshots())
+    target.apply(name, batch(0, 3, truncated=True), "3")  # a truncation: one snapshot
+    assert len(lake.table(name).snapshots()) == before + 1
+    assert lake.table(name).scan().to_arrow().num_rows == 20
+    assert_no_orphans(lake, name)
