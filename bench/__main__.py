@@ -24,6 +24,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import memory as memory_bench
 from bench import plugin as bench_plugin
 from bench import startup as startup_bench
 from bench import upsert as upsert_bench
@@ -131,6 +132,9 @@ def main() -> None:
     if sys.argv[1:] == ["sync"]:  # `python -m bench sync`: only the Zero-ETL figures
         run_sync_only(console)
         return
+    if sys.argv[1:] == ["memory"]:  # `python -m bench memory`: RSS and log growth under sync
+        memory_bench.print_table(console, memory_bench.run_alone(console))
+        return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())
         return
@@ -201,6 +205,8 @@ def main() -> None:
     print_engines_table(console, engines)
     upsert_bench.print_table(console, upsert)
     print_sync_table(console, sync)
+    # Its own stack, after the main one is down: the README's memory figures.
+    memory_bench.print_table(console, memory_bench.run_alone(console))
 
 
 def run_sync(

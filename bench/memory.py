@@ -49,7 +49,7 @@ def log_sizes(home: Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
     logs = home / "logs"
     for path in logs.rglob("*") if logs.is_dir() else []:
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():  # glog links weed.INFO to its file
             continue
         top = path.relative_to(logs).parts[0]
         service = top.split(".")[0].removesuffix("-internal")

@@ -131,7 +131,11 @@ def _print_status(rows: list[ServiceStatus]) -> None:
 @click.pass_context
 @friendly_errors
 def logs(ctx: click.Context, name: str, lines: int) -> None:
-    """Show the end of a service's log."""
+    """Show the end of a service's log.
+
+    That is the service's own rotating log when it keeps one (PostgreSQL, the
+    sync worker); start-up output and crashes are in <home>/logs/NAME.log.
+    """
     from lakehouse.runtimes import get_runtime
 
     settings = settings_of(ctx)

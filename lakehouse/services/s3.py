@@ -53,13 +53,14 @@ def weed_grpc_sockets(ports: dict[str, int]) -> tuple[Path, ...]:
     return tuple(Path(f"/tmp/seaweedfs-{kind}-grpc-{ports[f'{kind}-grpc']}.sock") for kind in kinds)
 
 
-# glog keeps weed's own files under logs/s3-internal bounded: 10 MB each, 5 per
-# level (the INFO file has a line per S3 request). Its -stderrthreshold is no
+# glog keeps weed's own files under logs/s3-internal bounded: 5 MB each, 3 per
+# level (the INFO file has a line per S3 PUT and DELETE, ~80 KB a minute under
+# the sync; rotation and deletion measured with 1 MB x 2). Its -stderrthreshold is no
 # help: any value sends INFO to stdout too (seaweedfs 4.48). That release's
 # maintenance workers dial the admin's gRPC port as its HTTP port + 10000,
 # whatever -admin.port.grpc says, and warn "connection refused" every 5 s on
 # stdout (about 3 KB a minute); no flag turns them off.
-GLOG_FLAGS = ("-log_max_size_mb=10", "-log_max_files=5")
+GLOG_FLAGS = ("-log_max_size_mb=5", "-log_max_files=3")
 
 
 def weed_binary() -> str:
