@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from lakehouse.reconnect import GIVE_UP_AFTER, PostgresLink, is_lost
 from sample_data import shop
 
 
@@ -442,6 +443,7 @@ class SimulationStats:
     transactions: int
     elapsed: float
     achieved_rate: float
+    gave_up: str | None = None
 
 
 @dataclass
@@ -461,11 +463,12 @@ class _Tally:
         self.deletes += deletes
         self.transactions += 1
 
-    def stats(self, elapsed: float) -> SimulationStats:
+    def stats(self, elapsed: float, gave_up: str | None = None) -> SimulationStats:
         rate = self.changes / elapsed if elapsed > 0 else 0.0
         return SimulationStats(
-            changes=self.changes, elapsed=elapsed, achieved_rate=rate, **asdict(self)
-        )
+            changes=self.changes, elapsed=elapsed, achieved_rate=rate, gave_up=gave_up,
+            **asdict(self),
+        )  # fmt: skip
 
 
 class ShopSimulator:
@@ -476,9 +479,17 @@ class ShopSimulator:
     A run that falls behind works off the backlog without sleeping, at most
     2,000 rows per transaction. The same ``seed`` and starting data give the same
     changes, apart from how timing splits them into transactions.
+
+    When PostgreSQL goes away (a restart), the run reconnects with a growing delay for
+    up to ``give_up_after`` seconds, reloads its model from the database and goes on at
+    the same rate; a transaction cut off by the loss is not counted (it may or may not
+    have committed). When it gives up, the stats say why (``gave_up``).
     """
 
-    def __init__(self, dsn: str, rate: float, seed: int | None = None, tick: float = 0.05):
+    def __init__(
+        self, dsn: str, rate: float, seed: int | None = None, tick: float = 0.05,
+        give_up_after: float = GIVE_UP_AFTER,
+    ):  # fmt: skip
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate!r}")
         if not tick > 0:
@@ -487,23 +498,41 @@ class ShopSimulator:
         self.rate = rate
         self.seed = seed
         self.tick = tick
+        self.give_up_after = give_up_after
 
     def run(
         self,
         duration: float | None = None,
         max_changes: int | None = None,
         stop: threading.Event | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> SimulationStats:
         """Simulate until ``duration`` seconds pass, ``max_changes`` rows changed (never
-        exceeded) or ``stop`` is set, whichever comes first; without any, until ``stop``."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            planner = ShopPlanner(load_state(conn), random.Random(self.seed))
+        exceeded) or ``stop`` is set, whichever comes first; without any, until ``stop``.
+
+        ``notice`` hears about a lost and regained connection. Raises
+        ServiceUnavailableError when PostgreSQL does not answer at the start.
+        """
+        stop = stop or threading.Event()
+        link = PostgresLink(self.dsn, stop, notice or (lambda _: None), self.give_up_after)
+        try:
+            planner = ShopPlanner(load_state(link.conn), random.Random(self.seed))
             cap = max_changes if max_changes is not None else math.inf
-            return self._pace(conn, planner, duration, cap, stop or threading.Event())
+            return self._pace(link, planner, duration, cap, stop)
+        finally:
+            link.close()
+
+    @staticmethod
+    def _resume(link: PostgresLink, planner: ShopPlanner, lost: Exception) -> ShopPlanner | None:
+        """A planner over the reloaded shop once reconnected (same random stream); None
+        when stopped or given up."""
+        fresh: list[ShopPlanner] = []
+        ready = lambda conn: fresh.append(ShopPlanner(load_state(conn), planner.rng))  # noqa: E731
+        return fresh[-1] if link.reconnect(lost, ready) else None
 
     def _pace(
         self,
-        conn: psycopg.Connection[Any],
+        link: PostgresLink,
         planner: ShopPlanner,
         duration: float | None,
         cap: float,
@@ -514,22 +543,32 @@ class ShopSimulator:
         end = start + duration if duration is not None else math.inf
         while True:
             now = min(time.monotonic(), end)
-            due = min(math.floor(self.rate * (now - start)), cap) - tally.changes
+            active = now - start - link.outage_seconds  # no backlog burst after an outage
+            due = min(math.floor(self.rate * active), cap) - tally.changes
             room = int(min(_MAX_TRANSACTION_ROWS, cap - tally.changes))
             if due > 0 and room > 0:
                 budget = int(min(due, room))
-                # A plan ends at most one new order (4 lines) past its budget.
-                _reserve_ids(conn, planner.state, budget + _MAX_ORDER_LINES)
-                plan = planner.plan(budget, room)
-                if plan.rows:
-                    tally.add(*_execute(conn, plan))
+                try:
+                    # A plan ends at most one new order (4 lines) past its budget.
+                    _reserve_ids(link.conn, planner.state, budget + _MAX_ORDER_LINES)
+                    plan = planner.plan(budget, room)
+                    if plan.rows:
+                        tally.add(*_execute(link.conn, plan))
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    if not is_lost(link.conn, exc):
+                        raise
+                    resumed = self._resume(link, planner, exc)
+                    if resumed is None:
+                        break
+                    planner = resumed
+                    continue
             if stop.is_set() or now >= end or tally.changes >= cap:
                 break
             if due <= room:  # caught up: wait for the next deadline
                 elapsed = time.monotonic() - start
                 deadline = start + (math.floor(elapsed / self.tick) + 1) * self.tick
                 stop.wait(max(0.0, min(deadline, end) - time.monotonic()))
-        return tally.stats(time.monotonic() - start)
+        return tally.stats(time.monotonic() - start, link.gave_up)
 
 
 def simulate_shop(

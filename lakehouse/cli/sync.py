@@ -237,11 +237,15 @@ def simulate_shop(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     err.print(f"simulating shop traffic at {rate:,.0f} changes/s; Ctrl-C stops")
     stats = ShopSimulator(settings.postgres_dsn(), rate, seed=seed).run(
-        duration=duration, stop=stop
+        duration=duration, stop=stop, notice=err.print
     )
     click.echo(
         f"{stats.changes:,} changes ({stats.inserts:,} inserts, {stats.updates:,} updates, "
         f"{stats.deletes:,} deletes) in {stats.transactions:,} transactions over "
         f"{stats.elapsed:.1f} s: {stats.achieved_rate:,.0f} changes/s"
     )
+    if stats.gave_up:
+        click.echo(f"Error: stopped early: {stats.gave_up}.\nHint: Check `lakehouse status` and "
+                   "`lakehouse logs postgres`, then run the simulator again.", err=True)  # fmt: skip
+        sys.exit(1)
     sys.exit(0)

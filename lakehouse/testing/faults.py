@@ -1,0 +1,199 @@
+"""Writers and checks for fault tests (kill -9 during writes), shared by tests and bench.
+
+:func:`private_stack` runs a stack of the caller's own (services get killed, so never
+the shared one) and :func:`kill_9` kills a service's process group.
+
+:class:`AppendLoop` appends batches of distinct ids in a thread and records which
+were acknowledged and which failed (with the error); :func:`check_table` then says
+which batches are missing, duplicated or partly written and which snapshots do
+not read; :func:`orphan_files` lists data files that no snapshot references.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+import pyarrow as pa
+import pyarrow.fs as pa_fs
+
+from lakehouse.client import Lakehouse
+from lakehouse.config import Settings, load_settings
+from lakehouse.runtimes.local import LocalRuntime, free_port_block, isolated_stack_env
+from lakehouse.testing.stack import port_settings
+
+
+@contextmanager
+def private_stack(home: Path, services: list[str]) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """(settings, LAKEHOUSE_* variables) of a stack running ``services``; stopped after."""
+    env = below_ephemeral_ports(isolated_stack_env(home))
+    settings = load_settings(home=home, **port_settings(env))
+    runtime = LocalRuntime(settings)
+    try:
+        runtime.up(services)
+        yield settings, env
+    finally:
+        runtime.down()
+
+
+def below_ephemeral_ports(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with its port block moved below the kernel's ephemeral range.
+
+    A service restarted after kill -9 must bind its ports again; a port in the
+    ephemeral range may meanwhile be the local end of some client's connection.
+    """
+    lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {k: int(v) for k, v in env.items() if k.endswith(("_PORT", "_PORT_BASE"))}
+    first = min(ports.values())
+    base = free_port_block(max(ports.values()) - first + 1, 20000, lowest - 1)
+    return {**env, **{k: str(v - first + base) for k, v in ports.items()}}
+
+
+def kill_9(settings: Settings, service: str) -> int:
+    """SIGKILL the service's whole process group; its pid (as it was)."""
+    runtime = LocalRuntime(settings)
+    pid = runtime.pid(service)
+    assert pid is not None, f"{service} is not running"
+    os.killpg(pid, signal.SIGKILL)
+    if psutil.pid_exists(pid):
+        psutil.wait_procs([psutil.Process(pid)], timeout=10)
+    return pid
+
+
+BATCH_ROWS = 100
+PAUSE_SECONDS = 0.05
+PAUSE_AFTER_FAILURE_SECONDS = 0.3
+
+
+def batch(number: int) -> pa.Table:
+    """Batch ``number``: BATCH_ROWS rows, ids number*BATCH_ROWS onwards."""
+    first = number * BATCH_ROWS
+    return pa.table(
+        {
+            "batch": pa.array([number] * BATCH_ROWS, pa.int64()),
+            "id": pa.array(range(first, first + BATCH_ROWS), pa.int64()),
+        }
+    )
+
+
+class AppendLoop:
+    """Appends batch 0, 1, 2, ... to ``table`` until closed.
+
+    ``acknowledged`` holds the batches whose append returned, ``failures`` the error of
+    each failed one (``failed_batches`` their numbers), ``recovered_at`` the monotonic
+    time of the first acknowledgement after each failure streak.
+    """
+
+    def __init__(self, settings: Settings, table: str) -> None:
+        self.settings, self.table = settings, table
+        self.acknowledged: list[int] = []
+        self.failed_batches: list[int] = []
+        self.failures: list[Exception] = []
+        self.first_failure_at: float | None = None
+        self.recovered_after: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> AppendLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=300)
+
+    @property
+    def attempted(self) -> int:
+        return len(self.acknowledged) + len(self.failed_batches)
+
+    def _run(self) -> None:
+        number, failing_since = 0, None
+        with Lakehouse(self.settings) as lake:
+            while not self._stop.is_set():
+                try:
+                    lake.ingest(batch(number), self.table)
+                    self.acknowledged.append(number)
+                    if failing_since is not None:
+                        self.recovered_after.append(time.monotonic() - failing_since)
+                        failing_since = None
+                    self._stop.wait(PAUSE_SECONDS)
+                except Exception as exc:  # every error is recorded and judged by the test
+                    self.failed_batches.append(number)
+                    self.failures.append(exc)
+                    failing_since = failing_since or time.monotonic()
+                    self._stop.wait(PAUSE_AFTER_FAILURE_SECONDS)
+                number += 1
+
+    def wait_for(self, acknowledged: int = 0, failed: int = 0, timeout: float = 60) -> None:
+        """Block until at least that many batches were acknowledged and failed."""
+        deadline = time.monotonic() + timeout
+        while len(self.acknowledged) < acknowledged or len(self.failures) < failed:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise AssertionError(
+                    f"append loop on {self.table}: wanted {acknowledged} acknowledged and "
+                    f"{failed} failed within {timeout:.0f} s; got {len(self.acknowledged)} and "
+                    f"{len(self.failures)} (last error: {self.failures[-1:]})"
+                )
+            time.sleep(0.05)
+
+
+@dataclass
+class TableCheck:
+    """What a table holds against what its writer was told (batch numbers)."""
+
+    missing: list[int] = field(default_factory=list)
+    duplicated: list[int] = field(default_factory=list)
+    partial: list[int] = field(default_factory=list)
+    failed_but_present: list[int] = field(default_factory=list)
+    unreadable_snapshots: list[str] = field(default_factory=list)
+    rows: int = 0
+
+
+def check_table(lake: Lakehouse, name: str, loop: AppendLoop) -> TableCheck:
+    """Compare ``name``'s rows (and every snapshot's readability) with ``loop``'s record."""
+    table = lake.table(name)
+    rows = table.scan().to_arrow()
+    per_batch = Counter(rows.column("batch").to_pylist())
+    ids = Counter(rows.column("id").to_pylist())
+    check = TableCheck(rows=rows.num_rows)
+    check.missing = [n for n in loop.acknowledged if per_batch[n] == 0]
+    check.duplicated = sorted({i // BATCH_ROWS for i, seen in ids.items() if seen > 1})
+    check.partial = sorted(n for n, count in per_batch.items() if 0 < count < BATCH_ROWS)
+    check.failed_but_present = [n for n in loop.failed_batches if per_batch[n]]
+    for snapshot in table.snapshots():
+        try:
+            table.scan(snapshot_id=snapshot.snapshot_id).to_arrow()
+        except Exception as exc:  # the check reports it, the test judges it
+            check.unreadable_snapshots.append(f"{snapshot.snapshot_id}: {exc}")
+    return check
+
+
+def orphan_files(lake: Lakehouse, name: str) -> list[str]:
+    """Data files under the table's location that no snapshot (nor the metadata) references."""
+    table = lake.table(name)
+    referenced = set()
+    for snapshot in table.snapshots():
+        for manifest in snapshot.manifests(table.io):
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+                referenced.add(entry.data_file.file_path.removeprefix("s3://"))
+    s = lake.settings
+    fs = pa_fs.S3FileSystem(
+        access_key=s.access_key, secret_key=s.secret_key, endpoint_override=s.s3_endpoint,
+        region=s.region, scheme="http",
+    )  # fmt: skip
+    data_dir = table.location().removeprefix("s3://").rstrip("/") + "/data"
+    listed = fs.get_file_info(pa_fs.FileSelector(data_dir, recursive=True, allow_not_found=True))
+    return sorted(
+        f.path for f in listed if f.type == pa_fs.FileType.File and f.path not in referenced
+    )
