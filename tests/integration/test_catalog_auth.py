@@ -132,3 +132,30 @@ def test_catalog_db_alone_holds_the_catalog_and_the_wal_stays_small(
             f"catalog.db alone lacks the current tables ({found}) or the WAL is {wal_bytes} bytes"
         )
         time.sleep(0.5)
+
+
+SPARK_JOB = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+spark.sql("CREATE TABLE {table} (id BIGINT) USING iceberg")
+spark.sql("INSERT INTO {table} VALUES (100), (200)")
+"""
+
+
+@pytest.mark.lakehouse_trino
+@pytest.mark.lakehouse_spark
+def test_trino_spark_and_spark_jobs_write_through_the_token(
+    lake: Lakehouse, namespace: str, stack_services: list[str], tmp_path: Path
+) -> None:
+    if not {"trino", "spark"} <= set(stack_services):
+        pytest.skip("needs trino and spark (no suitable JDK)")
+    lake.sql(f"CREATE TABLE {namespace}.by_trino AS SELECT 1 AS id", engine="trino")
+    lake.sql(f"INSERT INTO {namespace}.by_trino VALUES (2)", engine="trino")
+    lake.sql(f"CREATE TABLE {namespace}.by_spark AS SELECT 3 AS id", engine="spark")
+    job = tmp_path / "write_job.py"
+    job.write_text(SPARK_JOB.format(table=f"{namespace}.by_job"))
+    run_cli("spark", "submit", str(job))
+    for table, total in (("by_trino", 3), ("by_spark", 3), ("by_job", 300)):
+        rows = lake.sql(f"SELECT sum(id) AS s FROM {namespace}.{table}").column("s").to_pylist()
+        assert rows == [total], table
+    assert lake.sql(f"SELECT count(*) AS n FROM {namespace}.by_spark", engine="trino").num_rows == 1
