@@ -235,7 +235,11 @@ class LocalRuntime:
             "postgres": "LAKEHOUSE_POSTGRES_PORT",
             "opensearch": "LAKEHOUSE_OPENSEARCH_PORT",
             "opensearch-transport": "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT",
-        }.get(port_name, "LAKEHOUSE_S3_INTERNAL_PORT_BASE" if service == "s3" else None)
+        }.get(port_name)
+        if variable is None and service == "s3":
+            variable = "LAKEHOUSE_S3_INTERNAL_PORT_BASE"
+        if variable is None and service.startswith("trino-worker-"):
+            variable = "LAKEHOUSE_TRINO_PORT"  # worker i listens on trino_port + i
         change = f"set {variable} to a free port" if variable else "free the port"
         return f"Stop the other process, or {change} (also possible in lakehouse.toml)."
 

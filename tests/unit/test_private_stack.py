@@ -6,6 +6,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from lakehouse.config import load_settings
 from lakehouse.runtimes.local import make_private
 from lakehouse.services.s3 import JWT_KEY_VARIABLES, S3Service
@@ -65,3 +67,39 @@ def test_make_private_creates_a_missing_home_private(tmp_path: Path) -> None:
     home = tmp_path / "new" / "home"
     make_private(home)
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_every_declared_port_has_a_setting_named_in_the_port_in_use_hint(tmp_path: Path) -> None:
+    from lakehouse.runtimes.local import LocalRuntime
+    from lakehouse.services import all_services
+
+    settings = load_settings(home=tmp_path, trino_workers=2)
+    unnamed = [
+        f"{svc.name}:{port.name}"
+        for svc in all_services(settings)
+        for port in svc.spec().ports
+        if "LAKEHOUSE_" not in LocalRuntime._port_hint(svc.name, port.name)
+    ]
+    assert not unnamed
+
+
+def test_a_taken_internal_port_stops_up_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from lakehouse.errors import PortInUseError
+    from lakehouse.runtimes.local import LocalRuntime, free_port_block, isolated_stack_env
+
+    for key, value in isolated_stack_env(tmp_path / "home").items():
+        monkeypatch.setenv(key, value)
+    spark_port = free_port_block(3, start=40000)
+    settings = load_settings(spark_port=spark_port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", spark_port + 1))
+        taken.listen()
+        with pytest.raises(PortInUseError) as refused:
+            LocalRuntime(settings).up(["spark"])
+    assert "spark-driver" in refused.value.message
+    assert "LAKEHOUSE_SPARK_PORT" in (refused.value.hint or "")
+    assert not (tmp_path / "home" / "run").exists()
