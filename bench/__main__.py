@@ -24,6 +24,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import faults as faults_bench
 from bench import memory as memory_bench
 from bench import plugin as bench_plugin
 from bench import startup as startup_bench
@@ -134,6 +135,9 @@ def main() -> None:
         return
     if sys.argv[1:] == ["memory"]:  # `python -m bench memory`: RSS and log growth under sync
         memory_bench.print_table(console, memory_bench.run_alone(console))
+        return
+    if sys.argv[1:] == ["faults"]:  # `python -m bench faults`: kill -9 during writes
+        faults_bench.print_table(console, faults_bench.run_alone())
         return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())

@@ -24,7 +24,6 @@ from types import TracebackType
 
 import psutil
 import pyarrow as pa
-import pyarrow.fs as pa_fs
 
 from lakehouse.client import Lakehouse
 from lakehouse.config import Settings, load_settings
@@ -180,20 +179,7 @@ def check_table(lake: Lakehouse, name: str, loop: AppendLoop) -> TableCheck:
 
 
 def orphan_files(lake: Lakehouse, name: str) -> list[str]:
-    """Data files under the table's location that no snapshot (nor the metadata) references."""
-    table = lake.table(name)
-    referenced = set()
-    for snapshot in table.snapshots():
-        for manifest in snapshot.manifests(table.io):
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
-                referenced.add(entry.data_file.file_path.removeprefix("s3://"))
-    s = lake.settings
-    fs = pa_fs.S3FileSystem(
-        access_key=s.access_key, secret_key=s.secret_key, endpoint_override=s.s3_endpoint,
-        region=s.region, scheme="http",
-    )  # fmt: skip
-    data_dir = table.location().removeprefix("s3://").rstrip("/") + "/data"
-    listed = fs.get_file_info(pa_fs.FileSelector(data_dir, recursive=True, allow_not_found=True))
-    return sorted(
-        f.path for f in listed if f.type == pa_fs.FileType.File and f.path not in referenced
-    )
+    """Files under the table's location that no snapshot references (data, manifests)."""
+    from lakehouse.lake.orphans import orphan_files as files_of
+
+    return files_of(lake.table(name))
