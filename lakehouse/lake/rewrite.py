@@ -16,6 +16,9 @@ then an append (two snapshots; between them the keys are missing). Here:
 A sync adds a small file of inserts every second. Once ``SMALL_FILES`` of
 them have piled up they are folded into the commit, with the new keys: compaction
 as a side effect of the commit, so a table never needs a separate maintenance job.
+
+``replace_all`` is the other one-snapshot write: the table's whole content
+replaced (ingest's overwrite, the sync's initial snapshot and truncations).
 """
 
 from __future__ import annotations
