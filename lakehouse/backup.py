@@ -186,7 +186,8 @@ def _copy_objects(
         optional: set[str] = set()
         for done, table in enumerate(tables, 1):
             report("reading table metadata", done, len(tables))
-            needed, extra = referenced_files(settings, table)
+            with _s3_errors(settings, table.metadata_location, f"{table.namespace}.{table.name}"):
+                needed, extra = referenced_files(settings, table)
             required |= dict.fromkeys(needed, f"{table.namespace}.{table.name}")
             optional |= extra
 
@@ -251,7 +252,7 @@ def _s3_errors(settings: Settings, uri: str, table: str | None) -> Iterator[_Van
                           hint="Check the stack's S3 keys (`lakehouse env`).") from exc  # fmt: skip
     except (HTTPError, OSError) as exc:
         raise BackupError(
-            f"S3 at {settings.s3_endpoint} did not answer while copying {uri} ({exc}).",
+            f"S3 at {settings.s3_endpoint} did not answer while reading {uri} ({exc}).",
             hint="Check `lakehouse status`; start S3 with `lakehouse up`, then run it again.",
         ) from exc
 

@@ -81,6 +81,11 @@ def test_restore_into_a_fresh_home_reads_every_table_identically(
             assert (snapshots, current) == before[name][:2], name
             assert rows.equals(before[name][2]), name
         assert sorted(other.tables(namespace)) == sorted(names)
+    # With the target's S3 down, a backup of it is one error and leaves nothing behind.
+    LocalRuntime(fresh_stack).down(["s3"])
+    with pytest.raises(BackupError, match="did not answer") as raised:
+        backup(fresh_stack, tmp_path / "while-s3-is-down")
+    assert raised.value.hint and not (tmp_path / "while-s3-is-down").exists()
 
 
 def test_bad_backup_input_is_one_error_with_a_hint(
