@@ -34,7 +34,8 @@ def submit(ctx: click.Context, job: str, args: tuple[str, ...], quiet: bool) -> 
         from lakehouse.runtimes.local import tail
 
         click.echo(tail(run.log, 30), err=True)
-    err.print(f"spark job {run.job} {state} in {run.seconds:.1f} s; Spark's full log: {run.log}")
+    message = f"spark job {run.job} {state} in {run.seconds:.1f} s; Spark's full log: {run.log}"
+    err.print(message, soft_wrap=True)  # a path cut across lines cannot be copied
     sys.exit(run.exit_code)
 
 

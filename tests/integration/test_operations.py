@@ -1,0 +1,171 @@
+"""Operations on the real servers: quiet, readable logs and a green single-node OpenSearch.
+
+Each test reads the log of the session's own stack before and after doing what
+used to flood it, so it fails when the noise comes back.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lakehouse import Lakehouse, Settings
+from lakehouse.runtimes.local import LocalRuntime
+from lakehouse.services.opensearch import OpenSearchService
+from lakehouse.services.postgres import PostgresService
+from lakehouse.sync.integrations import Integration
+from lakehouse.sync.postgres_source import PostgresSource
+from lakehouse.testing.postgres import create_database, drop_database
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def _grown(path: Path, since: int) -> str:
+    """What was appended to ``path`` after it was ``since`` bytes long."""
+    with path.open("rb") as handle:
+        handle.seek(since)
+        return handle.read().decode(errors="replace")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0
+
+
+def test_catalog_logs_neither_table_loads_nor_4xx_answers(lake: Lakehouse, namespace: str) -> None:
+    log = LocalRuntime(lake.settings).log_path("catalog")
+    before = _size(log)
+    lake.sql(f"CREATE TABLE {namespace}.quiet AS SELECT 1 AS id")
+    for _ in range(3):
+        lake.sql(f"SELECT count(*) FROM {namespace}.quiet")
+        assert not lake.catalog.table_exists(f"{namespace}.missing")  # a 404 answer
+    time.sleep(0.5)
+    grown = _grown(log, before)
+    assert "Table loaded by catalog" not in grown
+    assert "Refreshing table metadata" not in grown
+    assert "Error processing REST request" not in grown
+    assert "NoSuchTableException" not in grown
+
+
+@pytest.fixture
+def decoding_database(stack: Settings, stack_services: list[str]) -> Iterator[str]:
+    """A throwaway database with one table, dropped with its slots afterwards."""
+    if "postgres" not in stack_services:
+        pytest.skip("needs postgres")
+    name = f"ops_{uuid.uuid4().hex[:10]}"
+    create_database(stack, name)
+    with psycopg.connect(stack.postgres_dsn(name), autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, label text)")
+    try:
+        yield name
+    finally:
+        drop_database(stack, name)
+
+
+def _postgres_log_text(settings: Settings, sizes: dict[Path, int]) -> str:
+    files = sorted(PostgresService(settings).log_dir.glob("*.log"))
+    return "".join(_grown(path, sizes.get(path, 0)) for path in files)
+
+
+@pytest.mark.lakehouse_postgres
+def test_sync_polls_leave_postgres_log_quiet_and_errors_still_logged(
+    stack: Settings, decoding_database: str
+) -> None:
+    integration = Integration(name=f"ops-{decoding_database[4:]}", source="postgres",
+                              target="iceberg", tables=("items",), database=decoding_database)  # fmt: skip
+    source = PostgresSource.for_integration(stack, integration)
+    log_dir = PostgresService(stack).log_dir
+    sizes = {path: _size(path) for path in log_dir.glob("*.log")}
+    try:
+        source.ensure_replication()
+        for _ in range(5):
+            source.peek(100)
+    finally:
+        source.close()
+    dsn = stack.postgres_dsn(decoding_database)
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.UndefinedTable),
+    ):
+        conn.execute("SELECT * FROM no_such_table_for_the_log")
+    time.sleep(1.0)  # the logging collector writes asynchronously
+    grown = _postgres_log_text(stack, sizes)
+    assert "logical decoding found consistent point" not in grown
+    assert "starting logical decoding for slot" not in grown
+    assert "no_such_table_for_the_log" in grown  # real errors are still logged
+    shown = run_cli("logs", "postgres", "-n", "200").stdout
+    assert "no_such_table_for_the_log" in shown  # and `lakehouse logs` shows that file
+
+
+@pytest.mark.lakehouse_opensearch
+def test_opensearch_single_node_stays_green_when_an_index_asks_for_a_replica(
+    stack: Settings, stack_services: list[str]
+) -> None:
+    if "opensearch" not in stack_services:
+        pytest.skip("needs opensearch")
+    client = OpenSearchService(stack).client(timeout=60)
+    index = f"ops-replica-{uuid.uuid4().hex[:8]}"
+    client.indices.create(
+        index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 1}}
+    )
+    try:
+        health = client.cluster.health(index=index, wait_for_status="green")
+        assert health["status"] == "green", health
+        assert client.cluster.health()["status"] == "green"
+    finally:
+        client.indices.delete(index=index)
+
+
+@pytest.mark.lakehouse_trino
+def test_trino_scans_do_not_log_iceberg_metrics_reports(
+    lake: Lakehouse, namespace: str, stack_services: list[str]
+) -> None:
+    if "trino" not in stack_services:
+        pytest.skip("needs trino")
+    lake.sql(f"CREATE TABLE {namespace}.scanned AS SELECT range AS id FROM range(100)")
+    log = LocalRuntime(lake.settings).log_path("trino")
+    before = _size(log)
+    for _ in range(3):
+        assert lake.sql(f"SELECT count(*) AS n FROM {namespace}.scanned", engine="trino")[
+            "n"
+        ].to_pylist() == [100]
+    time.sleep(0.5)
+    grown = _grown(log, before)
+    assert "metrics report" not in grown.lower()
+    assert "ScanReport" not in grown
+
+
+JOB = """\
+import sys
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+print("rows in the job:", spark.range(7).count())
+print("a warning of the job's own", file=sys.stderr)
+spark.stop()
+"""
+
+
+def test_spark_submit_shows_the_jobs_output_not_sparks_info_log(
+    stack: Settings, tmp_path: Path
+) -> None:
+    job = tmp_path / "tiny_job.py"
+    job.write_text(JOB)
+    result = run_cli("spark", "submit", str(job), check=False)
+    if result.returncode != 0 and "JDK" in result.stderr:
+        pytest.skip(f"no JDK for Spark: {result.stderr.strip()[:200]}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = result.stdout + result.stderr
+    assert "rows in the job: 7" in shown
+    assert "a warning of the job's own" in shown
+    assert " INFO " not in shown, shown[:3000]
+    logs = sorted((stack.home_dir / "logs" / "spark-jobs").glob("tiny_job-*.log"))
+    assert logs and " INFO " in logs[-1].read_text()  # the full log stays in its file
+    assert str(logs[-1]) in result.stderr  # and stderr says where, once
+    assert result.stderr.count(str(logs[-1])) == 1
