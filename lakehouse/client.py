@@ -84,22 +84,26 @@ class Lakehouse:
         s = self.settings
         return s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
 
+    @guarded("opening DuckDB", ("catalog",))
     def duckdb(self, namespace: str = DEFAULT_NAMESPACE) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached; ``namespace`` is the default schema."""
         engine = self._duckdb_engine()
         engine.use(namespace)
         return engine.connection
 
+    @guarded("connecting to Trino", ("trino",))
     def trino(self, schema: str = DEFAULT_NAMESPACE) -> TrinoConnection:
         """A DB-API connection (the ``trino`` client) with catalog ``lake``."""
         from lakehouse.engines.trino import TrinoEngine
 
         return TrinoEngine(self.settings).connect(schema=schema)
 
+    @guarded("connecting to Spark", ("spark",))
     def spark(self) -> SparkSession:
         """A Spark Connect session to the lake house's server; ``lake`` is the default catalog."""
         return self._spark_engine().session()
 
+    @guarded("connecting to OpenSearch", ("opensearch",))
     def opensearch(self) -> OpenSearch:
         """An opensearch-py client for the lake's OpenSearch node."""
         from lakehouse.services.opensearch import OpenSearchService

@@ -21,6 +21,7 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from lakehouse.errors import LakehouseError, ServiceNotRunningError, ServiceUnavailableError
 
@@ -101,7 +102,34 @@ def outage_of(
         reason = not_answering(settings, service)
         if reason is not None:
             return ServiceUnavailableError(service, service_url(settings, service), tried, reason)
+    # Up again already (a restart in progress dropped the connection): name it by its URL.
+    named = service_of_request(settings, exc)
+    if named is None:
+        return None
+    return ServiceUnavailableError(
+        named, service_url(settings, named), tried, f"the connection failed: {_first_line(exc)}"
+    )
+
+
+def service_of_request(settings: Settings, exc: BaseException) -> str | None:
+    """The service whose port a failed HTTP request (``requests``) went to, if any."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        url = getattr(getattr(current, "request", None), "url", None)
+        port = urlsplit(url).port if isinstance(url, str) else None
+        for service, field in SERVICE_PORTS.items():
+            if port is not None and port == getattr(settings, field):
+                return service
+        current = current.__cause__ or current.__context__
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def check_answering(settings: Settings, tried: str, services: Sequence[str]) -> None:

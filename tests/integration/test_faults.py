@@ -140,3 +140,40 @@ def _kill_later(settings: Settings, after: float) -> threading.Thread:
     thread = threading.Thread(target=kill, daemon=True)
     thread.start()
     return thread
+
+
+def test_kill_9_of_the_sync_worker_during_a_load_loses_nothing(
+    own_stack: tuple[Settings, dict[str, str]], shop: str
+) -> None:
+    from lakehouse.simulate import ShopSimulator
+    from lakehouse.sync.integrations import Integration, IntegrationStore
+    from lakehouse.sync.verify import verify
+
+    settings, _ = own_stack
+    integration = Integration(name="faults-shop", source="postgres", target="iceberg",
+                              tables=("orders", "customers"), database=settings.postgres_db)  # fmt: skip
+    IntegrationStore(settings).create(integration)
+    runtime, stop = LocalRuntime(settings), threading.Event()
+    traffic = threading.Thread(
+        target=lambda: ShopSimulator(shop, rate=200, seed=4).run(stop=stop), daemon=True
+    )
+    traffic.start()
+    try:
+        runtime.up(["sync"])
+        time.sleep(4)  # mid-load: the first snapshot and streamed changes
+        kill_9(settings, "sync")
+        time.sleep(1)
+        runtime.up(["sync"])
+        time.sleep(3)
+        stop.set()
+        traffic.join(timeout=30)
+        deadline, reports = time.monotonic() + 90, []
+        while time.monotonic() < deadline:
+            reports = verify(settings, integration)
+            if all(r.ok for r in reports):
+                break
+            time.sleep(1)
+    finally:
+        stop.set()
+        runtime.down(["sync"])
+    assert reports and all(r.source_rows > 0 and r.ok for r in reports), reports

@@ -107,3 +107,18 @@ def test_an_unexpected_exception_is_one_line_naming_the_log(tmp_path: Path) -> N
     assert "unexpected KeyError" in result.output and "bug in lakehouse" in result.output
     log = tmp_path / "logs" / "cli-errors.log"
     assert "Traceback" in log.read_text()
+
+
+def test_a_dropped_connection_to_a_service_that_answers_again_is_named() -> None:
+    import requests
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        settings = load_settings(catalog_port=port)
+        request = requests.Request("GET", f"http://127.0.0.1:{port}/v1/config").prepare()
+        dropped = requests.ConnectionError("Connection reset by peer", request=request)
+        outage = outage_of(settings, dropped, "listing tables", ["catalog"])
+    assert isinstance(outage, ServiceUnavailableError) and outage.service == "catalog"
+    assert "Connection reset by peer" in str(outage)
