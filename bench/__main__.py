@@ -211,6 +211,8 @@ def main() -> None:
     print_sync_table(console, sync)
     # Its own stack, after the main one is down: the README's memory figures.
     memory_bench.print_table(console, memory_bench.run_alone(console))
+    # kill -9 during writes, on a stack of its own: bench/results/faults.json.
+    faults_bench.print_table(console, faults_bench.run_alone())
 
 
 def run_sync(
