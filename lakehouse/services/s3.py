@@ -96,15 +96,19 @@ class S3Service(Service):
         """The gRPC certificates, made afresh by :meth:`prepare` for every start."""
         return tls_files(self.settings.home_dir / "run" / "s3-tls")
 
-    def grpc_tls_environment(self) -> dict[str, str]:
-        """Mutual TLS on every internal gRPC port: the filer's gRPC API would
-        otherwise create and delete objects for any local process."""
+    def internal_tls_environment(self) -> dict[str, str]:
+        """Mutual TLS on every internal gRPC port (the filer's gRPC API would
+        otherwise create and delete objects for any local process) and on the
+        volume server's HTTP port (its /status would show the data's path)."""
         tls = self.tls
         env = {"WEED_GRPC_CA": str(tls.ca)}
         for component in GRPC_COMPONENTS:
             env[f"WEED_GRPC_{component}_CERT"] = str(tls.cert)
             env[f"WEED_GRPC_{component}_KEY"] = str(tls.key)
-        return env
+        for side in ("VOLUME", "CLIENT"):  # the S3 gateway and filer are the clients
+            env |= {f"WEED_HTTPS_{side}_CERT": str(tls.cert), f"WEED_HTTPS_{side}_KEY": str(tls.key),
+                    f"WEED_HTTPS_{side}_CA": str(tls.ca)}  # fmt: skip
+        return env | {"WEED_HTTPS_CLIENT_ENABLED": "true"}
 
     def local_sockets(self) -> dict[str, Path]:
         """The S3 gateway's and the filer's unix sockets: under the home when the
@@ -146,7 +150,7 @@ class S3Service(Service):
             # with INVALID_ACCESS_KEY_ID.
             env={"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key}
             | jwt_keys
-            | self.grpc_tls_environment(),
+            | self.internal_tls_environment(),
             ports=(
                 Port("s3", s.s3_port),
                 *tuple(Port(name, port, public=False) for name, port in inner.items()),

@@ -8,6 +8,7 @@ JVM services and PostgreSQL and OpenSearch in (in a full run they are up anyway)
 from __future__ import annotations
 
 import io
+import ssl
 import urllib.error
 import urllib.request
 import uuid
@@ -100,15 +101,13 @@ def test_seaweedfs_internal_http_takes_no_unauthenticated_reads_or_writes(
     key, data = warehouse_object
     inner = S3Service(stack).internal_ports()
     filer = f"http://127.0.0.1:{inner['filer']}/buckets/{stack.warehouse_bucket}"
-    master, volume = f"http://127.0.0.1:{inner['master']}", f"http://127.0.0.1:{inner['volume']}"
+    master = f"http://127.0.0.1:{inner['master']}"
     refused = {
         "filer PUT": call("PUT", f"{filer}/intruder.txt", b"x"),
         "filer DELETE": call("DELETE", f"{filer}/{key}"),
         "filer GET": call("GET", f"{filer}/{key}"),
         "master assign": call("GET", f"{master}/dir/assign"),
         "master status": call("GET", f"{master}/dir/status"),
-        "volume write": call("POST", f"{volume}/3,01637037d6", b"x"),
-        "volume read": call("GET", f"{volume}/3,01637037d6"),
     }
     assert all(status in (401, 403, 404) for status in refused.values()), refused
     client = S3Service(stack).client()
@@ -139,3 +138,28 @@ def test_seaweedfs_grpc_ports_need_the_stack_certificate(stack: Settings) -> Non
         target = f"127.0.0.1:{service.internal_ports()[name]}"
         assert not grpc_ready(target, None), f"{name} takes plaintext gRPC from anyone"
         assert grpc_ready(target, stack_credentials), f"{name} refuses the stack's certificate"
+
+
+def volume_status(port: int, context: ssl.SSLContext | None) -> int | str:
+    """The volume server's answer to GET /status: HTTP status, or why none came."""
+    scheme = "https" if context else "http"
+    try:
+        with urllib.request.urlopen(
+            f"{scheme}://127.0.0.1:{port}/status", timeout=5, context=context
+        ) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError as exc:
+        return type(exc).__name__
+
+
+def test_seaweedfs_volume_server_needs_the_stack_certificate(stack: Settings) -> None:
+    service = S3Service(stack)
+    port, tls = service.internal_ports()["volume"], service.tls
+    anyone = ssl.create_default_context(cafile=str(tls.ca))
+    stack_side = ssl.create_default_context(cafile=str(tls.ca))
+    stack_side.load_cert_chain(str(tls.cert), str(tls.key))
+    assert volume_status(port, None) == 400  # plain HTTP to a TLS port
+    assert volume_status(port, anyone) != 200  # no client certificate
+    assert volume_status(port, stack_side) == 200
