@@ -196,17 +196,21 @@ class LocalRuntime:
         services = build_services(self.settings, names)
         to_start = [svc for svc in services if not self._already_up(svc)]
         self._check_ports(to_start)
-        # This process writes state files and log headers into the home too.
-        os.umask(PRIVATE_UMASK)
-        make_private(self.home)
-        for svc in to_start:
-            with self.console.status(f"Preparing {svc.name}..."):
-                svc.prepare()
-        for svc in services:
-            if svc in to_start:
-                self._start(svc)
-            self.wait_ready(svc)
-            svc.after_ready()
+        # This process writes into the home too (state files, log headers, data
+        # directories in prepare); the caller's umask is restored afterwards.
+        caller_umask = os.umask(PRIVATE_UMASK)
+        try:
+            make_private(self.home)
+            for svc in to_start:
+                with self.console.status(f"Preparing {svc.name}..."):
+                    svc.prepare()
+            for svc in services:
+                if svc in to_start:
+                    self._start(svc)
+                self.wait_ready(svc)
+                svc.after_ready()
+        finally:
+            os.umask(caller_umask)
         return services
 
     def _already_up(self, svc: Service) -> bool:

@@ -103,3 +103,19 @@ def test_a_taken_internal_port_stops_up_before_anything_starts(
     assert "spark-driver" in refused.value.message
     assert "LAKEHOUSE_SPARK_PORT" in (refused.value.hint or "")
     assert not (tmp_path / "home" / "run").exists()
+
+
+def test_up_makes_the_home_private_and_gives_the_caller_its_umask_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.runtimes import local
+
+    monkeypatch.setattr(local, "build_services", lambda settings, names: [])
+    home = tmp_path / "home"
+    caller_umask = os.umask(0o022)
+    try:
+        local.LocalRuntime(load_settings(home=home)).up()
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(caller_umask)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
