@@ -55,9 +55,19 @@ err = cast("Console", _LazyConsole(stderr=True))
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+LINE_CHARS = 400
+
+
 def printable(text: str) -> str:
-    """``text`` with control characters written as escapes (``\\x1b``), never sent raw."""
-    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+    """``text`` with control characters written as escapes (``\\x1b``), never sent raw,
+    and each line cut to LINE_CHARS (a message may quote a long value)."""
+    escaped = _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+    return "\n".join(
+        line
+        if len(line) <= LINE_CHARS
+        else f"{line[:LINE_CHARS]}... ({len(line) - LINE_CHARS:,} more characters)"
+        for line in escaped.split("\n")
+    )
 
 
 def friendly_errors(func: F) -> F:

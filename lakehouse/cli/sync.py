@@ -97,13 +97,12 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, follow: bool)
 
 
 def _run_once(settings: Any, names: list[str]) -> None:
-    from lakehouse.sync.integrations import IntegrationStore
-    from lakehouse.sync.runner import catch_up
+    from lakehouse.client import Lakehouse
 
-    integrations = IntegrationStore(settings).all()
+    lake = Lakehouse(settings)  # its sync() names a service that is down
     for name in names:
         started = time.monotonic()
-        result = catch_up(settings, integrations[name])
+        result = lake.sync(name)
         click.echo(
             f"{name}: {result.snapshot_rows:,} snapshot rows, {result.changes:,} changes, "
             f"{result.dead_letters} dead letters in {time.monotonic() - started:.1f} s; "
@@ -164,11 +163,9 @@ def _route(integration: Any) -> str:
 @friendly_errors
 def verify(ctx: click.Context, name: str) -> None:
     """Compare source and target row for row (key and content hash); exit 1 on a difference."""
-    from lakehouse.sync.integrations import IntegrationStore
-    from lakehouse.sync.verify import verify as verify_integration
+    from lakehouse.client import Lakehouse
 
-    settings = settings_of(ctx)
-    reports = verify_integration(settings, IntegrationStore(settings).get(name))
+    reports = Lakehouse(settings_of(ctx)).verify_sync(name)  # names a service that is down
     for r in reports:
         verdict = "equal" if r.ok else (
             f"{len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different, "

@@ -48,6 +48,7 @@ from lakehouse.errors import IngestError
 from lakehouse.lake.casting import TextFormats
 from lakehouse.lake.exact import LONG_NUMBER, exact_column
 from lakehouse.lake.names import check_columns
+from lakehouse.outages import CONNECT_SECONDS, S3_REQUEST_SECONDS
 
 FORMATS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
@@ -113,6 +114,7 @@ def _filesystem(source: str, settings: Settings) -> tuple[pa_fs.FileSystem, str]
         fs = pa_fs.S3FileSystem(
             access_key=settings.access_key, secret_key=settings.secret_key,
             endpoint_override=settings.s3_endpoint, region=settings.region, scheme="http",
+            connect_timeout=CONNECT_SECONDS, request_timeout=S3_REQUEST_SECONDS,
         )  # fmt: skip
         return fs, source.removeprefix("s3://")
     path = Path(source).expanduser()

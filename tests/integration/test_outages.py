@@ -105,12 +105,22 @@ def test_a_killed_lake_service_is_named_by_every_entry_point(
 
 
 def test_postgres_down_is_named(own_stack: tuple[Settings, dict[str, str]]) -> None:
-    settings, _ = own_stack
+    from lakehouse.sync.integrations import Integration, IntegrationStore
+
+    settings, env = own_stack
+    IntegrationStore(settings).create(Integration(
+        name="outage-shop", source="postgres", target="iceberg", tables=("orders",),
+        database=settings.postgres_db))  # fmt: skip
     kill_9(settings, "postgres")
     try:
         with Lakehouse(settings) as lake, pytest.raises(ServiceUnavailableError) as info:
             lake.postgres()
         assert info.value.service == "postgres" and "lakehouse logs postgres" in str(info.value)
+        for command in ("run", "verify"):
+            result = run_cli(env, "sync", command, "outage-shop")
+            said = result.stderr
+            assert result.returncode == 1 and "Traceback" not in said, said
+            assert "The postgres service" in said and "Hint:" in said, said
     finally:
         LocalRuntime(settings).up(SERVICES)
     with Lakehouse(settings) as lake, lake.postgres() as conn:

@@ -122,3 +122,9 @@ def test_a_dropped_connection_to_a_service_that_answers_again_is_named() -> None
         outage = outage_of(settings, dropped, "listing tables", ["catalog"])
     assert isinstance(outage, ServiceUnavailableError) and outage.service == "catalog"
     assert "Connection reset by peer" in str(outage)
+
+
+def test_a_long_quoted_value_is_cut_in_the_cli_message() -> None:
+    shown_line = printable("value: " + "y" * 5000 + "\nHint: fix it")
+    first, hint = shown_line.split("\n")
+    assert len(first) < 500 and "more characters" in first and hint == "Hint: fix it"
