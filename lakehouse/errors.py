@@ -118,8 +118,7 @@ class ServiceUnavailableError(ServiceNotRunningError):
         self.tried = tried
         self.reason = reason
         super().__init__(
-            f"The {service} service at {url} is not answering, so {tried} failed "
-            f"({reason}).",
+            f"The {service} service at {url} is not answering, so {tried} failed ({reason}).",
             hint=f"Start it with `lakehouse up` (see `lakehouse status`, and "
             f"`lakehouse logs {service}` for why it stopped), then try again.",
         )
