@@ -102,9 +102,15 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
     else:
         from lakehouse.services.opensearch import OpenSearchService
         from lakehouse.sync.opensearch_target import OpenSearchTarget
+        from lakehouse.sync.postgres_pipeline import MAX_PARALLEL_COMMITS
 
         # No client-side retries: the runner's own backoff reports and retries.
-        client = OpenSearchService(settings).client(max_retries=0)
+        # One connection per parallel commit: opensearch-py's pool holds 1 by
+        # default, so the others opened a connection, used it once and dropped it
+        # ("Connection pool is full, discarding connection", ~800 lines in 5 min).
+        client = OpenSearchService(settings).client(
+            max_retries=0, pool_maxsize=MAX_PARALLEL_COMMITS
+        )
         writer = OpenSearchWriter(OpenSearchTarget(client, integration.name), integration, settings)
     batch_rows = integration.batch_rows or settings.sync_batch_rows
     if integration.source == "postgres":
