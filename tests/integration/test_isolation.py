@@ -50,9 +50,13 @@ def project_config(base: int) -> dict[str, int]:
     return {name: base + offsets[name] for name in PORT_SETTINGS}
 
 
-def write_project(directory: Path, ports: dict[str, int]) -> None:
+def write_project(directory: Path, ports: dict[str, int], home: str | None) -> None:
+    """A lakehouse.toml with ``ports``, ``home`` (relative to it) when given, and
+    one integration; an outside home is the layout where a worker run from its home
+    would find no lakehouse.toml by walking up."""
     directory.mkdir(parents=True)
-    lines = ["[lakehouse]", *(f"{name} = {port}" for name, port in ports.items()), ""]
+    lines = ["[lakehouse]", *([f'home = "{home}"'] if home else [])]
+    lines += [*(f"{name} = {port}" for name, port in ports.items()), ""]
     lines += ["[sync.items-to-search]", 'source = "postgres"', 'target = "opensearch"',
               'tables = ["items"]', ""]  # fmt: skip
     (directory / "lakehouse.toml").write_text("\n".join(lines))
@@ -74,8 +78,9 @@ def two_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Settin
     in each; the sync worker starts once the table its integration names exists."""
     tmp_path = tmp_path_factory.mktemp("isolation")
     projects = [tmp_path / "first", tmp_path / "second"]
-    for project, start in zip(projects, (30000, 45000), strict=True):
-        write_project(project, project_config(free_port_block(PORTS_PER_STACK, start)))
+    layouts = ((30000, None), (45000, "../second-home"))
+    for project, (start, home) in zip(projects, layouts, strict=True):
+        write_project(project, project_config(free_port_block(PORTS_PER_STACK, start)), home)
     warm_shared_cache(tmp_path / "scratch-home")
     try:
         in_parallel(projects, "up", "--services", SERVICES_BUT_SYNC, "--no-sample")

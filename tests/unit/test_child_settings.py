@@ -25,8 +25,12 @@ PRINT_PORTS = (
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project whose lakehouse.toml sets non-default ports; the cwd is the project."""
-    lines = ["[lakehouse]", *(f"{name} = {port}" for name, port in PROJECT_PORTS.items())]
+    tmp_path = tmp_path / "project"
+    tmp_path.mkdir()
+    """A project whose lakehouse.toml sets non-default ports and a home outside the
+    project (so walking up from the home finds no lakehouse.toml); the cwd is the project."""
+    lines = ["[lakehouse]", 'home = "../outside-home"']
+    lines += [f"{name} = {port}" for name, port in PROJECT_PORTS.items()]
     (tmp_path / "lakehouse.toml").write_text("\n".join(lines) + "\n")
     monkeypatch.delenv("LAKEHOUSE_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -41,6 +45,7 @@ def ports_seen_by(env: dict[str, str], cwd: Path) -> dict[str, int]:
 
 def test_the_sync_worker_sees_the_project_ports_from_the_home(project: Path) -> None:
     settings = load_settings()
+    assert not settings.home_dir.resolve().is_relative_to(project)
     spec = SyncService(settings).spec()
     env = LocalRuntime(settings)._child_env(spec)
     settings.home_dir.mkdir(parents=True)
