@@ -83,7 +83,7 @@ class Settings(BaseModel):
     s3_port: int = Field(default=9000, description="S3 API port.")
     s3_internal_port_base: int = Field(
         default=9330,
-        description="First of 10 consecutive ports SeaweedFS uses internally (master, volume, filer, gRPC, metrics).",
+        description="First of 10 consecutive ports SeaweedFS uses internally (master, volume, filer, admin, their gRPC twins; the 10th is kept free).",
     )
     catalog_port: int = Field(default=8181, description="Iceberg REST catalog port.")
     access_key: str = Field(default="lakehouse", description="S3 access key id.")
@@ -130,7 +130,10 @@ class Settings(BaseModel):
     trino_java: Path | None = Field(
         default=None, description="JDK for Trino (24+); else JAVA_HOME, PATH, /usr/lib/jvm/*."
     )
-    spark_port: int = Field(default=15002, description="Spark Connect gRPC port.")
+    spark_port: int = Field(
+        default=15002,
+        description="Spark Connect gRPC port; its driver RPC and block manager use the next two.",
+    )
     spark_driver_memory: str = Field(
         default="512m", description="Heap of the Spark Connect driver."
     )
