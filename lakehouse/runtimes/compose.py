@@ -111,7 +111,9 @@ def seaweedfs_override(settings: Settings) -> dict[str, Any]:
         "image": IMAGES["seaweedfs"],
         "command": ["mini", "-dir=/data", "-ip.bind=0.0.0.0", f"-bucket={s.warehouse_bucket}",
                     "-s3.port=9000", "-s3.port.iceberg=0", "-admin.ui=false", "-webdav=false",
-                    "-master.telemetry=false"],
+                    # As in the local runtime (lakehouse.services.s3): no Lance server,
+                    # no HTTP APIs on the master, filer and admin.
+                    "-s3.port.lance=0", "-disableHttp", "-master.telemetry=false"],
         "environment": {"AWS_ACCESS_KEY_ID": s.access_key, "AWS_SECRET_ACCESS_KEY": s.secret_key},
         "healthcheck": _health(["CMD-SHELL", "wget -qO- http://127.0.0.1:9000/healthz || exit 1"]),
     }}}  # fmt: skip
