@@ -4,7 +4,8 @@ A private stack (S3, catalog, PostgreSQL) in a temporary home. For each of S3 an
 the catalog, an append loop runs while the service is killed ``ROUNDS`` times and
 started again with the runtime; then the table is checked batch by batch. The
 baseline, measured in the same run, is the same append loop with no fault.
-PostgreSQL is killed under the shop simulator, which must reconnect.
+PostgreSQL is killed under the shop simulator, which must reconnect; the sync
+worker and OpenSearch are killed during a sync load, which must end in sync.
 
 Figures (bench/results/faults.json): writes attempted, acknowledged, failed,
 lost (acknowledged but missing: must be 0), duplicated and partial batches,
@@ -31,11 +32,18 @@ from lakehouse import Lakehouse
 from lakehouse.config import Settings
 from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.simulate import ShopSimulator
-from lakehouse.testing.faults import AppendLoop, check_table, kill_9, orphan_files, private_stack
+from lakehouse.testing.faults import (
+    AppendLoop,
+    check_table,
+    kill_9,
+    kill_during_sync_load,
+    orphan_files,
+    private_stack,
+)
 from sample_data.shop import load_shop
 
 RESULTS = Path(__file__).parent / "results"
-SERVICES = ["s3", "catalog", "postgres"]
+SERVICES = ["s3", "catalog", "postgres"]  # sync and OpenSearch start for their rounds
 ROUNDS = 5
 BASELINE_SECONDS = 20.0
 WRITES_BETWEEN_KILLS = 5
@@ -134,6 +142,15 @@ def run_alone() -> dict[str, Any]:
                 result[victim]["writes_per_s"] / result["baseline"]["writes_per_s"]
             )
         result["postgres"] = postgres_rounds(settings)
+        for victim, target in (("sync", "iceberg"), ("opensearch", "opensearch")):
+            load = kill_during_sync_load(settings, settings.postgres_dsn(), victim, target)
+            result[f"{victim}_during_sync_load"] = {
+                "target": target,
+                "in_sync": load.in_sync_after is not None,
+                "in_sync_s_after_restart": load.in_sync_after,
+                "source_rows": sum(r.source_rows for r in load.reports),
+                "last_error": load.last_error,
+            }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "faults.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -152,3 +169,8 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
     table.add_row("postgres (simulate)", "-", f"{pg['changes']:,} changes", "-", "-", "-", "-",
                   f"{pg['reconnect_s_median']:.1f} ({pg['reconnects']} reconnects)", "-")  # fmt: skip
     console.print(table)
+    for victim in ("sync", "opensearch"):
+        load = result[f"{victim}_during_sync_load"]
+        state = (f"in sync {load['in_sync_s_after_restart']:.1f} s after the restart"
+                 if load["in_sync"] else f"NOT in sync ({load['last_error']})")  # fmt: skip
+        console.print(f"kill -9 {victim} during a postgres -> {load['target']} load: {state}")
