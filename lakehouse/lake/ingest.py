@@ -159,6 +159,26 @@ def conform(data: pa.Table, target: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=target)
 
 
+def _required_kept(table: Table, data: pa.Table, name: str) -> pa.Schema:
+    """``data``'s schema with the table's required columns (e.g. a sync's key) required:
+    a nullable input column would otherwise make them optional, which Iceberg refuses
+    for identifier fields. IngestError when such a column holds a null."""
+    required = {f.name for f in table.schema().fields if f.required}
+    fields = []
+    for field in data.schema:
+        if field.name in required:
+            nulls = data.column(field.name).null_count
+            if nulls:
+                raise IngestError(
+                    f"Column {field.name} of {name} is required (never NULL), but the "
+                    f"input has {nulls} null value(s) in it.",
+                    hint="Fill or drop those rows first; the table was not changed.",
+                )
+            field = field.with_nullable(False)
+        fields.append(field)
+    return pa.schema(fields)
+
+
 def _arrow_schema(table: Table) -> pa.Schema:
     """The table's schema as Arrow types, without pyiceberg's field-id metadata."""
     arrow = schema_to_pyarrow(table.schema())
@@ -386,9 +406,10 @@ class Ingestor:
         self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]
     ) -> IngestResult:
         before = {f.name: f.field_type for f in table.schema().fields}
+        schema = _required_kept(table, data, name)
         with writing(name, mode), committing(table) as tx:
             with tx.update_schema() as update:
-                update.union_by_name(data.schema)
+                update.union_by_name(schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())
             self._apply(tx, conform(data, target), mode, key)
         table.refresh()

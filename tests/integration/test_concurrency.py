@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.errors import SyncError
+from lakehouse.errors import IngestError, SyncError
 from lakehouse.lake.ingest import IngestResult
 from lakehouse.lake.orphans import orphan_files
 from lakehouse.sync.iceberg_target import IcebergTarget
@@ -168,7 +168,9 @@ def test_a_sync_commit_that_loses_a_race_leaves_no_file_and_retries_exactly(
         return changes
 
     target.apply(name, batch(0, 1), "1")  # creates the table; the target caches it
-    lake.table(name).append(rows(9, 5, 500).cast(schema))  # another writer moves it on
+    lake.ingest(rows(9, 5, 500), name)  # another writer moves the table on
+    with pytest.raises(IngestError, match=r"id .* is required"):  # the sync's key stays a key
+        lake.ingest(pa.table({"id": pa.array([None, 7], pa.int64())}), name)
     with pytest.raises(SyncError, match="Concurrent commit"):
         target.apply(name, batch(10, 2), "2")  # planned on the cached, stale table
     assert_no_orphans(lake, name)
