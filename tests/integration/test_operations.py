@@ -6,6 +6,7 @@ used to flood it, so it fails when the noise comes back.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -169,3 +170,25 @@ def test_spark_submit_shows_the_jobs_output_not_sparks_info_log(
     assert logs and " INFO " in logs[-1].read_text()  # the full log stays in its file
     assert str(logs[-1]) in result.stderr  # and stderr says where, once
     assert result.stderr.count(str(logs[-1])) == 1
+
+
+def test_old_metadata_files_are_deleted_once_without_warnings(
+    lake: Lakehouse, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pyarrow as pa
+
+    keep = 2
+    table = lake.catalog.create_table(
+        f"{namespace}.versions",
+        schema=pa.schema([("id", pa.int64())]),
+        properties={"write.metadata.delete-after-commit.enabled": "true",
+                    "write.metadata.previous-versions-max": str(keep)},
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        for value in range(5):
+            table.append(pa.table({"id": [value]}))
+    assert not [r.getMessage() for r in caplog.records if "Failed to delete" in r.getMessage()]
+    bucket, _, prefix = table.metadata.location.removeprefix("s3://").partition("/")
+    names = [o.object_name for o in lake.s3.list_objects(bucket, prefix=f"{prefix}/metadata/",
+                                                            recursive=True)]  # fmt: skip
+    assert len([n for n in names if n.endswith(".metadata.json")]) == keep + 1
