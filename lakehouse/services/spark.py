@@ -164,6 +164,9 @@ class SparkService(Service):
             "--conf", f"spark.driver.port={s.spark_port + 1}",
             "--conf", f"spark.blockManager.port={s.spark_port + 2}",
             "--conf", "spark.port.maxRetries=0",
+            # Those two take only peers that know a secret Spark makes at start-up
+            # (local mode generates it); Spark Connect's own port is not affected.
+            "--conf", "spark.authenticate=true",
         ]  # fmt: skip
         return ServiceSpec(
             name=self.name,
