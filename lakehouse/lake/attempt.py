@@ -109,7 +109,13 @@ def discarding_on_failure(
     try:
         yield
     except BaseException as exc:
-        discard_uncommitted(catalog, identifier, recorder, _staged_snapshots(tx), exc)
+        landed = discard_uncommitted(catalog, identifier, recorder, _staged_snapshots(tx), exc)
+        if landed and isinstance(exc, Exception):
+            # The error came after the catalog had taken the commit (a lost answer):
+            # the write is done. Raising would invite a retry that writes it twice.
+            log.warning("the commit's answer was lost (%s), but the table holds its "
+                        "snapshot: the write landed", type(exc).__name__)  # fmt: skip
+            return
         raise
 
 
@@ -119,23 +125,27 @@ def discard_uncommitted(
     recorder: RecordingIO,
     snapshot_ids: set[int],
     error: BaseException,
-) -> None:
+) -> bool:
     """Delete the files ``recorder`` saw written unless the commit may have landed.
 
     ``snapshot_ids`` are the snapshots the attempt staged and ``error`` what it
     raised. Files kept because the outcome cannot be known are logged and noted
-    on ``error`` (``add_note``), with their count and where they are.
+    on ``error`` (``add_note``), with their count and where they are. Returns
+    True when the table holds one of ``snapshot_ids``: the commit landed.
     """
-    if not recorder.written:
-        return
+    if not recorder.written and not snapshot_ids:
+        return False
     reason = _reason_to_keep(catalog, identifier, snapshot_ids, error)
+    if reason == "committed":
+        return True
     if reason is None:
         _delete_all(recorder)
-    elif reason != "committed":
+    else:
         note = (f"{len(recorder.written)} file(s) this write left (e.g. {recorder.written[0]}) "
                 f"were kept: {reason}; removing orphan files later deletes them.")  # fmt: skip
         log.warning(note)
         error.add_note(note)
+    return False
 
 
 def _reason_to_keep(

@@ -9,7 +9,13 @@ import requests
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException
 from pyiceberg.io import FileIO, InputFile, OutputFile
 
-from lakehouse.lake.attempt import CONFLICTS, RecordingIO, discard_uncommitted, retry_conflicts
+from lakehouse.lake.attempt import (
+    CONFLICTS,
+    RecordingIO,
+    discard_uncommitted,
+    discarding_on_failure,
+    retry_conflicts,
+)
 
 
 class MemoryIO(FileIO):
@@ -88,6 +94,23 @@ def test_an_unknown_outcome_that_landed_keeps_the_files() -> None:
     discard_uncommitted(Catalog({7}), "ns.t", recorder, {7}, error)  # type: ignore[arg-type]
     assert inner.deleted == []
     assert not getattr(error, "__notes__", [])
+
+
+@pytest.mark.parametrize(("landed", "raised"), [({7}, False), ({1, 2}, True)])
+def test_a_lost_answer_to_a_commit_that_landed_is_a_success_not_an_error(
+    monkeypatch: pytest.MonkeyPatch, landed: set[int], raised: bool
+) -> None:
+    # Raising after the commit landed would make the caller retry and write twice.
+    monkeypatch.setattr("lakehouse.lake.attempt._staged_snapshots", lambda tx: {7})
+    inner, recorder = written(*FILES)
+    outcome = "returned"
+    try:
+        with discarding_on_failure(Catalog(landed), "ns.t", recorder, None):  # type: ignore[arg-type]
+            raise requests.ConnectionError("reset after the catalog committed")
+    except requests.ConnectionError:
+        outcome = "raised"
+    assert outcome == ("raised" if raised else "returned")
+    assert inner.deleted == ([] if not raised else list(FILES))
 
 
 @pytest.mark.parametrize(
