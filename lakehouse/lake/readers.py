@@ -54,6 +54,7 @@ FORMATS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json",
     ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet",
 }  # fmt: skip
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
 DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
 # Encodings in which a NUL byte is part of ordinary text.
@@ -84,13 +85,22 @@ class ReadOptions:
         return TextFormats(self.date_format, self.timestamp_format)
 
 
+def format_suffix(name: str) -> str:
+    """The extension that names the format, lower-case: ``.csv`` also for ``x.csv.gz``
+    (pyarrow decompresses gzip, bz2, zstd and lz4 files by their extension)."""
+    path = Path(name)
+    if path.suffix.lower() in COMPRESSIONS:
+        path = path.with_suffix("")
+    return path.suffix.lower()
+
+
 def detect_format(source: str, fmt: str | None) -> str:
     """'csv', 'json' or 'parquet', from ``fmt`` or the extension."""
     if fmt:
         if fmt not in set(FORMATS.values()):
             raise IngestError(f"Unknown format '{fmt}'.", hint="Use csv, json or parquet.")
         return fmt
-    suffix = Path(source.rstrip("/")).suffix.lower()
+    suffix = format_suffix(source.rstrip("/"))
     if suffix in FORMATS:
         return FORMATS[suffix]
     raise IngestError(
@@ -154,10 +164,10 @@ def read_frames(
 def _format_of_files(source: str, labels: list[str]) -> str | None:
     """The format named by the source's extension, else by its files' (when they name
     one or more; several are refused by ``check_extensions``), else None."""
-    if Path(source.rstrip("/")).suffix.lower() in FORMATS:
+    if format_suffix(source.rstrip("/")) in FORMATS:
         return None
-    named = sorted({FORMATS[Path(f).suffix.lower()] for f in labels
-                    if Path(f).suffix.lower() in FORMATS})  # fmt: skip
+    named = sorted({FORMATS[format_suffix(f)] for f in labels
+                    if format_suffix(f) in FORMATS})  # fmt: skip
     return named[0] if named else None
 
 
@@ -182,7 +192,7 @@ def check_extensions(files: list[str], kind: str, given: str | None) -> None:
     """IngestError when files' extensions name other formats than ``kind`` or each other."""
     by_format: dict[str, list[str]] = {}
     for file in files:
-        named = FORMATS.get(Path(file).suffix.lower())
+        named = FORMATS.get(format_suffix(file))
         if named is not None:
             by_format.setdefault(named, []).append(file)
     others = {fmt: names for fmt, names in by_format.items() if fmt != kind}

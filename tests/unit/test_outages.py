@@ -128,3 +128,16 @@ def test_a_long_quoted_value_is_cut_in_the_cli_message() -> None:
     shown_line = printable("value: " + "y" * 5000 + "\nHint: fix it")
     first, hint = shown_line.split("\n")
     assert len(first) < 500 and "more characters" in first and hint == "Hint: fix it"
+
+
+def test_compressed_csv_is_read_and_a_corrupt_one_is_one_ingest_error(tmp_path: Path) -> None:
+    import gzip
+
+    good, bad = tmp_path / "good.csv.gz", tmp_path / "bad.csv.gz"
+    good.write_bytes(gzip.compress(b"a,b\n1,2\n3,4\n"))
+    bad.write_bytes(gzip.compress(b"a,b\n1,2\n" * 100)[:25])
+    [(_, table)] = read_frames(str(good), load_settings(), ReadOptions())
+    assert table.num_rows == 2 and table.column_names == ["a", "b"]
+    with pytest.raises(IngestError, match="Cannot read") as info:
+        read_frames(str(bad), load_settings(), ReadOptions())
+    assert "Hint:" in str(info.value)
