@@ -45,6 +45,8 @@ IO_ERROR_NAMES = frozenset(
         "RetriesExceeded", "TransportError",
     }
 )  # fmt: skip
+# requests' errors for a connection that broke (not an HTTP answer).
+DROPPED_CONNECTION_NAMES = frozenset({"ConnectionError", "ChunkedEncodingError", "ReadTimeout"})
 SERVICE_PORTS = {
     "s3": "s3_port", "catalog": "catalog_port", "postgres": "postgres_port",
     "opensearch": "opensearch_port", "trino": "trino_port", "spark": "spark_port",
@@ -84,6 +86,10 @@ def is_io_error(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if getattr(current, "response", None) is not None:
+            # The server answered (requests' HTTPError is an OSError): pyiceberg's
+            # NoSuchTableError is raised while handling one, and is no outage.
+            return False
         if not isinstance(current, LakehouseError) and (
             isinstance(current, OSError | TimeoutError) or type(current).__name__ in IO_ERROR_NAMES
         ):
@@ -117,6 +123,9 @@ def service_of_request(settings: Settings, exc: BaseException) -> str | None:
     seen: set[int] = set()
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if type(current).__name__ not in DROPPED_CONNECTION_NAMES:
+            current = current.__cause__ or current.__context__
+            continue
         url = getattr(getattr(current, "request", None), "url", None)
         port = urlsplit(url).port if isinstance(url, str) else None
         for service, field in SERVICE_PORTS.items():

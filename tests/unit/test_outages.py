@@ -141,3 +141,27 @@ def test_compressed_csv_is_read_and_a_corrupt_one_is_one_ingest_error(tmp_path: 
     with pytest.raises(IngestError, match="Cannot read") as info:
         read_frames(str(bad), load_settings(), ReadOptions())
     assert "Hint:" in str(info.value)
+
+
+def test_an_answer_from_a_service_that_is_up_is_never_called_an_outage() -> None:
+    # pyiceberg raises NoSuchTableError while handling requests' HTTPError (an
+    # OSError): a missing table must stay a missing table, not "catalog down".
+    import requests
+    from pyiceberg.exceptions import NoSuchTableError
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        settings = load_settings(catalog_port=port, s3_port=port)
+        request = requests.Request("GET", f"http://127.0.0.1:{port}/v1/ns/t").prepare()
+        answer = requests.Response()
+        answer.status_code, answer.request = 404, request
+        try:
+            try:
+                raise requests.HTTPError("404 Not Found", request=request, response=answer)
+            except requests.HTTPError:
+                raise NoSuchTableError("Table ns.t does not exist.")  # noqa: B904
+        except NoSuchTableError as missing:
+            assert not is_io_error(missing)
+            assert outage_of(settings, missing, "loading ns.t", ["catalog", "s3"]) is None
