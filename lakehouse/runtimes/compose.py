@@ -22,7 +22,7 @@ from lakehouse.services.catalog import catalog_env
 from lakehouse.services.opensearch import opensearch_env
 from lakehouse.services.postgres import server_settings
 from lakehouse.services.spark import catalog_token_conf, spark_conf
-from lakehouse.services.sync import SyncService
+from lakehouse.services.sync import LOG_FILE_VARIABLE, SyncService
 from lakehouse.services.trino import trino_env
 
 HEADER = (
@@ -62,6 +62,8 @@ CLIENT_SETTINGS = (
     "sync_poll_seconds", "sync_batch_rows",
 )  # fmt: skip
 HOME = "/lakehouse-home"
+# Variables of the local sync worker's spec that name host paths.
+HOST_PATH_VARIABLES = ("LAKEHOUSE_HOME", LOG_FILE_VARIABLE)
 
 
 def loopback_port(inside: int, outside: int) -> list[str]:
@@ -309,7 +311,8 @@ def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
                "sys.exit(not SyncService(load_settings()).health().ok)")  # fmt: skip
     sync = {
         **common, "profiles": [FULL],
-        "environment": env | {k: v for k, v in local.env.items() if k != "LAKEHOUSE_HOME"},
+        # Host paths stay out: the container's home is the volume, its log is stdout.
+        "environment": env | {k: v for k, v in local.env.items() if k not in HOST_PATH_VARIABLES},
         "command": ["lakehouse", *local.command[local.command.index("lakehouse") + 1:]],
         "depends_on": _healthy(*local.depends_on) | {"init": {"condition": "service_completed_successfully"}},
         "healthcheck": _health(["CMD", "python", "-c", healthy], start="30s"), "deploy": _memory("512m"),

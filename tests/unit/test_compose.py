@@ -119,6 +119,15 @@ def test_no_compose_interpolation_in_values() -> None:
     assert "$" not in COMPOSE.read_text()
 
 
+def test_no_environment_value_names_a_path_of_this_machine() -> None:
+    # A container cannot use the host's home or checkout (a sync log file under
+    # the project's .lakehouse/ once leaked in from the local spec).
+    host_paths = (str(ROOT), str(Path.home()))
+    for name, svc in services().items():
+        for key, value in dict(svc.get("environment") or {}).items():
+            assert not str(value).startswith(host_paths), f"{name}: {key}={value}"
+
+
 def test_workers_can_be_scaled() -> None:
     svcs = services()
     for name in ("trino-worker", "spark-worker"):
