@@ -71,8 +71,24 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
-    """First of ``size`` consecutive ports free on 127.0.0.1 (for throwaway stacks)."""
+def first_ephemeral_port() -> int:
+    """Lowest port the kernel hands to outgoing connections (Linux; else IANA's 49152)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
+
+
+def free_port_block(size: int, start: int = 20000, end: int | None = None) -> int:
+    """First of ``size`` consecutive ports free on 127.0.0.1 (for throwaway stacks).
+
+    By default the block lies below the kernel's ephemeral range: a service
+    restarted after a crash must bind its ports again, and a port in that range
+    may meanwhile be the local end of some client's connection.
+    """
+    if end is None:
+        low = first_ephemeral_port()
+        end = low if start + size < low else 65000
     # Parallel runs start at different places (by PID) and wrap around at the end.
     span = max(1, end - size - start)
     offset = (os.getpid() % 500) * 50 % span

@@ -28,14 +28,14 @@ import pyarrow as pa
 
 from lakehouse.client import Lakehouse
 from lakehouse.config import Settings, load_settings
-from lakehouse.runtimes.local import LocalRuntime, free_port_block, isolated_stack_env
+from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
 from lakehouse.testing.stack import port_settings
 
 
 @contextmanager
 def private_stack(home: Path, services: list[str]) -> Iterator[tuple[Settings, dict[str, str]]]:
     """(settings, LAKEHOUSE_* variables) of a stack running ``services``; stopped after."""
-    env = below_ephemeral_ports(isolated_stack_env(home))
+    env = isolated_stack_env(home)
     settings = load_settings(home=home, **port_settings(env))
     runtime = LocalRuntime(settings)
     try:
@@ -43,19 +43,6 @@ def private_stack(home: Path, services: list[str]) -> Iterator[tuple[Settings, d
         yield settings, env
     finally:
         runtime.down()
-
-
-def below_ephemeral_ports(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with its port block moved below the kernel's ephemeral range.
-
-    A service restarted after kill -9 must bind its ports again; a port in the
-    ephemeral range may meanwhile be the local end of some client's connection.
-    """
-    lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports = {k: int(v) for k, v in env.items() if k.endswith(("_PORT", "_PORT_BASE"))}
-    first = min(ports.values())
-    base = free_port_block(max(ports.values()) - first + 1, 20000, lowest - 1)
-    return {**env, **{k: str(v - first + base) for k, v in ports.items()}}
 
 
 def kill_9(settings: Settings, service: str) -> int:

@@ -130,3 +130,11 @@ def test_tree_memory_survives_children_exiting_while_it_reads() -> None:
         churn.wait()
     assert all(r is not None and r > 0 for r in readings), readings.count(None)
     assert tree_memory_mb(churn.pid) is None
+
+
+def test_throwaway_port_blocks_lie_below_the_ephemeral_range() -> None:
+    # A service restarted after kill -9 lost its port to a client's outgoing
+    # connection when the block was inside the kernel's ephemeral range.
+    from lakehouse.runtimes.local import first_ephemeral_port, free_port_block
+
+    assert free_port_block(28) + 28 <= first_ephemeral_port()
