@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lakehouse.simulate import ChangeKind, ShopPlanner, ShopState, TickPlan
+from lakehouse.shop_planner import ChangeKind, ShopPlanner, ShopState, TickPlan
 from sample_data import generate
 from sample_data.shop import (
     ORDER_STATUSES,
