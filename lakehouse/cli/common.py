@@ -55,7 +55,9 @@ err = cast("Console", _LazyConsole(stderr=True))
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-LINE_CHARS = 400
+# Long enough for a message of ours (a list of directories searched, a query),
+# short enough that a quoted value of megabytes does not flood the terminal.
+LINE_CHARS = 2000
 
 
 def printable(text: str) -> str:

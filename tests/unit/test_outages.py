@@ -125,9 +125,17 @@ def test_a_dropped_connection_to_a_service_that_answers_again_is_named() -> None
 
 
 def test_a_long_quoted_value_is_cut_in_the_cli_message() -> None:
-    shown_line = printable("value: " + "y" * 5000 + "\nHint: fix it")
+    shown_line = printable("value: " + "y" * 50000 + "\nHint: fix it")
     first, hint = shown_line.split("\n")
-    assert len(first) < 500 and "more characters" in first and hint == "Hint: fix it"
+    assert len(first) < 2100 and "more characters" in first and hint == "Hint: fix it"
+
+
+def test_a_message_of_ours_is_not_cut() -> None:
+    # "No lake house found" lists every directory searched: a few hundred characters.
+    searched = ", ".join(
+        f"/tmp/pytest-of-root/pytest-1/test_x/{'y/' * depth}" for depth in range(8)
+    )
+    assert printable(f"No lake house found; looked in {searched}").endswith(searched)
 
 
 def test_compressed_csv_is_read_and_a_corrupt_one_is_one_ingest_error(tmp_path: Path) -> None:
