@@ -11,6 +11,11 @@ size of ``<home>/logs`` per service. Results go to bench/results/memory.json:
   the whole stack);
 * ``steady_mib``: the median RSS over the second half of the run, after the
   sync's first snapshot and the JVMs' warm-up;
+* ``idle_after_snapshot_mib``: the median RSS over ``IDLE_SECONDS`` once every
+  integration has finished its initial snapshot and no change is coming (what
+  `make up` leaves running);
+* ``after_load_mib``: the same, once the sync has caught up after the load
+  stopped (whether the worker gives memory back);
 * ``log_kib_per_min``: how fast each service's log files grew (all rotated
   files counted), measured over the whole run.
 
@@ -34,6 +39,8 @@ from rich.table import Table
 from lakehouse.config import Settings, load_settings
 from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env, tree_memory_mb
 from lakehouse.simulate import ShopSimulator
+from lakehouse.sync.integrations import IntegrationStore
+from lakehouse.sync.status import StatusStore
 
 RESULTS = Path(__file__).parent / "results"
 SERVICES = ["s3", "catalog", "postgres", "opensearch", "sync"]
@@ -41,6 +48,8 @@ DURATION = float(os.environ.get("LAKEHOUSE_BENCH_MEMORY_SECONDS", "300"))
 RATE = float(os.environ.get("LAKEHOUSE_BENCH_MEMORY_RATE", "200"))
 INTERVAL = 2.0
 SCALE = 0.2
+IDLE_SECONDS = 30.0
+CATCH_UP_TIMEOUT = 600.0
 
 
 def log_sizes(home: Path) -> dict[str, int]:
@@ -71,6 +80,32 @@ def sample_memory(runtime: LocalRuntime, names: list[str]) -> dict[str, float]:
         if memory is not None:
             sample[name] = memory
     return sample
+
+
+def wait_caught_up(settings: Settings, timeout: float = CATCH_UP_TIMEOUT) -> None:
+    """Wait until every integration reports ``idle`` (its snapshot and changes applied)."""
+    names = list(IntegrationStore(settings).all())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = {name: StatusStore(settings).read(name).state for name in names}
+        if all(state == "idle" for state in states.values()):
+            return
+        time.sleep(INTERVAL)
+    raise RuntimeError(f"the sync did not catch up within {timeout:.0f} s: {states}")
+
+
+def idle_memory(settings: Settings, seconds: float = IDLE_SECONDS) -> dict[str, float]:
+    """Median RSS in MiB per service over ``seconds`` once the sync has caught up."""
+    wait_caught_up(settings)
+    runtime, samples = LocalRuntime(settings), []
+    for _ in range(max(1, int(seconds / INTERVAL))):
+        samples.append(sample_memory(runtime, SERVICES))
+        time.sleep(INTERVAL)
+    return {
+        name: round(statistics.median(s[name] for s in samples if name in s), 1)
+        for name in SERVICES
+        if any(name in s for s in samples)
+    }
 
 
 def measure(settings: Settings, duration: float = DURATION, rate: float = RATE) -> dict[str, Any]:
@@ -138,8 +173,13 @@ def run_alone(console: Console) -> dict[str, Any]:
                 runtime.up(["s3", "catalog", "postgres", "opensearch"])
                 load_shop_sample(settings, scale=SCALE)
                 runtime.up(["sync"])
+            with console.status("initial snapshot, then idle"):
+                idle = idle_memory(settings)
             with console.status(f"sync under {RATE:.0f} changes/s for {DURATION:.0f} s"):
                 result = measure(settings)
+            with console.status("catching up after the load, then idle"):
+                result["after_load_mib"] = idle_memory(settings)
+            result["idle_after_snapshot_mib"] = idle
         finally:
             runtime.down()
     RESULTS.mkdir(exist_ok=True)
@@ -148,11 +188,16 @@ def run_alone(console: Console) -> dict[str, Any]:
 
 
 def print_table(console: Console, result: dict[str, Any]) -> None:
-    table = Table("service", "peak RSS", "steady RSS", "log growth",
+    table = Table("service", "idle after snapshot", "steady RSS", "peak RSS", "after the load",
+                  "log growth",
                   title=f"memory under the sync load ({result['rate_changes_per_s']:.0f} "
                   f"changes/s, {result['duration_s']:.0f} s)")  # fmt: skip
     for name, peak in result["peak_mib"].items():
         growth = result["log_kib_per_min"].get(name)
-        table.add_row(name, f"{peak:.0f} MiB", f"{result['steady_mib'][name]:.0f} MiB",
+        idle = result.get("idle_after_snapshot_mib", {}).get(name)
+        after = result.get("after_load_mib", {}).get(name)
+        table.add_row(name, f"{idle:.0f} MiB" if idle is not None else "",
+                      f"{result['steady_mib'][name]:.0f} MiB", f"{peak:.0f} MiB",
+                      f"{after:.0f} MiB" if after is not None else "",
                       f"{growth:.1f} KiB/min" if growth is not None else "")  # fmt: skip
     console.print(table)

@@ -15,6 +15,12 @@ from lakehouse.sync.status import STALE_SECONDS, heartbeat_path
 
 # Where the worker writes its rotating log (lakehouse.sync.runner.configure_worker).
 LOG_FILE_VARIABLE = "LAKEHOUSE_SYNC_LOG_FILE"
+# What bounds the worker's memory; both are read when the process starts.
+# Arrow's default pool here is mimalloc, which kept freed pages for reuse, so
+# its batches go through the C allocator, which the runner trims after a pass
+# (lakehouse.sync.runner.release_free_memory). glibc gives each thread an arena
+# of its own (up to 8 per core), each holding freed memory; two are shared.
+MEMORY_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "2"}
 
 
 class SyncService(Service):
@@ -30,6 +36,7 @@ class SyncService(Service):
                 "LAKEHOUSE_HOME": str(s.home_dir),
                 "PYTHONUNBUFFERED": "1",
                 LOG_FILE_VARIABLE: str(self.log_file),
+                **MEMORY_ENV,
             },
             ports=(),
             health_url="",
