@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lakehouse.errors import ConfigError
 from lakehouse.home import CONFIG_FILE_NAME, find_project
@@ -181,7 +181,7 @@ class Settings(BaseModel):
     @classmethod
     def _valid_port(cls, port: int) -> int:
         if not 1 <= port <= 65535 - 10:
-            raise ValueError(f"{port} is not a usable TCP port")
+            raise ValueError(f"{port} is not a usable TCP port (allowed: 1 to {65535 - 10})")
         return port
 
     @field_validator("home", "cache", "java_home", "trino_java", "spark_java", "opensearch_java")
@@ -319,11 +319,33 @@ def load_settings(**overrides: Any) -> Settings:
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
-    except ValueError as exc:
+    except ValidationError as exc:
+        problems = [_problem(error, given) for error in exc.errors(include_url=False)]
         raise ConfigError(
-            f"Invalid lakehouse settings: {exc}",
-            hint="Check LAKEHOUSE_* variables and lakehouse.toml.",
-        ) from exc
+            "Invalid lakehouse setting"
+            + ("s:\n  " if len(problems) > 1 else ": ")
+            + "\n  ".join(problems),
+            hint="Fix or unset the setting named above (README.md lists every setting).",
+        ) from None
+
+
+def _problem(error: Any, given: dict[str, Any]) -> str:
+    """One invalid setting as a line: where it was set, the value, what is allowed."""
+    name = str(error["loc"][0]) if error.get("loc") else "?"
+    if name in given:
+        origin = f"--{name.replace('_', '-')}"
+    elif name in _from_environment():
+        origin = next(
+            variable for variable in os.environ
+            if variable.upper() == f"{ENV_PREFIX}{name.upper()}"
+        )  # fmt: skip
+    else:
+        origin = f"{name} in {config_file_path()}"
+    allowed = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    secret = any(word in name for word in ("token", "secret", "password"))
+    shown = "(hidden)" if secret and value else repr(value)
+    return f"{origin} is {shown}: {allowed}"
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

@@ -15,6 +15,7 @@ import click
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from lakehouse.cli.backup import backup, restore
+from lakehouse.cli.common import LakehouseGroup
 from lakehouse.cli.engines import spark, trino_cli
 from lakehouse.cli.query import query
 from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
@@ -22,7 +23,7 @@ from lakehouse.cli.sync import simulate, sync
 from lakehouse.cli.tables import describe, history, ingest, tables
 
 
-@click.group()
+@click.group(cls=LakehouseGroup)
 @click.option(
     "--home",
     type=click.Path(),

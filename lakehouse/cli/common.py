@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -44,6 +44,8 @@ class _LazyConsole:
             # Printed text holds user data (values, names, paths): never
             # read it as markup or emoji codes; styles go through rich Text.
             self._console = Console(stderr=self._stderr, markup=False, emoji=False)
+            # rich's own handling exits 1, as for a failure; ours exits as `| head` expects.
+            self._console.on_broken_pipe = exit_reader_gone  # type: ignore[method-assign]
         return getattr(self._console, name)
 
 
@@ -95,6 +97,8 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            exit_reader_gone()
         except Exception as exc:
             if verbose:
                 traceback.print_exc()
@@ -109,6 +113,37 @@ def friendly_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What a shell reports for a process that SIGPIPE ended (128 + 13), as `yes | head` does.
+EXIT_READER_GONE = 141
+
+
+def exit_reader_gone() -> NoReturn:
+    """Exit quietly because whoever read stdout closed it (``| head``, ``| true``).
+
+    Not an error of ours: no message. Output still buffered goes to /dev/null, so
+    Python's own flush at shutdown does not report the broken pipe either.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_READER_GONE)
+
+
+class LakehouseGroup(click.Group):
+    """The root command group: flushes stdout itself before exit, so that a reader
+    that went away ends the command quietly (see :func:`exit_reader_gone`) rather
+    than with Python's "Exception ignored ... BrokenPipeError" at shutdown."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                return super().main(*args, **kwargs)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            exit_reader_gone()
 
 
 def _log_bug(ctx: click.Context) -> Path:

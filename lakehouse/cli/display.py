@@ -70,6 +70,7 @@ def _print_wide(console: Console, table: Table, width: int) -> None:
 
     wide = Console(file=console.file, width=max(width, console.width), markup=False,
                    emoji=False, highlight=False, force_terminal=False)  # fmt: skip
+    wide.on_broken_pipe = console.on_broken_pipe  # type: ignore[method-assign]
     wide.print(table, crop=False)
 
 

@@ -1,0 +1,90 @@
+"""CLI polish: a reader closing the pipe early, and invalid settings as one message.
+
+The pipe tests run the real `lakehouse` command (no services: an empty home is
+a stack with nothing running) with stdout a pipe whose reader is already gone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakehouse.cli.common import EXIT_READER_GONE
+from lakehouse.config import load_settings
+from lakehouse.errors import ConfigError
+
+
+def _run_into_closed_pipe(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lakehouse --home HOME ARGS`` writing to a pipe nobody reads (``| true``)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "lakehouse.cli", "--home", str(home), *args],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("status", "--json"), ("status",), ("env",), ("env", "--json")],
+    ids=["status-json", "status-table", "env", "env-json"],
+)
+def test_closed_pipe_exits_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    done = _run_into_closed_pipe(tmp_path, *args)
+    assert done.stderr == ""
+    assert done.returncode == EXIT_READER_GONE
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "lakehouse.toml"
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LAKEHOUSE_CONFIG", str(path))
+    return path
+
+
+def _settings_error(**flags: object) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**flags)
+    text = f"{caught.value}\n{caught.value.hint}"
+    assert "pydantic" not in text and "type=" not in text and "input_value" not in text
+    return text
+
+
+def test_invalid_env_setting_names_variable_value_and_rule(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_TOKEN", "")
+    monkeypatch.setenv("LAKEHOUSE_S3_PORT", "abc")
+    text = _settings_error()
+    assert "LAKEHOUSE_CATALOG_TOKEN is '': String should have at least 1 character" in text
+    assert "LAKEHOUSE_S3_PORT is 'abc': Input should be a valid integer" in text
+
+
+def test_invalid_file_setting_names_the_file(config_file: Path) -> None:
+    config_file.write_text("[lakehouse]\nruntime = 'k8s'\ntrino_workers = 99\n")
+    text = _settings_error()
+    assert f"runtime in {config_file} is 'k8s': Input should be 'local' or 'docker'" in text
+    assert f"trino_workers in {config_file} is 99: " in text
+
+
+def test_invalid_flag_names_the_flag_and_the_allowed_range(config_file: Path) -> None:
+    text = _settings_error(catalog_port=70000)
+    assert "--catalog-port is 70000: 70000 is not a usable TCP port (allowed: 1 to" in text
+
+
+def test_invalid_secret_is_not_echoed(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_POSTGRES_PASSWORD", "x")
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_TOKEN", "")
+    config_file.write_text("[lakehouse]\nsecret_key = ['s3cr3t-value']\n")
+    text = _settings_error()
+    assert "s3cr3t-value" not in text
+    assert f"secret_key in {config_file} is (hidden)" in text
