@@ -147,7 +147,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 def _status_cells(r: dict[str, Any]) -> list[str]:
     """One `sync status` row as text; the last error whole, never shortened."""
-    lag = "-" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f} s"
+    if r["lag_seconds"] is not None:
+        lag = f"{r['lag_seconds']:.1f} s"
+    else:  # a failing pass that could not see what waits: unknown, never 0
+        lag = "unknown" if r["shown_state"] in ("retrying", "waiting", "failed") else "-"
     return [r["name"], r["route"], r["shown_state"], r["position"] or "-", lag,
             f"{r['rows_per_second']:,.0f}", f"{r['changes_applied']:,}",
             str(r["dead_letters"]), r["last_error"] or "-"]  # fmt: skip

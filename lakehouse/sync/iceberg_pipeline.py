@@ -80,6 +80,8 @@ class IcebergToOpenSearch:
         self.target: OpenSearchTarget = writer.target
         self.dead_letters = dead_letters
         self.on_state: Any = None
+        # Commit time (epoch seconds) of the oldest snapshot seen waiting and not yet applied.
+        self.pending_since: float | None = None
 
     def close(self) -> None:
         self.target.client.close()
@@ -90,6 +92,7 @@ class IcebergToOpenSearch:
         for name in self.integration.tables:
             self._sync_table(name, result)
         result.seconds = time.monotonic() - started
+        self.pending_since = None
         return result
 
     def _sync_table(self, name: str, result: PassResult) -> None:
@@ -108,6 +111,8 @@ class IcebergToOpenSearch:
         schema = schema_to_pyarrow(table.schema())
         chain = snapshots_after(table, int(checkpoint), current) if checkpoint else None
         changes = RangeChanges()
+        oldest = (chain or [current])[0].timestamp_ms / 1000
+        self.pending_since = min(self.pending_since or oldest, oldest)
         for snapshot in chain or []:
             changes.collect(table, snapshot)
         self._state("streaming")

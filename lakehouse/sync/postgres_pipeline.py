@@ -54,6 +54,8 @@ class PostgresPipeline:
         self.dead_letters = dead_letters
         self.batch_rows = batch_rows
         self.on_state: Any = None
+        # Commit time (epoch seconds) of the oldest change seen waiting and not yet applied.
+        self.pending_since: float | None = None
 
     def close(self) -> None:
         self.source.close()
@@ -65,6 +67,11 @@ class PostgresPipeline:
         started = time.monotonic()
         result = PassResult()
         slot = self.source.ensure_replication()
+        # Peeked before the target is touched, so a pass that fails on a down target
+        # still knows how long the oldest change has waited (the lag).
+        transactions = self.source.peek(self.batch_rows)
+        if transactions:
+            self.pending_since = transactions[0].commit_time.timestamp()
         positions: dict[tuple[str, str], int] = {}
         for schema, table in self.source.tables:
             checkpoint = self.writer.position(self.table_name(schema, table))
@@ -73,13 +80,13 @@ class PostgresPipeline:
                 result.snapshot_rows += self._snapshot(schema, table, slot)
                 checkpoint = format_lsn(slot)
             positions[(schema, table)] = parse_lsn(checkpoint)
-        transactions = self.source.peek(self.batch_rows)
         if transactions:
             self._state("streaming")
             self._apply(transactions, positions, result)
             result.caught_up = self.source.last_peek_rows < self.batch_rows
         result.position = format_lsn(transactions[-1].end_lsn) if transactions else format_lsn(slot)
         result.seconds = time.monotonic() - started
+        self.pending_since = None  # applied; what waits after this batch is peeked next pass
         return result
 
     def _state(self, state: str) -> None:

@@ -22,6 +22,7 @@ from filelock import FileLock, Timeout
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWaitingError
+from lakehouse.outages import check_answering, outage_of
 from lakehouse.services.sync import LOG_FILE_VARIABLE
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.integrations import Integration, IntegrationStore
@@ -50,6 +51,18 @@ def _refuse_transparent_huge_pages() -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
+
+
+class TracebacksOnlyForErrors(logging.Filter):
+    """Below ERROR a record keeps its one line and loses its traceback (unless the root
+    logger is at DEBUG): a transient retry is one line, not a urllib3 traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        debugging = logging.getLogger().isEnabledFor(logging.DEBUG)
+        if record.levelno < logging.ERROR and record.exc_info and not debugging:
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def release_free_memory() -> bool:
@@ -88,6 +101,10 @@ def configure_worker(environ: Mapping[str, str] = os.environ) -> None:
         path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(TracebacksOnlyForErrors())
+    # opensearch-py warns (with a traceback) about every failed request; the runner
+    # already reports each failed pass in one line naming OpenSearch.
+    logging.getLogger("opensearch").setLevel(logging.ERROR)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
@@ -95,6 +112,8 @@ def configure_worker(environ: Mapping[str, str] = os.environ) -> None:
 
 class Pipeline(Protocol):
     on_state: Callable[[str], None] | None
+    # Commit time (epoch seconds) of the oldest change seen waiting, not yet applied.
+    pending_since: float | None
 
     @property
     def writer(self) -> Writer: ...
@@ -140,6 +159,29 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
     return IcebergToOpenSearch(integration, catalog, writer, dead_letters)
 
 
+def services_of(integration: Integration) -> tuple[list[str], list[str]]:
+    """(services a pass cannot start without, every service whose outage may fail it).
+
+    Dead letters live in the lake, so catalog and S3 may fail any pass.
+    """
+    needed = ["postgres"] if integration.source == "postgres" else []
+    needed.append("catalog")
+    if "iceberg" in (integration.source, integration.target):
+        needed.append("s3")
+    if integration.target == "opensearch":
+        needed.append("opensearch")
+    return needed, [*needed, *(s for s in ("catalog", "s3") if s not in needed)]
+
+
+def error_line(exc: BaseException) -> str:
+    """``exc`` as one line for ``sync status``: a lakehouse error's message and its hint."""
+    if isinstance(exc, LakehouseError):
+        text = exc.message + (f" Hint: {exc.hint}" if exc.hint else "")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:2000]
+
+
 def catch_up(settings: Settings, integration: Integration) -> PassResult:
     """What `lakehouse sync run NAME` does: passes until caught up."""
     runner = IntegrationRunner(settings, integration)
@@ -163,6 +205,9 @@ class IntegrationRunner:
         )  # fmt: skip
         self._pipeline: Pipeline | None = None
         self._batch_seconds = integration.batch_seconds or settings.sync_poll_seconds
+        self._needed, self._suspects = services_of(integration)
+        self._failures = 0  # passes failed in a row
+        self._pending_since: float | None = None
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -179,12 +224,25 @@ class IntegrationRunner:
             self._pipeline = None
 
     def _set_state(self, state: str) -> None:
+        if self._failures and state in ("snapshotting", "streaming"):
+            return  # a pass after failures is not streaming until it commits
         if self.status.state != state:
             self.status.state = state
             self.store.write(self.status)
 
     def run_pass(self) -> PassResult:
-        result = self.pipeline().run_once()
+        """One pass; a service down before or during it is a ServiceUnavailableError."""
+        tried = f"the sync pass of {self.integration.name}"
+        check_answering(self.settings, tried, self._needed)
+        try:
+            result = self.pipeline().run_once()
+        except Exception as exc:
+            outage = outage_of(self.settings, exc, tried, self._suspects)
+            if outage is None:
+                raise
+            raise outage from exc
+        self._failures = 0
+        self._pending_since = None
         self.status.state = "idle" if result.caught_up else "streaming"
         self.status.position = result.position or self.status.position
         self.status.changes_applied += result.changes + result.snapshot_rows
@@ -272,13 +330,15 @@ class IntegrationRunner:
                     stop.wait(max(0.0, self._batch_seconds - result.seconds))
             except SyncStoppedError as exc:
                 self._record_error(exc, "failed")
-                log.error("%s stopped: %s", self.integration.name, exc)
+                log.error("%s stopped: %s", self.integration.name, exc, exc_info=True)
                 return
             except Exception as exc:
                 self._record_error(
                     exc, "waiting" if isinstance(exc, SyncWaitingError) else "retrying"
                 )
-                log.warning("%s: %s (retrying in %.1f s)", self.integration.name, exc, backoff)
+                log.warning("%s: attempt %d failed, retrying in %.1f s: %s", self.integration.name,
+                            self._failures, backoff, self.status.last_error)  # fmt: skip
+                log.debug("%s: attempt %d", self.integration.name, self._failures, exc_info=True)
                 self.close()  # reconnect everything on the next pass
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
@@ -286,8 +346,16 @@ class IntegrationRunner:
         self._set_state("stopped")
 
     def _record_error(self, exc: BaseException, state: str) -> None:
+        """Report a failed pass; the lag is the age of the oldest change known to wait
+        (None, unknown, when the pass failed before it could look)."""
+        self._failures += 1
+        seen = getattr(self._pipeline, "pending_since", None)
+        if seen is not None:
+            self._pending_since = min(self._pending_since or seen, seen)
+        waited = None if self._pending_since is None else time.time() - self._pending_since
+        self.status.lag_seconds = None if waited is None else max(waited, 0.0)
         self.status.state = state
-        self.status.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        self.status.last_error = error_line(exc)
         self.status.last_error_at = time.time()
         self.store.write(self.status)
 
