@@ -360,8 +360,10 @@ def restore(
             raise BackupError(
                 f"The stack at {settings.home_dir} already has {len(existing)} table(s) "
                 f"({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}).",
-                hint="Restore into a fresh home (`lakehouse --home DIR up --services s3,catalog`), "
-                "or pass --force to replace same-named tables.",
+                hint="Restore into a fresh stack started with `lakehouse up --services "
+                "s3,catalog --no-sample` (--no-sample: no tables), with its own home and, "
+                "beside a running stack, its own ports in a lakehouse.toml (README.md, Backup "
+                "and restore, shows one); or pass --force to replace same-named tables.",
             )
         objects = manifest["objects"]
 

@@ -55,7 +55,8 @@ def up(
     if sample:
         _load_samples(settings, names, quiet=True)
     _print_status(get_runtime(settings).status())
-    out.print('\nFirst query:  .venv/bin/lakehouse query "SELECT count(*) FROM retail.orders"')
+    if sample and {"s3", "catalog"} <= set(names):
+        out.print('\nFirst query:  .venv/bin/lakehouse query "SELECT count(*) FROM retail.orders"')
     out.print('Other tools:  eval "$(.venv/bin/lakehouse env)"')
 
 

@@ -233,35 +233,48 @@ class LocalRuntime:
         return self.pid(svc.name) is not None
 
     def _check_ports(self, services: list[Service]) -> None:
-        for svc in services:
-            for port in svc.spec().ports:
-                if not port_is_free(self.settings.bind_host, port.number):
-                    raise PortInUseError(
-                        f"Service '{svc.name}' needs port {port.number} ({port.name}) on "
-                        f"{self.settings.bind_host}, but {port_owner(port.number)} is using it. "
-                        "Nothing was started.",
-                        hint=self._port_hint(svc.name, port.name),
-                    )
+        """Raise one PortInUseError listing every port taken (not the first only)."""
+        taken = [
+            (svc.name, port.name, port.number)
+            for svc in services
+            for port in svc.spec().ports
+            if not port_is_free(self.settings.bind_host, port.number)
+        ]
+        if not taken:
+            return
+        lines = [
+            f"  port {number} ({port_name} of '{service}'): used by {port_owner(number)}"
+            for service, port_name, number in taken
+        ]
+        settings = list(dict.fromkeys(self._port_setting(svc, name) for svc, name, _ in taken))
+        variables = [f"LAKEHOUSE_{name.upper()}" for name in settings]
+        raise PortInUseError(
+            f"{len(taken)} port(s) the services need on {self.settings.bind_host} are in use, "
+            "so nothing was started:\n" + "\n".join(lines),
+            hint="Stop the other process, or give this stack free ports: set "
+            f"{', '.join(variables)}, or {', '.join(settings)} under [lakehouse] in the "
+            "project's lakehouse.toml (README.md, Backup and restore, shows one).",
+        )
 
     @staticmethod
-    def _port_hint(service: str, port_name: str) -> str:
-        variable = {
-            "s3": "LAKEHOUSE_S3_PORT",
-            "catalog": "LAKEHOUSE_CATALOG_PORT",
-            "trino": "LAKEHOUSE_TRINO_PORT",
-            "spark": "LAKEHOUSE_SPARK_PORT",
-            "spark-driver": "LAKEHOUSE_SPARK_PORT",  # it is spark_port + 1
-            "spark-block-manager": "LAKEHOUSE_SPARK_PORT",  # spark_port + 2
-            "postgres": "LAKEHOUSE_POSTGRES_PORT",
-            "opensearch": "LAKEHOUSE_OPENSEARCH_PORT",
-            "opensearch-transport": "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT",
+    def _port_setting(service: str, port_name: str) -> str:
+        """The setting that moves ``port_name`` of ``service`` (a lakehouse.toml key)."""
+        setting = {
+            "s3": "s3_port",
+            "catalog": "catalog_port",
+            "trino": "trino_port",
+            "spark": "spark_port",
+            "spark-driver": "spark_port",  # it is spark_port + 1
+            "spark-block-manager": "spark_port",  # spark_port + 2
+            "postgres": "postgres_port",
+            "opensearch": "opensearch_port",
+            "opensearch-transport": "opensearch_transport_port",
         }.get(port_name)
-        if variable is None and service == "s3":
-            variable = "LAKEHOUSE_S3_INTERNAL_PORT_BASE"
-        if variable is None and service.startswith("trino-worker-"):
-            variable = "LAKEHOUSE_TRINO_PORT"  # worker i listens on trino_port + i
-        change = f"set {variable} to a free port" if variable else "free the port"
-        return f"Stop the other process, or {change} (also possible in lakehouse.toml)."
+        if setting is None and service == "s3":
+            return "s3_internal_port_base"
+        if setting is None and service.startswith("trino-worker-"):
+            return "trino_port"  # worker i listens on trino_port + i
+        return setting or port_name
 
     def _start(self, svc: Service) -> None:
         spec = svc.spec()

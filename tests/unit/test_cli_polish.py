@@ -88,3 +88,48 @@ def test_invalid_secret_is_not_echoed(config_file: Path, monkeypatch: pytest.Mon
     text = _settings_error()
     assert "s3cr3t-value" not in text
     assert f"secret_key in {config_file} is (hidden)" in text
+
+
+def test_up_names_every_taken_port_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from lakehouse.errors import PortInUseError
+    from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
+
+    for key, value in isolated_stack_env(tmp_path / "home").items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    taken = [settings.s3_port, settings.s3_internal_port_base, settings.catalog_port]
+    squatters = [socket.socket() for _ in taken]
+    try:
+        for squatter, port in zip(squatters, taken, strict=True):
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+        with pytest.raises(PortInUseError) as refused:
+            LocalRuntime(settings).up(["s3", "catalog"])
+    finally:
+        for squatter in squatters:
+            squatter.close()
+    for port in taken:
+        assert f"port {port} " in refused.value.message
+    for name in ("s3_port", "s3_internal_port_base", "catalog_port"):
+        assert f"LAKEHOUSE_{name.upper()}" in (refused.value.hint or "")
+        assert name in (refused.value.hint or "")
+    assert not (tmp_path / "home" / "run").exists()
+
+
+def test_readme_restore_config_gives_a_home_and_ports_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Backup and restore") :]
+    toml = section[section.index("[lakehouse]") : section.index("\nEOF")]
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "lakehouse.toml").write_text(toml)
+    monkeypatch.setenv("LAKEHOUSE_CONFIG", str(tmp_path / "lakehouse.toml"))
+    fresh = load_settings()
+    assert fresh.home == tmp_path / ".lakehouse"
+    assert "--no-sample" in section
+    default_ports = {9000, *range(9330, 9340), 8181}
+    assert not {fresh.s3_port, fresh.catalog_port, fresh.s3_internal_port_base} & default_ports

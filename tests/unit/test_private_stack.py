@@ -78,7 +78,7 @@ def test_every_declared_port_has_a_setting_named_in_the_port_in_use_hint(tmp_pat
         f"{svc.name}:{port.name}"
         for svc in all_services(settings)
         for port in svc.spec().ports
-        if "LAKEHOUSE_" not in LocalRuntime._port_hint(svc.name, port.name)
+        if LocalRuntime._port_setting(svc.name, port.name) not in type(settings).model_fields
     ]
     assert not unnamed
 
