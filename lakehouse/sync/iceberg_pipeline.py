@@ -86,6 +86,9 @@ class IcebergToOpenSearch:
     def close(self) -> None:
         self.target.client.close()
 
+    def look_at_source(self) -> None:
+        """Nothing to do: what waits depends on the checkpoint, which lives in the target."""
+
     def run_once(self) -> PassResult:
         started = time.monotonic()
         result = PassResult()

@@ -56,6 +56,7 @@ class PostgresPipeline:
         self.on_state: Any = None
         # Commit time (epoch seconds) of the oldest change seen waiting and not yet applied.
         self.pending_since: float | None = None
+        self._looked: tuple[int, list[Transaction]] | None = None
 
     def close(self) -> None:
         self.source.close()
@@ -63,15 +64,22 @@ class PostgresPipeline:
     def table_name(self, schema: str, table: str) -> str:
         return table if schema == "public" else f"{schema}.{table}"
 
-    def run_once(self) -> PassResult:
-        started = time.monotonic()
-        result = PassResult()
+    def look_at_source(self) -> None:
+        """Peek what waits in the source without touching the target, so a pass that
+        then fails on a down target still knows how long the oldest change waited."""
         slot = self.source.ensure_replication()
-        # Peeked before the target is touched, so a pass that fails on a down target
-        # still knows how long the oldest change has waited (the lag).
         transactions = self.source.peek(self.batch_rows)
         if transactions:
             self.pending_since = transactions[0].commit_time.timestamp()
+        self._looked = (slot, transactions)
+
+    def run_once(self) -> PassResult:
+        started = time.monotonic()
+        result = PassResult()
+        if self._looked is None:
+            self.look_at_source()
+        assert self._looked is not None
+        (slot, transactions), self._looked = self._looked, None
         positions: dict[tuple[str, str], int] = {}
         for schema, table in self.source.tables:
             checkpoint = self.writer.position(self.table_name(schema, table))

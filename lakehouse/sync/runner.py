@@ -118,6 +118,8 @@ class Pipeline(Protocol):
     @property
     def writer(self) -> Writer: ...
 
+    def look_at_source(self) -> None: ...
+
     def run_once(self) -> PassResult: ...
 
     def close(self) -> None: ...
@@ -159,18 +161,20 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
     return IcebergToOpenSearch(integration, catalog, writer, dead_letters)
 
 
-def services_of(integration: Integration) -> tuple[list[str], list[str]]:
-    """(services a pass cannot start without, every service whose outage may fail it).
-
-    Dead letters live in the lake, so catalog and S3 may fail any pass.
+def services_of(integration: Integration) -> tuple[list[str], list[str], list[str]]:
+    """(services the source needs, services a pass cannot start without, every service
+    whose outage may fail a pass). Dead letters live in the lake, so catalog and S3 may
+    fail any pass.
     """
-    needed = ["postgres"] if integration.source == "postgres" else []
-    needed.append("catalog")
+    source = ["postgres"] if integration.source == "postgres" else ["catalog", "s3"]
+    needed = [*source]
+    if "catalog" not in needed:
+        needed.append("catalog")
     if "iceberg" in (integration.source, integration.target):
         needed.append("s3")
     if integration.target == "opensearch":
         needed.append("opensearch")
-    return needed, [*needed, *(s for s in ("catalog", "s3") if s not in needed)]
+    return source, needed, [*needed, *(s for s in ("catalog", "s3") if s not in needed)]
 
 
 def error_line(exc: BaseException) -> str:
@@ -205,7 +209,7 @@ class IntegrationRunner:
         )  # fmt: skip
         self._pipeline: Pipeline | None = None
         self._batch_seconds = integration.batch_seconds or settings.sync_poll_seconds
-        self._needed, self._suspects = services_of(integration)
+        self._source_needs, self._needed, self._suspects = services_of(integration)
         self._failures = 0  # passes failed in a row
         self._pending_since: float | None = None
 
@@ -233,9 +237,12 @@ class IntegrationRunner:
     def run_pass(self) -> PassResult:
         """One pass; a service down before or during it is a ServiceUnavailableError."""
         tried = f"the sync pass of {self.integration.name}"
-        check_answering(self.settings, tried, self._needed)
         try:
-            result = self.pipeline().run_once()
+            check_answering(self.settings, tried, self._source_needs)
+            pipeline = self.pipeline()
+            pipeline.look_at_source()  # what waits is known even when the target is down
+            check_answering(self.settings, tried, self._needed)
+            result = pipeline.run_once()
         except Exception as exc:
             outage = outage_of(self.settings, exc, tried, self._suspects)
             if outage is None:

@@ -169,6 +169,9 @@ class _BrokenPipeline:
     def close(self) -> None:
         pass
 
+    def look_at_source(self) -> None:
+        pass
+
 
 def test_a_server_error_in_sync_run_is_reported_with_a_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

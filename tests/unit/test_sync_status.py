@@ -48,6 +48,9 @@ class StandInPipeline:
     def close(self) -> None:
         pass
 
+    def look_at_source(self) -> None:
+        pass
+
 
 def _listening() -> socket.socket:
     sock = socket.socket()
