@@ -15,13 +15,19 @@ from lakehouse.services.tls import TlsFiles, tls_files, write_mutual_tls
 
 # Offsets inside Settings.s3_internal_port_base: SeaweedFS runs a master, a volume
 # server, a filer and an admin endpoint in one process, each with a gRPC twin.
-# (Offset 9 was the Prometheus metrics port, now off: nothing reads it.)
+# (Offset 9 was the Prometheus metrics port, now off: nothing reads it. Offset 8,
+# the admin's gRPC port, is not used: see ADMIN_GRPC_OFFSET.)
 INTERNAL_PORT_FLAGS = {
     "master": "-master.port", "master-grpc": "-master.port.grpc",
     "volume": "-volume.port", "volume-grpc": "-volume.port.grpc",
     "filer": "-filer.port", "filer-grpc": "-filer.port.grpc",
     "s3-grpc": "-s3.port.grpc", "admin": "-admin.port", "admin-grpc": "-admin.port.grpc",
 }  # fmt: skip
+# weed mini 4.48's plugin worker dials the admin's gRPC port as the admin's HTTP
+# port + 10000 (mini's GrpcPortOffset), whatever -admin.port.grpc says; any other
+# value leaves it dialling a closed port and logging "connection refused" every
+# 5 s (~4 KiB a minute into logs/s3.log). So the admin listens where it dials.
+ADMIN_GRPC_OFFSET = 10000
 # Listeners weed mini opens unless told not to; lakehouse uses none of them.
 DISABLED_LISTENERS = (
     "-s3.port.iceberg=0",  # its own Iceberg catalog, on 8181 (the Apache catalog's port)
@@ -56,10 +62,7 @@ def weed_grpc_sockets(ports: dict[str, int]) -> tuple[Path, ...]:
 # glog keeps weed's own files under logs/s3-internal bounded: 5 MB each, 3 per
 # level (the INFO file has a line per S3 PUT and DELETE, ~80 KB a minute under
 # the sync; rotation and deletion measured with 1 MB x 2). Its -stderrthreshold is no
-# help: any value sends INFO to stdout too (seaweedfs 4.48). That release's
-# maintenance workers dial the admin's gRPC port as its HTTP port + 10000,
-# whatever -admin.port.grpc says, and warn "connection refused" every 5 s on
-# stdout (about 3 KB a minute); no flag turns them off.
+# help: any value sends INFO to stdout too (seaweedfs 4.48).
 GLOG_FLAGS = ("-log_max_size_mb=5", "-log_max_files=3")
 
 
@@ -88,8 +91,23 @@ class S3Service(Service):
     name = "s3"
 
     def internal_ports(self) -> dict[str, int]:
+        """SeaweedFS's internal ports by name: ten from ``s3_internal_port_base``,
+        except the admin's gRPC port, the admin's HTTP port + 10000 (where weed's
+        plugin worker dials it).
+
+        Raises:
+            ConfigError: that port would be above 65535.
+        """
         base = self.settings.s3_internal_port_base
-        return {name: base + offset for offset, name in enumerate(INTERNAL_PORT_FLAGS)}
+        ports = {name: base + offset for offset, name in enumerate(INTERNAL_PORT_FLAGS)}
+        ports["admin-grpc"] = ports["admin"] + ADMIN_GRPC_OFFSET
+        if ports["admin-grpc"] > 65535:
+            raise ConfigError(
+                f"SeaweedFS's admin gRPC port would be {ports['admin-grpc']} "
+                f"(s3_internal_port_base + 7 + {ADMIN_GRPC_OFFSET}), above 65535.",
+                hint=f"Set LAKEHOUSE_S3_INTERNAL_PORT_BASE to at most {65535 - 7 - ADMIN_GRPC_OFFSET}.",
+            )
+        return ports
 
     @property
     def tls(self) -> TlsFiles:
@@ -108,6 +126,10 @@ class S3Service(Service):
         for side in ("VOLUME", "CLIENT"):  # the S3 gateway and filer are the clients
             env |= {f"WEED_HTTPS_{side}_CERT": str(tls.cert), f"WEED_HTTPS_{side}_KEY": str(tls.key),
                     f"WEED_HTTPS_{side}_CA": str(tls.ca)}  # fmt: skip
+        # One "http: TLS handshake error ... client sent an HTTP request to an
+        # HTTPS server" per start is weed mini's own readiness probe: it GETs
+        # http://<ip>:<volume port> whatever the volume serves (4.48's
+        # waitForServiceReady; no flag changes it). The volume keeps HTTPS.
         return env | {"WEED_HTTPS_CLIENT_ENABLED": "true"}
 
     def local_sockets(self) -> dict[str, Path]:
@@ -188,12 +210,20 @@ class S3Service(Service):
         return probe
 
     def after_ready(self) -> None:
+        """Create the warehouse bucket and Trino's spooling bucket (Trino's
+        segment pruner fails with NoSuchBucket, logged as an ERROR, if it
+        starts before that bucket exists; every service is prepared before
+        any starts, so Trino cannot create it itself in time)."""
+        from lakehouse.services.trino import SPOOLING_BUCKET
+
         client = self.client()
-        if not client.bucket_exists(self.settings.warehouse_bucket):
-            client.make_bucket(self.settings.warehouse_bucket)
+        for bucket in (self.settings.warehouse_bucket, SPOOLING_BUCKET):
+            if not client.bucket_exists(bucket):
+                client.make_bucket(bucket)
 
     def start_hint(self) -> str:
         return (
             f"Check {self.settings.home_dir / 'logs' / 's3-internal'} for SeaweedFS's own logs; "
-            "if a port is taken, set LAKEHOUSE_S3_PORT or LAKEHOUSE_S3_INTERNAL_PORT_BASE."
+            "if a port is taken, set LAKEHOUSE_S3_PORT or LAKEHOUSE_S3_INTERNAL_PORT_BASE "
+            f"(SeaweedFS uses the 10 ports from there and that base + {7 + ADMIN_GRPC_OFFSET})."
         )
