@@ -274,6 +274,7 @@ def spark(settings: Settings) -> dict[str, Any]:
     s = settings
     conf = spark_conf(s) | catalog_token_conf(s) | {
         f"spark.sql.catalog.{s.catalog_name}.uri": "http://catalog:8181",
+        f"spark.sql.catalog.{s.catalog_name}.oauth2-server-uri": "http://catalog:8181/v1/oauth/tokens",
         f"spark.sql.catalog.{s.catalog_name}.s3.endpoint": "http://s3:9000",
         "spark.driver.bindAddress": "0.0.0.0", "spark.driver.host": "spark",
         "spark.executor.memory": SPARK_EXECUTOR_MEMORY,

@@ -27,6 +27,7 @@ CORES = "local[2]"
 # A record of Spark's (log4j's) console layout: "25/11/29 23:44:12 INFO Name: text".
 _SPARK_RECORD = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
 _QUIET_LEVELS = {"TRACE", "DEBUG", "INFO"}
+LOG4J_CONF = service_files_dir() / "spark" / "log4j2.properties"
 
 
 class JobOutput:
@@ -81,6 +82,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         f"{catalog}.s3.path-style-access": "true",
         f"{catalog}.client.region": s.region,
         f"{catalog}.default-namespace": "default",
+        # The bearer token (catalog_token_conf) is an OAuth2 token. Named
+        # explicitly, Iceberg neither infers the auth type nor warns that the
+        # token endpoint (only used to refresh a token) defaults to the catalog's.
+        f"{catalog}.rest.auth.type": "oauth2",
+        f"{catalog}.oauth2-server-uri": f"{s.catalog_uri}/v1/oauth/tokens",
         # Iceberg's Spark catalog caches loaded tables for 30 s by default, so a
         # long-lived Connect server would miss other engines' commits.
         f"{catalog}.cache-enabled": "false",
@@ -134,7 +140,8 @@ class SparkService(Service):
         command = [
             str(spark_home() / "bin" / "spark-submit"), "--master", CORES,
             "--driver-memory", memory or self.settings.spark_driver_memory,
-            "--driver-java-options", "-XX:+UseSerialGC",
+            # Spark's log layout, with a multi-line message's later lines indented.
+            "--driver-java-options", f"-XX:+UseSerialGC -Dlog4j2.configurationFile={LOG4J_CONF}",
             "--jars", ",".join(str(jar) for jar in self.jars()),
         ]  # fmt: skip
         for key, value in spark_conf(self.settings).items():
