@@ -87,8 +87,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
     else:
         _print_status(rows)
-    # Services never started (e.g. after `up --services s3`) are not failures.
-    if any(row.pid is not None and not row.healthy for row in rows):
+    # Services never started (e.g. after `up --services s3`) are not failures; one
+    # started and then killed is.
+    if any(row.started and not row.healthy for row in rows):
         sys.exit(3)
 
 

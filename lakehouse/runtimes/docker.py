@@ -102,7 +102,7 @@ class DockerRuntime:
             row = by_name.get(svc.name, {})
             healthy = row.get("Health") == "healthy"
             rows.append(ServiceStatus(svc.name, svc.spec().url, healthy, None, None,
-                                      row.get("Status", "not created")))  # fmt: skip
+                                      row.get("Status", "not created"), bool(row)))  # fmt: skip
         return rows
 
     def logs(self, name: str, lines: int = 100) -> str:

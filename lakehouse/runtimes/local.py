@@ -25,6 +25,7 @@ from rich.console import Console
 
 from lakehouse.config import Settings, settings_environment
 from lakehouse.errors import PortInUseError, ServiceStartError
+from lakehouse.privacy import PRIVATE_UMASK
 from lakehouse.runtimes.logfiles import readable_log, rotate
 from lakehouse.services import Service, build_services
 from lakehouse.services.base import Health, ServiceSpec, unprivileged
@@ -33,7 +34,6 @@ STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.1
 # The lake's files (S3 volumes, catalog.db, logs, OpenSearch data) are the user's
 # alone: new files are created 0600 and directories 0700.
-PRIVATE_UMASK = 0o077
 # Children started by this Python process, kept so they are reaped when they
 # exit instead of lingering as zombies (services must outlive a CLI, so nothing
 # else holds on to them).
@@ -50,6 +50,9 @@ class ServiceStatus:
     pid: int | None
     memory_mb: float | None
     detail: str
+    # Started by `up` and not stopped by `down` since: a service that is then not
+    # healthy has failed (crashed, killed), unlike one that was never started.
+    started: bool = False
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -426,9 +429,12 @@ class LocalRuntime:
         for svc in self.known_services():
             spec = svc.spec()
             pid = self.pid(svc.name)
-            health = svc.health() if pid else Health(False, "not running")
+            started = self._state_path(svc.name).is_file()
+            down = "exited (crashed or killed) since `up` started it" if started else "not running"
+            health = svc.health() if pid else Health(False, down)
             memory = tree_memory_mb(pid) if pid else None
-            rows.append(ServiceStatus(svc.name, spec.url, health.ok, pid, memory, health.detail))
+            rows.append(ServiceStatus(svc.name, spec.url, health.ok, pid, memory, health.detail,
+                                      started))  # fmt: skip
         return rows
 
     def logs(self, name: str, lines: int = 100) -> str:

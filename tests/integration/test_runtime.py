@@ -100,6 +100,11 @@ def test_data_survives_kill_9(stack: Settings, stack_services: list[str], victim
     os.killpg(pid, signal.SIGKILL)
     psutil.wait_procs([psutil.Process(pid)], timeout=10) if psutil.pid_exists(pid) else None
     assert runtime.pid(victim) is None
+    # A service `up` started that then died is a failure (exit 3), unlike one
+    # never started; status said "not running" and exited 0.
+    killed = run_cli("status", check=False)
+    assert killed.returncode == 3, killed.stdout + killed.stderr
+    assert "crashed or killed" in killed.stdout
     runtime.up(stack_services)
     assert runtime.pid(victim) not in (None, pid)
     assert _count(stack, name) == 100
