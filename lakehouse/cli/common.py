@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 import click
 
 from lakehouse.errors import LakehouseError, ServiceNotRunningError
+from lakehouse.privacy import PRIVATE_UMASK, write_private
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -137,6 +138,9 @@ class LakehouseGroup(click.Group):
     than with Python's "Exception ignored ... BrokenPipeError" at shutdown."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Every file a command writes (into the home, a backup, a log) is private:
+        # see lakehouse.privacy. Restored for a caller that runs `main` in-process.
+        caller_umask = os.umask(PRIVATE_UMASK)
         try:
             try:
                 return super().main(*args, **kwargs)
@@ -144,6 +148,8 @@ class LakehouseGroup(click.Group):
                 sys.stdout.flush()
         except BrokenPipeError:
             exit_reader_gone()
+        finally:
+            os.umask(caller_umask)
 
 
 def _log_bug(ctx: click.Context) -> Path:
@@ -155,9 +161,8 @@ def _log_bug(ctx: click.Context) -> Path:
         log = None
     log = log or Path(tempfile.gettempdir()) / f"lakehouse-cli-errors-{os.getuid()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle:
-        handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(sys.argv)}\n")
-        handle.write(traceback.format_exc())
+    header = f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(sys.argv)}\n"
+    write_private(log, header + traceback.format_exc(), append=True)
     return log
 
 

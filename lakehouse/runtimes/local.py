@@ -228,6 +228,10 @@ class LocalRuntime:
                     self._start(svc)
                 self.wait_ready(svc)
                 svc.after_ready()
+            if to_start:
+                # Some services set modes of their own at start (OpenSearch's keystore
+                # 0660, SeaweedFS's volume .vif files 0644): take group and other off.
+                make_private(self.home)
         finally:
             os.umask(caller_umask)
         return services

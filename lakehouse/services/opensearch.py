@@ -7,6 +7,7 @@ plugin: that is only acceptable because nothing outside this machine reaches it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -124,10 +125,17 @@ class OpenSearchService(Service):
         config = self.node_dir / "config"
         for sub in ("data", "logs", "tmp", "config"):
             (self.node_dir / sub).mkdir(parents=True, exist_ok=True)
-        for name in ("jvm.options", "log4j2.properties"):
-            shutil.copy2(root / "config" / name, config / name)
+        # copyfile: modes from the (private) umask, not the distribution's 0644.
+        shutil.copyfile(root / "config" / "jvm.options", config / "jvm.options")
+        # Its log4j2 sets each log file's mode itself (rw-r-----): owner only.
+        log4j2 = (root / "config" / "log4j2.properties").read_text()
+        (config / "log4j2.properties").write_text(
+            re.sub(r"(?m)^(\S+\.filePermissions\s*=\s*)\S+", r"\1rw-------", log4j2)
+        )
         (config / "jvm.options.d").mkdir(exist_ok=True)
-        shutil.copy2(service_files_dir() / "opensearch" / "opensearch.yml", config)
+        shutil.copyfile(
+            service_files_dir() / "opensearch" / "opensearch.yml", config / "opensearch.yml"
+        )
 
     def health(self) -> Health:
         answer = http_get_json(f"{self.settings.opensearch_uri}{HEALTH_PATH}")

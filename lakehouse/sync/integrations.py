@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lakehouse.config import CONFIG_FILE_NAME, Settings, config_file_path, read_config_file
 from lakehouse.errors import ConfigError
+from lakehouse.privacy import write_private
 
 if TYPE_CHECKING:
     from pyiceberg.schema import Schema
@@ -151,7 +152,7 @@ class IntegrationStore:
             for name, i in integrations.items()
         }
         staging = self.path.with_suffix(".tmp")
-        staging.write_text(json.dumps(data, indent=2, sort_keys=True))
+        write_private(staging, json.dumps(data, indent=2, sort_keys=True))
         os.replace(staging, self.path)
 
     def _from_home(self) -> dict[str, Integration]:

@@ -7,6 +7,7 @@ a stack with nothing running) with stdout a pipe whose reader is already gone.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,45 @@ def test_readme_restore_config_gives_a_home_and_ports_of_its_own(
     assert "--no-sample" in section
     default_ports = {9000, *range(9330, 9340), 8181}
     assert not {fresh.s3_port, fresh.catalog_port, fresh.s3_internal_port_base} & default_ports
+
+
+def test_cli_bug_log_is_private_and_the_callers_umask_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from lakehouse.cli import main
+    from lakehouse.cli.common import friendly_errors
+
+    @click.command("explode")
+    @friendly_errors
+    def explode() -> None:
+        (tmp_path / "home" / "written-by-a-command").write_text("x")
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(main.commands, "explode", explode)
+    (tmp_path / "home" / "logs").mkdir(parents=True)
+    (tmp_path / "home" / "logs" / "cli-errors.log").write_text("older entries\n")
+    (tmp_path / "home" / "logs" / "cli-errors.log").chmod(0o644)
+    caller_umask = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "explode"])
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(caller_umask)
+    assert result.exit_code == 1 and "This is a bug" in result.output
+    log = tmp_path / "home" / "logs" / "cli-errors.log"
+    assert "older entries" in log.read_text() and "RuntimeError: boom" in log.read_text()
+    for path in (log, tmp_path / "home" / "written-by-a-command"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_write_private_narrows_an_existing_file(tmp_path: Path) -> None:
+    from lakehouse.privacy import write_private
+
+    path = tmp_path / "integrations.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    write_private(path, '{"a": 1}')
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == '{"a": 1}'
