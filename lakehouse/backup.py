@@ -32,6 +32,7 @@ from typing import Any
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.privacy import make_private_dir, private_umask, write_private
 
 FORMAT = "lakehouse-backup"
 VERSION = 1
@@ -108,16 +109,18 @@ def backup(settings: Settings, target: Path, progress: Progress | None = None) -
             "from its project directory or with --home.",
         )
     _require_empty(target, "back up into")
-    target.mkdir(parents=True, exist_ok=True)
+    # A backup is the whole lake: 0700 directories, 0600 files (as in the home).
+    make_private_dir(target)
     try:
-        copy_catalog_db(source_db, target / CATALOG_FILE)
-        tables = read_tables(target / CATALOG_FILE)
-        objects = _copy_objects(settings, tables, target, report)
-        manifest = _manifest(target, tables, objects)
+        with private_umask():
+            copy_catalog_db(source_db, target / CATALOG_FILE)
+            tables = read_tables(target / CATALOG_FILE)
+            objects = _copy_objects(settings, tables, target, report)
+            manifest = _manifest(target, tables, objects)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_private(target / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     total = sum(o["bytes"] for o in objects)
     return BackupSummary(target, len(tables), len(objects), total)
 

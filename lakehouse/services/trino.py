@@ -225,7 +225,10 @@ class TrinoNode(Service):
         TrinoDistribution(self.settings).install()
         etc = self.node_dir / "etc"
         shutil.rmtree(etc / "catalog", ignore_errors=True)
-        shutil.copytree(service_files_dir() / "trino" / "catalog", etc / "catalog")
+        (etc / "catalog").mkdir(parents=True)
+        for source in (service_files_dir() / "trino" / "catalog").iterdir():
+            # copyfile: modes from the (private) umask, not the installed sources' 0644.
+            shutil.copyfile(source, etc / "catalog" / source.name)
         (etc / "config.properties").write_text(self.config_properties())
         (etc / "log.properties").write_text(LOG_LEVELS)
         (etc / "spooling-manager.properties").write_text(spooling_manager_properties())
