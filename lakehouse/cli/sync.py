@@ -8,13 +8,16 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakehouse.cli.common import csv_list, err, friendly_errors, settings_of
 from lakehouse.cli.display import print_table
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from lakehouse.simulate import SimulationStats
 
 
 @click.group()
@@ -229,23 +232,33 @@ def simulate_shop(
     ctx: click.Context, rate: float, duration: float | None, seed: int | None
 ) -> None:
     """Write realistic inserts, updates and deletes to the shop database."""
-    from lakehouse.simulate import ShopSimulator
+    from lakehouse.simulate import ShopSimulator, SimulationStats
 
     settings = settings_of(ctx)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     err.print(f"simulating shop traffic at {rate:,.0f} changes/s; Ctrl-C stops")
-    stats = ShopSimulator(settings.postgres_dsn(), rate, seed=seed).run(
-        duration=duration, stop=stop, notice=err.print
-    )
-    click.echo(
-        f"{stats.changes:,} changes ({stats.inserts:,} inserts, {stats.updates:,} updates, "
-        f"{stats.deletes:,} deletes) in {stats.transactions:,} transactions over "
-        f"{stats.elapsed:.1f} s: {stats.achieved_rate:,.0f} changes/s"
-    )
+    started = time.monotonic()
+    try:
+        stats = ShopSimulator(settings.postgres_dsn(), rate, seed=seed).run(
+            duration=duration, stop=stop, notice=err.print
+        )
+    except ServiceUnavailableError:
+        # PostgreSQL was down from the start: the summary says nothing was written.
+        click.echo(_shop_summary(SimulationStats(0, 0, 0, 0, 0, time.monotonic() - started, 0.0)))
+        raise
+    click.echo(_shop_summary(stats))
     if stats.gave_up:
         click.echo(f"Error: stopped early: {stats.gave_up}.\nHint: Check `lakehouse status` and "
                    "`lakehouse logs postgres`, then run the simulator again.", err=True)  # fmt: skip
         sys.exit(1)
     sys.exit(0)
+
+
+def _shop_summary(stats: SimulationStats) -> str:
+    return (
+        f"{stats.changes:,} changes ({stats.inserts:,} inserts, {stats.updates:,} updates, "
+        f"{stats.deletes:,} deletes) in {stats.transactions:,} transactions over "
+        f"{stats.elapsed:.1f} s: {stats.achieved_rate:,.0f} changes/s"
+    )

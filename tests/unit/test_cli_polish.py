@@ -176,3 +176,19 @@ def test_write_private_narrows_an_existing_file(tmp_path: Path) -> None:
     path.chmod(0o644)
     write_private(path, '{"a": 1}')
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == '{"a": 1}'
+
+
+def test_simulate_shop_with_postgres_down_prints_its_empty_summary(tmp_path: Path) -> None:
+    from lakehouse.runtimes.local import free_port_block
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env |= {"LAKEHOUSE_CONFIG": str(tmp_path / "absent.toml"),
+            "LAKEHOUSE_POSTGRES_PORT": str(free_port_block(1, start=41000))}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "lakehouse.cli", "--home", str(tmp_path),
+         "simulate", "shop", "--duration", "1"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout.startswith("0 changes (0 inserts, 0 updates, 0 deletes) in 0 transactions")
+    assert "Error:" in done.stderr and "Hint:" in done.stderr and "bug" not in done.stderr
