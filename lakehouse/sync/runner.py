@@ -85,8 +85,9 @@ def configure_worker(environ: Mapping[str, str] = os.environ) -> None:
 
     With ``LAKEHOUSE_SYNC_LOG_FILE`` set, warnings and errors (lakehouse's and
     the libraries') go to that file, rotated at 5 MiB with 3 old files kept.
-    Arrow's jemalloc pool hands freed pages back to the system at once instead
-    of keeping them for reuse, and the process takes no transparent huge pages.
+    If Arrow is on jemalloc, it hands freed pages back at once (the sync service
+    puts it on the C allocator instead: lakehouse.services.sync.MEMORY_ENV), and
+    the process takes no transparent huge pages.
     """
     import pyarrow as pa
 
