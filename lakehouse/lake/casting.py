@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.lake.column_types import type_name
+from lakehouse.lake.exact import significant_digits
 
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
@@ -157,15 +158,29 @@ def parse_text(
 def _parse_numbers(text: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
     """Cleaned text as numbers of ``target``; Unconvertible naming the first value that is not one."""
     try:
-        return _cast_numbers(text, target)
+        numbers = _cast_numbers(text, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    else:
+        return _within_range(text, numbers) if pa.types.is_floating(target) else numbers
     for value in pc.unique(text).to_pylist():
         try:
             _cast_numbers(pa.chunked_array([pa.array([value], pa.string())]), target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise Unconvertible(f"'{value}' is not a {type_name(target)}") from None
     raise Unconvertible(f"some values are not {type_name(target)} numbers")
+
+
+def _within_range(text: pa.ChunkedArray, numbers: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``numbers`` (floats read from ``text``), or Unconvertible naming the first value
+    that overflowed to infinity or underflowed to 0 (rounding is the type's own)."""
+    digits = significant_digits(pc.utf8_trim_whitespace(text))
+    lost = pc.or_(pc.is_inf(numbers), pc.equal(numbers, 0))
+    changed = pc.fill_null(pc.and_(pc.greater(digits, 0), lost), False)
+    if not pc.any(changed).as_py():
+        return numbers
+    value = text[pc.index(changed, True).as_py()].as_py()
+    raise Unconvertible(f"'{value}' is beyond the range of a {type_name(numbers.type)}")
 
 
 def _cast_numbers(text: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:

@@ -30,7 +30,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +47,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import IngestError
 from lakehouse.lake.casting import TextFormats
 from lakehouse.lake.exact import LONG_NUMBER, exact_column
+from lakehouse.lake.json_records import records
 from lakehouse.lake.names import check_columns
 from lakehouse.outages import CONNECT_SECONDS, S3_REQUEST_SECONDS
 
@@ -275,6 +276,7 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
     delimiter = options.delimiter or default or sniff_delimiter(sample, options.quote)
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar=options.quote), [])
     check_columns(header, path)  # before pyarrow, which keeps two columns of one name
+    check_quotes_closed(raw, path, delimiter, options.quote)
     text = {name: pa.string() for name in header if name.lower() in options.text_columns}
     convert = pa_csv.ConvertOptions(
         column_types=text, null_values=["", *options.nulls], strings_can_be_null=True,
@@ -292,7 +294,8 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
         text = pa_csv.read_csv(io.BytesIO(raw), parse_options=parse, convert_options=convert)
         table = _keep_non_canonical_as_text(table, text)
         doubles = [f.name for f in table.schema if pa.types.is_floating(f.type)]
-        return _exact(table, path, {name: text.column(name) for name in doubles})
+        texts = {name: text.column(name) for name in doubles}
+        return _exact(table, path, texts, lambda row: _csv_line(raw, row, delimiter, options))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         how = "given" if options.delimiter else "detected"
         raise IngestError(
@@ -301,6 +304,40 @@ def read_csv(raw: bytes, path: str, options: ReadOptions) -> pa.Table:
             hint="Pass --delimiter (e.g. --delimiter ';') or --quote if that is not the file's "
             "own, or fix the file; the table was not changed.",
         ) from exc
+
+
+def check_quotes_closed(raw: bytes, path: str, delimiter: str, quote: str) -> None:
+    """IngestError when a quoted field is still open at the end of the file (it would
+    swallow every row after it), naming the line its quote opened on. A quote opens a
+    field only at its start; a closed quoted field may span lines."""
+    if quote.encode() not in raw:
+        return
+    q, d = re.escape(quote.encode()), re.escape(delimiter.encode())
+    field = re.compile(rb"(?:(?<=[" + d + rb"\r\n])|\A)" + q + rb"[^" + q + rb"]*(?:" + q + q
+                       + rb"[^" + q + rb"]*)*(" + q + rb"?)")  # fmt: skip
+    last = None
+    for last in field.finditer(raw):  # noqa: B007 - only the last quoted field can be open
+        pass
+    if last is None or last.group(1) or last.end() != len(raw):
+        return
+    line = raw.count(b"\n", 0, last.start()) + 1
+    raise IngestError(
+        f"{path}: the quoted field opened on line {line} (by {quote!r}) is never closed, so "
+        "every line after it would be read as that one value.",
+        hint="Close the quote in the file, or pass --quote with the file's own quote "
+        "character if it is not '\"'; the table was not changed.",
+    )
+
+
+def _csv_line(raw: bytes, row: int, delimiter: str, options: ReadOptions) -> str:
+    """Where data row ``row`` (0-based) starts: 'line N' (quoted fields may span lines)."""
+    lines = io.StringIO(raw.decode("utf-8-sig", errors="replace"), newline="")
+    reader = csv.reader(lines, delimiter=delimiter, quotechar=options.quote)
+    start = 1
+    for _ in range(row + 2):  # the header, then the rows before it
+        start = reader.line_num + 1
+        next(reader, None)
+    return f"line {start}"
 
 
 def _is_number(kind: pa.DataType) -> bool:
@@ -323,6 +360,9 @@ def read_json(raw: bytes, path: str) -> pa.Table:
     """JSON Lines, a top-level array of objects, or one object, as rows."""
     text = raw.decode("utf-8-sig")
     first = text.lstrip()[:1]
+    parsed = records(text, path)  # refuses repeated keys, which pyarrow would drop
+    # Before pyarrow, which reads numbers as doubles (refusing 1e400, rounding the rest).
+    exact = _exact_json_numbers(parsed, path) if parsed and LONG_NUMBER.search(text) else {}
     if first == "[":
         raw = _records_as_lines(text, path)
     if not raw.strip():
@@ -346,36 +386,44 @@ def read_json(raw: bytes, path: str) -> pa.Table:
         table = pa_json.read_json(
             io.BytesIO(raw), parse_options=pa_json.ParseOptions(explicit_schema=keep)
         )
-    doubles = [f.name for f in table.schema if pa.types.is_floating(f.type)]
-    if doubles and LONG_NUMBER.search(text):
-        records = _exact_records(text, path)
-        columns = {name: [_number_text(r.get(name)) for r in records] for name in doubles}
-        table = _exact(table, path, columns)
+    for name, column in exact.items():
+        if name in table.column_names and pa.types.is_floating(table.schema.field(name).type):
+            table = table.set_column(table.schema.get_field_index(name), name, column)
     return table
 
 
-def _exact(table: pa.Table, path: str, texts: dict[str, Any]) -> pa.Table:
-    """``table`` with each column of ``texts`` (its numbers as written) at its exact type."""
+def _exact_json_numbers(parsed: list[tuple[int, Any]], path: str) -> dict[str, pa.ChunkedArray]:
+    """{key: its numbers at their exact type} for each top-level key whose numbers a double
+    would change; IngestError (naming the line) for one no decimal(P,S) holds."""
+    rows = [(line, r) for line, r in parsed if isinstance(r, dict)]
+    keys = {key for _, r in rows for key, value in r.items() if _is_json_number(value)}
+    exact: dict[str, pa.ChunkedArray] = {}
+    for key in sorted(keys):
+        values = [r.get(key) for _, r in rows]
+        if not all(v is None or _is_json_number(v) for v in values):
+            continue  # mixed JSON types: refused by the type-conflict check
+        text = pa.chunked_array([pa.array([_number_text(v) for v in values], pa.string())])
+        column = exact_column(key, path, text, text.cast(pa.float64()),
+                              lambda row: f"line {rows[row][0]}",
+                              "write its values as JSON strings to keep them as text")  # fmt: skip
+        if column is not None:
+            exact[key] = column
+    return exact
+
+
+def _is_json_number(value: Any) -> bool:
+    return isinstance(value, int | Decimal) and not isinstance(value, bool)
+
+
+def _exact(table: pa.Table, path: str, texts: dict[str, Any], where: Callable[[int], str],
+           as_text: str = "--type {column}=string") -> pa.Table:  # fmt: skip
+    """``table`` with each column of ``texts`` (its numbers as written) at its exact type;
+    ``where(row)`` names the place of a row in the file."""
     for name, text in texts.items():
-        exact = exact_column(name, path, text)
+        exact = exact_column(name, path, text, table.column(name), where, as_text)
         if exact is not None:
             table = table.set_column(table.schema.get_field_index(name), name, exact)
     return table
-
-
-def _exact_records(text: str, path: str) -> list[dict[str, Any]]:
-    """The JSON's records with numbers as Decimal or int: what the file wrote."""
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith("["):
-            loaded = json.loads(text, parse_float=Decimal)
-            return [r for r in loaded if isinstance(r, dict)]
-        lines = [
-            json.loads(line, parse_float=Decimal) for line in text.splitlines() if line.strip()
-        ]
-    except ValueError:
-        lines = [json.loads(text, parse_float=Decimal)]  # one pretty-printed object
-    return [r for r in lines if isinstance(r, dict)]
 
 
 def _number_text(value: Any) -> str | None:
