@@ -244,7 +244,7 @@ def test_both_runtimes_share_endpoints_credentials_and_catalog_settings(settings
     assert set(rendered["trino"]["environment"]) == set(TrinoNode(settings).spec().env)
     command = " ".join(rendered["spark"]["command"])
     for key, value in spark_conf(settings).items():
-        if not key.endswith((".uri", ".s3.endpoint")) and "driver" not in key:
+        if not key.endswith((".uri", "-server-uri", ".s3.endpoint")) and "driver" not in key:
             assert f"{key}={value}" in command, key
     assert rendered["postgres"]["ports"] == [f"127.0.0.1:{settings.postgres_port}:5432"]
     assert rendered["opensearch"]["ports"] == [f"127.0.0.1:{settings.opensearch_port}:9200"]

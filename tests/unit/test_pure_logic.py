@@ -100,7 +100,8 @@ def test_s3_ports_are_distinct_and_derived_from_settings() -> None:
     settings = load_settings(s3_port=19000, s3_internal_port_base=19100)
     ports = [p.number for p in S3Service(settings).spec().ports]
     assert len(ports) == len(set(ports)) == 10  # the metrics port (base + 9) is off
-    assert ports[0] == 19000 and set(ports[1:]) == set(range(19100, 19109))
+    # The admin's gRPC port is the admin's (base + 7) + 10000: where weed's worker dials.
+    assert ports[0] == 19000 and set(ports[1:]) == {*range(19100, 19108), 19107 + 10000}
     command = " ".join(S3Service(settings).spec().command)
     assert (
         "-s3.port=19000" in command
