@@ -37,7 +37,29 @@ SPOOLING_BUCKET = "trino-spooling"
 # etc/log.properties. Iceberg's LoggingMetricsReporter writes a ~36 KB INFO line
 # for every table scan (27.5 MB in 30 minutes seen): its reports still reach the
 # catalog, only the log copy goes.
-LOG_LEVELS = "io.trino=INFO\norg.apache.iceberg=WARN\n"
+# Trino logs ~1,000 INFO lines at start-up (946 from "Bootstrap", its table of
+# every configuration property; then each plugin and function loaded): only
+# warnings and errors are kept, plus the "SERVER STARTED" line of
+# io.trino.server.Server (and its few lines on version and directories).
+# RemoteNodeMemory and RemoteNodeState warn "... update request ... has not
+# returned in 16515.07s" at start-up, when the coordinator polls nodes (itself
+# included) before their HTTP servers are up: the figure is the time since the
+# machine booted (measured: it matched /proc/uptime). They would repeat every
+# second for a dead worker, which `lakehouse status` shows.
+# Iceberg 1.9.1 (Trino 476's) warns at a catalog's first use that the OAuth2
+# token endpoint is the catalog's own /v1/oauth/tokens, even when that is
+# configured explicitly (iceberg.rest-catalog.oauth2.server-uri): the bearer
+# token is static and never exchanged there, so the warning is turned off.
+LOG_LEVELS = "".join(
+    f"{logger}={level}\n"
+    for logger, level in {
+        "io.trino": "WARN", "io.airlift": "WARN", "Bootstrap": "WARN",
+        "org.eclipse.jetty": "WARN", "org.hibernate.validator": "WARN",
+        "org.apache.iceberg": "WARN", "io.trino.server.Server": "INFO",
+        "io.trino.memory.RemoteNodeMemory": "ERROR", "io.trino.metadata.RemoteNodeState": "ERROR",
+        "org.apache.iceberg.rest.auth.OAuth2Manager": "ERROR",
+    }.items()
+)  # fmt: skip
 
 
 def parse_size(text: str) -> int:
@@ -244,14 +266,10 @@ class TrinoNode(Service):
         return Health(True, f"Trino {answer.get('nodeVersion', {}).get('version', '?')} ready")
 
     def after_ready(self) -> None:
-        """Create the spooling bucket; wait until the coordinator schedules onto this node."""
+        """Wait until the coordinator schedules onto this node (S3's after_ready,
+        which runs before Trino starts, created the spooling bucket)."""
         from lakehouse.engines.trino import TrinoEngine
-        from lakehouse.services.s3 import s3_client
 
-        s = self.settings
-        client = s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
-        if not client.bucket_exists(SPOOLING_BUCKET):
-            client.make_bucket(SPOOLING_BUCKET)
         TrinoEngine(self.settings).wait_for_node(self.name, timeout=self.settings.startup_timeout)
 
     def start_hint(self) -> str:

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import load_settings
+from lakehouse.errors import ConfigError
 from lakehouse.runtimes.logfiles import readable_log, rotate
+from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import LOG_FLAGS
 from lakehouse.services.postgres import PostgresService
-from lakehouse.services.spark import JobOutput
+from lakehouse.services.s3 import S3Service
+from lakehouse.services.spark import JobOutput, spark_conf
 from lakehouse.services.sync import LOG_FILE_VARIABLE, SyncService
 from lakehouse.services.trino import LOG_LEVELS
 from lakehouse.sync.runner import configure_worker
@@ -124,3 +127,37 @@ def test_sync_worker_logs_warnings_to_its_rotating_file(
     text = path.read_text()
     assert "WARNING pyiceberg.test: a warning worth reading" in text
     assert "routine" not in text
+
+
+def test_seaweedfs_admin_grpc_port_is_where_its_plugin_worker_dials() -> None:
+    settings = load_settings(s3_internal_port_base=20000)
+    service = S3Service(settings)
+    ports = service.internal_ports()
+    # weed mini 4.48's worker dials the admin HTTP port + 10000, whatever the flag says.
+    assert ports["admin-grpc"] == ports["admin"] + 10000
+    assert f"-admin.port.grpc={ports['admin'] + 10000}" in service.spec().command
+    declared = {port.name: port.number for port in service.spec().ports}
+    assert declared["admin-grpc"] == ports["admin"] + 10000  # checked free before `up`
+
+
+def test_seaweedfs_admin_grpc_port_above_65535_is_refused_with_a_hint() -> None:
+    service = S3Service(load_settings(s3_internal_port_base=60000))
+    with pytest.raises(ConfigError) as refused:
+        service.internal_ports()
+    assert "LAKEHOUSE_S3_INTERNAL_PORT_BASE" in (refused.value.hint or "")
+
+
+def test_trino_keeps_warnings_and_the_server_started_line_only() -> None:
+    levels = dict(line.split("=") for line in LOG_LEVELS.splitlines())
+    assert levels["io.trino"] == levels["io.airlift"] == "WARN"
+    assert levels["io.trino.server.Server"] == "INFO"  # its "SERVER STARTED" line
+
+
+def test_catalog_clients_name_their_auth_type_and_token_endpoint() -> None:
+    settings = load_settings()
+    conf = spark_conf(settings)
+    prefix = f"spark.sql.catalog.{settings.catalog_name}"
+    assert conf[f"{prefix}.rest.auth.type"] == "oauth2"
+    assert conf[f"{prefix}.oauth2-server-uri"] == f"{settings.catalog_uri}/v1/oauth/tokens"
+    trino = (service_files_dir() / "trino" / "catalog" / "lake.properties").read_text()
+    assert "iceberg.rest-catalog.security=OAUTH2" in trino  # Trino names rest.auth.type itself
