@@ -11,10 +11,9 @@ files are immutable and writes after the copy only add files, so every file the
 copied catalog references still exists, unless snapshot expiry deletes one
 meanwhile; then the backup fails naming it, rather than keep a hole.
 
-Restore registers each table's metadata file in the target stack's catalog (the
-catalog stays up; snapshot ids, history and rows are those of the backup) after
-uploading the objects under the same keys, so the target's warehouse bucket must
-have the same name.
+Restore (:mod:`lakehouse.restore`) checks the whole backup, uploads the objects
+under the same keys (so the target's warehouse bucket must have the same name) and
+registers each table's metadata file in the target stack's catalog.
 """
 
 from __future__ import annotations
@@ -30,23 +29,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lakehouse.backup_manifest import CATALOG_FILE, FORMAT, VERSION, BackupError
 from lakehouse.config import Settings
-from lakehouse.errors import LakehouseError
 from lakehouse.privacy import make_private_dir, private_umask, write_private
 
-FORMAT = "lakehouse-backup"
-VERSION = 1
 MANIFEST = "manifest.json"
-CATALOG_FILE = "catalog.db"
 OBJECTS_DIR = "objects"
 COPY_THREADS = 4  # S3 round trips overlap; SeaweedFS on 2 cores gains little beyond this
 
 # progress(step, done, total): called as files are copied; total is 0 when unknown.
 Progress = Callable[[str, int, int], None]
-
-
-class BackupError(LakehouseError):
-    """A backup or restore could not be made; nothing was changed in the lake."""
 
 
 @dataclass(frozen=True, order=True)
@@ -291,111 +283,3 @@ def _require_empty(target: Path, verb: str) -> None:
             f"Cannot {verb} {target}: it exists and is not an empty directory.",
             hint="Name a new directory (it is created), or empty this one.",
         )
-
-
-# --- restore --------------------------------------------------------------------------
-
-
-def read_manifest(source: Path) -> dict[str, Any]:
-    """The manifest of the backup at ``source``, checked for format and version."""
-    path = source / MANIFEST
-    if not source.is_dir():
-        raise BackupError(f"{source} does not exist or is not a directory.",
-                          hint="Pass the directory `lakehouse backup` wrote.")  # fmt: skip
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BackupError(
-            f"{source} is not a lakehouse backup: {MANIFEST} is missing or unreadable ({exc}).",
-            hint="Pass the directory `lakehouse backup` wrote.",
-        ) from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError(f"{path} is not a lakehouse backup manifest.",
-                          hint="Pass the directory `lakehouse backup` wrote.")  # fmt: skip
-    if manifest.get("version") != VERSION:
-        raise BackupError(
-            f"{source} is a version {manifest.get('version')!r} backup; this lakehouse reads "
-            f"version {VERSION}.",
-            hint="Restore it with the lakehouse release that wrote it "
-            f"({manifest.get('lakehouse_version', 'unknown')}).",
-        )
-    return manifest
-
-
-def verify(source: Path, manifest: dict[str, Any]) -> None:
-    """Every file of the backup is present with its recorded size and checksum."""
-    files = [(source / CATALOG_FILE, manifest["catalog"])]
-    for entry in manifest["objects"]:
-        files.append((source / OBJECTS_DIR / Path(*split_s3(entry["uri"])), entry))
-    for path, entry in files:
-        if (
-            not path.is_file()
-            or path.stat().st_size != entry["bytes"]
-            or sha256_of(path) != entry["sha256"]
-        ):
-            raise BackupError(
-                f"The backup at {source} is damaged: {path} is missing or differs from its checksum.",
-                hint="Restore from another copy of the backup.",
-            )
-
-
-def restore(
-    settings: Settings, source: Path, force: bool = False, progress: Progress | None = None
-) -> BackupSummary:
-    """Restore the backup at ``source`` into the running stack of ``settings``.
-
-    The stack's S3 and catalog must be up. Refuses (BackupError) a stack that
-    already has tables unless ``force`` (then same-named tables are replaced), a
-    damaged backup, or a warehouse bucket other than the backup's.
-    """
-    from lakehouse.client import Lakehouse
-
-    report = progress or _no_progress
-    manifest = read_manifest(source)
-    verify(source, manifest)
-    tables = [
-        TableEntry(t["namespace"], t["name"], t["metadata_location"]) for t in manifest["tables"]
-    ]
-    _require_same_bucket(settings, manifest)
-    with Lakehouse(settings) as lake:
-        existing = lake.tables()
-        if existing and not force:
-            raise BackupError(
-                f"The stack at {settings.home_dir} already has {len(existing)} table(s) "
-                f"({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}).",
-                hint="Restore into a fresh stack started with `lakehouse up --services "
-                "s3,catalog --no-sample` (--no-sample: no tables), with its own home and, "
-                "beside a running stack, its own ports in a lakehouse.toml (README.md, Backup "
-                "and restore, shows one); or pass --force to replace same-named tables.",
-            )
-        objects = manifest["objects"]
-
-        def upload(uri: str) -> None:
-            bucket, key = split_s3(uri)
-            with _s3_errors(settings, uri, "(restore)"):
-                lake.s3.fput_object(bucket, key, str(source / OBJECTS_DIR / bucket / key))
-
-        _in_parallel(upload, [entry["uri"] for entry in objects], "uploading table files", report)
-        for done, table in enumerate(tables, 1):
-            report("registering tables", done, len(tables))
-            _register(lake.catalog, table, replace=force)
-    return BackupSummary(source, len(tables), len(objects), manifest["counts"]["bytes"])
-
-
-def _require_same_bucket(settings: Settings, manifest: dict[str, Any]) -> None:
-    buckets = {split_s3(t["metadata_location"])[0] for t in manifest["tables"]}
-    if buckets - {settings.warehouse_bucket}:
-        raise BackupError(
-            f"The backup's tables live in bucket(s) {', '.join(sorted(buckets))}; this stack's "
-            f"warehouse is {settings.warehouse}.",
-            hint="Table metadata names its files by absolute URI: restore into a stack with "
-            f"LAKEHOUSE_WAREHOUSE_BUCKET={sorted(buckets)[0]}.",
-        )
-
-
-def _register(catalog: Any, table: TableEntry, replace: bool) -> None:
-    identifier = f"{table.namespace}.{table.name}"
-    catalog.create_namespace_if_not_exists(table.namespace)
-    if replace and catalog.table_exists(identifier):
-        catalog.drop_table(identifier)  # no purge: the files are the backup's, just uploaded
-    catalog.register_table(identifier, table.metadata_location)

@@ -54,7 +54,7 @@ def backup(ctx: click.Context, path: Path) -> None:
 @friendly_errors
 def restore(ctx: click.Context, path: Path, force: bool) -> None:
     """Restore the backup at PATH into this stack (S3 and catalog must be up)."""
-    from lakehouse.backup import restore as run_restore
+    from lakehouse.restore import restore as run_restore
 
     settings = settings_of(ctx)
     require_stack(settings)

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.backup import MANIFEST, BackupError, backup, restore
+from lakehouse.backup import MANIFEST, BackupError, backup, sha256_of
 from lakehouse.config import load_settings
+from lakehouse.restore import restore
 from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
 from tests.integration.conftest import run_cli
 
@@ -119,6 +122,80 @@ def test_bad_backup_input_is_one_error_with_a_hint(
     damaged.write_bytes(damaged.read_bytes()[:-1] + b"!")
     with pytest.raises(BackupError, match="damaged"):
         restore(lake.settings, target, force=True)
+
+
+def edit_manifest(source: Path, target: Path, change: Callable[[dict[str, Any]], object]) -> Path:
+    """A copy of the backup at ``source`` in ``target`` whose manifest ``change`` edited."""
+    shutil.copytree(source, target)
+    manifest = json.loads((target / MANIFEST).read_text())
+    change(manifest)
+    (target / MANIFEST).write_text(json.dumps(manifest))
+    return target
+
+
+def test_restore_force_checks_everything_before_changing_a_table(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    """An edited or damaged backup changes nothing: the breaker's restore --force dropped
+    the table, then failed with 'unexpected ServerError ... a bug'."""
+    name = f"{namespace}.kept"
+    lake.ingest(pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]}), name)
+    good = tmp_path / "good"
+    backup(lake.settings, good)
+    lake.ingest(pa.table({"id": [4], "v": ["d"]}), name)  # the state a bad restore must keep
+    before = table_state(lake, name)
+    metadata = next(t["metadata_location"] for t in json.loads((good / MANIFEST).read_text())
+                    ["tables"] if f"{t['namespace']}.{t['name']}" == name)  # fmt: skip
+
+    def point_at_missing_file(m: dict[str, Any]) -> None:
+        for t in m["tables"]:
+            t["metadata_location"] = t["metadata_location"] + ".edited"
+
+    def escape_the_backup(m: dict[str, Any]) -> None:
+        m["objects"][0]["uri"] = "s3://warehouse/../../../../etc/hostname"
+
+    def garbage_metadata(m: dict[str, Any]) -> None:
+        entry = next(o for o in m["objects"] if o["uri"] == metadata)
+        local = tmp_path / "garbage" / "objects" / Path(*metadata.removeprefix("s3://").split("/"))
+        local.write_text('{"format-version": 2, "not": "iceberg"}')
+        m["counts"]["bytes"] += local.stat().st_size - entry["bytes"]
+        entry.update(bytes=local.stat().st_size, sha256=sha256_of(local))
+
+    cases = {
+        "damaged manifest": point_at_missing_file,
+        "plain object key": escape_the_backup,
+        "not Iceberg table metadata": garbage_metadata,
+        "damaged manifest: objects": lambda m: m.pop("objects"),
+        "damaged manifest: tables": lambda m: m.update(tables=None),
+    }
+    for index, (message, change) in enumerate(cases.items()):
+        where = tmp_path / ("garbage" if change is garbage_metadata else f"edited-{index}")
+        edited = edit_manifest(good, where, change)
+        result = run_cli("restore", str(edited), "--force", check=False)
+        assert result.returncode == 1, (message, result)
+        assert message in result.stderr and "Hint:" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "bug" not in result.stderr, result.stderr
+        with pytest.raises(BackupError, match=message):
+            restore(lake.settings, edited, force=True)
+        after = table_state(lake, name)
+        assert after[:2] == before[:2] and after[2].equals(before[2]), message
+
+
+def test_restore_force_swaps_a_table_back_to_the_backup(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    """Replacing an existing table goes through a staged name; none is left behind."""
+    name = f"{namespace}.swapped"
+    lake.ingest(pa.table({"id": [1, 2], "v": ["a", "b"]}), name)
+    saved = table_state(lake, name)
+    target = tmp_path / "backup"
+    backup(lake.settings, target)
+    lake.ingest(pa.table({"id": [3], "v": ["c"]}), name)
+    result = run_cli("restore", str(target), "--force")
+    assert result.stdout.startswith("Restored "), result
+    restored = table_state(lake, name)
+    assert restored[:2] == saved[:2] and restored[2].equals(saved[2])
+    assert lake.tables(namespace) == [name]
 
 
 def test_backup_cli_is_quiet_when_not_a_terminal(stack: Settings, tmp_path: Path) -> None:
