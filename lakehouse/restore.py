@@ -17,6 +17,7 @@ the stack is in.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from pathlib import Path
@@ -39,6 +40,7 @@ from lakehouse.backup_manifest import (
     VERSION,
     BackupError,
     Manifest,
+    ObjectFile,
     TableRecord,
     object_key,
     parse_manifest,
@@ -164,19 +166,67 @@ def restore(
 def _upload(
     lake: Any, settings: Settings, source: Path, manifest: Manifest, report: Progress
 ) -> None:
+    """Upload the objects the bucket lacks; refuse (nothing uploaded) a key holding other bytes."""
+
+    def compare(entry: ObjectFile) -> str:
+        bucket, key = object_key(entry.uri)
+        with _s3_errors(settings, entry.uri, None) as missing:  # None: absent is fine
+            if _same_object(lake.s3, bucket, key, entry, local_object(source, entry.uri)):
+                return "same"
+        return "missing" if missing else "other"
+
+    objects = {o.uri: o for o in manifest.objects}
+    states = _in_parallel(lambda uri: compare(objects[uri]), list(objects), "comparing", report)
+    other = [uri for uri, state in zip(objects, states, strict=True) if state == "other"]
+    if other:
+        raise BackupError(
+            f"{len(other)} of the backup's files already exist in the stack's S3 with other "
+            f"content ({', '.join(other[:3])}{', ...' if len(other) > 3 else ''}); overwriting "
+            "them would change the data of whatever reads them. Nothing was changed.",
+            hint="Restore into a fresh stack (README.md, Backup and restore).",
+        )
+
     def upload(uri: str) -> None:
         bucket, key = object_key(uri)
         with _s3_errors(settings, uri, "(restore)"):
             lake.s3.fput_object(bucket, key, str(local_object(source, uri)))
 
+    todo = [uri for uri, state in zip(objects, states, strict=True) if state == "missing"]
     try:
-        _in_parallel(upload, [o.uri for o in manifest.objects], "uploading table files", report)
+        _in_parallel(upload, todo, "uploading table files", report)
     except BackupError as exc:
         raise BackupError(
             f"{exc.message} No table was changed; some of the backup's files may already be "
             "in S3, referenced by no table.",
             hint=f"{exc.hint} Running the restore again is safe.",
         ) from exc
+
+
+def _same_object(s3: Any, bucket: str, key: str, entry: ObjectFile, local: Path) -> bool:
+    """Whether S3 holds exactly the backup's bytes at ``key`` (S3Error NoSuchKey if absent)."""
+    stat = s3.stat_object(bucket, key)
+    if stat.size != entry.bytes:
+        return False
+    etag = (stat.etag or "").strip('"')
+    if len(etag) == 32 and "-" not in etag:  # a single-part upload: the ETag is the MD5
+        return bool(etag == md5_of(local))
+    digest = hashlib.sha256()  # a multipart ETag says nothing about the bytes: read them
+    response = s3.get_object(bucket, key)
+    try:
+        for block in response.stream(1 << 20):
+            digest.update(block)
+    finally:
+        response.close()
+        response.release_conn()
+    return digest.hexdigest() == entry.sha256
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def register_all(catalog: Any, tables: list[TableRecord], report: Progress) -> None:

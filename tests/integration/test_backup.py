@@ -161,7 +161,19 @@ def test_restore_force_checks_everything_before_changing_a_table(
         m["counts"]["bytes"] += local.stat().st_size - entry["bytes"]
         entry.update(bytes=local.stat().st_size, sha256=sha256_of(local))
 
+    def other_bytes_at_a_live_key(m: dict[str, Any]) -> None:
+        """A data file of the live table, same size, other bytes: uploading would change it."""
+        entry = next(o for o in m["objects"] if f"/{name.split('.')[1]}/data/" in o["uri"])
+        local = (
+            tmp_path / "clash" / "objects" / Path(*entry["uri"].removeprefix("s3://").split("/"))
+        )
+        data = bytearray(local.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        local.write_bytes(bytes(data))
+        entry.update(sha256=sha256_of(local))
+
     cases = {
+        "with other content": other_bytes_at_a_live_key,
         "damaged manifest": point_at_missing_file,
         "plain object key": escape_the_backup,
         "not Iceberg table metadata": garbage_metadata,
@@ -169,7 +181,8 @@ def test_restore_force_checks_everything_before_changing_a_table(
         "damaged manifest: tables": lambda m: m.update(tables=None),
     }
     for index, (message, change) in enumerate(cases.items()):
-        where = tmp_path / ("garbage" if change is garbage_metadata else f"edited-{index}")
+        special = {garbage_metadata: "garbage", other_bytes_at_a_live_key: "clash"}
+        where = tmp_path / special.get(change, f"edited-{index}")
         edited = edit_manifest(good, where, change)
         result = run_cli("restore", str(edited), "--force", check=False)
         assert result.returncode == 1, (message, result)
