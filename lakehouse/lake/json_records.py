@@ -18,31 +18,83 @@ from lakehouse.errors import IngestError
 from lakehouse.lake.names import shown
 
 BLANKS = re.compile(r"[ \t\r\n]*")
+CHUNK_LINES = 10_000
 
 
 class _RepeatedKey(Exception):  # not a ValueError: the decoder must not call it bad JSON
     def __init__(self, first: str, second: str) -> None:
         super().__init__(first, second)
         self.first, self.second = first, second
+        self.line = 0
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    unique = dict(pairs)
+    if len(unique) == len(pairs) and len(set(map(str.lower, unique))) == len(unique):
+        return unique  # the common case, without a Python loop
     seen: dict[str, str] = {}
     for key, _ in pairs:
         if key.lower() in seen:
             raise _RepeatedKey(seen[key.lower()], key)
         seen[key.lower()] = key
-    return dict(pairs)
+    return unique
 
 
-DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=Decimal)
+EXACT = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=Decimal)
+FAST = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
-def records(text: str, path: str) -> list[tuple[int, Any]] | None:
+def records(text: str, path: str, keep: bool = True) -> list[tuple[int, Any]] | None:
     """(line, value) for each record: each value of JSON Lines, each element of a
-    top-level array, or the one object. None when the text is not JSON (the caller's
-    reader says why). IngestError naming the key, file and line when an object
-    names a key twice."""
+    top-level array, or the one object; numbers as ``Decimal`` or ``int``. With ``keep``
+    False the text is only checked, and the list may be empty. None when the text is not
+    JSON (the caller's reader says why). IngestError naming the key, file and line when
+    an object names a key twice."""
+    decoder = EXACT if keep else FAST
+    try:
+        if not text.lstrip().startswith("["):
+            try:
+                return _json_lines(text, decoder, keep)
+            except ValueError:
+                pass  # not one value per line: e.g. a pretty-printed object
+        return _json_values(text, decoder)
+    except _RepeatedKey as repeated:
+        raise _repeated_key_error(path, repeated.line, repeated) from None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _json_lines(text: str, decoder: json.JSONDecoder, keep: bool) -> list[tuple[int, Any]]:
+    """One value per non-blank line, decoded as arrays of ``CHUNK_LINES`` lines (a decode
+    per line costs twice as much) and dropped unless ``keep``; lines are decoded one by
+    one only to name the line of a repeated key."""
+    lines = text.split("\n")
+    numbers = [number for number, line in enumerate(lines, start=1) if line.strip()]
+    found: list[tuple[int, Any]] = []
+    for first in range(0, len(numbers), CHUNK_LINES):
+        chunk = numbers[first : first + CHUNK_LINES]
+        try:
+            values = decoder.decode("[" + ",".join(lines[n - 1] for n in chunk) + "]")
+        except _RepeatedKey:
+            values = [_decode_line(decoder, lines[n - 1], n) for n in chunk]  # raises
+        if len(values) != len(chunk):
+            raise ValueError("a line holds more than one value")
+        if keep:
+            found.extend(zip(chunk, values, strict=True))
+    return found
+
+
+def _decode_line(decoder: json.JSONDecoder, line: str, number: int) -> Any:
+    try:
+        return decoder.decode(line)
+    except _RepeatedKey as repeated:
+        repeated.line = number
+        raise
+
+
+def _json_values(text: str, decoder: json.JSONDecoder) -> list[tuple[int, Any]]:
+    """The values of a top-level array, or whitespace-separated values, with the line
+    each starts on."""
     found: list[tuple[int, Any]] = []
     line, counted = 1, 0
     position = _after_blanks(text, 0)
@@ -54,15 +106,14 @@ def records(text: str, path: str) -> list[tuple[int, Any]] | None:
             if start >= len(text) or (array and text.startswith("]", start)):
                 return found
             line, counted = line + text.count("\n", counted, start), start
-            value, position = DECODER.raw_decode(text, start)
+            value, position = decoder.raw_decode(text, start)
             found.append((line, value))
             if array:
                 after = _after_blanks(text, position)
                 position = after + text.startswith(",", after)
     except _RepeatedKey as repeated:
-        raise _repeated_key_error(path, line, repeated) from None
-    except (ValueError, RecursionError):
-        return None
+        repeated.line = line
+        raise
 
 
 def _after_blanks(text: str, position: int) -> int:

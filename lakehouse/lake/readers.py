@@ -360,9 +360,10 @@ def read_json(raw: bytes, path: str) -> pa.Table:
     """JSON Lines, a top-level array of objects, or one object, as rows."""
     text = raw.decode("utf-8-sig")
     first = text.lstrip()[:1]
-    parsed = records(text, path)  # refuses repeated keys, which pyarrow would drop
+    long_numbers = LONG_NUMBER.search(text) is not None
+    parsed = records(text, path, long_numbers)  # refuses repeated keys: pyarrow drops them
     # Before pyarrow, which reads numbers as doubles (refusing 1e400, rounding the rest).
-    exact = _exact_json_numbers(parsed, path) if parsed and LONG_NUMBER.search(text) else {}
+    exact = _exact_json_numbers(parsed, path) if parsed and long_numbers else {}
     if first == "[":
         raw = _records_as_lines(text, path)
     if not raw.strip():

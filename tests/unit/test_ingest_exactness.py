@@ -115,7 +115,7 @@ def test_a_json_key_named_twice_is_refused(raw: bytes, line: int, keys: str) -> 
 def test_distinct_keys_and_bad_json_are_as_before() -> None:
     rows = read_json(b'{"id": 1, "n": {"id": 2}}\n{"id": 3, "n": {"id": 4}}\n', "ok.json")
     assert rows.column("id").to_pylist() == [1, 3]
-    with pytest.raises(IngestError, match="Cannot read bad.json as JSON"):
+    with pytest.raises(IngestError, match=r"Cannot read bad\.json as JSON"):
         read_json(b'{"id": 1}\n{"id": \n', "bad.json")
 
 
@@ -149,3 +149,14 @@ def test_closed_quotes_spanning_lines_and_literal_quotes_still_read() -> None:
 def test_the_quote_option_names_what_opens_a_field() -> None:
     with pytest.raises(IngestError, match="opened on line 2"):
         read_csv(b"id,v\n1,'open\n2,b\n", "q.csv", ReadOptions(quote="'", delimiter=","))
+
+
+def test_a_repeated_key_is_found_in_any_chunk_of_json_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("lakehouse.lake.json_records.CHUNK_LINES", 2)
+    lines = [f'{{"id": {n}}}' for n in range(1, 7)]
+    lines[4] = '{"id": 5, "id": 6}'
+    with pytest.raises(IngestError, match="record starting on line 6 names the key 'id'"):
+        read_json(("\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])).encode(), "c.jsonl")
+    assert read_json("\n".join(lines[:4]).encode(), "c.jsonl").num_rows == 4
