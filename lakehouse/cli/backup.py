@@ -1,4 +1,4 @@
-"""`lakehouse backup PATH` and `lakehouse restore PATH`: thin over :mod:`lakehouse.backup`."""
+"""`lakehouse backup PATH` and `lakehouse restore PATH`: thin over :mod:`lakehouse.backup` and :mod:`lakehouse.restore`."""
 
 from __future__ import annotations
 
