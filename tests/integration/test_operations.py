@@ -148,17 +148,23 @@ from pyspark.sql import SparkSession
 
 spark = SparkSession.builder.getOrCreate()
 print("rows in the job:", spark.range(7).count())
+# A filtered Iceberg scan: Spark logs multi-line INFO records for it
+# ("Pushing operators to ...", "Pushed Filters: ...", "Output: ...").
+table = sys.argv[1]
+spark.sql(f"CREATE TABLE {table} AS SELECT id, id % 3 AS k FROM range(10)")
+print("filtered rows:", spark.sql(f"SELECT id FROM {table} WHERE k = 1").count())
+spark.sql(f"DROP TABLE {table} PURGE")
 print("a warning of the job's own", file=sys.stderr)
 spark.stop()
 """
 
 
 def test_spark_submit_shows_the_jobs_output_not_sparks_info_log(
-    stack: Settings, tmp_path: Path
+    stack: Settings, namespace: str, tmp_path: Path
 ) -> None:
     job = tmp_path / "tiny_job.py"
     job.write_text(JOB)
-    result = run_cli("spark", "submit", str(job), check=False)
+    result = run_cli("spark", "submit", str(job), f"{namespace}.spark_job_scan", check=False)
     if result.returncode != 0 and "JDK" in result.stderr:
         pytest.skip(f"no JDK for Spark: {result.stderr.strip()[:200]}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -166,6 +172,10 @@ def test_spark_submit_shows_the_jobs_output_not_sparks_info_log(
     assert "rows in the job: 7" in shown
     assert "a warning of the job's own" in shown
     assert " INFO " not in shown, shown[:3000]
+    assert "filtered rows: 3" in shown
+    # Nor the continuation lines of an INFO record, nor token-setup warnings.
+    for noise in ("Pushed Filters", "Output: ", "AuthManagers", "OAuth2Manager"):
+        assert noise not in shown, shown[:3000]
     logs = sorted((stack.home_dir / "logs" / "spark-jobs").glob("tiny_job-*.log"))
     assert logs and " INFO " in logs[-1].read_text()  # the full log stays in its file
     assert str(logs[-1]) in result.stderr  # and stderr says where, once
@@ -192,3 +202,69 @@ def test_old_metadata_files_are_deleted_once_without_warnings(
     names = [o.object_name for o in lake.s3.list_objects(bucket, prefix=f"{prefix}/metadata/",
                                                             recursive=True)]  # fmt: skip
     assert len([n for n in names if n.endswith(".metadata.json")]) == keep + 1
+
+
+def _since_last_start(settings: Settings, service: str) -> str:
+    """The service's stdout log from its latest start on (the runtime writes a header)."""
+    text = LocalRuntime(settings).log_path(service).read_text(errors="replace")
+    return text[text.rfind(f" starting {service}") :]
+
+
+def test_s3_log_stays_quiet_while_s3_runs(stack: Settings) -> None:
+    log = LocalRuntime(stack).log_path("s3")
+    before = _size(log)
+    time.sleep(6)  # the plugin worker retried every 5 s, its heartbeat every 30 s
+    grown = _grown(log, before)
+    started = _since_last_start(stack, "s3")
+    for noise in ("connection refused", "Reconnection attempt", "Failed to send heartbeat"):
+        assert noise not in started, started[-3000:]
+    assert grown == "", grown[-3000:]
+
+
+@pytest.mark.lakehouse_trino
+def test_trino_log_holds_warnings_and_the_start_line_only(
+    lake: Lakehouse, namespace: str, stack_services: list[str]
+) -> None:
+    if "trino" not in stack_services:
+        pytest.skip("needs trino")
+    lake.sql(f"CREATE TABLE {namespace}.logged AS SELECT 1 AS id")
+    # The lake catalog's first use sets up its token (Iceberg warned there).
+    assert lake.sql(f"SELECT count(*) AS n FROM {namespace}.logged", engine="trino")[
+        "n"
+    ].to_pylist() == [1]
+    time.sleep(1.0)
+    started = _since_last_start(lake.settings, "trino")
+    assert "SERVER STARTED" in started
+    # Trino applies etc/log.properties at "Initializing logging": the few lines
+    # before it are Trino's defaults.
+    configured = started.split("Initializing logging", 1)[1].splitlines()[1:]
+    records = [line for line in configured if "\tINFO\t" in line]
+    others = [line for line in records if "\tio.trino.server.Server\t" not in line
+              and "Disabling stderr output" not in line]  # fmt: skip
+    assert others == [], others[:20]  # were ~1,030 lines
+    assert len(records) < 10, records
+    for noise in ("NoSuchBucket", "Failed to prune segments", "OAuth2Manager", "AuthManagers"):
+        assert noise not in started, started[-3000:]
+
+
+def test_readme_duckdb_example_runs_offline_with_the_wheels_extensions(
+    lake: Lakehouse, namespace: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from lakehouse.env import environment
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### DuckDB outside lakehouse, offline", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    lake.sql(f"CREATE TABLE {namespace}.seen_by_plain_duckdb AS SELECT 1 AS id")
+    # Only `lakehouse env`'s variables (DuckDB's httpfs would also take an
+    # http_proxy for the catalog's requests, so none is set to block downloads:
+    # LOAD by path never downloads, and this machine has no internet anyway).
+    env = {"PATH": os.environ["PATH"], "HOME": str(Path.home()), **environment(lake.settings)}
+    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
+                            env=env, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "seen_by_plain_duckdb" in result.stdout, result.stdout
