@@ -117,15 +117,18 @@ def in_parallel(projects: list[Path], *args: str, timeout: float = 400) -> None:
 
 def settings_of(project: Path) -> Settings:
     """The settings a command run in ``project`` sees."""
-    saved = Path.cwd()
-    config = os.environ.pop("LAKEHOUSE_CONFIG", None)
+    # Without this run's stack variables: the session stack's LAKEHOUSE_* (exported
+    # for the CLI by tests/integration/conftest.py) would override lakehouse.toml.
+    saved, environment = Path.cwd(), dict(os.environ)
     try:
         os.chdir(project)
+        os.environ.clear()
+        os.environ.update(cli_env())
         return load_settings()
     finally:
         os.chdir(saved)
-        if config is not None:
-            os.environ["LAKEHOUSE_CONFIG"] = config
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def add_row(settings: Settings) -> None:

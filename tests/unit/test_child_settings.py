@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     lines = ["[lakehouse]", 'home = "../outside-home"']
     lines += [f"{name} = {port}" for name, port in PROJECT_PORTS.items()]
     (tmp_path / "lakehouse.toml").write_text("\n".join(lines) + "\n")
-    monkeypatch.delenv("LAKEHOUSE_CONFIG", raising=False)
+    # Any stack variable (an integration test session exports its stack's) would
+    # override lakehouse.toml; only the project may decide here.
+    for name in list(os.environ):
+        if name.startswith("LAKEHOUSE_") and name != "LAKEHOUSE_CACHE":
+            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
