@@ -489,3 +489,35 @@ def test_type_flag_must_agree_with_the_table(
     run_cli("ingest", second, "--table", table, "--type", "qty=long")
     assert types(lake, table)["qty"] == "long"
     assert [r["qty"] for r in rows(lake, table, "order_id")] == [5, 6]
+
+
+# --- issue 11 F6: no value changed silently ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("big.json", '{"id": 2, "x": 1e400}\n', "Column x"),
+        ("tiny.csv", "id,x\n2,1e-400\n", "Column x"),
+        ("twice.json", '{"id": 2, "x": 1.5, "x": 2.5}\n', "names the key 'x' twice"),
+        ("open.csv", 'id,x\n2,1.5\n3,"4.5\n5,6.5\n', "opened on line 3"),
+    ],
+)
+def test_values_ingest_would_change_are_refused_and_change_nothing(
+    lake: Lakehouse, namespace: str, tmp_path: Path, name: str, text: str, said: str
+) -> None:
+    table = f"{namespace}.unchanged"
+    if not lake.catalog.table_exists(table):
+        lake.ingest(write(tmp_path / "a.csv", "id,x\n1,0.5\n"), table)
+    before = snapshot(lake, table)
+    stderr = refused(write(tmp_path / name, text), "--table", table)
+    assert said in stderr and name in stderr
+    assert snapshot(lake, table) == before
+
+
+def test_exponent_numbers_a_double_would_round_are_exact(
+    lake: Lakehouse, namespace: str, tmp_path: Path
+) -> None:
+    table = f"{namespace}.exponents"
+    lake.ingest(write(tmp_path / "e.json", '{"id": 1, "x": 1.2345678901234567e5}\n'), table)
+    assert [r["x"] for r in rows(lake, table)] == [Decimal("123456.78901234567")]
