@@ -26,7 +26,7 @@ from rich.console import Console
 from lakehouse.config import Settings, settings_environment
 from lakehouse.errors import PortInUseError, ServiceStartError
 from lakehouse.privacy import PRIVATE_UMASK
-from lakehouse.runtimes.logfiles import readable_log, rotate
+from lakehouse.runtimes.logfiles import readable_tail, rotate
 from lakehouse.services import Service, build_services
 from lakehouse.services.base import Health, ServiceSpec, unprivileged
 
@@ -446,4 +446,4 @@ class LocalRuntime:
             build_services(self.settings, [name])  # raises the "Unknown service" error
         specs = [svc.spec() for svc in self.known_services() if svc.name == name]
         own = specs[0].extra_paths.get("log") if specs else None
-        return tail(readable_log(self.log_path(name), own), lines)
+        return readable_tail(self.log_path(name), own, lines)

@@ -48,3 +48,24 @@ def readable_log(stdout_log: Path, own_log: Path | None) -> Path:
     it exists (a directory means its newest file), else the stdout file."""
     own = newest_file(own_log) if own_log is not None else None
     return own if own is not None else stdout_log
+
+
+def readable_tail(stdout_log: Path, own_log: Path | None, lines: int) -> str:
+    """The last ``lines`` lines of the log ``lakehouse logs`` shows.
+
+    A service's own log directory holds rotated files (PostgreSQL starts a new
+    one every hour): the tail runs across them, newest last, so the lines just
+    before a rotation are not lost from view.
+    """
+    from collections import deque
+
+    files = [readable_log(stdout_log, own_log)]
+    if own_log is not None and own_log.is_dir() and files[0] != stdout_log:
+        files = sorted(
+            (p for p in own_log.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime
+        )
+    kept: deque[str] = deque(maxlen=lines)
+    for path in files:
+        with path.open(errors="replace") as handle:
+            kept.extend(handle)
+    return "".join(kept).rstrip()

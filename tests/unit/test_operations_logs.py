@@ -12,7 +12,7 @@ import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.errors import ConfigError
-from lakehouse.runtimes.logfiles import readable_log, rotate
+from lakehouse.runtimes.logfiles import readable_log, readable_tail, rotate
 from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import LOG_FLAGS
 from lakehouse.services.postgres import PostgresService
@@ -161,3 +161,18 @@ def test_catalog_clients_name_their_auth_type_and_token_endpoint() -> None:
     assert conf[f"{prefix}.oauth2-server-uri"] == f"{settings.catalog_uri}/v1/oauth/tokens"
     trino = (service_files_dir() / "trino" / "catalog" / "lake.properties").read_text()
     assert "iceberg.rest-catalog.security=OAUTH2" in trino  # Trino names rest.auth.type itself
+
+
+def test_the_tail_of_a_rotating_log_runs_across_its_files(tmp_path: Path) -> None:
+    # PostgreSQL starts a new file every hour: right after, `lakehouse logs`
+    # showed only the new, nearly empty file and lost the error just logged.
+    own = tmp_path / "postgres"
+    own.mkdir()
+    older, newer = own / "postgresql-23.log", own / "postgresql-00.log"
+    older.write_text("ERROR: relation no_such_table does not exist\n")
+    newer.write_text("LOG: checkpoint\n")
+    os.utime(older, (1000, 1000))
+    os.utime(newer, (2000, 2000))
+    text = readable_tail(tmp_path / "postgres.log", own, 10)
+    assert text.splitlines() == ["ERROR: relation no_such_table does not exist", "LOG: checkpoint"]
+    assert readable_tail(tmp_path / "postgres.log", own, 1) == "LOG: checkpoint"
