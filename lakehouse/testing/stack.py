@@ -94,15 +94,25 @@ def start(settings: Settings, wanted: tuple[str, ...]) -> LakehouseStack:
     """Start ``wanted``; JVM services that lack a JDK become 'unavailable', not errors."""
     runtime = LocalRuntime(settings)
     try:
-        runtime.up(list(wanted))
+        _up_or_stop_all(runtime, wanted)
         return LakehouseStack(settings, wanted, reused=False)
     except JavaNotFoundError as exc:
         services = build_services(settings, list(wanted))
         plain = tuple(svc.name for svc in services if not svc.spec().needs_java)
-        runtime.up(list(plain))
+        _up_or_stop_all(runtime, plain)
         reason = f"no suitable JDK: {exc.message}"
         jvm = {svc.name: reason for svc in services if svc.spec().needs_java}
         return LakehouseStack(settings, plain, reused=False, unavailable=jvm)
+
+
+def _up_or_stop_all(runtime: LocalRuntime, names: tuple[str, ...]) -> None:
+    """``runtime.up(names)``; if it fails, the services it did start are stopped too
+    (a test run that cannot start its stack must not leave half of one running)."""
+    try:
+        runtime.up(list(names))
+    except BaseException:
+        runtime.down()
+        raise
 
 
 class SharedStack:

@@ -119,3 +119,23 @@ def test_up_makes_the_home_private_and_gives_the_caller_its_umask_back(
     finally:
         os.umask(caller_umask)
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_a_test_stack_that_fails_to_start_stops_what_it_started() -> None:
+    # A Trino that did not become healthy left S3 and the catalog running.
+    from lakehouse.errors import ServiceStartError
+    from lakehouse.testing.stack import _up_or_stop_all
+
+    class Runtime:
+        stopped = False
+
+        def up(self, names: list[str]) -> None:
+            raise ServiceStartError("trino", "did not become healthy", ["java"], "-", "", "hint")
+
+        def down(self) -> None:
+            self.stopped = True
+
+    runtime = Runtime()
+    with pytest.raises(ServiceStartError):
+        _up_or_stop_all(runtime, ("s3", "catalog", "trino"))  # type: ignore[arg-type]
+    assert runtime.stopped
