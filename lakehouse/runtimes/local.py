@@ -29,6 +29,7 @@ from lakehouse.privacy import PRIVATE_UMASK
 from lakehouse.runtimes.logfiles import readable_tail, rotate
 from lakehouse.services import Service, build_services
 from lakehouse.services.base import Health, ServiceSpec, unprivileged
+from lakehouse.services.s3 import seaweed_internal_ports
 
 STOP_GRACE_SECONDS = 15.0
 POLL_SECONDS = 0.1
@@ -82,34 +83,56 @@ def first_ephemeral_port() -> int:
         return 49152
 
 
-def free_port_block(size: int, start: int = 20000, end: int | None = None) -> int:
+# Ports free_port_block handed out in this process: two throwaway stacks made
+# before either starts (nothing listens yet) must not get the same ports.
+_HANDED_OUT: set[int] = set()
+STACK_PORTS = 28  # consecutive ports of a throwaway stack (see isolated_stack_env)
+
+
+def free_port_block(
+    size: int, start: int = 20000, end: int | None = None, extra_offsets: tuple[int, ...] = ()
+) -> int:
     """First of ``size`` consecutive ports free on 127.0.0.1 (for throwaway stacks).
 
-    By default the block lies below the kernel's ephemeral range: a service
-    restarted after a crash must bind its ports again, and a port in that range
-    may meanwhile be the local end of some client's connection.
+    ``base + offset`` for each of ``extra_offsets`` must be free too (ports a
+    service derives from a setting, such as SeaweedFS's admin gRPC port at
+    ``s3_internal_port_base + 10007``). By default every one of these ports lies
+    below the kernel's ephemeral range: a service restarted after a crash must
+    bind its ports again, and a port in that range may meanwhile be the local
+    end of some client's connection. No port is handed out twice per process.
+
+    Raises:
+        RuntimeError: no such block between ``start`` and ``end``.
     """
+    reach = max(size, max(extra_offsets, default=0) + 1)
     if end is None:
         low = first_ephemeral_port()
-        end = low if start + size < low else 65000
+        end = low if start + reach < low else 65000
     # Parallel runs start at different places (by PID) and wrap around at the end.
-    span = max(1, end - size - start)
+    span = max(1, end - reach - start)
     offset = (os.getpid() % 500) * 50 % span
     for step in range(0, span, size + 7):
         base = start + (offset + step) % span
-        if all(port_is_free("127.0.0.1", port) for port in range(base, base + size)):
+        ports = [*range(base, base + size), *(base + extra for extra in extra_offsets)]
+        if _HANDED_OUT.isdisjoint(ports) and all(port_is_free("127.0.0.1", p) for p in ports):
+            _HANDED_OUT.update(ports)
             return base
     raise RuntimeError(f"no {size} consecutive free ports between {start} and {end}")
 
 
 def isolated_stack_env(home: Path) -> dict[str, str]:
-    """LAKEHOUSE_* variables for a throwaway stack in ``home`` on free ports."""
-    base = free_port_block(28)
+    """LAKEHOUSE_* variables for a throwaway stack in ``home`` on free ports (every
+    port its services open, derived ones included, below the ephemeral range)."""
+    internal = 2  # s3_internal_port_base's offset in the block
+    derived = tuple(
+        port for port in seaweed_internal_ports(internal).values() if port >= STACK_PORTS
+    )
+    base = free_port_block(STACK_PORTS, extra_offsets=derived)
     return {
         "LAKEHOUSE_HOME": str(home),
         "LAKEHOUSE_S3_PORT": str(base),
         "LAKEHOUSE_CATALOG_PORT": str(base + 1),
-        "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + 2),  # 10 ports
+        "LAKEHOUSE_S3_INTERNAL_PORT_BASE": str(base + internal),  # 10 ports, + admin gRPC
         "LAKEHOUSE_TRINO_PORT": str(base + 12),  # + one per worker, up to 8
         "LAKEHOUSE_SPARK_PORT": str(base + 25),  # + 2 for its driver and block manager
         "LAKEHOUSE_POSTGRES_PORT": str(base + 22),

@@ -85,6 +85,14 @@ def s3_client(settings_endpoint: str, access_key: str, secret_key: str, region: 
     return Minio(host, access_key=access_key, secret_key=secret_key, secure=False, region=region)
 
 
+def seaweed_internal_ports(base: int) -> dict[str, int]:
+    """SeaweedFS's internal ports by name for ``s3_internal_port_base`` = ``base``
+    (unchecked; :meth:`S3Service.internal_ports` refuses ports above 65535)."""
+    ports = {name: base + offset for offset, name in enumerate(INTERNAL_PORT_FLAGS)}
+    ports["admin-grpc"] = ports["admin"] + ADMIN_GRPC_OFFSET
+    return ports
+
+
 class S3Service(Service):
     """SeaweedFS with data under ``<home>/data/s3``; creates the warehouse bucket."""
 
@@ -98,9 +106,7 @@ class S3Service(Service):
         Raises:
             ConfigError: that port would be above 65535.
         """
-        base = self.settings.s3_internal_port_base
-        ports = {name: base + offset for offset, name in enumerate(INTERNAL_PORT_FLAGS)}
-        ports["admin-grpc"] = ports["admin"] + ADMIN_GRPC_OFFSET
+        ports = seaweed_internal_ports(self.settings.s3_internal_port_base)
         if ports["admin-grpc"] > 65535:
             raise ConfigError(
                 f"SeaweedFS's admin gRPC port would be {ports['admin-grpc']} "

@@ -29,6 +29,7 @@ import pytest
 from lakehouse.config import Settings, load_settings
 from lakehouse.runtimes.local import free_port_block
 from lakehouse.services import build_services
+from lakehouse.services.s3 import seaweed_internal_ports
 from tests.integration.stack_sockets import SocketUse, service_ports, stack_sockets
 
 pytestmark = [pytest.mark.integration]
@@ -78,9 +79,11 @@ def two_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Settin
     in each; the sync worker starts once the table its integration names exists."""
     tmp_path = tmp_path_factory.mktemp("isolation")
     projects = [tmp_path / "first", tmp_path / "second"]
-    layouts = ((30000, None), (45000, "../second-home"))
-    for project, (start, home) in zip(projects, layouts, strict=True):
-        write_project(project, project_config(free_port_block(PORTS_PER_STACK, start)), home)
+    # SeaweedFS's admin gRPC port lies outside the block (s3_internal_port_base + 10007).
+    derived = tuple(port for port in seaweed_internal_ports(2).values() if port >= PORTS_PER_STACK)
+    for project, home in zip(projects, (None, "../second-home"), strict=True):
+        base = free_port_block(PORTS_PER_STACK, extra_offsets=derived)
+        write_project(project, project_config(base), home)
     warm_shared_cache(tmp_path / "scratch-home")
     try:
         in_parallel(projects, "up", "--services", SERVICES_BUT_SYNC, "--no-sample")

@@ -145,7 +145,7 @@ def test_too_old_jdk_is_reported_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_failed_download_is_reported_before_anything_starts(tmp_path: Path) -> None:
-    closed = free_port_block(1, start=40000)
+    closed = free_port_block(1)
     settings = _other_home_settings(
         tmp_path, cache=tmp_path / "empty-cache", maven_repo=f"http://127.0.0.1:{closed}/maven2"
     )

@@ -183,7 +183,7 @@ def test_simulate_shop_with_postgres_down_prints_its_empty_summary(tmp_path: Pat
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
     env |= {"LAKEHOUSE_CONFIG": str(tmp_path / "absent.toml"),
-            "LAKEHOUSE_POSTGRES_PORT": str(free_port_block(1, start=41000))}  # fmt: skip
+            "LAKEHOUSE_POSTGRES_PORT": str(free_port_block(1))}  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "lakehouse.cli", "--home", str(tmp_path),
          "simulate", "shop", "--duration", "1"],

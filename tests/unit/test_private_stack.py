@@ -93,7 +93,7 @@ def test_a_taken_internal_port_stops_up_before_anything_starts(
 
     for key, value in isolated_stack_env(tmp_path / "home").items():
         monkeypatch.setenv(key, value)
-    spark_port = free_port_block(3, start=40000)
+    spark_port = free_port_block(3)
     settings = load_settings(spark_port=spark_port)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", spark_port + 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -139,3 +140,23 @@ def test_throwaway_port_blocks_lie_below_the_ephemeral_range() -> None:
     from lakehouse.runtimes.local import first_ephemeral_port, free_port_block
 
     assert free_port_block(28) + 28 <= first_ephemeral_port()
+
+
+def test_every_port_of_a_throwaway_stack_lies_below_the_ephemeral_range(tmp_path: Path) -> None:
+    # CI failed: SeaweedFS's admin gRPC port (s3_internal_port_base + 10007) lay
+    # outside the checked block, in the ephemeral range, and a client's outgoing
+    # connection held it when the fault tests' private stack came up.
+    from lakehouse.runtimes.local import first_ephemeral_port, isolated_stack_env, port_is_free
+    from lakehouse.services.s3 import seaweed_internal_ports
+
+    stacks = [isolated_stack_env(tmp_path / name) for name in ("one", "two", "three")]
+    claimed: list[int] = []
+    for env in stacks:
+        ports = [int(v) for k, v in env.items() if k.endswith("_PORT")]
+        spark = int(env["LAKEHOUSE_SPARK_PORT"])
+        ports += [spark + 1, spark + 2]
+        ports += seaweed_internal_ports(int(env["LAKEHOUSE_S3_INTERNAL_PORT_BASE"])).values()
+        assert max(ports) < first_ephemeral_port()
+        assert all(port_is_free("127.0.0.1", port) for port in ports)
+        claimed += ports
+    assert len(claimed) == len(set(claimed)), "two throwaway stacks share a port"
