@@ -85,7 +85,9 @@ class PostgresPipeline:
             checkpoint = self.writer.position(self.table_name(schema, table))
             if checkpoint is None:
                 self._state("snapshotting")
-                result.snapshot_rows += self._snapshot(schema, table, slot)
+                rows, dead_letters = self._snapshot(schema, table, slot)
+                result.snapshot_rows += rows
+                result.dead_letters += dead_letters
                 checkpoint = format_lsn(slot)
             positions[(schema, table)] = parse_lsn(checkpoint)
         if transactions:
@@ -102,19 +104,22 @@ class PostgresPipeline:
             self.on_state(state)
 
     # -- snapshot ---------------------------------------------------------------------
-    def _snapshot(self, schema: str, table: str, slot: int) -> int:
+    def _snapshot(self, schema: str, table: str, slot: int) -> tuple[int, int]:
+        """Rows loaded and dead letters recorded (by the converter or the target)."""
         columns = self.source.columns(schema, table)
         key = self._key(schema, table, columns)
         name = self.table_name(schema, table)
         arrow = arrow_schema(columns)
-        chunks = self._snapshot_chunks(schema, table, columns, key, slot)
+        converter_refused: list[DeadLetter] = []
+        chunks = self._snapshot_chunks(schema, table, columns, key, slot, converter_refused)
         rows, refused = self.writer.load(name, key, arrow, chunks, format_lsn(slot))
         self.dead_letters.record(refused)
         self.writer.commit([name], format_lsn(slot))
-        return rows
+        return rows, len(converter_refused) + len(refused)
 
     def _snapshot_chunks(self, schema: str, table: str, columns: tuple[Column, ...],
-                         key: tuple[str, ...], slot: int) -> Iterator[TableBatch]:  # fmt: skip
+                         key: tuple[str, ...], slot: int,
+                         refused: list[DeadLetter]) -> Iterator[TableBatch]:  # fmt: skip
         name = self.table_name(schema, table)
         names = [c.name for c in columns]
         for chunk in self.source.snapshot(schema, table, columns, SNAPSHOT_CHUNK_ROWS):
@@ -127,6 +132,7 @@ class PostgresPipeline:
                     batch.dead_letters.append(self._dead(name, key, raw, str(exc), slot))
             # Recorded before the snapshot's commit: a crash repeats them, never drops them.
             self.dead_letters.record(batch.dead_letters)
+            refused += batch.dead_letters
             yield batch
 
     def _key(self, schema: str, table: str, columns: tuple[Column, ...]) -> tuple[str, ...]:
@@ -161,7 +167,7 @@ class PostgresPipeline:
         result.changes += sum(batch.changes for batch in batches.values())
         self.writer.commit([self.table_name(s, t) for s, t in self.source.tables], end)
         self.source.advance(transactions[-1].end_lsn)
-        result.dead_letters = len(refused)
+        result.dead_letters += len(refused)
         lag = dt.datetime.now(dt.UTC) - transactions[-1].commit_time
         result.lag_seconds = max(lag.total_seconds(), 0.0)
 
