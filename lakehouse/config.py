@@ -83,7 +83,7 @@ class Settings(BaseModel):
     s3_port: int = Field(default=9000, description="S3 API port.")
     s3_internal_port_base: int = Field(
         default=9330,
-        description="First of 10 consecutive ports SeaweedFS uses internally (master, volume, filer, admin, their gRPC twins; the 10th is kept free).",
+        description="First of 10 consecutive ports SeaweedFS uses internally (master, volume, filer, admin, their gRPC twins; the 10th is kept free), plus base + 10007 for the admin's gRPC port. Keep both below the kernel's ephemeral range (Linux: 32768), where clients' connections may hold a port when a service restarts.",
     )
     catalog_port: int = Field(default=8181, description="Iceberg REST catalog port.")
     access_key: str = Field(default="lakehouse", description="S3 access key id.")
