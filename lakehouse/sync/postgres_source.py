@@ -14,10 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
 from lakehouse.config import Settings
 from lakehouse.errors import SyncError, SyncStoppedError, SyncWaitingError
+from lakehouse.sync.arrow_snapshot import CopyReader, read_text_chunks
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.pgoutput import (
     UNCHANGED,
@@ -57,6 +59,10 @@ def quiet_decoding_log(conn: psycopg.Connection[Any]) -> None:
     """
     with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
         conn.execute("SET log_min_messages = fatal")
+
+
+def _order_key(columns: Sequence[Column]) -> list[Column]:
+    return [c for c in columns if c.is_key] or list(columns[:1])
 
 
 class RowRejected(ValueError):
@@ -177,7 +183,7 @@ class PostgresSource:
     def snapshot(self, schema: str, table: str, columns: Sequence[Column],
                  chunk_rows: int = 50_000) -> Iterator[list[tuple[str | None, ...]]]:  # fmt: skip
         """The table's rows as PostgreSQL text in key order, in chunks (one consistent snapshot)."""
-        key = [c for c in columns if c.is_key] or list(columns[:1])
+        key = _order_key(columns)
         query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT").format(
             sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
             sql.Identifier(schema, table),
@@ -194,6 +200,21 @@ class PostgresSource:
                         chunk = []
                 if chunk:
                     yield chunk
+
+    def snapshot_text(self, schema: str, table: str, columns: Sequence[Column],
+                      block_bytes: int = 8 * 2**20) -> Iterator[pa.Table]:  # fmt: skip
+        """The table's rows in key order as string columns of PostgreSQL text (null for
+        NULL), in chunks of about ``block_bytes`` of CSV; one consistent snapshot."""
+        query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT csv)").format(
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+            sql.Identifier(schema, table),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in _order_key(columns)),
+        )
+        with psycopg.connect(self.dsn, connect_timeout=5, options=SESSION_OPTIONS) as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            with conn.cursor().copy(query) as copy:
+                stream = CopyReader(iter(copy))
+                yield from read_text_chunks(stream, [c.name for c in columns], block_bytes)
 
     def peek(self, max_changes: int) -> list[Transaction]:
         """Committed transactions after the slot's position (not consumed)."""
