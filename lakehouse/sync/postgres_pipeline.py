@@ -20,13 +20,14 @@ from typing import Any
 import pyarrow as pa
 
 from lakehouse.errors import SyncStoppedError
+from lakehouse.sync.arrow_snapshot import snapshot_batches
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.model import DeadLetter, TableBatch
 from lakehouse.sync.pgoutput import Change, Column, Relation, Transaction, format_lsn, parse_lsn
 from lakehouse.sync.pgtypes import arrow_schema
 from lakehouse.sync.postgres_source import PostgresSource, RowRejected
-from lakehouse.sync.writers import Writer
+from lakehouse.sync.writers import IcebergWriter, Writer
 
 SNAPSHOT_CHUNK_ROWS = 50_000
 MAX_PARALLEL_COMMITS = 4
@@ -121,6 +122,13 @@ class PostgresPipeline:
                          key: tuple[str, ...], slot: int,
                          refused: list[DeadLetter]) -> Iterator[TableBatch]:  # fmt: skip
         name = self.table_name(schema, table)
+        if isinstance(self.writer, IcebergWriter):  # it takes Arrow as it is: whole columns
+            text = self.source.snapshot_text(schema, table, columns)
+            for batch in snapshot_batches(text, columns, name, key,
+                                          lambda raw, why: self._dead(name, key, raw, why, slot)):  # fmt: skip
+                self.dead_letters.record(batch.dead_letters)  # before the snapshot's commit
+                yield batch
+            return
         names = [c.name for c in columns]
         for chunk in self.source.snapshot(schema, table, columns, SNAPSHOT_CHUNK_ROWS):
             batch = TableBatch(name, key, arrow_schema(columns))
