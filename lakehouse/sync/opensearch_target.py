@@ -4,14 +4,15 @@ Documents are indexed with the row key as ``_id``, so applying a change twice
 gives the same index. The position a batch reaches is written to the
 ``lakehouse-sync-checkpoints`` index only after the batch's bulk request
 succeeded: a crash in between replays the batch, which changes nothing.
+
+A TRUNCATE deletes the index and creates it again from the schema (the
+distribution lakehouse runs has no ``_delete_by_query``); replayed after a
+crash, it does the same again. Errors say what OpenSearch answered: only a
+connection that failed is reported as OpenSearch being down.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,42 +23,23 @@ from opensearchpy.exceptions import RequestError, TransportError
 
 from lakehouse.errors import SyncError, SyncStoppedError
 from lakehouse.sync.model import DeadLetter, TableBatch, document_id
+from lakehouse.sync.opensearch_mapping import (
+    document,
+    field_mapping,
+    index_mapping,
+    json_value,
+    missing_properties,
+)
 
 CHECKPOINT_INDEX = "lakehouse-sync-checkpoints"
-TEXT_WITH_KEYWORD = {
-    "type": "text",
-    "fields": {"keyword": {"type": "keyword", "ignore_above": 256}},
-}
-
-
-def field_mapping(kind: pa.DataType, is_key: bool = False) -> dict[str, Any]:
-    """The OpenSearch mapping of one column, from its Arrow (Iceberg) type."""
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return {"type": "keyword"} if is_key else dict(TEXT_WITH_KEYWORD)
-    if pa.types.is_boolean(kind):
-        return {"type": "boolean"}
-    if pa.types.is_int64(kind) or pa.types.is_uint32(kind):
-        return {"type": "long"}
-    if pa.types.is_integer(kind):
-        return {"type": "integer"}
-    if pa.types.is_float32(kind):
-        return {"type": "float"}
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return {"type": "double"}
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        return {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
-    if pa.types.is_binary(kind):
-        return {"type": "binary"}
-    return {"type": "keyword"}
-
-
-def index_mapping(schema: pa.Schema, key: tuple[str, ...]) -> dict[str, Any]:
-    # strict: a document with a column the mapping lacks is refused, so schema
-    # changes go through put_mapping (and conflicting ones stop the sync).
-    return {
-        "dynamic": "strict",
-        "properties": {f.name: field_mapping(f.type, f.name in key) for f in schema},
-    }
+# Answers that say "not now": the request may pass later.
+BUSY_STATUSES = frozenset({429, 502, 503, 504})
+# Index-level refusals reported per bulk item: not the row's fault, so never dead letters.
+INDEX_ERRORS = frozenset(
+    {"cluster_block_exception", "index_closed_exception", "index_not_found_exception"}
+)
+__all__ = ["CHECKPOINT_INDEX", "OpenSearchTarget", "field_mapping", "index_mapping",
+           "json_value", "scroll_hits"]  # fmt: skip
 
 
 def scroll_hits(client: OpenSearch, index: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -74,48 +56,81 @@ def scroll_hits(client: OpenSearch, index: str, body: dict[str, Any]) -> Iterato
         client.clear_scroll(body={"scroll_id": answer["_scroll_id"]}, ignore=[404])
 
 
-def json_value(value: Any) -> Any:
-    """A JSON value OpenSearch stores for ``value``; ValueError when it cannot."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"OpenSearch cannot store the number {value}")
-    if isinstance(value, decimal.Decimal):
-        if not value.is_finite():
-            raise ValueError(f"OpenSearch cannot store the number {value}")
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return value
+def server_answer(status: Any, info: Any) -> str:
+    """What OpenSearch answered, quoted: ``HTTP 404 index_not_found_exception: no such index``."""
+    error = info.get("error", info) if isinstance(info, dict) else info
+    if not isinstance(error, dict):
+        return f"HTTP {status}: {error}"
+    text = f"HTTP {status} {error.get('type')}: {error.get('reason')}"
+    cause = error.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason") != error.get("reason"):
+        text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+    return text
+
+
+def answered_error(status: Any, info: Any, what: str) -> SyncError:
+    """The error for an HTTP answer: retried when the server is busy, else it stops
+    the integration (retrying would get the same answer)."""
+    quote = server_answer(status, info)
+    error = info.get("error") if isinstance(info, dict) else None
+    error_type = error.get("type") if isinstance(error, dict) else None
+    if status in BUSY_STATUSES or error_type == "cluster_block_exception":
+        return SyncError(
+            f"OpenSearch could not take {what} now and answered {quote}; will retry",
+            hint="A busy node: lower LAKEHOUSE_SYNC_BATCH_ROWS or give OpenSearch more heap "
+            "(LAKEHOUSE_OPENSEARCH_HEAP); a blocked index: free disk, or lift the block "
+            "(`index.blocks.*`).",
+        )
+    return SyncStoppedError(
+        f"OpenSearch refused {what}: {quote}",
+        hint="Fix what the answer names, then `lakehouse sync run` again; or start the "
+        "integration over (drops and re-snapshots its targets) with `lakehouse sync reset`.",
+    )
+
+
+def call_error(exc: TransportError, what: str) -> SyncError:
+    """A failed client call as a SyncError: an outage only when no answer came."""
+    if isinstance(exc, OpenSearchConnectionError) or not isinstance(exc.status_code, int):
+        return SyncError(
+            f"OpenSearch did not answer while {what}: {exc.info or exc.error}",
+            hint="Is OpenSearch up? `lakehouse status`; start it with "
+            "`lakehouse up --services opensearch`.",
+        )
+    return answered_error(exc.status_code, exc.info, what)
 
 
 class OpenSearchTarget:
     """The indices of one integration."""
 
-    def __init__(self, client: OpenSearch, integration: str) -> None:
+    def __init__(self, client: OpenSearch, integration: str, generation: str = "") -> None:
+        """``generation``: checkpoints another generation saved are not this one's."""
         self.client = client
         self.integration = integration
-        self._mapped: dict[str, set[str]] = {}
+        self.generation = generation
+        # The mapping each index is known to hold (so a batch costs no mapping read).
+        self._mapped: dict[str, dict[str, Any]] = {}
 
     def checkpoints(self) -> dict[str, str]:
-        found = self._call(self.client.get, index=CHECKPOINT_INDEX, id=self.integration,
-                           ignore=[404])  # fmt: skip
-        return dict(found.get("_source", {}).get("positions", {})) if found.get("found") else {}
+        found = self._call("reading the checkpoints", self.client.get, index=CHECKPOINT_INDEX,
+                           id=self.integration, ignore=[404])  # fmt: skip
+        stored = found.get("_source", {}) if found.get("found") else {}
+        if stored.get("generation", "") != self.generation:
+            return {}  # another incarnation's positions: this one starts afresh
+        return dict(stored.get("positions", {}))
 
     def save_checkpoints(self, positions: dict[str, str]) -> None:
         """Write the integration's positions, all of them (callers merge)."""
-        body = {"integration": self.integration, "positions": positions}
-        self._call(self.client.index, index=CHECKPOINT_INDEX, id=self.integration, body=body,
-                   params={"refresh": "true"})  # fmt: skip
+        body = {"integration": self.integration, "generation": self.generation,
+                "positions": positions}  # fmt: skip
+        self._call("writing the checkpoints", self.client.index, index=CHECKPOINT_INDEX,
+                   id=self.integration, body=body, params={"refresh": "true"})  # fmt: skip
 
     def document_ids(self, index: str) -> list[str]:
         """Every document id in the index (for a full comparison with the source)."""
-        if not self._call(self.client.indices.exists, index=index):
+        if not self._call(f"checking index {index}", self.client.indices.exists, index=index):
             return []
         hits = scroll_hits(self.client, index, {"_source": False})
-        return self._call(lambda: [hit["_id"] for hit in hits])
+        return self._call(f"reading index {index}", lambda: [hit["_id"] for hit in hits])
 
     def forget(self, index: str) -> None:
         """Remove the index's checkpoint (the next pass snapshots it again)."""
@@ -124,34 +139,52 @@ class OpenSearchTarget:
             self.save_checkpoints(positions)
 
     def ensure_index(self, index: str, schema: pa.Schema, key: tuple[str, ...]) -> None:
-        """Create the index from the schema, or add the schema's new fields to its mapping."""
-        names = {f.name for f in schema}
-        if self._mapped.get(index) == names:
-            return
+        """Create the index from the schema, or add the fields its mapping lacks.
+
+        An index whose mapping already holds the schema is left alone; a field
+        mapped otherwise raises SyncStoppedError quoting OpenSearch.
+        """
         mapping = index_mapping(schema, key)
-        exists = self._call(self.client.indices.exists, index=index)
+        if self._mapped.get(index) == mapping:
+            return
+        answer = self._call(f"reading the mapping of {index}", self.client.indices.get_mapping,
+                            index=index, ignore=[404])  # fmt: skip
+        if index not in answer:
+            self._create(index, mapping)
+        else:
+            current = answer[index].get("mappings", {}).get("properties", {})
+            if added := missing_properties(current, mapping["properties"]):
+                self._put_mapping(index, added)
+        self._mapped[index] = mapping
+
+    def _create(self, index: str, mapping: dict[str, Any]) -> None:
+        settings = {"number_of_shards": 1, "number_of_replicas": 0}
+        body = {"settings": settings, "mappings": mapping}
         try:
-            if not exists:
-                settings = {"number_of_shards": 1, "number_of_replicas": 0}
-                self.client.indices.create(
-                    index=index, body={"settings": settings, "mappings": mapping}
-                )
-            else:
-                self.client.indices.put_mapping(index=index, body=mapping)
+            self.client.indices.create(index=index, body=body)
         except RequestError as exc:
-            if "resource_already_exists_exception" not in str(exc):
-                raise SyncStoppedError(
-                    f"The schema change cannot be applied to index {index}: {exc.info}",
-                    hint="Revert the column change in the source, or start the integration "
-                    "over (drops and re-snapshots its targets): "
-                    f"`lakehouse sync reset {self.integration}`.",
-                ) from exc
-        except (OpenSearchConnectionError, TransportError) as exc:
-            raise SyncError(
-                f"OpenSearch did not answer: {exc}",
-                hint="Is OpenSearch up? `lakehouse status`; start it with `lakehouse up --services opensearch`.",
-            ) from exc
-        self._mapped[index] = names
+            if exc.error != "resource_already_exists_exception":
+                raise self._schema_error(index, exc) from exc
+            self._put_mapping(index, mapping["properties"])  # created meanwhile: add to it
+        except TransportError as exc:
+            raise call_error(exc, f"creating index {index}") from exc
+
+    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        try:
+            self.client.indices.put_mapping(index=index, body={"properties": properties})
+        except RequestError as exc:
+            raise self._schema_error(index, exc) from exc
+        except TransportError as exc:
+            raise call_error(exc, f"changing the mapping of {index}") from exc
+
+    def _schema_error(self, index: str, exc: RequestError) -> SyncStoppedError:
+        return SyncStoppedError(
+            f"The schema change cannot be applied to index {index}: OpenSearch answered "
+            f"{server_answer(exc.status_code, exc.info)}",
+            hint="Revert the column change in the source, or start the integration "
+            "over (drops and re-snapshots its targets): "
+            f"`lakehouse sync reset {self.integration}`.",
+        )
 
     def apply(self, index: str, batch: TableBatch, position: str) -> list[DeadLetter]:
         """Index upserts and delete deletes; returns the rows OpenSearch refused."""
@@ -159,41 +192,40 @@ class OpenSearchTarget:
         rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
         refused: list[DeadLetter] = []
         for key, row in batch.upserts.items():
+            key_values = dict(zip(batch.key, key, strict=True))
             try:
-                source = {name: json_value(value) for name, value in row.items()}
+                source = document(row)
             except ValueError as exc:
-                refused.append(self._dead(batch, dict(zip(batch.key, key, strict=True)), row,
-                                          str(exc), position))  # fmt: skip
+                refused.append(self._dead(batch, key_values, row, str(exc), position))
                 continue
             actions += [{"index": {"_index": index, "_id": document_id(key)}}, source]
-            rows.append((dict(zip(batch.key, key, strict=True)), row))
+            rows.append((key_values, row))
         for key_values in batch.deletes.values():
             actions.append({"delete": {"_index": index, "_id": document_id(key_values)}})
             rows.append((key_values, {}))
         if batch.truncated:
-            self._call(self.client.delete_by_query, index=index, body={"query": {"match_all": {}}},
-                       params={"refresh": "true", "conflicts": "proceed"})  # fmt: skip
+            self.drop(index)
+            self.ensure_index(index, batch.schema, batch.key)
         if actions:
-            refused += self._bulk(actions, rows, batch, position)
+            refused += self._bulk(index, actions, rows, batch, position)
         return refused
 
-    def _bulk(self, actions: list[dict[str, Any]], rows: list[tuple[dict[str, Any], dict[str, Any]]],
-              batch: TableBatch, position: str) -> list[DeadLetter]:  # fmt: skip
-        answer = self._call(self.client.bulk, body=actions)
+    def _bulk(self, index: str, actions: list[dict[str, Any]],
+              rows: list[tuple[dict[str, Any], dict[str, Any]]], batch: TableBatch,
+              position: str) -> list[DeadLetter]:  # fmt: skip
+        answer = self._call(f"indexing into {index}", self.client.bulk, body=actions)
         refused = []
         if answer.get("errors"):
             for (key, row), item in zip(rows, answer["items"], strict=True):
                 result = next(iter(item.values()))
-                if result.get("status", 200) >= 300 and result.get("status") != 404:
-                    error = result.get("error", {})
-                    reason = f"{error.get('type')}: {error.get('reason')}"
-                    if result.get("status") in (429, 503):
-                        raise SyncError(
-                            f"OpenSearch is overloaded ({reason}); will retry",
-                            hint="Lower the batch size (LAKEHOUSE_SYNC_BATCH_ROWS) or give OpenSearch more heap "
-                            "(LAKEHOUSE_OPENSEARCH_HEAP).",
-                        )
-                    refused.append(self._dead(batch, key, row, reason, position))
+                status = result.get("status", 200)
+                if status < 300 or (status == 404 and "delete" in item):  # already gone
+                    continue
+                error = result.get("error", {})
+                if status in BUSY_STATUSES or error.get("type") in INDEX_ERRORS:
+                    raise answered_error(status, {"error": error}, f"documents for {index}")
+                reason = f"OpenSearch refused the document: {server_answer(status, error)}"
+                refused.append(self._dead(batch, key, row, reason, position))
         return refused
 
     def _dead(self, batch: TableBatch, key: dict[str, Any], row: dict[str, Any], reason: str,
@@ -201,15 +233,13 @@ class OpenSearchTarget:
         return DeadLetter(self.integration, batch.table, key, row, reason, position)
 
     @staticmethod
-    def _call(method: Any, **kwargs: Any) -> Any:
+    def _call(what: str, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
-        except (OpenSearchConnectionError, TransportError) as exc:
-            raise SyncError(
-                f"OpenSearch did not answer: {exc}",
-                hint="Is OpenSearch up? `lakehouse status`; start it with `lakehouse up --services opensearch`.",
-            ) from exc
+        except TransportError as exc:
+            raise call_error(exc, what) from exc
 
     def drop(self, index: str) -> None:
-        self._call(self.client.indices.delete, index=index, params={"ignore_unavailable": "true"})
+        self._call(f"deleting index {index}", self.client.indices.delete, index=index,
+                   params={"ignore_unavailable": "true"})  # fmt: skip
         self._mapped.pop(index, None)
