@@ -5,10 +5,16 @@ builds, once per column type, a function turning that text into the Python value
 pyarrow accepts for :func:`arrow_type`; a value that type cannot hold raises
 :class:`BadValue` instead of being silently altered.
 
-Types without a mapping here (interval, arrays, enums, geometric types, timetz,
-money, ...) become Arrow strings holding PostgreSQL's text, so nothing is lost.
-So do numerics whose precision/scale no Arrow/Iceberg decimal can represent
-(precision above 38, negative scale or scale above precision).
+Types without a mapping here (interval, arrays, enums, domains, geometric types,
+timetz, money, ...) become Arrow strings holding PostgreSQL's text, so nothing is
+lost. So do numerics whose precision/scale no Arrow/Iceberg decimal can represent
+(precision above 38, negative scale or scale above precision), and unconstrained
+``numeric``: its values may have any scale (up to 16,383 decimals) and up to
+131,072 integer digits, which no fixed decimal holds, so the text is kept exactly
+(as Debezium's ``decimal.handling.mode=string`` and AWS DMS for precision >= 39).
+No value is ever rounded: one the mapped type cannot hold exactly raises BadValue
+(the row becomes a dead letter, with the reason). The documented table of every
+mapping and its edge values is :mod:`lakehouse.sync.typedocs`.
 
 The text must be in the formats of ``DateStyle=ISO`` and ``bytea_output=hex``
 (or ``escape``); set ``TimeZone=UTC`` on the peeking session to keep
@@ -19,29 +25,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation
 from functools import lru_cache
 from typing import Final, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 
 from lakehouse.sync.pgoutput import Column
 
 Converter: TypeAlias = Callable[[str | None], object]
 
-BOOL, BYTEA, NAME, INT8, INT2, INT4, TEXT, JSON = 16, 17, 19, 20, 21, 23, 25, 114
+BOOL, BYTEA, NAME, INT8, INT2, INT4, TEXT, OID, JSON = 16, 17, 19, 20, 21, 23, 25, 26, 114
 FLOAT4, FLOAT8, BPCHAR, VARCHAR, DATE, TIME = 700, 701, 1042, 1043, 1082, 1083
 TIMESTAMP, TIMESTAMPTZ, NUMERIC, UUID, JSONB = 1114, 1184, 1700, 2950, 3802
 
-# An unconstrained `numeric` has no declared precision or scale: keep 9 decimals.
-UNCONSTRAINED_NUMERIC: Final = (38, 9)
 _MAX_DECIMAL128_PRECISION = 38
+# Exact decimal arithmetic (no rounding) for comparing a value's text with a float.
+_EXACT = Context(prec=MAX_PREC)
 
 _FIXED_ARROW_TYPES: Final[dict[int, pa.DataType]] = {
     BOOL: pa.bool_(),
     INT2: pa.int32(),
     INT4: pa.int32(),
     INT8: pa.int64(),
+    OID: pa.int64(),  # unsigned 32-bit: an int32 would wrap above 2**31
     FLOAT4: pa.float32(),
     FLOAT8: pa.float64(),
     DATE: pa.date32(),
@@ -56,6 +64,7 @@ _TYPE_NAMES: Final = {
     BYTEA: "bytea",
     NAME: "name",
     INT8: "bigint",
+    OID: "oid",
     INT2: "smallint",
     INT4: "integer",
     TEXT: "text",
@@ -104,10 +113,9 @@ def arrow_type(type_oid: int, type_modifier: int) -> pa.DataType:
     fixed = _FIXED_ARROW_TYPES.get(type_oid)
     if fixed is not None:
         return fixed
-    if type_oid == NUMERIC:
-        precision, scale = numeric_precision_scale(type_modifier) or UNCONSTRAINED_NUMERIC
-        if _decimal_fits(precision, scale):
-            return pa.decimal128(precision, scale)
+    declared = numeric_precision_scale(type_modifier) if type_oid == NUMERIC else None
+    if declared is not None and _decimal_fits(*declared):
+        return pa.decimal128(*declared)
     return pa.string()
 
 
@@ -131,8 +139,8 @@ def _parse_bool(text: str) -> bool:
 
 def _decimal_parser(precision: int, scale: int) -> Callable[[str], Decimal]:
     exponent = Decimal(1).scaleb(-scale)
-    # Half away from zero is how PostgreSQL itself rounds numerics.
-    context = Context(prec=precision, rounding=ROUND_HALF_UP)
+    # Inexact is trapped: a value needing rounding is refused, never rounded.
+    context = Context(prec=precision, traps=[InvalidOperation, Inexact])
     arrow_name = f"decimal128({precision}, {scale})"
 
     def parse_decimal(text: str) -> Decimal:
@@ -144,6 +152,8 @@ def _decimal_parser(precision: int, scale: int) -> Callable[[str], Decimal]:
             raise ValueError(f"{arrow_name} has no {text}")
         try:
             return value.quantize(exponent, context=context)
+        except Inexact:
+            raise ValueError(f"{arrow_name} holds {scale} decimals; it would round") from None
         except InvalidOperation:
             raise ValueError(
                 f"more than {precision - scale} digits before the decimal point "
@@ -151,6 +161,39 @@ def _decimal_parser(precision: int, scale: int) -> Callable[[str], Decimal]:
             ) from None
 
     return parse_decimal
+
+
+def _parse_float4(text: str) -> float:
+    """The float32 nearest to a ``real``'s text, as a Python float holding it exactly.
+
+    Reading the text as a double first and narrowing it can round twice (to a
+    neighbour of the right float32), so the neighbours are compared exactly.
+    """
+    value = float(text)
+    if not np.isfinite(value):
+        return value  # NaN, Infinity and -Infinity are float32 values too
+    exact = Decimal(text)
+    narrowed = np.float32(value)
+    with np.errstate(over="ignore"):  # the float32 maximum's upper neighbour is infinity
+        neighbours = (
+            narrowed,
+            np.nextafter(narrowed, np.float32(-np.inf)),
+            np.nextafter(narrowed, np.float32(np.inf)),
+        )
+    return float(
+        min(neighbours, key=lambda c: _EXACT.abs(_EXACT.subtract(Decimal(float(c)), exact)))
+    )
+
+
+def float32_text(value: float) -> str:
+    """The shortest decimal text that reads back as ``value`` narrowed to float32.
+
+    PostgreSQL prints a ``real`` the same way (``extra_float_digits`` 1, its
+    default), so equal texts mean equal float32 values.
+    """
+    if not np.isfinite(value):
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[str(value)]
+    return np.format_float_scientific(np.float32(value), unique=True, trim="-")
 
 
 def _date_time_reason(text: str, kind: str) -> str:
@@ -235,7 +278,8 @@ _SIMPLE_PARSERS: Final[dict[int, Callable[[str], object]]] = {
     INT2: int,
     INT4: int,
     INT8: int,
-    FLOAT4: float,
+    OID: int,
+    FLOAT4: _parse_float4,
     FLOAT8: float,
     DATE: _parse_date,
     TIMESTAMP: _parse_timestamp,
