@@ -114,7 +114,11 @@ def json_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise ValueError(f"OpenSearch cannot store the number {value}")
-        return float(value)
+        # JSON holds a double's shortest text; a decimal with more digits than that
+        # text keeps goes as its exact text (_source keeps it, the double field
+        # indexes it), so the stored document never holds a rounded value.
+        number = float(value)
+        return number if decimal.Decimal(repr(number)) == value else str(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bytes):
