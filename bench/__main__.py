@@ -136,6 +136,12 @@ def main() -> None:
     if sys.argv[1:] == ["memory"]:  # `python -m bench memory`: RSS and log growth under sync
         memory_bench.print_table(console, memory_bench.run_alone(console))
         return
+    if sys.argv[1:2] == ["soak"]:  # `python -m bench soak [MINUTES]`: long load with faults
+        from bench import soak as soak_bench
+
+        minutes = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+        soak_bench.print_table(console, soak_bench.run_alone(console, minutes))
+        return
     if sys.argv[1:] == ["faults"]:  # `python -m bench faults`: kill -9 during writes
         faults_bench.print_table(console, faults_bench.run_alone())
         return

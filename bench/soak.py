@@ -1,0 +1,196 @@
+"""Soak: the sync service under steady load, with faults, for a long time (not in CI).
+
+`python -m bench soak [MINUTES]` (default 30) starts S3, the catalog, PostgreSQL,
+OpenSearch and the sync service in a temporary home on free ports, loads the
+shop sample (scale ``SCALE``) with its three integrations, and lets the shop
+simulator write ``RATE`` changes/s for MINUTES. Meanwhile, at random moments,
+the sync service (the follower) gets ``KILLS`` SIGKILLs and is started again,
+PostgreSQL is restarted once and OpenSearch once. At the end the traffic stops,
+and every integration must verify equal (`lakehouse.sync.verify`) within
+``SETTLE_SECONDS``.
+
+Every ``INTERVAL`` seconds it samples the resident memory (RSS, MiB) of each
+service's process tree, the disk use (MiB) of each service's data directory,
+and each integration's lag (s) from its status. Results, with the whole time
+series, go to bench/results/soak.json; ``flat`` compares the median of the
+last quarter of the run with the median of the second quarter (after the
+snapshot and warm-up): a ratio near 1.0 is flat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.memory import sample_memory, wait_caught_up
+from lakehouse.config import Settings
+from lakehouse.runtimes.local import LocalRuntime
+from lakehouse.simulate import ShopSimulator
+from lakehouse.sync.integrations import IntegrationStore
+from lakehouse.sync.status import StatusStore
+from lakehouse.testing.faults import kill_9, private_stack
+
+RESULTS = Path(__file__).parent / "results"
+SERVICES = ["s3", "catalog", "postgres", "opensearch", "sync"]
+RATE = float(os.environ.get("LAKEHOUSE_BENCH_SOAK_RATE", "1000"))
+SCALE = 0.2
+KILLS = 10
+INTERVAL = 5.0
+SETTLE_SECONDS = 600.0
+
+
+def disk_mib(home: Path) -> dict[str, float]:
+    """Allocated MiB under each directory of ``<home>/data`` (one per service)."""
+    data, sizes = home / "data", {}
+    for service in sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else []:
+        total = 0
+        for root, _, files in os.walk(service):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(root, name)).st_blocks * 512
+                except FileNotFoundError:  # deleted while walking (expiry, compaction)
+                    continue
+        sizes[service.name] = round(total / 2**20, 1)
+    return sizes
+
+
+def fault_plan(duration: float, seed: int = 12) -> list[tuple[float, str]]:
+    """(seconds from the start, what) for every fault, in time order: the kills spread at
+    random over the run (not in its first or last tenth), the restarts at 40% and 70%."""
+    rng = random.Random(seed)
+    kills = sorted(rng.uniform(0.1, 0.9) * duration for _ in range(KILLS))
+    plan = [(t, "kill sync") for t in kills]
+    plan += [(0.4 * duration, "restart postgres"), (0.7 * duration, "restart opensearch")]
+    return sorted(plan)
+
+
+def inject(settings: Settings, fault: str) -> None:
+    runtime = LocalRuntime(settings)
+    if fault == "kill sync":
+        kill_9(settings, "sync")
+        runtime.up(["sync"])
+    else:
+        service = fault.split()[-1]
+        runtime.down([service])
+        runtime.up([service])
+
+
+def sample(settings: Settings, names: list[str], started: float) -> dict[str, Any]:
+    statuses = {name: StatusStore(settings).read(name) for name in names}
+    return {
+        "t_s": round(time.monotonic() - started, 1),
+        "rss_mib": sample_memory(LocalRuntime(settings), SERVICES),
+        "disk_mib": disk_mib(settings.home_dir),
+        "lag_s": {name: s.lag_seconds for name, s in statuses.items()},
+    }
+
+
+def soak(settings: Settings, duration: float, console: Console) -> dict[str, Any]:
+    """The load, the faults and the samples; see the module doc."""
+    names = list(IntegrationStore(settings).all())
+    stop, samples, faults = threading.Event(), [], []
+    simulator = ShopSimulator(settings.postgres_dsn(), RATE, seed=21)
+    stats: list[Any] = []
+    traffic = threading.Thread(target=lambda: stats.append(simulator.run(stop=stop)), daemon=True)
+    plan, started = fault_plan(duration), time.monotonic()
+    traffic.start()
+    try:
+        while (elapsed := time.monotonic() - started) < duration:
+            while plan and plan[0][0] <= elapsed:
+                _, fault = plan.pop(0)
+                console.log(f"{elapsed:.0f} s: {fault}")
+                inject(settings, fault)
+                faults.append({"t_s": round(elapsed, 1), "fault": fault})
+            samples.append(sample(settings, names, started))
+            time.sleep(INTERVAL)
+    finally:
+        stop.set()
+        traffic.join(timeout=60)
+    return {"samples": samples, "faults": faults,
+            "written_changes": stats[0].changes if stats else None}  # fmt: skip
+
+
+def settle(settings: Settings) -> dict[str, Any]:
+    """Seconds until every integration verifies equal, and the last reports."""
+    from lakehouse.sync.verify import verify
+
+    store, started = IntegrationStore(settings), time.monotonic()
+    reports: dict[str, Any] = {}
+    wait_caught_up(settings, timeout=SETTLE_SECONDS)
+    while time.monotonic() - started < SETTLE_SECONDS:
+        try:
+            reports = {n: [str(r) for r in verify(settings, i) if not r.ok] or "equal"
+                       for n, i in store.all().items()}  # fmt: skip
+        except Exception as exc:  # a target still catching up after a fault
+            reports = {"error": f"{type(exc).__name__}: {exc}"}
+        if reports and all(value == "equal" for value in reports.values()):
+            return {"equal": True, "seconds": round(time.monotonic() - started, 1)}
+        time.sleep(5)
+    return {"equal": False, "last_reports": reports}
+
+
+def flatness(samples: list[dict[str, Any]], kind: str) -> dict[str, float]:
+    """Median of the last quarter / median of the second quarter, per series."""
+    quarter = max(1, len(samples) // 4)
+    second, last = samples[quarter : 2 * quarter], samples[-quarter:]
+    ratios = {}
+    for name in samples[-1][kind]:
+        early = [s[kind][name] for s in second if s[kind].get(name) is not None]
+        late = [s[kind][name] for s in last if s[kind].get(name) is not None]
+        if early and late and statistics.median(early):
+            ratios[name] = round(statistics.median(late) / statistics.median(early), 2)
+    return ratios
+
+
+def run_alone(console: Console, minutes: float) -> dict[str, Any]:
+    """A throwaway stack, the soak, the settle; writes bench/results/soak.json."""
+    from lakehouse.sample import load_shop_sample
+
+    with (
+        tempfile.TemporaryDirectory(prefix="lakehouse-bench-soak-") as home,
+        private_stack(Path(home), SERVICES[:-1]) as (settings, env),
+    ):
+        os.environ.update(env)  # the sync service and verify read the same stack
+        load_shop_sample(settings, scale=SCALE)
+        LocalRuntime(settings).up(["sync"])
+        with console.status("initial snapshots"):
+            wait_caught_up(settings)
+        with console.status(f"soak: {RATE:.0f} changes/s for {minutes:g} min, with faults"):
+            result = soak(settings, minutes * 60, console)
+        with console.status("traffic stopped: waiting until every integration verifies"):
+            result["settle"] = settle(settings)
+    result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
+               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib")}}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def print_table(console: Console, result: dict[str, Any]) -> None:
+    table = Table("series", "second quarter -> end", "last / second quarter",
+                  title=f"soak: {result['rate_changes_per_s']:.0f} changes/s for "
+                  f"{result['minutes']:g} min, {len(result['faults'])} faults")  # fmt: skip
+    samples = result["samples"]
+    quarter = max(1, len(samples) // 4)
+    for kind, unit in (("rss_mib", "MiB RSS"), ("disk_mib", "MiB on disk")):
+        for name, ratio in result["flat"][kind].items():
+            early, late = samples[quarter][kind].get(name), samples[-1][kind].get(name)
+            table.add_row(f"{name} {unit}", f"{early} -> {late}", f"{ratio:.2f}x")
+    lags = [v for s in samples for v in s["lag_s"].values() if v is not None]
+    if lags:
+        table.add_row("status lag (all integrations)", f"median {statistics.median(lags):.2f} s",
+                      f"max {max(lags):.1f} s")  # fmt: skip
+    settled = result["settle"]
+    verdict = f"equal after {settled['seconds']} s" if settled["equal"] else "NOT equal"
+    table.add_row("verify after the load", verdict, "")
+    console.print(table)
