@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal, localcontext
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from lakehouse.sync.pgtypes import FLOAT4, FLOAT8, NUMERIC, convert, float32_text
+from lakehouse.sync.pgtypes import FLOAT4, FLOAT8, NUMERIC, BadValue, convert, float32_text
+from lakehouse.sync.typedocs import ANY_OTHER_TYPE, CASES, markdown_table
 from lakehouse.sync.verify import compare, source_form, value_form
 
 NUMERIC_38_9 = ((38 << 16) | 9) + 4
@@ -65,3 +68,20 @@ def test_a_report_names_the_first_differing_keys_and_their_columns() -> None:
     report = compare("t", "ns.t", source, found, columns=["id", "name", "tag"])
     assert report.different == ["2"]
     assert report.differing_columns == {"2": ["name"]}
+
+
+def test_the_type_table_in_the_docs_is_the_one_the_code_generates() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "zero-etl-types.md").read_text()
+    assert markdown_table() in page, "run `python -m lakehouse.sync.typedocs` into the page"
+    assert "docs/zero-etl-types.md" in (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def test_every_kept_value_of_the_table_converts_and_every_refused_one_is_refused() -> None:
+    for case in CASES:
+        if case.type_oid == ANY_OTHER_TYPE:
+            continue
+        for literal in case.kept:
+            convert(literal.strip("'"), case.type_oid, case.type_modifier)
+        for literal in case.refused:
+            with pytest.raises(BadValue):
+                convert(literal.strip("'"), case.type_oid, case.type_modifier)
