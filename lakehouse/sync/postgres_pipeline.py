@@ -127,6 +127,7 @@ class PostgresPipeline:
             for batch in snapshot_batches(text, columns, name, key,
                                           lambda raw, why: self._dead(name, key, raw, why, slot)):  # fmt: skip
                 self.dead_letters.record(batch.dead_letters)  # before the snapshot's commit
+                refused += batch.dead_letters
                 yield batch
             return
         names = [c.name for c in columns]
