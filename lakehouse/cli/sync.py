@@ -130,13 +130,15 @@ def _follow(settings: Any, names: list[str] | None) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per integration: state, position, lag, rows per second, last error."""
     from lakehouse.sync.integrations import IntegrationStore
-    from lakehouse.sync.status import StatusStore
+    from lakehouse.sync.status import StatusStore, SyncStatus
 
     settings = settings_of(ctx)
     store = StatusStore(settings)
     rows = []
     for name, integration in sorted(IntegrationStore(settings).all().items()):
         state = store.read(name)
+        if state.generation != integration.generation:  # a deleted namesake's report
+            state = SyncStatus(name=name, updated_at=0.0, pid=0)
         running = state.state in ("snapshotting", "streaming", "idle", "retrying", "waiting")
         shown = "not running" if running and state.stale else state.state
         rows.append(asdict(state) | {"shown_state": shown, "route": _route(integration)})
@@ -205,13 +207,15 @@ def reset(ctx: click.Context, name: str, yes: bool) -> None:
 
 @sync.command("delete")
 @click.argument("name")
+@click.option("--drop-targets", is_flag=True, help="Drop its target tables / indices too.")
 @click.pass_context
 @friendly_errors
-def delete(ctx: click.Context, name: str) -> None:
-    """Remove an integration and its replication slot (the targets are kept)."""
+def delete(ctx: click.Context, name: str, drop_targets: bool) -> None:
+    """Remove an integration and all its state (replication slot, publication,
+    positions, status); its targets are kept unless --drop-targets."""
     from lakehouse.sync.admin import delete_integration
 
-    for line in delete_integration(settings_of(ctx), name):
+    for line in delete_integration(settings_of(ctx), name, drop_targets=drop_targets):
         click.echo(line)
 
 

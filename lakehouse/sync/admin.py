@@ -1,23 +1,84 @@
-"""Deleting and resetting integrations (what `sync delete` and `sync reset` do)."""
+"""Deleting and resetting integrations (what `sync delete` and `sync reset` do).
+
+Both pause the integration first: followers (the sync service, `sync run
+--follow`) let go of it within a poll, after their current pass, and this
+process then holds its lock while it drops state, so no pass runs meanwhile.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from filelock import FileLock, Timeout
+from psycopg import sql
+
 from lakehouse.config import Settings
-from lakehouse.sync.integrations import Integration, IntegrationStore
+from lakehouse.errors import ConfigError, SyncError
+from lakehouse.sync.generations import GenerationStore
+from lakehouse.sync.integrations import Integration, IntegrationStore, slot_prefix
 from lakehouse.sync.status import StatusStore
 
+# How long `sync delete` / `sync reset` wait for a follower to finish its pass.
+RELEASE_TIMEOUT_SECONDS = 120.0
 
-def _drop_source_position(settings: Settings, integration: Integration) -> str | None:
+
+def lock_path(settings: Settings, name: str) -> str:
+    """The file whose lock one process holds while it runs the integration ``name``."""
+    return str(settings.home_dir / "sync" / "locks" / f"{name}.lock")
+
+
+@contextmanager
+def holding(settings: Settings, name: str) -> Iterator[None]:
+    """Pause ``name`` and hold its lock: no follower runs a pass inside."""
+    generations = GenerationStore(settings)
+    with generations.pausing(name):
+        lock = FileLock(lock_path(settings, name))
+        try:
+            lock.acquire(timeout=RELEASE_TIMEOUT_SECONDS)
+        except Timeout:
+            pid = StatusStore(settings).read(name).pid
+            raise SyncError(
+                f"{name} is still running a pass in process {pid} after "
+                f"{RELEASE_TIMEOUT_SECONDS:.0f} s; nothing was changed.",
+                hint="A long snapshot may be running: try again when `lakehouse sync status` "
+                "shows it idle, or stop it (`lakehouse down --services sync`).",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def drop_source_positions(settings: Settings, integration: Integration,
+                          keep: str | None = None) -> list[str]:  # fmt: skip
+    """Drop the integration's replication slots and publications of every generation
+    (but ``keep``, a slot name) in its database; returns what was dropped."""
     if integration.source != "postgres":
-        return None
-    from lakehouse.sync.postgres_source import PostgresSource
-
-    source = PostgresSource.for_integration(settings, integration)
-    try:
-        source.drop()
-    finally:
-        source.close()
-    return f"dropped replication slot and publication {integration.slot_name()}"
+        return []
+    pattern = "^" + re.escape(slot_prefix(integration.name)) + "(_[0-9a-f]{8})?$"
+    dsn = settings.postgres_dsn(integration.database_name(settings))
+    dropped = []
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        slots = conn.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = current_database() "
+            "AND NOT active AND slot_name ~ %s",
+            (pattern,),
+        ).fetchall()
+        for (slot,) in slots:
+            if slot != keep:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                dropped.append(f"dropped replication slot {slot}")
+        publications = conn.execute(
+            "SELECT pubname FROM pg_publication WHERE pubname ~ %s", (pattern,)
+        ).fetchall()
+        for (publication,) in publications:
+            if publication != keep:
+                conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication)))
+                dropped.append(f"dropped publication {publication}")
+    return dropped
 
 
 def _drop_targets(settings: Settings, integration: Integration) -> list[str]:
@@ -35,20 +96,47 @@ def _drop_targets(settings: Settings, integration: Integration) -> list[str]:
     return dropped
 
 
+def _targets(settings: Settings, integration: Integration) -> list[str]:
+    if integration.target == "iceberg":
+        return [integration.iceberg_target(t, settings) for t in integration.tables]
+    return [integration.index_name(t, settings) for t in integration.tables]
+
+
 def reset_integration(settings: Settings, name: str) -> list[str]:
-    """Drop targets and source position; the next run snapshots everything again."""
+    """Drop targets and source positions and renew the generation: the next pass (the
+    sync service's within a poll) snapshots everything again."""
     integration = IntegrationStore(settings).get(name)
-    lines = _drop_targets(settings, integration)
-    dropped = _drop_source_position(settings, integration)
-    StatusStore(settings).remove(name)
-    return [*lines, *([dropped] if dropped else []), f"{name} will snapshot again on its next run"]
+    with holding(settings, name):
+        lines = _drop_targets(settings, integration)
+        lines += drop_source_positions(settings, integration)
+        StatusStore(settings).remove(name)
+        GenerationStore(settings).renew(name)
+    return [*lines, f"{name} will snapshot again on its next run"]
 
 
-def delete_integration(settings: Settings, name: str) -> list[str]:
-    """Forget an integration; its targets stay, its slot goes (so WAL is not retained)."""
+def delete_integration(settings: Settings, name: str, drop_targets: bool = False) -> list[str]:
+    """Forget an integration and all its state: slots, publications, positions, status,
+    lock. Its targets stay unless ``drop_targets``; the lines say which.
+
+    An integration declared in lakehouse.toml is refused (ConfigError), with nothing
+    changed: it is deleted by removing it there (a follower then drops its state).
+    """
     store = IntegrationStore(settings)
+    if store.declared_in_config_file(name):
+        raise ConfigError(
+            f"'{name}' is declared in lakehouse.toml; nothing was deleted.",
+            hint=f"Remove [sync.{name}] from lakehouse.toml: the sync service (or `lakehouse "
+            "sync run --follow`) then drops its replication slot and positions within a poll.",
+        )
     integration = store.get(name)
-    dropped = _drop_source_position(settings, integration)
-    store.remove(name)
-    StatusStore(settings).remove(name)
-    return [*([dropped] if dropped else []), f"deleted {name}"]
+    with holding(settings, name):
+        lines = _drop_targets(settings, integration) if drop_targets else []
+        lines += drop_source_positions(settings, integration)
+        store.remove(name)
+        GenerationStore(settings).forget(name)
+        StatusStore(settings).remove(name)
+        (settings.home_dir / "sync" / "locks" / f"{name}.lock").unlink(missing_ok=True)
+    if not drop_targets:
+        kept = ", ".join(_targets(settings, integration))
+        lines.append(f"kept {integration.target} {kept} (--drop-targets drops them)")
+    return [*lines, f"deleted {name}"]

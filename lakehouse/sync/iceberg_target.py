@@ -54,10 +54,15 @@ def quiet_empty_deletes() -> Iterator[None]:
 class IcebergTarget:
     """The tables of one integration in the lake."""
 
-    def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int = 100) -> None:
+    def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int = 100,
+                 generation: str | None = None) -> None:  # fmt: skip
+        """``generation``: only checkpoints of this generation count (None: any, to inspect)."""
         self.catalog = catalog
         self.integration = integration
         self.property = PROPERTY_PREFIX + integration
+        # The integration's generation, committed next to each position.
+        self.generation_property = self.property + ".generation"
+        self.generation = generation
         self.keep_snapshots = keep_snapshots
         # Only this process writes this integration's tables (one runner per
         # integration), so tables and positions stay valid between its commits;
@@ -90,9 +95,13 @@ class IcebergTarget:
         for _ in range(MAX_HISTORY):
             if snapshot is None:
                 return None
-            position = snapshot.summary.get(self.property) if snapshot.summary else None
-            if position is not None:
-                return str(position)
+            summary = snapshot.summary
+            position = summary.get(self.property) if summary else None
+            if summary and position is not None:
+                # A position another generation stored means nothing to this one.
+                stored = summary.get(self.generation_property, "")
+                mine = self.generation is None or stored == self.generation
+                return str(position) if mine else None
             if snapshot.parent_snapshot_id is None:
                 return None
             snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
@@ -103,7 +112,7 @@ class IcebergTarget:
         if batch.empty:
             return
         table = self._table(table_name, batch)
-        properties = {self.property: position}
+        properties = self._checkpoint_properties(position)
         with self._committing(table_name), committing(table) as tx:
             self._evolve(tx, table_name, batch.schema)
             self._write(tx, table, batch, properties)
@@ -113,6 +122,9 @@ class IcebergTarget:
         except Exception as exc:  # the batch is committed; expiry is retried next commit
             log.warning("expiring snapshots of %s failed, will retry: %s", table_name, exc)
             self.forget(table_name)
+
+    def _checkpoint_properties(self, position: str) -> dict[str, str]:
+        return {self.property: position, self.generation_property: self.generation or ""}
 
     @staticmethod
     def _write(
@@ -144,7 +156,7 @@ class IcebergTarget:
         """The initial snapshot: the table's whole content in one commit."""
         batch = TableBatch(table_name, key, schema)
         table = self._table(table_name, batch)
-        properties = {self.property: position}
+        properties = self._checkpoint_properties(position)
         with self._committing(table_name), committing(table) as tx:
             self._evolve(tx, table_name, schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())

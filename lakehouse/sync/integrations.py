@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lakehouse.config import CONFIG_FILE_NAME, Settings, config_file_path, read_config_file
 from lakehouse.errors import ConfigError
 from lakehouse.privacy import write_private
+from lakehouse.sync.generations import GenerationStore
 
 if TYPE_CHECKING:
     from pyiceberg.schema import Schema
@@ -51,6 +52,10 @@ class Integration(BaseModel):
         description="How long changes gather before a commit when idle (default: sync_poll_seconds).",
     )  # fmt: skip
     batch_rows: int | None = Field(default=None, ge=1, description="Most changes per batch.")
+    generation: str = Field(
+        default="", exclude=True,
+        description="Which incarnation this is (lakehouse.sync.generations); set by the store.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _supported_pair(self) -> Integration:
@@ -65,8 +70,9 @@ class Integration(BaseModel):
         return self.database or settings.postgres_db
 
     def slot_name(self) -> str:
-        """Replication slot and publication name (letters, digits and _ only)."""
-        return "lakehouse_" + re.sub(r"[^a-z0-9_]", "_", self.name)
+        """Replication slot and publication name (letters, digits and _ only, at most
+        60), ending in the generation, so a re-created integration never reuses one."""
+        return slot_prefix(self.name) + (f"_{self.generation}" if self.generation else "")
 
     def source_table(self, table: str) -> tuple[str, str]:
         """(schema, table) of a PostgreSQL table name ('orders' is public.orders)."""
@@ -99,6 +105,8 @@ class IntegrationStore:
         self.path = settings.home_dir / "sync" / "integrations.json"
 
     def all(self) -> dict[str, Integration]:
+        """Every declared integration with its current generation (one seen for the
+        first time gets one minted and stored)."""
         declared = self._from_config_file()
         created = self._from_home()
         clash = set(declared) & set(created)
@@ -108,7 +116,12 @@ class IntegrationStore:
                 f"created with `lakehouse sync create`.",
                 hint=f"Delete one: `lakehouse sync delete NAME` or edit {_config_name()}.",
             )
-        return declared | created
+        known = declared | created
+        generations = GenerationStore(self.settings).ensure(known)
+        return {n: i.model_copy(update={"generation": generations[n]}) for n, i in known.items()}
+
+    def declared_in_config_file(self, name: str) -> bool:
+        return name in self._from_config_file()
 
     def get(self, name: str) -> Integration:
         known = self.all()
@@ -132,6 +145,9 @@ class IntegrationStore:
                 f"An integration named '{integration.name}' already exists.",
                 hint="Choose another name, or delete it first with `lakehouse sync delete`.",
             )
+        if integration.name not in created:
+            # A new incarnation: nothing a namesake stored before is trusted.
+            GenerationStore(self.settings).renew(integration.name)
         created[integration.name] = integration
         self._save(created)
 
@@ -162,6 +178,11 @@ class IntegrationStore:
 
     def _from_config_file(self) -> dict[str, Integration]:
         return _parse(read_config_file("sync"), _config_name())
+
+
+def slot_prefix(name: str) -> str:
+    """The part of slot and publication names shared by every generation of ``name``."""
+    return "lakehouse_" + re.sub(r"[^a-z0-9_]", "_", name)
 
 
 def _config_name() -> str:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 from filelock import FileLock, Timeout
@@ -24,10 +25,13 @@ from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWaitingError
 from lakehouse.outages import check_answering, outage_of
 from lakehouse.services.sync import LOG_FILE_VARIABLE
+from lakehouse.sync.admin import drop_source_positions, lock_path
 from lakehouse.sync.deadletters import DeadLetterTable
+from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.postgres_pipeline import PassResult
 from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus, heartbeat_path
+from lakehouse.sync.waiting import FOLLOWER_WAIT_SECONDS, wait_for_follower
 from lakehouse.sync.writers import Writer
 
 log = logging.getLogger("lakehouse.sync")
@@ -38,6 +42,8 @@ MAX_CATCH_UP_PASSES = 1000
 LOG_FILE_BYTES = 5 * 2**20
 PR_SET_THP_DISABLE = 41  # <linux/prctl.h>
 LOG_FILE_BACKUPS = 3
+# A followed integration: its thread, what stops it, and the generation it runs.
+Followed = tuple[threading.Thread, threading.Event, str]
 
 
 def _refuse_transparent_huge_pages() -> None:
@@ -148,7 +154,8 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
         client = OpenSearchService(settings).client(
             max_retries=0, pool_maxsize=MAX_PARALLEL_COMMITS
         )
-        writer = OpenSearchWriter(OpenSearchTarget(client, integration.name), integration, settings)
+        target = OpenSearchTarget(client, integration.name, integration.generation)
+        writer = OpenSearchWriter(target, integration, settings)
     batch_rows = integration.batch_rows or settings.sync_batch_rows
     if integration.source == "postgres":
         from lakehouse.sync.postgres_pipeline import PostgresPipeline
@@ -187,11 +194,18 @@ def error_line(exc: BaseException) -> str:
     return " ".join(text.split())[:2000]
 
 
-def catch_up(settings: Settings, integration: Integration) -> PassResult:
-    """What `lakehouse sync run NAME` does: passes until caught up."""
+def catch_up(settings: Settings, integration: Integration,
+             wait_seconds: float = FOLLOWER_WAIT_SECONDS) -> PassResult:  # fmt: skip
+    """What `lakehouse sync run NAME` does: passes until caught up.
+
+    When a follower (the sync service) runs the integration, waits up to
+    ``wait_seconds`` for it to finish a pass that started after this call and
+    found nothing more to apply (SyncError past that): see
+    :func:`lakehouse.sync.waiting.wait_for_follower`.
+    """
     runner = IntegrationRunner(settings, integration)
     try:
-        return runner.catch_up()
+        return runner.catch_up(wait_seconds)
     finally:
         runner.close()
 
@@ -204,9 +218,12 @@ class IntegrationRunner:
         self.integration = integration
         self.store = StatusStore(settings)
         previous = self.store.read(integration.name)
+        if previous.generation != integration.generation:  # another incarnation's report
+            previous = SyncStatus(name=integration.name)
         self.status = SyncStatus(
             name=integration.name, position=previous.position,
             changes_applied=previous.changes_applied, dead_letters=previous.dead_letters,
+            generation=integration.generation, caught_up_from=previous.caught_up_from,
         )  # fmt: skip
         self._pipeline: Pipeline | None = None
         self._batch_seconds = integration.batch_seconds or settings.sync_poll_seconds
@@ -238,6 +255,7 @@ class IntegrationRunner:
     def run_pass(self) -> PassResult:
         """One pass; a service down before or during it is a ServiceUnavailableError."""
         tried = f"the sync pass of {self.integration.name}"
+        started = time.time()
         try:
             check_answering(self.settings, tried, self._source_needs)
             pipeline = self.pipeline()
@@ -260,30 +278,52 @@ class IntegrationRunner:
         work = result.changes + result.snapshot_rows
         self.status.rows_per_second = work / result.seconds if result.seconds and work else 0.0
         self.status.last_error = ""
+        if result.caught_up:
+            self.status.caught_up_from = started
         self.store.write(self.status)
         return result
 
     def _lock(self) -> FileLock:
-        path = self.settings.home_dir / "sync" / "locks" / f"{self.integration.name}.lock"
+        path = Path(lock_path(self.settings, self.integration.name))
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path)
 
-    def catch_up(self) -> PassResult:
-        """Passes until the target has every change committed so far."""
+    def catch_up(self, wait_seconds: float = FOLLOWER_WAIT_SECONDS) -> PassResult:
+        """Passes until the target has every change committed so far (by this process,
+        or by the follower that holds the integration)."""
         lock = self._lock()
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            other = self.store.read(self.integration.name).pid
-            raise SyncError(
-                f"{self.integration.name} is already running in another process (pid {other}).",
-                hint="`lakehouse sync run --follow` or the sync service is following it; "
-                "stop that first (`lakehouse down --services sync`), or just read `sync status`.",
-            ) from None
+        waited = wait_for_follower(self.settings, self.integration, lock, wait_seconds)
+        if waited is not None:
+            return waited
         try:
             return self._catch_up()
         finally:
             lock.release()
+
+    def superseded(self) -> bool:
+        """Whether this runner's generation is no longer the integration's (deleted,
+        reset or created again)."""
+        current = GenerationStore(self.settings).current(self.integration.name)
+        return current != self.integration.generation
+
+    def retire(self) -> None:
+        """Drop what this generation left in the source (its slot and publication, which
+        a pass may have created again) and its status. Call holding the lock."""
+        name = self.integration.name
+        if self.integration.source == "postgres":
+            from lakehouse.sync.postgres_source import PostgresSource
+
+            source = PostgresSource.for_integration(self.settings, self.integration)
+            try:
+                source.drop()
+            except Exception as exc:  # PostgreSQL down: the next generation's start drops it
+                log.warning("%s: dropping slot %s failed: %s", name, source.slot, exc)
+            finally:
+                source.close()
+        if self.store.read(name).generation == self.integration.generation:
+            self.store.remove(name)
+        if GenerationStore(self.settings).current(name) is None:  # deleted, not renewed
+            Path(lock_path(self.settings, name)).unlink(missing_ok=True)
 
     def _catch_up(self) -> PassResult:
         total = PassResult()
@@ -321,12 +361,15 @@ class IntegrationRunner:
             return
         try:
             self._follow(stop)
+            if self.superseded():
+                self.retire()
         finally:
             lock.release()
 
     def _follow(self, stop: threading.Event) -> None:
         backoff = BACKOFF_START
-        while not stop.is_set():
+        self._drop_older_generations()
+        while not stop.is_set() and not self.superseded():
             try:
                 result = self.run_pass()
                 backoff = BACKOFF_START
@@ -351,7 +394,17 @@ class IntegrationRunner:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
         self.close()
-        self._set_state("stopped")
+        if not self.superseded():
+            self._set_state("stopped")
+
+    def _drop_older_generations(self) -> None:
+        """Slots and publications of this name's earlier generations hold WAL for no one."""
+        if self.integration.source != "postgres":
+            return
+        try:
+            drop_source_positions(self.settings, self.integration, self.integration.slot_name())
+        except Exception as exc:  # PostgreSQL down: the pass reports it
+            log.debug("%s: dropping older slots failed: %s", self.integration.name, exc)
 
     def _record_error(self, exc: BaseException, state: str) -> None:
         """Report a failed pass; the lag is the age of the oldest change known to wait
@@ -371,42 +424,53 @@ class IntegrationRunner:
 def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -> None:
     """Follow integrations until ``stop`` is set, one thread each.
 
-    With ``names`` None, every declared integration is followed, and ones
-    created or deleted meanwhile are picked up within a heartbeat.
+    With ``names`` None, every declared integration is followed. Within a poll
+    (``sync_poll_seconds``, at most half a heartbeat) a created one starts, a
+    deleted, reset or paused one is let go after its current pass, and a
+    reset one starts again as its new generation. A thread whose generation
+    is gone drops its own slot and publication (see IntegrationRunner.retire).
     """
     configure_worker()
     heartbeat = heartbeat_path(settings)
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
-    running: dict[str, tuple[threading.Thread, threading.Event]] = {}
+    poll = min(settings.sync_poll_seconds, HEARTBEAT_SECONDS / 2)
+    running: dict[str, Followed] = {}
     while not stop.is_set():
-        declared = IntegrationStore(settings).all()
-        wanted = {n: i for n, i in declared.items() if names is None or n in names}
-        for name in set(running) - set(wanted):
-            running.pop(name)[1].set()
-        for name, integration in wanted.items():
-            if name not in running or _reset_since_failure(settings, running, name):
-                running[name] = _start(settings, integration)
+        _follow_poll(settings, names, running)
         heartbeat.write_text(str(time.time()))
-        stop.wait(HEARTBEAT_SECONDS / 2)
-    for thread, own_stop in running.values():
+        stop.wait(poll)
+    for thread, own_stop, _ in running.values():
         own_stop.set()
         thread.join(timeout=30)
 
 
-def _reset_since_failure(settings: Settings,
-                         running: dict[str, tuple[threading.Thread, threading.Event]],
+def _follow_poll(settings: Settings, names: list[str] | None,
+                 running: dict[str, Followed]) -> None:  # fmt: skip
+    declared = IntegrationStore(settings).all()
+    generations = GenerationStore(settings)
+    for name in set(running) - set(declared):
+        generations.forget(name)  # removed from lakehouse.toml: its thread retires
+    wanted = {n: i for n, i in declared.items()
+              if (names is None or n in names) and not generations.paused(n)}  # fmt: skip
+    for name in list(running):
+        if name not in wanted or wanted[name].generation != running[name][2]:
+            running.pop(name)[1].set()
+    for name, integration in wanted.items():
+        if name not in running or _reset_since_failure(settings, running, name):
+            running[name] = _start(settings, integration)
+
+
+def _reset_since_failure(settings: Settings, running: dict[str, Followed],
                          name: str) -> bool:  # fmt: skip
     """A failed integration stays down until `lakehouse sync reset` clears its status."""
     return not running[name][0].is_alive() and StatusStore(settings).read(name).state != "failed"
 
 
-def _start(
-    settings: Settings, integration: Integration
-) -> tuple[threading.Thread, threading.Event]:
+def _start(settings: Settings, integration: Integration) -> Followed:
     own_stop = threading.Event()
     runner = IntegrationRunner(settings, integration)
     thread = threading.Thread(
         target=runner.follow, args=(own_stop,), name=f"sync-{integration.name}", daemon=True
     )
     thread.start()
-    return thread, own_stop
+    return thread, own_stop, integration.generation

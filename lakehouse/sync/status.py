@@ -35,6 +35,11 @@ class SyncStatus:
     last_error_at: float | None = None
     updated_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
+    # Which incarnation wrote it (lakehouse.sync.generations); another one's is ignored.
+    generation: str = ""
+    # When the newest pass that ended caught up started (epoch seconds): every change
+    # committed before then is in the target.
+    caught_up_from: float | None = None
 
     @property
     def stale(self) -> bool:

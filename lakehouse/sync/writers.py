@@ -43,7 +43,7 @@ class IcebergWriter:
     def __init__(self, catalog: Catalog, integration: Integration, settings: Settings) -> None:
         self.integration = integration
         self.settings = settings
-        self.target = IcebergTarget(catalog, integration.name)
+        self.target = IcebergTarget(catalog, integration.name, generation=integration.generation)
         self.catalog = catalog
 
     def target_name(self, table: str) -> str:
