@@ -45,8 +45,12 @@ ORDER BY a.attnum
 
 
 # pgoutput and COPY print values in the reading session's formats: pin the ones
-# the converters parse (a session TimeZone would shift every timestamptz text).
-SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c bytea_output=hex -c IntervalStyle=postgres"
+# the converters parse (a session TimeZone would shift every timestamptz text;
+# extra_float_digits below 1, set on a database or role, would round every float).
+SESSION_OPTIONS = (
+    "-c TimeZone=UTC -c DateStyle=ISO -c bytea_output=hex -c IntervalStyle=postgres "
+    "-c extra_float_digits=1"
+)
 
 
 def quiet_decoding_log(conn: psycopg.Connection[Any]) -> None:
