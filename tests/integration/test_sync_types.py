@@ -43,6 +43,7 @@ pytestmark = [
 # Types whose OIDs are made per database: created by the test, named here.
 CREATED_TYPES = {"enum": "mood", "domain": "answer"}
 STREAMED_ID_OFFSET = 1000
+EXACT_FLOATS = "-c extra_float_digits=1"
 
 
 def column_type(case: TypeCase) -> str:
@@ -95,6 +96,9 @@ def synced(stack: Settings) -> Iterator[Synced]:
     create_database(stack, database)
     dsn = stack.postgres_dsn(database)
     with psycopg.connect(dsn, autocommit=True) as conn:
+        # A database whose sessions print floats rounded to 15/6 digits: the sync must
+        # read exact text anyway (the test's own sessions ask for exact text, below).
+        conn.execute(f"ALTER DATABASE {database} SET extra_float_digits = 0")
         conn.execute("CREATE TYPE mood AS ENUM ('sad', 'happy')")
         conn.execute("CREATE DOMAIN answer AS integer CHECK (VALUE > 0)")
         conn.execute(_table_sql("typed"))
@@ -150,7 +154,7 @@ def _assert_as_in_postgres(dsn: str, table: str, rows: dict[int, dict[str, Any]]
     checks = ", ".join(
         f"{column}::text IS NOT DISTINCT FROM CAST(%s AS {kind})::text" for column, kind in COLUMNS
     )
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn, options=EXACT_FLOATS) as conn:
         for row_id, row in rows.items():
             params = [_literal(row.get(column), kinds[column]) for column, _ in COLUMNS]
             same = conn.execute(f"SELECT {checks} FROM {table} WHERE id = %s",
@@ -169,7 +173,7 @@ def _oid(case: TypeCase) -> tuple[int, int]:
 
 
 def _source_ids(dsn: str, table: str) -> set[int]:
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn, options=EXACT_FLOATS) as conn:
         return {row[0] for row in conn.execute(f"SELECT id FROM {table}")}
 
 
@@ -178,7 +182,7 @@ def _opensearch_only_ids(dsn: str) -> set[int]:
                         if case.refused_by_opensearch]  # fmt: skip
     where = " OR ".join(f"{c} IS NOT NULL AND {c}::text IN ('NaN', 'Infinity', '-Infinity')"
                         for c in literals_columns)  # fmt: skip
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn, options=EXACT_FLOATS) as conn:
         return {row[0] for row in conn.execute(f"SELECT id FROM typed WHERE {where}")}
 
 
@@ -218,7 +222,7 @@ def test_dead_letters_name_the_column_and_the_value(stack: Settings, synced: Syn
     letters = open_catalog(stack).load_table(DEAD_LETTERS).scan().to_arrow().to_pylist()
     ours = [d for d in letters if d["integration"] == synced.to_lake.name]
     assert len(ours) == 2 * _refused_count(for_opensearch=False)  # snapshot and stream rows
-    with psycopg.connect(synced.dsn) as conn:
+    with psycopg.connect(synced.dsn, options=EXACT_FLOATS) as conn:
         for letter in ours:
             row_id = json.loads(letter["row_key"])["id"]
             values = conn.execute("SELECT to_jsonb(r) FROM refused r WHERE id = %s", (int(row_id),))
