@@ -21,8 +21,7 @@ letter with the converter's reason, exactly as the per-row path words it
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -198,45 +197,51 @@ def has_duplicate_keys(rows: pa.Table, key: Sequence[str]) -> bool:
 # -- reading ---------------------------------------------------------------------------
 
 
-class CopyReader(io.RawIOBase):
-    """A readable file over the data blocks of a psycopg COPY ... TO STDOUT."""
+def csv_records(
+    blocks: Iterable[bytes | bytearray | memoryview], chunk_bytes: int
+) -> Iterator[bytes]:
+    """The CSV of ``blocks`` cut into chunks of whole records, each about ``chunk_bytes``.
 
-    def __init__(self, blocks: Iterator[Any]) -> None:
-        super().__init__()
-        self._blocks = blocks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            block = next(self._blocks, None)
-            if block is None:
-                return 0
-            self._pending = memoryview(block)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+    A newline ends a record only outside quotes, that is after an even number
+    of quote characters (a quote inside a value is written twice).
+    """
+    pending = bytearray()
+    for block in blocks:
+        pending += block
+        if len(pending) >= chunk_bytes:
+            end = _whole_records(pending)
+            if end:
+                yield bytes(pending[:end])
+                del pending[:end]
+    if pending:
+        yield bytes(pending)
 
 
-def read_text_chunks(stream: io.RawIOBase, names: Sequence[str],
-                     block_bytes: int) -> Iterator[pa.Table]:  # fmt: skip
-    """PostgreSQL CSV (no header) as tables of string columns; NULL is null, '' is ''."""
-    reader = pa_csv.open_csv(
-        io.BufferedReader(stream, buffer_size=block_bytes),
-        read_options=pa_csv.ReadOptions(column_names=list(names), block_size=block_bytes),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
+def _whole_records(data: bytearray) -> int:
+    """The length of the longest prefix of ``data`` made of whole records (0: none)."""
+    end, quotes_before = len(data), data.count(b'"')
+    while (newline := data.rfind(b"\n", 0, end)) >= 0:
+        quotes_before -= data.count(b'"', newline, end)
+        if quotes_before % 2 == 0:
+            return newline + 1
+        end = newline
+    return 0
+
+
+def read_text_chunks(chunks: Iterable[bytes], names: Sequence[str]) -> Iterator[pa.Table]:
+    """Chunks of PostgreSQL CSV (whole records, no header) as tables of string columns;
+    NULL (unquoted empty) is null, ``""`` is the empty string."""
+    read_options = pa_csv.ReadOptions(column_names=list(names))
+    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+    convert_options = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
     )
-    for batch in reader:
-        yield pa.Table.from_batches([batch])
+    for chunk in chunks:
+        yield pa_csv.read_csv(pa.py_buffer(chunk), read_options=read_options,
+                              parse_options=parse_options, convert_options=convert_options)  # fmt: skip
 
 
 def raw_rows(text: pa.Table, rows: Sequence[int]) -> list[dict[str, str | None]]:

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from lakehouse.config import Settings
 from lakehouse.errors import SyncError, SyncStoppedError, SyncWaitingError
-from lakehouse.sync.arrow_snapshot import CopyReader, read_text_chunks
+from lakehouse.sync.arrow_snapshot import csv_records, read_text_chunks
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.pgoutput import (
     UNCHANGED,
@@ -206,9 +206,9 @@ class PostgresSource:
                     yield chunk
 
     def snapshot_text(self, schema: str, table: str, columns: Sequence[Column],
-                      block_bytes: int = 8 * 2**20) -> Iterator[pa.Table]:  # fmt: skip
+                      chunk_bytes: int = 16 * 2**20) -> Iterator[pa.Table]:  # fmt: skip
         """The table's rows in key order as string columns of PostgreSQL text (null for
-        NULL), in chunks of about ``block_bytes`` of CSV; one consistent snapshot."""
+        NULL), in chunks of about ``chunk_bytes`` of CSV; one consistent snapshot."""
         query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT csv)").format(
             sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
             sql.Identifier(schema, table),
@@ -217,8 +217,8 @@ class PostgresSource:
         with psycopg.connect(self.dsn, connect_timeout=5, options=SESSION_OPTIONS) as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             with conn.cursor().copy(query) as copy:
-                stream = CopyReader(iter(copy))
-                yield from read_text_chunks(stream, [c.name for c in columns], block_bytes)
+                chunks = csv_records(copy, chunk_bytes)
+                yield from read_text_chunks(chunks, [c.name for c in columns])
 
     def peek(self, max_changes: int) -> list[Transaction]:
         """Committed transactions after the slot's position (not consumed)."""

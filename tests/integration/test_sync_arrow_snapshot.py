@@ -82,7 +82,7 @@ def _arrow(
     source: PostgresSource, columns: Any
 ) -> tuple[pa.Table, list[tuple[dict[str, Any], str]]]:
     tables, refused = [], []
-    for text in source.snapshot_text("public", "edge", columns, block_bytes=64 * 1024):
+    for text in source.snapshot_text("public", "edge", columns, chunk_bytes=64 * 1024):
         chunk = convert_chunk(text, columns)
         tables.append(chunk.rows)
         rows = raw_rows(text, [row for row, _ in chunk.refused])

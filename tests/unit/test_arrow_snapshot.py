@@ -7,16 +7,14 @@ same against a real server's COPY output.
 
 from __future__ import annotations
 
-import io
-
 import pyarrow as pa
 import pytest
 
 from lakehouse.sync import pgtypes
 from lakehouse.sync.arrow_snapshot import (
-    CopyReader,
     convert_chunk,
     convert_column,
+    csv_records,
     has_duplicate_keys,
     read_text_chunks,
 )
@@ -173,20 +171,23 @@ def test_duplicate_keys_are_found() -> None:
     assert not has_duplicate_keys(pa.table({"k": [1, 2, 1], "j": [1, 1, 2]}), ["k", "j"])
 
 
-def test_csv_null_and_empty_string_stay_apart_across_blocks() -> None:
-    csv = b'1,,"a\nb"\n2,"",x\n' * 5000
-    blocks = iter([csv[i : i + 777] for i in range(0, len(csv), 777)])
-    chunks = list(read_text_chunks(CopyReader(blocks), ["a", "b", "c"], block_bytes=4096))
+def test_csv_null_and_empty_string_stay_apart_across_chunks() -> None:
+    csv = b'1,,"a\nb"\n2,"",x\n3,"say ""hi""\n,\n""",y\n' * 5000
+    blocks = [csv[i : i + 777] for i in range(0, len(csv), 777)]
+    chunks = list(read_text_chunks(csv_records(blocks, chunk_bytes=4096), ["a", "b", "c"]))
     table = pa.concat_tables(chunks)
-    assert len(chunks) > 1 and table.num_rows == 10_000
-    assert table.column("b").to_pylist()[:2] == [None, ""]
-    assert table.column("c").to_pylist()[:2] == ["a\nb", "x"]
+    assert len(chunks) > 1 and table.num_rows == 15_000
+    assert table.column("a").to_pylist()[:4] == ["1", "2", "3", "1"]
+    assert table.column("b").to_pylist()[:3] == [None, "", 'say "hi"\n,\n"']
+    assert table.column("c").to_pylist()[:3] == ["a\nb", "x", "y"]
     assert table.schema.types == [pa.string()] * 3
 
 
-def test_copy_reader_reads_everything() -> None:
-    reader = io.BufferedReader(CopyReader(iter([b"ab", memoryview(b"cde"), b""])))
-    assert reader.read() == b"abcde"
+def test_csv_records_end_only_at_a_newline_outside_quotes() -> None:
+    blocks = [b'1,"x\n', b"y\n", b'z"\n2,w\n', b"3,v"]
+    chunks = list(csv_records(blocks, chunk_bytes=1))
+    assert b"".join(chunks) == b"".join(blocks)
+    assert chunks == [b'1,"x\ny\nz"\n2,w\n', b"3,v"]
 
 
 CANONICAL = {
