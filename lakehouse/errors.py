@@ -79,6 +79,14 @@ class SnapshotNotFoundError(LakehouseError):
     """A table exists but has no snapshot with the id, or at the time, asked for."""
 
 
+class MLError(LakehouseError):
+    """Training, registering or serving a model failed (lakehouse.ml)."""
+
+
+class ModelNotFoundError(MLError):
+    """No registered model (or no version of it) has the name asked for."""
+
+
 class IngestError(LakehouseError):
     """Input could not be ingested; the table was left unchanged."""
 
@@ -122,3 +130,8 @@ class ServiceUnavailableError(ServiceNotRunningError):
             hint=f"Start it with `lakehouse up` (see `lakehouse status`, and "
             f"`lakehouse logs {service}` for why it stopped), then try again.",
         )
+
+
+class MLError(LakehouseError):
+    """Training or scoring a model cannot go on (missing or empty input, unusable data);
+    no output table was changed."""
