@@ -130,8 +130,3 @@ class ServiceUnavailableError(ServiceNotRunningError):
             hint=f"Start it with `lakehouse up` (see `lakehouse status`, and "
             f"`lakehouse logs {service}` for why it stopped), then try again.",
         )
-
-
-class MLError(LakehouseError):
-    """Training or scoring a model cannot go on (missing or empty input, unusable data);
-    no output table was changed."""
