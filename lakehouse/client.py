@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lakehouse.engines.spark import SparkEngine
     from lakehouse.lake import catalog as cat
     from lakehouse.lake.ingest import IngestResult, TypeSpec
+    from lakehouse.ml import MachineLearning
     from lakehouse.sync.integrations import Integration
     from lakehouse.sync.postgres_pipeline import PassResult
     from lakehouse.sync.verify import TableReport
@@ -262,6 +263,13 @@ class Lakehouse:
 
                 chosen[name] = cat.snapshot_as_of(table, point)
         return chosen
+
+    @cached_property
+    def ml(self) -> MachineLearning:
+        """Training, model registry and endpoints (lakehouse.ml)."""
+        from lakehouse.ml import MachineLearning
+
+        return MachineLearning(self)
 
     @guarded("loading table {name}")
     def table(self, name: str) -> Table:

@@ -165,6 +165,13 @@ class Settings(BaseModel):
         default=None,
         description="JDK 17-21 for OpenSearch 2.19; else JAVA_HOME, PATH, /usr/lib/jvm/*.",
     )
+    mlflow_port: int = Field(
+        default=5000, description="MLflow tracking server and model registry port."
+    )
+    ml_serve_port: int = Field(
+        default=5001,
+        description="First port of `lakehouse ml serve` endpoints; each served model takes the next free one of ten.",
+    )
     sync_poll_seconds: float = Field(
         default=0.5,
         gt=0,
@@ -176,7 +183,8 @@ class Settings(BaseModel):
 
     @field_validator(
         "s3_port", "catalog_port", "s3_internal_port_base", "trino_port", "spark_port",
-        "postgres_port", "opensearch_port", "opensearch_transport_port",
+        "postgres_port", "opensearch_port", "opensearch_transport_port", "mlflow_port",
+        "ml_serve_port",
     )  # fmt: skip
     @classmethod
     def _valid_port(cls, port: int) -> int:
@@ -219,6 +227,10 @@ class Settings(BaseModel):
             f"postgresql://{user}:{password}@{self.client_host}:"
             f"{self.postgres_port}/{quote(database or self.postgres_db, safe='')}"
         )
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"http://{self.client_host}:{self.mlflow_port}"
 
     @property
     def warehouse(self) -> str:

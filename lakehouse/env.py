@@ -82,6 +82,11 @@ def environment(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_POSTGRES_URL": settings.postgres_dsn(),
         "LAKEHOUSE_OPENSEARCH_URL": settings.opensearch_uri,
         "OPENSEARCH_URL": settings.opensearch_uri,
+        # The mlflow client and CLI use the stack's tracking server and registry;
+        # the server proxies artifacts, and boto3-based tools reach its bucket here.
+        "MLFLOW_TRACKING_URI": settings.mlflow_uri,
+        "MLFLOW_S3_ENDPOINT_URL": settings.s3_endpoint,
+        "LAKEHOUSE_MLFLOW_URL": settings.mlflow_uri,
     }
     prefix = f"PYICEBERG_CATALOG__{settings.catalog_name.upper()}__"
     for key, value in catalog_properties(settings).items():

@@ -17,6 +17,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from lakehouse.cli.backup import backup, restore
 from lakehouse.cli.common import LakehouseGroup
 from lakehouse.cli.engines import spark, trino_cli
+from lakehouse.cli.ml import ml
 from lakehouse.cli.query import query
 from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
 from lakehouse.cli.sync import simulate, sync
@@ -37,5 +38,5 @@ def main(home: str | None, verbose: bool) -> None:
 
 
 for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,
-                trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore):  # fmt: skip
+                trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore, ml):  # fmt: skip
     main.add_command(command)

@@ -86,7 +86,7 @@ def first_ephemeral_port() -> int:
 # Ports free_port_block handed out in this process: two throwaway stacks made
 # before either starts (nothing listens yet) must not get the same ports.
 _HANDED_OUT: set[int] = set()
-STACK_PORTS = 28  # consecutive ports of a throwaway stack (see isolated_stack_env)
+STACK_PORTS = 39  # consecutive ports of a throwaway stack (see isolated_stack_env)
 
 
 def free_port_block(
@@ -138,6 +138,8 @@ def isolated_stack_env(home: Path) -> dict[str, str]:
         "LAKEHOUSE_POSTGRES_PORT": str(base + 22),
         "LAKEHOUSE_OPENSEARCH_PORT": str(base + 23),
         "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT": str(base + 24),
+        "LAKEHOUSE_MLFLOW_PORT": str(base + 28),
+        "LAKEHOUSE_ML_SERVE_PORT": str(base + 29),  # + up to 9 more endpoints
     }
 
 
@@ -258,6 +260,22 @@ class LocalRuntime:
         finally:
             os.umask(caller_umask)
         return services
+
+    def start_service(self, svc: Service, timeout: float | None = None) -> Health:
+        """Start one service outside the stack's own set (a model endpoint) and wait for it;
+        its dependencies must already run. Raises PortInUseError, ServiceStartError."""
+        if self._already_up(svc):
+            return self.wait_ready(svc, timeout)
+        self._check_ports([svc])
+        caller_umask = os.umask(PRIVATE_UMASK)
+        try:
+            svc.prepare()
+            self._start(svc)
+            health = self.wait_ready(svc, timeout)
+            svc.after_ready()
+        finally:
+            os.umask(caller_umask)
+        return health
 
     def _already_up(self, svc: Service) -> bool:
         return self.pid(svc.name) is not None
@@ -449,7 +467,10 @@ class LocalRuntime:
             services += [
                 TrinoWorker(self.settings, int(name.rsplit("-", 1)[1])) for name in workers
             ]
-        return services
+        from lakehouse.ml.serving import endpoint_services
+
+        recorded = set(self.recorded())
+        return services + [svc for svc in endpoint_services(self.settings) if svc.name in recorded]
 
     def status(self) -> list[ServiceStatus]:
         rows = []

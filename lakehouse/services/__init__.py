@@ -22,12 +22,13 @@ def service_files_dir() -> Path:
 
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
-    return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "sync")
+    return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync")
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
+    from lakehouse.services.mlflow import MlflowService
     from lakehouse.services.opensearch import OpenSearchService
     from lakehouse.services.postgres import PostgresService
     from lakehouse.services.s3 import S3Service
@@ -42,6 +43,7 @@ def all_services(settings: Settings) -> list[Service]:
         OpenSearchService(settings),
         *trino_services(settings),
         SparkService(settings),
+        MlflowService(settings),
         SyncService(settings),
     ]
 
