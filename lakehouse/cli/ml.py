@@ -21,12 +21,14 @@ def train() -> None:
 
 
 @train.command()
+@click.option("--k-min", type=int, default=3, show_default=True, help="Smallest k tried.")
+@click.option("--k-max", type=int, default=8, show_default=True, help="Largest k tried.")
 @click.pass_context
 @friendly_errors
-def segments(ctx: click.Context) -> None:
-    """Customer segments (features, clustering, ml.customer_segments)."""
+def segments(ctx: click.Context, k_min: int, k_max: int) -> None:
+    """Customer segments (features, clustering, ml.customer_segments); k by silhouette."""
     with lake_of(settings_of(ctx)) as lake:
-        result = lake.ml.train_segments()
+        result = lake.ml.train_segments(k_min=k_min, k_max=k_max)
     _print_result(result)
 
 
