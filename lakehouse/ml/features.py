@@ -222,20 +222,37 @@ def lake_relations(catalog: str, snapshots: Mapping[str, int]) -> dict[str, str]
     return relations
 
 
-def check_inputs(tables: Mapping[str, Table], snapshots: Mapping[str, int]) -> None:
+def resolve_sources(sources: Mapping[str, str] | None) -> dict[str, str]:
+    """Each input of :data:`INPUT_TABLES` -> the lake table to read it from (itself by default).
+
+    Raises ``MLError`` for a key that is not one of the inputs.
+    """
+    chosen = dict(sources or {})
+    unknown = sorted(set(chosen) - set(INPUT_TABLES))
+    if unknown:
+        raise MLError(
+            f"{', '.join(unknown)} is not an input of customer features.",
+            hint=f"The inputs are {', '.join(INPUT_TABLES)}.",
+        )
+    return {name: chosen.get(name, name) for name in INPUT_TABLES}
+
+
+def check_inputs(
+    tables: Mapping[str, Table], snapshots: Mapping[str, int], sources: Mapping[str, str]
+) -> None:
     """Refuse inputs that cannot make features: no rows, or a required column missing.
 
-    ``tables`` maps each name in ``snapshots`` to its pyiceberg Table; each is
-    checked as of its snapshot. Raises ``MLError`` naming the table.
+    ``sources`` maps each input to its lake table; ``tables`` and ``snapshots``
+    map lake table names to the pyiceberg Table and the pinned snapshot it is
+    checked at. Raises ``MLError`` naming the table.
     """
-    for name, snapshot_id in snapshots.items():
-        snapshot = tables[name].snapshot_by_id(snapshot_id)
+    for role, name in sources.items():
+        table, snapshot_id = tables[name], snapshots[name]
+        snapshot = table.snapshot_by_id(snapshot_id)
         if snapshot is None:
             raise MLError(f"{name} has no snapshot {snapshot_id}.")
-        rows = (snapshot.summary.additional_properties if snapshot.summary else {}).get(
-            "total-records"
-        )
-        if rows is not None and int(rows) == 0:
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        if summary.get("total-records") == "0":
             raise MLError(
                 f"Input table {name} is empty (snapshot {snapshot_id} has no rows): "
                 "segments need customers, orders, order lines, products and clickstream.",
@@ -243,14 +260,12 @@ def check_inputs(tables: Mapping[str, Table], snapshots: Mapping[str, int]) -> N
                 "then train again. No output table was changed.",
             )
         pinned = snapshot.schema_id
-        schema = (tables[name].schemas().get(pinned) if pinned is not None else None) or (
-            tables[name].schema()
-        )
-        missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in schema.column_names]
+        schema = (table.schemas().get(pinned) if pinned is not None else None) or table.schema()
+        missing = [c for c in REQUIRED_COLUMNS[role] if c not in schema.column_names]
         if missing:
             raise MLError(
                 f"Input table {name} lacks the column(s) {', '.join(missing)} that customer "
                 f"features are computed from (it has {', '.join(schema.column_names)}).",
-                hint="Load the retail sample's tables (`lakehouse load-sample`) or tables "
-                "with the same columns. No output table was changed.",
+                hint=f"Give {name} the columns of the retail sample's {role} "
+                "(`lakehouse load-sample` loads them). No output table was changed.",
             )

@@ -10,7 +10,7 @@ segments write fails, the features table is put back as it was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -230,11 +230,13 @@ def segments_table(
 def train_segments(
     lake: Lakehouse, k_min: int = K_RANGE[0], k_max: int = K_RANGE[1],
     random_state: int = RANDOM_STATE, model_name: str = MODEL_NAME,
+    sources: Mapping[str, str] | None = None,
 ) -> SegmentsResult:  # fmt: skip
     """Features, k-means with k by silhouette in ``k_min..k_max``, registry, batch transform.
 
     Writes ``ml.customer_features`` and ``ml.customer_segments`` (one snapshot
-    each) and registers a new version of ``model_name``. Raises TableNotFoundError
+    each) and registers a new version of ``model_name``. ``sources`` reads an input
+    from another table (``{"web.clickstream": "staging.clicks"}``). Raises TableNotFoundError
     or MLError (missing, empty or unusable input; bad k range) before anything is
     written, ServiceNotRunningError when MLflow is down.
     """
@@ -244,9 +246,11 @@ def train_segments(
         raise MLError(
             f"k range {k_min}..{k_max} is not valid.", hint="Use 2 <= k_min <= k_max, e.g. 3..8."
         )
-    with training_run(lake, EXPERIMENT, feat.INPUT_TABLES) as run:
-        feat.check_inputs({name: lake.table(name) for name in run.inputs}, run.inputs)
-        relations = feat.lake_relations(lake.settings.catalog_name, run.inputs)
+    chosen = feat.resolve_sources(sources)
+    with training_run(lake, EXPERIMENT, list(chosen.values())) as run:
+        feat.check_inputs({name: lake.table(name) for name in run.inputs}, run.inputs, chosen)
+        pinned = feat.lake_relations(lake.settings.catalog_name, run.inputs)
+        relations = {role: pinned[name] for role, name in chosen.items()}
         built = feat.customer_features(lambda q: lake.engine("duckdb").sql(q), relations)
         frame = model_frame(built.table)
         choice = choose_k(frame, (k_min, k_max), random_state)
