@@ -10,8 +10,10 @@ serves is recorded in ``<home>/ml/endpoints/<service>.json``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import sysconfig
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +97,14 @@ class ModelEndpoint(Service):
                 "--workers",
                 "1",
             ),
-            env={"MLFLOW_TRACKING_URI": s.mlflow_uri, "PYTHONUNBUFFERED": "1"},
+            env={
+                "MLFLOW_TRACKING_URI": s.mlflow_uri,
+                "PYTHONUNBUFFERED": "1",
+                # MLflow execs `uvicorn` by name: this install's scripts come first.
+                "PATH": os.pathsep.join(
+                    [sysconfig.get_path("scripts"), os.environ.get("PATH", "")]
+                ),
+            },
             ports=(Port(self.name, e.port),),
             health_url=f"{e.url}/ping",
             url=e.invocations_url,

@@ -19,6 +19,7 @@ from lakehouse.artifacts import read_lock
 from lakehouse.config import Settings
 from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import catalog_env
+from lakehouse.services.mlflow import ARTIFACT_BUCKET, MlflowService, server_command
 from lakehouse.services.opensearch import opensearch_env
 from lakehouse.services.postgres import server_settings
 from lakehouse.services.spark import catalog_token_conf, spark_conf
@@ -44,11 +45,15 @@ SPARK_IMAGE = {
     "build": {"context": "./services/spark"},
     "image": "lakehouse-spark:4.1.4-iceberg-1.12.0",
 }
+MLFLOW_IMAGE = {
+    "build": {"context": "./services/mlflow"},
+    "image": "lakehouse-mlflow:3.17.2",
+}
 LAKEHOUSE_IMAGE = {
     "build": {"context": ".", "dockerfile": "services/lakehouse/Dockerfile"},
     "image": "lakehouse:0.1.0",
 }
-CORE, FULL, DASHBOARDS = "core", "full", "dashboards"
+CORE, FULL, DASHBOARDS, ML = "core", "full", "dashboards", "ml"
 SPARK_MASTER_URL = "spark://spark-master:7077"
 # Each Spark worker offers exactly one executor: --scale spark-worker=N adds executors.
 SPARK_WORKER_CORES, SPARK_EXECUTOR_MEMORY = 2, "640m"
@@ -59,7 +64,7 @@ CLIENT_SETTINGS = (
     "access_key", "secret_key", "region", "warehouse_bucket", "catalog_name", "catalog_token",
     "s3_port", "catalog_port", "trino_port", "spark_port", "postgres_port", "postgres_user",
     "postgres_password", "postgres_db", "opensearch_port", "sample_scale",
-    "sync_poll_seconds", "sync_batch_rows",
+    "sync_poll_seconds", "sync_batch_rows", "mlflow_port",
 )  # fmt: skip
 HOME = "/lakehouse-home"
 # Variables of the local sync worker's spec that name host paths.
@@ -292,6 +297,33 @@ def spark(settings: Settings) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+def mlflow(settings: Settings) -> dict[str, Any]:
+    """The tracking server with the local spec's command; its store on a volume, and its
+    artifact bucket created first (the local runtime does that in after_ready)."""
+    s = settings
+    local = MlflowService(s).spec()
+    command = server_command("python", "0.0.0.0", 5000, "sqlite:////mlflow-db/mlflow.db",
+                             ARTIFACT_BUCKET)  # fmt: skip
+    # Creates the bucket, then execs the command (no shell: "$" would be interpolated).
+    make_bucket = ("import os, sys, boto3, botocore.exceptions as e\nc = boto3.client('s3')\n"
+                   f"try: c.head_bucket(Bucket='{ARTIFACT_BUCKET}')\n"
+                   f"except e.ClientError: c.create_bucket(Bucket='{ARTIFACT_BUCKET}')\n"
+                   "os.execvp(sys.argv[1], sys.argv[1:])")  # fmt: skip
+    health = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health')"
+    return {"mlflow": {
+        # Its own profile: `lakehouse up` names it, so it starts; `docker compose
+        # --profile full` alone keeps to the 8 GB of limits a laptop has.
+        **MLFLOW_IMAGE, "profiles": [ML],
+        "entrypoint": ["python", "-c", make_bucket],
+        "command": command,
+        "environment": local.env
+        | {"MLFLOW_S3_ENDPOINT_URL": "http://s3:9000", "AWS_ENDPOINT_URL_S3": "http://s3:9000"},
+        "ports": loopback_port(5000, s.mlflow_port), "volumes": ["mlflow-db:/mlflow-db"],
+        "depends_on": _healthy(*local.depends_on), "deploy": _memory("512m"),
+        "healthcheck": _health(["CMD", "python", "-c", health], start="30s"),
+    }}  # fmt: skip
+
+
 def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
     """The one-shot init job, the sync worker and Jupyter.
 
@@ -329,14 +361,16 @@ def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
 
 
 # Each returns some services, in the order compose.yaml lists them.
-PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, lakehouse_jobs)
+PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, mlflow,
+         lakehouse_jobs)  # fmt: skip
 
 
 def render(settings: Settings) -> dict[str, Any]:
     services: dict[str, Any] = {}
     for part in PARTS:
         services |= part(settings)
-    volumes = ("s3-data", "catalog-db", "postgres-data", "opensearch-data", "lakehouse-home")
+    volumes = ("s3-data", "catalog-db", "postgres-data", "opensearch-data", "mlflow-db",
+               "lakehouse-home")  # fmt: skip
     return {"name": "lakehouse", "services": services, "volumes": {name: {} for name in volumes}}
 
 

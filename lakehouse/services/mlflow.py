@@ -50,6 +50,9 @@ class MlflowService(Service):
                 "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
                 "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
                 "PYTHONUNBUFFERED": "1",
+                # Its job runner (GenAI scorers, prompt optimisation) forks seven
+                # consumers, about 500 MB; tracking and the registry do not use it.
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             },
             ports=(Port("mlflow", s.mlflow_port),),
             health_url=f"{s.mlflow_uri}/health",

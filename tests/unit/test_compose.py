@@ -198,7 +198,8 @@ def profile(name: str, svcs: dict[str, dict[str, Any]] | None = None) -> set[str
 def test_profiles() -> None:
     svcs = services()
     assert profile("core") == {"s3", "catalog", "postgres", "init"}
-    assert profile("full") == set(svcs) - {"jupyter", "opensearch-dashboards"}
+    assert profile("full") == set(svcs) - {"jupyter", "opensearch-dashboards", "mlflow"}
+    assert profile("ml") == {"mlflow"}
     assert profile("dashboards") == {"opensearch", "opensearch-dashboards"}
     # Every profile, on top of core, holds the services its services depend on.
     for name in {p for svc in svcs.values() for p in svc.get("profiles", [])}:
