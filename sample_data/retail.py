@@ -10,6 +10,8 @@ Guarantees (checked in ``tests/unit/test_sample_data.py``):
 * exact ``decimal128(12, 2)`` money: ``line_amount = unit_price * quantity - discount``,
   ``total_amount = sum(line_amount)``;
 * Zipf-like product popularity, mostly repeat buyers, ~30% never order, Nov/Dec peak;
+* learnable product affinities (:mod:`sample_data.affinity`): taste groups per buyer,
+  co-purchased companion groups, seasonal categories; known visitors browse their tastes;
 * every web/mobile order has one ``purchase`` event: the last event of the order's session,
   same customer, 0-3 s before ``order_ts``, after ``add_to_cart`` for each order line and a
   ``checkout``; the remaining sessions never purchase.
@@ -27,6 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sample_data import affinity
 from sample_data.vocabulary import (
     _ADD,
     _ADJECTIVES,
@@ -140,6 +143,10 @@ class _Products:
     price_cents: IntArray
     overall: _Sampler  # Zipf-like popularity over all products (single group 0)
     by_cat: _Sampler  # the same popularity within each category
+    group: IntArray  # taste group per product (see sample_data.affinity)
+    by_group: _Sampler  # the same popularity within each taste group
+    companion: IntArray  # companion group per taste group
+    seasonal: _Sampler  # popularity x category season; group = month, item = month * n + product
 
 
 @dataclass(frozen=True)
@@ -189,10 +196,11 @@ def generate(scale: float = 1.0, seed: int = 42) -> dict[str, pa.Table]:
     cal = _calendar_cdf()
     customers, cust = _make_customers(rng, max(50, round(20_000 * scale)), cal)
     products, prod = _make_products(rng, max(50, round(2_000 * scale)))
+    taste = _customer_tastes(rng, cust, prod)
     orders = _make_orders(rng, max(100, round(100_000 * scale)), cust, cal)
-    items = _make_items(rng, orders, cust, prod)
+    items = _make_items(rng, orders, cust, prod, taste)
     sessions = _make_sessions(rng, orders, cust, cal, max(1_000, round(1_000_000 * scale)))
-    clicks, order_session = _clickstream(rng, sessions, orders, items, prod)
+    clicks, order_session = _clickstream(rng, sessions, orders, items, prod, taste)
     orders_t = _orders_table(orders, items, order_session)
     tables = (customers, products, orders_t, _items_table(items, prod), clicks)
     return dict(zip(TABLES, tables, strict=True))
@@ -335,7 +343,23 @@ def _make_products(rng: Rng, n: int) -> tuple[pa.Table, _Products]:
         }
     )
     overall = _Sampler.build(weight, np.zeros(n, np.int64))
-    return table, _Products(price, overall, _Sampler.build(weight, cat.astype(np.int64)))
+    by_cat = _Sampler.build(weight, cat.astype(np.int64))
+    group = affinity.taste_groups(cat.astype(np.int64), weight)
+    group_cat = np.zeros(int(group.max()) + 1, np.int64)
+    group_cat[group] = cat
+    companion = affinity.companions(rng, group_cat)
+    by_group = _Sampler.build(weight**affinity.GROUP_FLATNESS, group)
+    in_season = weight[None, :] * affinity.season_factors(_CAT_NAMES)[:, cat]
+    seasonal = _Sampler.build(in_season.ravel(), np.repeat(np.arange(12), n))
+    return table, _Products(price, overall, by_cat, group, by_group, companion, seasonal)
+
+
+def _customer_tastes(rng: Rng, cust: _Customers, prod: _Products) -> IntArray:
+    """(customers, 2) taste groups: one in the favourite category, one anywhere."""
+    n = len(cust.fav_cat)
+    first = prod.group[prod.by_cat.draw(rng, cust.fav_cat)]
+    second = prod.group[prod.overall.draw(rng, np.zeros(n, np.int64))]
+    return np.column_stack([first, second]).astype(np.int64)
 
 
 def _make_orders(rng: Rng, n: int, cust: _Customers, cal: FloatArray) -> _Orders:
@@ -352,23 +376,44 @@ def _make_orders(rng: Rng, n: int, cust: _Customers, cal: FloatArray) -> _Orders
     return _Orders(who.astype(np.int64), ts, channel, status, count, np.cumsum(count) - count)
 
 
-def _make_items(rng: Rng, orders: _Orders, cust: _Customers, prod: _Products) -> _Items:
-    """Order lines: distinct products per order, 35% from the buyer's favourite category."""
+def _make_items(
+    rng: Rng, orders: _Orders, cust: _Customers, prod: _Products, taste: IntArray
+) -> _Items:
+    """Order lines: distinct products per order, drawn by the buyer's affinities."""
     order = np.repeat(np.arange(len(orders.ts)), orders.item_count)
     n = len(order)
     buyer = orders.customer[order]
-    favourite = prod.by_cat.draw(rng, cust.fav_cat[buyer])
-    product = np.where(
-        rng.random(n) < 0.35, favourite, prod.overall.draw(rng, np.zeros(n, np.int64))
-    )
-    product = _dedupe(rng, order, product, prod)
+    day = (orders.ts[order] // _US_PER_DAY).astype("datetime64[D]")
+    month = day.astype("datetime64[M]").astype(np.int64) % 12
+    product = _line_products(rng, buyer, month, cust, prod, taste)
+    line = np.arange(n) - orders.item_start[order] + 1
+    first = product[orders.item_start[order]]
+    companion = prod.by_group.draw(rng, prod.companion[prod.group[first]])
+    paired = (line > 1) & (rng.random(n) < affinity.COMPANION_SHARE)
+    product = _dedupe(rng, order, np.where(paired, companion, product), prod)
     corporate = cust.segment[buyer] == 2
     quantity = np.minimum(rng.geometric(np.where(corporate, 0.4, 0.7)), 10).astype(np.int64)
     gross = prod.price_cents[product] * quantity
     pct = rng.choice(np.array([0, 5, 10, 15, 20]), n, p=[0.75, 0.08, 0.08, 0.05, 0.04])
     discount = gross * pct // 100
-    line = np.arange(n) - orders.item_start[order] + 1
     return _Items(order, line, product, quantity, discount, gross - discount)
+
+
+def _line_products(
+    rng: Rng,
+    buyer: IntArray,
+    month: IntArray,
+    cust: _Customers,
+    prod: _Products,
+    taste: IntArray,
+) -> IntArray:
+    """Product per line from a taste group, the favourite category or the season's mix."""
+    source = affinity.line_sources(rng, len(buyer))
+    tasted = prod.by_group.draw(rng, affinity.pick_taste(rng, taste, buyer))
+    favourite = prod.by_cat.draw(rng, cust.fav_cat[buyer])
+    seasonal = prod.seasonal.draw(rng, month) % len(prod.price_cents)
+    picked: IntArray = np.select([source == 0, source == 1], [tasted, favourite], seasonal)
+    return picked
 
 
 def _dedupe(rng: Rng, order: IntArray, product: IntArray, prod: _Products) -> IntArray:
@@ -467,12 +512,19 @@ def _event_products(
     phase: IntArray,
     within: IntArray,
     order: IntArray,
+    visitor: IntArray,
     orders: _Orders,
     items: _Items,
     prod: _Products,
+    taste: IntArray,
 ) -> IntArray:
-    """Product index per event (-1 if none); a converting cart holds exactly the order's lines."""
+    """Product index per event (-1 if none); a converting cart holds exactly the order's lines.
+
+    Known visitors (``visitor >= 0``) view products of their taste groups half the time.
+    """
     product = prod.overall.draw(rng, np.zeros(len(kind), np.int64))
+    known = np.flatnonzero((visitor >= 0) & (rng.random(len(kind)) < affinity.BROWSE_TASTE_SHARE))
+    product[known] = prod.by_group.draw(rng, affinity.pick_taste(rng, taste, visitor[known]))
     cart = (phase == 2) & (order >= 0)
     product[cart] = items.product[orders.item_start[order[cart]] + within[cart] // 2]
     src = np.arange(len(kind))  # add/remove events act on the product viewed just before
@@ -499,12 +551,15 @@ def _event_times(
 
 
 def _clickstream(
-    rng: Rng, s: _Sessions, orders: _Orders, items: _Items, prod: _Products
+    rng: Rng, s: _Sessions, orders: _Orders, items: _Items, prod: _Products, taste: IntArray
 ) -> tuple[pa.Table, IntArray]:
     """Clickstream sorted by session start then position; and session number per order (-1)."""
     sess, pos, phase, within, first = _layout(s.phases)
     kind, page, term = _event_kinds(rng, phase, within)
-    product = _event_products(rng, kind, phase, within, s.order[sess], orders, items, prod)
+    visitor = s.customer[sess]
+    product = _event_products(
+        rng, kind, phase, within, s.order[sess], visitor, orders, items, prod, taste
+    )
     ts, start = _event_times(rng, s, sess, first)
     number = np.empty(len(start), np.int64)
     number[np.argsort(start, kind="stable")] = np.arange(1, len(start) + 1)
