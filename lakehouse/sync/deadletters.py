@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 from pyiceberg.table.upsert_util import create_match_filter
@@ -54,6 +55,17 @@ class DeadLetterTable:
         table = self._table()
         with quiet_empty_deletes():
             table.overwrite(data, overwrite_filter=create_match_filter(data.select(["id"]), ["id"]))
+
+    def count(self, integration: str, since: dt.datetime) -> int:
+        """Distinct dead letters of ``integration`` recorded at or after ``since``
+        (timezone-aware). A replay records a letter again under its id, so each is
+        counted once, however often it was recorded."""
+        if not self.catalog.table_exists(TABLE):
+            return 0
+        # Names are [a-z][a-z0-9_-]* (integrations.NAME_PATTERN): nothing to quote.
+        recent = f"integration = '{integration}' AND recorded_at >= '{since.isoformat()}'"
+        scan = self.catalog.load_table(TABLE).scan(row_filter=recent, selected_fields=("id",))
+        return int(pc.count_distinct(scan.to_arrow().column("id")).as_py())
 
     def _table(self) -> Table:
         self.catalog.create_namespace_if_not_exists(TABLE.split(".")[0])

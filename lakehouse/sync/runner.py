@@ -26,6 +26,7 @@ from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWa
 from lakehouse.outages import check_answering, outage_of
 from lakehouse.services.sync import LOG_FILE_VARIABLE
 from lakehouse.sync.admin import drop_source_positions, lock_path
+from lakehouse.sync.counting import DeadLetterCounter
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.integrations import Integration, IntegrationStore
@@ -220,16 +221,32 @@ class IntegrationRunner:
         previous = self.store.read(integration.name)
         if previous.generation != integration.generation:  # another incarnation's report
             previous = SyncStatus(name=integration.name)
-        self.status = SyncStatus(
-            name=integration.name, position=previous.position,
-            changes_applied=previous.changes_applied, dead_letters=previous.dead_letters,
-            generation=integration.generation, caught_up_from=previous.caught_up_from,
-        )  # fmt: skip
+        self.status = SyncStatus(name=integration.name, generation=integration.generation,
+                                 generation_started=time.time())  # fmt: skip
+        self._adopt(previous)
         self._pipeline: Pipeline | None = None
+        self._letters = DeadLetterCounter(settings)
         self._batch_seconds = integration.batch_seconds or settings.sync_poll_seconds
         self._source_needs, self._needed, self._suspects = services_of(integration)
         self._failures = 0  # passes failed in a row
         self._pending_since: float | None = None
+
+    def _adopt(self, stored: SyncStatus) -> None:
+        """Continue the counts of this generation's stored status. Call holding the lock
+        (or at creation): another process may have run passes since this one started."""
+        if stored.generation != self.integration.generation:
+            return
+        for name in ("position", "changes_applied", "snapshot_rows", "dead_letters",
+                     "caught_up_from"):  # fmt: skip
+            setattr(self.status, name, getattr(stored, name))
+        started = [t for t in (stored.generation_started, self.status.generation_started) if t]
+        self.status.generation_started = min(started, default=None)
+
+    def _took_lock(self) -> None:
+        """Adopt what the previous holder reported, and recount the dead letters: a pass
+        killed after recording them never reported them."""
+        self._adopt(self.store.read(self.integration.name))
+        self._letters.due = True
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -272,7 +289,8 @@ class IntegrationRunner:
         self.status.state = "idle" if result.caught_up else "streaming"
         self.status.position = result.position or self.status.position
         self.status.changes_applied += result.changes + result.snapshot_rows
-        self.status.dead_letters += result.dead_letters
+        self.status.snapshot_rows += result.snapshot_rows
+        result.dead_letters = self._letters.added(self.status, result.dead_letters)
         if result.lag_seconds is not None or result.caught_up:
             self.status.lag_seconds = result.lag_seconds if not result.caught_up else 0.0
         work = result.changes + result.snapshot_rows
@@ -296,6 +314,7 @@ class IntegrationRunner:
         if waited is not None:
             return waited
         try:
+            self._took_lock()
             return self._catch_up()
         finally:
             lock.release()
@@ -360,6 +379,7 @@ class IntegrationRunner:
         else:
             return
         try:
+            self._took_lock()
             self._follow(stop)
             if self.superseded():
                 self.retire()

@@ -29,7 +29,10 @@ class SyncStatus:
     position: str = ""
     lag_seconds: float | None = None
     rows_per_second: float = 0.0
-    changes_applied: int = 0
+    changes_applied: int = 0  # snapshot rows included
+    snapshot_rows: int = 0
+    # Rows of this generation in the dead-letter table, each counted once however
+    # often a replay recorded it again (recounted from the table: runner.py).
     dead_letters: int = 0
     last_error: str = ""
     last_error_at: float | None = None
@@ -40,6 +43,9 @@ class SyncStatus:
     # When the newest pass that ended caught up started (epoch seconds): every change
     # committed before then is in the target.
     caught_up_from: float | None = None
+    # When this generation's first runner started (epoch seconds): dead letters recorded
+    # since then are this generation's (an earlier one's keep their older recorded_at).
+    generation_started: float | None = None
 
     @property
     def stale(self) -> bool:

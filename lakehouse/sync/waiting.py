@@ -28,8 +28,9 @@ CHECK_SECONDS = 0.1
 def wait_for_follower(settings: Settings, integration: Integration, lock: FileLock,
                       wait_seconds: float) -> PassResult | None:  # fmt: skip
     """None with ``lock`` acquired (nobody else runs the integration), or what the
-    follower applied while this waited (``changes`` includes snapshot rows; lock not
-    held). SyncError when the follower has not caught up within ``wait_seconds``.
+    follower applied while this waited (lock not held): the changes of its status
+    since the call (the follower counts each dead letter once, so their difference
+    does too). SyncError when the follower has not caught up within ``wait_seconds``.
     """
     store = StatusStore(settings)
     asked = time.time()
@@ -43,9 +44,10 @@ def wait_for_follower(settings: Settings, integration: Integration, lock: FileLo
             pass
         now = _own(store.read(integration.name), integration)
         if now.caught_up_from is not None and now.caught_up_from >= asked:
+            snapshot_rows = now.snapshot_rows - before.snapshot_rows
             return PassResult(
-                changes=now.changes_applied - before.changes_applied,
-                dead_letters=now.dead_letters - before.dead_letters,
+                changes=now.changes_applied - before.changes_applied - snapshot_rows,
+                snapshot_rows=snapshot_rows, dead_letters=now.dead_letters - before.dead_letters,
                 position=now.position, lag_seconds=0.0, seconds=time.time() - asked,
             )  # fmt: skip
         if time.monotonic() > deadline:
