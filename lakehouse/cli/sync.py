@@ -167,14 +167,21 @@ def _route(integration: Any) -> str:
 
 @sync.command("verify")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 @friendly_errors
-def verify(ctx: click.Context, name: str) -> None:
-    """Compare source and target row for row (key and content hash); exit 1 on a difference."""
+def verify(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Compare source and target row for row (key and content hash); exit 1 on a difference.
+
+    Names the first missing, extra and differing keys, each differing key with the
+    columns whose values differ.
+    """
     from lakehouse.client import Lakehouse
 
     reports = Lakehouse(settings_of(ctx)).verify_sync(name)  # names a service that is down
-    for r in reports:
+    if as_json:
+        click.echo(json.dumps([asdict(r) | {"ok": r.ok} for r in reports], indent=2))
+    for r in [] if as_json else reports:
         verdict = "equal" if r.ok else (
             f"{len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different, "
             f"{r.duplicates} duplicated"
@@ -184,10 +191,20 @@ def verify(ctx: click.Context, name: str) -> None:
         click.echo(
             f"{r.table} -> {r.target}: {r.source_rows:,} / {r.target_rows:,} rows, {verdict}"
         )
-        for label, keys in (("missing", r.missing), ("extra", r.extra), ("different", r.different)):
+        for label, keys in (("missing", r.missing), ("extra", r.extra)):
             if keys:
-                click.echo(f"  {label}: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}")
+                click.echo(f"  {label}: {_first_keys(keys)}")
+        if r.different:
+            click.echo(f"  different: {_first_keys(r.different)}")
+        for key, columns in r.differing_columns.items():
+            click.echo(f"    key {key}: {', '.join(columns) or '(row shape)'} differ")
     sys.exit(0 if all(r.ok for r in reports) else 1)
+
+
+def _first_keys(keys: list[str], shown: int = 10) -> str:
+    return ", ".join(keys[:shown]) + (
+        f" ... ({len(keys) - shown} more)" if len(keys) > shown else ""
+    )
 
 
 @sync.command("reset")
