@@ -33,12 +33,20 @@ def segments(ctx: click.Context, k_min: int, k_max: int) -> None:
 
 
 @train.command()
+@click.option("--top-n", type=int, default=10, show_default=True, help="Products per customer.")
+@click.option("--holdout-days", type=int, default=28, show_default=True,
+              help="Days of the latest orders held out for evaluation.")  # fmt: skip
+@click.option("--algorithm", type=click.Choice(["item_knn", "als"]), default="item_knn",
+              show_default=True, help="implicit's item-to-item cosine kNN, or its ALS.")  # fmt: skip
 @click.pass_context
 @friendly_errors
-def recommendations(ctx: click.Context) -> None:
-    """Product recommendations (implicit feedback, ml.product_recommendations)."""
+def recommendations(ctx: click.Context, top_n: int, holdout_days: int, algorithm: str) -> None:
+    """Product recommendations (implicit feedback, ml.product_recommendations); prints
+    hold-out metrics against the most-popular baseline."""
     with lake_of(settings_of(ctx)) as lake:
-        result = lake.ml.train_recommendations()
+        result = lake.ml.train_recommendations(
+            top_n=top_n, holdout_days=holdout_days, algorithm=algorithm
+        )
     _print_result(result)
 
 
