@@ -10,6 +10,7 @@ lineage stays true when a table changes while the model trains.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -154,7 +155,10 @@ class TrainingRun:
         loggers = {"sklearn": _log_sklearn, "pyfunc": _log_pyfunc}
         if flavor not in loggers:
             raise MLError(f"Unknown model flavor {flavor!r}.", hint="Use 'sklearn' or 'pyfunc'.")
-        with _mlflow_errors(f"registering model {name}"):
+        with _mlflow_errors(f"registering model {name}"), warnings.catch_warnings():
+            # MLflow 3.17 compares an example's column index with a range, which
+            # pandas 3 deprecates (Pandas4Warning); the saved example is unaffected.
+            warnings.filterwarnings("ignore", "Operation with range", module="mlflow")
             info = loggers[flavor](model, name, input_example)
             version = int(info.registered_model_version)
             client = mlflow.MlflowClient()
