@@ -12,9 +12,9 @@ and every integration must verify equal (`lakehouse.sync.verify`) within
 Every ``INTERVAL`` seconds it samples the resident memory (RSS, MiB) of each
 service's process tree, the disk use (MiB) of each service's data directory,
 and each integration's lag (s) from its status. Results, with the whole time
-series, go to bench/results/soak.json; ``flat`` compares the median of the
-last quarter of the run with the median of the second quarter (after the
-snapshot and warm-up): a ratio near 1.0 is flat.
+series, go to bench/results/soak.json; ``flat`` gives, per series, the median
+of the second quarter of the run (after the snapshot and warm-up) and of the
+last quarter, and their ratio: near 1.0 is flat.
 """
 
 from __future__ import annotations
@@ -139,17 +139,19 @@ def settle(settings: Settings) -> dict[str, Any]:
     return {"equal": False, "last_reports": reports}
 
 
-def flatness(samples: list[dict[str, Any]], kind: str) -> dict[str, float]:
-    """Median of the last quarter / median of the second quarter, per series."""
+def flatness(samples: list[dict[str, Any]], kind: str) -> dict[str, dict[str, float]]:
+    """Per series: the medians of the second and of the last quarter, and their ratio."""
     quarter = max(1, len(samples) // 4)
     second, last = samples[quarter : 2 * quarter], samples[-quarter:]
-    ratios = {}
+    figures = {}
     for name in samples[-1][kind]:
         early = [s[kind][name] for s in second if s[kind].get(name) is not None]
         late = [s[kind][name] for s in last if s[kind].get(name) is not None]
         if early and late and statistics.median(early):
-            ratios[name] = round(statistics.median(late) / statistics.median(early), 2)
-    return ratios
+            early_median, late_median = statistics.median(early), statistics.median(late)
+            figures[name] = {"second_quarter": early_median, "last_quarter": late_median,
+                             "ratio": round(late_median / early_median, 2)}  # fmt: skip
+    return figures
 
 
 def run_alone(console: Console, minutes: float) -> dict[str, Any]:
@@ -177,15 +179,14 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
 
 
 def print_table(console: Console, result: dict[str, Any]) -> None:
-    table = Table("series", "second quarter -> end", "last / second quarter",
+    table = Table("series", "median, second quarter -> last", "last / second quarter",
                   title=f"soak: {result['rate_changes_per_s']:.0f} changes/s for "
                   f"{result['minutes']:g} min, {len(result['faults'])} faults")  # fmt: skip
     samples = result["samples"]
-    quarter = max(1, len(samples) // 4)
     for kind, unit in (("rss_mib", "MiB RSS"), ("disk_mib", "MiB on disk")):
-        for name, ratio in result["flat"][kind].items():
-            early, late = samples[quarter][kind].get(name), samples[-1][kind].get(name)
-            table.add_row(f"{name} {unit}", f"{early} -> {late}", f"{ratio:.2f}x")
+        for name, flat in result["flat"][kind].items():
+            shown = f"{flat['second_quarter']:.0f} -> {flat['last_quarter']:.0f}"
+            table.add_row(f"{name} {unit}", shown, f"{flat['ratio']:.2f}x")
     lags = [v for s in samples for v in s["lag_s"].values() if v is not None]
     if lags:
         table.add_row("status lag (all integrations)", f"median {statistics.median(lags):.2f} s",
