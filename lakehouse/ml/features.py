@@ -218,7 +218,8 @@ def lake_relations(catalog: str, snapshots: Mapping[str, int]) -> dict[str, str]
     relations = {}
     for name, snapshot in snapshots.items():
         namespace, table = name.split(".")
-        relations[name] = f'{catalog}."{namespace}"."{table}" AT (VERSION => {int(snapshot)})'
+        pinned = f'{catalog}."{namespace}"."{table}" AT (VERSION => {int(snapshot)})'
+        relations[name] = f"(SELECT * FROM {pinned})"  # DuckDB takes no alias after AT (...)
     return relations
 
 

@@ -257,9 +257,7 @@ def train_segments(
         labels, distances = assign(choice.pipeline, frame)
         profiles = profile_segments(choice.pipeline, built.table, labels)
         _log_training(run, choice, profiles, built.stats, (k_min, k_max), random_state)
-        model = run.register_model(
-            choice.pipeline, model_name, "sklearn", input_example=frame.head(3)
-        )
+        model = _register(run, choice.pipeline, model_name, frame.head(3))
         scored = segments_table(built.table, labels, distances, profiles, model, datetime.now(UTC))
         outputs = write_outputs(lake, built.table, scored, model)
         run.log_params(
@@ -268,6 +266,20 @@ def train_segments(
     silhouette = choice.silhouettes[choice.k]
     return SegmentsResult(model, choice.k, silhouette, choice.silhouettes, profiles,
                           built.stats, dict(run.inputs), outputs)  # fmt: skip
+
+
+def _register(run: Any, pipeline: Pipeline, name: str, example: pd.DataFrame) -> RegisteredVersion:
+    """Register the pipeline with a few feature rows as its input example."""
+    import warnings
+
+    from pandas.errors import Pandas4Warning
+
+    with warnings.catch_warnings():
+        # MLflow 3.17 compares an example's columns with a range(), which pandas 3
+        # deprecates (Pandas4Warning); the example is saved correctly either way.
+        warnings.filterwarnings("ignore", category=Pandas4Warning, module="mlflow")
+        version: RegisteredVersion = run.register_model(pipeline, name, "sklearn", example)
+    return version
 
 
 def _log_training(

@@ -68,7 +68,8 @@ def _compute(tables: dict[str, pa.Table]) -> feat.CustomerFeatures:
     con = duckdb.connect()
     for name, table in tables.items():
         con.register(name.replace(".", "_"), table)
-    relations = {name: name.replace(".", "_") for name in tables}
+    # Subqueries, as on the lake: the SQL must alias them, never name the tables.
+    relations = {name: f"(SELECT * FROM {name.replace('.', '_')})" for name in tables}
     return feat.customer_features(lambda q: con.execute(q).to_arrow_table(), relations)
 
 
@@ -136,4 +137,6 @@ def test_category_columns_are_named_safely_and_never_collide() -> None:
 
 def test_lake_relations_pin_each_snapshot() -> None:
     relations = feat.lake_relations("lake", {"retail.orders": 7})
-    assert relations == {"retail.orders": 'lake."retail"."orders" AT (VERSION => 7)'}
+    assert relations == {
+        "retail.orders": '(SELECT * FROM lake."retail"."orders" AT (VERSION => 7))'
+    }
