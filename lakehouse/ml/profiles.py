@@ -44,7 +44,7 @@ def _low(z: Standing, feature: str) -> bool:
 RULES: tuple[tuple[str, Callable[[Standing], bool]], ...] = (
     ("browsers who rarely buy", lambda z: _low(z, "orders") and _high(z, "sessions")),
     ("new customers", lambda z: _low(z, "tenure_days") and not _high(z, "orders")),
-    ("lapsed one-time buyers", lambda z: _low(z, "orders") and _high(z, "recency_days")),
+    ("inactive customers", lambda z: _low(z, "orders") and _high(z, "recency_days")),
     ("occasional buyers", lambda z: _low(z, "orders")),
     (
         "loyal high spenders",

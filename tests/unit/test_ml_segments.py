@@ -18,7 +18,7 @@ from lakehouse.ml.profiles import DEFAULT_NAME, QUALIFIERS, base_name, name_segm
         ({"orders": 0.9, "monetary": 1.1, "recency_days": 1.4}, "at risk"),
         ({"tenure_days": -1.3, "orders": -0.2}, "new customers"),
         ({"orders": -1.0, "sessions": 1.2}, "browsers who rarely buy"),
-        ({"orders": -1.0, "sessions": -0.2, "recency_days": 1.1}, "lapsed one-time buyers"),
+        ({"orders": -1.0, "sessions": -0.2, "recency_days": 1.1}, "inactive customers"),
         ({"avg_order_value": 1.3}, "big-basket buyers"),
         ({"conversion_rate": 0.9}, "decisive shoppers"),
         ({name: 0.1 for name in QUALIFIERS}, DEFAULT_NAME),
