@@ -105,7 +105,7 @@ class ModelEndpoint(Service):
                     [sysconfig.get_path("scripts"), os.environ.get("PATH", "")]
                 ),
             },
-            ports=(Port(self.name, e.port),),
+            ports=(Port("endpoint", e.port),),
             health_url=f"{e.url}/ping",
             url=e.invocations_url,
             depends_on=("mlflow",),

@@ -317,6 +317,8 @@ class LocalRuntime:
             "postgres": "postgres_port",
             "opensearch": "opensearch_port",
             "opensearch-transport": "opensearch_transport_port",
+            "mlflow": "mlflow_port",
+            "endpoint": "ml_serve_port",  # a model endpoint (lakehouse.ml.serving)
         }.get(port_name)
         if setting is None and service == "s3":
             return "s3_internal_port_base"

@@ -11,6 +11,7 @@ from lakehouse.env import environment
 from lakehouse.errors import ConfigError
 from lakehouse.ml.serving import Endpoint, ModelEndpoint, endpoint_service_name
 from lakehouse.ml.tracking import lineage_param, lineage_tags
+from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.services import build_services, service_names
 from lakehouse.services.mlflow import MlflowService
 
@@ -69,3 +70,5 @@ def test_an_endpoint_serves_one_registered_version_on_loopback(tmp_path: Path) -
     assert spec.name == endpoint_service_name("customer segments/v2") == "ml-customer_segments_v2"
     assert endpoint.invocations_url == "http://127.0.0.1:5005/invocations"
     assert spec.health_url == "http://127.0.0.1:5005/ping"
+    # A taken port's error names the setting that moves it.
+    assert LocalRuntime._port_setting(spec.name, spec.ports[0].name) == "ml_serve_port"
