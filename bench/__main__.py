@@ -26,6 +26,7 @@ from rich.table import Table
 
 from bench import faults as faults_bench
 from bench import memory as memory_bench
+from bench import ml as ml_bench
 from bench import plugin as bench_plugin
 from bench import startup as startup_bench
 from bench import upsert as upsert_bench
@@ -148,6 +149,9 @@ def main() -> None:
     if sys.argv[1:] == ["faults"]:  # `python -m bench faults`: kill -9 during writes
         faults_bench.print_table(console, faults_bench.run_alone())
         return
+    if sys.argv[1:] == ["ml"]:  # `python -m bench ml`: training, scoring, endpoint, metrics
+        ml_bench.print_table(console, ml_bench.run_alone())
+        return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())
         return
@@ -222,6 +226,8 @@ def main() -> None:
     memory_bench.print_table(console, memory_bench.run_alone(console))
     # kill -9 during writes, on a stack of its own: bench/results/faults.json.
     faults_bench.print_table(console, faults_bench.run_alone())
+    # Machine learning at scale 1, on a stack of its own: bench/results/ml.json.
+    ml_bench.print_table(console, ml_bench.run_alone())
 
 
 def run_sync(

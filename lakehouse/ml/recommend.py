@@ -250,12 +250,13 @@ def fit(data: Interactions, options: Options) -> Scorer:
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import bm25_weight
 
-    als = AlternatingLeastSquares(
-        factors=options.factors, regularization=options.regularization,
-        iterations=options.iterations, random_state=options.random_state,
-    )  # fmt: skip
-    # implicit warns (an error under pytest) unless BLAS is single-threaded: it threads itself.
+    # implicit warns (an error under pytest) unless BLAS is single-threaded while the
+    # model is made and fitted: it runs its own threads.
     with threadpool_limits(1, "blas"):
+        als = AlternatingLeastSquares(
+            factors=options.factors, regularization=options.regularization,
+            iterations=options.iterations, random_state=options.random_state,
+        )  # fmt: skip
         als.fit(bm25_weight(data.history, K1=100, B=0.8).tocsr(), show_progress=False)
     return LatentFactors(np.asarray(als.user_factors), np.asarray(als.item_factors))
 

@@ -86,3 +86,20 @@ def test_pyfunc_predict_answers_top_n_per_customer() -> None:
     assert out["source"].tolist() == [SOURCE_MODEL, SOURCE_MODEL, SOURCE_POPULAR, SOURCE_POPULAR]
     longer = model.predict(None, pd.DataFrame({"customer_id": [10], "n": [3]}))
     assert longer["rank"].tolist() == [1, 2, 3]
+
+
+def test_both_algorithms_fit_without_warnings() -> None:
+    """pytest turns warnings into errors: implicit's BLAS and CSR warnings must not surface."""
+    from lakehouse.ml import recommend
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 12)) < 0.3) * 4.0
+    data = Interactions(
+        np.arange(1, 31, dtype=np.int64), np.arange(100, 112, dtype=np.int64),
+        sp.csr_matrix(dense), sp.csr_matrix(dense > 0, dtype=float), np.full(12, 1 / 12),
+    )  # fmt: skip
+    knn = recommend.fit(data, recommend.Options("item_knn", neighbours=5))
+    assert isinstance(knn, ItemSimilarity) and knn.similarity.shape == (12, 12)
+    als = recommend.fit(data, recommend.Options("als", factors=4, iterations=2))
+    assert isinstance(als, LatentFactors)
+    assert als.customer.shape == (30, 4) and als.product.shape == (12, 4)
