@@ -2,7 +2,7 @@
 SeaweedFS's internal ports take nothing without the stack's credentials.
 
 The audit covers every service the session's stack runs; the markers bring the
-JVM services and PostgreSQL and OpenSearch in (in a full run they are up anyway).
+JVM services, PostgreSQL, OpenSearch and MLflow in (in a full run they are up anyway).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ pytestmark = [
     pytest.mark.lakehouse_opensearch,
     pytest.mark.lakehouse_trino,
     pytest.mark.lakehouse_spark,
+    pytest.mark.lakehouse_mlflow,
 ]
 
 
