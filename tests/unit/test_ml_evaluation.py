@@ -25,9 +25,7 @@ def test_recall_divides_by_every_relevant_item() -> None:
 
 def test_average_precision_by_hand() -> None:
     # Hits at ranks 1 and 3: (1/1 + 2/3) / min(10, 3 relevant) = (5/3) / 3.
-    assert ev.average_precision_at_k([4, 8, 5, 0], frozenset({4, 5, 6}), 10) == pytest.approx(
-        5 / 9
-    )
+    assert ev.average_precision_at_k([4, 8, 5, 0], frozenset({4, 5, 6}), 10) == pytest.approx(5 / 9)
     # Hit at rank 2 only, one relevant: (1/2) / 1.
     assert ev.average_precision_at_k([3, 1], frozenset({1}), 10) == 0.5
     # k cuts the list and the divisor: hits at 1 and 2 of 2 slots, 5 relevant -> 2/2.
