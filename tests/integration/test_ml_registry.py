@@ -171,3 +171,21 @@ def test_unknown_model_or_version_is_one_clear_error(
         assert "Hint:" in result.stderr and "Traceback" not in result.stderr
     assert "has no version 7" in result.stderr
     assert not any(e.name == model_name for e in lake.ml.endpoints())
+
+
+def test_lakehouse_env_points_the_mlflow_client_at_the_registry(
+    lake: Lakehouse, namespace: str, model_name: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    table = f"{namespace}.points"
+    lake.ingest(points(10), table)
+    train(lake, table, model_name)
+    child = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    listed = subprocess.run(
+        [sys.executable, "-c", "import mlflow; print([m.name for m in mlflow.search_registered_models()])"],
+        env=child | lake.env(), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert model_name in listed.stdout

@@ -8,7 +8,7 @@ import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.env import environment
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, ServiceNotRunningError
 from lakehouse.ml.serving import Endpoint, ModelEndpoint, endpoint_service_name
 from lakehouse.ml.tracking import lineage_param, lineage_tags
 from lakehouse.runtimes.local import LocalRuntime
@@ -72,3 +72,13 @@ def test_an_endpoint_serves_one_registered_version_on_loopback(tmp_path: Path) -
     assert spec.health_url == "http://127.0.0.1:5005/ping"
     # A taken port's error names the setting that moves it.
     assert LocalRuntime._port_setting(spec.name, spec.ports[0].name) == "ml_serve_port"
+
+
+def test_a_tracking_server_that_does_not_answer_is_one_error_with_a_hint(tmp_path: Path) -> None:
+    from lakehouse.ml.tracking import use_tracking_server
+    from lakehouse.runtimes.local import free_port_block
+
+    settings = load_settings(home=tmp_path, mlflow_port=free_port_block(1))
+    with pytest.raises(ServiceNotRunningError, match="not answering") as raised:
+        use_tracking_server(settings)
+    assert "lakehouse up" in str(raised.value.hint)
