@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.errors import ModelNotFoundError, PortInUseError
-from lakehouse.ml.tracking import use_tracking_server
+from lakehouse.errors import MLError, ModelNotFoundError, PortInUseError
+from lakehouse.ml.tracking import mlflow_errors, use_tracking_server
 from lakehouse.services.base import Port, Service, ServiceSpec
 
 if TYPE_CHECKING:
@@ -145,7 +145,9 @@ def registered_models(settings: Settings) -> list[ModelSummary]:
     """Every registered model with its latest version, by name."""
     use_tracking_server(settings)
     summaries = []
-    for model in _client().search_registered_models():
+    with mlflow_errors("listing the registered models"):
+        models = _client().search_registered_models()
+    for model in models:
         versions = model.latest_versions or []
         latest = max(versions, key=lambda v: int(v.version), default=None)
         if latest is not None:
@@ -167,12 +169,18 @@ def resolve_version(settings: Settings, name: str, version: int | None) -> int:
         )
     if version is None:
         return known[name].latest_version
-    versions = sorted(int(v.version) for v in _client().search_model_versions(f"name='{name}'"))
-    if version not in versions:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _client().get_model_version(name, str(version))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise MLError(f"MLflow refused looking up {name} version {version}: {exc.message}",
+                          hint="See `lakehouse logs mlflow` for the server's side.") from exc  # fmt: skip
         raise ModelNotFoundError(
-            f"Model {name!r} has no version {version} (versions: {', '.join(map(str, versions))}).",
+            f"Model {name!r} has no version {version} (its latest is {known[name].latest_version}).",
             hint=f"Leave out --version to serve the latest ({known[name].latest_version}).",
-        )
+        ) from None
     return version
 
 

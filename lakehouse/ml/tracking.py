@@ -108,13 +108,15 @@ class TrainingRun:
         """Record parameters (values are stored as text)."""
         import mlflow
 
-        mlflow.log_params(dict(params))
+        with mlflow_errors("logging params"):
+            mlflow.log_params(dict(params))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record numeric metrics."""
         import mlflow
 
-        mlflow.log_metrics({name: float(value) for name, value in metrics.items()}, step=step)
+        with mlflow_errors("logging metrics"):
+            mlflow.log_metrics({name: float(v) for name, v in metrics.items()}, step=step)
 
     def read(self, table: str, columns: Sequence[str] | None = None) -> pa.Table:
         """An input table as Arrow, as of its pinned snapshot (all columns by default).
@@ -155,7 +157,7 @@ class TrainingRun:
         loggers = {"sklearn": _log_sklearn, "pyfunc": _log_pyfunc}
         if flavor not in loggers:
             raise MLError(f"Unknown model flavor {flavor!r}.", hint="Use 'sklearn' or 'pyfunc'.")
-        with _mlflow_errors(f"registering model {name}"), warnings.catch_warnings():
+        with mlflow_errors(f"registering model {name}"), warnings.catch_warnings():
             # MLflow 3.17 compares an example's column index with a range, which
             # pandas 3 deprecates (Pandas4Warning); the saved example is unaffected.
             warnings.filterwarnings("ignore", "Operation with range", module="mlflow")
@@ -199,7 +201,7 @@ def _log_pyfunc(model: Any, name: str, input_example: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _mlflow_errors(action: str) -> Iterator[None]:
+def mlflow_errors(action: str) -> Iterator[None]:
     """MLflow's own exceptions become one MLError naming the action."""
     from mlflow.exceptions import MlflowException
 
@@ -225,17 +227,20 @@ def training_run(lake: Lakehouse, experiment: str, inputs: Sequence[str]) -> Ite
 
     pinned = input_snapshots(lake, inputs)
     use_tracking_server(lake.settings)
-    with _mlflow_errors(f"starting a run in experiment {experiment}"):
+    with mlflow_errors(f"starting a run in experiment {experiment}"):
         mlflow.set_experiment(experiment)
         active = mlflow.start_run(tags=lineage_tags(pinned))
-        mlflow.log_param(INPUTS_PARAM, lineage_param(pinned))
     run = TrainingRun(lake, active.info.run_id, experiment, pinned)
     try:
+        with mlflow_errors("recording the run's inputs"):
+            mlflow.log_param(INPUTS_PARAM, lineage_param(pinned))
         yield run
     except BaseException:
-        mlflow.end_run(status="FAILED")
+        with mlflow_errors("ending the failed run"):
+            mlflow.end_run(status="FAILED")
         raise
-    mlflow.end_run(status="FINISHED")
+    with mlflow_errors("ending the run"):
+        mlflow.end_run(status="FINISHED")
 
 
 __all__ = [

@@ -105,6 +105,17 @@ def test_a_failed_training_ends_its_run_failed(lake: Lakehouse, namespace: str) 
     assert mlflow_client().get_run(run.run_id).info.status == "FAILED"
 
 
+def test_what_mlflow_refuses_is_one_mlerror(lake: Lakehouse, namespace: str) -> None:
+    table = f"{namespace}.points"
+    lake.ingest(points(10), table)
+    with training_run(lake, "tests-refused-values", [table]) as run:
+        run.log_params({"k": 3})
+        with pytest.raises(MLError, match="MLflow refused logging params") as raised:
+            run.log_params({"k": 4})  # a param's value cannot change within a run
+        assert raised.value.hint
+    assert mlflow_client().get_run(run.run_id).data.params["k"] == "3"
+
+
 def test_missing_or_empty_inputs_are_refused_before_any_run(
     lake: Lakehouse, namespace: str
 ) -> None:
