@@ -161,6 +161,7 @@ def test_serve_answers_invocations_and_is_supervised(
 
     service = f"ml-{served}"
     assert service in run_cli("status").stdout
+    assert f"starting {service}" in run_cli("logs", service).stdout
     listed = run_cli("ml", "models").stdout
     assert served in listed and url in listed
     assert run_cli("ml", "serve", served).stdout.strip().split()[-1] == url  # already serving
