@@ -360,8 +360,13 @@ def _register(
 
     from lakehouse.ml.recommender import ProductRecommender
 
-    example = pd.DataFrame({"customer_id": data.customer_ids[:2].tolist() or [1]})
-    return run.register_model(ProductRecommender(data, scorer, top_n), name, "pyfunc", example)
+    # With the params, the signature lets callers (and the endpoint) ask for another n.
+    example = (pd.DataFrame({"customer_id": data.customer_ids[:2].tolist() or [1]}), {"n": top_n})
+    with warnings.catch_warnings():
+        # MLflow's advice that integer columns cannot hold missing values: customer ids
+        # never are. Where warnings are errors (pytest), MLflow would drop the signature.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        return run.register_model(ProductRecommender(data, scorer, top_n), name, "pyfunc", example)
 
 
 def batch_table(

@@ -180,8 +180,8 @@ def _empty_table() -> pa.Table:
 
 class ProductRecommender(PythonModel):
     """The registered model. ``predict`` takes a frame with a ``customer_id`` column
-    (and optionally ``n``, the list length; default ``top_n``) and returns one row per
-    recommendation: customer_id, rank, product_id, score, source."""
+    (and optionally the param ``n``, the list length; default ``top_n``) and returns one
+    row per recommendation: customer_id, rank, product_id, score, source."""
 
     def __init__(self, data: Interactions, scorer: Scorer, top_n: int) -> None:
         self.data, self.scorer, self.top_n = data, scorer, top_n
@@ -193,6 +193,8 @@ class ProductRecommender(PythonModel):
         frame = pd.DataFrame(model_input)
         if "customer_id" not in frame.columns:
             raise ValueError("the input needs a customer_id column")
-        n = int(frame["n"].iloc[0]) if "n" in frame.columns and len(frame) else self.top_n
+        n = int((params or {}).get("n") or self.top_n)
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
         customers = frame["customer_id"].to_numpy(np.int64)
         return recommendations_table(self.data, self.scorer, customers, n).to_pandas()

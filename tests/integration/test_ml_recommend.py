@@ -105,6 +105,9 @@ def test_lineage_and_the_registered_pyfunc(
         assert run.data.tags[f"lakehouse.input.{table}.snapshot_id"] == str(current.snapshot_id)
     assert run.data.params[f"lakehouse.output.{OUTPUT}.snapshot_id"] == str(trained.outputs[OUTPUT])
     model = mlflow.pyfunc.load_model(trained.model.uri)
+    signature = model.metadata.signature  # kept even where warnings are errors
+    assert signature is not None and signature.params is not None
+    assert [p.name for p in signature.params.params] == ["n"]
     answer = model.predict(pd.DataFrame({"customer_id": [1, 2]}))
     expected = lake.sql(
         f"SELECT customer_id, product_id FROM {OUTPUT} WHERE customer_id IN (1, 2) "
@@ -114,8 +117,9 @@ def test_lineage_and_the_registered_pyfunc(
     assert answer["product_id"].tolist() == expected["product_id"]
 
 
-def _invoke(url: str, customers: list[int]) -> list[dict[str, Any]]:
-    body = json.dumps({"dataframe_records": [{"customer_id": c} for c in customers]})
+def _invoke(url: str, customers: list[int], **params: Any) -> list[dict[str, Any]]:
+    records = [{"customer_id": c} for c in customers]
+    body = json.dumps({"dataframe_records": records, **({"params": params} if params else {})})
     request = urllib.request.Request(
         url, body.encode(), {"Content-Type": "application/json"}, method="POST"
     )
@@ -130,6 +134,7 @@ def test_the_endpoint_answers_top_n_and_labels_the_fallback(
     endpoint = lake.ml.serve(recommend.MODEL_NAME, trained.model.version)
     try:
         answer = _invoke(endpoint.invocations_url, [3, 10**9])
+        shorter = _invoke(endpoint.invocations_url, [3], n=3)
     finally:
         lake.ml.stop(recommend.MODEL_NAME)
     known = [row for row in answer if row["customer_id"] == 3]
@@ -138,6 +143,7 @@ def test_the_endpoint_answers_top_n_and_labels_the_fallback(
     unknown = [row for row in answer if row["customer_id"] == 10**9]
     assert [row["rank"] for row in unknown] == list(range(1, TOP_N + 1))
     assert {row["source"] for row in unknown} == {SOURCE_POPULAR}
+    assert [row["product_id"] for row in shorter] == stored["product_id"].to_pylist()[:3]
 
 
 def test_retraining_from_the_cli_makes_a_new_version(

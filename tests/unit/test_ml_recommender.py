@@ -84,7 +84,7 @@ def test_pyfunc_predict_answers_top_n_per_customer() -> None:
     assert list(out.columns) == ["customer_id", "rank", "product_id", "score", "source"]
     assert out["product_id"].tolist() == [104, 101, 100, 102]
     assert out["source"].tolist() == [SOURCE_MODEL, SOURCE_MODEL, SOURCE_POPULAR, SOURCE_POPULAR]
-    longer = model.predict(None, pd.DataFrame({"customer_id": [10], "n": [3]}))
+    longer = model.predict(None, pd.DataFrame({"customer_id": [10]}), params={"n": 3})
     assert longer["rank"].tolist() == [1, 2, 3]
 
 
