@@ -11,7 +11,8 @@ and every integration must verify equal (`lakehouse.sync.verify`) within
 
 Every ``INTERVAL`` seconds it samples the resident memory (RSS, MiB) of each
 service's process tree, the disk use (MiB) of each service's data directory,
-and each integration's lag (s) from its status. Results, with the whole time
+the MiB of objects the lake's bucket lists, and each integration's lag (s)
+from its status. Results, with the whole time
 series, go to bench/results/soak.json; ``flat`` gives, per series, the median
 of the second quarter of the run (after the snapshot and warm-up) and of the
 last quarter, and their ratio: near 1.0 is flat.
@@ -64,6 +65,21 @@ def disk_mib(home: Path) -> dict[str, float]:
     return sizes
 
 
+def lake_object_mib(settings: Settings) -> float | None:
+    """MiB of the objects the warehouse bucket lists: what the lake keeps, as opposed
+    to what S3's volumes take on disk (deleted objects free space only once S3
+    compacts its volumes). None while S3 does not answer."""
+    from lakehouse.services.s3 import s3_client
+
+    client = s3_client(settings.s3_endpoint, settings.access_key, settings.secret_key,
+                       settings.region)  # fmt: skip
+    try:
+        objects = client.list_objects(settings.warehouse_bucket, recursive=True)
+        return round(sum(o.size or 0 for o in objects) / 2**20, 1)
+    except Exception:  # S3 restarting: a gap in the series, not a failure
+        return None
+
+
 def fault_plan(duration: float, seed: int = 12) -> list[tuple[float, str]]:
     """(seconds from the start, what) for every fault, in time order: the kills spread at
     random over the run (not in its first or last tenth), the restarts at 40% and 70%."""
@@ -90,7 +106,7 @@ def sample(settings: Settings, names: list[str], started: float) -> dict[str, An
     return {
         "t_s": round(time.monotonic() - started, 1),
         "rss_mib": sample_memory(LocalRuntime(settings), SERVICES),
-        "disk_mib": disk_mib(settings.home_dir),
+        "disk_mib": disk_mib(settings.home_dir) | {"lake objects": lake_object_mib(settings)},
         "lag_s": {name: s.lag_seconds for name, s in statuses.items()},
     }
 
