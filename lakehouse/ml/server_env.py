@@ -3,11 +3,13 @@
 Full ``mlflow`` pins pyarrow<26, below the project's pyarrow, so its server
 cannot share the project's venv (the project uses ``mlflow-skinny``, the
 client). Like the JVM artifacts, the server is installed once, pinned, into
-``<cache>/mlflow/<version>/`` and reused by every stack on the machine.
+``<cache>/mlflow/<version>-<lock digest>/`` and reused by every stack on the
+machine; every package is pinned by ``services/mlflow/requirements.lock``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -17,16 +19,22 @@ from filelock import FileLock
 
 from lakehouse.config import Settings
 from lakehouse.errors import ArtifactError
+from lakehouse.services import service_files_dir
 
 MLFLOW_SERVER_VERSION = "3.17.2"
-# boto3 writes the artifacts to the lake's S3 (the server proxies every upload).
-REQUIREMENTS = (f"mlflow=={MLFLOW_SERVER_VERSION}", "boto3==1.44.8")
 COMPLETE_MARKER = ".lakehouse-complete"
 
 
+def requirements_lock() -> Path:
+    """mlflow, boto3 (the server writes artifacts to the lake's S3) and every dependency."""
+    return service_files_dir() / "mlflow" / "requirements.lock"
+
+
 def server_env_dir(settings: Settings) -> Path:
-    """Where the server's environment lives (it may not exist yet)."""
-    return settings.cache_dir / "mlflow" / MLFLOW_SERVER_VERSION
+    """Where the server's environment lives (it may not exist yet); a changed lock
+    gets a new one."""
+    digest = hashlib.sha256(requirements_lock().read_bytes()).hexdigest()[:12]
+    return settings.cache_dir / "mlflow" / f"{MLFLOW_SERVER_VERSION}-{digest}"
 
 
 def server_python(settings: Settings) -> Path:
@@ -52,17 +60,17 @@ def ensure_server_env(settings: Settings) -> Path:
             except BaseException:
                 shutil.rmtree(root, ignore_errors=True)
                 raise
-            (root / COMPLETE_MARKER).write_text(" ".join(REQUIREMENTS) + "\n")
+            shutil.copyfile(requirements_lock(), root / COMPLETE_MARKER)
     return server_python(settings)
 
 
 def _install(root: Path) -> None:
-    print(f"Installing the MLflow server ({' '.join(REQUIREMENTS)}) into {root} once...",
+    print(f"Installing the MLflow server {MLFLOW_SERVER_VERSION} into {root} once...",
           file=sys.stderr)  # fmt: skip
     steps = [
         [sys.executable, "-m", "venv", str(root)],
         [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", *REQUIREMENTS],
+         "--disable-pip-version-check", "-r", str(requirements_lock())],
     ]  # fmt: skip
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, check=False)
