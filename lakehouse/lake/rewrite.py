@@ -268,8 +268,10 @@ def replace_all(
     ``chunks`` are in the table's schema and are written one at a time (memory
     holds one). Every data file of the current snapshot is removed by that same
     snapshot, so no reader ever sees the table empty (pyiceberg's overwrite
-    commits a delete snapshot, then an append). Nothing is staged when the
-    table and ``chunks`` are both empty. Raises IngestError when pyiceberg
+    commits a delete snapshot, then an append). When the table and ``chunks``
+    are both empty, nothing is staged unless ``properties`` are given: then an
+    empty snapshot carries them (a sync's checkpoint of an empty source table,
+    or it would be snapshotted again by every run). Raises IngestError when pyiceberg
     cannot write the table's partitioning.
     """
     metadata = tx.table_metadata
@@ -281,7 +283,7 @@ def replace_all(
         if chunk.num_rows:
             new_files += _data_files(metadata, chunk, io, write_uuid, counter)
     current = [task.file for task in tx._scan().plan_files()]
-    if not current and not new_files:
+    if not current and not new_files and not properties:
         return rows
     producer = overwrite(tx, properties) if current else append(tx, properties)
     with producer:
