@@ -5,11 +5,19 @@ snapshots are most of what it ever wrote: pyiceberg's expiry only edits the
 metadata, and the lake's disk would fill at the rate of the rewrites. Here a
 file is deleted only when no retained snapshot reaches it, by the same
 reachability rule as Iceberg's own ``ExpireSnapshots``.
+
+How much history a table keeps is a ``Retention``: the newest ``snapshots``
+(setting ``sync_snapshots_kept``) and none older than ``max_age_s`` (setting
+``sync_snapshot_max_age_minutes``). Expiry runs as soon as the history exceeds
+that by a small margin (a tenth), so a table under steady load holds at most
+``snapshots + margin`` snapshots and the files they reach: its disk use
+plateaus instead of growing until a far-off threshold.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,6 +26,56 @@ from pyiceberg.table.snapshots import Snapshot
 
 log = logging.getLogger("lakehouse.sync")
 DELETE_THREADS = 8
+# Defaults of the settings sync_snapshots_kept and sync_snapshot_max_age_minutes.
+KEEP_SNAPSHOTS = 100
+MAX_AGE_MINUTES = 24 * 60.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The history a table keeps: the newest ``snapshots`` snapshots (>= 1), none
+    older than ``max_age_s`` seconds (0: no age limit) except the current one, and
+    any snapshot a branch or tag holds."""
+
+    snapshots: int = KEEP_SNAPSHOTS
+    max_age_s: float = MAX_AGE_MINUTES * 60
+
+    @classmethod
+    def of(cls, settings: object) -> Retention:
+        """The retention the settings ask for (``sync_snapshots_kept``,
+        ``sync_snapshot_max_age_minutes``)."""
+        kept = getattr(settings, "sync_snapshots_kept", KEEP_SNAPSHOTS)
+        minutes = getattr(settings, "sync_snapshot_max_age_minutes", MAX_AGE_MINUTES)
+        return cls(snapshots=max(1, int(kept)), max_age_s=float(minutes) * 60)
+
+    @property
+    def margin(self) -> int:
+        """Snapshots allowed beyond ``snapshots`` before expiry runs (it reads
+        manifests and commits: not on every commit)."""
+        return max(2, self.snapshots // 10)
+
+    def due(self, table: Table) -> bool:
+        """Whether ``table``'s history exceeds the retention by the margin."""
+        snapshots = table.metadata.snapshots
+        if len(snapshots) > self.snapshots + self.margin:
+            return True
+        if not self.max_age_s or len(snapshots) < 2:
+            return False
+        oldest_s = min(s.timestamp_ms for s in snapshots) / 1000
+        return time.time() - oldest_s > self.max_age_s * 1.1
+
+    def expired(self, table: Table) -> list[Snapshot]:
+        """The snapshots of ``table`` beyond the retention, newest first."""
+        referenced = {ref.snapshot_id for ref in table.metadata.refs.values()}
+        newest_first = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
+        cutoff_ms = (time.time() - self.max_age_s) * 1000 if self.max_age_s else None
+        return [
+            s
+            for index, s in enumerate(newest_first)
+            if index > 0
+            and s.snapshot_id not in referenced
+            and (index >= self.snapshots or (cutoff_ms is not None and s.timestamp_ms < cutoff_ms))
+        ]
 
 
 @dataclass
@@ -47,12 +105,22 @@ class ReachableFiles:
         self.by_manifest = {p: f for p, f in self.by_manifest.items() if p in paths}
 
 
-def expire_snapshots(table: Table, keep: int, reachable: ReachableFiles) -> int:
-    """Expire all but the newest ``keep`` snapshots (and any a branch or tag holds);
-    delete the files no retained snapshot reaches. Returns the number deleted."""
-    referenced = {ref.snapshot_id for ref in table.metadata.refs.values()}
-    newest_first = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
-    old = [s for s in newest_first[keep:] if s.snapshot_id not in referenced]
+def expire_when_due(table: Table, retention: Retention, reachable: ReachableFiles) -> int:
+    """``expire_snapshots`` if ``retention.due(table)`` (after a refresh); else 0."""
+    if not retention.due(table):
+        return 0
+    table.refresh()
+    return expire_snapshots(table, retention, reachable) if retention.due(table) else 0
+
+
+def expire_snapshots(table: Table, retention: Retention | int, reachable: ReachableFiles) -> int:
+    """Expire the snapshots beyond ``retention`` (an int: keep that many newest) and
+    delete the files no retained snapshot reaches. Returns the number deleted.
+    Raises what the catalog raises when the expiry's commit is refused (the
+    files of the expired snapshots are then untouched)."""
+    if isinstance(retention, int):
+        retention = Retention(snapshots=retention, max_age_s=0)
+    old = retention.expired(table)
     if not old:
         return 0
     before = reachable.of(table, old)
