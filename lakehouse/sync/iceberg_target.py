@@ -26,7 +26,7 @@ from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.attempt import CONFLICTS, committing
 from lakehouse.lake.ingest import conform
 from lakehouse.lake.rewrite import replace_all, rewrite_by_key
-from lakehouse.sync.iceberg_expire import ReachableFiles, expire_snapshots
+from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
 from lakehouse.sync.model import TableBatch
 
 log = logging.getLogger("lakehouse.sync")
@@ -55,16 +55,21 @@ def quiet_empty_deletes() -> Iterator[None]:
 class IcebergTarget:
     """The tables of one integration in the lake."""
 
-    def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int = 100,
-                 generation: str | None = None) -> None:  # fmt: skip
-        """``generation``: only checkpoints of this generation count (None: any, to inspect)."""
+    def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int | None = None,
+                 generation: str | None = None, retention: Retention | None = None) -> None:  # fmt: skip
+        """``generation``: only checkpoints of this generation count (None: any, to inspect).
+        ``retention``: the history each table keeps (``keep_snapshots``: only the newest
+        that many, whatever their age)."""
         self.catalog = catalog
         self.integration = integration
         self.property = PROPERTY_PREFIX + integration
         # The integration's generation, committed next to each position.
         self.generation_property = self.property + ".generation"
         self.generation = generation
-        self.keep_snapshots = keep_snapshots
+        if retention is None:
+            kept = keep_snapshots
+            retention = Retention() if kept is None else Retention(snapshots=kept, max_age_s=0)
+        self.retention = retention
         # Only this process writes this integration's tables (one runner per
         # integration), so tables and positions stay valid between its commits;
         # any failure forgets them, and the retry starts from the catalog.
@@ -140,17 +145,16 @@ class IcebergTarget:
         rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties)
 
     def _expire_later(self, table: Table) -> None:
-        """Keep the newest ``keep_snapshots`` snapshots once the history doubles.
+        """Expire the snapshots beyond ``retention`` once the history exceeds it by
+        its margin (iceberg_expire).
 
         A sync commits about once a second, and every commit copies the whole
         table metadata: without expiry each commit gets slower, for ever. The
-        files only expired snapshots reached are deleted with them.
+        files only expired snapshots reached are deleted with them, so the
+        table's disk use stays flat under a steady load.
         """
-        if len(table.metadata.snapshots) <= 2 * self.keep_snapshots:
-            return
-        table.refresh()
         reachable = self._reachable.setdefault(table.metadata.table_uuid.hex, ReachableFiles())
-        expire_snapshots(table, self.keep_snapshots, reachable)
+        expire_when_due(table, self.retention, reachable)
 
     def replace(self, table_name: str, key: tuple[str, ...], schema: pa.Schema,
                 chunks: Iterable[pa.Table], position: str) -> int:  # fmt: skip
