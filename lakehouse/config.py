@@ -180,6 +180,16 @@ class Settings(BaseModel):
     sync_batch_rows: int = Field(
         default=20000, ge=1, description="Most changes one sync batch commits."
     )
+    sync_snapshots_kept: int = Field(
+        default=100,
+        ge=1,
+        description="Newest snapshots each synced Iceberg table (and the dead-letter table) keeps; older ones are expired with their files, so disk use stays flat.",
+    )
+    sync_snapshot_max_age_minutes: float = Field(
+        default=1440,
+        ge=0,
+        description="Snapshots of synced Iceberg tables older than this are expired too (the current one stays); 0: no age limit.",
+    )
 
     @field_validator(
         "s3_port", "catalog_port", "s3_internal_port_base", "trino_port", "spark_port",

@@ -64,7 +64,8 @@ CLIENT_SETTINGS = (
     "access_key", "secret_key", "region", "warehouse_bucket", "catalog_name", "catalog_token",
     "s3_port", "catalog_port", "trino_port", "spark_port", "postgres_port", "postgres_user",
     "postgres_password", "postgres_db", "opensearch_port", "sample_scale",
-    "sync_poll_seconds", "sync_batch_rows", "mlflow_port",
+    "sync_poll_seconds", "sync_batch_rows", "sync_snapshots_kept", "sync_snapshot_max_age_minutes",
+    "mlflow_port",
 )  # fmt: skip
 HOME = "/lakehouse-home"
 # Variables of the local sync worker's spec that name host paths.

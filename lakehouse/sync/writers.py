@@ -14,6 +14,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 
 from lakehouse.config import Settings
+from lakehouse.sync.iceberg_expire import Retention
 from lakehouse.sync.iceberg_target import IcebergTarget
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.model import DeadLetter, TableBatch
@@ -43,7 +44,8 @@ class IcebergWriter:
     def __init__(self, catalog: Catalog, integration: Integration, settings: Settings) -> None:
         self.integration = integration
         self.settings = settings
-        self.target = IcebergTarget(catalog, integration.name, generation=integration.generation)
+        self.target = IcebergTarget(catalog, integration.name, generation=integration.generation,
+                                    retention=Retention.of(settings))  # fmt: skip
         self.catalog = catalog
 
     def target_name(self, table: str) -> str:
