@@ -3,11 +3,18 @@
 ``lakehouse_sync.dead_letters`` is an ordinary Iceberg table, so any engine can
 query it. Each dead letter has a stable id; recording it again after a replay
 replaces the earlier copy instead of adding a second one.
+
+Every integration records into this one table, so two may commit at the same
+moment: the loser re-plans on the new table state (``attempt.retry_conflicts``)
+and the files of its lost attempt are removed (``attempt.committing``). Its
+history is expired like a synced table's (``iceberg_expire.Retention``), or a
+snapshot per recording pass would pile up for ever.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -16,9 +23,12 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 from pyiceberg.table.upsert_util import create_match_filter
 
+from lakehouse.lake.attempt import committing, retry_conflicts
+from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
 from lakehouse.sync.iceberg_target import quiet_empty_deletes
 from lakehouse.sync.model import DeadLetter, to_json
 
+log = logging.getLogger("lakehouse.sync")
 TABLE = "lakehouse_sync.dead_letters"
 SCHEMA = pa.schema(
     [
@@ -35,10 +45,17 @@ SCHEMA = pa.schema(
 
 
 class DeadLetterTable:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, retention: Retention | None = None) -> None:
         self.catalog = catalog
+        self.retention = retention or Retention()
+        self._reachable = ReachableFiles()
 
     def record(self, letters: Sequence[DeadLetter]) -> None:
+        """Write ``letters`` in one commit, each replacing any earlier copy of its id.
+
+        Retried on a race with another writer of the table; raises the last
+        conflict (pyiceberg's CommitFailedException or ValidationException) when
+        every try lost."""
         if not letters:
             return
         unique = {letter.id: letter for letter in letters}
@@ -52,9 +69,20 @@ class DeadLetterTable:
             for ident, d in unique.items()
         ]  # fmt: skip
         data = pa.Table.from_pylist(rows, schema=SCHEMA)
-        table = self._table()
-        with quiet_empty_deletes():
-            table.overwrite(data, overwrite_filter=create_match_filter(data.select(["id"]), ["id"]))
+        replaced = create_match_filter(data.select(["id"]), ["id"])
+        self._table()  # created once, outside the retries
+
+        def write() -> Table:
+            table = self.catalog.load_table(TABLE)  # each try plans on the newest state
+            with quiet_empty_deletes(), committing(table) as tx:
+                tx.overwrite(data, overwrite_filter=replaced)
+            return table
+
+        table = retry_conflicts(write)
+        try:
+            expire_when_due(table, self.retention, self._reachable)
+        except Exception as exc:  # the letters are committed; expiry is retried next time
+            log.warning("expiring snapshots of %s failed, will retry: %s", TABLE, exc)
 
     def count(self, integration: str, since: dt.datetime) -> int:
         """Distinct dead letters of ``integration`` recorded at or after ``since``
