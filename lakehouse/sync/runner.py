@@ -29,6 +29,7 @@ from lakehouse.sync.admin import drop_source_positions, lock_path
 from lakehouse.sync.counting import DeadLetterCounter
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.generations import GenerationStore
+from lakehouse.sync.iceberg_expire import Retention
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.postgres_pipeline import PassResult
 from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus, heartbeat_path
@@ -139,7 +140,7 @@ def build_pipeline(settings: Settings, integration: Integration) -> Pipeline:
     from lakehouse.sync.writers import IcebergWriter, OpenSearchWriter
 
     catalog = open_catalog(settings)
-    dead_letters = DeadLetterTable(catalog)
+    dead_letters = DeadLetterTable(catalog, Retention.of(settings))
     writer: Writer
     if integration.target == "iceberg":
         writer = IcebergWriter(catalog, integration, settings)
