@@ -108,6 +108,7 @@ def sample(settings: Settings, names: list[str], started: float) -> dict[str, An
         "rss_mib": sample_memory(LocalRuntime(settings), SERVICES),
         "disk_mib": disk_mib(settings.home_dir) | {"lake objects": lake_object_mib(settings)},
         "lag_s": {name: s.lag_seconds for name, s in statuses.items()},
+        "load_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
     }
 
 
@@ -187,7 +188,10 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
             result = soak(settings, minutes * 60, console)
         with console.status("traffic stopped: waiting until every integration verifies"):
             result["settle"] = settle(settings)
+    loads = [s["load_1m"] for s in result["samples"]]
     result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
+               "snapshots_kept": settings.sync_snapshots_kept,
+               "load_1m": {"median": statistics.median(loads), "max": max(loads)} if loads else None,
                "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib")}}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
@@ -207,6 +211,11 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
     if lags:
         table.add_row("status lag (all integrations)", f"median {statistics.median(lags):.2f} s",
                       f"max {max(lags):.1f} s")  # fmt: skip
+    if result.get("load_1m"):
+        load = result["load_1m"]
+        table.add_row(
+            "load average (1 min)", f"median {load['median']:.1f}", f"max {load['max']:.1f}"
+        )
     settled = result["settle"]
     verdict = f"equal after {settled['seconds']} s" if settled["equal"] else "NOT equal"
     table.add_row("verify after the load", verdict, "")
