@@ -14,6 +14,7 @@ from lakehouse import Lakehouse, Settings
 from lakehouse.errors import LakehouseError, MLError, TableNotFoundError
 from lakehouse.ml import recommend
 from lakehouse.ml.recommender import SOURCE_MODEL, SOURCE_POPULAR
+from lakehouse.ml.tracking import use_tracking_server
 from tests.integration.conftest import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_mlflow]
@@ -26,6 +27,12 @@ OUTPUT = recommend.OUTPUT_TABLE
 def trained(stack: Settings, sample: dict[str, int]) -> Iterator[recommend.RecommendationsResult]:
     with Lakehouse(stack) as lake:
         yield lake.ml.train_recommendations(top_n=TOP_N)
+
+
+@pytest.fixture(autouse=True)
+def _tracking(stack: Settings) -> None:
+    """Every test talks to the session stack's MLflow, even one run on its own."""
+    use_tracking_server(stack)
 
 
 def _client() -> Any:
@@ -211,11 +218,17 @@ def test_bad_input_changes_nothing(
     assert _versions() == versions
 
 
-def test_bad_options_are_one_clear_error(stack: Settings) -> None:
+def test_bad_options_are_one_clear_error(stack: Settings, sample: dict[str, int]) -> None:
     done = run_cli("ml", "train", "recommendations", "--algorithm", "svd", check=False)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     with Lakehouse(stack) as lake:
-        for options in ({"top_n": 0}, {"sources": {"retail.order": "x.y"}}, {"factor": 3}):
+        before, versions = _output_snapshot(lake), _versions()
+        for options in (
+            {"top_n": 0}, {"sources": {"retail.order": "x.y"}}, {"factor": 3},
+            {"sources": {"retail.orders": "retail.orders; DROP TABLE retail.orders"}},
+            {"holdout_days": 100_000},  # longer than the order history: nothing to train on
+        ):  # fmt: skip
             with pytest.raises(MLError) as caught:
                 lake.ml.train_recommendations(**options)
             assert caught.value.hint
+        assert _output_snapshot(lake) == before and _versions() == versions
