@@ -42,6 +42,11 @@ SCHEMA = pa.schema(
         pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
+# Only the newest metadata files are kept (every recording pass commits one).
+PROPERTIES = {
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
+}
 
 
 class DeadLetterTable:
@@ -97,4 +102,12 @@ class DeadLetterTable:
 
     def _table(self) -> Table:
         self.catalog.create_namespace_if_not_exists(TABLE.split(".")[0])
-        return self.catalog.create_table_if_not_exists(TABLE, schema=SCHEMA)
+        table = self.catalog.create_table_if_not_exists(TABLE, schema=SCHEMA, properties=PROPERTIES)
+        if any(table.properties.get(k) != v for k, v in PROPERTIES.items()):
+            # Made before these properties: each commit's metadata file stayed for ever.
+            retry_conflicts(self._set_properties)
+        return table
+
+    def _set_properties(self) -> None:
+        with self.catalog.load_table(TABLE).transaction() as tx:
+            tx.set_properties(PROPERTIES)

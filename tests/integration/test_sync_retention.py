@@ -74,6 +74,9 @@ def test_the_dead_letter_table_is_expired_too(stack: Settings, namespace: str) -
         # (the sync service may commit to it between two of these reads)
         assert len(history) <= retention.snapshots + retention.margin + 1, step
     assert dead_letters.count(name, since=_epoch()) == 50  # expiry keeps every row
+    # Each commit writes a metadata file: only the newest are kept.
+    properties = open_catalog(stack).load_table(DEAD_LETTERS).properties
+    assert properties.get("write.metadata.delete-after-commit.enabled") == "true"
 
 
 def test_two_integrations_recording_at_the_same_moment_both_land(
