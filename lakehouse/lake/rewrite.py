@@ -64,6 +64,7 @@ from lakehouse.errors import IngestError
 from lakehouse.lake import nested_nulls
 from lakehouse.lake.commit import append, overwrite
 from lakehouse.lake.keys import Found, KeySet, build_key_set, may_hold, present, without
+from lakehouse.lake.row_deltas import RowDelta
 
 nested_nulls.install()  # NULL lists stay NULL through pyiceberg's writer
 
@@ -102,6 +103,7 @@ def rewrite_by_key(
     touched: pa.Table | None,
     upserts: pa.Table | None,
     properties: dict[str, str],
+    compact: bool = False,
 ) -> RewriteResult:
     """Remove the rows whose ``key`` is in ``touched`` or ``upserts``, add ``upserts``.
 
@@ -111,6 +113,8 @@ def rewrite_by_key(
     is staged on ``tx`` as one snapshot carrying ``properties``. Raises
     IngestError for null or duplicate keys or a key type that does not fit; the
     commit raises CommitFailedException if the table changed since ``tx`` began.
+    ``compact``: also rewrite every file that has position deletes (applied) and
+    drop every delete file in the same snapshot (``lakehouse.lake.row_deltas``).
     """
     columns = [key] if isinstance(key, str) else list(key)
     metadata = tx.table_metadata
@@ -119,7 +123,7 @@ def rewrite_by_key(
     key_set = build_key_set(columns, types, touched, upserts)
     images = upserts.select(target.names).cast(target) if upserts is not None else None
     rewriter = _Rewriter(metadata, io, key_set, images, target)
-    return rewriter.run(tx, list(tx._scan().plan_files()), properties)
+    return rewriter.run(tx, list(tx._scan().plan_files()), properties, compact)
 
 
 class _Rewriter:
@@ -129,11 +133,15 @@ class _Rewriter:
         self.images = images
         self.placed = np.zeros(images.num_rows if images is not None else 0, dtype=bool)
         self.result = RewriteResult()
-        self._partitions: dict[int, list[tuple[int, pa.Array]]] = {}
+        self.pruner = KeyPruner(metadata, key_set)
         self._write_uuid, self._counter = uuid.uuid4(), itertools.count(0)
 
     def run(
-        self, tx: Transaction, tasks: list[FileScanTask], properties: dict[str, str]
+        self,
+        tx: Transaction,
+        tasks: list[FileScanTask],
+        properties: dict[str, str],
+        compact: bool = False,
     ) -> RewriteResult:
         candidates = [task for task in tasks if self._may_hold(task)]
         self.result.files_scanned = len(candidates)
@@ -145,6 +153,10 @@ class _Rewriter:
                 if len(where.keys)
             ]
             del found
+            if compact:  # files with deletes are written again, their deletes applied
+                holding = {task.file.file_path for task, _ in affected}
+                affected += [(t, None) for t in tasks
+                             if t.delete_files and t.file.file_path not in holding]  # fmt: skip
             for batch in _batches(affected):
                 self._rewrite(pool, batch, sort=len(batch) > 1)
             small: list[Item] = [(t, None) for t in _small_files(self.metadata, tasks, affected)]
@@ -153,9 +165,12 @@ class _Rewriter:
             self._write(self._unplaced(), sort=True)
         replaced = [task.file for task, _ in affected + small]
         self.result.files_rewritten = len(replaced)
-        if not replaced and not self.result.new_files:
+        deletes = compact and any(t.delete_files for t in tasks)
+        if not replaced and not self.result.new_files and not deletes:
             return self.result
-        producer = overwrite(tx, properties) if replaced else append(tx, properties)
+        producer: Any = overwrite(tx, properties) if replaced else append(tx, properties)
+        if deletes or _has_deletes(tasks):  # pyiceberg's producers write data manifests only
+            producer = RowDelta(tx, properties, drop_deletes=deletes)
         self.result.operation = "overwrite" if replaced else "append"
         with producer:
             for data_file in replaced:
@@ -165,43 +180,7 @@ class _Rewriter:
         return self.result
 
     def _may_hold(self, task: FileScanTask) -> bool:
-        return may_hold(self.key_set, self._ranges(task.file), self._partition_values(task.file))
-
-    def _ranges(self, data_file: DataFile) -> Iterator[tuple[str, Any, Any]]:
-        schema = self.metadata.schema()
-        for name in self.key_set.columns:
-            key_field = schema.find_field(name)
-            if not isinstance(key_field.field_type, RANGE_TYPES):
-                continue
-            lower = _bound(key_field.field_type, data_file.lower_bounds, key_field.field_id)
-            upper = _bound(key_field.field_type, data_file.upper_bounds, key_field.field_id)
-            yield name, lower, upper
-
-    def _partition_values(self, data_file: DataFile) -> list[tuple[pa.Array, Any]]:
-        if data_file.spec_id not in self._partitions:
-            self._partitions[data_file.spec_id] = self._transformed_keys(data_file.spec_id)
-        return [
-            (keys, data_file.partition[pos]) for pos, keys in self._partitions[data_file.spec_id]
-        ]
-
-    def _transformed_keys(self, spec_id: int) -> list[tuple[int, pa.Array]]:
-        """(position in the partition tuple, the transform of each touched key) for
-        the spec's fields that are computed from a key column."""
-        schema: Schema = self.metadata.schema()
-        transformed = []
-        for pos, part in enumerate(self.metadata.specs()[spec_id].fields):
-            name = schema.find_column_name(part.source_id)
-            if name not in self.key_set.columns or not isinstance(
-                part.transform, PARTITION_TRANSFORMS
-            ):
-                continue
-            source_type = schema.find_field(part.source_id).field_type
-            keys = self.key_set.keys.column(name).combine_chunks()
-            try:
-                transformed.append((pos, part.transform.pyarrow_transform(source_type)(keys)))
-            except NotInstalledError:  # time transforms need pyiceberg-core: no pruning by them
-                continue
-        return transformed
+        return self.pruner.may_hold(task.file)
 
     def _present(self, task: FileScanTask) -> Found:
         projection = self.metadata.schema().select(*self.key_set.columns)
@@ -260,6 +239,54 @@ class _Rewriter:
         )
 
 
+class KeyPruner:
+    """Which data files may hold a touched key, by key bounds and partition values."""
+
+    def __init__(self, metadata: TableMetadata, key_set: KeySet) -> None:
+        self.metadata, self.key_set = metadata, key_set
+        self._partitions: dict[int, list[tuple[int, pa.Array]]] = {}
+
+    def may_hold(self, data_file: DataFile) -> bool:
+        """False only when no touched key can be in ``data_file`` (bounds, partition)."""
+        return may_hold(self.key_set, self._ranges(data_file), self._partition_values(data_file))
+
+    def _ranges(self, data_file: DataFile) -> Iterator[tuple[str, Any, Any]]:
+        schema = self.metadata.schema()
+        for name in self.key_set.columns:
+            key_field = schema.find_field(name)
+            if not isinstance(key_field.field_type, RANGE_TYPES):
+                continue
+            lower = _bound(key_field.field_type, data_file.lower_bounds, key_field.field_id)
+            upper = _bound(key_field.field_type, data_file.upper_bounds, key_field.field_id)
+            yield name, lower, upper
+
+    def _partition_values(self, data_file: DataFile) -> list[tuple[pa.Array, Any]]:
+        if data_file.spec_id not in self._partitions:
+            self._partitions[data_file.spec_id] = self._transformed_keys(data_file.spec_id)
+        return [
+            (keys, data_file.partition[pos]) for pos, keys in self._partitions[data_file.spec_id]
+        ]
+
+    def _transformed_keys(self, spec_id: int) -> list[tuple[int, pa.Array]]:
+        """(position in the partition tuple, the transform of each touched key) for
+        the spec's fields that are computed from a key column."""
+        schema: Schema = self.metadata.schema()
+        transformed = []
+        for pos, part in enumerate(self.metadata.specs()[spec_id].fields):
+            name = schema.find_column_name(part.source_id)
+            if name not in self.key_set.columns or not isinstance(
+                part.transform, PARTITION_TRANSFORMS
+            ):
+                continue
+            source_type = schema.find_field(part.source_id).field_type
+            keys = self.key_set.keys.column(name).combine_chunks()
+            try:
+                transformed.append((pos, part.transform.pyarrow_transform(source_type)(keys)))
+            except NotInstalledError:  # time transforms need pyiceberg-core: no pruning by them
+                continue
+        return transformed
+
+
 def replace_all(
     tx: Transaction, io: FileIO, chunks: Iterable[pa.Table], properties: dict[str, str]
 ) -> int:
@@ -292,6 +319,16 @@ def replace_all(
         for data_file in new_files:
             producer.append_data_file(data_file)
     return rows
+
+
+def data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO,
+               write_uuid: uuid.UUID) -> list[DataFile]:  # fmt: skip
+    """``rows`` (in the table's schema) written as data files of the table (not committed)."""
+    return _data_files(metadata, rows, io, write_uuid, itertools.count(0))
+
+
+def _has_deletes(tasks: list[FileScanTask]) -> bool:
+    return any(task.delete_files for task in tasks)
 
 
 def _data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO,

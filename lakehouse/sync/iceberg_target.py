@@ -26,6 +26,7 @@ from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.attempt import CONFLICTS, committing
 from lakehouse.lake.ingest import conform
 from lakehouse.lake.rewrite import replace_all, rewrite_by_key
+from lakehouse.lake.row_deltas import DeletedPositions, merge_by_key, needs_compaction
 from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
 from lakehouse.sync.model import TableBatch
 
@@ -39,6 +40,9 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "100",
 }
+# How a change batch is written (the setting sync_iceberg_write_mode).
+MERGE_ON_READ = "merge-on-read"
+COPY_ON_WRITE = "copy-on-write"
 # How far back through a table's history to look for this integration's checkpoint
 # (other writers' commits may sit on top of it).
 MAX_HISTORY = 10_000
@@ -56,8 +60,10 @@ class IcebergTarget:
     """The tables of one integration in the lake."""
 
     def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int | None = None,
-                 generation: str | None = None, retention: Retention | None = None) -> None:  # fmt: skip
+                 generation: str | None = None, retention: Retention | None = None,
+                 write_mode: str = COPY_ON_WRITE) -> None:  # fmt: skip
         """``generation``: only checkpoints of this generation count (None: any, to inspect).
+        ``write_mode``: MERGE_ON_READ or COPY_ON_WRITE (see ``_write``).
         ``retention``: the history each table keeps (``keep_snapshots``: only the newest
         that many, whatever their age)."""
         self.catalog = catalog
@@ -76,6 +82,8 @@ class IcebergTarget:
         self._tables: dict[str, Table] = {}
         self._positions: dict[str, str | None] = {}
         self._reachable: dict[str, ReachableFiles] = {}
+        self.write_mode = write_mode
+        self._deleted: dict[str, DeletedPositions] = {}  # per table uuid
 
     def checkpoint(self, table_name: str) -> str | None:
         """The position of the newest commit this integration made to the table, as the
@@ -132,17 +140,29 @@ class IcebergTarget:
     def _checkpoint_properties(self, position: str) -> dict[str, str]:
         return {self.property: position, self.generation_property: self.generation or ""}
 
-    @staticmethod
     def _write(
-        tx: Transaction, table: Table, batch: TableBatch, properties: dict[str, str]
+        self, tx: Transaction, table: Table, batch: TableBatch, properties: dict[str, str]
     ) -> None:
+        """Merge-on-read writes position delete files and the new row images, and
+        compacts (copy-on-write of the files with deletes) once they pile up;
+        copy-on-write rewrites every file holding a touched key."""
         rows = None
         if batch.upserts:
             rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
         if batch.truncated:  # the rows after the truncation are the whole table: one snapshot
             replace_all(tx, table.io, [rows] if rows is not None else [], properties)
             return
-        rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties)
+        compact = False
+        if self.write_mode == MERGE_ON_READ and tx.table_metadata.format_version == 2:
+            tasks = list(tx._scan().plan_files())
+            deleted = self._deleted.setdefault(table.metadata.table_uuid.hex, DeletedPositions())
+            compact = needs_compaction(tasks)
+            if not compact:
+                merge_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties,
+                             deleted, tasks)  # fmt: skip
+                return
+            deleted.keep_only(())  # every delete file goes with this commit
+        rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties, compact)
 
     def _expire_later(self, table: Table) -> None:
         """Expire the snapshots beyond ``retention`` once the history exceeds it by
