@@ -180,6 +180,10 @@ class Settings(BaseModel):
     sync_batch_rows: int = Field(
         default=20000, ge=1, description="Most changes one sync batch commits."
     )
+    sync_iceberg_write_mode: Literal["merge-on-read", "copy-on-write"] = Field(
+        default="copy-on-write",
+        description="How the sync writes changes into Iceberg: position delete files plus the new rows (merge-on-read, compacted as they pile up), or rewritten data files (copy-on-write).",
+    )
     sync_snapshots_kept: int = Field(
         default=100,
         ge=1,

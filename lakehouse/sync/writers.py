@@ -45,7 +45,8 @@ class IcebergWriter:
         self.integration = integration
         self.settings = settings
         self.target = IcebergTarget(catalog, integration.name, generation=integration.generation,
-                                    retention=Retention.of(settings))  # fmt: skip
+                                    retention=Retention.of(settings),
+                                    write_mode=settings.sync_iceberg_write_mode)  # fmt: skip
         self.catalog = catalog
 
     def target_name(self, table: str) -> str:
