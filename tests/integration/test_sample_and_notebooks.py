@@ -17,6 +17,18 @@ from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+# Services a notebook needs besides those every notebook run gets (marked below).
+NOTEBOOK_SERVICES = {"03_customer_insights": ("mlflow", "trino")}
+NOTEBOOK_PARAMS = [
+    pytest.param(
+        path,
+        id=path.stem,
+        marks=[
+            getattr(pytest.mark, f"lakehouse_{s}") for s in NOTEBOOK_SERVICES.get(path.stem, ())
+        ],
+    )
+    for path in NOTEBOOKS
+]
 
 
 def test_sample_tables_hold_exactly_the_generated_rows(
@@ -68,7 +80,7 @@ def test_up_with_a_service_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.slow
 @pytest.mark.lakehouse_postgres
 @pytest.mark.lakehouse_opensearch
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOK_PARAMS)
 def test_notebook_runs(stack: Settings, sample: dict[str, int], notebook: Path) -> None:
     book = nbformat.read(notebook, as_version=4)
     # The Zero-ETL notebook runs as on the stack `make up` starts: the sync service
@@ -78,19 +90,41 @@ def test_notebook_runs(stack: Settings, sample: dict[str, int], notebook: Path) 
     if with_sync:
         runtime.up(["sync"])
     try:
-        NotebookClient(
-            book,
-            timeout=300,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(notebook.parent)}},
-        ).execute()
+        execute(book, notebook.parent)
     finally:
         if with_sync:
             runtime.stop("sync")
+
+
+def execute(book: nbformat.NotebookNode, folder: Path) -> None:
+    """Run every cell in a fresh kernel; raises CellExecutionError at the first cell that
+    errors, and fails on an error output even from a cell tagged to allow one."""
+    NotebookClient(
+        book,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(folder)}},
+    ).execute()
     errors = [
         o for cell in book.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"
     ]
-    assert not errors
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("tags", [[], ["raises-exception"]], ids=["plain", "tagged"])
+def test_a_cell_that_errors_fails_the_notebook_run(tmp_path: Path, tags: list[str]) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    book = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("1 / 0", metadata={"tags": tags}),
+            nbformat.v4.new_code_cell("print('after')"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    with pytest.raises((CellExecutionError, AssertionError), match="ZeroDivisionError"):
+        execute(book, tmp_path)
 
 
 def test_the_notebooks_folder_is_not_empty() -> None:
