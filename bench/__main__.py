@@ -137,6 +137,11 @@ def main() -> None:
     if sys.argv[1:] == ["snapshot"]:  # `python -m bench snapshot`: only the sync's snapshot
         run_sync_only(console, snapshot_only=True)
         return
+    if sys.argv[1:] == ["lag"]:  # `python -m bench lag`: Iceberg lag per sync write mode
+        from bench.sync import run_lag_only
+
+        run_lag_only(console)
+        return
     if sys.argv[1:] == ["memory"]:  # `python -m bench memory`: RSS and log growth under sync
         memory_bench.print_table(console, memory_bench.run_alone(console))
         return
@@ -145,6 +150,12 @@ def main() -> None:
 
         minutes = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
         soak_bench.print_table(console, soak_bench.run_alone(console, minutes))
+        return
+    if sys.argv[1:2] == ["lake-disk"]:  # `python -m bench lake-disk [PASSES]`: disk plateau
+        from bench import lake_disk
+
+        passes = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+        lake_disk.print_table(console, lake_disk.run_alone(console, passes))
         return
     if sys.argv[1:] == ["faults"]:  # `python -m bench faults`: kill -9 during writes
         faults_bench.print_table(console, faults_bench.run_alone())

@@ -11,7 +11,10 @@ and every integration must verify equal (`lakehouse.sync.verify`) within
 
 Every ``INTERVAL`` seconds it samples the resident memory (RSS, MiB) of each
 service's process tree, the disk use (MiB) of each service's data directory,
-the MiB of objects the lake's bucket lists, and each integration's lag (s)
+the MiB of objects the lake's bucket lists, the MiB under the lake's tables
+split into live, history and unreachable (``lake_breakdown``: only ``history``
+and ``unreachable`` must stay flat, ``live`` grows with the inserted rows), the
+1-minute load average, and each integration's lag (s)
 from its status. Results, with the whole time
 series, go to bench/results/soak.json; ``flat`` gives, per series, the median
 of the second quarter of the run (after the snapshot and warm-up) and of the
@@ -35,6 +38,7 @@ from rich.table import Table
 
 from bench.memory import sample_memory, wait_caught_up
 from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
 from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.simulate import ShopSimulator
 from lakehouse.sync.integrations import IntegrationStore
@@ -48,6 +52,7 @@ SCALE = 0.2
 KILLS = 10
 INTERVAL = 5.0
 SETTLE_SECONDS = 600.0
+BREAKDOWN_EVERY = 6  # samples
 
 
 def disk_mib(home: Path) -> dict[str, float]:
@@ -80,6 +85,40 @@ def lake_object_mib(settings: Settings) -> float | None:
         return None
 
 
+def lake_breakdown(settings: Settings) -> dict[str, float] | None:
+    """MiB under the lake's table locations, split into what the current snapshots
+    read (``live``: grows with the data), what only older retained snapshots and
+    the metadata files hold (``history``: bounded by the retention) and what no
+    snapshot reaches (``unreachable``: left by killed commits). None while the
+    catalog or S3 does not answer."""
+    from lakehouse.lake.catalog import open_catalog
+    from lakehouse.services.s3 import s3_client
+    from lakehouse.sync.iceberg_expire import ReachableFiles
+
+    client = s3_client(settings.s3_endpoint, settings.access_key, settings.secret_key,
+                       settings.region)  # fmt: skip
+    totals = {"live": 0, "history": 0, "unreachable": 0}
+    try:
+        catalog = open_catalog(settings)
+        for namespace in catalog.list_namespaces():
+            for identifier in catalog.list_tables(namespace):
+                table = catalog.load_table(identifier)
+                bucket, _, prefix = table.location().removeprefix("s3://").partition("/")
+                stored = {f"s3://{bucket}/{o.object_name}": o.size or 0
+                          for o in client.list_objects(bucket, prefix=prefix + "/", recursive=True)}  # fmt: skip
+                reachable = ReachableFiles().of(table, list(table.metadata.snapshots))
+                current = table.current_snapshot()
+                live = ReachableFiles().of(table, [current]) if current else set()
+                for path, size in stored.items():
+                    kind = "live" if path in live else "history"
+                    if path not in reachable and not path.endswith(".metadata.json"):
+                        kind = "unreachable"
+                    totals[kind] += size
+    except Exception:  # a service restarting: a gap in the series, not a failure
+        return None
+    return {kind: round(size / 2**20, 1) for kind, size in totals.items()}
+
+
 def fault_plan(duration: float, seed: int = 12) -> list[tuple[float, str]]:
     """(seconds from the start, what) for every fault, in time order: the kills spread at
     random over the run (not in its first or last tenth), the restarts at 40% and 70%."""
@@ -101,12 +140,15 @@ def inject(settings: Settings, fault: str) -> None:
         runtime.up([service])
 
 
-def sample(settings: Settings, names: list[str], started: float) -> dict[str, Any]:
+def sample(settings: Settings, names: list[str], started: float,
+           breakdown: bool = True) -> dict[str, Any]:  # fmt: skip
+    """One sample; ``breakdown``: with ``lake_breakdown`` (it reads every manifest)."""
     statuses = {name: StatusStore(settings).read(name) for name in names}
     return {
         "t_s": round(time.monotonic() - started, 1),
         "rss_mib": sample_memory(LocalRuntime(settings), SERVICES),
         "disk_mib": disk_mib(settings.home_dir) | {"lake objects": lake_object_mib(settings)},
+        "lake_mib": lake_breakdown(settings) if breakdown else None,
         "lag_s": {name: s.lag_seconds for name, s in statuses.items()},
         "load_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
     }
@@ -115,7 +157,8 @@ def sample(settings: Settings, names: list[str], started: float) -> dict[str, An
 def soak(settings: Settings, duration: float, console: Console) -> dict[str, Any]:
     """The load, the faults and the samples; see the module doc."""
     names = list(IntegrationStore(settings).all())
-    stop, samples, faults = threading.Event(), [], []
+    stop, faults = threading.Event(), []
+    samples: list[dict[str, Any]] = []
     simulator = ShopSimulator(settings.postgres_dsn(), RATE, seed=21)
     stats: list[Any] = []
     traffic = threading.Thread(target=lambda: stats.append(simulator.run(stop=stop)), daemon=True)
@@ -126,9 +169,14 @@ def soak(settings: Settings, duration: float, console: Console) -> dict[str, Any
             while plan and plan[0][0] <= elapsed:
                 _, fault = plan.pop(0)
                 console.log(f"{elapsed:.0f} s: {fault}")
-                inject(settings, fault)
-                faults.append({"t_s": round(elapsed, 1), "fault": fault})
-            samples.append(sample(settings, names, started))
+                record: dict[str, Any] = {"t_s": round(elapsed, 1), "fault": fault}
+                try:
+                    inject(settings, fault)
+                except LakehouseError as exc:  # e.g. too slow to restart on a busy machine
+                    console.log(f"{fault} failed: {exc.message}")
+                    record["failed"] = exc.message
+                faults.append(record)
+            samples.append(sample(settings, names, started, len(samples) % BREAKDOWN_EVERY == 0))
             time.sleep(INTERVAL)
     finally:
         stop.set()
@@ -161,9 +209,10 @@ def flatness(samples: list[dict[str, Any]], kind: str) -> dict[str, dict[str, fl
     quarter = max(1, len(samples) // 4)
     second, last = samples[quarter : 2 * quarter], samples[-quarter:]
     figures = {}
-    for name in samples[-1][kind]:
-        early = [s[kind][name] for s in second if s[kind].get(name) is not None]
-        late = [s[kind][name] for s in last if s[kind].get(name) is not None]
+    names = {name for s in samples for name in s.get(kind) or {}}
+    for name in sorted(names):
+        early = [s[kind][name] for s in second if (s.get(kind) or {}).get(name) is not None]
+        late = [s[kind][name] for s in last if (s.get(kind) or {}).get(name) is not None]
         if early and late and statistics.median(early):
             early_median, late_median = statistics.median(early), statistics.median(late)
             figures[name] = {"second_quarter": early_median, "last_quarter": late_median,
@@ -192,7 +241,7 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
     result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
                "snapshots_kept": settings.sync_snapshots_kept,
                "load_1m": {"median": statistics.median(loads), "max": max(loads)} if loads else None,
-               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib")}}  # fmt: skip
+               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib", "lake_mib")}}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     return result
@@ -203,7 +252,8 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
                   title=f"soak: {result['rate_changes_per_s']:.0f} changes/s for "
                   f"{result['minutes']:g} min, {len(result['faults'])} faults")  # fmt: skip
     samples = result["samples"]
-    for kind, unit in (("rss_mib", "MiB RSS"), ("disk_mib", "MiB on disk")):
+    for kind, unit in (("rss_mib", "MiB RSS"), ("disk_mib", "MiB on disk"),
+                       ("lake_mib", "MiB of the lake's tables")):  # fmt: skip
         for name, flat in result["flat"][kind].items():
             shown = f"{flat['second_quarter']:.0f} -> {flat['last_quarter']:.0f}"
             table.add_row(f"{name} {unit}", shown, f"{flat['ratio']:.2f}x")
