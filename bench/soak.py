@@ -12,8 +12,8 @@ and every integration must verify equal (`lakehouse.sync.verify`) within
 Every ``INTERVAL`` seconds it samples the resident memory (RSS, MiB) of each
 service's process tree, the disk use (MiB) of each service's data directory,
 the MiB of objects the lake's bucket lists, the MiB under the lake's tables
-split into live, history and unreachable (``lake_breakdown``: only ``history``
-and ``unreachable`` must stay flat, ``live`` grows with the inserted rows), the
+split into live, history, metadata and unreachable (``lake_breakdown``: ``history``,
+``metadata`` and ``unreachable`` must level off, ``live`` grows with the inserted rows), the
 1-minute load average, and each integration's lag (s)
 from its status. Results, with the whole time
 series, go to bench/results/soak.json; ``flat`` gives, per series, the median
@@ -87,8 +87,9 @@ def lake_object_mib(settings: Settings) -> float | None:
 
 def lake_breakdown(settings: Settings) -> dict[str, float] | None:
     """MiB under the lake's table locations, split into what the current snapshots
-    read (``live``: grows with the data), what only older retained snapshots and
-    the metadata files hold (``history``: bounded by the retention) and what no
+    read (``live``: grows with the data), what only older retained snapshots hold
+    (``history``: bounded by the retention), the metadata files (``metadata``: the
+    newest 100 are kept) and what no
     snapshot reaches (``unreachable``: left by killed commits). None while the
     catalog or S3 does not answer."""
     from lakehouse.lake.catalog import open_catalog
@@ -97,7 +98,7 @@ def lake_breakdown(settings: Settings) -> dict[str, float] | None:
 
     client = s3_client(settings.s3_endpoint, settings.access_key, settings.secret_key,
                        settings.region)  # fmt: skip
-    totals = {"live": 0, "history": 0, "unreachable": 0}
+    totals = {"live": 0, "history": 0, "metadata": 0, "unreachable": 0}
     try:
         catalog = open_catalog(settings)
         for namespace in catalog.list_namespaces():
@@ -111,6 +112,8 @@ def lake_breakdown(settings: Settings) -> dict[str, float] | None:
                 live = ReachableFiles().of(table, [current]) if current else set()
                 for path, size in stored.items():
                     kind = "live" if path in live else "history"
+                    if path.endswith(".metadata.json"):
+                        kind = "metadata"
                     if path not in reachable and not path.endswith(".metadata.json"):
                         kind = "unreachable"
                     totals[kind] += size
