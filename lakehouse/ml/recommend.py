@@ -51,6 +51,9 @@ INPUTS = {
 # Confidence of one event of each kind (a purchase says more than a look).
 EVENT_WEIGHTS = {"purchase": 4.0, "add_to_cart": 2.0, "product_view": 1.0}
 ALGORITHMS = ("item_knn", "als")
+# What the registered model's predict imports (beyond MLflow's own needs): the scorers
+# are scipy/numpy arrays (`implicit` only learns them), the ranking builds Arrow.
+PREDICT_REQUIREMENTS = ("pyarrow", "scipy")
 
 _PURCHASES = """
 SELECT o.customer_id, i.product_id, epoch_us(o.order_ts) AS ts
@@ -362,11 +365,8 @@ def _register(
 
     # With the params, the signature lets callers (and the endpoint) ask for another n.
     example = (pd.DataFrame({"customer_id": data.customer_ids[:2].tolist() or [1]}), {"n": top_n})
-    with warnings.catch_warnings():
-        # MLflow's advice that integer columns cannot hold missing values: customer ids
-        # never are. Where warnings are errors (pytest), MLflow would drop the signature.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        return run.register_model(ProductRecommender(data, scorer, top_n), name, "pyfunc", example)
+    model = ProductRecommender(data, scorer, top_n)
+    return run.register_model(model, name, "pyfunc", example, requires=PREDICT_REQUIREMENTS)
 
 
 def batch_table(
@@ -388,8 +388,10 @@ def batch_table(
 
 def _write(lake: Lakehouse, scored: pa.Table, model: RegisteredVersion) -> int:
     """Overwrite the output table in one snapshot; on failure the new version is deleted."""
+    from lakehouse.ml import output_types
+
     try:
-        written = lake.ingest(scored, OUTPUT_TABLE, mode="overwrite")
+        written = lake.ingest(scored, OUTPUT_TABLE, mode="overwrite", types=output_types(scored))
         if written.snapshot_id is None:
             raise MLError(f"Writing {OUTPUT_TABLE} made no snapshot.")
     except BaseException:

@@ -10,7 +10,6 @@ labelled as such. The most-popular baseline is the same rule with no model.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,9 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-with warnings.catch_warnings():
-    # mlflow's own agent schemas warn about Any type hints on import: nothing of ours.
-    warnings.filterwarnings("ignore", message=".*Any type hint", category=UserWarning)
+from lakehouse.ml.tracking import logged_warnings
+
+with logged_warnings("importing mlflow.pyfunc"):
+    # MLflow's own agent schemas warn about Any type hints on import: nothing of ours.
     from mlflow.pyfunc import PythonModel
 
 SOURCE_MODEL = "model"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,6 +105,7 @@ def test_lineage_and_the_registered_pyfunc(
 ) -> None:
     import mlflow.pyfunc
     import pandas as pd
+    from mlflow.artifacts import download_artifacts
 
     run = _client().get_run(trained.model.run_id)
     for table in recommend.INPUTS:
@@ -115,6 +117,12 @@ def test_lineage_and_the_registered_pyfunc(
     signature = model.metadata.signature  # kept even where warnings are errors
     assert signature is not None and signature.params is not None
     assert [p.name for p in signature.params.params] == ["n"]
+    assert signature.inputs.input_names() == ["customer_id"]
+    requirements = download_artifacts(f"{trained.model.uri}/requirements.txt")
+    pins = Path(requirements).read_text().split()  # pinned here, nothing inferred
+    assert {pin.split("==")[0] for pin in pins} == {
+        "mlflow", "cloudpickle", "numpy", "pandas", "pyarrow", "scipy"
+    }  # fmt: skip
     answer = model.predict(pd.DataFrame({"customer_id": [1, 2]}))
     expected = lake.sql(
         f"SELECT customer_id, product_id FROM {OUTPUT} WHERE customer_id IN (1, 2) "

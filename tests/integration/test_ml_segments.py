@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,10 +98,71 @@ def test_lineage_and_registered_model(lake: Lakehouse, trained: segments.Segment
     model = mlflow.pyfunc.load_model(trained.model.uri)
     features = lake.sql("SELECT * FROM ml.customer_features ORDER BY customer_id LIMIT 25")
     expected = lake.sql(
-        "SELECT segment_id FROM ml.customer_segments ORDER BY customer_id LIMIT 25"
-    )["segment_id"].to_pylist()
+        "SELECT segment_id, segment_name, distance FROM ml.customer_segments "
+        "ORDER BY customer_id LIMIT 25"
+    ).to_pydict()
     predicted = model.predict(segments.model_frame(features))
-    assert [int(p) for p in predicted] == expected
+    assert predicted["segment_id"].tolist() == expected["segment_id"]
+    assert predicted["segment_name"].tolist() == expected["segment_name"]
+    assert predicted["distance"].tolist() == pytest.approx(expected["distance"])
+
+
+def test_the_registered_model_has_a_signature_and_pinned_requirements(
+    trained: segments.SegmentsResult,
+) -> None:
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+
+    signature = mlflow.models.get_model_info(trained.model.uri).signature
+    assert signature is not None  # kept even where warnings are errors (pytest)
+    assert signature.inputs.input_names() == list(segments.MODEL_FEATURES)
+    assert signature.outputs.input_names() == ["segment_id", "segment_name", "distance"]
+    # Pinned from this environment, nothing inferred (inference took seconds per model).
+    requirements = Path(download_artifacts(f"{trained.model.uri}/requirements.txt"))
+    pins = requirements.read_text().split()
+    assert {pin.split("==")[0] for pin in pins} == {
+        "mlflow", "cloudpickle", "numpy", "pandas", "scikit-learn"
+    }  # fmt: skip
+    assert f"scikit-learn=={version('scikit-learn')}" in pins
+
+
+def _invoke(url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    body = json.dumps({"dataframe_records": rows}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        predictions: list[dict[str, Any]] = json.loads(answer.read())["predictions"]
+    return predictions
+
+
+def test_the_endpoint_names_the_segment_of_a_feature_row(
+    lake: Lakehouse, trained: segments.SegmentsResult
+) -> None:
+    def first(where: str) -> dict[str, Any]:
+        row: dict[str, Any] = lake.sql(
+            "SELECT f.*, s.segment_id, s.segment_name, s.distance FROM ml.customer_features f "
+            f"JOIN ml.customer_segments s USING (customer_id) WHERE {where} "
+            "ORDER BY customer_id LIMIT 1"
+        ).to_pylist()[0]
+        return row
+
+    # A customer who never ordered sends NULL recency, order value and conversion.
+    stored, never_ordered = first("f.orders > 0"), first("f.orders = 0")
+    rows = [
+        {name: row[name] for name in segments.MODEL_FEATURES} for row in (stored, never_ordered)
+    ]
+    assert rows[1]["recency_days"] is None
+    endpoint = lake.ml.serve(segments.MODEL_NAME, trained.model.version)
+    try:
+        answer = _invoke(endpoint.invocations_url, rows)
+    finally:
+        lake.ml.stop(segments.MODEL_NAME)
+    assert [row["segment_name"] for row in answer] == [
+        stored["segment_name"], never_ordered["segment_name"]
+    ]  # fmt: skip
+    assert [row["segment_id"] for row in answer] == [
+        stored["segment_id"], never_ordered["segment_id"]
+    ]  # fmt: skip
+    assert answer[0]["distance"] == pytest.approx(stored["distance"])
 
 
 @pytest.mark.lakehouse_trino

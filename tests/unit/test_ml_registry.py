@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.env import environment
-from lakehouse.errors import ConfigError, ServiceNotRunningError
+from lakehouse.errors import ConfigError, MLError, ServiceNotRunningError
 from lakehouse.ml.serving import Endpoint, ModelEndpoint, endpoint_service_name
-from lakehouse.ml.tracking import lineage_param, lineage_tags
+from lakehouse.ml.tracking import (
+    lineage_param,
+    lineage_tags,
+    logged_warnings,
+    pinned_requirements,
+)
 from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.services import build_services, service_names
 from lakehouse.services.mlflow import MlflowService
@@ -106,3 +113,30 @@ def test_the_server_environment_is_pinned_whole_and_matches_the_client() -> None
     assert f"mlflow-skinny=={MLFLOW_SERVER_VERSION}" in dependencies
     dockerfile = (service_files_dir() / "mlflow" / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r /tmp/requirements.lock" in dockerfile
+
+
+def test_model_requirements_are_pinned_at_the_installed_versions() -> None:
+    from importlib.metadata import version
+
+    pins = pinned_requirements(["pandas", "numpy", "pandas"])
+    assert pins == [f"numpy=={version('numpy')}", f"pandas=={version('pandas')}"]
+    with pytest.raises(MLError, match="not-a-distribution-here") as caught:
+        pinned_requirements(["numpy", "not-a-distribution-here"])
+    assert caught.value.hint
+
+
+def test_warnings_while_registering_are_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # pytest turns warnings into errors here (pyproject's filterwarnings): MLflow saved
+    # no signature when one of its warnings became an exception mid-inference.
+    with caplog.at_level(logging.INFO, "lakehouse.ml.tracking"), logged_warnings("registering m"):
+        warnings.warn("Hint: Inferred schema contains integer column(s)", UserWarning, 1)
+        warnings.warn("Operation with range", DeprecationWarning, 1)
+        done = True
+    assert done
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == [
+        "registering m: UserWarning: Hint: Inferred schema contains integer column(s)",
+        "registering m: DeprecationWarning: Operation with range",
+    ]
