@@ -129,7 +129,7 @@ def fit_frame(label: str, data: pa.Table, table: pa.Schema | None,
             _check_explicit_against_table(name, kind, table_type)
             column = _fitted(label, name, column, kind, formats, "--type")
         column = _fitted(label, name, column, storable(column.type), formats, "storable")
-        if table_type is not None and (kind is None or kind == table_type):
+        if table_type is not None and (kind is None or storable(kind) == storable(table_type)):
             target = with_input_fields(table_type, column.type, name, storable)
             column = _fitted(label, name, column, target, formats, "table")
         elif kind is None and is_text(column.type):
@@ -142,8 +142,11 @@ def _check_explicit_against_table(name: str, given: pa.DataType,
                                   table_type: pa.DataType | None) -> None:  # fmt: skip
     """IngestError when ``--type`` differs from the table's type other than by a promotion
     Iceberg allows (int to long, float to double, a decimal's precision widened)."""
-    if table_type is None or given == table_type:
+    # Compared as Iceberg types: pyiceberg reads a string column as Arrow large_string,
+    # and --type gives string (one Iceberg type, two Arrow spellings).
+    if table_type is None or storable(given) == storable(table_type):
         return  # a legal promotion is kept as given: the schema update widens the column
+    given, table_type = storable(given), storable(table_type)
     wider = promotion(table_type)
     if wider is not None and pa.types.is_decimal(wider):
         legal = pa.types.is_decimal(given) and given.scale == table_type.scale and (

@@ -13,7 +13,7 @@ import pytest
 from lakehouse.errors import IngestError
 from lakehouse.lake.casting import TextFormats, Unconvertible, convert, widest
 from lakehouse.lake.column_types import load_schema_file, parse_type, parse_type_flags
-from lakehouse.lake.contract import fit_column, fit_frame, refuse_untyped, unify
+from lakehouse.lake.contract import fit_column, fit_frame, refuse_untyped, storable, unify
 from lakehouse.lake.ingest import check_mode
 from lakehouse.lake.names import check_columns, normalise_table_name
 from lakehouse.lake.readers import ReadOptions, read_csv, read_json, sniff_delimiter
@@ -538,6 +538,24 @@ def test_type_flag_promoting_the_table_column_is_kept(
     fitted = fit_frame("t.csv", data, pa.schema([("amount", table_type)]), {"amount": given},
                        TextFormats(), [])  # fmt: skip
     assert fitted.schema.field("amount").type == given
+
+
+@pytest.mark.parametrize(
+    ("table_type", "given"),
+    [(pa.large_string(), pa.string()), (pa.large_binary(), pa.binary()),
+     (pa.list_(pa.large_string()), pa.list_(pa.string())),
+     (pa.timestamp("us", tz="UTC"), pa.timestamp("us", tz="UTC"))],
+)  # fmt: skip
+def test_type_flag_naming_the_table_type_in_another_arrow_spelling_is_kept(
+    table_type: pa.DataType, given: pa.DataType
+) -> None:
+    # pyiceberg reads an Iceberg string column as Arrow large_string; `--type c=string`
+    # on such a table was refused as "string conflicts with the table, whose column is
+    # string" (seen re-training the ML features table).
+    data = pa.table({"c": pa.array([None], pa.null())})
+    fitted = fit_frame("t.csv", data, pa.schema([("c", table_type)]), {"c": given},
+                       TextFormats(), [])  # fmt: skip
+    assert storable(fitted.schema.field("c").type) == storable(table_type)
 
 
 @pytest.mark.parametrize(
