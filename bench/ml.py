@@ -140,10 +140,14 @@ def ml_bench(lake: Lakehouse) -> dict[str, Any]:
     from lakehouse.sample import load_sample
 
     load_s, _ = timed(lambda: load_sample(lake, scale=SCALE))
+    before = os.getloadavg()[0]
+    trained = training(lake)
     return {
         "scale": SCALE,
         "sample_load_s": load_s,
-        "training": training(lake),
+        # The machine's 1-minute load average before and after the training calls.
+        "training_load_average": [before, os.getloadavg()[0]],
+        "training": trained,
         "recommender": recommender_figures(lake),
         "endpoint": endpoint_latency(lake),
     }
@@ -169,8 +173,10 @@ def run_alone() -> dict[str, Any]:
 def print_table(console: Console, result: dict[str, Any]) -> None:
     table = Table("figure", "measured", "baseline", title="machine learning at scale 1")
     t, rec, ep = result["training"], result["recommender"], result["endpoint"]
+    load = result.get("training_load_average", [float("nan")] * 2)
     table.add_row("train segments (features, k-means k by silhouette, batch output)",
-                  f"{t['segments_train_s']:.1f} s", f"k={t['segments_k']}")  # fmt: skip
+                  f"{t['segments_train_s']:.1f} s",
+                  f"k={t['segments_k']}; load average {load[0]:.1f} -> {load[1]:.1f}")  # fmt: skip
     table.add_row("train recommendations (hold-out, refit, register, batch output)",
                   f"{t['recommendations_train_s']:.1f} s", f"{t['recommendations_rows']:,} rows")  # fmt: skip
     for algorithm in ("item_knn", "als"):
