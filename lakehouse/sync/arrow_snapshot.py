@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from lakehouse.errors import SyncStoppedError
 from lakehouse.sync import pgtypes
 from lakehouse.sync.model import DeadLetter, TableBatch
 from lakehouse.sync.pgoutput import Column
@@ -45,6 +46,11 @@ _CLOCK: Final = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
 _TIMESTAMP: Final = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} {_CLOCK}$"
 _TIMESTAMPTZ: Final = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} {_CLOCK}\+00$"
 _TIME: Final = rf"^{_CLOCK}$"
+
+
+class SnapshotReadError(SyncStoppedError):
+    """The snapshot's CSV could not be parsed: a fault of this module, never of the data."""
+
 
 Cast = Callable[[pa.Array, pa.DataType], pa.Array]
 
@@ -231,7 +237,6 @@ def _whole_records(data: bytearray) -> int:
 def read_text_chunks(chunks: Iterable[bytes], names: Sequence[str]) -> Iterator[pa.Table]:
     """Chunks of PostgreSQL CSV (whole records, no header) as tables of string columns;
     NULL (unquoted empty) is null, ``""`` is the empty string."""
-    read_options = pa_csv.ReadOptions(column_names=list(names))
     parse_options = pa_csv.ParseOptions(newlines_in_values=True)
     convert_options = pa_csv.ConvertOptions(
         column_types={name: pa.string() for name in names},
@@ -240,8 +245,32 @@ def read_text_chunks(chunks: Iterable[bytes], names: Sequence[str]) -> Iterator[
         quoted_strings_can_be_null=False,
     )
     for chunk in chunks:
-        yield pa_csv.read_csv(pa.py_buffer(chunk), read_options=read_options,
-                              parse_options=parse_options, convert_options=convert_options)  # fmt: skip
+        try:
+            text = _read_csv(chunk, names, parse_options, convert_options, block_size=None)
+        except pa.ArrowInvalid:
+            # pyarrow's 1 MiB blocks (parsed in parallel) fail on a record longer than
+            # a block; the whole chunk as one block holds a record of any size.
+            text = _read_csv(chunk, names, parse_options, convert_options, len(chunk) + 1)
+        yield text
+
+
+def _read_csv(chunk: bytes, names: Sequence[str], parse_options: pa_csv.ParseOptions,
+              convert_options: pa_csv.ConvertOptions, block_size: int | None) -> pa.Table:  # fmt: skip
+    """One chunk parsed; a chunk PostgreSQL's CSV cannot be is a SnapshotReadError (ours)."""
+    read_options = pa_csv.ReadOptions(column_names=list(names))
+    if block_size is not None:
+        read_options.block_size = block_size
+    try:
+        return pa_csv.read_csv(pa.py_buffer(chunk), read_options=read_options,
+                               parse_options=parse_options, convert_options=convert_options)  # fmt: skip
+    except pa.ArrowInvalid as exc:
+        if block_size is None:
+            raise
+        raise SnapshotReadError(
+            f"Reading the snapshot's CSV from PostgreSQL failed ({len(chunk):,} bytes): {exc}",
+            hint="This is a bug in lakehouse, not a problem with your data: please report it "
+            "with this message.",
+        ) from exc
 
 
 def raw_rows(text: pa.Table, rows: Sequence[int]) -> list[dict[str, str | None]]:
