@@ -7,9 +7,16 @@ to the current one are read through their manifests:
 * keys of data files removed in that range (copy-on-write deletes and
   overwrites rewrite files) whose rows did not come back are deleted.
 
-When the range holds delete files (merge-on-read writes from Spark or Trino),
-or the checkpoint is no longer an ancestor (rollback, expired snapshots), the
-index is brought in line with a full comparison instead.
+* rows at positions that position delete files added in that range name
+  (merge-on-read: the sync's own, Spark's, Trino's) are deleted unless their
+  key is live again.
+
+Rows are read with their position deletes applied. With delete files about, a
+key of a removed file or a deleted position may still live in an untouched
+file, so such keys are deleted only when no live row holds them. When the
+range holds equality deletes, or the checkpoint is no longer an ancestor
+(rollback, expired snapshots), or a file the range names is gone, the index is
+brought in line with a full comparison instead.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
@@ -37,12 +45,15 @@ from lakehouse.sync.writers import OpenSearchWriter
 
 
 class RangeChanges:
-    """Data files added and removed between two snapshots."""
+    """Data files added and removed, and position delete files added or removed,
+    between two snapshots."""
 
     def __init__(self) -> None:
         self.added: dict[str, DataFile] = {}
         self.removed: dict[str, DataFile] = {}
-        self.has_delete_files = False
+        self.position_deletes: dict[str, DataFile] = {}
+        self.deletes_removed = False
+        self.has_equality_deletes = False
 
     def collect(self, table: Table, snapshot: Snapshot) -> None:
         for manifest in snapshot.manifests(table.io):
@@ -52,8 +63,13 @@ class RangeChanges:
                 if entry.snapshot_id != snapshot.snapshot_id:
                     continue
                 data_file = entry.data_file
-                if data_file.content != DataFileContent.DATA:
-                    self.has_delete_files = True
+                if data_file.content == DataFileContent.EQUALITY_DELETES:
+                    self.has_equality_deletes = True
+                elif data_file.content == DataFileContent.POSITION_DELETES:
+                    if entry.status == ManifestEntryStatus.ADDED:
+                        self.position_deletes[data_file.file_path] = data_file
+                    elif entry.status == ManifestEntryStatus.DELETED:
+                        self.deletes_removed = True
                 elif entry.status == ManifestEntryStatus.ADDED:
                     self.added[data_file.file_path] = data_file
                 elif entry.status == ManifestEntryStatus.DELETED:
@@ -119,10 +135,14 @@ class IcebergToOpenSearch:
         for snapshot in chain or []:
             changes.collect(table, snapshot)
         self._state("streaming")
-        if chain is None or changes.has_delete_files:
+        batch = None
+        if chain is not None and not changes.has_equality_deletes:
+            try:
+                batch = self._incremental(table, name, key, schema, changes)
+            except OSError:  # a file of the range is gone (expired meanwhile)
+                batch = None
+        if batch is None:
             batch = self._full_comparison(table, name, key, schema)
-        else:
-            batch = self._incremental(table, name, key, schema, changes)
         refused = self.writer.write(name, batch, str(current.snapshot_id))
         self.dead_letters.record(refused)
         self.writer.commit([name], str(current.snapshot_id))
@@ -145,23 +165,52 @@ class IcebergToOpenSearch:
             )
         return key
 
-    def _read(self, table: Table, files: Iterable[DataFile]) -> pa.Table:
-        tasks = [FileScanTask(data_file) for data_file in files]
-        scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
-        return scan.to_table(tasks) if tasks else schema_to_pyarrow(table.schema()).empty_table()
+    def _read(self, table: Table, tasks: Iterable[FileScanTask],
+              columns: tuple[str, ...] | None = None) -> pa.Table:  # fmt: skip
+        """The rows of ``tasks`` (their delete files applied), all or only ``columns``."""
+        tasks = list(tasks)
+        schema = table.schema() if columns is None else table.schema().select(*columns)
+        scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
+        return scan.to_table(tasks) if tasks else schema_to_pyarrow(schema).empty_table()
 
     def _incremental(self, table: Table, name: str, key: tuple[str, ...], schema: pa.Schema,
                      changes: RangeChanges) -> TableBatch:  # fmt: skip
-        live = {task.file.file_path for task in table.scan().plan_files()}
-        added = [f for path, f in changes.added.items() if path in live]
+        live = {task.file.file_path: task for task in table.scan().plan_files()}
         batch = TableBatch(name, key, schema)
-        for row in self._read(table, added).to_pylist():
+        for row in self._read(table, [live[p] for p in changes.added if p in live]).to_pylist():
             batch.upsert(row)
-        gone = self._read(table, changes.removed.values()).select(list(key)).to_pylist()
-        for row in gone:
+        gone = self._read(table, [FileScanTask(f) for f in changes.removed.values()], key)
+        gone = pa.concat_tables([gone, self._deleted_rows(table, changes, key, live)])
+        with_deletes = (changes.position_deletes or changes.deletes_removed
+                        or any(task.delete_files for task in live.values()))  # fmt: skip
+        if with_deletes and gone.num_rows:  # the key may live on in an untouched file
+            gone = gone.join(
+                self._read(table, live.values(), key), list(key), join_type="left anti"
+            )
+        for row in gone.to_pylist():
             if tuple(row[k] for k in key) not in batch.upserts:
                 batch.delete(row)
         return batch
+
+    def _deleted_rows(self, table: Table, changes: RangeChanges, key: tuple[str, ...],
+                      live: dict[str, FileScanTask]) -> pa.Table:  # fmt: skip
+        """The keys of the rows the range's position delete files delete (``live``: the
+        current snapshot's tasks by data file path)."""
+        from pyiceberg.io.pyarrow import _read_deletes
+
+        positions: dict[str, list[pa.ChunkedArray]] = {}
+        for delete_file in changes.position_deletes.values():
+            for path, array in _read_deletes(table.io, delete_file).items():
+                positions.setdefault(path, []).append(array)
+        parts = [schema_to_pyarrow(table.schema().select(*key)).empty_table()]
+        files = {**{path: task.file for path, task in live.items()}, **changes.removed}
+        for path, arrays in positions.items():
+            if path not in files:  # removed before the range: its rows were handled then
+                continue
+            rows = self._read(table, [FileScanTask(files[path])], key)
+            taken = pa.concat_arrays([c for a in arrays for c in a.chunks])
+            parts.append(rows.take(pc.unique(taken.cast(pa.int64()))))
+        return pa.concat_tables(parts)
 
     def _full_comparison(self, table: Table, name: str, key: tuple[str, ...],
                          schema: pa.Schema) -> TableBatch:  # fmt: skip

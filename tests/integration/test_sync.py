@@ -180,6 +180,33 @@ def test_merge_on_read_deletes_reach_opensearch(
     assert nowhere["count"] > 0
 
 
+def test_the_syncs_own_merge_on_read_reaches_opensearch_incrementally(
+    stack: Settings, shop: str, declare: Declare, opensearch_prefix: str
+) -> None:
+    """Position deletes the sync writes are followed change by change, not compared in full."""
+    merge_on_read = stack.model_copy(update={"sync_iceberg_write_mode": "merge-on-read"})
+    to_lake = declare("postgres", "iceberg", ("customers",))
+    table = to_lake.iceberg_target("customers", stack)
+    to_search = declare("iceberg", "opensearch", (table,), index_prefix=opensearch_prefix,
+                        namespace=None)  # fmt: skip
+    sync_once(merge_on_read, to_lake)
+    sync_once(stack, to_search)
+    execute(
+        shop,
+        "UPDATE customers SET city = 'Nowhere' WHERE customer_id IN (2, 5, 9)",
+        "DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM customers c "
+        "WHERE NOT EXISTS (SELECT FROM orders o WHERE o.customer_id = c.customer_id) "
+        "AND customer_id NOT IN (2, 5, 9) ORDER BY customer_id LIMIT 2)",
+    )
+    sync_once(merge_on_read, to_lake)
+    tasks = open_catalog(stack).load_table(table).scan().plan_files()
+    assert any(task.delete_files for task in tasks), "the sync wrote no position deletes"
+    result = sync_once(stack, to_search)
+    assert result.changes == 5  # three updated, two deleted: not every row again
+    assert_in_sync(stack, to_search)
+    assert_in_sync(stack, to_lake)
+
+
 def test_a_new_source_column_evolves_both_targets(
     stack: Settings, shop: str, declare: Declare, opensearch: Any, opensearch_prefix: str
 ) -> None:
