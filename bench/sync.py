@@ -113,20 +113,23 @@ class Probe(threading.Thread):
     the current snapshot, OpenSearch with a search (the index refresh counts).
     """
 
-    def __init__(self, settings: Settings, dsn: str, lake: Integration, index: str,
+    def __init__(self, settings: Settings, dsn: str, lake: Integration, index: str | None,
                  product_ids: list[int]) -> None:  # fmt: skip
+        """``index``: None to time Iceberg only."""
         super().__init__(daemon=True)
         self.settings, self.dsn, self.index, self.product_ids = settings, dsn, index, product_ids
         self.catalog = open_catalog(settings)
         self.table = lake.iceberg_target("products", settings)
-        self.lags: dict[str, list[float]] = {"iceberg": [], "opensearch": []}
+        self.targets = {"iceberg", "opensearch"} if index else {"iceberg"}
+        self.lags: dict[str, list[float]] = {target: [] for target in self.targets}
+        self.seen_at: list[float] = []  # when each Iceberg lag was taken (perf_counter)
         self.missed = 0
         self.stop_event = threading.Event()
 
     def run(self) -> None:
         from lakehouse.services.opensearch import OpenSearchService
 
-        client = OpenSearchService(self.settings).client()
+        client = OpenSearchService(self.settings).client() if self.index else None
         pending: dict[int, tuple[str, float, set[str]]] = {}
         free, number, next_at = list(self.product_ids), 0, time.perf_counter()
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -138,7 +141,7 @@ class Probe(threading.Thread):
                     conn.execute(
                         "UPDATE products SET name = %s WHERE product_id = %s", (marker, product)
                     )
-                    pending[product] = (marker, time.perf_counter(), {"iceberg", "opensearch"})
+                    pending[product] = (marker, time.perf_counter(), set(self.targets))
                     next_at = now + 0.5
                 self._check(pending, client)
                 for product, (_, committed, _) in list(pending.items()):
@@ -147,7 +150,8 @@ class Probe(threading.Thread):
                         del pending[product]
                 free += [p for p in self.product_ids if p not in pending and p not in free]
                 time.sleep(0.1)  # each check costs CPU the follower shares
-        client.close()
+        if client is not None:
+            client.close()
 
     def _check(self, pending: dict[int, tuple[str, float, set[str]]], client: Any) -> None:
         if not pending:
@@ -158,30 +162,37 @@ class Probe(threading.Thread):
             row_filter=f"product_id IN ({ids})", selected_fields=("product_id", "name")
         )
         seen = {"iceberg": set(lake.to_arrow().column("name").to_pylist())}
-        markers = [marker for marker, _, _ in pending.values()]
-        query = {
-            "query": {"terms": {"name.keyword": markers}},
-            "size": len(markers),
-            "_source": ["name"],
-        }
-        hits = client.search(index=self.index, body=query)["hits"]["hits"]
-        seen["opensearch"] = {hit["_source"]["name"] for hit in hits}
+        if client is not None:
+            markers = [marker for marker, _, _ in pending.values()]
+            query = {
+                "query": {"terms": {"name.keyword": markers}},
+                "size": len(markers),
+                "_source": ["name"],
+            }
+            hits = client.search(index=self.index, body=query)["hits"]["hits"]
+            seen["opensearch"] = {hit["_source"]["name"] for hit in hits}
         done = time.perf_counter()
         for product, (marker, committed, waiting) in list(pending.items()):
             for target in list(waiting):
                 if marker in seen[target]:
                     self.lags[target].append(done - committed)
+                    if target == "iceberg":
+                        self.seen_at.append(done)
                     waiting.discard(target)
             if not waiting:
                 del pending[product]
 
 
-def follower(integrations: list[Integration], log: Path) -> subprocess.Popen[bytes]:
+def follower(integrations: list[Integration], log: Path,
+             write_mode: str | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+    env = os.environ.copy()
+    if write_mode is not None:
+        env["LAKEHOUSE_SYNC_ICEBERG_WRITE_MODE"] = write_mode
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "lakehouse.cli", "sync", "run", "--follow",
              *[i.name for i in integrations]],
-            stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
 
 
@@ -194,19 +205,25 @@ def wait_following(settings: Settings, integrations: list[Integration],
         if all(s.pid == process.pid and s.state in ("idle", "streaming") for s in statuses):
             return
         time.sleep(0.2)
-    raise RuntimeError(f"the bench follower is not following (exit code {process.poll()})")
+    states = {i.name: (store.read(i.name).state, store.read(i.name).pid) for i in integrations}
+    raise RuntimeError(
+        f"the bench follower (pid {process.pid}) is not following (exit code "
+        f"{process.poll()}); states and pids: {states}"
+    )
 
 
-def lag_bench(settings: Settings, dsn: str, lake: Integration, search: Integration,
-              rate: float, product_ids: list[int]) -> dict[str, Any]:  # fmt: skip
+def lag_bench(settings: Settings, dsn: str, lake: Integration, search: Integration | None,
+              rate: float, product_ids: list[int], seconds: float = LAG_SECONDS) -> dict[str, Any]:  # fmt: skip
+    """Lag percentiles at ``rate`` changes/s; ``search`` None: Iceberg only."""
     stop = threading.Event()
     traffic = threading.Thread(target=lambda: ShopSimulator(dsn, rate, seed=5).run(stop=stop))
     traffic.start()
     time.sleep(2)  # warm-up: the first loaded pass is not the steady state being measured
-    probe = Probe(settings, dsn, lake, search.index_name("products", settings), product_ids)
+    index = search.index_name("products", settings) if search else None
+    probe = Probe(settings, dsn, lake, index, product_ids)
     probe.start()
     disk = [disk_mib(settings.home_dir).get("s3", 0.0)]
-    for _ in range(int(LAG_SECONDS / 5)):  # the lake's disk use over the run: flat or not
+    for _ in range(int(seconds / 5)):  # the lake's disk use over the run: flat or not
         time.sleep(5)
         disk.append(disk_mib(settings.home_dir).get("s3", 0.0))
     probe.stop_event.set()
@@ -218,7 +235,55 @@ def lag_bench(settings: Settings, dsn: str, lake: Integration, search: Integrati
     for target, lags in probe.lags.items():
         figures[f"{target}_p50_s"] = statistics.median(lags)
         figures[f"{target}_p95_s"] = percentile(lags, 0.95)
+    # Flat over time or not: the median Iceberg lag of the first and the second half.
+    half = len(probe.lags["iceberg"]) // 2
+    if half:
+        figures["iceberg_p50_first_half_s"] = statistics.median(probe.lags["iceberg"][:half])
+        figures["iceberg_p50_second_half_s"] = statistics.median(probe.lags["iceberg"][half:])
     return figures
+
+
+def write_mode_lag_bench(settings: Settings, log_dir: Path) -> dict[str, Any]:
+    """Iceberg lag at 1,000 changes/s with each write mode, one after the other in the
+    same run (same machine state), each by its own follower of a fresh integration.
+    Also each table's data and delete files at the end."""
+    database = "bench_lag"
+    drop_database(settings, database)
+    create_database(settings, database)
+    dsn = settings.postgres_dsn(database)
+    with psycopg.connect(dsn) as conn:
+        load_shop(conn, scale=1.0)
+        product_ids = [row[0] for row in conn.execute(
+            "INSERT INTO products (sku, name, category, brand, price, cost, created_at) "
+            "SELECT 'PROBE-' || g, 'probe', 'Probes', 'Bench', 1, 1, now() "
+            f"FROM generate_series(1, {PROBES}) g RETURNING product_id").fetchall()]  # fmt: skip
+    store, result = IntegrationStore(settings), {}
+    for mode in ("copy-on-write", "merge-on-read"):
+        short = "cow" if mode == "copy-on-write" else "mor"
+        lake = Integration(name=f"bench-lag-{short}", source="postgres", target="iceberg",
+                           tables=SHOP_TABLES, database=database, namespace=f"bench_{short}")  # fmt: skip
+        store.create(lake, replace=True)
+        _catch_up(settings, lake)
+        process = follower([lake], log_dir / f"bench-lag-{short}.log", mode)
+        try:
+            wait_following(settings, [lake], process)
+            figures = lag_bench(settings, dsn, lake, None, 1000, product_ids, 60.0)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        figures["files"] = _table_files(settings, lake)
+        figures["load_average_1m"] = os.getloadavg()[0]
+        result[mode] = figures
+    return result
+
+
+def _table_files(settings: Settings, lake: Integration) -> dict[str, dict[str, int]]:
+    catalog, files = open_catalog(settings), {}
+    for table in SHOP_TABLES:
+        tasks = list(catalog.load_table(lake.iceberg_target(table, settings)).scan().plan_files())
+        deletes = {d.file_path for task in tasks for d in task.delete_files}
+        files[table] = {"data_files": len(tasks), "delete_files": len(deletes)}
+    return files
 
 
 def throughput_bench(settings: Settings, dsn: str, lake: Integration) -> dict[str, Any]:
@@ -263,3 +328,39 @@ def sync_bench(settings: Settings, log_dir: Path, snapshot_only: bool = False) -
     result["targets"] = {"snapshot_vs_raw": 0.5, "iceberg_p50_lag_s": 1.0,
                          "iceberg_p95_lag_s": 2.0, "at_rate": 1000}  # fmt: skip
     return result
+
+
+def run_lag_only(console: Any) -> None:
+    """`python -m bench lag`: ``write_mode_lag_bench`` on a stack of its own (no
+    OpenSearch), into bench/results/sync_lag.json."""
+    import json
+    import tempfile
+
+    from rich.table import Table
+
+    from lakehouse.config import load_settings
+    from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
+
+    with tempfile.TemporaryDirectory(prefix="lakehouse-bench-", ignore_cleanup_errors=True) as home:
+        os.environ.update(isolated_stack_env(Path(home)))
+        settings = load_settings()
+        runtime = LocalRuntime(settings)
+        try:
+            with console.status("Iceberg lag at 1,000 changes/s, copy-on-write then merge-on-read"):
+                runtime.up(["s3", "catalog", "postgres"])
+                result = write_mode_lag_bench(settings, Path(home))
+        finally:
+            runtime.down()
+    result["targets"] = {"iceberg_p50_lag_s": 1.0, "iceberg_p95_lag_s": 2.0, "at_rate": 1000}
+    results = Path(__file__).parent / "results"
+    (results / "sync_lag.json").write_text(json.dumps(result, indent=2))
+    table = Table("write mode", "p50", "p95", "p50 1st/2nd half", "probes", "delete files",
+                  "load", title="Iceberg lag at 1,000 changes/s")  # fmt: skip
+    for mode in ("copy-on-write", "merge-on-read"):
+        lag = result[mode]
+        deletes = sum(t["delete_files"] for t in lag["files"].values())
+        table.add_row(mode, f"{lag['iceberg_p50_s']:.2f} s", f"{lag['iceberg_p95_s']:.2f} s",
+                      f"{lag.get('iceberg_p50_first_half_s', 0):.2f} / "
+                      f"{lag.get('iceberg_p50_second_half_s', 0):.2f} s",
+                      str(lag["probes"]), str(deletes), f"{lag['load_average_1m']:.1f}")  # fmt: skip
+    console.print(table)
