@@ -44,7 +44,8 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
     """Declare an integration (stored in the lake house's home)."""
     from pydantic import ValidationError
 
-    from lakehouse.sync.integrations import Integration, IntegrationStore
+    from lakehouse.sync.admin import create_integration
+    from lakehouse.sync.integrations import Integration, validation_sentences
 
     given = {k: v for k, v in options.items() if v is not None}
     try:
@@ -54,9 +55,10 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
         )  # fmt: skip
     except ValidationError as exc:
         raise ConfigError(
-            f"Invalid integration: {exc}", hint="See `lakehouse sync create --help`."
-        ) from exc
-    IntegrationStore(settings_of(ctx)).create(integration)
+            f"Invalid integration: {validation_sentences(exc, flags=True)} Nothing was created.",
+            hint="See `lakehouse sync create --help`.",
+        ) from None
+    create_integration(settings_of(ctx), integration)
     click.echo(f"created {name}: {integration.source} -> {integration.target}")
 
 

@@ -16,7 +16,7 @@ from filelock import FileLock, Timeout
 from psycopg import sql
 
 from lakehouse.config import Settings
-from lakehouse.errors import ConfigError, SyncError
+from lakehouse.errors import ConfigError, ServiceUnavailableError, SyncError
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.integrations import Integration, IntegrationStore, slot_prefix
 from lakehouse.sync.status import StatusStore
@@ -81,6 +81,24 @@ def drop_source_positions(settings: Settings, integration: Integration,
     return dropped
 
 
+def _could_not(what: str, exc: Exception) -> str:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return f"could not {what}: {reason}"
+
+
+def _drop_source_positions_reporting(settings: Settings, integration: Integration) -> list[str]:
+    """drop_source_positions, a failure said in a line (lakehouse's own state goes anyway)."""
+    try:
+        return drop_source_positions(settings, integration)
+    except (psycopg.Error, OSError) as exc:
+        slots = slot_prefix(integration.name) + "_*"
+        return [_could_not(
+            f"drop replication slots / publications {slots} in database "
+            f"{integration.database_name(settings)} (if any, they hold WAL until dropped: "
+            "SELECT pg_drop_replication_slot(name))", exc,
+        )]  # fmt: skip
+
+
 def _drop_targets(settings: Settings, integration: Integration) -> list[str]:
     from lakehouse.sync.runner import build_pipeline
 
@@ -128,10 +146,19 @@ def delete_integration(settings: Settings, name: str, drop_targets: bool = False
             hint=f"Remove [sync.{name}] from lakehouse.toml: the sync service (or `lakehouse "
             "sync run --follow`) then drops its replication slot and positions within a poll.",
         )
-    integration = store.get(name)
+    integration = store.get(name, checked=False)
     with holding(settings, name):
-        lines = _drop_targets(settings, integration) if drop_targets else []
-        lines += drop_source_positions(settings, integration)
+        lines = []
+        if drop_targets:
+            try:
+                lines += _drop_targets(settings, integration)
+            except Exception as exc:  # a server down: its own state still goes
+                lines.append(
+                    _could_not(
+                        f"drop the targets {', '.join(_targets(settings, integration))}", exc
+                    )
+                )
+        lines += _drop_source_positions_reporting(settings, integration)
         store.remove(name)
         GenerationStore(settings).forget(name)
         StatusStore(settings).remove(name)
@@ -140,3 +167,94 @@ def delete_integration(settings: Settings, name: str, drop_targets: bool = False
         kept = ", ".join(_targets(settings, integration))
         lines.append(f"kept {integration.target} {kept} (--drop-targets drops them)")
     return [*lines, f"deleted {name}"]
+
+
+def create_integration(settings: Settings, integration: Integration) -> None:
+    """Store a new integration once its source shows it can work: every table exists
+    and has a key (its primary key / identifier fields, or the declared key columns).
+
+    A source that does not answer is a ServiceUnavailableError and nothing is stored:
+    an unchecked integration would fail later, after its replication slot held WAL.
+    Raises ConfigError (nothing stored) for a table, key or database that is not there,
+    or a target another integration already writes.
+    """
+    if integration.source == "postgres":
+        _check_postgres_source(settings, integration)
+    else:
+        _check_iceberg_source(settings, integration)
+    IntegrationStore(settings).create(integration)
+
+
+_COLUMNS_SQL = """
+SELECT a.attname, coalesce(a.attnum = ANY(i.indkey), false)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
+  AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+def _check_postgres_source(settings: Settings, integration: Integration) -> None:
+    database = integration.database_name(settings)
+    try:
+        conn = psycopg.connect(settings.postgres_dsn(database), connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if f'database "{database}" does not exist' in str(exc):
+            raise ConfigError(
+                f"PostgreSQL has no database {database}; nothing was created.",
+                hint="Pass --database with an existing database (psql's \\l lists them).",
+            ) from None
+        raise ServiceUnavailableError(
+            "postgres",
+            f"{settings.client_host}:{settings.postgres_port}",
+            f"checking {integration.name} against its source (nothing was created)",
+            " ".join(str(exc).split()),
+        ) from None
+    with conn:
+        for table in integration.tables:
+            schema, name = integration.source_table(table)
+            columns: dict[str, bool] = dict(conn.execute(_COLUMNS_SQL, (schema, name)).fetchall())
+            if not columns:
+                raise ConfigError(
+                    f"Table {schema}.{name} does not exist in database {database}; "
+                    "nothing was created.",
+                    hint="Fix --tables (psql's \\dt lists the tables) or --database.",
+                )
+            _check_key(integration, f"{schema}.{name}", list(columns),
+                       [c for c, is_key in columns.items() if is_key])  # fmt: skip
+
+
+def _check_iceberg_source(settings: Settings, integration: Integration) -> None:
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from lakehouse.lake.catalog import open_catalog
+
+    catalog = open_catalog(settings)  # ServiceUnavailableError when it does not answer
+    for table in integration.tables:
+        try:
+            schema = catalog.load_table(table).schema()
+        except NoSuchTableError:
+            raise ConfigError(
+                f"Iceberg table {table} does not exist; nothing was created.",
+                hint="Fix --tables (`lakehouse tables` lists them).",
+            ) from None
+        names = [f.name for f in schema.fields]
+        identifiers = [schema.find_column_name(i) or "" for i in schema.identifier_field_ids]
+        _check_key(integration, table, names, identifiers)
+
+
+def _check_key(integration: Integration, table: str, columns: list[str],
+               primary_key: list[str]) -> None:  # fmt: skip
+    if missing := [k for k in integration.key if k not in columns]:
+        raise ConfigError(
+            f"Table {table} has no column {', '.join(missing)} (the --key); nothing was created.",
+            hint=f"Its columns: {', '.join(columns)}.",
+        )
+    if not integration.key and not primary_key:
+        raise ConfigError(
+            f"Table {table} has no primary key, so its changes cannot be matched to target "
+            "rows; nothing was created.",
+            hint="Add a primary key (or Iceberg identifier fields), or pass --key with "
+            "columns that identify a row.",
+        )

@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 
 SUPPORTED = {("postgres", "iceberg"), ("postgres", "opensearch"), ("iceberg", "opensearch")}
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,40}$"
+# OpenSearch index names: lowercase, none of \\ / * ? " < > | , # : or space, not
+# starting with - _ +. Checked, never lowercased silently.
+INDEX_PREFIX_PATTERN = r"^([a-z0-9][a-z0-9._-]*)?$"
+# What a refused field must look like, in words (pydantic's own text names regexes).
+FIELD_RULES = {
+    "name": "must start with a lowercase letter and hold only a-z, 0-9, _ and - "
+    "(at most 41 characters)",
+    "index_prefix": "must be lowercase and hold only a-z, 0-9, ., _ and - (not first), "
+    "as OpenSearch index names do",
+    "tables": "must name at least one table",
+    "batch_seconds": "must be more than 0",
+    "batch_rows": "must be at least 1",
+}
 
 
 class Integration(BaseModel):
@@ -45,7 +58,9 @@ class Integration(BaseModel):
         default=None, description="Iceberg namespace of the target tables (default: database)."
     )
     index_prefix: str | None = Field(
-        default=None, description="OpenSearch index name prefix (default '<database>-')."
+        default=None,
+        pattern=INDEX_PREFIX_PATTERN,
+        description="OpenSearch index name prefix (default '<database>-').",
     )
     batch_seconds: float | None = Field(
         default=None, gt=0,
@@ -64,6 +79,10 @@ class Integration(BaseModel):
             raise ValueError(f"{self.source} -> {self.target} is not supported; use {pairs}")
         if self.source == "iceberg" and any("." not in t for t in self.tables):
             raise ValueError("iceberg tables must be namespace-qualified, e.g. retail.products")
+        named = [self.source_table(t) if self.source == "postgres" else t for t in self.tables]
+        if twice := sorted({".".join(t) if isinstance(t, tuple) else t
+                            for t in named if named.count(t) > 1}):  # fmt: skip
+            raise ValueError(f"table {', '.join(twice)} is listed more than once")
         return self
 
     def database_name(self, settings: Settings) -> str:
@@ -87,6 +106,12 @@ class Integration(BaseModel):
 
     def iceberg_target(self, table: str, settings: Settings) -> str:
         return f"{self.namespace or self.database_name(settings)}.{self.source_table(table)[1]}"
+
+    def targets(self, settings: Settings) -> list[tuple[str, str]]:
+        """(target kind, table or index name) written for each source table."""
+        if self.target == "iceberg":
+            return [("iceberg", self.iceberg_target(t, settings)) for t in self.tables]
+        return [("opensearch", self.index_name(t, settings)) for t in self.tables]
 
     def index_name(self, table: str, settings: Settings) -> str:
         if self.source == "iceberg":
@@ -117,13 +142,19 @@ class IntegrationStore:
                 hint=f"Delete one: `lakehouse sync delete NAME` or edit {_config_name()}.",
             )
         known = declared | created
+        refuse_shared_targets(known, self.settings)
         generations = GenerationStore(self.settings).ensure(known)
         return {n: i.model_copy(update={"generation": generations[n]}) for n, i in known.items()}
 
     def declared_in_config_file(self, name: str) -> bool:
         return name in self._from_config_file()
 
-    def get(self, name: str) -> Integration:
+    def get(self, name: str, checked: bool = True) -> Integration:
+        """The integration ``name``; ``checked=False`` skips the check that no two
+        integrations write one target (so one that clashes can still be deleted)."""
+        if not checked and name in (created := self._from_home()):
+            generation = GenerationStore(self.settings).current(name) or ""
+            return created[name].model_copy(update={"generation": generation})
         known = self.all()
         if name not in known:
             raise ConfigError(
@@ -145,6 +176,9 @@ class IntegrationStore:
                 f"An integration named '{integration.name}' already exists.",
                 hint="Choose another name, or delete it first with `lakehouse sync delete`.",
             )
+        others = self._from_config_file() | created
+        others.pop(integration.name, None)
+        refuse_shared_targets(others | {integration.name: integration}, self.settings)
         if integration.name not in created:
             # A new incarnation: nothing a namesake stored before is trusted.
             GenerationStore(self.settings).renew(integration.name)
@@ -180,6 +214,39 @@ class IntegrationStore:
         return _parse(read_config_file("sync"), _config_name())
 
 
+def refuse_shared_targets(integrations: dict[str, Integration], settings: Settings) -> None:
+    """ConfigError naming both integrations when two write the same table or index:
+    one's snapshot would wipe the other's rows, and deleting one would drop both's."""
+    writers: dict[tuple[str, str], str] = {}
+    for name, integration in sorted(integrations.items()):
+        for target in integration.targets(settings):
+            other = writers.setdefault(target, name)
+            if other != name:
+                raise ConfigError(
+                    f"Integrations '{other}' and '{name}' both write {target[0]} {target[1]}.",
+                    hint="Give one another --index-prefix / --namespace (or other tables); "
+                    "one target is written by one integration only.",
+                )
+
+
+def validation_sentences(exc: ValidationError, flags: bool = False) -> str:
+    """A pydantic error as one plain sentence per field (``flags``: named as CLI options)."""
+    sentences = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        shown = "--" + field.replace("_", "-") if flags and field != "name" else field
+        rule = FIELD_RULES.get(field) if error["type"] != "value_error" else None
+        if not field or error["type"] == "value_error":
+            text = str(error["msg"]).removeprefix("Value error, ")
+            sentences.append(text[:1].upper() + text[1:] + ".")
+        elif error["type"] == "extra_forbidden":
+            sentences.append(f"{shown} is not a field of an integration.")
+        else:
+            said = rule or str(error["msg"]).lower()
+            sentences.append(f"{shown} {said}; got {error.get('input')!r}.")
+    return " ".join(sentences)
+
+
 def slot_prefix(name: str) -> str:
     """The part of slot and publication names shared by every generation of ``name``."""
     return "lakehouse_" + re.sub(r"[^a-z0-9_]", "_", name)
@@ -199,7 +266,8 @@ def _parse(section: object, origin: str) -> dict[str, Integration]:
             integrations[name] = Integration(name=name, **body)
         except (ValidationError, TypeError) as exc:
             raise ConfigError(
-                f"Integration '{name}' in {origin} is invalid: {exc}",
+                f"Integration '{name}' in {origin} is invalid: "
+                + (validation_sentences(exc) if isinstance(exc, ValidationError) else str(exc)),
                 hint="See `lakehouse sync create --help` for the fields.",
             ) from exc
     return integrations

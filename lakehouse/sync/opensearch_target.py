@@ -9,6 +9,13 @@ A TRUNCATE deletes the index and creates it again from the schema (the
 distribution lakehouse runs has no ``_delete_by_query``); replayed after a
 crash, it does the same again. Errors say what OpenSearch answered: only a
 connection that failed is reported as OpenSearch being down.
+
+An index deleted by hand is a lost target: the stack's node does not create
+indices on its own (``action.auto_create_index: false``), so the bulk request
+answers index_not_found; the index's checkpoint is then removed and the pass
+fails (retried), so the next pass snapshots the table again into a fresh index
+with the strict mapping. The checkpoint index itself is created on demand; lost,
+every position is gone with it and every table is snapshotted again.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import RequestError, TransportError
+from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from lakehouse.errors import SyncError, SyncStoppedError
 from lakehouse.sync.model import DeadLetter, TableBatch, document_id
@@ -109,6 +116,8 @@ class OpenSearchTarget:
         self.generation = generation
         # The mapping each index is known to hold (so a batch costs no mapping read).
         self._mapped: dict[str, dict[str, Any]] = {}
+        # Indices this target deleted (snapshot, TRUNCATE): created again, never "lost".
+        self._dropped: set[str] = set()
 
     def checkpoints(self) -> dict[str, str]:
         found = self._call("reading the checkpoints", self.client.get, index=CHECKPOINT_INDEX,
@@ -122,8 +131,16 @@ class OpenSearchTarget:
         """Write the integration's positions, all of them (callers merge)."""
         body = {"integration": self.integration, "generation": self.generation,
                 "positions": positions}  # fmt: skip
-        self._call("writing the checkpoints", self.client.index, index=CHECKPOINT_INDEX,
-                   id=self.integration, body=body, params={"refresh": "true"})  # fmt: skip
+        write = {"index": CHECKPOINT_INDEX, "id": self.integration, "body": body,
+                 "params": {"refresh": "true"}}  # fmt: skip
+        try:
+            self.client.index(**write)
+        except NotFoundError:  # no auto-created indices: the first checkpoint creates it
+            self._call("creating the checkpoint index", self.client.indices.create,
+                       index=CHECKPOINT_INDEX, ignore=[400])  # fmt: skip
+            self._call("writing the checkpoints", self.client.index, **write)
+        except TransportError as exc:
+            raise call_error(exc, "writing the checkpoints") from exc
 
     def document_ids(self, index: str) -> list[str]:
         """Every document id in the index (for a full comparison with the source)."""
@@ -142,7 +159,8 @@ class OpenSearchTarget:
         """Create the index from the schema, or add the fields its mapping lacks.
 
         An index whose mapping already holds the schema is left alone; a field
-        mapped otherwise raises SyncStoppedError quoting OpenSearch.
+        mapped otherwise raises SyncStoppedError quoting OpenSearch; an index missing though
+        a checkpoint names it (deleted by hand) raises SyncError and forgets the checkpoint.
         """
         mapping = index_mapping(schema, key)
         if self._mapped.get(index) == mapping:
@@ -150,7 +168,10 @@ class OpenSearchTarget:
         answer = self._call(f"reading the mapping of {index}", self.client.indices.get_mapping,
                             index=index, ignore=[404])  # fmt: skip
         if index not in answer:
+            if index not in self._dropped and index in self.checkpoints():
+                raise self._lost(index)  # a position for an index nobody here dropped
             self._create(index, mapping)
+            self._dropped.discard(index)
         else:
             current = answer[index].get("mappings", {}).get("properties", {})
             if added := missing_properties(current, mapping["properties"]):
@@ -219,14 +240,28 @@ class OpenSearchTarget:
             for (key, row), item in zip(rows, answer["items"], strict=True):
                 result = next(iter(item.values()))
                 status = result.get("status", 200)
+                error = result.get("error", {})
+                if error.get("type") == "index_not_found_exception":
+                    raise self._lost(index)
                 if status < 300 or (status == 404 and "delete" in item):  # already gone
                     continue
-                error = result.get("error", {})
                 if status in BUSY_STATUSES or error.get("type") in INDEX_ERRORS:
                     raise answered_error(status, {"error": error}, f"documents for {index}")
                 reason = f"OpenSearch refused the document: {server_answer(status, error)}"
                 refused.append(self._dead(batch, key, row, reason, position))
         return refused
+
+    def _lost(self, index: str) -> SyncError:
+        """The index was deleted outside lakehouse: forget its checkpoint, so the next
+        pass (retried) snapshots its table again into a fresh index."""
+        self._mapped.pop(index, None)
+        self.forget(index)
+        return SyncError(
+            f"Index {index} of {self.integration} is gone (deleted outside lakehouse); its "
+            "table will be snapshotted again on the next pass.",
+            hint="Nothing to do: the sync service retries; `lakehouse sync run "
+            f"{self.integration}` does it at once.",
+        )
 
     def _dead(self, batch: TableBatch, key: dict[str, Any], row: dict[str, Any], reason: str,
               position: str) -> DeadLetter:  # fmt: skip
@@ -243,3 +278,4 @@ class OpenSearchTarget:
         self._call(f"deleting index {index}", self.client.indices.delete, index=index,
                    params={"ignore_unavailable": "true"})  # fmt: skip
         self._mapped.pop(index, None)
+        self._dropped.add(index)
