@@ -57,10 +57,15 @@ class TableBatch:
         self.changes += 1
 
     def delete(self, key_values: dict[str, Any]) -> None:
+        self.withdraw(key_values)
+        self.changes += 1
+
+    def withdraw(self, key_values: dict[str, Any]) -> None:
+        """The key's new image was refused (a dead letter): its row leaves the target
+        instead of staying there with the old image. Not counted as an applied change."""
         key = tuple(key_values[k] for k in self.key)
         self.upserts.pop(key, None)
         self.deletes[key] = {k: key_values[k] for k in self.key}
-        self.changes += 1
 
     @property
     def empty(self) -> bool:

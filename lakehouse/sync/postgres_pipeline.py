@@ -55,6 +55,8 @@ class PostgresPipeline:
         self.dead_letters = dead_letters
         self.batch_rows = batch_rows
         self.on_state: Any = None
+        self.on_snapshot_rows: Any = None  # called with the rows this pass's snapshots read so far
+        self._snapshot_read = 0
         # Commit time (epoch seconds) of the oldest change seen waiting and not yet applied.
         self.pending_since: float | None = None
         self._looked: tuple[int, list[Transaction]] | None = None
@@ -77,6 +79,7 @@ class PostgresPipeline:
     def run_once(self) -> PassResult:
         started = time.monotonic()
         result = PassResult()
+        self._snapshot_read = 0
         if self._looked is None:
             self.look_at_source()
         assert self._looked is not None
@@ -95,6 +98,7 @@ class PostgresPipeline:
             self._state("streaming")
             self._apply(transactions, positions, result)
             result.caught_up = self.source.last_peek_rows < self.batch_rows
+        self.source.advance_past_peek()  # past WAL of tables not followed (no messages)
         result.position = format_lsn(transactions[-1].end_lsn) if transactions else format_lsn(slot)
         result.seconds = time.monotonic() - started
         self.pending_since = None  # applied; what waits after this batch is peeked next pass
@@ -125,10 +129,11 @@ class PostgresPipeline:
         if isinstance(self.writer, IcebergWriter):  # it takes Arrow as it is: whole columns
             text = self.source.snapshot_text(schema, table, columns)
             for batch in snapshot_batches(text, columns, name, key,
-                                          lambda raw, why: self._dead(name, key, raw, why, slot)):  # fmt: skip
+                                          lambda raw, why: self._dead(name, key, raw, why, slot, columns)):  # fmt: skip
                 self.dead_letters.record(batch.dead_letters)  # before the snapshot's commit
                 refused += batch.dead_letters
                 yield batch
+                self._snapshot_progress(batch)
             return
         names = [c.name for c in columns]
         for chunk in self.source.snapshot(schema, table, columns, SNAPSHOT_CHUNK_ROWS):
@@ -138,11 +143,17 @@ class PostgresPipeline:
                 try:
                     batch.upsert(self.source.convert_row(columns, raw))
                 except RowRejected as exc:
-                    batch.dead_letters.append(self._dead(name, key, raw, str(exc), slot))
+                    batch.dead_letters.append(self._dead(name, key, raw, str(exc), slot, columns))
             # Recorded before the snapshot's commit: a crash repeats them, never drops them.
             self.dead_letters.record(batch.dead_letters)
             refused += batch.dead_letters
             yield batch
+            self._snapshot_progress(batch)
+
+    def _snapshot_progress(self, batch: TableBatch) -> None:
+        self._snapshot_read += batch.changes
+        if self.on_snapshot_rows is not None:
+            self.on_snapshot_rows(self._snapshot_read)
 
     def _key(self, schema: str, table: str, columns: tuple[Column, ...]) -> tuple[str, ...]:
         key = self.integration.key or tuple(c.name for c in columns if c.is_key)
@@ -173,7 +184,9 @@ class PostgresPipeline:
         refused_by_target = [letter for answer in answers for letter in answer]
         self.dead_letters.record(refused_by_target)
         refused += refused_by_target
-        result.changes += sum(batch.changes for batch in batches.values())
+        # Applied: what the target took (a row it refused is a dead letter, not applied).
+        applied = sum(batch.changes for batch in batches.values()) - len(refused_by_target)
+        result.changes += max(applied, 0)
         self.writer.commit([self.table_name(s, t) for s, t in self.source.tables], end)
         self.source.advance(transactions[-1].end_lsn)
         result.dead_letters += len(refused)
@@ -197,8 +210,21 @@ class PostgresPipeline:
                 except RowRejected as exc:
                     raw = change.new or change.old or {}
                     refused.append(self._dead(batch.table, batch.key, raw, str(exc),
-                                              transaction.end_lsn))  # fmt: skip
+                                              transaction.end_lsn, change.relation.columns))  # fmt: skip
+                    self._withdraw(batch, change)
         return batches, refused
+
+    def _withdraw(self, batch: TableBatch, change: Change) -> None:
+        """A refused new image: the key's row leaves the target rather than stay there
+        with its old image (the dead letter holds the new one)."""
+        key_columns = [c for c in change.relation.columns if c.name in batch.key]
+        for image in (change.new, change.old):  # the old key too when the key changed
+            try:
+                key_values = self.source.convert_row(key_columns, image or {})
+            except RowRejected:
+                continue  # a key the target cannot hold: no row of it is there
+            if image and None not in key_values.values():
+                batch.withdraw(key_values)
 
     def _batch(self, batches: dict[str, TableBatch], relation: Relation,
                shapes: dict[int, tuple[tuple[Column, ...], pa.Schema]]) -> TableBatch:  # fmt: skip
@@ -235,7 +261,14 @@ class PostgresPipeline:
         batch.upsert(row)
 
     def _dead(self, table: str, key: tuple[str, ...], raw: dict[str, Any], reason: str,
-              position: int) -> DeadLetter:  # fmt: skip
+              position: int, columns: tuple[Column, ...] = ()) -> DeadLetter:  # fmt: skip
         payload = {k: v for k, v in raw.items() if v is None or isinstance(v, str)}
-        return DeadLetter(self.integration.name, table, {k: payload.get(k) for k in key},
-                          payload, reason, format_lsn(position))  # fmt: skip
+        # The key typed as a target holds it, like a target's own refusals; the
+        # source's text only when the key itself cannot be converted.
+        try:
+            typed = self.source.convert_row([c for c in columns if c.name in key], payload)
+        except RowRejected:
+            typed = {}
+        row_key = {k: typed.get(k, payload.get(k)) for k in key}
+        return DeadLetter(self.integration.name, table, row_key, payload, reason,
+                          format_lsn(position))  # fmt: skip

@@ -57,12 +57,15 @@ class TableReport:
     duplicates: int = 0
     # Source rows the target cannot take (they are in the dead-letter table).
     rejected: list[str] = field(default_factory=list)
+    # Keys of rejected source rows that the target still holds (an old image, or one
+    # written there by hand): the target presents a row the source no longer has.
+    stale: list[str] = field(default_factory=list)
     # The first differing keys, each with the columns whose values differ.
     differing_columns: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.different or self.duplicates)
+        return not (self.missing or self.extra or self.stale or self.different or self.duplicates)
 
 
 def value_form(value: Any, kind: pa.DataType) -> str:
@@ -135,11 +138,12 @@ def source_form(text: str | None, type_oid: int, type_modifier: int) -> str:
 def compare(table: str, target: str, source: Mapping[str, tuple[str, ...]],
             found: Mapping[str, tuple[str, ...]], rejected: Collection[str] = (),
             columns: list[str] | None = None) -> TableReport:  # fmt: skip
-    """Differences by key; keys of rejected (dead-lettered) source rows are left out."""
-    found = {k: v for k, v in found.items() if k not in rejected}
+    """Differences by key. ``source`` holds the rows the target should hold; the keys of
+    rejected (dead-lettered) source rows must be absent from the target, else stale."""
     report = TableReport(table, target, len(source), len(found), rejected=sorted(rejected))
     report.missing = sorted(k for k in source if k not in found)
-    report.extra = sorted(k for k in found if k not in source)
+    report.stale = sorted(k for k in found if k not in source and k in rejected)
+    report.extra = sorted(k for k in found if k not in source and k not in rejected)
     report.different = sorted(k for k in source if k in found and source[k] != found[k])
     for key in report.different[:SHOWN_DIFFERENCES]:
         names = columns or [str(i) for i in range(len(source[key]))]
@@ -184,7 +188,8 @@ def _postgres_rows(settings: Settings, integration: Integration, table: str
 
 def _row_forms(rows: Iterable[Mapping[str, Any]], schema: pa.Schema,
                key: tuple[str, ...]) -> tuple[Forms, int]:  # fmt: skip
-    """Forms by key over ``schema``'s columns, and how many rows repeat a key."""
+    """Forms by key over ``schema``'s columns, and how many rows repeat a key (the
+    rows read are ``len(forms) + repeats``)."""
     forms, count = {}, 0
     for row in rows:
         count += 1
@@ -263,5 +268,6 @@ def verify(settings: Settings, integration: Integration) -> list[TableReport]:
             found = _index_forms(settings, target, schema)
         report = compare(table, target, source, found, rejected, columns)
         report.duplicates = duplicates
+        report.target_rows = len(found) + duplicates  # every row the target holds
         reports.append(report)
     return reports

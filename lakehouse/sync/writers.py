@@ -106,8 +106,9 @@ class OpenSearchWriter:
         self.target.ensure_index(index, schema, key)
         rows, refused = 0, []
         for chunk in chunks:
-            rows += len(chunk.upserts)
-            refused += self.target.apply(index, chunk, position)
+            refused_now = self.target.apply(index, chunk, position)
+            rows += len(chunk.upserts) - len(refused_now)  # only what the index took
+            refused += refused_now
         return rows, refused
 
     def commit(self, tables: Iterable[str], position: str) -> None:

@@ -142,7 +142,10 @@ def test_comparisons_find_every_kind_of_difference() -> None:
     target = {"1": "a", "2": "B", "4": "d", "9": "stale"}
     report = compare("t", "ns.t", source, target, rejected={"9"})
     assert (report.missing, report.extra, report.different) == (["3"], ["4"], ["2"])
+    assert report.stale == ["9"]  # a dead-lettered key the target still holds
     assert not report.ok
+    assert not compare("t", "ns.t", {"1": "a"}, {"1": "a", "9": "old"}, rejected={"9"}).ok
+    assert compare("t", "ns.t", {"1": "a"}, {"1": "a"}, rejected={"9"}).ok
     assert compare("t", "ns.t", {"1": "a"}, {"1": "a"}).ok
 
 
