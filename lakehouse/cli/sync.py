@@ -188,12 +188,15 @@ def verify(ctx: click.Context, name: str, as_json: bool) -> None:
             f"{len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different, "
             f"{r.duplicates} duplicated"
         )  # fmt: skip
+        if r.stale:
+            verdict += f", {len(r.stale)} stale"
         if r.rejected:
             verdict += f" ({len(r.rejected)} source rows dead-lettered)"
         click.echo(
             f"{r.table} -> {r.target}: {r.source_rows:,} / {r.target_rows:,} rows, {verdict}"
         )
-        for label, keys in (("missing", r.missing), ("extra", r.extra)):
+        for label, keys in (("missing", r.missing), ("extra", r.extra),
+                            ("stale (dead-lettered in the source)", r.stale)):  # fmt: skip
             if keys:
                 click.echo(f"  {label}: {_first_keys(keys)}")
         if r.different:

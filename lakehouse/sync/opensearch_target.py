@@ -218,6 +218,9 @@ class OpenSearchTarget:
                 source = document(row)
             except ValueError as exc:
                 refused.append(self._dead(batch, key_values, row, str(exc), position))
+                # Its old document must not stay as if current: the dead letter has the row.
+                actions.append({"delete": {"_index": index, "_id": document_id(key)}})
+                rows.append((key_values, {}))
                 continue
             actions += [{"index": {"_index": index, "_id": document_id(key)}}, source]
             rows.append((key_values, row))
@@ -228,8 +231,18 @@ class OpenSearchTarget:
             self.drop(index)
             self.ensure_index(index, batch.schema, batch.key)
         if actions:
-            refused += self._bulk(index, actions, rows, batch, position)
+            refused_by_server = self._bulk(index, actions, rows, batch, position)
+            refused += refused_by_server
+            self._remove(index, [letter.key for letter in refused_by_server], batch, position)
         return refused
+
+    def _remove(self, index: str, keys: list[dict[str, Any]], batch: TableBatch,
+                position: str) -> None:  # fmt: skip
+        """Delete the documents of rows whose new image OpenSearch refused (a document
+        that failed to index leaves the old one in place)."""
+        if keys:
+            deletes = [{"delete": {"_index": index, "_id": document_id(key)}} for key in keys]
+            self._bulk(index, deletes, [(key, {}) for key in keys], batch, position)
 
     def _bulk(self, index: str, actions: list[dict[str, Any]],
               rows: list[tuple[dict[str, Any], dict[str, Any]]], batch: TableBatch,
