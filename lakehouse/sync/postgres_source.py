@@ -69,6 +69,10 @@ def _order_key(columns: Sequence[Column]) -> list[Column]:
     return [c for c in columns if c.is_key] or list(columns[:1])
 
 
+# CSV read from COPY per snapshot chunk (a row longer than this is a chunk of its own).
+SNAPSHOT_CHUNK_BYTES = 16 * 2**20
+
+
 class RowRejected(ValueError):
     """A row the target cannot take; it goes to the dead-letter table."""
 
@@ -83,6 +87,7 @@ class PostgresSource:
         self.tables = [integration.source_table(t) for t in integration.tables]
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.last_peek_rows = 0
+        self._peeked_upto: int | None = None  # the last peek read every change before it
         self._primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
 
     @classmethod
@@ -206,9 +211,10 @@ class PostgresSource:
                     yield chunk
 
     def snapshot_text(self, schema: str, table: str, columns: Sequence[Column],
-                      chunk_bytes: int = 16 * 2**20) -> Iterator[pa.Table]:  # fmt: skip
+                      chunk_bytes: int | None = None) -> Iterator[pa.Table]:  # fmt: skip
         """The table's rows in key order as string columns of PostgreSQL text (null for
-        NULL), in chunks of about ``chunk_bytes`` of CSV; one consistent snapshot."""
+        NULL), in chunks of about ``chunk_bytes`` (default SNAPSHOT_CHUNK_BYTES) of CSV;
+        one consistent snapshot."""
         query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT csv)").format(
             sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
             sql.Identifier(schema, table),
@@ -217,16 +223,18 @@ class PostgresSource:
         with psycopg.connect(self.dsn, connect_timeout=5, options=SESSION_OPTIONS) as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             with conn.cursor().copy(query) as copy:
-                chunks = csv_records(copy, chunk_bytes)
+                chunks = csv_records(copy, chunk_bytes or SNAPSHOT_CHUNK_BYTES)
                 yield from read_text_chunks(chunks, [c.name for c in columns])
 
     def peek(self, max_changes: int) -> list[Transaction]:
-        """Committed transactions after the slot's position (not consumed)."""
+        """Committed transactions after the slot's position (not consumed), up to the
+        server's WAL position at the call (kept for :meth:`advance_past_peek`)."""
+        (upto,) = self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone() or ("",)
         try:
             rows = self.conn.execute(
-                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, "
+                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
                 "'proto_version', '1', 'publication_names', %s)",
-                (self.slot, max_changes, self.slot),
+                (self.slot, upto, max_changes, self.slot),
             ).fetchall()
         except psycopg.errors.UndefinedObject as exc:
             # Changes since the slot was dropped are unknown: only a new snapshot helps.
@@ -235,6 +243,8 @@ class PostgresSource:
                 hint=f"`lakehouse sync reset {self.integration.name}` takes a fresh snapshot.",
             ) from exc
         self.last_peek_rows = len(rows)
+        # Read to the end only when the count did not stop it first.
+        self._peeked_upto = parse_lsn(upto) if len(rows) < max_changes else None
         decoder = PgOutputDecoder()
         transactions = []
         for (data,) in rows:
@@ -242,6 +252,19 @@ class PostgresSource:
             if done is not None:
                 transactions.append(done)
         return transactions
+
+    def advance_past_peek(self) -> None:
+        """After everything the last peek returned is applied: move the slot to where
+        that peek read to, when it read everything up to there.
+
+        Transactions on tables the publication does not list give pgoutput nothing
+        (PostgreSQL 15+ skips empty transactions), so without this the slot would
+        stay before them: their WAL kept for ever and decoded again every poll.
+        """
+        upto, self._peeked_upto = self._peeked_upto, None
+        position = self.slot_position()
+        if upto is not None and position is not None and upto > position:
+            self.advance(upto)
 
     def advance(self, lsn: int) -> None:
         self.conn.execute(

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +32,7 @@ from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.iceberg_expire import Retention
 from lakehouse.sync.integrations import Integration, IntegrationStore
-from lakehouse.sync.postgres_pipeline import PassResult
+from lakehouse.sync.postgres_pipeline import PassResult, PostgresPipeline
 from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus, heartbeat_path
 from lakehouse.sync.waiting import FOLLOWER_WAIT_SECONDS, wait_for_follower
 from lakehouse.sync.writers import Writer
@@ -253,6 +254,8 @@ class IntegrationRunner:
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings, self.integration)
             self._pipeline.on_state = self._set_state
+            if isinstance(self._pipeline, PostgresPipeline):
+                self._pipeline.on_snapshot_rows = self._snapshot_progress
         return self._pipeline
 
     def close(self) -> None:
@@ -269,6 +272,15 @@ class IntegrationRunner:
         if self.status.state != state:
             self.status.state = state
             self.store.write(self.status)
+
+    def _snapshot_progress(self, rows: int) -> None:
+        """A running snapshot's rows so far, shown at most every second (the status
+        would otherwise go stale, 'not running', through a long snapshot)."""
+        if time.time() - self.status.updated_at >= 1.0:
+            shown = replace(self.status, state="snapshotting")
+            shown.snapshot_rows += rows
+            self.store.write(shown)
+            self.status.updated_at = shown.updated_at
 
     def run_pass(self) -> PassResult:
         """One pass; a service down before or during it is a ServiceUnavailableError."""
