@@ -34,13 +34,17 @@ def open_to_others(root: Path) -> list[str]:
     return found
 
 
-def test_nothing_in_the_home_is_open_to_others(stack: Settings, lake: Lakehouse) -> None:
+def test_nothing_in_the_home_is_open_to_others(
+    stack: Settings, lake: Lakehouse, namespace: str
+) -> None:
     name = "privacy_check"
+    # sync create checks that its source table exists.
+    lake.ingest(pa.table({"id": [1]}), f"{namespace}.items")
     # The CLI, not `up`, writes this file (a caller with the common umask 022).
     caller_umask = os.umask(0o022)
     try:
         run_cli("sync", "create", name, "--source", "iceberg", "--target", "opensearch",
-                "--tables", "privacy_ns.items")  # fmt: skip
+                "--tables", f"{namespace}.items", "--key", "id")  # fmt: skip
     finally:
         os.umask(caller_umask)
     try:

@@ -117,7 +117,7 @@ def test_a_script_in_csv_with_several_statements_runs_nothing(people: str, tmp_p
 def test_sync_status_and_list_at_80_columns_keep_names_whole(people: str, narrow: None) -> None:
     name = "lake-to-search-long-enough-to-be-cut-x"
     run_cli("sync", "create", name, "--source", "iceberg", "--target", "opensearch",
-            "--tables", people, "--index-prefix", "a-rather-long-index-prefix-")  # fmt: skip
+            "--tables", people, "--key", "id", "--index-prefix", "a-rather-long-index-prefix-")  # fmt: skip
     try:
         status = run_cli("sync", "status").stdout
         assert "…" not in status
