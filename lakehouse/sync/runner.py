@@ -45,6 +45,7 @@ MAX_CATCH_UP_PASSES = 1000
 LOG_FILE_BYTES = 5 * 2**20
 PR_SET_THP_DISABLE = 41  # <linux/prctl.h>
 LOG_FILE_BACKUPS = 3
+SNAPSHOT_PROGRESS_SECONDS = 1.0  # a running snapshot rewrites its status at most this often
 # A followed integration: its thread, what stops it, and the generation it runs.
 Followed = tuple[threading.Thread, threading.Event, str]
 
@@ -276,7 +277,7 @@ class IntegrationRunner:
     def _snapshot_progress(self, rows: int) -> None:
         """A running snapshot's rows so far, shown at most every second (the status
         would otherwise go stale, 'not running', through a long snapshot)."""
-        if time.time() - self.status.updated_at >= 1.0:
+        if time.time() - self.status.updated_at >= SNAPSHOT_PROGRESS_SECONDS:
             shown = replace(self.status, state="snapshotting")
             shown.snapshot_rows += rows
             self.store.write(shown)
