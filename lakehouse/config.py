@@ -172,6 +172,22 @@ class Settings(BaseModel):
         default=5001,
         description="First port of `lakehouse ml serve` endpoints; each served model takes the next free one of ten.",
     )
+    console_port: int = Field(
+        default=8070, description="The lakehouse console (web pages over the library) port."
+    )
+    dashboards_port: int = Field(
+        default=8088, description="Apache Superset port (the optional `dashboards` service)."
+    )
+    jupyter_port: int = Field(
+        default=8888, description="JupyterLab port (the optional `jupyter` service)."
+    )
+    aws_port: int = Field(
+        default=4566, description="The Athena and Glue APIs (the `aws` service) port."
+    )
+    optional_services: list[str] = Field(
+        default_factory=list,
+        description="Optional services `up` starts besides the default ones (dashboards, jupyter); `lakehouse up --with NAME` adds one for a single start.",
+    )
     sync_poll_seconds: float = Field(
         default=0.5,
         gt=0,
@@ -195,10 +211,18 @@ class Settings(BaseModel):
         description="Snapshots of synced Iceberg tables older than this are expired too (the current one stays); 0: no age limit.",
     )
 
+    @field_validator("optional_services", mode="before")
+    @classmethod
+    def _names_list(cls, value: Any) -> Any:
+        """``LAKEHOUSE_OPTIONAL_SERVICES=dashboards,jupyter`` as a list."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
     @field_validator(
         "s3_port", "catalog_port", "s3_internal_port_base", "trino_port", "spark_port",
         "postgres_port", "opensearch_port", "opensearch_transport_port", "mlflow_port",
-        "ml_serve_port",
+        "ml_serve_port", "console_port", "dashboards_port", "jupyter_port", "aws_port",
     )  # fmt: skip
     @classmethod
     def _valid_port(cls, port: int) -> int:
@@ -382,7 +406,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     child also reads the same ``[sync]`` declarations whatever its working directory.
     """
     env = {
-        f"LAKEHOUSE_{name.upper()}": str(value)
+        f"LAKEHOUSE_{name.upper()}": ",".join(value) if isinstance(value, list) else str(value)
         for name, value in settings.model_dump().items()
         if value is not None
     }

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--services", help="Comma-separated subset to start (dependencies are added).")
 @click.option(
+    "--with",
+    "with_",
+    help="Comma-separated optional services (dashboards, jupyter) to start besides the default ones.",
+)
+@click.option(
     "--runtime", type=click.Choice(["local", "docker"]), help="Default: LAKEHOUSE_RUNTIME or local."
 )
 @click.option(
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
 def up(
     ctx: click.Context,
     services: str | None,
+    with_: str | None,
     runtime: str | None,
     sample: bool,
     scale: float | None,
@@ -50,7 +56,7 @@ def up(
 
     settings = settings_of(ctx, runtime=runtime, sample_scale=scale, trino_workers=trino_workers)
     err.print(f"home: {settings.home_dir}")
-    started = get_runtime(settings).up(csv_list(services))
+    started = get_runtime(settings).up(_names_to_start(settings, services, with_))
     names = [svc.name for svc in started]
     if sample:
         _load_samples(settings, names, quiet=True)
@@ -91,6 +97,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
     # started and then killed is.
     if any(row.started and not row.healthy for row in rows):
         sys.exit(3)
+
+
+def _names_to_start(
+    settings: Settings, services: str | None, with_: str | None
+) -> list[str] | None:
+    """``--services`` as given, else the defaults; ``--with`` adds optional ones."""
+    from lakehouse.services import default_service_names
+
+    named, extra = csv_list(services), csv_list(with_) or []
+    if not extra:
+        return named
+    return [*(named or default_service_names(settings)), *extra]
 
 
 def _load_samples(settings: Settings, services: list[str], quiet: bool) -> None:

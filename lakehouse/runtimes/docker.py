@@ -92,14 +92,16 @@ class DockerRuntime:
             self._run("stop", *names)
             return list(names)
         self._run("down")
-        return [svc.name for svc in build_services(self.settings, None)]
+        return [svc.name for svc in build_services(self.settings, every=True)]
 
     def status(self) -> list[ServiceStatus]:
         result = self._run("ps", "--all", "--format", "json", capture=True)
         by_name = {row.get("Service"): row for row in parse_ps(result.stdout)}
         rows = []
-        for svc in build_services(self.settings, None):
+        for svc in build_services(self.settings, every=True):
             row = by_name.get(svc.name, {})
+            if svc.optional and not row and svc.name not in self.settings.optional_services:
+                continue  # an optional service never started is not news
             healthy = row.get("Health") == "healthy"
             rows.append(ServiceStatus(svc.name, svc.spec().url, healthy, None, None,
                                       row.get("Status", "not created"), bool(row)))  # fmt: skip

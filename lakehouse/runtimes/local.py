@@ -86,7 +86,7 @@ def first_ephemeral_port() -> int:
 # Ports free_port_block handed out in this process: two throwaway stacks made
 # before either starts (nothing listens yet) must not get the same ports.
 _HANDED_OUT: set[int] = set()
-STACK_PORTS = 39  # consecutive ports of a throwaway stack (see isolated_stack_env)
+STACK_PORTS = 43  # consecutive ports of a throwaway stack (see isolated_stack_env)
 
 
 def free_port_block(
@@ -140,6 +140,10 @@ def isolated_stack_env(home: Path) -> dict[str, str]:
         "LAKEHOUSE_OPENSEARCH_TRANSPORT_PORT": str(base + 24),
         "LAKEHOUSE_MLFLOW_PORT": str(base + 28),
         "LAKEHOUSE_ML_SERVE_PORT": str(base + 29),  # + up to 9 more endpoints
+        "LAKEHOUSE_CONSOLE_PORT": str(base + 39),
+        "LAKEHOUSE_DASHBOARDS_PORT": str(base + 40),
+        "LAKEHOUSE_JUPYTER_PORT": str(base + 41),
+        "LAKEHOUSE_AWS_PORT": str(base + 42),
     }
 
 
@@ -380,7 +384,7 @@ class LocalRuntime:
     # -- down ----------------------------------------------------------------
     def down(self, names: list[str] | None = None) -> list[str]:
         """Stop services (all by default) in reverse start order; returns those stopped."""
-        order = [svc.name for svc in build_services(self.settings, None)]
+        order = [svc.name for svc in build_services(self.settings, every=True)]
         # Workers started with another --trino-workers count are not in `order`;
         # they depend on everything else, so they stop first.
         extra = sorted(set(self.recorded()) - set(order), reverse=True)
@@ -454,9 +458,15 @@ class LocalRuntime:
 
     # -- status and logs -------------------------------------------------------
     def known_services(self) -> list[Service]:
-        """The configured services plus any still-running Trino workers started with a
-        different ``--trino-workers`` count."""
-        services = build_services(self.settings, None)
+        """The configured services, optional ones started by `up --with`, and any
+        still-running Trino workers started with a different ``--trino-workers`` count."""
+        defaults = {svc.name for svc in build_services(self.settings)}
+        recorded_names = set(self.recorded())
+        services = [
+            svc
+            for svc in build_services(self.settings, every=True)
+            if svc.name in defaults or svc.name in recorded_names
+        ]
         configured = {svc.name for svc in services}
         workers = [
             name

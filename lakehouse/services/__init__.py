@@ -48,20 +48,26 @@ def all_services(settings: Settings) -> list[Service]:
     ]
 
 
-def build_services(settings: Settings, names: list[str] | None = None) -> list[Service]:
+def build_services(
+    settings: Settings, names: list[str] | None = None, *, every: bool = False
+) -> list[Service]:
     """Services to run: the named ones plus their dependencies, in start order.
 
-    Naming ``trino`` brings its workers (``trino_workers``) along.
+    Without names: every default service plus the optional ones the
+    ``optional_services`` setting enables (``every=True``: all of them, as `down`
+    needs). Naming ``trino`` brings its workers (``trino_workers``) along. Raises
+    ConfigError for an unknown name.
     """
     services = all_services(settings)
     instances = {svc.name: svc for svc in services}
-    wanted = list(instances) if not names else list(names)
-    unknown = [name for name in wanted if name not in instances]
-    if unknown:
-        raise ConfigError(
-            f"Unknown service(s): {', '.join(unknown)}.",
-            hint=f"Choose from: {', '.join(instances)}.",
-        )
+    _check_known(instances, [*(names or []), *settings.optional_services])
+    if names:
+        wanted = list(names)
+    elif every:
+        wanted = list(instances)
+    else:
+        enabled = set(settings.optional_services)
+        wanted = [svc.name for svc in services if not svc.optional or svc.name in enabled]
     if "trino" in wanted:
         wanted += [name for name in instances if name.startswith("trino-worker-")]
     needed: set[str] = set()
@@ -77,4 +83,23 @@ def build_services(settings: Settings, names: list[str] | None = None) -> list[S
     return [svc for svc in services if svc.name in needed]
 
 
-__all__ = ["Health", "Port", "Service", "ServiceSpec", "build_services", "service_files_dir"]
+def default_service_names(settings: Settings) -> list[str]:
+    """What a plain `up` starts: the default services and the enabled optional ones."""
+    return [svc.name for svc in build_services(settings)]
+
+
+def _check_known(instances: dict[str, Service], names: list[str]) -> None:
+    unknown = [name for name in names if name not in instances]
+    if unknown:
+        optional = [name for name, svc in instances.items() if svc.optional]
+        raise ConfigError(
+            f"Unknown service(s): {', '.join(unknown)}.",
+            hint=f"Choose from: {', '.join(instances)}"
+            + (f" (optional: {', '.join(optional)})." if optional else "."),
+        )
+
+
+__all__ = [
+    "Health", "Port", "Service", "ServiceSpec", "build_services", "default_service_names",
+    "service_files_dir",
+]  # fmt: skip

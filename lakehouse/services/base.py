@@ -123,6 +123,9 @@ class Service(ABC):
     """One service of the lake house; subclasses fill in the spec."""
 
     name: str = ""
+    # Optional services (dashboards, jupyter) start only when named: `up --with NAME`,
+    # `up --services NAME`, or the optional_services setting.
+    optional: bool = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
