@@ -10,7 +10,7 @@ export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION := when_required
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-unit test-integration lint bench clean
+.PHONY: help install browser up down status demo test test-unit test-integration lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -35,7 +35,14 @@ status: $(STAMP) ## Show each service's health, PID and memory
 demo: up ## Run a first query
 	$(BIN)/lakehouse query "SELECT status, count(*) AS orders, sum(total_amount) AS revenue FROM retail.orders GROUP BY status ORDER BY orders DESC"
 
-test: $(STAMP) ## Run unit, integration and notebook tests against real servers
+browser: ## Install Debian's chromium and chromedriver for the page tests (as root)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing chromium and chromium-driver for the page tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium/chromedriver not found: page tests will skip (as root: make browser)"; fi
+
+test: $(STAMP) browser ## Run unit, integration and notebook tests against real servers
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP) ## Only the tests that need no servers

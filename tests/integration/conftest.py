@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,28 @@ def stack(lakehouse_stack: LakehouseStack) -> Settings:
     assert not lakehouse_stack.reused, "the project's tests must not run against your own stack"
     os.environ.update(lakehouse_stack.env)
     return lakehouse_stack.settings
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Selenium, the system browser and driver), one per session.
+
+    Skips with the reason when chromium or chromedriver is missing, except under
+    CI=true, where it fails: CI must run the page tests.
+    """
+    from lakehouse.testing.browser import find_browser, start_browser
+
+    found = find_browser()
+    if isinstance(found, str):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must run the page tests: {found}")
+        pytest.skip(found)
+    driver = start_browser(*found)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture(scope="session")
