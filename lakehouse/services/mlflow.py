@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakehouse.ml.server_env import ensure_server_env, server_python
+from lakehouse.service_env import ensure_server_env, server_python
 from lakehouse.services.base import Port, Service, ServiceSpec
 
 ARTIFACT_BUCKET = "mlflow"

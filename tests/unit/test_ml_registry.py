@@ -95,7 +95,7 @@ def test_the_server_environment_is_pinned_whole_and_matches_the_client() -> None
     import tomllib
     from importlib.metadata import version
 
-    from lakehouse.ml.server_env import MLFLOW_SERVER_VERSION, requirements_lock
+    from lakehouse.service_env import MLFLOW_SERVER_VERSION, requirements_lock
     from lakehouse.services import service_files_dir
 
     lines = [
