@@ -54,6 +54,8 @@ class ServiceStatus:
     # Started by `up` and not stopped by `down` since: a service that is then not
     # healthy has failed (crashed, killed), unlike one that was never started.
     started: bool = False
+    # Seconds since the running process started (None when it is not running).
+    uptime_seconds: float | None = None
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -201,6 +203,16 @@ def tree_memory_mb(pid: int) -> float | None:
         except psutil.Error:
             continue
     return total / 2**20
+
+
+def process_uptime(pid: int | None) -> float | None:
+    """Seconds since process ``pid`` started; None when there is none."""
+    if pid is None:
+        return None
+    try:
+        return max(0.0, time.time() - psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
 
 
 class LocalRuntime:
@@ -494,7 +506,7 @@ class LocalRuntime:
             health = svc.health() if pid else Health(False, down)
             memory = tree_memory_mb(pid) if pid else None
             rows.append(ServiceStatus(svc.name, spec.url, health.ok, pid, memory, health.detail,
-                                      started))  # fmt: skip
+                                      started, process_uptime(pid)))  # fmt: skip
         return rows
 
     def logs(self, name: str, lines: int = 100) -> str:
