@@ -22,12 +22,14 @@ def service_files_dir() -> Path:
 
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
-    return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync")
+    return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync",
+            "console")  # fmt: skip
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
+    from lakehouse.services.console import ConsoleService
     from lakehouse.services.mlflow import MlflowService
     from lakehouse.services.opensearch import OpenSearchService
     from lakehouse.services.postgres import PostgresService
@@ -45,6 +47,7 @@ def all_services(settings: Settings) -> list[Service]:
         SparkService(settings),
         MlflowService(settings),
         SyncService(settings),
+        ConsoleService(settings),
     ]
 
 

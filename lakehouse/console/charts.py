@@ -1,0 +1,46 @@
+"""Plotly figures for templates, in one place.
+
+A page builds a ``plotly.graph_objects.Figure`` and passes ``chart_json(fig)`` to
+its template, which includes ``_chart.html``: the JSON sits in a
+``<script type="application/json">`` block and ``static/console.js`` calls
+``Plotly.newPlot`` on it. plotly.js itself is served from the plotly wheel
+(``/static/vendor/plotly.min.js``), so charts draw offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+# Same look on every page: small margins, the console's font, no plotly logo.
+LAYOUT = {
+    "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
+    "font": {"family": "system-ui, sans-serif", "size": 12},
+    "height": 320,
+    "template": "plotly_white",
+}
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped inside the plotly wheel."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def chart_json(figure: go.Figure) -> str:
+    """The figure as JSON safe inside a ``<script>`` block (``<``, ``>``, ``&`` escaped).
+
+    The console's layout defaults are applied first; the page's own layout wins.
+    """
+    import plotly.io as pio
+
+    given = figure.layout.to_plotly_json()
+    figure.update_layout({key: value for key, value in LAYOUT.items() if key not in given})
+    figure.update_layout(template=LAYOUT["template"])  # set at construction, so always given
+    text = pio.to_json(figure, validate=False, engine="json")
+    # A value such as "</script>" must not end the block it is embedded in.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

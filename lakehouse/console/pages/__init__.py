@@ -1,0 +1,1 @@
+"""One module per console page; each defines ``router = APIRouter()`` (see ``app.PAGES``)."""

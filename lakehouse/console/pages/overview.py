@@ -1,0 +1,111 @@
+"""Overview: every service with its health, URL, PID, memory and uptime, and the web UIs.
+
+Reads ``get_runtime(settings).status()``, the call behind `lakehouse status`. It
+needs no other service, so it renders when everything else is down, and says
+for each service that is not running the exact command that starts it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from lakehouse.config import Settings
+from lakehouse.console.web import render, settings_of
+from lakehouse.runtimes import ServiceStatus, get_runtime
+
+router = APIRouter()
+
+# The web UIs linked from the Overview: (service, label, what it is for).
+WEB_UIS = (
+    ("trino", "Trino UI", "queries running on the Trino cluster"),
+    ("mlflow", "MLflow", "experiments, runs and the model registry"),
+    ("dashboards", "Dashboards", "Superset: the Customer insights dashboard"),
+    ("jupyter", "JupyterLab", "notebooks for the workshop"),
+)
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """One service as the Overview shows it."""
+
+    status: ServiceStatus
+    state: str  # "up", "down" (started, then failed) or "off" (not running)
+    start_command: str | None
+    uptime: str
+
+
+@dataclass(frozen=True)
+class WebUi:
+    label: str
+    purpose: str
+    url: str | None
+    running: bool
+    start_command: str
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    """The Overview page."""
+    settings = settings_of(request)
+    statuses = get_runtime(settings).status()
+    rows = [_row(settings, status) for status in statuses]
+    context = {"title": "Overview", "rows": rows, "uis": _web_uis(settings, statuses),
+               "home": settings.home_dir, "runtime": settings.runtime}  # fmt: skip
+    return render(request, "overview.html", context)
+
+
+def start_command(settings: Settings, service: str, optional: bool) -> str:
+    """The command that starts ``service`` of this home (``--with`` for optional ones)."""
+    flag = "--with" if optional else "--services"
+    return f"lakehouse --home {shlex.quote(str(settings.home_dir))} up {flag} {service}"
+
+
+def _row(settings: Settings, status: ServiceStatus) -> ServiceRow:
+    state = "up" if status.healthy else ("down" if status.started else "off")
+    command = (
+        None
+        if status.healthy
+        else start_command(settings, status.name, _optional(settings, status.name))
+    )
+    return ServiceRow(status, state, command, human_duration(status.uptime_seconds))
+
+
+def _web_uis(settings: Settings, statuses: list[ServiceStatus]) -> list[WebUi]:
+    from lakehouse.services import all_services
+
+    known = {svc.name: svc for svc in all_services(settings)}
+    healthy = {status.name for status in statuses if status.healthy}
+    uis = []
+    for name, label, purpose in WEB_UIS:
+        svc = known.get(name)
+        url = svc.spec().url if svc is not None else None
+        uis.append(WebUi(label, purpose, url, name in healthy,
+                         start_command(settings, name, bool(svc and svc.optional))))  # fmt: skip
+    return uis
+
+
+def _optional(settings: Settings, name: str) -> bool:
+    from lakehouse.services import all_services
+
+    return any(svc.optional for svc in all_services(settings) if svc.name == name)
+
+
+def human_duration(seconds: float | None) -> str:
+    """``3 d 4 h``, ``2 h 5 min``, ``4 min 10 s`` or ``12 s``; ``''`` for None."""
+    if seconds is None:
+        return ""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
