@@ -18,7 +18,7 @@ from lakehouse.cli.backup import backup, restore
 from lakehouse.cli.common import LakehouseGroup
 from lakehouse.cli.engines import spark, trino_cli
 from lakehouse.cli.ml import ml
-from lakehouse.cli.query import query
+from lakehouse.cli.query import queries, query
 from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
 from lakehouse.cli.sync import simulate, sync
 from lakehouse.cli.tables import describe, history, ingest, tables
@@ -38,5 +38,5 @@ def main(home: str | None, verbose: bool) -> None:
 
 
 for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,
-                trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore, ml):  # fmt: skip
+                trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore, ml, queries):  # fmt: skip
     main.add_command(command)

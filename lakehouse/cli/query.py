@@ -69,9 +69,11 @@ def query(
                           f"{len(statements)} statements; nothing was run.",
                           hint="Use --format json (one JSON array of results) for a script, "
                           "or run each statement on its own with --format csv.")  # fmt: skip
+    from lakehouse.engines.history import run_recorded
+
     with lake_of(settings_of(ctx)) as lake:
         results = (
-            (statement, lake.sql(statement, engine=engine, as_of=as_of, native=native))
+            (statement, run_recorded(lake, statement, engine, as_of=as_of, native=native))
             for statement in statements
         )
         if script is not None and fmt == "json":
@@ -132,3 +134,42 @@ def print_arrow(result: pa.Table, fmt: str) -> None:
     else:
         print_table(result.column_names, output.table_rows(result))
         out.print(f"{result.num_rows} row(s)", soft_wrap=True)
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many of the newest queries to show.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the queries, newest first.")
+@click.option("--clear", is_flag=True, help="Forget every recorded query.")
+@click.pass_context
+@friendly_errors
+def queries(ctx: click.Context, limit: int, as_json: bool, clear: bool) -> None:
+    """The query history: what `lakehouse query` and the console ran, newest first.
+
+    Each query's start, engine, seconds, rows (or the error) and its text; the
+    newest 500 are kept in the lake house's home.
+    """
+    import json
+    from dataclasses import asdict
+
+    from lakehouse.cli.display import print_table
+    from lakehouse.engines.history import QueryHistory
+
+    history = QueryHistory(settings_of(ctx))
+    if clear:
+        out.print(f"forgot {history.clear()} queries")
+        return
+    entries = history.entries(limit)
+    if as_json:
+        click.echo(json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        out.print(f"no queries recorded yet in {history.path}", soft_wrap=True, markup=False)
+        return
+    rows = [
+        [e.started.strftime("%Y-%m-%d %H:%M:%S"), e.engine, f"{e.seconds:.3f}",
+         f"{e.rows:,}" if e.ok and e.rows is not None else "error: " + e.error.splitlines()[0],
+         e.text + (" ... (cut)" if e.text_cut else "")]
+        for e in entries
+    ]  # fmt: skip
+    print_table(["started", "engine", "seconds", "rows", "query"], rows)
