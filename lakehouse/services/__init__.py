@@ -23,13 +23,14 @@ def service_files_dir() -> Path:
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
     return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync",
-            "console")  # fmt: skip
+            "console", "jupyter")  # fmt: skip
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
     from lakehouse.services.console import ConsoleService
+    from lakehouse.services.jupyter import JupyterService
     from lakehouse.services.mlflow import MlflowService
     from lakehouse.services.opensearch import OpenSearchService
     from lakehouse.services.postgres import PostgresService
@@ -48,6 +49,7 @@ def all_services(settings: Settings) -> list[Service]:
         MlflowService(settings),
         SyncService(settings),
         ConsoleService(settings),
+        JupyterService(settings),
     ]
 
 

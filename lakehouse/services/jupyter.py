@@ -18,6 +18,7 @@ under ``<home>/data/jupyter`` rather than in the user's own ``~/.jupyter``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import secrets
 import sys
 import urllib.error
@@ -38,12 +39,16 @@ OFFLINE_FLAGS = (
 )
 
 
-def jupyter_command(python: str, host: str, port: int, root: Path | str) -> list[str]:
+def jupyter_command(
+    python: str, host: str, port: int, root: Path | str, as_root: bool
+) -> list[str]:
     """``python -m jupyterlab`` on ``host:port`` serving ``root``; no browser is
-    opened and a taken port fails the start instead of moving to the next one."""
+    opened and a taken port fails the start instead of moving to the next one.
+    ``as_root``: Jupyter refuses to run as root (CI, containers) without a flag."""
     return [python, "-m", "jupyterlab", "--no-browser", f"--ServerApp.ip={host}",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root}", *OFFLINE_FLAGS]  # fmt: skip
+            f"--ServerApp.root_dir={root}", *OFFLINE_FLAGS,
+            *(["--ServerApp.allow_root=True"] if as_root else [])]  # fmt: skip
 
 
 def notebooks_dir(home: Path) -> Path:
@@ -87,7 +92,13 @@ class JupyterService(Service):
             name=self.name,
             description="JupyterLab (notebooks for workshops)",
             command=tuple(
-                jupyter_command(sys.executable, s.bind_host, s.jupyter_port, self.notebooks)
+                jupyter_command(
+                    sys.executable,
+                    s.bind_host,
+                    s.jupyter_port,
+                    self.notebooks,
+                    as_root=os.geteuid() == 0,
+                )
             ),
             # The token travels in the environment, not on the command line that
             # `ps` shows every user (and the state file records).
