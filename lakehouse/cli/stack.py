@@ -60,7 +60,9 @@ def up(
     names = [svc.name for svc in started]
     if sample:
         _load_samples(settings, names, quiet=True)
-    _print_status(get_runtime(settings).status())
+    rows = get_runtime(settings).status()
+    _print_status(rows)
+    _print_pages(settings, rows)
     if sample and {"s3", "catalog"} <= set(names):
         out.print('\nFirst query:  .venv/bin/lakehouse query "SELECT count(*) FROM retail.orders"')
     out.print('Other tools:  eval "$(.venv/bin/lakehouse env)"')
@@ -93,6 +95,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
     else:
         _print_status(rows)
+        _print_pages(settings, rows)
     # Services never started (e.g. after `up --services s3`) are not failures; one
     # started and then killed is.
     if any(row.started and not row.healthy for row in rows):
@@ -143,6 +146,25 @@ def _print_status(rows: list[ServiceStatus]) -> None:
         )
         cells.append([row.name, row.url, health, str(row.pid or "-"), memory])
     print_table(["service", "url", "healthy", "pid", "memory"], cells)  # never cuts a URL
+
+
+def _print_pages(settings: Settings, rows: list[ServiceStatus]) -> None:
+    """The web pages (console, dashboards, JupyterLab): URL and sign-in, or the
+    command that starts a page that is not running."""
+    from lakehouse.services.pages import web_pages
+
+    pages = web_pages(settings, rows)
+    if not pages:
+        return
+    out.print("\nWeb pages:")
+    width = max(len(page.label) for page in pages)
+    for page in pages:
+        if page.running:
+            sign_in = f"  ({page.sign_in})" if page.sign_in else ""
+            line = f"{page.url}{sign_in}"
+        else:
+            line = f"not running; start it with `{page.start_command}`"
+        out.print(f"  {page.label:<{width}}  {line}", soft_wrap=True, highlight=False, markup=False)
 
 
 @click.command()

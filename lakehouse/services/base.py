@@ -146,6 +146,11 @@ class Service(ABC):
     def start_hint(self) -> str:
         return f"Read the full log with `lakehouse logs {self.name}`."
 
+    def sign_in(self) -> str:
+        """How a person signs in to the web page at ``spec().url`` (a user and
+        password, where a token lives); empty when opening the URL is enough."""
+        return ""
+
     def jdk(self) -> Jdk:
         """The JDK a JVM service runs on (JavaNotFoundError when none fits)."""
         raise NotImplementedError(f"{self.name} is not a JVM service")

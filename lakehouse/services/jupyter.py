@@ -147,6 +147,9 @@ class JupyterService(Service):
         except (urllib.error.URLError, OSError) as exc:
             return Health(False, f"no answer from {url}: {getattr(exc, 'reason', exc)}")
 
+    def sign_in(self) -> str:
+        return f"token also in {self.token_file}"
+
     def start_hint(self) -> str:
         return (
             "Read the full log with `lakehouse logs jupyter`; if the port is taken, set "
