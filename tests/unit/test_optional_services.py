@@ -12,7 +12,7 @@ from lakehouse.cli.stack import _names_to_start
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import ConfigError
 from lakehouse.runtimes import ServiceStatus
-from lakehouse.services import all_services, build_services, default_service_names
+from lakehouse.services import Service, all_services, build_services, default_service_names
 from lakehouse.services.jupyter import JupyterService
 from lakehouse.services.pages import web_pages
 
@@ -27,7 +27,7 @@ def optional_names(settings: Settings) -> set[str]:
     return {svc.name for svc in all_services(settings) if svc.optional}
 
 
-def names(services: list) -> list[str]:  # type: ignore[type-arg]
+def names(services: list[Service]) -> list[str]:
     return [svc.name for svc in services]
 
 
