@@ -26,6 +26,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWaitingError
 from lakehouse.outages import check_answering, outage_of
 from lakehouse.services.sync import LOG_FILE_VARIABLE
+from lakehouse.sync import lag_history
 from lakehouse.sync.admin import drop_source_positions, lock_path
 from lakehouse.sync.counting import DeadLetterCounter
 from lakehouse.sync.deadletters import DeadLetterTable
@@ -313,6 +314,7 @@ class IntegrationRunner:
         if result.caught_up:
             self.status.caught_up_from = started
         self.store.write(self.status)
+        lag_history.record_pass(self.settings, result, self.status)  # the console's lag chart
         return result
 
     def _lock(self) -> FileLock:
