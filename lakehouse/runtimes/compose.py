@@ -361,9 +361,32 @@ def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
     return {"init": init, "sync": sync, "jupyter": jupyter}
 
 
+def console(settings: Settings) -> dict[str, Any]:
+    """The web console: the local spec's command in the lakehouse image, on the host's
+    network (the same 127.0.0.1 endpoints as local clients), reading the shared home.
+
+    Inside the container there is no `docker`, so its Overview probes each service's
+    health itself (LAKEHOUSE_RUNTIME=docker tells it so).
+    """
+    from lakehouse.services.console import ConsoleService
+
+    local = ConsoleService(settings).spec()
+    health = f"import urllib.request; urllib.request.urlopen({local.health_url!r}, timeout=5)"
+    env = client_env(settings) | {"LAKEHOUSE_CONSOLE_PORT": str(settings.console_port),
+                                  "LAKEHOUSE_RUNTIME": "docker", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    return {"console": {
+        # A profile of its own, like mlflow's: `up` names it, and the full profile's
+        # limits keep fitting 8 GB (test_compose.py).
+        **LAKEHOUSE_IMAGE, "profiles": ["console"], "network_mode": "host",
+        "volumes": [f"lakehouse-home:{HOME}"], "environment": env,
+        "command": ["python", *local.command[1:]], "deploy": _memory("384m"),
+        "healthcheck": _health(["CMD", "python", "-c", health]),
+    }}  # fmt: skip
+
+
 # Each returns some services, in the order compose.yaml lists them.
 PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, mlflow,
-         lakehouse_jobs)  # fmt: skip
+         lakehouse_jobs, console)  # fmt: skip
 
 
 def render(settings: Settings) -> dict[str, Any]:

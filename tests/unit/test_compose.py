@@ -198,8 +198,9 @@ def profile(name: str, svcs: dict[str, dict[str, Any]] | None = None) -> set[str
 def test_profiles() -> None:
     svcs = services()
     assert profile("core") == {"s3", "catalog", "postgres", "init"}
-    assert profile("full") == set(svcs) - {"jupyter", "opensearch-dashboards", "mlflow"}
+    assert profile("full") == set(svcs) - {"jupyter", "opensearch-dashboards", "mlflow", "console"}
     assert profile("ml") == {"mlflow"}
+    assert profile("console") == {"console"}
     assert profile("dashboards") == {"opensearch", "opensearch-dashboards"}
     # Every profile, on top of core, holds the services its services depend on.
     for name in {p for svc in svcs.values() for p in svc.get("profiles", [])}:
