@@ -12,9 +12,19 @@ Finding those positions reads only the key columns of the files whose key
 bounds and partition may hold a touched key, without applying deletes (so row
 ``i`` of the read is position ``i`` of the file); positions already deleted by
 an earlier delete file are left out (``DeletedPositions`` reads each delete
-file once). ``RowDelta`` commits it all as one snapshot. Delete files pile up,
-so ``needs_compaction`` tells the caller when to rewrite the files that have
-deletes and drop every delete file (``rewrite_by_key(compact=True)``).
+file once, ``KeyColumns`` reads each data file's key columns once: files never
+change once written). ``RowDelta`` commits it all as one snapshot.
+
+Delete files and dead rows pile up, so each commit also does a bounded share
+of compaction (``plan_compaction``), never all of it at once: a commit that
+stalled to rewrite the table made every change behind it wait (p95 lag 12 s
+measured at 1,000 changes/s, bench/results/sync_lag.json, session 6):
+
+* once ``COMPACT_DELETE_FILES`` delete files are live, they are folded into
+  one per partition (their positions are cached: one small file written);
+* data files with ``DEAD_SHARE`` of their rows deleted, and small files once
+  ``SMALL_FILES`` have piled up, are rewritten without their deleted rows, at
+  most ``REWRITE_BYTES`` of them per commit.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from pyiceberg.manifest import (
     ManifestWriter,
     ManifestWriterV2,
 )
+from pyiceberg.schema import Schema
 from pyiceberg.table import FileScanTask, Transaction
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
@@ -60,10 +71,18 @@ DELETE_SCHEMA = pa.schema([
     pa.field("pos", pa.int64(), nullable=False,
              metadata={b"PARQUET:field_id": str(POS_FIELD_ID).encode()}),
 ])  # fmt: skip
-# Compaction is due once a table has this many live delete files, or once this
-# share of its stored rows is deleted: each reader applies every delete file.
-COMPACT_DELETE_FILES = 16
-COMPACT_DELETED_SHARE = 0.25
+# Each reader applies every live delete file: at this many they are folded into one.
+COMPACT_DELETE_FILES = 8
+# A data file with this share of its rows deleted is rewritten without them.
+DEAD_SHARE = 0.2
+# Files under min(target size / 4, SMALL_FILE_BYTES) are small; this many are folded.
+SMALL_FILES = 8
+SMALL_FILE_BYTES = 16 * 2**20
+# Parquet bytes one commit rewrites at most (one file, whatever its size): compaction
+# is spread over commits so that none stalls.
+REWRITE_BYTES = 8 * 2**20
+# Key columns cached for at most this many bytes (beyond: read from storage again).
+KEY_CACHE_BYTES = 256 * 2**20
 READ_THREADS = 4
 
 
@@ -189,6 +208,8 @@ class DeletedPositions:
         path = task.file.file_path
         parts = [self._read(io, d).get(path) for d in task.delete_files]
         found = [p for p in parts if p is not None]
+        if len(found) == 1:
+            return found[0]  # written sorted and distinct (position_delete_files)
         return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
 
     def _read(self, io: FileIO, delete_file: DataFile) -> dict[str, np.ndarray]:
@@ -197,14 +218,58 @@ class DeletedPositions:
         if delete_file.file_path not in self.by_delete_file:
             positions = _read_deletes(io, delete_file)
             self.by_delete_file[delete_file.file_path] = {
-                path: np.asarray(array.to_numpy(), dtype=np.int64)
+                path: np.unique(np.asarray(array.to_numpy(), dtype=np.int64))
                 for path, array in positions.items()
             }
         return self.by_delete_file[delete_file.file_path]
 
+    def remember(self, delete_file: str, hits: Sequence[tuple[DataFile, np.ndarray]]) -> None:
+        """What a delete file just written holds, so that it is never read back."""
+        self.by_delete_file[delete_file] = {f.file_path: np.unique(p) for f, p in hits}
+
     def keep_only(self, delete_files: Iterable[str]) -> None:
         live = set(delete_files)
         self.by_delete_file = {p: v for p, v in self.by_delete_file.items() if p in live}
+
+
+@dataclass
+class KeyColumns:
+    """The key columns of data files, as stored (deletes not applied, so row ``i`` is
+    position ``i``), read once per file and kept up to ``max_bytes``."""
+
+    max_bytes: int = KEY_CACHE_BYTES
+    by_data_file: dict[str, pa.Table] = field(default_factory=dict)
+
+    def of(self, io: FileIO, metadata: TableMetadata, projection: Schema,
+           data_file: DataFile) -> pa.Table:  # fmt: skip
+        path = data_file.file_path
+        cached = self.by_data_file.get(path)
+        if cached is not None and cached.column_names == projection.column_names:
+            return cached
+        read = ArrowScan(metadata, io, projection, AlwaysTrue()).to_table([FileScanTask(data_file)])
+        if self.bytes() + read.nbytes <= self.max_bytes:
+            self.by_data_file[path] = read
+        return read
+
+    def bytes(self) -> int:
+        return sum(t.nbytes for t in list(self.by_data_file.values()))
+
+    def keep_only(self, data_files: Iterable[str]) -> None:
+        live = set(data_files)
+        self.by_data_file = {p: t for p, t in self.by_data_file.items() if p in live}
+
+
+@dataclass
+class MergeState:
+    """What a writer keeps between its merge-on-read commits to one table."""
+
+    deleted: DeletedPositions = field(default_factory=DeletedPositions)
+    keys: KeyColumns = field(default_factory=KeyColumns)
+
+    def keep_only(self, tasks: Sequence[FileScanTask]) -> None:
+        """Forget files the current snapshot (planned as ``tasks``) no longer has."""
+        self.keys.keep_only(t.file.file_path for t in tasks)
+        self.deleted.keep_only(d.file_path for t in tasks for d in t.delete_files)
 
 
 @dataclass
@@ -215,17 +280,49 @@ class MergeResult:
     rows_deleted: int = 0  # live rows marked deleted by the new delete files
     rows_written: int = 0  # new row images appended
     delete_files: int = 0  # position delete files written
+    files_compacted: int = 0  # data files rewritten without their deleted rows
+    deletes_folded: bool = False  # every live delete file folded into one per partition
 
 
-def needs_compaction(tasks: Sequence[FileScanTask]) -> bool:
-    """True when the live delete files of ``tasks`` (a plan of the current snapshot)
-    are many, or delete a large share of the stored rows."""
-    delete_files = {d.file_path: d for task in tasks for d in task.delete_files}
-    if len(delete_files) >= COMPACT_DELETE_FILES:
-        return True
-    stored = sum(task.file.record_count for task in tasks)
-    deleted = sum(d.record_count for d in delete_files.values())
-    return stored > 0 and deleted >= COMPACT_DELETED_SHARE * stored
+@dataclass
+class Compaction:
+    """The share of compaction one commit does: data files to rewrite, and whether
+    the live delete files are folded into one per partition."""
+
+    rewrite: list[FileScanTask]
+    fold: bool
+
+
+def plan_compaction(tasks: Sequence[FileScanTask], dead_rows: dict[str, int],
+                    target_bytes: int, delete_files: int | None = None) -> Compaction:  # fmt: skip
+    """``tasks``: the current snapshot's plan; ``dead_rows``: deleted rows per data file
+    path (with this commit's); ``target_bytes``: the table's target file size;
+    ``delete_files``: live delete files (None: those ``tasks`` apply; the
+    snapshot also counts those whose data files were all rewritten since).
+
+    The files most deleted first (at least ``DEAD_SHARE``), then, once
+    ``SMALL_FILES`` are small, the smallest, up to ``REWRITE_BYTES`` in all (at
+    least one file)."""
+    applied = len({d.file_path for t in tasks for d in t.delete_files})
+    fold = max(applied, delete_files or 0) >= COMPACT_DELETE_FILES
+
+    def share(task: FileScanTask) -> float:
+        return dead_rows.get(task.file.file_path, 0) / max(task.file.record_count, 1)
+
+    dead = sorted((t for t in tasks if share(t) >= DEAD_SHARE), key=share, reverse=True)
+    limit = min(target_bytes // 4, SMALL_FILE_BYTES)
+    small = sorted((t for t in tasks if t.file.file_size_in_bytes < limit and share(t) < DEAD_SHARE),
+                   key=lambda t: t.file.file_size_in_bytes)  # fmt: skip
+    chosen: list[FileScanTask] = []
+    size = 0
+    for task in dead + (small if len(small) >= SMALL_FILES else []):
+        if chosen and size + task.file.file_size_in_bytes > REWRITE_BYTES:
+            break
+        chosen.append(task)
+        size += task.file.file_size_in_bytes
+    if len(chosen) == 1 and chosen[0] in small:
+        chosen = []  # one small file rewritten alone folds nothing
+    return Compaction(rewrite=chosen, fold=fold)
 
 
 def merge_by_key(
@@ -235,49 +332,112 @@ def merge_by_key(
     touched: pa.Table | None,
     upserts: pa.Table | None,
     properties: dict[str, str],
-    deleted: DeletedPositions,
+    state: MergeState,
     tasks: list[FileScanTask],
 ) -> MergeResult:
     """Mark the live rows whose ``key`` is in ``touched`` or ``upserts`` deleted, and
-    append ``upserts``; staged on ``tx`` as one snapshot carrying ``properties``.
+    append ``upserts``, with this commit's share of compaction (``plan_compaction``);
+    staged on ``tx`` as one snapshot carrying ``properties``.
 
-    ``tasks`` is the plan of ``tx``'s snapshot; the arguments are those of
+    ``tasks`` is the plan of ``tx``'s snapshot; ``state`` what the caller keeps
+    between commits to this table. The other arguments are those of
     ``rewrite_by_key`` (same IngestError for null or duplicate keys). The table
     must be format v2 (position deletes do not exist in v1).
     """
-    from lakehouse.lake.rewrite import KeyPruner, data_files
+    from lakehouse.lake.rewrite import KeyPruner
 
     metadata = tx.table_metadata
-    target = schema_to_pyarrow(metadata.schema())
+    state.keep_only(tasks)
     columns = list(key)
+    target = schema_to_pyarrow(metadata.schema())
     key_set = build_key_set(columns, {c: target.field(c).type for c in columns}, touched, upserts)
     pruner = KeyPruner(metadata, key_set)
     candidates = [task for task in tasks if pruner.may_hold(task.file)]
-    result = MergeResult(files_scanned=len(candidates))
     projection = metadata.schema().select(*columns)
 
     def live_positions(task: FileScanTask) -> np.ndarray:
-        raw = ArrowScan(metadata, io, projection, AlwaysTrue()).to_table([FileScanTask(task.file)])
-        found = present(key_set, raw).rows
-        return np.setdiff1d(found, deleted.of(io, task)) if task.delete_files else found
+        found = present(key_set, state.keys.of(io, metadata, projection, task.file)).rows
+        return np.setdiff1d(found, state.deleted.of(io, task)) if task.delete_files else found
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        hits = [(t.file, p) for t, p in zip(candidates, pool.map(live_positions, candidates),
-                                           strict=True) if len(p)]  # fmt: skip
-    producer = RowDelta(tx, properties)
-    for delete_file in position_delete_files(metadata, io, hits):
-        producer.append_data_file(delete_file)
-        result.delete_files += 1
-    result.rows_deleted = sum(len(p) for _, p in hits)
-    if upserts is not None and upserts.num_rows:
-        images = upserts.select(target.names).cast(target)
-        images = images.sort_by([(c, "ascending") for c in columns])
-        for data_file in data_files(metadata, images, io, uuid.uuid4()):
-            producer.append_data_file(data_file)
-        result.rows_written = images.num_rows
-    if producer._added_data_files:
-        producer.commit()
+        new = {t.file.file_path: p for t, p in zip(candidates, pool.map(live_positions, candidates),
+                                                   strict=True) if len(p)}  # fmt: skip
+    result = MergeResult(files_scanned=len(candidates), rows_deleted=sum(map(len, new.values())))
+    producer = _MergeCommit(tx, io, metadata, properties, state, columns)
+    producer.stage(tasks, new, upserts, result)
     return result
+
+
+class _MergeCommit:
+    """The files of one merge-on-read commit: compacted data files, delete files and
+    new row images, staged as one ``RowDelta``."""
+
+    def __init__(self, tx: Transaction, io: FileIO, metadata: TableMetadata,
+                 properties: dict[str, str], state: MergeState, key: list[str]) -> None:  # fmt: skip
+        self.tx, self.io, self.metadata, self.properties = tx, io, metadata, properties
+        self.state, self.key = state, key
+        self.target = schema_to_pyarrow(metadata.schema())
+
+    def dead(self, task: FileScanTask, new: dict[str, np.ndarray]) -> np.ndarray:
+        """Positions of ``task``'s file deleted, before or by this commit."""
+        before = self.state.deleted.of(self.io, task) if task.delete_files else None
+        added = new.get(task.file.file_path)
+        if before is None or not len(before):
+            return added if added is not None else np.empty(0, np.int64)
+        return before if added is None else np.union1d(before, added)
+
+    def stage(self, tasks: list[FileScanTask], new: dict[str, np.ndarray],
+              upserts: pa.Table | None, result: MergeResult) -> None:  # fmt: skip
+        dead = {t.file.file_path: self.dead(t, new) for t in tasks
+                if t.delete_files or t.file.file_path in new}  # fmt: skip
+        target_bytes = int(
+            self.metadata.properties.get("write.target-file-size-bytes", 512 * 2**20)
+        )
+        snapshot = self.metadata.current_snapshot()
+        summary = snapshot.summary if snapshot is not None else None
+        live = int(summary.get("total-delete-files") or 0) if summary is not None else None
+        plan = plan_compaction(tasks, {p: len(v) for p, v in dead.items()}, target_bytes, live)
+        producer = RowDelta(self.tx, self.properties, drop_deletes=plan.fold)
+        rewritten = {t.file.file_path for t in plan.rewrite}
+        if plan.rewrite:
+            self._rewrite(producer, plan.rewrite, dead)
+        by_path = {t.file.file_path: t.file for t in tasks}
+        kept = dead if plan.fold else new  # folded: every deleted position, in one file
+        hits = [(by_path[p], v) for p, v in sorted(kept.items()) if p not in rewritten and len(v)]
+        for delete_file in position_delete_files(self.metadata, self.io, hits):
+            self.state.deleted.remember(delete_file.file_path,
+                                        [h for h in hits if h[0].spec_id == delete_file.spec_id
+                                         and h[0].partition == delete_file.partition])  # fmt: skip
+            producer.append_data_file(delete_file)
+            result.delete_files += 1
+        if upserts is not None and upserts.num_rows:
+            result.rows_written = upserts.num_rows
+            self._append(producer, upserts.select(self.target.names).cast(self.target))
+        result.files_compacted, result.deletes_folded = len(plan.rewrite), plan.fold
+        if producer._added_data_files or producer._deleted_data_files or plan.fold:
+            producer.commit()
+
+    def _rewrite(self, producer: RowDelta, tasks: list[FileScanTask],
+                 dead: dict[str, np.ndarray]) -> None:  # fmt: skip
+        """``tasks``' files written again without their dead rows."""
+        scan = ArrowScan(self.metadata, self.io, self.metadata.schema(), AlwaysTrue())
+        parts = []
+        for task in tasks:
+            rows = scan.to_table([FileScanTask(task.file)])
+            keep = np.ones(rows.num_rows, dtype=bool)
+            keep[dead.get(task.file.file_path, np.empty(0, np.int64))] = False
+            parts.append(rows.filter(pa.array(keep)).cast(self.target))
+            producer.delete_data_file(task.file)
+        self._append(producer, pa.concat_tables(parts))
+
+    def _append(self, producer: RowDelta, rows: pa.Table) -> None:
+        from lakehouse.lake.rewrite import data_files
+
+        if not rows.num_rows:
+            return
+        rows = rows.sort_by([(c, "ascending") for c in self.key])
+        for data_file in data_files(self.metadata, rows, self.io, uuid.uuid4()):
+            producer.append_data_file(data_file)
 
 
 def position_delete_files(

@@ -26,7 +26,7 @@ from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.attempt import CONFLICTS, committing
 from lakehouse.lake.ingest import conform
 from lakehouse.lake.rewrite import replace_all, rewrite_by_key
-from lakehouse.lake.row_deltas import DeletedPositions, merge_by_key, needs_compaction
+from lakehouse.lake.row_deltas import MergeState, merge_by_key
 from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
 from lakehouse.sync.model import TableBatch
 
@@ -83,7 +83,7 @@ class IcebergTarget:
         self._positions: dict[str, str | None] = {}
         self._reachable: dict[str, ReachableFiles] = {}
         self.write_mode = write_mode
-        self._deleted: dict[str, DeletedPositions] = {}  # per table uuid
+        self._merge_states: dict[str, MergeState] = {}  # per table uuid
 
     def checkpoint(self, table_name: str) -> str | None:
         """The position of the newest commit this integration made to the table, as the
@@ -143,26 +143,21 @@ class IcebergTarget:
     def _write(
         self, tx: Transaction, table: Table, batch: TableBatch, properties: dict[str, str]
     ) -> None:
-        """Merge-on-read writes position delete files and the new row images, and
-        compacts (copy-on-write of the files with deletes) once they pile up;
-        copy-on-write rewrites every file holding a touched key."""
+        """Merge-on-read writes position delete files and the new row images, with a
+        bounded share of compaction (``lakehouse.lake.row_deltas``); copy-on-write
+        rewrites every file holding a touched key."""
         rows = None
         if batch.upserts:
             rows = conform(batch.upsert_table(), schema_to_pyarrow(tx.table_metadata.schema()))
         if batch.truncated:  # the rows after the truncation are the whole table: one snapshot
             replace_all(tx, table.io, [rows] if rows is not None else [], properties)
             return
-        compact = False
         if self.write_mode == MERGE_ON_READ and tx.table_metadata.format_version == 2:
             tasks = list(tx._scan().plan_files())
-            deleted = self._deleted.setdefault(table.metadata.table_uuid.hex, DeletedPositions())
-            compact = needs_compaction(tasks)
-            if not compact:
-                merge_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties,
-                             deleted, tasks)  # fmt: skip
-                return
-            deleted.keep_only(())  # every delete file goes with this commit
-        rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties, compact)
+            state = self._merge_states.setdefault(table.metadata.table_uuid.hex, MergeState())
+            merge_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties, state, tasks)
+            return
+        rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties)
 
     def _expire_later(self, table: Table) -> None:
         """Expire the snapshots beyond ``retention`` once the history exceeds it by

@@ -1,11 +1,12 @@
 """Position delete files of the merge-on-read writer: their layout, what they
-delete, and when compaction is due (local files, no servers)."""
+delete, and which share of compaction a commit does (local files, no servers)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.io.pyarrow import PyArrowFileIO, _read_deletes
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
@@ -21,8 +22,11 @@ from lakehouse.lake.row_deltas import (
     COMPACT_DELETE_FILES,
     PATH_FIELD_ID,
     POS_FIELD_ID,
+    REWRITE_BYTES,
+    SMALL_FILES,
     DeletedPositions,
-    needs_compaction,
+    MergeState,
+    plan_compaction,
     position_delete_files,
 )
 
@@ -75,15 +79,59 @@ def test_deleted_positions_union_the_files_of_one_data_file_only(tmp_path: Path)
     assert set(deleted.by_delete_file) == {second.file_path}
 
 
-def test_compaction_is_due_on_many_delete_files_or_many_deleted_rows() -> None:
-    def deletes(n: int, rows: int = 1) -> set[DataFile]:
-        return {data_file(f"s3://w/d{i}.parquet", rows, DataFileContent.POSITION_DELETES)
-                for i in range(n)}  # fmt: skip
+def deletes(n: int, rows: int = 1) -> set[DataFile]:
+    return {data_file(f"s3://w/d{i}.parquet", rows, DataFileContent.POSITION_DELETES)
+            for i in range(n)}  # fmt: skip
 
-    few = deletes(COMPACT_DELETE_FILES - 1)
-    assert not needs_compaction([FileScanTask(data_file("s3://w/a.parquet", 1000), few)])
-    many = deletes(COMPACT_DELETE_FILES)
-    assert needs_compaction([FileScanTask(data_file("s3://w/a.parquet", 1000), many)])
-    big = deletes(1, rows=300)
-    assert needs_compaction([FileScanTask(data_file("s3://w/a.parquet", 1000), big)])
-    assert not needs_compaction([FileScanTask(data_file("s3://w/a.parquet", 1000))])
+
+def sized(path: str, rows: int, size: int) -> DataFile:
+    made = DataFile.from_args(content=DataFileContent.DATA, file_path=path,
+                              file_format=FileFormat.PARQUET, partition=Record(),
+                              record_count=rows, file_size_in_bytes=size)  # fmt: skip
+    made.spec_id = 0
+    return made
+
+
+TARGET = 4 * 2**20
+BIG = 4 * 2**20  # a file at the target size: never small
+
+
+def test_delete_files_are_folded_once_they_pile_up() -> None:
+    few = [FileScanTask(sized("s3://w/a.parquet", 1000, BIG), deletes(COMPACT_DELETE_FILES - 1))]
+    assert not plan_compaction(few, {}, TARGET).fold
+    many = [FileScanTask(sized("s3://w/a.parquet", 1000, BIG), deletes(COMPACT_DELETE_FILES))]
+    assert plan_compaction(many, {}, TARGET).fold
+
+
+def test_the_most_deleted_files_are_rewritten_first_within_the_byte_budget() -> None:
+    files = [sized(f"s3://w/{i}.parquet", 1000, BIG) for i in range(5)]
+    tasks = [FileScanTask(f) for f in files]
+    dead = {files[0].file_path: 150, files[1].file_path: 900, files[2].file_path: 300,
+            files[3].file_path: 250}  # fmt: skip
+    plan = plan_compaction(tasks, dead, TARGET)
+    # 15% dead is not enough; of the rest, the budget takes the two most deleted.
+    assert REWRITE_BYTES == 2 * BIG
+    assert [t.file.file_path for t in plan.rewrite] == [files[1].file_path, files[2].file_path]
+    # One file larger than the budget is still rewritten (alone).
+    huge = [FileScanTask(sized("s3://w/huge.parquet", 1000, 3 * REWRITE_BYTES))]
+    assert len(plan_compaction(huge, {"s3://w/huge.parquet": 500}, TARGET).rewrite) == 1
+
+
+def test_small_files_are_folded_only_once_enough_piled_up() -> None:
+    small = [FileScanTask(sized(f"s3://w/s{i}.parquet", 10, 1000 + i)) for i in range(SMALL_FILES)]
+    big = [FileScanTask(sized("s3://w/big.parquet", 1000, BIG))]
+    assert plan_compaction(small[:-1] + big, {}, TARGET).rewrite == []
+    chosen = plan_compaction(small + big, {}, TARGET).rewrite
+    assert [t.file.file_path for t in chosen] == [t.file.file_path for t in small]
+
+
+def test_merge_state_forgets_files_the_snapshot_no_longer_has() -> None:
+    state = MergeState()
+    state.keys.by_data_file = {"s3://w/a.parquet": pa.table({"id": [1]}),
+                               "s3://w/gone.parquet": pa.table({"id": [2]})}  # fmt: skip
+    state.deleted.remember(
+        "s3://w/gone-deletes.parquet", [(data_file("s3://w/a.parquet"), np.array([0]))]
+    )
+    state.keep_only([FileScanTask(data_file("s3://w/a.parquet"))])
+    assert set(state.keys.by_data_file) == {"s3://w/a.parquet"}
+    assert state.deleted.by_delete_file == {}
