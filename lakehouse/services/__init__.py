@@ -23,13 +23,14 @@ def service_files_dir() -> Path:
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
     return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync",
-            "console", "jupyter")  # fmt: skip
+            "dashboards", "console", "jupyter")  # fmt: skip
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
     from lakehouse.services.catalog import CatalogService
     from lakehouse.services.console import ConsoleService
+    from lakehouse.services.dashboards import DashboardsService
     from lakehouse.services.jupyter import JupyterService
     from lakehouse.services.mlflow import MlflowService
     from lakehouse.services.opensearch import OpenSearchService
@@ -48,6 +49,7 @@ def all_services(settings: Settings) -> list[Service]:
         SparkService(settings),
         MlflowService(settings),
         SyncService(settings),
+        DashboardsService(settings),
         ConsoleService(settings),
         JupyterService(settings),
     ]

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakehouse.service_env import ensure_server_env, server_python
+from lakehouse.service_env import ServiceEnv
 from lakehouse.services.base import Port, Service, ServiceSpec
 
 ARTIFACT_BUCKET = "mlflow"
+# The server's own environment in the cache (full mlflow pins pyarrow<26, below the
+# project's); services/mlflow/requirements.lock pins every package.
+SERVER_ENV = ServiceEnv("mlflow", "3.17.2", "the MLflow server")
 
 
 def server_command(python: str, host: str, port: int, store: str, bucket: str) -> list[str]:
@@ -39,7 +42,7 @@ class MlflowService(Service):
             description="MLflow tracking server and model registry",
             command=tuple(
                 server_command(
-                    str(server_python(s)), s.bind_host, s.mlflow_port, store, ARTIFACT_BUCKET
+                    str(SERVER_ENV.python(s)), s.bind_host, s.mlflow_port, store, ARTIFACT_BUCKET
                 )
             ),
             env={
@@ -62,7 +65,7 @@ class MlflowService(Service):
         )
 
     def prepare(self) -> None:
-        ensure_server_env(self.settings)
+        SERVER_ENV.ensure(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def after_ready(self) -> None:

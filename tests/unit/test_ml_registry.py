@@ -95,22 +95,22 @@ def test_the_server_environment_is_pinned_whole_and_matches_the_client() -> None
     import tomllib
     from importlib.metadata import version
 
-    from lakehouse.service_env import MLFLOW_SERVER_VERSION, requirements_lock
     from lakehouse.services import service_files_dir
+    from lakehouse.services.mlflow import SERVER_ENV
 
     lines = [
         line
-        for line in requirements_lock().read_text().splitlines()
+        for line in SERVER_ENV.requirements_lock().read_text().splitlines()
         if line and not line.startswith("#")
     ]
     assert all("==" in line for line in lines), lines
     pins = dict(line.split("==", 1) for line in lines)
-    assert pins["mlflow"] == MLFLOW_SERVER_VERSION == version("mlflow-skinny")
+    assert pins["mlflow"] == SERVER_ENV.version == version("mlflow-skinny")
     assert "boto3" in pins  # the server writes the artifacts to S3
     dependencies = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())[
         "project"
     ]["dependencies"]
-    assert f"mlflow-skinny=={MLFLOW_SERVER_VERSION}" in dependencies
+    assert f"mlflow-skinny=={SERVER_ENV.version}" in dependencies
     dockerfile = (service_files_dir() / "mlflow" / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r /tmp/requirements.lock" in dockerfile
 

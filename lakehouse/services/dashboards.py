@@ -1,0 +1,181 @@
+"""Business dashboards (the QuickSight role): Apache Superset over the stack's Trino.
+
+Optional: it starts only when named (``lakehouse up --with dashboards``).
+Superset pins numpy<2.3, pandas<2.2, pyarrow<19 and SQLAlchemy<2, so it runs
+from an environment of its own in the cache (``services/dashboards/requirements.lock``).
+Its metadata database is a SQLite file under the home (``<home>/data/dashboards``),
+with a SECRET_KEY generated once per home (a 0600 file, never on a command line).
+
+Login: the stack's access key and secret key (``lakehouse env`` prints them as
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; ``lakehouse`` / ``lakehouse-secret``
+by default). The first start migrates the database, runs ``superset init`` and
+creates that admin; later starts skip this while the Superset version and the
+credentials are unchanged. Every start then re-imports the "Customer insights"
+dashboard from ``services/dashboards/assets`` (see
+:mod:`lakehouse.services.dashboards_provision`), so a change in the repository
+reaches the dashboard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+from lakehouse.errors import ServiceStartError
+from lakehouse.service_env import ServiceEnv
+from lakehouse.services.base import Port, Service, ServiceSpec
+
+SUPERSET_ENV = ServiceEnv("dashboards", "6.1.0", "Apache Superset")
+SETUP_RECORD = "setup.json"
+# One gunicorn worker (each is ~300-400 MB); threads serve the dashboard's parallel
+# chart requests. Trino queries over the whole lake can take a while on a laptop.
+WORKER_THREADS, REQUEST_TIMEOUT_S = 4, 300
+SETUP_TIMEOUT_S = 900
+
+CONFIG_TEMPLATE = """\
+# Written by lakehouse at each start (lakehouse/services/dashboards.py): do not edit.
+from pathlib import Path
+
+DATA_DIR = {data_dir!r}
+SECRET_KEY = Path({secret_file!r}).read_text().strip()
+SQLALCHEMY_DATABASE_URI = "sqlite:///" + {database!r}
+# One process, no Redis: the rate limiter and caches keep to memory.
+RATELIMIT_STORAGE_URI = "memory://"
+# Dashboards and charts come from services/dashboards/assets: no example data.
+SUPERSET_LOAD_EXAMPLES = False
+SQLLAB_TIMEOUT = {timeout}
+SUPERSET_WEBSERVER_TIMEOUT = {timeout}
+"""
+
+
+class DashboardsService(Service):
+    name = "dashboards"
+    optional = True
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.home_dir / "data" / "dashboards"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "superset_config.py"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / "secret-key"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.client_host}:{self.settings.dashboards_port}"
+
+    def spec(self) -> ServiceSpec:
+        s = self.settings
+        command = [
+            str(SUPERSET_ENV.executable(s, "gunicorn")), "--workers", "1",
+            "--worker-class", "gthread", "--threads", str(WORKER_THREADS),
+            "--timeout", str(REQUEST_TIMEOUT_S), "--bind", f"{s.bind_host}:{s.dashboards_port}",
+            "--access-logfile", "-", "superset.app:create_app()",
+        ]  # fmt: skip
+        return ServiceSpec(
+            name=self.name,
+            description="Apache Superset business dashboards over Trino",
+            command=tuple(command),
+            env=self.superset_env(),
+            ports=(Port("dashboards", s.dashboards_port),),
+            health_url=f"{self.url}/health",
+            url=self.url,
+            depends_on=("trino",),
+            data_dir=self.data_dir,
+        )
+
+    def superset_env(self) -> dict[str, str]:
+        """What the server and the ``superset`` CLI need in their environment."""
+        return {
+            "SUPERSET_CONFIG_PATH": str(self.config_file),
+            "SUPERSET_HOME": str(self.data_dir),
+            "FLASK_APP": "superset.app:create_app()",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def prepare(self) -> None:
+        """Install Superset once, write its config, and set its database up when needed."""
+        SUPERSET_ENV.ensure(self.settings)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._ensure_secret()
+        self._write_config()
+        wanted = self._setup_record()
+        record = self.data_dir / SETUP_RECORD
+        if not record.is_file() or json.loads(record.read_text()) != wanted:
+            self._set_up_database()
+            record.write_text(json.dumps(wanted))
+
+    def after_ready(self) -> None:
+        """Import the Trino connection and the "Customer insights" dashboard (idempotent)."""
+        from lakehouse.services.dashboards_provision import provision
+
+        provision(self.settings, self.url)
+
+    def start_hint(self) -> str:
+        return (
+            "Read the full log with `lakehouse logs dashboards`; if the port is taken, set "
+            "LAKEHOUSE_DASHBOARDS_PORT (dashboards_port in lakehouse.toml)."
+        )
+
+    def _ensure_secret(self) -> None:
+        if self.secret_file.is_file():
+            return
+        fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+
+    def _write_config(self) -> None:
+        self.config_file.write_text(
+            CONFIG_TEMPLATE.format(
+                data_dir=str(self.data_dir), secret_file=str(self.secret_file),
+                database=str(self.data_dir / "superset.db"), timeout=REQUEST_TIMEOUT_S,
+            )
+        )  # fmt: skip
+
+    def _setup_record(self) -> dict[str, str]:
+        """What the database was set up for: a change re-runs the setup."""
+        login = f"{self.settings.access_key}\0{self.settings.secret_key}".encode()
+        return {
+            "superset": SUPERSET_ENV.version,
+            "lock": SUPERSET_ENV.root(self.settings).name,
+            "admin": hashlib.sha256(login).hexdigest(),
+        }
+
+    def _set_up_database(self) -> None:
+        """Migrate, create roles and permissions, and create or reset the admin user."""
+        s = self.settings
+        user, password = s.access_key, s.secret_key
+        steps = [
+            ["db", "upgrade"],
+            ["init"],
+            ["fab", "create-admin", "--username", user, "--firstname", "Lake", "--lastname",
+             "House", "--email", f"{user}@lakehouse.local", "--password", password],
+            ["fab", "reset-password", "--username", user, "--password", password],
+        ]  # fmt: skip
+        for step in steps:
+            self._superset(step)
+
+    def _superset(self, args: list[str]) -> None:
+        command = [str(SUPERSET_ENV.executable(self.settings, "superset")), *args]
+        env = os.environ | self.superset_env()
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S, check=False
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+            shown = ["superset", *args[:2]]  # never the password
+            raise ServiceStartError(
+                self.name, "could not set up its metadata database", shown,
+                "not started yet", tail,
+                hint=f"Its database is {self.data_dir / 'superset.db'}; move it away to "
+                "start afresh (dashboards are provisioned again), then `lakehouse up --with "
+                "dashboards`.",
+            )  # fmt: skip

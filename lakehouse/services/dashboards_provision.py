@@ -1,0 +1,176 @@
+"""Provisioning Superset as code: the Trino connection and the "Customer insights" dashboard.
+
+The assets are YAML files in Superset's own export format under
+``services/dashboards/assets`` (``databases/``, ``datasets/``, ``charts/``,
+``dashboards/``, ``metadata.yaml``). Each start zips them and imports the bundle
+through Superset's REST API with ``overwrite``: objects are matched by their
+UUIDs, so importing again updates them and never duplicates them.
+
+Datasets are SQL over the lake's Iceberg tables, run by Trino. A dataset whose
+tables are not in the lake yet (the ML tables before ``lakehouse ml`` has run)
+is imported as an empty query with the same columns, and its charts' titles say
+which table is missing: the dashboard still loads, and the next start (after
+the table exists) restores the real query.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
+from lakehouse.services import service_files_dir
+
+BUNDLE_ROOT = "customer_insights"
+DASHBOARD_SLUG = "customer-insights"
+TRINO_USER = "lakehouse"
+TIMEOUT_S = 60
+
+
+class DashboardsError(LakehouseError):
+    """Superset refused a request (login, import, a query) or could not be reached."""
+
+
+def assets_dir() -> Path:
+    return service_files_dir() / "dashboards" / "assets"
+
+
+def load_assets() -> dict[str, dict[str, Any]]:
+    """Every asset file, by its path inside the bundle (``charts/Top_products.yaml``)."""
+    root = assets_dir()
+    return {
+        path.relative_to(root).as_posix(): yaml.safe_load(path.read_text())
+        for path in sorted(root.rglob("*.yaml"))
+    }
+
+
+def referenced_tables(sql: str) -> set[str]:
+    """``namespace.table`` names a query reads (its CTEs left out)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="trino")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {
+        f"{table.db}.{table.name}"
+        for table in tree.find_all(exp.Table)
+        if table.db and table.name not in ctes
+    }
+
+
+def empty_query(columns: Iterable[dict[str, Any]]) -> str:
+    """A query with the dataset's columns and no rows (Trino SQL)."""
+    select = ", ".join(
+        f'CAST(NULL AS {column["type"]}) AS "{column["column_name"]}"' for column in columns
+    )
+    return f"SELECT {select} WHERE false"
+
+
+def render_bundle(settings: Settings, lake_tables: set[str]) -> bytes:
+    """The import zip: assets with the stack's Trino filled in and absent tables stood in for."""
+    assets = load_assets()
+    missing_by_dataset: dict[str, list[str]] = {}
+    for path, asset in assets.items():
+        if path.startswith("databases/"):
+            asset["sqlalchemy_uri"] = (
+                f"trino://{TRINO_USER}@{settings.client_host}:{settings.trino_port}/"
+                f"{settings.catalog_name}"
+            )
+        elif path.startswith("datasets/"):
+            missing = sorted(referenced_tables(asset["sql"]) - lake_tables)
+            if missing:
+                missing_by_dataset[asset["uuid"]] = missing
+                asset["sql"] = empty_query(asset["columns"])
+    for path, asset in assets.items():
+        absent = missing_by_dataset.get(asset.get("dataset_uuid", ""))
+        if path.startswith("charts/") and absent:
+            asset["slice_name"] += f" (no data: {', '.join(absent)} is not in the lake yet)"
+            asset["description"] = absent_tables_note(absent)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path, asset in assets.items():
+            bundle.writestr(f"{BUNDLE_ROOT}/{path}", yaml.safe_dump(asset, sort_keys=False))
+    return buffer.getvalue()
+
+
+def absent_tables_note(missing: list[str]) -> str:
+    ml = any(name.startswith("ml.") for name in missing)
+    return (
+        f"{', '.join(missing)} did not exist when the dashboard was provisioned. "
+        + ("Train the models (`lakehouse ml train`), then " if ml else "Create it, then ")
+        + "restart the dashboards (`lakehouse up --with dashboards`)."
+    )
+
+
+def lake_tables(settings: Settings) -> set[str]:
+    """``namespace.table`` of every table in the lake's catalog."""
+    from lakehouse.client import Lakehouse
+
+    with Lakehouse(settings) as lake:
+        catalog = lake.catalog
+        return {
+            ".".join(identifier)
+            for namespace in catalog.list_namespaces()
+            for identifier in catalog.list_tables(namespace)
+        }
+
+
+def provision(settings: Settings, url: str) -> None:
+    """Import the connection and the dashboard into the Superset at ``url`` (idempotent)."""
+    client = SupersetClient(url, settings.access_key, settings.secret_key)
+    client.import_dashboard(render_bundle(settings, lake_tables(settings)))
+
+
+class SupersetClient:
+    """Superset's REST API as the admin: a session cookie, a JWT and the CSRF token."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        login = self._call(
+            "POST", "/api/v1/security/login",
+            json={"username": username, "password": password, "provider": "db", "refresh": False},
+        )  # fmt: skip
+        self.session.headers["Authorization"] = f"Bearer {login['access_token']}"
+        token = self._call("GET", "/api/v1/security/csrf_token/")["result"]
+        self.session.headers["X-CSRFToken"] = token
+        self.session.headers["Referer"] = self.url
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            answer = self.session.request(method, self.url + path, timeout=TIMEOUT_S, **kwargs)
+        except requests.RequestException as exc:
+            raise DashboardsError(
+                f"Superset at {self.url} did not answer {method} {path}: {exc}",
+                hint="Is it running? `lakehouse status`; start it with "
+                "`lakehouse up --with dashboards`.",
+            ) from None
+        if not answer.ok:
+            raise DashboardsError(
+                f"Superset refused {method} {path}: HTTP {answer.status_code} {answer.text[:800]}",
+                hint="Read `lakehouse logs dashboards`.",
+            )
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def import_dashboard(self, bundle: bytes) -> None:
+        """Import a dashboard bundle, overwriting the objects with the same UUIDs."""
+        self._call(
+            "POST", "/api/v1/dashboard/import/",
+            files={"formData": ("bundle.zip", bundle, "application/zip")},
+            data={"overwrite": "true"},
+        )  # fmt: skip
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """A GET of the API (``/api/v1/...``), its JSON answer."""
+        return self._call("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", path, json=body)

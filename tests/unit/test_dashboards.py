@@ -1,0 +1,101 @@
+"""The dashboards' provisioning bundle and service spec (pure logic, no Superset)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakehouse.config import Settings
+from lakehouse.services import build_services
+from lakehouse.services.dashboards import SUPERSET_ENV, DashboardsService
+from lakehouse.services.dashboards_provision import (
+    BUNDLE_ROOT,
+    load_assets,
+    referenced_tables,
+    render_bundle,
+)
+
+EVERY_TABLE = {
+    "shop.orders", "shop.order_items", "shop.products", "shop.customers", "web.clickstream",
+    "ml.customer_segments", "ml.product_recommendations",
+}  # fmt: skip
+
+
+def unzip(bundle: bytes) -> dict[str, dict[str, Any]]:
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        return {
+            name.removeprefix(f"{BUNDLE_ROOT}/"): yaml.safe_load(archive.read(name))
+            for name in archive.namelist()
+        }
+
+
+def test_every_dataset_reads_only_lake_tables_and_every_chart_has_a_dataset() -> None:
+    assets = load_assets()
+    datasets = {a["uuid"]: a for p, a in assets.items() if p.startswith("datasets/")}
+    charts = [a for p, a in assets.items() if p.startswith("charts/")]
+    assert len(charts) >= 8 and all(chart["dataset_uuid"] in datasets for chart in charts)
+    read = set().union(*(referenced_tables(d["sql"]) for d in datasets.values()))
+    assert read == EVERY_TABLE
+    dashboard = assets["dashboards/Customer_insights.yaml"]
+    placed = {v["meta"]["uuid"] for v in dashboard["position"].values() if isinstance(v, dict)
+              and v.get("type") == "CHART"}  # fmt: skip
+    assert placed == {chart["uuid"] for chart in charts}
+
+
+def test_referenced_tables_leaves_ctes_out() -> None:
+    sql = "WITH f AS (SELECT * FROM shop.orders) SELECT * FROM f JOIN ml.x ON true"
+    assert referenced_tables(sql) == {"shop.orders", "ml.x"}
+
+
+def test_the_bundle_points_at_the_stacks_trino(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, trino_port=18123, catalog_name="lake")
+    bundle = unzip(render_bundle(settings, EVERY_TABLE))
+    assert bundle["databases/Lakehouse.yaml"]["sqlalchemy_uri"] == (
+        "trino://lakehouse@127.0.0.1:18123/lake"
+    )
+    assert bundle == {
+        **load_assets(),
+        "databases/Lakehouse.yaml": bundle["databases/Lakehouse.yaml"],
+    }
+
+
+def test_a_dataset_over_an_absent_table_is_empty_and_its_chart_says_why(tmp_path: Path) -> None:
+    bundle = unzip(render_bundle(Settings(home=tmp_path), EVERY_TABLE - {"ml.customer_segments"}))
+    dataset = bundle["datasets/revenue_by_segment.yaml"]
+    assert "ml.customer_segments" not in dataset["sql"] and "WHERE false" in dataset["sql"]
+    assert [c["column_name"] for c in dataset["columns"]] == ["segment", "customers", "revenue"]
+    chart = bundle["charts/Revenue_by_segment.yaml"]
+    assert "ml.customer_segments is not in the lake yet" in chart["slice_name"]
+    assert "lakehouse ml" in chart["description"]
+    untouched = bundle["charts/Recommendation_coverage.yaml"]
+    assert untouched["slice_name"] == "Recommendation coverage"
+
+
+def test_the_service_is_optional_bound_to_loopback_with_one_worker(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, dashboards_port=18088)
+    spec = DashboardsService(settings).spec()
+    assert DashboardsService.optional
+    assert "dashboards" not in [svc.name for svc in build_services(settings)]
+    assert [svc.name for svc in build_services(settings, ["dashboards"])][-1] == "dashboards"
+    command = list(spec.command)
+    assert command[command.index("--workers") + 1] == "1"
+    assert command[command.index("--bind") + 1] == "127.0.0.1:18088"
+    assert spec.health_url == "http://127.0.0.1:18088/health"
+    assert spec.data_dir == tmp_path / "data" / "dashboards"
+    assert str(SUPERSET_ENV.root(settings)) in command[0]
+    assert not any(settings.secret_key in part for part in command)  # the password stays out
+
+
+def test_the_superset_lock_pins_everything() -> None:
+    lines = [
+        line
+        for line in SUPERSET_ENV.requirements_lock().read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    pins = dict(line.split("==", 1) for line in lines)
+    assert len(pins) == len(lines)
+    assert pins["apache-superset"] == SUPERSET_ENV.version and "trino" in pins
