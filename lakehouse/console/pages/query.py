@@ -1,0 +1,151 @@
+"""Query (the Athena console): an editor, an engine, a results grid, a chart, CSV
+download and the user's history.
+
+A query runs through ``engines.history.run_recorded``, the call behind
+`lakehouse query`, so the console and the CLI share one history and one result
+contract. An error is shown with its hint on the page (status 400, or 503 when
+a service is down), the text kept in the editor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from lakehouse.config import Settings
+from lakehouse.console import query_results
+from lakehouse.console.chart_choice import choose_chart
+from lakehouse.console.charts import chart_json
+from lakehouse.console.failures import status_for
+from lakehouse.console.web import lake_lock, lake_of, render, settings_of
+from lakehouse.engines.base import ENGINE_NAMES
+from lakehouse.engines.history import QueryHistory, run_recorded
+from lakehouse.errors import ConfigError, LakehouseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+router = APIRouter()
+log = logging.getLogger("lakehouse.console")
+HISTORY_SHOWN = 25
+EXAMPLE = "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
+# The services each engine needs answering before a query can run.
+ENGINE_SERVICES = {"duckdb": ("catalog", "s3"), "trino": ("trino",), "spark": ("spark",)}
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """An engine in the picker: ``down`` says why it cannot run now ("" when it can)."""
+
+    name: str
+    down: str
+
+
+def engine_choices(settings: Settings) -> list[EngineChoice]:
+    """Every engine the library offers, with why it is not answering (if so)."""
+    from lakehouse.outages import not_answering
+
+    choices = []
+    for name in ENGINE_NAMES:
+        reasons = [f"{svc}: {why}" for svc in ENGINE_SERVICES.get(name, ())
+                   if (why := not_answering(settings, svc)) is not None]  # fmt: skip
+        down = ""
+        if reasons:
+            down = f"{'; '.join(reasons)}. Start it with `lakehouse up --services {name}`."
+            if name == "duckdb":
+                down = f"{'; '.join(reasons)}. Start the lake with `lakehouse up`."
+        choices.append(EngineChoice(name, down))
+    return choices
+
+
+def _results(request: Request) -> query_results.ResultStore:
+    state = request.app.state
+    if not hasattr(state, "query_results"):
+        state.query_results = query_results.ResultStore()
+    store: query_results.ResultStore = state.query_results
+    return store
+
+
+@router.get("/query", response_class=HTMLResponse)
+def editor(request: Request, sql: str = "", engine: str = "duckdb") -> HTMLResponse:
+    """The editor, empty or with ``sql`` in it; nothing runs on GET."""
+    return _page(request, sql or EXAMPLE, engine)
+
+
+@router.post("/query", response_class=HTMLResponse)
+def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb")) -> HTMLResponse:
+    """Run ``sql`` on ``engine``; the page with its result, or its error and hint."""
+    if not sql.strip():
+        error = ConfigError("No SQL was given.", hint="Write a query in the editor, then Run.")
+        return _page(request, sql, engine, error=error)
+    if engine not in ENGINE_NAMES:
+        error = ConfigError(f"Unknown engine {engine!r}.", hint=f"Use {', '.join(ENGINE_NAMES)}.")
+        return _page(request, sql, "duckdb", error=error)
+    lake = lake_of(request)
+    started = time.monotonic()
+    try:
+        # DuckDB's one connection is not thread-safe; Trino and Spark clients are.
+        with lake_lock(request) if engine == "duckdb" else contextlib.nullcontext():
+            try:
+                table = run_recorded(lake, sql, engine, QueryHistory(settings_of(request)))
+            finally:
+                if engine == "duckdb":
+                    _reset_duckdb(lake)
+    except LakehouseError as exc:
+        return _page(request, sql, engine, error=exc)
+    seconds = time.monotonic() - started
+    return _page(request, sql, engine, result=_result_context(request, sql, engine, table, seconds))
+
+
+def _reset_duckdb(lake: Any) -> None:
+    """A USE in the user's text must not stick to the next query (the connection is shared)."""
+    try:
+        lake.reset_duckdb()
+    except Exception:  # a broken connection: the next query reports it with its hint
+        log.debug("resetting DuckDB's namespace failed", exc_info=True)
+
+
+def _result_context(request: Request, sql: str, engine: str, table: pa.Table,
+                    seconds: float) -> dict[str, Any]:  # fmt: skip
+    columns, rows = query_results.grid(table)
+    choice = choose_chart(table)
+    figure = query_results.chart_figure(table, choice)
+    kept = _results(request).keep(sql, engine, table)
+    return {
+        "columns": columns, "rows": rows, "row_count": table.num_rows, "seconds": seconds,
+        "chart": chart_json(figure) if figure is not None else None, "choice": choice,
+        "null_x": query_results.null_x_rows(table, choice) if choice.kind != "bar" else 0,
+        "download": f"/query/results/{kept.ident}.csv" if kept else None,
+    }  # fmt: skip
+
+
+@router.get("/query/results/{ident}.csv")
+def download(request: Request, ident: str) -> Response:
+    """A kept result as CSV, exactly as `lakehouse query --format csv` writes it."""
+    from lakehouse.engines import output
+
+    kept = _results(request).get(ident)
+    return Response(
+        output.to_csv(kept.table).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="query-{ident}.csv"'},
+    )
+
+
+def _page(request: Request, sql: str, engine: str, *, error: LakehouseError | None = None,
+          result: dict[str, Any] | None = None) -> HTMLResponse:  # fmt: skip
+    settings = settings_of(request)
+    history = QueryHistory(settings)
+    context = {
+        "title": "Query", "sql": sql, "engine": engine, "engines": engine_choices(settings),
+        "history": history.entries(HISTORY_SHOWN), "history_path": history.path,
+        "error": error, "result": result,
+    }  # fmt: skip
+    status = status_for(error) if error is not None else 200
+    return render(request, "query.html", context, status_code=status)
