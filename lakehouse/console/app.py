@@ -56,6 +56,10 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(plotly_js_path(), media_type="text/javascript",
                             headers={"Cache-Control": "max-age=86400"})  # fmt: skip
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for page in PAGES:
         module = importlib.import_module(f"lakehouse.console.pages.{page}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -32,8 +33,22 @@ NAV = (
     ("Models", "/models"),
 )
 
+
+def with_query(request: Request, **changes: object) -> str:
+    """This page's path and query with ``changes`` applied (None removes a parameter)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    query = urlencode(params)
+    return f"{request.url.path}?{query}" if query else request.url.path
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["nav"] = NAV
+templates.env.globals["with_query"] = with_query
 
 
 def render(

@@ -1,18 +1,131 @@
-"""Catalog (the Glue console): namespaces, then tables, then one table."""
+"""Catalog (the Glue console): namespaces, then tables, then one table.
+
+List pages read names only (one catalog request, no table loaded, no data
+read) and show them a page at a time. The table page loads the table's
+metadata once; its snapshot timeline comes from snapshot summaries, its data
+files from the manifests of the page shown, and only its row sample reads data,
+at the current snapshot or at any earlier one (``?snapshot=ID``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from lakehouse.console.web import lake_of, render
+from lakehouse.console.cells import grid
+from lakehouse.console.charts import chart_json
+from lakehouse.console.web import lake_of, render, settings_of
+from lakehouse.lake import browse
+from lakehouse.outages import reported_outages
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
 
 router = APIRouter()
 
+NAMES_PER_PAGE = 100
+SNAPSHOTS_PER_PAGE = 50
+FILES_PER_PAGE = 50
+SAMPLE_ROWS = 20
+LAKE = ("catalog", "s3")
+PageNumber = Query(1, ge=1, le=1_000_000, description="1-based page number")
+
 
 @router.get("/catalog", response_class=HTMLResponse)
-def namespaces(request: Request) -> HTMLResponse:
-    """Every namespace of the catalog."""
+def namespaces(request: Request, page: int = PageNumber) -> HTMLResponse:
+    """Every namespace, with its number of tables (for the namespaces on the page)."""
     lake = lake_of(request)
-    names = sorted(".".join(ns) for ns in lake.catalog.list_namespaces())
-    return render(request, "catalog_namespaces.html", {"title": "Catalog", "namespaces": names})
+    with reported_outages(settings_of(request), "listing namespaces", ("catalog",)):
+        shown = browse.page_of(browse.namespaces(lake.catalog), _offset(page, NAMES_PER_PAGE),
+                               NAMES_PER_PAGE)  # fmt: skip
+        counts = {ns: len(browse.table_names(lake.catalog, ns)) for ns in shown.items}
+    context = {"title": "Catalog", "page": shown, "counts": counts}
+    return render(request, "catalog_namespaces.html", context)
+
+
+@router.get("/catalog/{namespace}", response_class=HTMLResponse)
+def tables(
+    request: Request, namespace: str, page: int = PageNumber,
+    q: str = Query("", max_length=200, description="only names containing this"),
+) -> HTMLResponse:  # fmt: skip
+    """The namespace's tables, by name, a page at a time (``q`` filters by name)."""
+    lake = lake_of(request)
+    with reported_outages(settings_of(request), f"listing tables of {namespace}", ("catalog",)):
+        names = browse.table_names(lake.catalog, namespace, q)
+    shown = browse.page_of(names, _offset(page, NAMES_PER_PAGE), NAMES_PER_PAGE)
+    context = {"title": f"{namespace} · Catalog", "namespace": namespace, "page": shown, "q": q}
+    return render(request, "catalog_tables.html", context)
+
+
+@router.get("/catalog/{namespace}/{table}", response_class=HTMLResponse)
+def table_page(
+    request: Request, namespace: str, table: str,
+    snapshot: int | None = Query(None, description="snapshot id to show (default: current)"),
+    history_page: int = PageNumber, files_page: int = PageNumber,
+) -> HTMLResponse:  # fmt: skip
+    """One table: schema, partitioning, properties, snapshots, files and a sample."""
+    name = f"{namespace}.{table}"
+    lake = lake_of(request)
+    with reported_outages(settings_of(request), f"reading table {name}", LAKE):
+        loaded = lake.table(name)
+        chosen = browse.snapshot_of(loaded, snapshot)
+        context = _table_context(loaded, chosen, history_page, files_page)
+    context |= {"snapshot_param": snapshot}
+    return render(request, "catalog_table.html", context)
+
+
+def _table_context(table: Table, chosen: Any, history_page: int, files_page: int) -> dict[str, Any]:
+    changes = browse.snapshot_changes(table)
+    newest_first = list(reversed(changes))
+    files = browse.data_files(table, chosen, _offset(files_page, FILES_PER_PAGE), FILES_PER_PAGE)
+    columns, rows = grid(browse.sample_rows(table, chosen, SAMPLE_ROWS))
+    current = table.current_snapshot()
+    name = ".".join(table.name())
+    return {
+        "title": f"{name} · Catalog", "name": name, "namespace": table.name()[0],
+        "short_name": table.name()[-1], "location": table.location(),
+        "format_version": table.format_version, "fields": browse.schema_rows(table.schema()),
+        "partitions": browse.partition_rows(table),
+        "sort_order": [str(f) for f in table.sort_order().fields],
+        "properties": sorted(table.properties.items()),
+        "current_id": current.snapshot_id if current else None,
+        "chosen": chosen, "chosen_change": _find(changes, chosen),
+        "history": browse.page_of(newest_first, _offset(history_page, SNAPSHOTS_PER_PAGE),
+                                  SNAPSHOTS_PER_PAGE),
+        "travel_points": [c for c in newest_first if c.was_current],
+        "snapshot_count": len(changes), "files": files,
+        "sample_columns": columns, "sample_rows": rows, "sample_limit": SAMPLE_ROWS,
+        "chart": timeline_chart(changes) if changes else None,
+    }  # fmt: skip
+
+
+def _find(changes: list[browse.SnapshotChange], chosen: Any) -> browse.SnapshotChange | None:
+    wanted = chosen.snapshot_id if chosen is not None else None
+    return next((c for c in changes if c.snapshot_id == wanted), None)
+
+
+def timeline_chart(changes: list[browse.SnapshotChange]) -> str:
+    """Rows added and deleted per snapshot (bars) and rows stored after it (line)."""
+    import plotly.graph_objects as go
+
+    times = [c.committed_at.isoformat() for c in changes]
+    labels = [f"{c.operation} {c.snapshot_id}" for c in changes]
+    figure = go.Figure()
+    figure.add_bar(x=times, y=[c.added_records for c in changes], name="rows added",
+                   marker_color="#2da44e", hovertext=labels)  # fmt: skip
+    figure.add_bar(x=times, y=[-c.deleted_records for c in changes], name="rows deleted",
+                   marker_color="#cf222e", hovertext=labels)  # fmt: skip
+    figure.add_scatter(x=times, y=[c.total_records for c in changes], name="rows stored",
+                       mode="lines+markers", yaxis="y2", line_color="#1f6feb")  # fmt: skip
+    figure.update_layout(
+        barmode="relative", legend={"orientation": "h", "y": 1.12},
+        yaxis={"title": "rows added / deleted"},
+        yaxis2={"title": "rows stored", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+    )  # fmt: skip
+    return chart_json(figure)
+
+
+def _offset(page: int, per_page: int) -> int:
+    return (page - 1) * per_page

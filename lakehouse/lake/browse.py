@@ -1,0 +1,293 @@
+"""What a catalog browser shows, read from metadata only where it can be.
+
+Lists come in pages (:class:`Page`): a namespace of 1,000 tables is one
+catalog request and no table is loaded; a table's snapshot changes come from
+its metadata's snapshot summaries (no manifest is read); its data files are
+read from the manifests covering the page asked for, counted from the
+manifest list. Only :func:`sample_rows` reads data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from pyiceberg.exceptions import NoSuchNamespaceError
+from pyiceberg.types import ListType, MapType, NestedField, StructType
+
+from lakehouse.errors import LakehouseError, SnapshotNotFoundError, TableNotFoundError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.manifest import ManifestFile
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Snapshot
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """``items`` ``offset`` .. ``offset + len(items)`` of ``total``."""
+
+    items: list[T]
+    offset: int
+    limit: int
+    total: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def page_of(items: Sequence[T], offset: int, limit: int) -> Page[T]:
+    """The page of ``items`` starting at ``offset`` (clamped to the list)."""
+    offset = max(0, min(offset, max(len(items) - 1, 0)))
+    return Page(list(items[offset : offset + limit]), offset, limit, len(items))
+
+
+def namespaces(catalog: Catalog) -> list[str]:
+    """Every top-level namespace, sorted."""
+    return sorted(".".join(ns) for ns in catalog.list_namespaces())
+
+
+def table_names(catalog: Catalog, namespace: str, contains: str = "") -> list[str]:
+    """Names (without the namespace) of the namespace's tables, sorted, optionally
+    only those containing ``contains`` (case-insensitive). One catalog request;
+    no table is loaded. TableNotFoundError for an unknown namespace."""
+    try:
+        names = sorted(ident[-1] for ident in catalog.list_tables(namespace))
+    except NoSuchNamespaceError as exc:
+        raise TableNotFoundError(
+            f"Namespace {namespace} does not exist.",
+            hint=f"Namespaces: {', '.join(namespaces(catalog)) or 'none yet'}.",
+        ) from exc
+    needle = contains.strip().lower()
+    return [name for name in names if needle in name.lower()] if needle else names
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    """One column or nested field; ``path`` is dotted (``address.city``, ``tags.element``)."""
+
+    path: str
+    depth: int
+    field_id: int
+    type: str
+    required: bool
+    doc: str
+
+
+def schema_rows(schema: Schema) -> list[FieldRow]:
+    """Every field of ``schema``, nested ones after their parent, depth-first."""
+    return list(_walk(schema.fields, "", 0))
+
+
+def _walk(fields: Sequence[NestedField], prefix: str, depth: int) -> Iterator[FieldRow]:
+    for field in fields:
+        path = f"{prefix}{field.name}"
+        kind = field.field_type
+        shown = _type_name(kind)
+        yield FieldRow(path, depth, field.field_id, shown, field.required, field.doc or "")
+        yield from _walk(_children(kind), f"{path}.", depth + 1)
+
+
+def _children(kind: object) -> list[NestedField]:
+    if isinstance(kind, StructType):
+        return list(kind.fields)
+    if isinstance(kind, ListType):
+        return [kind.element_field]
+    if isinstance(kind, MapType):
+        return [kind.key_field, kind.value_field]
+    return []
+
+
+def _type_name(kind: object) -> str:
+    """Primitive types in full; nested ones by kind (their fields are rows of their own)."""
+    if isinstance(kind, StructType):
+        return "struct"
+    if isinstance(kind, ListType):
+        return "list"
+    if isinstance(kind, MapType):
+        return "map"
+    return str(kind)
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    """One partition field: ``source`` column, ``transform`` (identity, day, bucket[16])."""
+
+    name: str
+    source: str
+    transform: str
+    field_id: int
+
+
+def partition_rows(table: Table) -> list[PartitionRow]:
+    """The current partition spec's fields (empty when unpartitioned)."""
+    schema = table.schema()
+    rows = []
+    for field in table.spec().fields:
+        source = schema.find_column_name(field.source_id) or f"#{field.source_id}"
+        rows.append(PartitionRow(field.name, source, str(field.transform), field.field_id))
+    return rows
+
+
+@dataclass(frozen=True)
+class SnapshotChange:
+    """What one snapshot changed, from its summary (metadata only, nothing counted).
+
+    ``total_records`` is the rows stored in data files after it (delete files not
+    applied); ``was_current`` is False for a snapshot no reader saw (the first
+    half of a delete-then-append overwrite).
+    """
+
+    snapshot_id: int
+    parent_id: int | None
+    committed_at: datetime
+    operation: str
+    was_current: bool
+    added_records: int
+    deleted_records: int
+    total_records: int | None
+    added_data_files: int
+    removed_data_files: int
+    added_delete_files: int
+    removed_delete_files: int
+    added_bytes: int
+    removed_bytes: int
+
+
+def snapshot_changes(table: Table) -> list[SnapshotChange]:
+    """Every snapshot the metadata keeps, oldest first, with what it changed."""
+    from lakehouse.lake.catalog import _current_states  # the rule `history` follows
+
+    current = {entry.snapshot_id for entry in _current_states(table)}
+    snapshots = sorted(table.snapshots(), key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    return [_change(snap, snap.snapshot_id in current) for snap in snapshots]
+
+
+def _change(snap: Snapshot, was_current: bool) -> SnapshotChange:
+    summary = snap.summary.additional_properties if snap.summary else {}
+
+    def number(key: str) -> int:
+        return int(summary.get(key, 0))
+
+    return SnapshotChange(
+        snapshot_id=snap.snapshot_id, parent_id=snap.parent_snapshot_id,
+        committed_at=datetime.fromtimestamp(snap.timestamp_ms / 1000, tz=UTC),
+        operation=str(snap.summary.operation.value) if snap.summary else "",
+        was_current=was_current, added_records=number("added-records"),
+        deleted_records=number("deleted-records"),
+        total_records=int(summary["total-records"]) if "total-records" in summary else None,
+        added_data_files=number("added-data-files"),
+        removed_data_files=number("deleted-data-files"),
+        added_delete_files=number("added-delete-files"),
+        removed_delete_files=number("removed-delete-files"),
+        added_bytes=number("added-files-size"), removed_bytes=number("removed-files-size"),
+    )  # fmt: skip
+
+
+def snapshot_of(table: Table, snapshot_id: int | None) -> Snapshot | None:
+    """The snapshot ``snapshot_id`` (the current one for None; None for an empty
+    table). SnapshotNotFoundError when the table has no such snapshot."""
+    if snapshot_id is None:
+        return table.current_snapshot()
+    snapshot = table.snapshot_by_id(snapshot_id)
+    if snapshot is None:
+        name = ".".join(table.name())
+        raise SnapshotNotFoundError(
+            f"Table {name} has no snapshot {snapshot_id}.",
+            hint=f"See its snapshots with `lakehouse history {name}` (expired ones are gone).",
+        )
+    return snapshot
+
+
+@dataclass(frozen=True)
+class DataFileRow:
+    """A live file of a snapshot: ``content`` is data, position deletes or equality deletes."""
+
+    path: str
+    content: str
+    file_format: str
+    records: int
+    size_bytes: int
+    partition: str
+
+
+CONTENT_NAMES = {0: "data", 1: "position deletes", 2: "equality deletes"}
+
+
+def data_files(
+    table: Table, snapshot: Snapshot | None, offset: int, limit: int
+) -> Page[DataFileRow]:
+    """The live data and delete files of ``snapshot``, a page at a time.
+
+    The total comes from the manifest list's file counts; only the manifests
+    holding the page are read.
+    """
+    if snapshot is None:
+        return Page([], 0, limit, 0)
+    manifests = snapshot.manifests(table.io)
+    counts = [_live_count(table, m) for m in manifests]
+    total = sum(counts)
+    offset = max(0, min(offset, max(total - 1, 0)))
+    rows: list[DataFileRow] = []
+    start = 0
+    for manifest, count in zip(manifests, counts, strict=True):
+        if start + count > offset and len(rows) < limit:
+            entries = manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+            skip = max(0, offset - start)
+            rows += [_file_row(e.data_file) for e in entries[skip : skip + limit - len(rows)]]
+        start += count
+    return Page(rows, offset, limit, total)
+
+
+def _live_count(table: Table, manifest: ManifestFile) -> int:
+    """Live (added + existing) files of a manifest, read from it when the list lacks counts."""
+    added, existing = manifest.added_files_count, manifest.existing_files_count
+    if added is None or existing is None:
+        return len(manifest.fetch_manifest_entry(table.io, discard_deleted=True))
+    return added + existing
+
+
+def _file_row(data_file: object) -> DataFileRow:
+    content = int(getattr(data_file, "content", 0))
+    partition = getattr(data_file, "partition", None)
+    values = [] if partition is None else [str(v) for v in partition]
+    return DataFileRow(
+        path=str(getattr(data_file, "file_path", "")),
+        content=CONTENT_NAMES.get(content, str(content)),
+        file_format=str(getattr(data_file, "file_format", "")).rsplit(".", 1)[-1],
+        records=int(getattr(data_file, "record_count", 0)),
+        size_bytes=int(getattr(data_file, "file_size_in_bytes", 0)),
+        partition=", ".join(values),
+    )
+
+
+def sample_rows(table: Table, snapshot: Snapshot | None, limit: int = 20) -> pa.Table:
+    """Up to ``limit`` rows a reader of ``snapshot`` sees (delete files applied),
+    in file order; reads only the files needed. LakehouseError when pyiceberg
+    cannot apply the table's deletes (equality deletes)."""
+    if snapshot is None:
+        return table.schema().as_arrow().empty_table()
+    try:
+        return table.scan(snapshot_id=snapshot.snapshot_id, limit=limit).to_arrow()
+    except ValueError as exc:
+        if "equality" not in str(exc).lower():
+            raise
+        name = ".".join(table.name())
+        raise LakehouseError(
+            f"Rows of {name} at snapshot {snapshot.snapshot_id} cannot be shown here: "
+            "it has equality delete files, which pyiceberg does not apply.",
+            hint=f"Query it with Trino or Spark: lakehouse query --engine trino "
+            f"'SELECT * FROM {name} LIMIT {limit}'.",
+        ) from exc
