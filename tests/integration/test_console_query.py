@@ -1,0 +1,116 @@
+"""The console's Query page in a real browser: editor, grid, chart, CSV, history, errors.
+
+One browser, three page loads (the editor, a query, a bad query): CI time matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from lakehouse import Lakehouse, Settings
+from lakehouse.engines import output
+from lakehouse.engines.history import QueryHistory
+from lakehouse.testing.browser import console_errors, screenshot
+
+pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_console]
+WAIT_SECONDS = 60
+
+
+def _console(stack: Settings) -> str:
+    return f"http://{stack.client_host}:{stack.console_port}"
+
+
+def _orders(days: int = 12) -> pa.Table:
+    return pa.table(
+        {
+            "day": [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(days)],
+            "status": ["paid", "shipped", "returned"] * (days // 3),
+            "amount": pa.array([Decimal(f"{d}.25") for d in range(days)], pa.decimal128(10, 2)),
+        }
+    )
+
+
+def _run(browser: Any, sql: str, engine: str = "duckdb") -> None:
+    """Type ``sql`` into the editor and run it with Ctrl+Enter."""
+    Select(browser.find_element(By.ID, "engine")).select_by_value(engine)
+    editor = browser.find_element(By.ID, "sql")
+    editor.clear()
+    editor.send_keys(sql)
+    editor.send_keys(Keys.CONTROL, Keys.ENTER)
+
+
+def _script_errors(browser: Any) -> list[str]:
+    """The page's errors, but the browser's own favicon request (not the page's doing)."""
+    return [e for e in console_errors(browser) if "/favicon.ico" not in e]
+
+
+def _wait(browser: Any) -> WebDriverWait[Any]:
+    return WebDriverWait(browser, WAIT_SECONDS)
+
+
+def test_a_query_shows_its_grid_chart_csv_and_history(
+    stack: Settings, lake: Lakehouse, namespace: str, browser: Any
+) -> None:
+    lake.ingest(_orders(), f"{namespace}.orders")
+    sql = f"SELECT day, sum(amount) AS total FROM {namespace}.orders GROUP BY day ORDER BY day"
+    browser.get(f"{_console(stack)}/query")
+    _run(browser, sql)
+    wait = _wait(browser)
+    wait.until(ec.presence_of_element_located((By.ID, "result-grid")))
+    wait.until(lambda b: b.find_element(By.ID, "result-chart").get_attribute("data-rendered"))
+    screenshot(browser, "console_query_result")
+
+    summary = browser.find_element(By.ID, "result-summary").text
+    assert summary.startswith("12 rows in ") and "on duckdb" in summary
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result-grid tbody tr")
+    assert [r.text for r in rows[:2]] == ["2024-01-01 0.25", "2024-01-02 1.25"]
+    assert len(rows) == 12
+    assert browser.find_element(By.ID, "chart-note").text.startswith("Line chart: total over day")
+    assert browser.find_elements(By.CSS_SELECTOR, "#result-chart .main-svg")  # plotly drew it
+    assert _script_errors(browser) == []
+
+    # CSV: byte for byte what the library's writer (`lakehouse query --format csv`) gives.
+    link = browser.find_element(By.ID, "download-csv").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=30) as answer:
+        downloaded = answer.read()
+        assert answer.headers["Content-Type"].startswith("text/csv")
+    assert downloaded == output.to_csv(lake.sql(sql)).encode()
+
+    # History: newest first, and a click puts the query back into the editor.
+    first = browser.find_element(By.CSS_SELECTOR, "#history tbody tr a.history-query")
+    assert first.get_attribute("data-sql") == sql
+    browser.find_element(By.ID, "sql").clear()
+    first.click()
+    assert browser.find_element(By.ID, "sql").get_attribute("value") == sql
+    newest = QueryHistory(stack).entries(1)[0]
+    assert (newest.text, newest.engine, newest.rows, newest.ok) == (sql, "duckdb", 12, True)
+
+
+def test_bad_sql_shows_the_error_and_its_hint(stack: Settings, browser: Any) -> None:
+    browser.get(f"{_console(stack)}/query")
+    bad = "SELEC day FROM shop.orders"
+    _run(browser, bad)
+    box = _wait(browser).until(ec.presence_of_element_located((By.ID, "query-error")))
+    screenshot(browser, "console_query_error")
+    message = box.find_element(By.CSS_SELECTOR, ".message").text
+    hint = box.find_element(By.CSS_SELECTOR, ".hint").text
+    assert "duckdb could not run the query" in message and "SELEC" in message
+    assert hint.startswith("Hint: ") and len(hint) > len("Hint: ")
+    assert "Traceback" not in browser.page_source
+    assert browser.find_element(By.ID, "sql").get_attribute("value") == bad  # kept to fix
+    assert not browser.find_elements(By.ID, "result-grid")
+    failed = browser.find_element(By.CSS_SELECTOR, "#history tbody tr")
+    assert "failed" in (failed.get_attribute("class") or "") and "error" in failed.text
+    newest = QueryHistory(stack).entries(1)[0]
+    assert (newest.text, newest.ok, newest.rows) == (bad, False, None)
+    assert newest.hint == hint.removeprefix("Hint: ")
