@@ -131,19 +131,9 @@ def _follow(settings: Any, names: list[str] | None) -> None:
 @friendly_errors
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per integration: state, position, lag, rows per second, last error."""
-    from lakehouse.sync.integrations import IntegrationStore
-    from lakehouse.sync.status import StatusStore, SyncStatus
+    from lakehouse.sync.status import status_rows
 
-    settings = settings_of(ctx)
-    store = StatusStore(settings)
-    rows = []
-    for name, integration in sorted(IntegrationStore(settings).all().items()):
-        state = store.read(name)
-        if state.generation != integration.generation:  # a deleted namesake's report
-            state = SyncStatus(name=name, updated_at=0.0, pid=0)
-        running = state.state in ("snapshotting", "streaming", "idle", "retrying", "waiting")
-        shown = "not running" if running and state.stale else state.state
-        rows.append(asdict(state) | {"shown_state": shown, "route": _route(integration)})
+    rows = status_rows(settings_of(ctx))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -164,7 +154,9 @@ def _status_cells(r: dict[str, Any]) -> list[str]:
 
 
 def _route(integration: Any) -> str:
-    return f"{integration.source} -> {integration.target}"
+    from lakehouse.sync.status import route
+
+    return route(integration)
 
 
 @sync.command("verify")

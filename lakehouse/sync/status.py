@@ -11,8 +11,12 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import Settings
+
+if TYPE_CHECKING:
+    from lakehouse.sync.integrations import Integration
 
 # A follower refreshes its status at least this often; older means it is gone.
 HEARTBEAT_SECONDS = 5.0
@@ -84,3 +88,29 @@ class StatusStore:
 
     def remove(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
+
+
+def route(integration: Integration) -> str:
+    """``source -> target``, as `sync list` and `sync status` show it."""
+    return f"{integration.source} -> {integration.target}"
+
+
+def status_rows(settings: Settings) -> list[dict[str, Any]]:
+    """What `lakehouse sync status` shows, per declared integration (by name).
+
+    Each row is the :class:`SyncStatus` fields plus ``shown_state`` (``not running``
+    when a running state's report is stale) and ``route``. A report left by a
+    deleted namesake (another generation) is shown as never run.
+    """
+    from lakehouse.sync.integrations import IntegrationStore
+
+    store = StatusStore(settings)
+    rows = []
+    for name, integration in sorted(IntegrationStore(settings).all().items()):
+        state = store.read(name)
+        if state.generation != integration.generation:  # a deleted namesake's report
+            state = SyncStatus(name=name, updated_at=0.0, pid=0)
+        running = state.state in ("snapshotting", "streaming", "idle", "retrying", "waiting")
+        shown = "not running" if running and state.stale else state.state
+        rows.append(asdict(state) | {"shown_state": shown, "route": route(integration)})
+    return rows
