@@ -38,6 +38,8 @@ OFFLINE_FLAGS = (
     "--LabApp.extension_manager=readonly",
 )
 
+NEWS_SETTING = "lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+
 
 def jupyter_command(
     python: str, host: str, port: int, root: Path | str, as_root: bool
@@ -134,6 +136,12 @@ class JupyterService(Service):
             make_private_dir(self.data_dir / folder)
         if self.token() is None:
             write_private(self.token_file, secrets.token_urlsafe(TOKEN_BYTES) + "\n")
+        # Without this JupyterLab asks every new student whether to fetch its news
+        # feed; a setting the student changes later is kept.
+        news = self.data_dir / "config" / NEWS_SETTING
+        if not news.is_file():
+            make_private_dir(news.parent)
+            write_private(news, '{"fetchNews": "false"}\n')
 
     def health(self) -> Health:
         """Healthy when ``/api/status`` answers 200 to the home's token."""
@@ -143,6 +151,7 @@ class JupyterService(Service):
             with urllib.request.urlopen(request, timeout=2.0) as response:
                 return Health(response.status == 200, f"HTTP {response.status} from {url}")
         except urllib.error.HTTPError as exc:
+            exc.close()
             return Health(False, f"HTTP {exc.code} from {url}")
         except (urllib.error.URLError, OSError) as exc:
             return Health(False, f"no answer from {url}: {getattr(exc, 'reason', exc)}")
