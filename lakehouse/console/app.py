@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lakehouse.config import Settings
 
 # Modules under lakehouse/console/pages/, each with ``router = APIRouter()``.
-PAGES: tuple[str, ...] = ("overview", "catalog", "query")
+PAGES: tuple[str, ...] = ("overview", "catalog", "query", "zero_etl", "models")
 
 # Headers on every answer: no framing by other sites (clickjacking), no MIME sniffing.
 SECURITY_HEADERS = {

@@ -1,0 +1,111 @@
+"""Zero-ETL: each integration's state, position, lag, rows/s, dead letters and last
+error (``sync.status.status_rows``, what `lakehouse sync status` prints), its lag
+over time (``sync.lag_history``) and its dead letters, a page at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from lakehouse.console.charts import chart_json
+from lakehouse.console.web import lake_of, render, settings_of
+from lakehouse.errors import LakehouseError
+from lakehouse.sync import lag_history
+from lakehouse.sync.dead_letter_pages import PAGE_SIZE, dead_letter_page
+from lakehouse.sync.status import status_rows
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+router = APIRouter()
+# A state whose report is not a running follower's: the page says how to start one.
+NOT_FOLLOWED = ("not running", "never run", "stopped")
+
+
+@router.get("/zero-etl", response_class=HTMLResponse)
+def integrations(request: Request) -> HTMLResponse:
+    """Every integration as `lakehouse sync status` shows it, and their lag over time."""
+    settings = settings_of(request)
+    rows = status_rows(settings)
+    series = {r["name"]: lag_history.samples(settings, r["name"], r["generation_started"])
+              for r in rows}  # fmt: skip
+    figure = _lag_figure(series) if any(series.values()) else None
+    context = {"title": "Zero-ETL", "rows": [_shown(r) for r in rows],
+               "chart": chart_json(figure) if figure is not None else None,
+               "home": settings.home_dir, "not_followed": _not_followed(rows)}  # fmt: skip
+    return render(request, "zero_etl.html", context)
+
+
+@router.get("/zero-etl/{name}", response_class=HTMLResponse)
+def integration(request: Request, name: str, page: int = Query(1, ge=1)) -> HTMLResponse:
+    """One integration: its status, its lag and rows per pass, its dead letters (paged)."""
+    settings = settings_of(request)
+    found = [r for r in status_rows(settings) if r["name"] == name]
+    if not found:
+        raise HTTPException(404, detail="See every integration on the Zero-ETL page "
+                            "(/zero-etl), or create one with `lakehouse sync create`.")  # fmt: skip
+    row = found[0]
+    samples = lag_history.samples(settings, name, row["generation_started"])
+    figure = _lag_figure({name: samples}, rows=True) if samples else None
+    letters, letters_error = None, None
+    try:
+        letters = dead_letter_page(lake_of(request), name, row["generation_started"],
+                                   (page - 1) * PAGE_SIZE, PAGE_SIZE)  # fmt: skip
+    except LakehouseError as exc:  # the status still shows: it lives in the home
+        letters_error = exc
+    context = {"title": f"Zero-ETL: {name}", "row": _shown(row), "page": page,
+               "page_size": PAGE_SIZE, "letters": letters, "letters_error": letters_error,
+               "chart": chart_json(figure) if figure is not None else None,
+               "samples": len(samples)}  # fmt: skip
+    return render(request, "zero_etl_integration.html", context)
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A status row plus its text: lag (unknown, never 0, for a failing pass), ages."""
+    if row["lag_seconds"] is not None:
+        lag = f"{row['lag_seconds']:.1f} s"
+    else:
+        lag = "unknown" if row["shown_state"] in ("retrying", "waiting", "failed") else "-"
+    updated = _age(row["updated_at"]) if row["updated_at"] else "never"
+    error_at = _age(row["last_error_at"]) if row["last_error_at"] else ""
+    return row | {"lag_text": lag, "updated_text": updated, "error_at_text": error_at}
+
+
+def _age(epoch: float) -> str:
+    seconds = max(time.time() - epoch, 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def _not_followed(rows: list[dict[str, Any]]) -> list[str]:
+    return [r["name"] for r in rows if r["shown_state"] in NOT_FOLLOWED]
+
+
+def _lag_figure(series: dict[str, list[lag_history.LagSample]], rows: bool = False) -> go.Figure:
+    """Lag (seconds) over time, a line per integration; with ``rows``, the rows each
+    pass applied as bars on a second axis. A pass of unknown lag is a gap."""
+    import datetime as dt
+
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name, samples in series.items():
+        if not samples:
+            continue
+        at = [dt.datetime.fromtimestamp(s.at).astimezone() for s in samples]
+        figure.add_trace(go.Scatter(x=at, y=[s.lag_seconds for s in samples], name=f"{name} lag",
+                                    mode="lines+markers", connectgaps=False))  # fmt: skip
+        if rows:
+            figure.add_trace(go.Bar(x=at, y=[s.rows for s in samples], name="rows applied",
+                                    yaxis="y2", opacity=0.35))  # fmt: skip
+    figure.update_layout(yaxis_title="lag (s)", xaxis_title="time", showlegend=True)
+    if rows:
+        figure.update_layout(yaxis2={"title": "rows applied", "overlaying": "y", "side": "right"})
+    return figure

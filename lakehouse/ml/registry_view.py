@@ -1,0 +1,102 @@
+"""The model registry as people browse it: models, versions, metrics and lineage.
+
+For each registered model (``registered_models``, what `lakehouse ml models`
+lists), its newest versions with their run's metrics and the Iceberg snapshot
+of each input the run read (the ``lakehouse.input.<table>.snapshot_id`` tags
+of :mod:`lakehouse.ml.tracking`), and links into the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from lakehouse.ml.serving import registered_models
+from lakehouse.ml.tracking import INPUT_TAG, mlflow_errors
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+
+VERSIONS_SHOWN = 10  # per model, newest first
+_TAG_PREFIX, _TAG_SUFFIX = INPUT_TAG.split("{table}")
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One model version: ``lineage`` maps each input table to the snapshot id read."""
+
+    version: int
+    run_id: str
+    status: str
+    created: dt.datetime | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    lineage: dict[str, int] = field(default_factory=dict)
+    url: str = ""
+    run_url: str = ""
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """A registered model with its newest versions (``count`` of them in all)."""
+
+    name: str
+    url: str
+    count: int
+    versions: list[VersionView]
+
+
+def lineage_of(tags: dict[str, str]) -> dict[str, int]:
+    """``{table: snapshot id}`` from a run's or version's tags (others ignored)."""
+    found = {}
+    for key, value in tags.items():
+        if key.startswith(_TAG_PREFIX) and key.endswith(_TAG_SUFFIX) and value.isdigit():
+            found[key[len(_TAG_PREFIX) : len(key) - len(_TAG_SUFFIX)]] = int(value)
+    return dict(sorted(found.items()))
+
+
+def model_views(settings: Settings, versions_shown: int = VERSIONS_SHOWN) -> list[ModelView]:
+    """Every registered model (by name) with its newest ``versions_shown`` versions.
+
+    Raises ServiceNotRunningError (with the command that starts MLflow) when the
+    tracking server does not answer, MLError when it refuses.
+    """
+    import mlflow
+
+    summaries = registered_models(settings)  # checks the server, points mlflow at it
+    client = mlflow.MlflowClient()
+    ui = settings.mlflow_uri
+    views = []
+    for summary in summaries:
+        with mlflow_errors(f"listing the versions of {summary.name}"):
+            found = client.search_model_versions(f"name = '{_quoted(summary.name)}'")
+        newest = sorted(found, key=lambda v: int(v.version), reverse=True)
+        shown = [_version(client, ui, summary.name, v) for v in newest[:versions_shown]]
+        views.append(ModelView(summary.name, f"{ui}/#/models/{quote(summary.name)}",
+                               len(found), shown))  # fmt: skip
+    return views
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def _version(client: Any, ui: str, name: str, version: Any) -> VersionView:
+    metrics: dict[str, float] = {}
+    run_url = ""
+    lineage = lineage_of(dict(version.tags or {}))
+    if version.run_id:
+        with mlflow_errors(f"reading run {version.run_id}"):
+            run = client.get_run(version.run_id)
+        metrics = dict(sorted(run.data.metrics.items()))
+        lineage = lineage or lineage_of(dict(run.data.tags))
+        run_url = f"{ui}/#/experiments/{run.info.experiment_id}/runs/{version.run_id}"
+    created = (
+        dt.datetime.fromtimestamp(version.creation_timestamp / 1000).astimezone()
+        if version.creation_timestamp
+        else None
+    )
+    return VersionView(int(version.version), version.run_id or "", str(version.status or ""),
+                       created, metrics, lineage,
+                       f"{ui}/#/models/{quote(name)}/versions/{version.version}", run_url)  # fmt: skip
