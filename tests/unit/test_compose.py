@@ -431,3 +431,21 @@ def test_up_starts_the_scaled_trino_workers(settings, tmp_path: Path) -> None:  
     words = up_call.split()
     assert "--scale" in words and "trino-worker=2" in words
     assert "trino-worker" in words and "trino" in words
+
+
+def test_jupyter_runs_the_local_command_in_the_lakehouse_image(settings) -> None:  # type: ignore[no-untyped-def]
+    from lakehouse.services.jupyter import JupyterService
+
+    jupyter = services()["jupyter"]
+    # The lakehouse image, so its kernels import lakehouse (a stock Jupyter image did not).
+    assert jupyter["image"] == services()["init"]["image"]
+    assert jupyter["profiles"] == ["jupyter"]
+
+    def flags(command: list[str]) -> set[str]:
+        # The interpreter, the notebooks folder and running as root differ by design.
+        return {arg for arg in command[1:] if not arg.startswith(("--ServerApp.root_dir=",
+                "--ServerApp.allow_root="))}  # fmt: skip
+
+    assert flags(jupyter["command"]) == flags(list(JupyterService(settings).spec().command))
+    assert "--ServerApp.root_dir=/notebooks" in jupyter["command"]
+    assert "./notebooks:/notebooks" in jupyter["volumes"]
