@@ -74,9 +74,9 @@ DELETE_SCHEMA = pa.schema([
 # Each reader applies every live delete file: at this many they are folded into one.
 COMPACT_DELETE_FILES = 8
 # A data file with this share of its rows deleted is rewritten without them.
-DEAD_SHARE = 0.2
+DEAD_SHARE = 0.5
 # Files under min(target size / 4, SMALL_FILE_BYTES) are small; this many are folded.
-SMALL_FILES = 8
+SMALL_FILES = 16
 SMALL_FILE_BYTES = 16 * 2**20
 # Parquet bytes one commit rewrites at most (one file, whatever its size): compaction
 # is spread over commits so that none stalls.

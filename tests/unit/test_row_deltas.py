@@ -106,10 +106,10 @@ def test_delete_files_are_folded_once_they_pile_up() -> None:
 def test_the_most_deleted_files_are_rewritten_first_within_the_byte_budget() -> None:
     files = [sized(f"s3://w/{i}.parquet", 1000, BIG) for i in range(5)]
     tasks = [FileScanTask(f) for f in files]
-    dead = {files[0].file_path: 150, files[1].file_path: 900, files[2].file_path: 300,
-            files[3].file_path: 250}  # fmt: skip
+    dead = {files[0].file_path: 400, files[1].file_path: 900, files[2].file_path: 600,
+            files[3].file_path: 550}  # fmt: skip
     plan = plan_compaction(tasks, dead, TARGET)
-    # 15% dead is not enough; of the rest, the budget takes the two most deleted.
+    # 40% dead is not enough; of the rest, the budget takes the two most deleted.
     assert REWRITE_BYTES == 2 * BIG
     assert [t.file.file_path for t in plan.rewrite] == [files[1].file_path, files[2].file_path]
     # One file larger than the budget is still rewritten (alone).
