@@ -51,16 +51,39 @@ class WebUi:
 def overview(request: Request) -> HTMLResponse:
     """The Overview page."""
     settings = settings_of(request)
-    statuses = get_runtime(settings).status()
+    statuses, probed = stack_status(settings)
     rows = [_row(settings, status) for status in statuses]
     context = {"title": "Overview", "rows": rows, "uis": _web_uis(settings, statuses),
-               "home": settings.home_dir, "runtime": settings.runtime}  # fmt: skip
+               "home": settings.home_dir, "runtime": settings.runtime, "probed": probed}  # fmt: skip
     return render(request, "overview.html", context)
 
 
+def stack_status(settings: Settings) -> tuple[list[ServiceStatus], str | None]:
+    """What `lakehouse status` shows, and None; or, when the runtime cannot be asked
+    (the console in a container has no `docker`), each service's own health
+    probe and the reason the runtime was not asked."""
+    from lakehouse.errors import LakehouseError
+    from lakehouse.services import build_services
+
+    try:
+        return get_runtime(settings).status(), None
+    except LakehouseError as exc:
+        probed = []
+        for svc in build_services(settings):
+            health = svc.health()
+            probed.append(ServiceStatus(svc.name, svc.spec().url, health.ok, None, None,
+                                        health.detail, started=False))  # fmt: skip
+        return probed, exc.message
+
+
 def start_command(settings: Settings, service: str, optional: bool) -> str:
-    """The command that starts ``service`` of this home (``--with`` for optional ones)."""
+    """The command that starts ``service`` of this home (``--with`` for optional ones).
+
+    Under the docker runtime the home is the container's, so it is not named.
+    """
     flag = "--with" if optional else "--services"
+    if settings.runtime == "docker":
+        return f"lakehouse up --runtime docker {flag} {service}"
     return f"lakehouse --home {shlex.quote(str(settings.home_dir))} up {flag} {service}"
 
 
