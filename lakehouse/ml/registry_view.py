@@ -62,9 +62,9 @@ def model_views(settings: Settings, versions_shown: int = VERSIONS_SHOWN) -> lis
     Raises ServiceNotRunningError (with the command that starts MLflow) when the
     tracking server does not answer, MLError when it refuses.
     """
-    import mlflow
-
     summaries = registered_models(settings)  # checks the server, points mlflow at it
+    import mlflow  # after the check: its import takes seconds, a server down answers at once
+
     client = mlflow.MlflowClient()
     ui = settings.mlflow_uri
     views = []

@@ -105,7 +105,9 @@ def _lag_figure(series: dict[str, list[lag_history.LagSample]], rows: bool = Fal
         if rows:
             figure.add_trace(go.Bar(x=at, y=[s.rows for s in samples], name="rows applied",
                                     yaxis="y2", opacity=0.35))  # fmt: skip
-    figure.update_layout(yaxis_title="lag (s)", xaxis_title="time", showlegend=True)
+    figure.update_layout(yaxis={"title": "lag (s)", "rangemode": "tozero"}, xaxis_title="time",
+                         showlegend=True)  # fmt: skip
     if rows:
-        figure.update_layout(yaxis2={"title": "rows applied", "overlaying": "y", "side": "right"})
+        figure.update_layout(yaxis2={"title": "rows applied", "overlaying": "y", "side": "right",
+                                     "rangemode": "tozero"})  # fmt: skip
     return figure
