@@ -1,0 +1,156 @@
+"""Pure logic of the console: the request guard, error statuses, cells, charts, paging."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import pyarrow as pa
+import pytest
+from pyiceberg.schema import Schema
+from pyiceberg.types import (
+    IntegerType,
+    ListType,
+    LongType,
+    MapType,
+    NestedField,
+    StringType,
+    StructType,
+)
+
+from lakehouse.console.cells import format_cell, grid
+from lakehouse.console.charts import chart_json, plotly_js_path
+from lakehouse.console.failures import status_for
+from lakehouse.console.guard import host_name, refusal
+from lakehouse.console.pages.overview import human_duration
+from lakehouse.errors import (
+    ConfigError,
+    QueryError,
+    ServiceUnavailableError,
+    SnapshotNotFoundError,
+    TableNotFoundError,
+)
+from lakehouse.lake.browse import page_of, schema_rows
+
+OWN = "127.0.0.1:8070"
+
+
+@pytest.mark.parametrize("host", [OWN, "localhost:8070", "[::1]:8070", "127.0.0.1"])
+def test_loopback_names_may_read(host: str) -> None:
+    assert refusal("GET", {"host": host}, "127.0.0.1") is None
+
+
+def test_a_foreign_host_name_is_refused_even_for_reading() -> None:
+    why = refusal("GET", {"host": "rebind.example:8070"}, "127.0.0.1")
+    assert why is not None and "rebind.example" in why
+
+
+def test_bound_to_every_interface_any_host_name_reads_but_origins_still_count() -> None:
+    assert refusal("GET", {"host": "lake.lan:8070"}, "0.0.0.0") is None
+    headers = {"host": "lake.lan:8070", "origin": "http://other.lan:8070"}
+    assert refusal("POST", headers, "0.0.0.0") is not None
+    assert refusal("POST", {**headers, "origin": "http://lake.lan:8070"}, "0.0.0.0") is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"origin": f"http://{OWN}"}, True),
+        ({"referer": f"http://{OWN}/query?x=1"}, True),
+        ({"origin": "https://evil.example"}, False),
+        ({"origin": "http://127.0.0.1:9999"}, False),  # another local port is another site
+        ({"referer": "https://evil.example/page"}, False),
+        ({"origin": "null"}, False),  # sandboxed frames and file:// pages
+        ({}, False),
+    ],
+)
+def test_changes_only_from_the_consoles_own_origin(headers: dict[str, str], allowed: bool) -> None:
+    for method in ("POST", "DELETE", "put"):
+        why = refusal(method, {"host": OWN, **headers}, "127.0.0.1")
+        assert (why is None) is allowed, (method, headers, why)
+
+
+def test_host_name_parsing() -> None:
+    assert host_name("[::1]:8070") == "::1"
+    assert host_name("LOCALHOST:1") == "localhost"
+    assert host_name("") == ""
+
+
+def test_error_statuses_by_kind() -> None:
+    assert status_for(TableNotFoundError("x")) == 404
+    assert status_for(SnapshotNotFoundError("x")) == 404
+    assert status_for(ServiceUnavailableError("catalog", "http://x", "listing", "refused")) == 503
+    assert status_for(QueryError("duckdb", "SELEC", "syntax")) == 400
+    assert status_for(ConfigError("bad")) == 400
+
+
+def test_cells_are_exact_and_say_when_shortened() -> None:
+    assert format_cell(None) == "NULL"
+    assert format_cell("") == ""
+    assert format_cell(b"\x00\xff") == "0x00ff"
+    assert format_cell(Decimal("12.50")) == "12.50"
+    assert format_cell(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05+00:00"
+    assert format_cell({"city": "Oslo", "at": datetime(2026, 1, 1)}) == (
+        '{"city": "Oslo", "at": "2026-01-01T00:00:00"}'
+    )
+    long = "x" * 250
+    shown = format_cell(long)
+    assert shown.startswith("x" * 200) and shown.endswith("… (250 characters)")
+    assert format_cell("x" * 200) == "x" * 200
+
+
+def test_grid_keeps_columns_of_the_same_name() -> None:
+    table = pa.Table.from_arrays([pa.array([1, 2]), pa.array(["a", None])], names=["v", "v"])
+    assert grid(table) == (["v", "v"], [["1", "a"], ["2", "NULL"]])
+
+
+def test_chart_json_cannot_end_its_script_block_and_keeps_the_pages_layout() -> None:
+    figure = go.Figure(go.Bar(x=["</script><script>alert(1)</script>"], y=[1]))
+    figure.update_layout(height=500)
+    text = chart_json(figure)
+    assert "<" not in text and ">" not in text
+    parsed = json.loads(text)
+    assert parsed["data"][0]["x"] == ["</script><script>alert(1)</script>"]
+    assert parsed["layout"]["height"] == 500 and parsed["layout"]["margin"]["l"] == 50
+
+
+def test_plotly_js_ships_in_the_wheel() -> None:
+    assert plotly_js_path().stat().st_size > 1_000_000
+
+
+def test_pages_are_clamped_to_the_list() -> None:
+    names = [f"t{i:04}" for i in range(1000)]
+    page = page_of(names, 100, 100)
+    assert page.items[0] == "t0100" and page.has_previous and page.has_next
+    last = page_of(names, 5000, 100)
+    assert last.items == ["t0999"] and not last.has_next
+    empty = page_of([], 300, 100)
+    assert empty.items == [] and empty.total == 0 and not empty.has_previous
+
+
+def test_schema_rows_list_nested_fields_under_their_parent() -> None:
+    schema = Schema(
+        NestedField(1, "id", LongType(), required=True),
+        NestedField(2, "address", StructType(
+            NestedField(3, "city", StringType()), NestedField(4, "zip", StringType()))),
+        NestedField(5, "tags", ListType(6, StringType())),
+        NestedField(7, "scores", MapType(8, StringType(), 9, ListType(10, IntegerType()))),
+    )  # fmt: skip
+    rows = [(r.path, r.depth, r.type) for r in schema_rows(schema)]
+    assert rows == [
+        ("id", 0, "long"), ("address", 0, "struct"), ("address.city", 1, "string"),
+        ("address.zip", 1, "string"), ("tags", 0, "list"), ("tags.element", 1, "string"),
+        ("scores", 0, "map"), ("scores.key", 1, "string"), ("scores.value", 1, "list"),
+        ("scores.value.element", 2, "int"),
+    ]  # fmt: skip
+    assert schema_rows(schema)[0].required
+
+
+def test_human_durations() -> None:
+    assert human_duration(None) == ""
+    assert human_duration(12.7) == "12 s"
+    assert human_duration(250) == "4 min 10 s"
+    assert human_duration(2 * 3600 + 300) == "2 h 5 min"
+    assert human_duration(3 * 86400 + 4 * 3600) == "3 d 4 h"
