@@ -9,8 +9,8 @@ a service is down), the text kept in the editor.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 router = APIRouter()
 log = logging.getLogger("lakehouse.console")
+_LOCKS_GUARD = threading.Lock()
 HISTORY_SHOWN = 25
 EXAMPLE = "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
 # The services each engine needs answering before a query can run.
@@ -90,8 +91,7 @@ def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb")) -> 
     lake = lake_of(request)
     started = time.monotonic()
     try:
-        # DuckDB's one connection is not thread-safe; Trino and Spark clients are.
-        with lake_lock(request) if engine == "duckdb" else contextlib.nullcontext():
+        with _engine_lock(request, engine):
             try:
                 table = run_recorded(lake, sql, engine, QueryHistory(settings_of(request)))
             finally:
@@ -101,6 +101,22 @@ def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb")) -> 
         return _page(request, sql, engine, error=exc)
     seconds = time.monotonic() - started
     return _page(request, sql, engine, result=_result_context(request, sql, engine, table, seconds))
+
+
+def _engine_lock(request: Request, engine: str) -> Any:
+    """One query at a time per engine: the console shares one connection to each.
+
+    DuckDB's lock is the console's ``lake_lock`` (other pages use that connection
+    too); a long Spark query does not hold up a DuckDB one.
+    """
+    if engine == "duckdb":
+        return lake_lock(request)
+    state = request.app.state
+    with _LOCKS_GUARD:  # not lake_lock: a long DuckDB query must not hold up Trino's
+        if not hasattr(state, "engine_locks"):
+            state.engine_locks = {}
+        lock: threading.Lock = state.engine_locks.setdefault(engine, threading.Lock())
+    return lock
 
 
 def _reset_duckdb(lake: Any) -> None:
