@@ -169,7 +169,8 @@ def queries(ctx: click.Context, limit: int, as_json: bool, clear: bool) -> None:
     rows = [
         [e.started.strftime("%Y-%m-%d %H:%M:%S"), e.engine, f"{e.seconds:.3f}",
          f"{e.rows:,}" if e.ok and e.rows is not None else "error: " + e.error.splitlines()[0],
-         e.text + (" ... (cut)" if e.text_cut else "")]
+         e.text + (" ... (cut)" if e.text_cut else "") + (f" [as of {e.as_of}]" if e.as_of else "")
+         + (" [native]" if e.native else "")]
         for e in entries
     ]  # fmt: skip
     print_table(["started", "engine", "seconds", "rows", "query"], rows)

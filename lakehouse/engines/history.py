@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,9 @@ class QueryRecord:
     ``started_at`` is epoch seconds; ``seconds`` the wall time; ``rows`` the
     result's rows (None when it failed); ``error`` the error's message and
     ``hint`` its hint (both "" when it succeeded); ``text_cut`` says ``text``
-    holds only the first ``TEXT_LIMIT`` characters.
+    holds only the first ``TEXT_LIMIT`` characters. ``as_of`` (the snapshot id
+    or timestamp read, "" for the current one) and ``native`` are the options
+    it ran with, so running it again gives the same answer.
     """
 
     text: str
@@ -59,6 +61,8 @@ class QueryRecord:
     error: str = ""
     hint: str = ""
     text_cut: bool = False
+    as_of: str = ""
+    native: bool = False
 
     @property
     def ok(self) -> bool:
@@ -148,12 +152,16 @@ def run_recorded(
     """
     history = history or QueryHistory(lake.settings)
     started, clock = time.time(), time.monotonic()
+    as_of = "" if options.get("as_of") is None else str(options["as_of"])
+    native = bool(options.get("native"))
     try:
         result = lake.sql(query, engine=engine, **options)
     except LakehouseError as exc:
-        _record_quietly(history, _entry(query, engine, started, clock, None, exc))
+        entry = _entry(query, engine, started, clock, None, exc)
+        _record_quietly(history, replace(entry, as_of=as_of, native=native))
         raise
-    _record_quietly(history, _entry(query, engine, started, clock, result.num_rows, None))
+    entry = _entry(query, engine, started, clock, result.num_rows, None)
+    _record_quietly(history, replace(entry, as_of=as_of, native=native))
     return result
 
 

@@ -41,9 +41,12 @@ def _orders(days: int = 12) -> pa.Table:
     )
 
 
-def _run(browser: Any, sql: str, engine: str = "duckdb") -> None:
+def _run(browser: Any, sql: str, engine: str = "duckdb", as_of: str = "") -> None:
     """Type ``sql`` into the editor and run it with Ctrl+Enter."""
     Select(browser.find_element(By.ID, "engine")).select_by_value(engine)
+    field = browser.find_element(By.ID, "as-of")
+    field.clear()
+    field.send_keys(as_of)
     editor = browser.find_element(By.ID, "sql")
     editor.clear()
     editor.send_keys(sql)
@@ -62,17 +65,18 @@ def _wait(browser: Any) -> WebDriverWait[Any]:
 def test_a_query_shows_its_grid_chart_csv_and_history(
     stack: Settings, lake: Lakehouse, namespace: str, browser: Any
 ) -> None:
-    lake.ingest(_orders(), f"{namespace}.orders")
+    first = lake.ingest(_orders(), f"{namespace}.orders").snapshot_id
+    lake.ingest(_orders(), f"{namespace}.orders")  # read as of the first: each day once
     sql = f"SELECT day, sum(amount) AS total FROM {namespace}.orders GROUP BY day ORDER BY day"
     browser.get(f"{_console(stack)}/query")
-    _run(browser, sql)
+    _run(browser, sql, as_of=str(first))
     wait = _wait(browser)
     wait.until(ec.presence_of_element_located((By.ID, "result-grid")))
     wait.until(lambda b: b.find_element(By.ID, "result-chart").get_attribute("data-rendered"))
     screenshot(browser, "console_query_result")
 
     summary = browser.find_element(By.ID, "result-summary").text
-    assert summary.startswith("12 rows in ") and "on duckdb" in summary
+    assert summary.startswith("12 rows in ") and f"on duckdb, as of {first}" in summary
     rows = browser.find_elements(By.CSS_SELECTOR, "#result-grid tbody tr")
     assert [r.text for r in rows[:2]] == ["2024-01-01 0.25", "2024-01-02 1.25"]
     assert len(rows) == 12
@@ -85,16 +89,18 @@ def test_a_query_shows_its_grid_chart_csv_and_history(
     with urllib.request.urlopen(link, timeout=30) as answer:
         downloaded = answer.read()
         assert answer.headers["Content-Type"].startswith("text/csv")
-    assert downloaded == output.to_csv(lake.sql(sql)).encode()
+    assert downloaded == output.to_csv(lake.sql(sql, as_of=first)).encode()
 
     # History: newest first, and a click puts the query back into the editor.
     links = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr a.history-query")
     mine = next(link for link in links if link.get_attribute("data-sql") == sql)
     browser.find_element(By.ID, "sql").clear()
+    browser.find_element(By.ID, "as-of").clear()
     mine.click()
     assert browser.find_element(By.ID, "sql").get_attribute("value") == sql
+    assert browser.find_element(By.ID, "as-of").get_attribute("value") == str(first)
     entry = next(e for e in QueryHistory(stack).entries(50) if e.text == sql)
-    assert (entry.engine, entry.rows, entry.ok) == ("duckdb", 12, True)
+    assert (entry.engine, entry.rows, entry.ok, entry.as_of) == ("duckdb", 12, True, str(first))
 
 
 def test_bad_sql_shows_the_error_and_its_hint(stack: Settings, browser: Any) -> None:

@@ -97,6 +97,7 @@ def test_run_recorded_records_a_result(tmp_path: Path) -> None:
     assert lake.asked == [("SELECT n FROM t", "trino", {"as_of": "5"})]
     (entry,) = QueryHistory(lake.settings).entries()
     assert (entry.text, entry.engine, entry.rows, entry.ok) == ("SELECT n FROM t", "trino", 3, True)
+    assert (entry.as_of, entry.native) == ("5", False)
     assert entry.seconds >= 0 and entry.started_at > 0
 
 
@@ -124,3 +125,14 @@ def test_a_huge_query_is_kept_cut_and_says_so(tmp_path: Path) -> None:
     run_recorded(lake, text)  # type: ignore[arg-type]
     (entry,) = QueryHistory(lake.settings).entries()
     assert entry.text_cut and entry.text == text[:TEXT_LIMIT]
+
+
+def test_records_of_an_older_version_still_read(tmp_path: Path) -> None:
+    history = QueryHistory(load_settings(home=tmp_path))
+    history.path.parent.mkdir(parents=True)
+    history.path.write_text(
+        '{"text": "SELECT 1", "engine": "duckdb", "started_at": 1.0, "seconds": 0.1, '
+        '"rows": 1, "error": "", "hint": "", "retired_field": 3}\n'
+    )
+    (entry,) = history.entries()
+    assert (entry.text, entry.as_of, entry.native) == ("SELECT 1", "", False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Form, Request
@@ -73,34 +73,53 @@ def _results(request: Request) -> query_results.ResultStore:
     return store
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What the editor holds: the text, the engine and the options it runs with."""
+
+    sql: str
+    engine: str = "duckdb"
+    as_of: str = ""
+    native: bool = False
+
+
 @router.get("/query", response_class=HTMLResponse)
-def editor(request: Request, sql: str = "", engine: str = "duckdb") -> HTMLResponse:
-    """The editor, empty or with ``sql`` in it; nothing runs on GET."""
-    return _page(request, sql or EXAMPLE, engine)
+def editor(request: Request, sql: str = "", engine: str = "duckdb", as_of: str = "",
+           native: bool = False) -> HTMLResponse:  # fmt: skip
+    """The editor, with the example or with ``sql`` in it; nothing runs on GET."""
+    return _page(request, Ask(sql or EXAMPLE, engine, as_of, native))
 
 
 @router.post("/query", response_class=HTMLResponse)
-def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb")) -> HTMLResponse:
-    """Run ``sql`` on ``engine``; the page with its result, or its error and hint."""
+def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb"),
+        as_of: str = Form(""), native: bool = Form(False)) -> HTMLResponse:  # fmt: skip
+    """Run ``sql`` on ``engine`` (as of a snapshot or time, or in the engine's own
+    dialect); the page with its result, or its error and hint."""
+    ask = Ask(sql, engine, as_of.strip(), native)
     if not sql.strip():
         error = ConfigError("No SQL was given.", hint="Write a query in the editor, then Run.")
-        return _page(request, sql, engine, error=error)
+        return _page(request, ask, error=error)
     if engine not in ENGINE_NAMES:
         error = ConfigError(f"Unknown engine {engine!r}.", hint=f"Use {', '.join(ENGINE_NAMES)}.")
-        return _page(request, sql, "duckdb", error=error)
-    lake = lake_of(request)
+        return _page(request, replace(ask, engine="duckdb"), error=error)
     started = time.monotonic()
     try:
-        with _engine_lock(request, engine):
-            try:
-                table = run_recorded(lake, sql, engine, QueryHistory(settings_of(request)))
-            finally:
-                if engine == "duckdb":
-                    _reset_duckdb(lake)
+        table = _run(request, ask)
     except LakehouseError as exc:
-        return _page(request, sql, engine, error=exc)
+        return _page(request, ask, error=exc)
     seconds = time.monotonic() - started
-    return _page(request, sql, engine, result=_result_context(request, sql, engine, table, seconds))
+    return _page(request, ask, result=_result_context(request, ask, table, seconds))
+
+
+def _run(request: Request, ask: Ask) -> pa.Table:
+    lake = lake_of(request)
+    with _engine_lock(request, ask.engine):
+        try:
+            return run_recorded(lake, ask.sql, ask.engine, QueryHistory(settings_of(request)),
+                                as_of=ask.as_of or None, native=ask.native)  # fmt: skip
+        finally:
+            if ask.engine == "duckdb":
+                _reset_duckdb(lake)
 
 
 def _engine_lock(request: Request, engine: str) -> Any:
@@ -127,12 +146,12 @@ def _reset_duckdb(lake: Any) -> None:
         log.debug("resetting DuckDB's namespace failed", exc_info=True)
 
 
-def _result_context(request: Request, sql: str, engine: str, table: pa.Table,
+def _result_context(request: Request, ask: Ask, table: pa.Table,
                     seconds: float) -> dict[str, Any]:  # fmt: skip
     columns, rows = query_results.grid(table)
     choice = choose_chart(table)
     figure = query_results.chart_figure(table, choice)
-    kept = _results(request).keep(sql, engine, table)
+    kept = _results(request).keep(ask.sql, ask.engine, table)
     return {
         "columns": columns, "rows": rows, "row_count": table.num_rows, "seconds": seconds,
         "chart": chart_json(figure) if figure is not None else None, "choice": choice,
@@ -154,12 +173,12 @@ def download(request: Request, ident: str) -> Response:
     )
 
 
-def _page(request: Request, sql: str, engine: str, *, error: LakehouseError | None = None,
+def _page(request: Request, ask: Ask, *, error: LakehouseError | None = None,
           result: dict[str, Any] | None = None) -> HTMLResponse:  # fmt: skip
     settings = settings_of(request)
     history = QueryHistory(settings)
     context = {
-        "title": "Query", "sql": sql, "engine": engine, "engines": engine_choices(settings),
+        "title": "Query", "ask": ask, "engines": engine_choices(settings),
         "history": history.entries(HISTORY_SHOWN), "history_path": history.path,
         "error": error, "result": result,
     }  # fmt: skip

@@ -19,6 +19,8 @@
       editor.value = link.getAttribute("data-sql");
       var engine = document.getElementById("engine");
       engine.value = link.getAttribute("data-engine");
+      document.getElementById("as-of").value = link.getAttribute("data-as-of") || "";
+      document.getElementById("native").checked = link.getAttribute("data-native") === "true";
       editor.focus();
       window.scrollTo(0, 0);
     });
