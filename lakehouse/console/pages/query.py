@@ -153,7 +153,8 @@ def _result_context(request: Request, ask: Ask, table: pa.Table,
     figure = query_results.chart_figure(table, choice)
     kept = _results(request).keep(ask.sql, ask.engine, table)
     return {
-        "columns": columns, "rows": rows, "row_count": table.num_rows, "seconds": seconds,
+        "columns": list(zip(columns, [str(t) for t in table.schema.types], strict=True)),
+        "rows": rows, "row_count": table.num_rows, "seconds": seconds,
         "chart": chart_json(figure) if figure is not None else None, "choice": choice,
         "null_x": query_results.null_x_rows(table, choice) if choice.kind != "bar" else 0,
         "download": f"/query/results/{kept.ident}.csv" if kept else None,
