@@ -184,6 +184,14 @@ class Settings(BaseModel):
     aws_port: int = Field(
         default=4566, description="The Athena and Glue APIs (the `aws` service) port."
     )
+    governance_enabled: bool = Field(
+        default=False,
+        description="Enforce the governance policy (grants, data cells filters, masks, LF-tags) on every engine; off, everyone reads everything as before.",
+    )
+    governance_admin: str = Field(
+        default="admin",
+        description="The admin principal: may do everything and grant it; the principal of calls that name none.",
+    )
     optional_services: list[str] = Field(
         default_factory=list,
         description="Optional services `up` starts besides the default ones (dashboards, jupyter); `lakehouse up --with NAME` adds one for a single start.",

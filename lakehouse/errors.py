@@ -130,3 +130,25 @@ class ServiceUnavailableError(ServiceNotRunningError):
             hint=f"Start it with `lakehouse up` (see `lakehouse status`, and "
             f"`lakehouse logs {service}` for why it stopped), then try again.",
         )
+
+
+class PolicyError(LakehouseError):
+    """A governance policy change is invalid (unknown principal, bad expression…);
+    nothing was stored."""
+
+
+class AccessDeniedError(LakehouseError):
+    """The governance policy does not allow the principal this access; names the
+    principal, the permission and the resource. Nothing was read or changed."""
+
+    def __init__(
+        self, principal: str, permission: str, resource: str, hint: str | None = None
+    ) -> None:
+        self.principal = principal
+        self.permission = permission
+        self.resource = resource
+        super().__init__(
+            f"Access denied: {principal} has no {permission} permission on {resource}.",
+            hint
+            or f"An admin can grant it: `lakehouse grant {permission} ON {resource} TO {principal}`.",
+        )

@@ -1,0 +1,18 @@
+"""Governance (the Lake Formation role): a policy of grants, data cells filters,
+column masks and LF-tags, stored under the home and enforced on every engine.
+
+- :mod:`.policy`: the policy as data (pydantic models);
+- :mod:`.store`: where it is kept, atomic updates, export and import;
+- :mod:`.access`: the decision for one principal and one table, used by every
+  enforcer (Trino's access-control rules, the query rewrite for DuckDB and Spark,
+  S3 credentials, the audit log).
+"""
+
+from lakehouse.governance.access import ColumnAccess, TableAccess, check, table_access
+from lakehouse.governance.policy import Permission, Policy
+from lakehouse.governance.store import load_policy, update
+
+__all__ = [
+    "ColumnAccess", "Permission", "Policy", "TableAccess", "check", "load_policy",
+    "table_access", "update",
+]  # fmt: skip
