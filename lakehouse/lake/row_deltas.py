@@ -155,8 +155,11 @@ class RowDelta(_KeyedSnapshot, _SnapshotProducer["RowDelta"]):
             removed += [
                 _with_status(e, ManifestEntryStatus.DELETED, self._snapshot_id) for e in gone
             ]
+            # A dropped delete file is DELETED only: kept as EXISTING too, it stayed
+            # live for ever (readers still applied it).
+            dropped = {e.data_file.file_path for e in gone}
             kept = [_with_status(e, ManifestEntryStatus.EXISTING, e.snapshot_id)
-                    for e in entries if e.data_file.file_path not in removing]  # fmt: skip
+                    for e in entries if e.data_file.file_path not in dropped]  # fmt: skip
             existing += self._write(kept)
         missing = removing - {e.data_file.file_path for e in removed}
         if missing:  # planned on another snapshot: the caller re-plans
