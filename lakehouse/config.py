@@ -192,6 +192,10 @@ class Settings(BaseModel):
         default="admin",
         description="The admin principal: may do everything and grant it; the principal of calls that name none.",
     )
+    principal: str | None = Field(
+        default=None,
+        description="Who queries run as when a call names no principal (`lakehouse env --as NAME` exports LAKEHOUSE_PRINCIPAL); unset, the governance admin.",
+    )
     optional_services: list[str] = Field(
         default_factory=list,
         description="Optional services `up` starts besides the default ones (dashboards, jupyter); `lakehouse up --with NAME` adds one for a single start.",

@@ -52,10 +52,15 @@ def home_variables(settings: Settings) -> dict[str, str]:
     return env
 
 
-def environment(settings: Settings) -> dict[str, str]:
-    """Variable name to value, in a stable order."""
+def environment(settings: Settings, principal: str | None = None) -> dict[str, str]:
+    """Variable name to value, in a stable order.
+
+    ``principal`` adds LAKEHOUSE_PRINCIPAL: ``lakehouse.connect()`` and the CLI
+    in that shell then run as that principal (``lakehouse env --as NAME``).
+    """
     env = {
         **home_variables(settings),
+        **({"LAKEHOUSE_PRINCIPAL": principal} if principal else {}),
         "PATH": search_path(),
         "AWS_ENDPOINT_URL": settings.s3_endpoint,
         "AWS_ENDPOINT_URL_S3": settings.s3_endpoint,

@@ -187,9 +187,11 @@ def logs(ctx: click.Context, name: str, lines: int) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON object instead of shell exports.")
+@click.option("--as", "principal", metavar="PRINCIPAL",
+              help="Run as PRINCIPAL in that shell (exports LAKEHOUSE_PRINCIPAL; governance).")  # fmt: skip
 @click.pass_context
 @friendly_errors
-def env(ctx: click.Context, as_json: bool) -> None:
+def env(ctx: click.Context, as_json: bool, principal: str | None) -> None:
     """Print exports for the lake's tools: eval "$(lakehouse env)".
 
     Endpoints and credentials for aws-cli, boto3, pyiceberg, Spark and libpq, and
@@ -200,7 +202,7 @@ def env(ctx: click.Context, as_json: bool) -> None:
     from lakehouse.env import environment, shell_exports
 
     settings = settings_of(ctx)
-    variables = environment(settings)
+    variables = environment(settings, principal)
     if "LAKEHOUSE_HOME" not in variables:
         from lakehouse.home import home_origin
 
