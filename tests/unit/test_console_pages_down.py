@@ -101,3 +101,12 @@ def test_a_query_with_the_lake_down_shows_the_outage_and_its_hint(console: str) 
 def test_a_csv_no_longer_kept_says_so(console: str) -> None:
     status, page = _get(f"{console}/query/results/gone.csv")
     assert status == 400 and "no longer kept" in page and "Hint:" in page
+
+
+def test_zero_etl_reloads_itself_when_asked(console: str) -> None:
+    status, page = _get(f"{console}/zero-etl?refresh=5")
+    assert status == 200 and '<meta http-equiv="refresh" content="5">' in page
+    status, page = _get(f"{console}/zero-etl")
+    assert 'http-equiv="refresh"' not in page and 'href="?refresh=5"' in page
+    status, page = _get(f"{console}/zero-etl?refresh=-1")
+    assert status == 400 and "Hint:" in page

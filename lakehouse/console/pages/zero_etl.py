@@ -24,11 +24,15 @@ if TYPE_CHECKING:
 router = APIRouter()
 # A state whose report is not a running follower's: the page says how to start one.
 NOT_FOLLOWED = ("not running", "never run", "stopped")
+# ?refresh=N reloads the page every N seconds (0: never), to watch a sync work.
+Refresh = Query(0, ge=0, le=3600)
+PAYLOAD_SHOWN = 2_000  # characters of a dead letter's row shown; the rest is said, not hidden
 
 
 @router.get("/zero-etl", response_class=HTMLResponse)
-def integrations(request: Request) -> HTMLResponse:
-    """Every integration as `lakehouse sync status` shows it, and their lag over time."""
+def integrations(request: Request, refresh: int = Refresh) -> HTMLResponse:
+    """Every integration as `lakehouse sync status` shows it, and their lag over time;
+    reloaded every ``refresh`` seconds when given."""
     settings = settings_of(request)
     rows = status_rows(settings)
     series = {r["name"]: lag_history.samples(settings, r["name"], r["generation_started"])
@@ -36,12 +40,14 @@ def integrations(request: Request) -> HTMLResponse:
     figure = _lag_figure(series) if any(series.values()) else None
     context = {"title": "Zero-ETL", "rows": [_shown(r) for r in rows],
                "chart": chart_json(figure) if figure is not None else None,
-               "home": settings.home_dir, "not_followed": _not_followed(rows)}  # fmt: skip
+               "home": settings.home_dir, "not_followed": _not_followed(rows),
+               "refresh": refresh}  # fmt: skip
     return render(request, "zero_etl.html", context)
 
 
 @router.get("/zero-etl/{name}", response_class=HTMLResponse)
-def integration(request: Request, name: str, page: int = Query(1, ge=1)) -> HTMLResponse:
+def integration(request: Request, name: str, page: int = Query(1, ge=1),
+                refresh: int = Refresh) -> HTMLResponse:  # fmt: skip
     """One integration: its status, its lag and rows per pass, its dead letters (paged)."""
     settings = settings_of(request)
     found = [r for r in status_rows(settings) if r["name"] == name]
@@ -60,7 +66,8 @@ def integration(request: Request, name: str, page: int = Query(1, ge=1)) -> HTML
     context = {"title": f"Zero-ETL: {name}", "row": _shown(row), "page": page,
                "page_size": PAGE_SIZE, "letters": letters, "letters_error": letters_error,
                "chart": chart_json(figure) if figure is not None else None,
-               "samples": len(samples)}  # fmt: skip
+               "samples": len(samples), "refresh": refresh,
+               "payload_shown": PAYLOAD_SHOWN}  # fmt: skip
     return render(request, "zero_etl_integration.html", context)
 
 
