@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pyiceberg.exceptions import NoSuchNamespaceError
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.manifest import ManifestContent
+from pyiceberg.table import FileScanTask
 from pyiceberg.types import ListType, MapType, NestedField, StructType
 
 from lakehouse.errors import LakehouseError, SnapshotNotFoundError, TableNotFoundError
@@ -22,7 +25,7 @@ from lakehouse.errors import LakehouseError, SnapshotNotFoundError, TableNotFoun
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.catalog import Catalog
-    from pyiceberg.manifest import ManifestFile
+    from pyiceberg.manifest import ManifestEntry, ManifestFile
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
@@ -223,6 +226,8 @@ class DataFileRow:
     partition: str
 
 
+# Manifests read at once while looking for the first rows of a sample.
+MANIFEST_BATCH = 8
 CONTENT_NAMES = {0: "data", 1: "position deletes", 2: "equality deletes"}
 
 
@@ -232,7 +237,7 @@ def data_files(
     """The live data and delete files of ``snapshot``, a page at a time.
 
     The total comes from the manifest list's file counts; only the manifests
-    holding the page are read.
+    holding the page are read (in parallel).
     """
     if snapshot is None:
         return Page([], 0, limit, 0)
@@ -240,15 +245,25 @@ def data_files(
     counts = [_live_count(table, m) for m in manifests]
     total = sum(counts)
     offset = max(0, min(offset, max(total - 1, 0)))
-    rows: list[DataFileRow] = []
-    start = 0
+    wanted, start = [], 0  # (manifest, entries to skip in it)
     for manifest, count in zip(manifests, counts, strict=True):
-        if start + count > offset and len(rows) < limit:
-            entries = manifest.fetch_manifest_entry(table.io, discard_deleted=True)
-            skip = max(0, offset - start)
-            rows += [_file_row(e.data_file) for e in entries[skip : skip + limit - len(rows)]]
+        if start + count > offset and start < offset + limit:
+            wanted.append((manifest, max(0, offset - start)))
         start += count
+    rows: list[DataFileRow] = []
+    for (_, skip), entries in zip(wanted, _entries(table, [m for m, _ in wanted]), strict=True):
+        rows += [_file_row(e.data_file) for e in entries[skip : skip + limit - len(rows)]]
     return Page(rows, offset, limit, total)
+
+
+def _entries(table: Table, manifests: list[ManifestFile]) -> list[list[ManifestEntry]]:
+    """The live entries of each manifest, read concurrently (one S3 GET each)."""
+    from pyiceberg.utils.concurrent import ExecutorFactory
+
+    def read(manifest: ManifestFile) -> list[ManifestEntry]:
+        return manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+
+    return list(ExecutorFactory.get_or_create().map(read, manifests))
 
 
 def _live_count(table: Table, manifest: ManifestFile) -> int:
@@ -275,12 +290,26 @@ def _file_row(data_file: object) -> DataFileRow:
 
 def sample_rows(table: Table, snapshot: Snapshot | None, limit: int = 20) -> pa.Table:
     """Up to ``limit`` rows a reader of ``snapshot`` sees (delete files applied),
-    in file order; reads only the files needed. LakehouseError when pyiceberg
-    cannot apply the table's deletes (equality deletes)."""
+    in file order, in the snapshot's schema.
+
+    Without delete files only the first data files holding ``limit`` rows are
+    read (a table of 1,000 small commits has 1,000 manifests: planning a whole
+    scan would read them all). With delete files the scan is planned in full so
+    they are applied; LakehouseError when pyiceberg cannot apply them
+    (equality deletes).
+    """
     if snapshot is None:
         return table.schema().as_arrow().empty_table()
+    scan = table.scan(snapshot_id=snapshot.snapshot_id, limit=limit)
+    manifests = snapshot.manifests(table.io)
+    if not any(m.content == ManifestContent.DELETES and _live_count(table, m) for m in manifests):
+        from pyiceberg.io.pyarrow import ArrowScan
+
+        tasks = _first_files(table, manifests, limit)
+        reader = ArrowScan(table.metadata, table.io, scan.projection(), AlwaysTrue(), limit=limit)
+        return reader.to_table(tasks)
     try:
-        return table.scan(snapshot_id=snapshot.snapshot_id, limit=limit).to_arrow()
+        return scan.to_arrow()
     except ValueError as exc:
         if "equality" not in str(exc).lower():
             raise
@@ -291,3 +320,18 @@ def sample_rows(table: Table, snapshot: Snapshot | None, limit: int = 20) -> pa.
             hint=f"Query it with Trino or Spark: lakehouse query --engine trino "
             f"'SELECT * FROM {name} LIMIT {limit}'.",
         ) from exc
+
+
+def _first_files(table: Table, manifests: list[ManifestFile], rows: int) -> list[FileScanTask]:
+    """Scan tasks of the first data files that hold at least ``rows`` rows; manifests
+    are read a batch at a time, concurrently, until they do."""
+    data = [m for m in manifests if m.content == ManifestContent.DATA]
+    tasks, held = [], 0
+    for start in range(0, len(data), MANIFEST_BATCH):
+        for entries in _entries(table, data[start : start + MANIFEST_BATCH]):
+            for entry in entries:
+                tasks.append(FileScanTask(entry.data_file))
+                held += entry.data_file.record_count
+                if held >= rows:
+                    return tasks
+    return tasks

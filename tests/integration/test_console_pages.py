@@ -118,8 +118,11 @@ def write_with_each_engine(lake: Lakehouse, namespace: str) -> dict[str, int]:
     cursor.fetchall()
     cursor.execute(
         "INSERT INTO by_trino VALUES (1, ROW('Oslo', '0150'), TIMESTAMP '2026-01-01 10:00:00'),"
-        " (2, ROW('Rome', '00100'), TIMESTAMP '2026-01-02 11:00:00')"
+        " (2, ROW('Rome', '00100'), TIMESTAMP '2026-01-02 11:00:00'),"
+        " (3, ROW('Pisa', '56121'), TIMESTAMP '2026-01-02 12:00:00')"
     )
+    cursor.fetchall()
+    cursor.execute("DELETE FROM by_trino WHERE id = 2")  # a position delete file (merge-on-read)
     cursor.fetchall()
     spark = lake.spark()
     spark.sql(f"USE {lake.settings.catalog_name}.`{namespace}`").collect()
@@ -133,7 +136,7 @@ def write_with_each_engine(lake: Lakehouse, namespace: str) -> dict[str, int]:
         " (3, named_struct('city', 'Cusco'), timestamp'2026-03-03 09:00:00'),"
         " (4, named_struct('city', 'Puno'), timestamp'2026-03-04 09:00:00')"
     ).collect()
-    return {"by_ingest": 3, "by_duckdb": 5, "by_trino": 2, "by_spark": 4}
+    return {"by_ingest": 3, "by_duckdb": 5, "by_trino": 2, "by_spark": 4}  # rows a reader sees
 
 
 @pytest.mark.lakehouse_trino
@@ -149,10 +152,12 @@ def test_catalog_pages_of_tables_written_by_each_engine(
                   f"console_table_{table}")  # fmt: skip
         schema = {row[1].replace("\n", ""): row[2] for row in cells(browser, "#schema")}
         assert "id" in schema, (table, schema)
-        assert len(cells(browser, "#sample-rows")) == count, table
+        assert len(cells(browser, "#sample-rows")) == count, table  # deletes applied
         files = cells(browser, "#data-files")
-        assert files and all(row[0].startswith("s3://") and row[1] == "data" for row in files)
-        assert sum(int(row[3].replace(",", "")) for row in files) == count
+        assert files and all(row[0].startswith("s3://") for row in files)
+        stored = sum(int(row[3].replace(",", "")) for row in files if row[1] == "data")
+        deleted = sum(int(row[3].replace(",", "")) for row in files if row[1] != "data")
+        assert (stored, deleted) == ((3, 1) if table == "by_trino" else (count, 0)), table
         snapshots = cells(browser, "#snapshots")
         assert snapshots and "current" in snapshots[0][1], table
     # Nested fields are rows of their own (the last page opened is by_spark).
@@ -162,6 +167,7 @@ def test_catalog_pages_of_tables_written_by_each_engine(
     assert schema["tags"] == "list" and schema["tags.element"] == "string"
     status, body = fetch(console_url(stack, f"/catalog/{namespace}/by_trino"))
     assert status == 200 and "day(ts)" in body and "info.city" in body
+    assert "position deletes" in body and ">Rome<" not in body and ">Pisa<" in body
 
 
 def test_time_travel_shows_the_older_sample(
@@ -173,18 +179,20 @@ def test_time_travel_shows_the_older_sample(
     first = lake.ingest(pa.table({"id": [1, 2], "word": ["old", "older"]}), f"{namespace}.travel")
     lake.ingest(pa.table({"id": [3], "word": ["new"]}), f"{namespace}.travel")
     lake.ingest(pa.table({"id": [9], "word": ["newest"]}), f"{namespace}.travel", mode="overwrite")
+    # A column added later: older files lack it, and the sample shows NULL for them.
+    lake.ingest(pa.table({"id": [10], "word": ["wider"], "extra": ["x"]}), f"{namespace}.travel")
     url = console_url(stack, f"/catalog/{namespace}/travel")
     open_page(browser, url, "console_travel_now")
-    assert [row[1] for row in cells(browser, "#sample-rows")] == ["newest"]
+    assert sorted(cells(browser, "#sample-rows")) == [["10", "wider", "x"], ["9", "newest", "NULL"]]
     picker = Select(browser.find_element(By.ID, "snapshot-picker"))
     labels = [option.text for option in picker.options]
-    assert len(labels) == 3 and "(current)" in labels[0], labels
-    picker.select_by_index(2)  # oldest first is last: newest first
+    assert len(labels) == 4 and "(current)" in labels[0], labels
+    picker.select_by_index(3)  # newest first: the oldest is last
     WebDriverWait(browser, 30).until(lambda d: "snapshot=" in d.current_url)
     open_page(browser, browser.current_url, "console_travel_then")
     table = browser.find_element(By.ID, "sample-rows")
     assert table.get_attribute("data-snapshot") == str(first.snapshot_id)
-    assert sorted(row[1] for row in cells(browser, "#sample-rows")) == ["old", "older"]
+    assert sorted(cells(browser, "#sample-rows")) == [["1", "old"], ["2", "older"]]  # its schema
     files = cells(browser, "#data-files")  # the files of that snapshot, not today's
     assert [int(row[3]) for row in files] == [2]
     status, body = fetch(f"{url}?snapshot={first.snapshot_id}")

@@ -27,7 +27,7 @@ router = APIRouter()
 
 NAMES_PER_PAGE = 100
 SNAPSHOTS_PER_PAGE = 50
-FILES_PER_PAGE = 50
+FILES_PER_PAGE = 25
 SAMPLE_ROWS = 20
 LAKE = ("catalog", "s3")
 PageNumber = Query(1, ge=1, le=1_000_000, description="1-based page number")
@@ -108,22 +108,27 @@ def _find(changes: list[browse.SnapshotChange], chosen: Any) -> browse.SnapshotC
 
 def timeline_chart(changes: list[browse.SnapshotChange]) -> str:
     """Rows added and deleted per snapshot (bars) and rows stored after it (line)."""
-    import plotly.graph_objects as go
-
     times = [c.committed_at.isoformat() for c in changes]
     labels = [f"{c.operation} {c.snapshot_id}" for c in changes]
-    figure = go.Figure()
-    figure.add_bar(x=times, y=[c.added_records for c in changes], name="rows added",
-                   marker_color="#2da44e", hovertext=labels)  # fmt: skip
-    figure.add_bar(x=times, y=[-c.deleted_records for c in changes], name="rows deleted",
-                   marker_color="#cf222e", hovertext=labels)  # fmt: skip
-    figure.add_scatter(x=times, y=[c.total_records for c in changes], name="rows stored",
-                       mode="lines+markers", yaxis="y2", line_color="#1f6feb")  # fmt: skip
-    figure.update_layout(
-        barmode="relative", legend={"orientation": "h", "y": 1.12},
-        yaxis={"title": "rows added / deleted"},
-        yaxis2={"title": "rows stored", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-    )  # fmt: skip
+    bars = {"type": "bar", "x": times, "hovertext": labels}
+    figure = {
+        "data": [
+            {**bars, "name": "rows added", "y": [c.added_records for c in changes],
+             "marker": {"color": "#2da44e"}},
+            {**bars, "name": "rows deleted", "y": [-c.deleted_records for c in changes],
+             "marker": {"color": "#cf222e"}},
+            {"type": "scatter", "mode": "lines+markers", "name": "rows stored", "x": times,
+             "y": [c.total_records for c in changes], "yaxis": "y2",
+             "line": {"color": "#1f6feb"}},
+        ],
+        "layout": {
+            "barmode": "relative", "legend": {"orientation": "h", "y": 1.12},
+            "xaxis": {"type": "date", "gridcolor": "#ebf0f8"},
+            "yaxis": {"title": {"text": "rows added / deleted"}, "gridcolor": "#ebf0f8"},
+            "yaxis2": {"title": {"text": "rows stored"}, "overlaying": "y", "side": "right",
+                       "rangemode": "tozero"},
+        },
+    }  # fmt: skip
     return chart_json(figure)
 
 
