@@ -115,11 +115,3 @@ def samples(settings: Settings, name: str, since: float | None = None) -> list[L
         if since is None or sample.at >= since:
             found.append(sample)
     return found
-
-
-def forget(settings: Settings, name: str) -> None:
-    """Remove the samples of ``name`` (an integration deleted or reset)."""
-    path = lag_path(settings, name)
-    with _guard:
-        _last_written.pop(path, None)
-        path.unlink(missing_ok=True)
