@@ -20,7 +20,6 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
@@ -186,8 +185,3 @@ def _record_quietly(history: QueryHistory, entry: QueryRecord) -> None:
         history.record(entry)
     except LakehouseError as exc:
         log.warning("%s", exc)
-
-
-def history_path(settings: Settings) -> Path:
-    """Where the history of ``settings``' home lives."""
-    return QueryHistory(settings).path
