@@ -146,7 +146,7 @@ class IcebergToOpenSearch:
         refused = self.writer.write(name, batch, str(current.snapshot_id))
         self.dead_letters.record(refused)
         self.writer.commit([name], str(current.snapshot_id))
-        result.changes += batch.changes
+        result.changes += max(batch.changes - len(refused), 0)  # only what the index took
         result.dead_letters += len(refused)
         result.position = f"{name}@{current.snapshot_id}"
         result.lag_seconds = max(time.time() - current.timestamp_ms / 1000, 0.0)

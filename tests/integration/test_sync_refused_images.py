@@ -172,3 +172,20 @@ def test_a_document_the_server_refuses_removes_the_old_one(
     finally:
         target.drop(index)
         client.close()
+
+
+def test_iceberg_to_opensearch_counts_only_the_rows_the_index_took(
+    stack: Settings, opensearch_prefix: str, pair: tuple[Integration, Integration]
+) -> None:
+    """The lake's ``bv`` (row 5 a NaN, which OpenSearch refuses) followed into an index:
+    ``changes`` counts the 4 rows indexed, the refused one is a dead letter."""
+    to_lake, _ = pair
+    follower = Integration(name=f"ls-{to_lake.name[3:]}", source="iceberg", target="opensearch",
+                           tables=(to_lake.iceberg_target("bv", stack),),
+                           index_prefix=opensearch_prefix + "lake-")  # fmt: skip
+    IntegrationStore(stack).create(follower)
+    try:
+        first = _sync(stack, follower)
+        assert (first.changes, first.dead_letters) == (4, 1)
+    finally:
+        delete_integration(stack, follower.name, drop_targets=True)
