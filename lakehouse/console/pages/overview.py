@@ -33,7 +33,7 @@ class ServiceRow:
     """One service as the Overview shows it."""
 
     status: ServiceStatus
-    state: str  # "up", "down" (started, then failed) or "off" (not running)
+    state: str  # "up", "sick" (running, not healthy), "down" (started, then died) or "off"
     start_command: str | None
     uptime: str
 
@@ -52,7 +52,10 @@ def overview(request: Request) -> HTMLResponse:
     """The Overview page."""
     settings = settings_of(request)
     statuses, probed = stack_status(settings)
-    rows = [_row(settings, status) for status in statuses]
+    from lakehouse.services import all_services
+
+    optional = {svc.name for svc in all_services(settings) if svc.optional}
+    rows = [_row(settings, status, status.name in optional) for status in statuses]
     context = {"title": "Overview", "rows": rows, "uis": _web_uis(settings, statuses),
                "home": settings.home_dir, "runtime": settings.runtime, "probed": probed}  # fmt: skip
     return render(request, "overview.html", context)
@@ -87,13 +90,14 @@ def start_command(settings: Settings, service: str, optional: bool) -> str:
     return f"lakehouse --home {shlex.quote(str(settings.home_dir))} up {flag} {service}"
 
 
-def _row(settings: Settings, status: ServiceStatus) -> ServiceRow:
-    state = "up" if status.healthy else ("down" if status.started else "off")
-    command = (
-        None
-        if status.healthy
-        else start_command(settings, status.name, _optional(settings, status.name))
-    )
+def _row(settings: Settings, status: ServiceStatus, optional: bool) -> ServiceRow:
+    if status.healthy:
+        state = "up"
+    elif status.pid is not None:
+        state = "sick"  # running, not answering: starting up, or stuck; its log says which
+    else:
+        state = "down" if status.started else "off"
+    command = start_command(settings, status.name, optional) if state in ("down", "off") else None
     return ServiceRow(status, state, command, human_duration(status.uptime_seconds))
 
 
@@ -109,12 +113,6 @@ def _web_uis(settings: Settings, statuses: list[ServiceStatus]) -> list[WebUi]:
         uis.append(WebUi(label, purpose, url, name in healthy,
                          start_command(settings, name, bool(svc and svc.optional))))  # fmt: skip
     return uis
-
-
-def _optional(settings: Settings, name: str) -> bool:
-    from lakehouse.services import all_services
-
-    return any(svc.optional for svc in all_services(settings) if svc.name == name)
 
 
 def human_duration(seconds: float | None) -> str:
