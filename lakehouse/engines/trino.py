@@ -7,6 +7,7 @@ resolve in the lake, exactly as in DuckDB and Spark.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -20,11 +21,30 @@ from lakehouse.config import Settings
 from lakehouse.engines.limits import check_result_size
 from lakehouse.engines.trino_arrow import arrow_schema
 from lakehouse.engines.trino_results import ENCODING, record_batches
-from lakehouse.errors import QueryError
+from lakehouse.errors import AccessDeniedError, QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
 
 ENGINE = "trino"
-USER = "lakehouse"
+USER = "lakehouse"  # the Trino user with governance off (anyone may read anything then)
+# Trino's "Access Denied: Cannot select from columns [email] in table or view lake.ns.t"
+_DENIED = re.compile(
+    r"Cannot (?P<verb>select from|insert into|delete from|update|create table|drop table|"
+    r"access catalog|show columns of table|show tables of schema|create schema|drop schema)"
+    r"(?: columns \[(?P<columns>[^\]]*)\] in)?(?: table or view| table| schema| view)?"
+    r" (?P<resource>\S+)"
+)
+_VERBS = {"select from": "SELECT", "insert into": "INSERT", "delete from": "DELETE",
+          "update": "INSERT and DELETE", "create table": "CREATE_TABLE", "drop table": "DROP",
+          "access catalog": "any", "show columns of table": "DESCRIBE",
+          "show tables of schema": "DESCRIBE", "create schema": "CREATE", "drop schema": "DROP"}  # fmt: skip
+
+
+def default_user(settings: Settings) -> str:
+    """Who lakehouse connects to Trino as: governance off, ``lakehouse``; on, the
+    configured principal (``LAKEHOUSE_PRINCIPAL``) or else the governance admin."""
+    if not settings.governance_enabled:
+        return USER
+    return settings.principal or settings.governance_admin
 
 
 class TrinoEngine:
@@ -35,11 +55,21 @@ class TrinoEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    @property
+    def admin(self) -> str:
+        """The Trino user of lakehouse's own checks: may read everything."""
+        s = self.settings
+        return s.governance_admin if s.governance_enabled else USER
+
     def close(self) -> None:
         """Nothing to release: each query opens and closes its own connection."""
 
-    def connect(self, schema: str = DEFAULT_NAMESPACE, **options: Any) -> Connection:
-        """A DB-API connection from the ``trino`` client, catalog ``lake``.
+    def connect(
+        self, schema: str = DEFAULT_NAMESPACE, user: str | None = None, **options: Any
+    ) -> Connection:
+        """A DB-API connection from the ``trino`` client, catalog ``lake``, as ``user``
+        (by default :func:`default_user`: with governance on, Trino enforces the
+        policy for that user).
 
         The session's time zone is UTC, as on every lakehouse engine, unless
         ``timezone=`` says otherwise: the client would otherwise send the
@@ -48,24 +78,37 @@ class TrinoEngine:
         s = self.settings
         options.setdefault("timezone", "UTC")
         return trino.dbapi.connect(
-            host=s.client_host, port=s.trino_port, user=USER,
+            host=s.client_host, port=s.trino_port, user=user or default_user(s),
             catalog=s.catalog_name, schema=schema, **options,
         )  # fmt: skip
 
-    def sql(self, query: str, namespace: str | None = None) -> pa.Table:
-        """Run ``query`` (Trino dialect); Arrow typed from Trino's declared columns.
+    def sql(
+        self, query: str, namespace: str | None = None, principal: str | None = None
+    ) -> pa.Table:
+        """Run ``query`` (Trino dialect) as ``principal`` (default :func:`default_user`);
+        Arrow typed from Trino's declared columns.
 
-        The result comes through Trino's spooling protocol (``ENCODING``
-        segments, converted one at a time), or the direct protocol when the
-        server has no spooling; a large result costs its Arrow size plus a few
-        segments. Raises ``QueryError``, also for a result over
-        ``result_max_bytes``.
+        With governance on, Trino's rules are brought up to date first when the policy
+        or the list of tables changed. The result comes through Trino's spooling
+        protocol (``ENCODING`` segments, converted one at a time), or the direct
+        protocol when the server has no spooling; a large result costs its Arrow size
+        plus a few segments. Raises ``AccessDeniedError`` when the policy refuses,
+        ``QueryError`` otherwise, also for a result over ``result_max_bytes``.
         """
-        connection = self.connect(schema=namespace or DEFAULT_NAMESPACE, encoding=ENCODING,
-                                  legacy_primitive_types=True)  # fmt: skip
+        if self.settings.governance_enabled:
+            from lakehouse.governance.trino_rules import ensure_current
+
+            ensure_current(self.settings)
+        return self._run(query, namespace, principal or default_user(self.settings))
+
+    def _run(self, query: str, namespace: str | None, user: str) -> pa.Table:
+        connection = self.connect(schema=namespace or DEFAULT_NAMESPACE, user=user,
+                                  encoding=ENCODING, legacy_primitive_types=True)  # fmt: skip
         try:
             return self._fetch_arrow(connection.cursor("segment"), query)
         except trino.exceptions.TrinoUserError as exc:
+            if exc.error_name == "PERMISSION_DENIED":
+                raise denied(user, exc.message, self.settings.catalog_name) from exc
             raise QueryError(
                 ENGINE, query, f"{exc.error_name}: {exc.message}", hint=self._hint(exc)
             ) from exc
@@ -108,13 +151,32 @@ class TrinoEngine:
         query = f"SELECT count(*) AS n FROM system.runtime.nodes WHERE node_id = '{node_id}' AND state = 'active'"
         while time.monotonic() < deadline:
             try:
-                if self.sql(query).column("n")[0].as_py() == 1:
+                # As the admin: system information is the admin's only, with governance on.
+                if self._run(query, None, self.admin).column("n")[0].as_py() == 1:
                     return
             except QueryError:
                 pass
             time.sleep(0.5)
         raise QueryError(ENGINE, query, f"worker {node_id} did not register within {timeout:.0f} s",
                          hint=f"See `lakehouse logs {node_id}`.")  # fmt: skip
+
+
+def denied(user: str, message: str, catalog: str) -> AccessDeniedError:
+    """Trino's access-denied message as lakehouse's error (principal, permission, resource)."""
+    listing = f"`lakehouse grants --principal {user}` lists what {user} may do."
+    found = _DENIED.search(message)
+    if found is None:
+        text = message.removeprefix("Access Denied: ")
+        return AccessDeniedError(user, "required", text, hint=listing)
+    resource = found["resource"].removeprefix(f"{catalog}.")
+    if found["verb"] == "access catalog":
+        return AccessDeniedError(user, "any", f"catalog {resource}", hint=listing)
+    if found["columns"]:
+        return AccessDeniedError(
+            user, "SELECT", f"column(s) {found['columns']} of {resource}",
+            hint=f"Select only the columns {user} may see; {listing}",
+        )  # fmt: skip
+    return AccessDeniedError(user, _VERBS[found["verb"]], resource)
 
 
 def _declared_columns(cursor: Cursor) -> list[dict[str, Any]]:

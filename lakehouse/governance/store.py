@@ -60,10 +60,16 @@ def parse_policy(data: Any, origin: str) -> Policy:
         ) from None
 
 
+# Enforcers that keep derived state (Trino's rules file) register here; each is called
+# with the settings and the stored policy after every change, in the changing process.
+ON_CHANGE: list[Callable[[Settings, Policy], None]] = []
+
+
 def update(settings: Settings, change: Callable[[Policy], Policy]) -> Policy:
     """Apply ``change`` to the stored policy atomically; returns the stored result.
 
-    ``change`` raises PolicyError to refuse (nothing is stored then).
+    ``change`` raises PolicyError to refuse (nothing is stored then). The
+    ``ON_CHANGE`` listeners run after the store, outside its lock.
     """
     path = policy_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -75,6 +81,8 @@ def update(settings: Settings, change: Callable[[Policy], Policy]) -> Policy:
             "the changed policy",
         )
         _write(path, stored)
+    for listener in ON_CHANGE:
+        listener(settings, stored)
     return stored
 
 

@@ -254,8 +254,22 @@ class TrinoNode(Service):
         (etc / "config.properties").write_text(self.config_properties())
         (etc / "log.properties").write_text(LOG_LEVELS)
         (etc / "spooling-manager.properties").write_text(spooling_manager_properties())
+        self._prepare_access_control(etc)
         (self.node_dir / "data" / "var" / "log").mkdir(parents=True, exist_ok=True)
         (TrinoDistribution(self.settings).root / "cds").mkdir(exist_ok=True)
+
+    def _prepare_access_control(self, etc: Path) -> None:
+        """Governance on: Trino's file-based access control on the policy's rules
+        (written now, fail closed if the catalog is not up yet; again in after_ready).
+        Off: no access control file, Trino as before."""
+        from lakehouse.governance import trino_rules
+
+        properties = etc / "access-control.properties"
+        if not self.settings.governance_enabled:
+            properties.unlink(missing_ok=True)
+            return
+        trino_rules.write_rules(self.settings)
+        properties.write_text(trino_rules.access_control_properties(self.settings))
 
     def health(self) -> Health:
         answer = http_get_json(self.spec().health_url)
@@ -270,6 +284,10 @@ class TrinoNode(Service):
         which runs before Trino starts, created the spooling bucket)."""
         from lakehouse.engines.trino import TrinoEngine
 
+        if self.coordinator and self.settings.governance_enabled:
+            from lakehouse.governance import trino_rules
+
+            trino_rules.write_rules(self.settings)  # the catalog answers now: every table
         TrinoEngine(self.settings).wait_for_node(self.name, timeout=self.settings.startup_timeout)
 
     def start_hint(self) -> str:
@@ -293,10 +311,18 @@ def trino_services(settings: Settings) -> list[TrinoNode]:
 
 
 def trino_cli_command(settings: Settings, args: list[str]) -> list[str]:
-    """Trino's CLI (its executable jar, Java 11+) pointed at the coordinator and the lake."""
+    """Trino's CLI (its executable jar, Java 11+) pointed at the coordinator and the lake.
+
+    With governance on, the user is the configured principal (or the admin) unless
+    ``args`` name one (``--user alice``).
+    """
     distribution = TrinoDistribution(settings)
     cli = next(a for a in distribution.artifacts if a.artifact == "trino-cli")
     jar = ArtifactFetcher(settings).fetch_all([cli], "trino-cli")[0]
     java = find_jdk("trino-cli", 11, explicit=settings.java_home).java
+    if settings.governance_enabled and not any(a.startswith("--user") for a in args):
+        from lakehouse.engines.trino import default_user
+
+        args = ["--user", default_user(settings), *args]  # not the login name
     return [str(java), "-jar", str(jar), "--server", settings.trino_uri,
             "--catalog", settings.catalog_name, "--schema", "default", *args]  # fmt: skip
