@@ -1,0 +1,196 @@
+"""The policy as Trino's access-control rules (pure: no server)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from lakehouse.config import Settings
+from lakehouse.governance.policy import (
+    ColumnMask,
+    DataCellsFilter,
+    Grant,
+    Permission,
+    Policy,
+    Principal,
+    Resource,
+    TagAssignment,
+    TagKey,
+)
+from lakehouse.governance.trino_rules import (
+    LakeTable,
+    access_control_properties,
+    build_rules,
+    rules_path,
+    trino_expression,
+    users_of,
+)
+
+CUSTOMERS = LakeTable("retail.customers", {"id": "BIGINT", "name": "VARCHAR", "email": "VARCHAR",
+                                           "phone": "VARCHAR", "region": "VARCHAR",
+                                           "amount": "DECIMAL(12, 2)"})  # fmt: skip
+RAW = LakeTable("landing.raw", {"x": "BIGINT"})
+
+
+def grant(principal: str, *permissions: str, **resource: Any) -> Grant:
+    return Grant(
+        principal=principal,
+        permissions=tuple(Permission(p) for p in permissions),
+        resource=Resource(**resource),
+    )
+
+
+def rule_for(document: dict[str, Any], user: str, schema: str, table: str) -> dict[str, Any]:
+    """The first table rule Trino would apply (first match, full-match regexes)."""
+    for rule in document["tables"]:
+        if all(
+            re.fullmatch(rule.get(key, ".*"), value)
+            for key, value in (
+                ("user", user),
+                ("catalog", "lake"),
+                ("schema", schema),
+                ("table", table),
+            )
+        ):
+            return rule
+    return {"privileges": []}
+
+
+def rules(policy: Policy, *tables: LakeTable) -> dict[str, Any]:
+    return build_rules(policy, tables or (CUSTOMERS, RAW), admin="admin", catalog="lake").document
+
+
+def test_columns_masks_and_filters_come_from_the_access_decision() -> None:
+    policy = Policy(
+        principals=(Principal(name="eu", kind="role"), Principal(name="bob", roles=("eu",))),
+        grants=(grant("eu", "SELECT", data_cells_filter="eu_rows"),),
+        data_cells_filters=(
+            DataCellsFilter(
+                name="eu_rows",
+                table="retail.customers",
+                row_filter="region = 'EU'",
+                excluded_columns=("phone",),
+            ),
+        ),
+        masks=(
+            ColumnMask(table="retail.customers", column="email", principal="eu", kind="hash"),
+            ColumnMask(table="retail.customers", column="amount", principal="bob", kind="null"),
+        ),
+    )
+    rule = rule_for(rules(policy), "bob", "retail", "customers")
+    assert rule["privileges"] == ["SELECT"]
+    columns = {c["name"]: c for c in rule["columns"]}
+    assert columns["phone"] == {"name": "phone", "allow": False}
+    assert columns["email"]["mask"] == 'lower(to_hex(sha256(to_utf8("email"))))'
+    assert columns["amount"]["mask"] == "CAST(NULL AS DECIMAL(12, 2))"
+    assert columns["email"]["mask_environment"] == {"user": "admin"}
+    assert set(columns) == {"phone", "email", "amount"}  # the others are shown as stored
+    assert rule["filter"] == "(region = 'EU')"
+    assert rule["filter_environment"] == {"user": "admin"}
+    # Roles are not Trino users: only bob gets rules.
+    assert users_of(policy, "admin") == ["bob"]
+
+
+def test_cell_level_columns_become_conditional_masks() -> None:
+    policy = Policy(
+        grants=(
+            grant("carol", "SELECT", data_cells_filter="all_rows"),
+            grant("carol", "SELECT", data_cells_filter="eu_emails"),
+        ),
+        data_cells_filters=(
+            DataCellsFilter(name="all_rows", table="retail.customers", excluded_columns=("email",)),
+            DataCellsFilter(name="eu_emails", table="retail.customers", row_filter="region = 'EU'"),
+        ),
+        masks=(
+            ColumnMask(table="retail.customers", column="email", principal="carol", kind="partial"),
+        ),
+    )
+    rule = rule_for(rules(policy), "carol", "retail", "customers")
+    email = next(c for c in rule["columns"] if c["name"] == "email")
+    assert email["mask"].startswith(
+        "CASE WHEN (region = 'EU') THEN CASE WHEN length(\"email\") <= 4"
+    )
+    assert "filter" not in rule  # one filter admits every row
+
+
+def test_privileges_map_without_widening() -> None:
+    policy = Policy(grants=(
+        grant("dora", "INSERT", "DELETE", namespace="landing", all_tables=True),
+        grant("dora", "CREATE_TABLE", namespace="landing"),
+        grant("dora", "ALTER", table="retail.customers"),  # without DROP: no OWNERSHIP
+        grant("erin", "ALTER", "DROP", table="retail.customers"),
+    ))  # fmt: skip
+    document = rules(policy)
+    assert rule_for(document, "dora", "landing", "raw")["privileges"] == [
+        "INSERT",
+        "DELETE",
+        "UPDATE",
+    ]
+    assert rule_for(document, "dora", "retail", "customers")["privileges"] == []
+    assert rule_for(document, "erin", "retail", "customers")["privileges"] == ["OWNERSHIP"]
+    # A table created later in landing: dora owns it (CREATE TABLE asks for ownership).
+    new = rule_for(document, "dora", "landing", "fresh")
+    assert new["privileges"] == ["INSERT", "DELETE", "UPDATE", "OWNERSHIP"]
+    assert rule_for(document, "erin", "landing", "fresh")["privileges"] == []
+    assert {"user": "dora", "owner": True} not in document["schemas"]
+
+
+def test_tag_grants_follow_tables_and_columns() -> None:
+    policy = Policy(
+        tag_keys=(TagKey(key="pii", values=("true", "false")),),
+        tags=(
+            TagAssignment(resource="retail", tags={"pii": "false"}),
+            TagAssignment(resource="retail.customers.email", tags={"pii": "true"}),
+        ),
+        grants=(grant("fay", "SELECT", tags={"pii": ("false",)}),),
+    )
+    rule = rule_for(rules(policy), "fay", "retail", "customers")
+    assert rule["privileges"] == ["SELECT"]
+    assert rule["columns"] == [{"name": "email", "allow": False}]
+
+
+def test_admins_get_everything_unknown_users_nothing() -> None:
+    policy = Policy(principals=(Principal(name="root", roles=("admin",)),),
+                    grants=(grant("alice", "SELECT", table="retail.customers"),))  # fmt: skip
+    document = rules(policy)
+    assert rule_for(document, "root", "retail", "customers")["privileges"][:2] == [
+        "SELECT",
+        "INSERT",
+    ]
+    assert rule_for(document, "admin", "any", "thing")["privileges"][0] == "SELECT"
+    assert rule_for(document, "mallory", "retail", "customers")["privileges"] == []
+    catalogs = document["catalogs"]
+    first = next(c for c in catalogs if re.fullmatch(c.get("user", ".*"), "mallory"))
+    assert first["allow"] == "none"
+    assert document["system_information"] == [{"user": "admin|root", "allow": ["read", "write"]}]
+
+
+def test_a_policy_that_cannot_be_enforced_gives_nothing_and_says_why() -> None:
+    policy = Policy(
+        grants=(grant("gus", "SELECT", table="retail.customers"),),
+        masks=(ColumnMask(table="retail.customers", column="id", principal="gus", kind="hash"),),
+    )
+    built = build_rules(policy, [CUSTOMERS], admin="admin", catalog="lake")
+    assert rule_for(built.document, "gus", "retail", "customers")["privileges"] == []
+    assert len(built.problems) == 1 and "gus on retail.customers" in built.problems[0]
+
+
+def test_expression_masks_are_translated() -> None:
+    assert trino_expression("left(name, 2) || '…'", CUSTOMERS) == (
+        "CONCAT(CAST(SUBSTR(name, 1, 2) AS VARCHAR), CAST('…' AS VARCHAR))"
+    )
+
+
+def test_access_control_properties(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("LAKEHOUSE_"):
+            monkeypatch.delenv(name)
+    settings = Settings(home=tmp_path)
+    text = access_control_properties(settings)
+    assert "access-control.name=file\n" in text
+    assert f"security.config-file={rules_path(settings)}\n" in text
+    assert "security.refresh-period=1s\n" in text
