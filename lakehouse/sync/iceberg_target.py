@@ -11,6 +11,7 @@ before the recorded position are skipped, later ones are applied again.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from pyiceberg.table import Table, Transaction
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.attempt import CONFLICTS, committing
 from lakehouse.lake.ingest import conform
+from lakehouse.lake.orphans import ORPHAN_MIN_AGE_S, remove_orphans
 from lakehouse.lake.rewrite import replace_all, rewrite_by_key
 from lakehouse.lake.row_deltas import MergeState, merge_by_key
 from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
@@ -46,6 +48,9 @@ COPY_ON_WRITE = "copy-on-write"
 # How far back through a table's history to look for this integration's checkpoint
 # (other writers' commits may sit on top of it).
 MAX_HISTORY = 10_000
+# How often each table is swept for files no snapshot references (left by a writer
+# killed between writing its files and committing them).
+ORPHAN_SWEEP_SECONDS = 10 * 60.0
 
 
 @contextmanager
@@ -84,6 +89,9 @@ class IcebergTarget:
         self._reachable: dict[str, ReachableFiles] = {}
         self.write_mode = write_mode
         self._merge_states: dict[str, MergeState] = {}  # per table uuid
+        self.orphan_sweep_every_s = ORPHAN_SWEEP_SECONDS
+        self.orphan_min_age_s = ORPHAN_MIN_AGE_S
+        self._swept: dict[str, float] = {}  # per table uuid: monotonic time of the last sweep
 
     def checkpoint(self, table_name: str) -> str | None:
         """The position of the newest commit this integration made to the table, as the
@@ -170,6 +178,21 @@ class IcebergTarget:
         """
         reachable = self._reachable.setdefault(table.metadata.table_uuid.hex, ReachableFiles())
         expire_when_due(table, self.retention, reachable)
+        self._sweep_orphans_when_due(table, reachable)
+
+    def _sweep_orphans_when_due(self, table: Table, reachable: ReachableFiles) -> None:
+        """Every ``orphan_sweep_every_s`` (the first one that long after this target's
+        first commit to the table, not in the pass after a restart): delete the files
+        no snapshot reaches, older than ``orphan_min_age_s``."""
+        key, now = table.metadata.table_uuid.hex, time.monotonic()
+        last = self._swept.setdefault(key, now)
+        if now - last < self.orphan_sweep_every_s or (last == now and self.orphan_sweep_every_s):
+            return
+        self._swept[key] = now
+        referenced = reachable.of(table, list(table.metadata.snapshots))
+        removed = remove_orphans(table, referenced, self.orphan_min_age_s)
+        if removed:
+            log.info("%s: removed %d file(s) no snapshot references", table.name(), len(removed))
 
     def replace(self, table_name: str, key: tuple[str, ...], schema: pa.Schema,
                 chunks: Iterable[pa.Table], position: str) -> int:  # fmt: skip

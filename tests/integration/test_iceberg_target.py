@@ -16,6 +16,7 @@ import pytest
 from lakehouse import Lakehouse
 from lakehouse.errors import SyncError
 from lakehouse.lake.commit import MANIFEST_MERGE_COUNT
+from lakehouse.lake.orphans import orphan_files
 from lakehouse.lake.rewrite import SMALL_FILES
 from lakehouse.sync.iceberg_expire import ReachableFiles
 from lakehouse.sync.iceberg_target import IcebergTarget
@@ -163,3 +164,29 @@ def test_a_two_column_key_is_rewritten_by_key_one_snapshot_per_batch(
         assert target.checkpoint(name) == f"1/{step}"  # in that same snapshot
     got = {(r["shop"], r["day"]): r for r in table.scan().to_arrow().to_pylist()}
     assert got == rows
+
+
+def test_files_a_killed_commit_left_are_swept_once_old_enough(
+    lake: Lakehouse, namespace: str
+) -> None:
+    """A writer killed between writing its files and committing leaves files no snapshot
+    names; the sync's next commits delete them once older than the safe age."""
+    name = f"{namespace}.swept"
+    target = IcebergTarget(lake.catalog, "sweep")
+    rows: Rows = {i: {"id": i, "name": f"item {i}", "qty": 0} for i in range(100)}
+    target.replace(
+        name, ("id",), SCHEMA, [pa.Table.from_pylist(list(rows.values()), SCHEMA)], "0/1"
+    )
+    table = lake.catalog.load_table(name)
+    stray = f"{table.location()}/data/killed-commit.parquet"
+    with table.io.new_output(stray).create() as out:
+        out.write(b"written by a writer that never committed")
+    target.orphan_sweep_every_s = 0
+    rng, next_id = random.Random(5), 100
+    for min_age_s, kept in ((3600.0, True), (0.0, False)):  # too young to be sure, then old
+        target.orphan_min_age_s = min_age_s
+        batch, next_id = random_batch(name, rows, rng, next_id)
+        target.apply(name, batch, f"1/{next_id}")
+        assert (stray in stored_files(lake, table.location())) is kept
+    assert orphan_files(lake.catalog.load_table(name)) == []
+    assert table_rows(lake, name) == rows
