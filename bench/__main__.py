@@ -142,6 +142,12 @@ def main() -> None:
 
         run_lag_only(console)
         return
+    if sys.argv[1:2] == ["lag-profile"]:  # `python -m bench lag-profile [SECONDS]`: pass phases
+        from bench import lag_profile
+
+        seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
+        lag_profile.print_table(console, lag_profile.run_alone(console, seconds))
+        return
     if sys.argv[1:] == ["memory"]:  # `python -m bench memory`: RSS and log growth under sync
         memory_bench.print_table(console, memory_bench.run_alone(console))
         return
