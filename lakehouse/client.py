@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from trino.dbapi import Connection as TrinoConnection
 
     from lakehouse.engines.spark import SparkEngine
+    from lakehouse.governance.rewrite import Governance
     from lakehouse.lake import catalog as cat
     from lakehouse.lake.ingest import IngestResult, TypeSpec
     from lakehouse.ml import MachineLearning
@@ -85,9 +86,40 @@ class Lakehouse:
         s = self.settings
         return s3_client(s.s3_endpoint, s.access_key, s.secret_key, s.region)
 
+    @property
+    def principal(self) -> str:
+        """Who this connection's calls run as: the ``principal`` setting
+        (LAKEHOUSE_PRINCIPAL, ``lakehouse env --as``), else the governance admin."""
+        return self.settings.principal or self.settings.governance_admin
+
+    def governed(self, principal: str | None = None) -> bool:
+        """Whether ``principal`` (default: :attr:`principal`) is held to the policy:
+        governance is on and it is neither the admin nor in the admin role."""
+        if not self.settings.governance_enabled:
+            return False
+        from lakehouse.governance.store import load_policy
+
+        who = principal or self.principal
+        return not load_policy(self.settings).is_admin(who, self.settings.governance_admin)
+
+    def _refuse_raw_handle(self, what: str) -> None:
+        """Raw engine handles bypass the query rewrite: the admin's only."""
+        if self.governed():
+            from lakehouse.errors import AccessDeniedError
+
+            raise AccessDeniedError(
+                self.principal, f"a raw {what} handle (it bypasses the policy)", "the lake",
+                hint=f"Query through lake.sql(..., engine={what.lower()!r}) or `lakehouse query`, "
+                "which apply the policy; raw handles are for the governance admin.",
+            )  # fmt: skip
+
     @guarded("opening DuckDB", ("catalog",))
     def duckdb(self, namespace: str = DEFAULT_NAMESPACE) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the lake attached; ``namespace`` is the default schema."""
+        """A DuckDB connection with the lake attached; ``namespace`` is the default schema.
+
+        Raises AccessDeniedError for a governed principal (the handle is ungoverned).
+        """
+        self._refuse_raw_handle("DuckDB")
         engine = self._duckdb_engine()
         engine.use(namespace)
         return engine.connection
@@ -101,7 +133,11 @@ class Lakehouse:
 
     @guarded("connecting to Spark", ("spark",))
     def spark(self) -> SparkSession:
-        """A Spark Connect session to the lake house's server; ``lake`` is the default catalog."""
+        """A Spark Connect session to the lake house's server; ``lake`` is the default catalog.
+
+        Raises AccessDeniedError for a governed principal (the session is ungoverned).
+        """
+        self._refuse_raw_handle("Spark")
         return self._spark_engine().session()
 
     @guarded("connecting to OpenSearch", ("opensearch",))
@@ -179,6 +215,7 @@ class Lakehouse:
         as_of: str | int | datetime | None = None,
         namespace: str | None = None,
         native: bool = False,
+        principal: str | None = None,
     ) -> pa.Table:
         """Run SQL on an engine and return Arrow.
 
@@ -187,16 +224,21 @@ class Lakehouse:
         sends the text unchanged (and cannot be combined with ``as_of``).
         ``as_of`` reads older snapshots; ``namespace`` is where unqualified table
         names resolve (by default only ``namespace.table`` names are meant).
-        Raises ``QueryError`` (or ``ConfigError`` for an unknown engine).
+        ``principal`` (default :attr:`principal`) is who asks: with governance on,
+        a principal other than the admin reads each table through its governed
+        projection (``lakehouse.governance.rewrite``), and its writes need their
+        permission. Raises ``QueryError`` (or ``ConfigError`` for an unknown
+        engine), ``AccessDeniedError`` (nothing ran).
         """
         services = ("catalog", "s3", *([engine] if engine in ("trino", "spark") else []))
         with reported_outages(self.settings, f"the {engine} query", services):
-            return self._sql(query, engine, as_of, namespace, native)
+            return self._sql(query, engine, as_of, namespace, native, principal)
 
     def _sql(
         self, query: str, engine: str, as_of: str | int | datetime | None,
-        namespace: str | None, native: bool,
+        namespace: str | None, native: bool, principal: str | None = None,
     ) -> pa.Table:  # fmt: skip
+        governance = self._governance(query, engine, namespace, native, principal)
         runner = self.engine(engine)
         if native:
             if as_of is not None:
@@ -205,22 +247,58 @@ class Lakehouse:
                     hint="Drop --native, or pin the snapshot in the engine's own syntax.",
                 )
             return runner.sql(query, namespace)
-        if engine == "duckdb" and as_of is None:
+        if engine == "duckdb" and as_of is None and governance is None:
             return runner.sql(query, namespace)  # the query language is DuckDB's own
         from lakehouse.engines.translate import parse, referenced_tables, translate
 
-        tables = referenced_tables(parse(query, engine))
+        tables = governance.tables if governance else referenced_tables(parse(query, engine))
         snapshots = self._snapshots(tables, as_of) if as_of is not None else None
         schema = self._lake_schema(tables, snapshots or {})
+        if governance is not None:
+            schema = self._decide(governance, schema)
         try:
-            return runner.sql(translate(query, engine, snapshots, schema).sql, namespace)
+            sql = translate(query, engine, snapshots, schema, governance).sql
+            return runner.sql(sql, namespace)
         except QueryError as exc:
+            denied = governance.explain(exc) if governance is not None else None
+            if denied is not None:
+                raise denied from exc
             if exc.hint and "SQL syntax" in exc.hint:  # the engine's hint names its own dialect
                 exc.hint = (
                     f"The text is DuckDB's dialect, translated for {engine}; pass native=True "
                     f"(CLI: --native) to write {engine}'s own dialect instead."
                 )
             raise
+
+    def _governance(
+        self, query: str, engine: str, namespace: str | None, native: bool, principal: str | None
+    ) -> Governance | None:
+        """The statement's governance when ``principal`` is held to the policy, else None.
+
+        Raises AccessDeniedError for native text or a Trino query (Trino applies
+        its own rules to its own user) of a governed principal.
+        """
+        who = principal or self.principal
+        if not self.governed(who):
+            return None
+        from lakehouse.errors import AccessDeniedError
+        from lakehouse.governance.rewrite import ADMIN_HINT, Governance
+
+        if native or engine == "trino":
+            why = "native text (it cannot be rewritten)" if native else "lake.sql on Trino"
+            raise AccessDeniedError(who, f"governed {why}", "the lake", hint=ADMIN_HINT)
+        governance = Governance(who, engine, query, namespace or DEFAULT_NAMESPACE,
+                                self.settings.catalog_name)  # fmt: skip
+        governance.plan()
+        return governance
+
+    def _decide(
+        self, governance: Governance, schema: dict[str, dict[str, str]]
+    ) -> dict[str, dict[str, str]]:
+        """The principal's access to each table (each decision audited); its visible schema."""
+        from lakehouse.governance.rewrite import decide
+
+        return decide(governance, self.settings, schema)
 
     def _lake_schema(
         self, names: tuple[str, ...], snapshots: dict[str, int]

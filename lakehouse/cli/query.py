@@ -42,6 +42,13 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Send the text to the engine unchanged, in its own dialect (no translation).",
 )
+@click.option(
+    "--as",
+    "principal",
+    metavar="PRINCIPAL",
+    help="Run as PRINCIPAL: with governance on, its grants, row filters and masks apply "
+    "(default: LAKEHOUSE_PRINCIPAL, else the governance admin).",
+)
 @click.pass_context
 @friendly_errors
 def query(
@@ -52,6 +59,7 @@ def query(
     fmt: str,
     as_of: str | None,
     native: bool,
+    principal: str | None,
 ) -> None:
     """Run SQL over the lake's tables (DuckDB's dialect, translated for each engine).
 
@@ -73,7 +81,12 @@ def query(
 
     with lake_of(settings_of(ctx)) as lake:
         results = (
-            (statement, run_recorded(lake, statement, engine, as_of=as_of, native=native))
+            (
+                statement,
+                run_recorded(
+                    lake, statement, engine, as_of=as_of, native=native, principal=principal
+                ),
+            )
             for statement in statements
         )
         if script is not None and fmt == "json":

@@ -122,7 +122,8 @@ _SAME_TEXT = {*exp.DataType.TEXT_TYPES, _T.TINYINT, _T.SMALLINT, _T.INT, _T.BIGI
               _T.DECIMAL, _T.DATE, _T.BOOLEAN}  # fmt: skip
 # Functions whose result is text whatever their operands (which are checked themselves).
 _TEXT_RESULTS = (exp.Lower, exp.Upper, exp.Substring, exp.Concat, exp.DPipe, exp.Trim,
-                 exp.Left, exp.Right, exp.Replace, exp.RegexpReplace, exp.TimeToStr)  # fmt: skip
+                 exp.Left, exp.Right, exp.Replace, exp.RegexpReplace, exp.TimeToStr,
+                 exp.Repeat, exp.SHA2)  # fmt: skip
 TEXT_HINT = (
     "Cast the value to a type whose text is the same on every engine first (BIGINT, "
     "DECIMAL(p, s), DATE, BOOLEAN), e.g. CAST(CAST(x AS DECIMAL(18, 3)) AS VARCHAR); "
@@ -225,6 +226,10 @@ TABLE: dict[Key, dict[str, Verdict]] = {
     exp.RegexpReplace: _both(_replace_all_only),
     exp.DateDiff: _both(_count_boundaries),
     exp.TimeToStr: _both(_plain_time_format),
+    # The governance masks (checked on Spark by test_governance_engines): sha256() as
+    # lower-case hex, repeat(text, n). Trino's repeat() builds an array instead.
+    exp.SHA2: {"spark": FAITHFUL},
+    exp.Repeat: {"spark": FAITHFUL},
 }
 
 

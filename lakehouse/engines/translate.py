@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
@@ -38,6 +39,9 @@ from lakehouse.engines.headers import duckdb_headers
 from lakehouse.engines.lists import collect_faithfully_on_spark
 from lakehouse.engines.semantics import Schema
 from lakehouse.errors import QueryError
+
+if TYPE_CHECKING:
+    from lakehouse.governance.rewrite import Governance
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SOURCE_DIALECT = "duckdb"
@@ -87,23 +91,30 @@ def referenced_tables(tree: exp.Expr) -> tuple[str, ...]:
 
 
 def translate(
-    text: str, engine: str, snapshots: dict[str, int] | None = None, schema: Schema | None = None
-) -> Translation:
+    text: str, engine: str, snapshots: dict[str, int] | None = None, schema: Schema | None = None,
+    governance: Governance | None = None,
+) -> Translation:  # fmt: skip
     """``text`` (DuckDB dialect) written for ``engine``, tables pinned to ``snapshots``.
 
     ``snapshots`` maps 'ns.table' to a snapshot id. ``schema`` maps 'ns.table'
     to its ordered ``{column: DuckDB type}``: with it, ``SELECT *`` keeps the
     table's own column names and DuckDB's semantics are kept where the other
     engines differ (``lakehouse.engines.semantics``). Raises ``QueryError`` when
-    the text cannot be parsed or written for the engine.
+    the text cannot be parsed or written for the engine. ``governance`` (a
+    principal's decided access) makes each lake table its governed projection
+    (``lakehouse.governance.rewrite``), last, after everything else here.
     """
     tree = parse(text, engine)
+    if governance is not None:
+        governance.prepare(tree)  # tables named in full, so they pin; hidden columns refused
     tables = referenced_tables(tree)
     if snapshots:
         pin_snapshots(tree, snapshots, engine)
     if engine == "duckdb":
-        # DuckDB reads the user's own dialect: only a pinned tree is rewritten.
-        return Translation(tree.sql(dialect="duckdb") if snapshots else text, tables)
+        if governance is not None:
+            governance.apply(tree)
+        # DuckDB reads the user's own dialect: only a pinned or governed tree is rewritten.
+        return Translation(tree.sql(dialect="duckdb") if snapshots or governance else text, tables)
     for select in tree.find_all(exp.Select):
         _refuse_merged_stars(select, engine, text)
         _expand_group_by_all(select, engine)
@@ -119,6 +130,8 @@ def translate(
     _quote_unusual_identifiers(tree)
     if engine == "spark":
         collect_faithfully_on_spark(tree, text)
+    if governance is not None:
+        governance.apply(tree)
     try:
         sql = tree.sql(dialect=DIALECTS[engine], unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
