@@ -137,3 +137,26 @@ def test_jupyterlab_opens_on_the_notebooks_in_a_browser(
         screenshot(browser, "jupyterlab")
     assert "JupyterLab" in browser.title
     assert not [e for e in console_errors(browser) if "favicon" not in e]
+
+
+def test_status_prints_the_web_pages(jupyter: JupyterService) -> None:
+    from tests.integration.conftest import run_cli
+
+    shown = run_cli("status").stdout
+    pages = shown[shown.index("Web pages:") :]
+    assert f"JupyterLab  {jupyter.spec().url}  (token also in {jupyter.token_file})" in pages
+    assert f"/lab?token={jupyter.token()}" in pages
+    # The console runs when this session's tests asked for it; either way the
+    # line says where it is or how to start it.
+    from lakehouse.runtimes.local import LocalRuntime
+    from lakehouse.services.console import ConsoleService
+
+    console_up = any(
+        row.name == "console" and row.healthy for row in LocalRuntime(jupyter.settings).status()
+    )
+    expected = (
+        f"console     {ConsoleService(jupyter.settings).spec().url}"
+        if console_up
+        else "console     not running; start it with `lakehouse up --services console`"
+    )
+    assert expected in pages
