@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -240,15 +240,18 @@ class Lakehouse:
     ) -> pa.Table:  # fmt: skip
         governance = self._governance(query, engine, namespace, native, principal)
         runner = self.engine(engine)
+        run = partial(runner.sql, namespace=namespace)
+        if engine == "trino":  # Trino applies the policy itself, to its user
+            run = partial(runner.sql, namespace=namespace, principal=principal)  # type: ignore[call-arg]
         if native:
             if as_of is not None:
                 raise LakehouseError(
                     "--as-of needs the query language; native text is sent unchanged.",
                     hint="Drop --native, or pin the snapshot in the engine's own syntax.",
                 )
-            return runner.sql(query, namespace)
+            return run(query)
         if engine == "duckdb" and as_of is None and governance is None:
-            return runner.sql(query, namespace)  # the query language is DuckDB's own
+            return run(query)  # the query language is DuckDB's own
         from lakehouse.engines.translate import parse, referenced_tables, translate
 
         tables = governance.tables if governance else referenced_tables(parse(query, engine))
@@ -258,7 +261,7 @@ class Lakehouse:
             schema = self._decide(governance, schema)
         try:
             sql = translate(query, engine, snapshots, schema, governance).sql
-            return runner.sql(sql, namespace)
+            return run(sql)
         except QueryError as exc:
             denied = governance.explain(exc) if governance is not None else None
             if denied is not None:
@@ -275,8 +278,8 @@ class Lakehouse:
     ) -> Governance | None:
         """The statement's governance when ``principal`` is held to the policy, else None.
 
-        Raises AccessDeniedError for native text or a Trino query (Trino applies
-        its own rules to its own user) of a governed principal.
+        None on Trino, which applies its own rules to its user. Raises
+        AccessDeniedError for native text of a governed principal.
         """
         who = principal or self.principal
         if not self.governed(who):
@@ -284,9 +287,11 @@ class Lakehouse:
         from lakehouse.errors import AccessDeniedError
         from lakehouse.governance.rewrite import ADMIN_HINT, Governance
 
-        if native or engine == "trino":
-            why = "native text (it cannot be rewritten)" if native else "lake.sql on Trino"
-            raise AccessDeniedError(who, f"governed {why}", "the lake", hint=ADMIN_HINT)
+        if engine == "trino":
+            return None  # Trino's own rules (lakehouse.governance.trino_rules) govern its user
+        if native:
+            raise AccessDeniedError(who, "native text (it cannot be rewritten)", "the lake",
+                                    hint=ADMIN_HINT)  # fmt: skip
         governance = Governance(who, engine, query, namespace or DEFAULT_NAMESPACE,
                                 self.settings.catalog_name)  # fmt: skip
         governance.plan()
