@@ -56,7 +56,10 @@ def environment(settings: Settings, principal: str | None = None) -> dict[str, s
     """Variable name to value, in a stable order.
 
     ``principal`` adds LAKEHOUSE_PRINCIPAL: ``lakehouse.connect()`` and the CLI
-    in that shell then run as that principal (``lakehouse env --as NAME``).
+    in that shell then run as that principal (``lakehouse env --as NAME``); with
+    governance on, the AWS and pyiceberg S3 keys are then the principal's own (see
+    :mod:`lakehouse.governance.s3_access`) and, unless it is the admin, the catalog's
+    token is left out.
     """
     env = {
         **home_variables(settings),
@@ -93,10 +96,27 @@ def environment(settings: Settings, principal: str | None = None) -> dict[str, s
         "MLFLOW_S3_ENDPOINT_URL": settings.s3_endpoint,
         "LAKEHOUSE_MLFLOW_URL": settings.mlflow_uri,
     }
+    properties = catalog_properties(settings)
+    if principal and settings.governance_enabled:
+        env |= principal_credentials(settings, principal)
+        properties["s3.access-key-id"] = env["AWS_ACCESS_KEY_ID"]
+        properties["s3.secret-access-key"] = env["AWS_SECRET_ACCESS_KEY"]
+        if principal != settings.governance_admin:
+            del properties["token"]  # the catalog's one token can change every table
     prefix = f"PYICEBERG_CATALOG__{settings.catalog_name.upper()}__"
-    for key, value in catalog_properties(settings).items():
+    for key, value in properties.items():
         env[prefix + key.upper().replace("-", "_").replace(".", "__")] = value
     return env
+
+
+def principal_credentials(settings: Settings, principal: str) -> dict[str, str]:
+    """AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of ``principal``'s own S3 identity
+    (governance on), brought up to date with the catalog's tables first when it answers."""
+    from lakehouse.governance import s3_access
+
+    pair = s3_access.credentials(settings, principal)
+    s3_access.ensure_current(settings)
+    return {"AWS_ACCESS_KEY_ID": pair.access_key, "AWS_SECRET_ACCESS_KEY": pair.secret_key}
 
 
 def shell_exports(env: dict[str, str]) -> str:

@@ -157,6 +157,10 @@ class CatalogService(Service):
 
     def after_ready(self) -> None:
         """Create the default namespace (plain REST: no pyiceberg import on start-up)."""
+        if self.settings.governance_enabled:  # S3 started before the tables could be listed
+            from lakehouse.governance.s3_access import ensure_current
+
+            ensure_current(self.settings)
         base = f"{self.settings.catalog_uri}/v1/namespaces"
         auth = auth_headers(self.settings.catalog_token)
         try:

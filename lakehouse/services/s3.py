@@ -168,6 +168,10 @@ class S3Service(Service):
             f"-s3.localSocket={sockets['s3']}", f"-filer.localSocket={sockets['filer']}",
         ]  # fmt: skip
         command += [f"{INTERNAL_PORT_FLAGS[name]}={port}" for name, port in inner.items()]
+        if s.governance_enabled:  # each principal's identity (re-read on SIGHUP)
+            from lakehouse.governance.s3_access import identities_path
+
+            command.append(f"-s3.config={identities_path(s)}")
         # A fresh key per start: only this one process signs and checks it.
         jwt_keys = {variable: secrets.token_hex(32) for variable in JWT_KEY_VARIABLES}
         return ServiceSpec(
@@ -200,6 +204,11 @@ class S3Service(Service):
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
         write_mutual_tls(self.tls.ca.parent, "lakehouse-s3")
+        if self.settings.governance_enabled:
+            from lakehouse.governance.s3_access import write_identities
+
+            # The catalog starts after S3: the tables it listed last (none: only the admin).
+            write_identities(self.settings)
 
     def client(self) -> Minio:
         s = self.settings
