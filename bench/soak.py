@@ -223,6 +223,23 @@ def flatness(samples: list[dict[str, Any]], kind: str) -> dict[str, dict[str, fl
     return figures
 
 
+def edge_ratios(samples: list[dict[str, Any]], kind: str,
+                seconds: float = 300.0) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Per series: the medians of the first and of the last ``seconds`` of the run, and
+    their ratio (the first minutes include the warm-up after the snapshots)."""
+    end = samples[-1]["t_s"] if samples else 0.0
+    first = [s for s in samples if s["t_s"] <= seconds]
+    last = [s for s in samples if s["t_s"] >= end - seconds]
+    figures = {}
+    for name in sorted({name for s in samples for name in s.get(kind) or {}}):
+        early = [s[kind][name] for s in first if (s.get(kind) or {}).get(name) is not None]
+        late = [s[kind][name] for s in last if (s.get(kind) or {}).get(name) is not None]
+        if early and late and statistics.median(early):
+            figures[name] = {"first": statistics.median(early), "last": statistics.median(late),
+                             "ratio": round(statistics.median(late) / statistics.median(early), 2)}  # fmt: skip
+    return figures
+
+
 def run_alone(console: Console, minutes: float) -> dict[str, Any]:
     """A throwaway stack, the soak, the settle; writes bench/results/soak.json."""
     from lakehouse.sample import load_shop_sample
@@ -244,7 +261,9 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
     result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
                "snapshots_kept": settings.sync_snapshots_kept,
                "load_1m": {"median": statistics.median(loads), "max": max(loads)} if loads else None,
-               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib", "lake_mib")}}  # fmt: skip
+               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib", "lake_mib")},
+               "first_vs_last_5_min": {kind: edge_ratios(result["samples"], kind)
+                                       for kind in ("rss_mib", "disk_mib", "lake_mib")}}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     return result
