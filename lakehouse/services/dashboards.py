@@ -47,6 +47,8 @@ SQLALCHEMY_DATABASE_URI = "sqlite:///" + {database!r}
 RATELIMIT_STORAGE_URI = "memory://"
 # Dashboards and charts come from services/dashboards/assets: no example data.
 SUPERSET_LOAD_EXAMPLES = False
+# No usage pixel to scarf.sh from every page (offline it is a console error too).
+SCARF_ANALYTICS = False
 SQLLAB_TIMEOUT = {timeout}
 SUPERSET_WEBSERVER_TIMEOUT = {timeout}
 """
@@ -109,8 +111,9 @@ class DashboardsService(Service):
         self._write_config()
         wanted = self._setup_record()
         record = self.data_dir / SETUP_RECORD
-        if not record.is_file() or json.loads(record.read_text()) != wanted:
-            self._set_up_database()
+        done = json.loads(record.read_text()) if record.is_file() else {}
+        if done != wanted:
+            self._set_up_database(done, wanted)
             record.write_text(json.dumps(wanted))
 
     def after_ready(self) -> None:
@@ -149,17 +152,22 @@ class DashboardsService(Service):
             "admin": hashlib.sha256(login).hexdigest(),
         }
 
-    def _set_up_database(self) -> None:
-        """Migrate, create roles and permissions, and create or reset the admin user."""
-        s = self.settings
-        user, password = s.access_key, s.secret_key
-        steps = [
-            ["db", "upgrade"],
-            ["init"],
-            ["fab", "create-admin", "--username", user, "--firstname", "Lake", "--lastname",
-             "House", "--email", f"{user}@lakehouse.local", "--password", password],
-            ["fab", "reset-password", "--username", user, "--password", password],
-        ]  # fmt: skip
+    def _set_up_database(self, done: dict[str, str], wanted: dict[str, str]) -> None:
+        """Migrate and create roles for a new Superset; create the admin, or reset its
+        password when the stack's credentials changed. (Each `superset` command takes
+        5-15 s to start, so only the needed ones run.)"""
+        user, password = self.settings.access_key, self.settings.secret_key
+        steps: list[list[str]] = []
+        if {k: done.get(k) for k in ("superset", "lock")} != {
+            k: wanted[k] for k in ("superset", "lock")
+        }:
+            steps += [["db", "upgrade"], ["init"]]
+        if done.get("admin") != wanted["admin"]:
+            steps.append(["fab", "create-admin", "--username", user, "--firstname", "Lake",
+                          "--lastname", "House", "--email", f"{user}@lakehouse.local",
+                          "--password", password])  # fmt: skip
+            if done:  # the user may exist with the old password
+                steps.append(["fab", "reset-password", "--username", user, "--password", password])
         for step in steps:
             self._superset(step)
 

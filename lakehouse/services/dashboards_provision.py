@@ -3,8 +3,8 @@
 The assets are YAML files in Superset's own export format under
 ``services/dashboards/assets`` (``databases/``, ``datasets/``, ``charts/``,
 ``dashboards/``, ``metadata.yaml``). Each start zips them and imports the bundle
-through Superset's REST API with ``overwrite``: objects are matched by their
-UUIDs, so importing again updates them and never duplicates them.
+through Superset's assets import API: objects are matched by their UUIDs and
+overwritten, so importing again updates them and never duplicates them.
 
 Datasets are SQL over the lake's Iceberg tables, run by Trino. A dataset whose
 tables are not in the lake yet (the ML tables before ``lakehouse ml`` has run)
@@ -16,6 +16,7 @@ the table exists) restores the real query.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -79,10 +80,7 @@ def render_bundle(settings: Settings, lake_tables: set[str]) -> bytes:
     missing_by_dataset: dict[str, list[str]] = {}
     for path, asset in assets.items():
         if path.startswith("databases/"):
-            asset["sqlalchemy_uri"] = (
-                f"trino://{TRINO_USER}@{settings.client_host}:{settings.trino_port}/"
-                f"{settings.catalog_name}"
-            )
+            asset["sqlalchemy_uri"] = trino_uri(settings)
         elif path.startswith("datasets/"):
             missing = sorted(referenced_tables(asset["sql"]) - lake_tables)
             if missing:
@@ -91,7 +89,8 @@ def render_bundle(settings: Settings, lake_tables: set[str]) -> bytes:
     for path, asset in assets.items():
         absent = missing_by_dataset.get(asset.get("dataset_uuid", ""))
         if path.startswith("charts/") and absent:
-            asset["slice_name"] += f" (no data: {', '.join(absent)} is not in the lake yet)"
+            verb = "is" if len(absent) == 1 else "are"
+            asset["slice_name"] += f" (no data: {', '.join(absent)} {verb} not in the lake yet)"
             asset["description"] = absent_tables_note(absent)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
@@ -122,10 +121,55 @@ def lake_tables(settings: Settings) -> set[str]:
         }
 
 
+def trino_uri(settings: Settings) -> str:
+    """Superset's SQLAlchemy URI of the stack's Trino and its Iceberg catalog."""
+    return (
+        f"trino://{TRINO_USER}@{settings.client_host}:{settings.trino_port}/{settings.catalog_name}"
+    )
+
+
 def provision(settings: Settings, url: str) -> None:
-    """Import the connection and the dashboard into the Superset at ``url`` (idempotent)."""
+    """Import the connection and the dashboard into the Superset at ``url`` (idempotent).
+
+    Raises DashboardsError, with nothing imported, when Superset cannot reach Trino.
+    """
     client = SupersetClient(url, settings.access_key, settings.secret_key)
-    client.import_dashboard(render_bundle(settings, lake_tables(settings)))
+    check_trino(client, settings)
+    client.import_assets(render_bundle(settings, lake_tables(settings)))
+
+
+def check_trino(client: SupersetClient, settings: Settings) -> None:
+    """Raise DashboardsError saying why Superset cannot query the stack's Trino."""
+    uri = trino_uri(settings)
+    try:
+        client.post(
+            "/api/v1/database/test_connection/",
+            {"database_name": "lakehouse-check", "sqlalchemy_uri": uri,
+             "configuration_method": "sqlalchemy_form"},
+        )  # fmt: skip
+    except DashboardsError as exc:
+        reason = re.search(r"\[Errno \d+\] [^\"')]+|Connection refused|timed out", exc.message)
+        raise DashboardsError(
+            f"Superset cannot reach Trino at {uri}: "
+            f"{reason.group(0) if reason else exc.message[:300]}. Nothing was imported.",
+            hint="Check Trino with `lakehouse status`; start it with `lakehouse up --services "
+            "trino`, then `lakehouse up --with dashboards` again.",
+        ) from None
+
+
+def refusal_reason(answer: requests.Response) -> str:
+    """Superset's own words from an error answer (its JSON ``message`` or ``errors``)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return "(an HTML error page)" if "<html" in answer.text[:200] else answer.text[:300]
+    if isinstance(body, dict):
+        errors = body.get("errors") or []
+        parts = [str(e.get("message", e)) for e in errors if isinstance(e, dict)]
+        if body.get("message"):
+            parts.insert(0, str(body["message"]))
+        return "; ".join(parts) or str(body)[:300]
+    return str(body)[:300]
 
 
 class SupersetClient:
@@ -154,18 +198,22 @@ class SupersetClient:
             ) from None
         if not answer.ok:
             raise DashboardsError(
-                f"Superset refused {method} {path}: HTTP {answer.status_code} {answer.text[:800]}",
-                hint="Read `lakehouse logs dashboards`.",
+                f"Superset refused {method} {path}: HTTP {answer.status_code}: "
+                f"{refusal_reason(answer)}",
+                hint="Read `lakehouse logs dashboards` for Superset's side.",
             )
         body: dict[str, Any] = answer.json()
         return body
 
-    def import_dashboard(self, bundle: bytes) -> None:
-        """Import a dashboard bundle, overwriting the objects with the same UUIDs."""
+    def import_assets(self, bundle: bytes) -> None:
+        """Import an assets bundle: every object with the same UUID is overwritten.
+
+        (The dashboard import endpoint would keep existing charts, datasets and
+        databases as they were, so a change in the repository would not arrive.)
+        """
         self._call(
-            "POST", "/api/v1/dashboard/import/",
-            files={"formData": ("bundle.zip", bundle, "application/zip")},
-            data={"overwrite": "true"},
+            "POST", "/api/v1/assets/import/",
+            files={"bundle": ("bundle.zip", bundle, "application/zip")},
         )  # fmt: skip
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""Superset (the optional ``dashboards`` service) over the session's Trino, in a real browser.
+
+The session stack starts Superset once, with an empty lake: every chart of
+"Customer insights" is provisioned as "no data" naming its missing tables. The
+module then fills the lake (the retail sample, its copy under ``shop.*``, the
+name the Zero-ETL sync of the PostgreSQL shop writes, and a small
+``ml.customer_segments``), and restarts the service through the CLI, which
+provisions again: the charts now read the tables, ``ml.product_recommendations``
+is still absent and its chart says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from lakehouse import Lakehouse, Settings
+from lakehouse.services.dashboards import DashboardsService
+from lakehouse.services.dashboards_provision import (
+    DASHBOARD_SLUG,
+    DashboardsError,
+    SupersetClient,
+    load_assets,
+    provision,
+)
+from lakehouse.testing.browser import console_errors, screenshot
+from tests.integration.conftest import run_cli
+
+pytestmark = [
+    pytest.mark.integration, pytest.mark.lakehouse_dashboards, pytest.mark.lakehouse_trino,
+]  # fmt: skip
+SHOP_TABLES = ("customers", "products", "orders", "order_items")
+CHART_HOLDER = '[data-test="dashboard-component-chart-holder"]'
+# How Superset 6 marks a chart that failed: its ErrorAlert (an antd error Alert,
+# role="alert") inside the chart's holder; test_a_failing_chart_is_marked proves it.
+CHART_ERROR = '[role="alert"], .ant-alert-error'
+LOADING = '[data-test="loading-indicator"]'
+
+
+@dataclass
+class Insights:
+    service: DashboardsService
+    client: SupersetClient
+    second_start_s: float
+
+
+def fill_lake(lake: Lakehouse) -> None:
+    """shop.* as the sync writes it (copied from the sample), and customer segments."""
+    for table in SHOP_TABLES:
+        rows = lake.catalog.load_table(f"retail.{table}").scan().to_arrow()
+        lake.ingest(rows, f"shop.{table}", mode="overwrite")
+    customers = lake.catalog.load_table("retail.customers").scan().to_arrow()
+    segments = pa.table(
+        {"customer_id": customers["customer_id"], "segment_name": customers["segment"]}
+    )
+    lake.ingest(segments, "ml.customer_segments", mode="overwrite")
+
+
+@pytest.fixture(scope="module")
+def insights(stack: Settings, sample: dict[str, int]) -> Insights:
+    service = DashboardsService(stack)
+    assert service.health().ok, service.health().detail
+    client = SupersetClient(service.url, stack.access_key, stack.secret_key)
+    first = {chart["slice_name"] for chart in all_of(client, "chart")}
+    assert all("not in the lake yet" in title for title in first), first
+    with Lakehouse(stack) as lake:
+        fill_lake(lake)
+    run_cli("down", "--services", "dashboards")
+    started = time.monotonic()
+    run_cli("up", "--services", "dashboards", "--no-sample")
+    second_start_s = time.monotonic() - started
+    print(f"second start of the dashboards service: {second_start_s:.1f} s")
+    return Insights(service, SupersetClient(service.url, stack.access_key, stack.secret_key),
+                    second_start_s)  # fmt: skip
+
+
+def all_of(client: SupersetClient, kind: str) -> list[dict[str, Any]]:
+    return list(client.get(f"/api/v1/{kind}/", q="(page_size:100)")["result"])
+
+
+def test_a_second_start_updates_the_objects_without_duplicating_them(insights: Insights) -> None:
+    assets = load_assets()
+    wanted = {kind: sum(path.startswith(f"{kind}s/") for path in assets)
+              for kind in ("database", "dataset", "chart", "dashboard")}  # fmt: skip
+    found = {kind: len(all_of(insights.client, kind)) for kind in wanted}
+    assert found == wanted
+    titles = {chart["slice_name"] for chart in all_of(insights.client, "chart")}
+    assert "Revenue by segment" in titles and "Top products" in titles
+    assert (
+        "Recommendation coverage (no data: ml.product_recommendations is not in the lake yet)"
+        in titles
+    )
+    setup = insights.service.data_dir / "setup.json"
+    assert setup.is_file() and oct(insights.service.secret_file.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.fixture(scope="module")
+def logged_in(insights: Insights, browser: Any) -> Any:
+    browser.set_window_size(1600, 2200)
+    browser.get(f"{insights.service.url}/login/")
+    WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.ID, "username"))
+    settings = insights.service.settings
+    browser.find_element(By.ID, "username").send_keys(settings.access_key)
+    browser.find_element(By.ID, "password").send_keys(settings.secret_key)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 120).until(lambda d: "/login" not in d.current_url)
+    return browser
+
+
+def wait_for_charts(driver: Any, count: int) -> list[Any]:
+    """The chart holders, once ``count`` are there and none is loading any more."""
+    WebDriverWait(driver, 180).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, CHART_HOLDER)) >= count
+    )
+    WebDriverWait(driver, 300).until(lambda d: not d.find_elements(By.CSS_SELECTOR, LOADING))
+    return list(driver.find_elements(By.CSS_SELECTOR, CHART_HOLDER))
+
+
+def test_the_dashboard_renders_every_chart_without_an_error(
+    insights: Insights, logged_in: Any
+) -> None:
+    driver = logged_in
+    driver.get(f"{insights.service.url}/superset/dashboard/{DASHBOARD_SLUG}/")
+    charts = sum(path.startswith("charts/") for path in load_assets())
+    holders = wait_for_charts(driver, charts)
+    screenshot(driver, "dashboards_customer_insights")
+    assert len(holders) == charts
+    for holder in holders:
+        title = holder.find_element(By.CSS_SELECTOR, '[data-test="slice-header"]').text
+        errors = [e.text for e in holder.find_elements(By.CSS_SELECTOR, CHART_ERROR)]
+        assert not errors, f"{title}: {errors}"
+        drawn = holder.find_elements(
+            By.CSS_SELECTOR, "canvas, table, .superset-legacy-chart-big-number"
+        )
+        if "not in the lake yet" in title:
+            assert "No results" in holder.text or "No data" in holder.text, title
+        else:
+            assert drawn, f"{title} drew nothing: {holder.text[:200]}"
+    assert not [e for e in console_errors(driver) if "SEVERE" in e and "favicon" not in e]
+
+
+def test_a_charts_numbers_are_the_lakes_through_trino(insights: Insights, stack: Settings) -> None:
+    dataset = next(
+        d for d in all_of(insights.client, "dataset") if d["table_name"] == "orders_by_status"
+    )
+    answer = insights.client.post("/api/v1/chart/data", {
+        "datasource": {"id": dataset["id"], "type": "table"},
+        "queries": [{"columns": ["status"], "row_limit": 100, "orderby": [],
+                     "metrics": [{"expressionType": "SQL", "sqlExpression": "SUM(orders)", "label": "orders"}]}],
+        "result_format": "json", "result_type": "full",
+    })  # fmt: skip
+    charted = {row["status"]: row["orders"] for row in answer["result"][0]["data"]}
+    with Lakehouse(stack) as lake:
+        lake_rows = lake.sql(
+            "SELECT status, count(*) AS orders FROM shop.orders GROUP BY status", engine="trino"
+        ).to_pylist()
+    assert charted == {row["status"]: row["orders"] for row in lake_rows}
+    assert sum(charted.values()) == sample_orders(stack)
+
+
+def sample_orders(stack: Settings) -> int:
+    with Lakehouse(stack) as lake:
+        return len(
+            lake.catalog.load_table("retail.orders").scan(selected_fields=("order_id",)).to_arrow()
+        )
+
+
+def test_a_bad_trino_connection_is_refused_with_the_reason(
+    insights: Insights, stack: Settings
+) -> None:
+    before = {chart["slice_name"] for chart in all_of(insights.client, "chart")}
+    dead = stack.model_copy(update={"trino_port": 1})
+    with pytest.raises(DashboardsError) as raised:
+        provision(dead, insights.service.url)
+    assert "Superset cannot reach Trino at trino://lakehouse@127.0.0.1:1/lake" in str(raised.value)
+    assert "Connection refused" in str(raised.value) and "lakehouse status" in str(
+        raised.value.hint
+    )
+    databases = all_of(insights.client, "database")
+    assert [d["database_name"] for d in databases] == ["Lakehouse (Trino)"]  # nothing imported
+    assert {chart["slice_name"] for chart in all_of(insights.client, "chart")} == before
+
+
+@pytest.fixture
+def broken_chart(insights: Insights) -> Iterator[int]:
+    """A chart over a database whose Trino port has nothing behind it (removed afterwards)."""
+    client = insights.client
+    database = client.post("/api/v1/database/", {
+        "database_name": "Broken Trino", "sqlalchemy_uri": "trino://lakehouse@127.0.0.1:1/lake",
+    })["id"]  # fmt: skip
+    dataset = client.post("/api/v1/dataset/", {
+        "database": database, "schema": "shop", "table_name": "broken", "sql": "SELECT 1 AS one",
+    })["id"]  # fmt: skip
+    chart = client.post("/api/v1/chart/", {
+        "slice_name": "Broken", "viz_type": "big_number_total", "datasource_id": dataset,
+        "datasource_type": "table",
+        "params": '{"metric": {"expressionType": "SQL", "sqlExpression": "MAX(one)", "label": "one"}}',
+    })["id"]  # fmt: skip
+    yield chart
+    client.session.delete(f"{client.url}/api/v1/chart/{chart}", timeout=60)
+    client.session.delete(f"{client.url}/api/v1/dataset/{dataset}", timeout=60)
+    client.session.delete(f"{client.url}/api/v1/database/{database}", timeout=60)
+
+
+def test_a_failing_chart_is_marked_with_the_connection_error(
+    insights: Insights, logged_in: Any, broken_chart: int
+) -> None:
+    driver = logged_in
+    driver.get(f"{insights.service.url}/explore/?slice_id={broken_chart}")
+    WebDriverWait(driver, 180).until(lambda d: d.find_elements(By.CSS_SELECTOR, CHART_ERROR))
+    screenshot(driver, "dashboards_broken_chart")
+    shown = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, CHART_ERROR))
+    assert "Connection refused" in shown or "connect" in shown.lower(), shown
