@@ -14,9 +14,11 @@ import click
 # Library users (and their plugins) are not affected: only the CLI sets this.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+from lakehouse.cli.audit import audit
 from lakehouse.cli.backup import backup, restore
 from lakehouse.cli.common import LakehouseGroup
 from lakehouse.cli.engines import spark, trino_cli
+from lakehouse.cli.governance import COMMANDS as GOVERNANCE_COMMANDS
 from lakehouse.cli.ml import ml
 from lakehouse.cli.query import queries, query
 from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
@@ -39,4 +41,6 @@ def main(home: str | None, verbose: bool) -> None:
 
 for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,
                 trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore, ml, queries):  # fmt: skip
+    main.add_command(command)
+for command in (*GOVERNANCE_COMMANDS, audit):
     main.add_command(command)

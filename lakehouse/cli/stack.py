@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     "--scale", type=float, help="Sample data scale factor (default 1: ~1M clickstream events)."
 )
 @click.option("--trino-workers", type=int, help="Trino worker nodes besides the coordinator.")
+@click.option(
+    "--governance-demo",
+    is_flag=True,
+    help="Load the governed demo scenario (lakehouse governance demo).",
+)
 @click.pass_context
 @friendly_errors
 def up(
@@ -50,6 +55,7 @@ def up(
     sample: bool,
     scale: float | None,
     trino_workers: int | None,
+    governance_demo: bool,
 ) -> None:
     """Start the lake house (idempotent) and load the sample data."""
     from lakehouse.runtimes import get_runtime
@@ -60,6 +66,9 @@ def up(
     names = [svc.name for svc in started]
     if sample:
         _load_samples(settings, names, quiet=True)
+    from lakehouse.cli.governance import at_up  # the declared policy, the demo, the audit spool
+
+    at_up(settings, names, governance_demo)
     rows = get_runtime(settings).status()
     _print_status(rows)
     _print_pages(settings, rows)
