@@ -1,0 +1,285 @@
+"""Changing the rest of the policy: data cells filters, column masks, LF-tag keys and
+tags, and the whole policy at once (``lakehouse governance import`` and the policy a
+project declares in ``lakehouse.toml``). Checked as :mod:`.admin` checks grants: only
+the admin may, every name must exist, a refusal stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lakehouse.config import Settings
+from lakehouse.governance.access import STRING_TYPES, validated
+from lakehouse.governance.admin import (
+    Change,
+    LakeSchema,
+    apply_change,
+    check_grant,
+    lake_schema,
+    refused,
+    require_admin,
+    require_column,
+    require_namespace,
+    require_principal,
+    require_table,
+    require_tag_values,
+)  # fmt: skip
+from lakehouse.governance.policy import ColumnMask, DataCellsFilter, Policy, TagAssignment, TagKey
+from lakehouse.privacy import write_private
+
+# -- data cells filters ------------------------------------------------------------------
+
+
+def check_filter(cells: DataCellsFilter, lake: LakeSchema) -> None:
+    columns = require_table(lake, cells.table)
+    for named in (cells.columns or ()) + (cells.excluded_columns or ()):
+        require_column(columns, cells.table, named)
+    validated(cells.row_filter, list(columns), f"filter {cells.name}")
+
+
+def create_filter(settings: Settings, cells: DataCellsFilter, *, actor: str | None = None,
+                  lake: LakeSchema | None = None) -> Change:  # fmt: skip
+    """Store a new data cells filter (refused when the name is taken, the table or a
+    column unknown, or the row filter not one expression over the table's columns)."""
+    admin = settings.governance_admin
+    schema = lake or lake_schema(settings)
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, actor or admin, admin, "create data cells filters")
+        if policy.filter_named(cells.name) is not None:
+            raise refused(f"A data cells filter named {cells.name!r} exists already.",
+                          f"Drop it first: `lakehouse filter drop {cells.name}`.")  # fmt: skip
+        check_filter(cells, schema)
+        filters = (*policy.data_cells_filters, cells)
+        return policy.model_copy(
+            update={"data_cells_filters": filters}
+        ), f"created filter {cells.name}"
+
+    return apply_change(settings, change)
+
+
+def drop_filter(settings: Settings, name: str, *, actor: str | None = None) -> Change:
+    """Remove a filter no grant names (refused otherwise: revoke those first)."""
+    admin = settings.governance_admin
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, actor or admin, admin, "drop data cells filters")
+        if policy.filter_named(name) is None:
+            raise refused(
+                f"No data cells filter named {name!r}.", "`lakehouse governance show` lists them."
+            )
+        users = sorted({g.principal for g in policy.grants if g.resource.data_cells_filter == name})
+        if users:
+            raise refused(f"Filter {name} is granted to {', '.join(users)}.",
+                          f"Revoke it first: `lakehouse revoke SELECT ON FILTER {name} FROM {users[0]}`.")  # fmt: skip
+        kept = tuple(f for f in policy.data_cells_filters if f.name != name)
+        return policy.model_copy(update={"data_cells_filters": kept}), f"dropped filter {name}"
+
+    return apply_change(settings, change)
+
+
+# -- column masks --------------------------------------------------------------------------
+
+
+def check_mask(policy: Policy, mask: ColumnMask, lake: LakeSchema, admin: str) -> None:
+    require_principal(policy, mask.principal, admin)
+    columns = require_table(lake, mask.table)
+    require_column(columns, mask.table, mask.column)
+    kind, column_type = mask.kind, columns[mask.column]
+    if kind in ("hash", "partial") and not column_type.upper().startswith(STRING_TYPES):
+        raise refused(f"A {kind} mask needs a text column; {mask.column} is {column_type}.",
+                      "Use a null mask or an expression mask that keeps the column's type.")  # fmt: skip
+    validated(mask.expression, list(columns), f"the mask of {mask.column}")
+
+
+def set_mask(settings: Settings, mask: ColumnMask, *, actor: str | None = None,
+             lake: LakeSchema | None = None) -> Change:  # fmt: skip
+    """Store ``mask``, replacing the principal's earlier mask of that column."""
+    admin = settings.governance_admin
+    schema = lake or lake_schema(settings)
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, actor or admin, admin, "set column masks")
+        check_mask(policy, mask, schema, admin)
+        key = (mask.table, mask.column, mask.principal)
+        kept = tuple(m for m in policy.masks if (m.table, m.column, m.principal) != key)
+        said = f"{mask.principal} sees {mask.table}.{mask.column} as {mask.expression or mask.kind}"
+        return policy.model_copy(update={"masks": (*kept, mask)}), said
+
+    return apply_change(settings, change)
+
+
+def unset_mask(settings: Settings, table: str, column: str, principal: str, *,
+               actor: str | None = None) -> Change:  # fmt: skip
+    admin = settings.governance_admin
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, actor or admin, admin, "remove column masks")
+        key = (table, column, principal)
+        kept = tuple(m for m in policy.masks if (m.table, m.column, m.principal) != key)
+        if len(kept) == len(policy.masks):
+            raise refused(f"{principal} has no mask on {table}.{column}.",
+                          "`lakehouse governance show` lists the masks.")  # fmt: skip
+        return policy.model_copy(
+            update={"masks": kept}
+        ), f"{principal} sees {table}.{column} unmasked"
+
+    return apply_change(settings, change)
+
+
+# -- LF-tags ---------------------------------------------------------------------------------
+
+
+def create_tag_key(settings: Settings, key: TagKey, *, actor: str | None = None) -> Change:
+    """Store a new LF-tag key or widen an existing one's values (never narrow: a
+    value in use stays allowed)."""
+    admin = settings.governance_admin
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, actor or admin, admin, "create LF-tag keys")
+        if not key.values:
+            raise refused(f"LF-tag key {key.key} needs at least one value.", "Give --values a,b.")
+        old = next((k for k in policy.tag_keys if k.key == key.key), None)
+        values = tuple(dict.fromkeys((*(old.values if old else ()), *key.values)))
+        keys = [k for k in policy.tag_keys if k.key != key.key] + [
+            TagKey(key=key.key, values=values)
+        ]
+        said = f"LF-tag {key.key} takes {', '.join(values)}"
+        return policy.model_copy(update={"tag_keys": tuple(keys)}), said
+
+    return apply_change(settings, change)
+
+
+def resolve_tag_target(resource: str, lake: LakeSchema) -> str:
+    """``resource`` checked to be a namespace, a table or a table's column."""
+    if lake.columns(resource) is not None or lake.namespace_exists(resource):
+        return resource
+    table, _, column = resource.rpartition(".")
+    columns = lake.columns(table) if table else None
+    if columns is None:
+        raise refused(f"{resource} is no namespace, table or column in the catalog.",
+                      "Tag a namespace (retail), a table (retail.customers) or a column "
+                      "(retail.customers.email).")  # fmt: skip
+    require_column(columns, table, column)
+    return resource
+
+
+def assign_tags(settings: Settings, resource: str, tags: Mapping[str, str],
+                remove: Sequence[str] = (), *, actor: str | None = None,
+                lake: LakeSchema | None = None) -> Change:  # fmt: skip
+    """Set ``tags`` (key -> value) on a namespace, table or column, and remove the keys
+    in ``remove``. Each value must be one its key allows."""
+    admin = settings.governance_admin
+    schema = lake or lake_schema(settings)
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, actor or admin, admin, "tag resources")
+        require_tag_values(policy, {k: [v] for k, v in tags.items()})
+        target = resolve_tag_target(resource, schema)
+        old = next((a.tags for a in policy.tags if a.resource == target), {})
+        absent = [k for k in remove if k not in old]
+        if absent:
+            raise refused(f"{target} has no tag {', '.join(absent)} to remove.",
+                          "`lakehouse governance show` lists the tags.")  # fmt: skip
+        new = {k: v for k, v in {**old, **tags}.items() if k not in remove}
+        kept = [a for a in policy.tags if a.resource != target]
+        kept += [TagAssignment(resource=target, tags=new)] if new else []
+        said = f"{target} tags: " + (
+            ", ".join(f"{k}={v}" for k, v in sorted(new.items())) or "none"
+        )
+        return policy.model_copy(update={"tags": tuple(kept)}), said
+
+    return apply_change(settings, change)
+
+
+# -- the whole policy ----------------------------------------------------------------------
+
+
+def check_policy(policy: Policy, lake: LakeSchema, admin: str) -> None:
+    """Refuse a policy whose parts name what does not exist (PolicyError, the first
+    problem found)."""
+    roles = {p.name for p in policy.principals if p.kind == "role"}
+    for principal in policy.principals:
+        for role in principal.roles:
+            if role not in roles:
+                raise refused(f"{principal.name} is a member of {role!r}, which is no role.",
+                              f"Declare it: {{ name = \"{role}\", kind = \"role\" }}.")  # fmt: skip
+    for key in policy.tag_keys:
+        if not key.values:
+            raise refused(f"LF-tag key {key.key} has no values.", "Give it at least one.")
+    for assignment in policy.tags:
+        require_tag_values(policy, {k: [v] for k, v in assignment.tags.items()})
+        resolve_tag_target(assignment.resource, lake)
+    for cells in policy.data_cells_filters:
+        check_filter(cells, lake)
+    for grant in policy.grants:
+        check_grant(policy, grant, lake, admin)
+    for mask in policy.masks:
+        check_mask(policy, mask, lake, admin)
+    for name in {g.resource.namespace for g in policy.grants if g.resource.namespace}:
+        require_namespace(lake, name)
+
+
+def replace_policy(settings: Settings, policy: Policy, *, origin: str,
+                   actor: str | None = None, lake: LakeSchema | None = None) -> Change:  # fmt: skip
+    """Store ``policy`` in place of the current one (its revision continues), after
+    checking every part of it against the catalog."""
+    admin = settings.governance_admin
+    schema = lake or lake_schema(settings)
+
+    def change(current: Policy) -> tuple[Policy, str]:
+        require_admin(current, actor or admin, admin, "import a policy")
+        check_policy(policy, schema, admin)
+        said = (f"imported {origin}: {len(policy.principals)} principal(s), "
+                f"{len(policy.grants)} grant(s), {len(policy.data_cells_filters)} filter(s), "
+                f"{len(policy.masks)} mask(s), {len(policy.tags)} tagged resource(s)")  # fmt: skip
+        return policy, said
+
+    return apply_change(settings, change)
+
+
+# -- the policy lakehouse.toml declares -------------------------------------------------
+
+
+def declared_policy() -> tuple[Policy, str] | None:
+    """The policy of the project's lakehouse.toml and where it came from: its
+    ``[governance]`` table, or the file its ``policy_file`` key names (relative to
+    lakehouse.toml); None when it declares none."""
+    from lakehouse.config import config_file_path, read_config_file
+    from lakehouse.governance.store import parse_policy, read_policy_file
+
+    table = read_config_file("governance")
+    config = config_file_path()
+    if not table or config is None:
+        return None
+    if "policy_file" in table:
+        path = config.parent / Path(str(table["policy_file"])).expanduser()
+        return read_policy_file(path), str(path)
+    return parse_policy(table, f"[governance] of {config}"), f"[governance] of {config}"
+
+
+def apply_declared(settings: Settings, lake: LakeSchema | None = None) -> Change | None:
+    """Store the declared policy when it changed since it was last stored (None
+    otherwise, and when none is declared). The declaration wins when it is edited;
+    changes made with the CLI in between stay until then. The policy it replaces is
+    kept as ``governance/policy.before-declared.json``."""
+    from lakehouse.governance.store import export_policy, load_policy, policy_path
+
+    found = declared_policy()
+    if found is None:
+        return None
+    policy, origin = found
+    text = json.dumps(policy.model_dump(mode="json", exclude={"revision"}), sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    marker = policy_path(settings).with_name("declared.sha256")
+    if marker.is_file() and marker.read_text().strip() == digest:
+        return None
+    previous = load_policy(settings)
+    change = replace_policy(settings, policy, origin=origin, lake=lake)
+    if previous.revision:
+        export_policy(previous, policy_path(settings).with_name("policy.before-declared.json"))
+    write_private(marker, digest + "\n")
+    return change
