@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from lakehouse import Settings
+from lakehouse.env import environment
 from lakehouse.governance.policy import (
     ColumnMask,
     DataCellsFilter,
@@ -85,3 +90,15 @@ def test_insert_writes_and_admins_get_everything() -> None:
     assert actions(policy, "alice", (ORDERS,), "admin") == ["Write:warehouse/shop/orders/*"]
     assert actions(policy, "root", TABLES, "admin") == list(ALL_ACTIONS)
     assert actions(policy, "boss", TABLES, "boss") == list(ALL_ACTIONS)
+
+
+def test_env_as_a_principal_keeps_the_stack_keys_with_governance_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    settings = Settings(home=tmp_path)
+    exported = environment(settings, "alice")
+    assert exported["AWS_ACCESS_KEY_ID"] == settings.access_key
+    assert exported["PYICEBERG_CATALOG__LAKE__TOKEN"] == settings.catalog_token
+    assert not (tmp_path / "governance").exists()  # no key issued
