@@ -104,9 +104,15 @@ def record(
     _background(settings).wake()
 
 
+def spooled(settings: Settings) -> list[dict[str, Any]]:
+    """The records waiting in the spool and its batch files (not yet committed),
+    oldest batch first, as :func:`record` wrote them."""
+    return [event for path in _spooled_files(audit_dir(settings)) for event in _lines(path)]
+
+
 def pending(settings: Settings) -> int:
-    """How many records wait in the spool and in batch files (not yet committed)."""
-    return sum(len(_lines(path)) for path in _spooled_files(audit_dir(settings)))
+    """How many records wait to be committed."""
+    return len(spooled(settings))
 
 
 def flush(settings: Settings, catalog: Catalog | None = None, *, wait: bool = False) -> int:

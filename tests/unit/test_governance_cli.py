@@ -1,0 +1,278 @@
+"""The governance CLI's pure logic: reading grant statements, and the checks every
+change passes before it is stored (against a stand-in catalog schema), with the
+stored policy byte for byte unchanged after each refusal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from click.testing import CliRunner
+
+from lakehouse.cli import main
+from lakehouse.config import Settings
+from lakehouse.errors import AccessDeniedError, PolicyError
+from lakehouse.governance import admin, admin_objects, demo, store
+from lakehouse.governance.policy import ColumnMask, DataCellsFilter, Permission, Resource, TagKey
+from lakehouse.governance.statements import parse_statement
+
+CUSTOMERS = {
+    "customer_id": "LONG",
+    "first_name": "VARCHAR",
+    "email": "VARCHAR",
+    "country": "VARCHAR",
+}
+ORDERS = {"order_id": "LONG", "customer_id": "LONG", "status": "VARCHAR"}
+
+
+class FakeLake:
+    """The catalog's names, as admin.LakeSchema asks them."""
+
+    tables: ClassVar[dict[str, dict[str, str]]] = {
+        "retail.customers": CUSTOMERS,
+        "retail.orders": ORDERS,
+    }
+
+    def namespace_exists(self, namespace: str) -> bool:
+        return namespace in {"retail", "landing"}
+
+    def columns(self, table: str) -> dict[str, str] | None:
+        return self.tables.get(table)
+
+
+LAKE = FakeLake()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LAKEHOUSE_CONFIG", str(tmp_path / "lakehouse.toml"))
+    yield Settings(home=tmp_path / "home")
+
+
+def stored(settings: Settings) -> bytes:
+    path = store.policy_path(settings)
+    return path.read_bytes() if path.exists() else b""
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+# -- statements -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "resource"),
+    [
+        ("SELECT ON TABLE retail.customers TO analyst", Resource(table="retail.customers")),
+        ("select on table retail.customers columns customer_id, country to analyst",
+         Resource(table="retail.customers", columns=("customer_id", "country"))),
+        ("SELECT ON TABLE retail.customers EXCLUDING email TO analyst",
+         Resource(table="retail.customers", excluded_columns=("email",))),
+        ("CREATE_TABLE ON NAMESPACE landing TO analyst", Resource(namespace="landing")),
+        ("SELECT ON ALL TABLES IN landing TO analyst", Resource(namespace="landing", all_tables=True)),
+        ("SELECT ON FILTER eu TO analyst", Resource(data_cells_filter="eu")),
+        ("SELECT ON TAG pii=false,domain=sales|hr TO analyst",
+         Resource(tags={"pii": ("false",), "domain": ("sales", "hr")})),
+    ],
+)  # fmt: skip
+def test_grant_statements_name_their_resource(text: str, resource: Resource) -> None:
+    grant = parse_statement(words(text))
+    assert grant.resource == resource and grant.principal == "analyst" and not grant.grant_option
+
+
+def test_permissions_lists_and_the_grant_option() -> None:
+    grant = parse_statement(words("SELECT, insert ON TABLE retail.orders TO bob WITH GRANT OPTION"))
+    assert grant.permissions == (Permission.SELECT, Permission.INSERT) and grant.grant_option
+    taken = parse_statement(
+        words("GRANT OPTION FOR SELECT ON TABLE retail.orders FROM bob"), "revoke"
+    )
+    assert taken.grant_option and taken.principal == "bob"
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "message"),
+    [
+        ("SELECT retail.orders TO bob", "grant", "expected PERMISSIONS ON RESOURCE TO PRINCIPAL"),
+        ("SELEKT ON TABLE retail.orders TO bob", "grant", "unknown permission(s) SELEKT"),
+        ("SELECT ON TABLE retail.orders FROM bob", "grant", "after TO"),
+        ("SELECT ON TABLE retail.orders TO bob", "revoke", "after FROM"),
+        ("SELECT ON TABLE orders TO bob", "grant", "must be namespace.table"),
+        ("SELECT ON TAG pii TO bob", "grant", "'pii' is not key=value"),
+        ("SELECT ON VIEW v TO bob", "grant", "cannot read the resource 'VIEW v'"),
+        ("SELECT ON TABLE retail.orders FROM bob WITH GRANT OPTION", "revoke", "GRANT OPTION FOR"),
+    ],
+)
+def test_unreadable_statements_say_why_and_how(text: str, verb: str, message: str) -> None:
+    with pytest.raises(PolicyError, match="Nothing was changed") as caught:
+        parse_statement(words(text), verb)
+    assert message in str(caught.value) and f"Hint: lakehouse {verb} PERMISSIONS ON" in str(
+        caught.value
+    )
+
+
+def test_the_cli_prints_one_message_and_its_hint(settings: Settings) -> None:
+    result = CliRunner().invoke(
+        main, ["--home", str(settings.home_dir), "grant", "SELECT", "TO", "x"]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: Cannot read the grant") and "\nHint: " in result.output
+    assert not store.policy_path(settings).exists()
+
+
+# -- checks before storing ------------------------------------------------------------------
+
+
+def with_users(settings: Settings, *names: str) -> None:
+    for name in names:
+        admin.add_principal(settings, name)
+
+
+def test_refused_grants_store_nothing(settings: Settings) -> None:
+    with_users(settings, "analyst")
+    before = stored(settings)
+    refusals = {
+        "SELECT ON TABLE retail.nope TO analyst": "No table retail.nope",
+        "SELECT ON TABLE retail.customers COLUMNS phone TO analyst": "no column 'phone'",
+        "SELECT ON TABLE retail.customers TO nobody": "Unknown principal 'nobody'",
+        "CREATE_TABLE ON TABLE retail.customers TO analyst": "CREATE_TABLE does not apply",
+        "SELECT ON NAMESPACE missing TO analyst": "No namespace missing",
+        "SELECT ON FILTER nope TO analyst": "No data cells filter named 'nope'",
+        "SELECT ON TAG pii=true TO analyst": "No LF-tag key 'pii'",
+    }
+    for text, message in refusals.items():
+        with pytest.raises(PolicyError, match=message):
+            admin.grant(settings, parse_statement(words(text)), lake=LAKE)
+    assert stored(settings) == before
+
+
+def test_grants_merge_and_revoke_says_what_was_not_held(settings: Settings) -> None:
+    with_users(settings, "analyst")
+    for text in (
+        "SELECT ON TABLE retail.orders TO analyst",
+        "INSERT ON TABLE retail.orders TO analyst",
+    ):
+        admin.grant(settings, parse_statement(words(text)), lake=LAKE)
+    policy = store.load_policy(settings)
+    assert [g.permissions for g in policy.grants] == [(Permission.SELECT, Permission.INSERT)]
+    change = admin.revoke(
+        settings,
+        parse_statement(words("SELECT, DELETE ON TABLE retail.orders FROM analyst"), "revoke"),
+    )
+    assert "revoked SELECT" in change.summary and "held no DELETE" in change.summary
+    before = stored(settings)
+    with pytest.raises(PolicyError, match=r"holds no SELECT on retail\.orders to revoke"):
+        admin.revoke(
+            settings, parse_statement(words("SELECT ON TABLE retail.orders FROM analyst"), "revoke")
+        )
+    assert stored(settings) == before
+
+
+def test_a_non_admin_grants_only_what_it_holds_with_grant_option(settings: Settings) -> None:
+    with_users(settings, "lead", "analyst")
+    admin.grant(
+        settings,
+        parse_statement(
+            words("SELECT ON TABLE retail.customers EXCLUDING email TO lead WITH GRANT OPTION")
+        ),
+        lake=LAKE,
+    )
+    admin.grant(
+        settings, parse_statement(words("SELECT ON TABLE retail.orders TO lead")), lake=LAKE
+    )
+    ok = parse_statement(
+        words("SELECT ON TABLE retail.customers COLUMNS customer_id,country TO analyst")
+    )
+    admin.grant(settings, ok, actor="lead", lake=LAKE)
+    before = stored(settings)
+    for text in ("SELECT ON TABLE retail.customers COLUMNS email TO analyst",  # excluded for lead
+                 "SELECT ON TABLE retail.customers TO analyst",  # more than lead holds
+                 "SELECT ON TABLE retail.orders TO analyst",  # held without grant option
+                 "INSERT ON TABLE retail.customers EXCLUDING email TO analyst"):  # fmt: skip
+        with pytest.raises(AccessDeniedError, match=r"lead has no .* WITH GRANT OPTION"):
+            admin.grant(settings, parse_statement(words(text)), actor="lead", lake=LAKE)
+    with pytest.raises(AccessDeniedError, match="Only the governance admin"):
+        admin.add_principal(settings, "eve", actor="lead")
+    assert stored(settings) == before
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted", "covered"),
+    [
+        (Resource(namespace="retail", all_tables=True), Resource(table="retail.orders", columns=("status",)), True),
+        (Resource(namespace="retail", all_tables=True), Resource(table="web.clicks"), False),
+        (Resource(table="retail.orders", excluded_columns=("status",)),
+         Resource(table="retail.orders", excluded_columns=("status", "order_id")), True),
+        (Resource(table="retail.orders", columns=("status",)), Resource(table="retail.orders"), False),
+        (Resource(tags={"pii": ("false",)}), Resource(tags={"pii": ("false",), "domain": ("sales",)}), True),
+        (Resource(tags={"pii": ("false",)}), Resource(tags={"domain": ("sales",)}), False),
+        (Resource(namespace="retail"), Resource(namespace="retail", all_tables=True), False),
+    ],
+)  # fmt: skip
+def test_what_a_held_grant_covers(held: Resource, wanted: Resource, covered: bool) -> None:
+    assert admin.covers(held, wanted, store.Policy()) is covered
+
+
+def test_filters_masks_and_tags_are_checked(settings: Settings) -> None:
+    with_users(settings, "marketing")
+    before = stored(settings)
+    with pytest.raises(PolicyError, match="unknown column"):
+        admin_objects.create_filter(
+            settings,
+            DataCellsFilter(name="f", table="retail.orders", row_filter="region = 'EU'"),
+            lake=LAKE,
+        )
+    with pytest.raises(PolicyError, match="needs a text column"):
+        admin_objects.set_mask(
+            settings,
+            ColumnMask(
+                table="retail.orders", column="order_id", principal="marketing", kind="partial"
+            ),
+            lake=LAKE,
+        )
+    with pytest.raises(PolicyError, match="No LF-tag key"):
+        admin_objects.assign_tags(settings, "retail.customers.email", {"pii": "true"}, lake=LAKE)
+    with pytest.raises(PolicyError, match="has no column 'phone'"):
+        admin_objects.assign_tags(settings, "retail.customers.phone", {}, lake=LAKE)
+    with pytest.raises(PolicyError, match="no namespace, table or column"):
+        admin_objects.assign_tags(settings, "retail.nope.x", {}, lake=LAKE)
+    assert stored(settings) == before
+    admin_objects.create_tag_key(settings, TagKey(key="pii", values=("true", "false")))
+    admin_objects.assign_tags(settings, "retail.customers.email", {"pii": "true"}, lake=LAKE)
+    with pytest.raises(PolicyError, match="does not allow 'maybe'"):
+        admin_objects.assign_tags(settings, "retail", {"pii": "maybe"}, lake=LAKE)
+    assert store.load_policy(settings).tags[0].resource == "retail.customers.email"
+
+
+def test_the_demo_scenario_passes_every_check(settings: Settings) -> None:
+    scenario = demo.demo_policy(list(CUSTOMERS), [1, 3])
+    admin_objects.check_policy(scenario, LAKE, settings.governance_admin)
+    assert {p.name for p in scenario.principals} == set(demo.PRINCIPALS)
+    eu_orders = scenario.filter_named("eu_orders")
+    assert eu_orders is not None and eu_orders.row_filter == "customer_id IN (1, 3)"
+    merged = demo.merge(demo.merge(store.Policy(), scenario), scenario)
+    assert merged.grants == scenario.grants  # loading it twice changes nothing
+
+
+def test_the_declared_policy_is_stored_when_it_changes(settings: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "lakehouse.toml"
+    config.write_text('[governance]\nprincipals = [{ name = "alice" }]\n')
+    assert admin_objects.apply_declared(settings, lake=LAKE) is not None
+    admin.add_principal(settings, "bob")  # a CLI change after it
+    assert admin_objects.apply_declared(settings, lake=LAKE) is None  # unchanged: bob stays
+    assert {p.name for p in store.load_policy(settings).principals} == {"alice", "bob"}
+    config.write_text('[governance]\nprincipals = [{ name = "alice" }, { name = "carol" }]\n')
+    assert admin_objects.apply_declared(settings, lake=LAKE) is not None  # edited: it wins
+    assert {p.name for p in store.load_policy(settings).principals} == {"alice", "carol"}
+    config.write_text(
+        '[governance]\ngrants = [{ principal = "zed", permissions = ["SELECT"], resource = { table = "retail.orders" } }]\n'
+    )
+    before = stored(settings)
+    with pytest.raises(PolicyError, match="Unknown principal 'zed'"):
+        admin_objects.apply_declared(settings, lake=LAKE)
+    assert stored(settings) == before
