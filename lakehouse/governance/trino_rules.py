@@ -168,15 +168,15 @@ def _table_rule(policy: Policy, user: str, table: LakeTable, admin: str, catalog
     try:
         access = table_access(policy, user, table.name, list(table.columns), table.columns,
                               admin=admin)  # fmt: skip
-        select = _select_rule(access, table, admin)
+        select: dict[str, Any] | None = _select_rule(access, table, admin)
     except AccessDeniedError:
-        select = {}
+        select = None  # no SELECT (an unrestricted one has an empty rule)
     except (PolicyError, LakehouseError) as exc:
         problems.append(f"{user} on {table.name}: {exc.message}")
         return rule | {"privileges": []}  # a policy that cannot be enforced gives nothing
-    if select:
+    if select is not None:
         privileges.insert(0, "SELECT")
-    return rule | {"privileges": privileges} | select
+    return rule | {"privileges": privileges} | (select or {})
 
 
 def _select_rule(access: TableAccess, table: LakeTable, admin: str) -> dict[str, Any]:
