@@ -259,6 +259,10 @@ class Lakehouse:
         schema = self._lake_schema(tables, snapshots or {})
         if governance is not None:
             schema = self._decide(governance, schema)
+        elif engine == "trino" and self.governed(principal):
+            from lakehouse.governance.rewrite import visible_schema
+
+            schema = visible_schema(self.settings, principal or self.principal, schema)
         try:
             sql = translate(query, engine, snapshots, schema, governance).sql
             return run(sql)

@@ -232,6 +232,24 @@ def decide(governance: Governance, settings: Settings,
     return visible
 
 
+def visible_schema(settings: Settings, principal: str,
+                   schema: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:  # fmt: skip
+    """``schema`` as ``principal`` sees it (for engines that govern themselves, Trino:
+    ``*`` is spelled out with these columns). Tables it may not read are left as they
+    are: the engine refuses them itself."""
+    from lakehouse.governance.store import load_policy
+
+    policy, admin = load_policy(settings), settings.governance_admin
+    visible = {name: dict(types) for name, types in schema.items()}
+    for name, types in schema.items():
+        try:
+            access = table_access(policy, principal, name, list(types), types, admin=admin)
+        except AccessDeniedError:
+            continue
+        visible[name] = {c.name: types[c.name] for c in access.columns}
+    return visible
+
+
 def _read(governance: Governance, policy: Policy, admin: str, name: str,
           schema: Mapping[str, Mapping[str, str]]) -> dict[str, str]:  # fmt: skip
     types = _types(schema, name)
