@@ -163,24 +163,29 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _commit_batch(catalog: Catalog, path: Path) -> int:
+    """Commit one batch file unless its id is already in the table; the number of
+    records committed (0 for a batch found committed), the file deleted after."""
     from lakehouse.lake.attempt import committing, retry_conflicts
 
     batch_id = path.stem
     events = _lines(path)
     table = ensure_table(catalog)
-    if events and not _committed(table, batch_id):
-        data = _arrow(events)
+    if not events or _committed(table, batch_id):
+        path.unlink()
+        return 0
+    data = _arrow(events)
 
-        def append() -> None:
-            fresh = catalog.load_table(TABLE)
-            if _committed(fresh, batch_id):  # a lost race we actually won
-                return
-            with committing(fresh) as tx:
-                tx.append(data, snapshot_properties={BATCH_PROPERTY: batch_id})
+    def append() -> int:
+        fresh = catalog.load_table(TABLE)
+        if _committed(fresh, batch_id):  # a lost race we actually won
+            return 0
+        with committing(fresh) as tx:
+            tx.append(data, snapshot_properties={BATCH_PROPERTY: batch_id})
+        return len(events)
 
-        retry_conflicts(append)
+    committed = retry_conflicts(append)
     path.unlink()
-    return len(events)
+    return committed
 
 
 def _committed(table: Table, batch_id: str) -> bool:
