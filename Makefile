@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install lakehouse with its dev tools
 
-up: $(STAMP) ## Start the lake house and load the sample data (WITH=dashboards,jupyter adds optional services)
-	$(BIN)/lakehouse up $(if $(SERVICES),--services $(SERVICES)) $(if $(WITH),--with $(WITH)) $(if $(RUNTIME),--runtime $(RUNTIME))
+up: $(STAMP) ## Start the lake house and load the sample data (WITH=dashboards,jupyter adds optional services; GOVERNANCE_DEMO=1 loads the governed scenario)
+	$(BIN)/lakehouse up $(if $(SERVICES),--services $(SERVICES)) $(if $(WITH),--with $(WITH)) $(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(GOVERNANCE_DEMO),--governance-demo)
 
 down: $(STAMP) ## Stop the lake house (data is kept)
 	$(BIN)/lakehouse down
