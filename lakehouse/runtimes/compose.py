@@ -54,6 +54,8 @@ LAKEHOUSE_IMAGE = {
     "image": "lakehouse:0.1.0",
 }
 CORE, FULL, DASHBOARDS, ML = "core", "full", "dashboards", "ml"
+# OpenSearch Dashboards' profile; "dashboards" is the Superset service's, as in `up --with`.
+SEARCH_DASHBOARDS = "search-dashboards"
 SPARK_MASTER_URL = "spark://spark-master:7077"
 # Each Spark worker offers exactly one executor: --scale spark-worker=N adds executors.
 SPARK_WORKER_CORES, SPARK_EXECUTOR_MEMORY = 2, "640m"
@@ -177,7 +179,7 @@ def opensearch(settings: Settings) -> dict[str, Any]:
     }  # fmt: skip
     health = "curl -fsS 'http://localhost:9200/_cluster/health?wait_for_status=yellow&timeout=2s'"
     node = {
-        "image": f"opensearchproject/opensearch:{opensearch_version()}", "profiles": [FULL, DASHBOARDS],
+        "image": f"opensearchproject/opensearch:{opensearch_version()}", "profiles": [FULL, SEARCH_DASHBOARDS],
         "environment": env, "ports": loopback_port(9200, s.opensearch_port),
         "volumes": ["./services/opensearch/opensearch.yml:/usr/share/opensearch/config/opensearch.yml:ro",
                     "opensearch-data:/usr/share/opensearch/data"],
@@ -186,7 +188,7 @@ def opensearch(settings: Settings) -> dict[str, Any]:
     }  # fmt: skip
     dashboards = {
         "image": f"opensearchproject/opensearch-dashboards:{opensearch_version()}",
-        "profiles": [DASHBOARDS], "depends_on": _healthy("opensearch"),
+        "profiles": [SEARCH_DASHBOARDS], "depends_on": _healthy("opensearch"),
         "environment": {"OPENSEARCH_HOSTS": '["http://opensearch:9200"]',
                         "DISABLE_SECURITY_DASHBOARDS_PLUGIN": "true"},
         "ports": loopback_port(5601, DASHBOARDS_PORT), "deploy": _memory("1g"),
@@ -204,7 +206,7 @@ def trino(settings: Settings) -> dict[str, Any]:
         "LAKEHOUSE_S3_URL": "http://s3:9000",
     }
     common = {
-        "image": IMAGES["trino"], "profiles": [FULL], "environment": env,
+        "image": IMAGES["trino"], "profiles": [FULL, DASHBOARDS], "environment": env,
         "depends_on": _healthy("catalog"), "deploy": _memory("2g"),
         "healthcheck": _health(["CMD", "/usr/lib/trino/bin/health-check"], start="60s"),
     }  # fmt: skip
@@ -388,8 +390,16 @@ def console(settings: Settings) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+def dashboards(settings: Settings) -> dict[str, Any]:
+    """Superset from the same pinned lock, on the host's network (so its Trino URI is the
+    local runtime's): the local spec's gunicorn command, after the same set-up steps."""
+    from lakehouse.services.dashboards import dashboards_compose
+
+    return dashboards_compose(settings)
+
+
 # Each returns some services, in the order compose.yaml lists them.
-PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, mlflow,
+PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, mlflow, dashboards,
          lakehouse_jobs, console)  # fmt: skip
 
 
@@ -398,7 +408,7 @@ def render(settings: Settings) -> dict[str, Any]:
     for part in PARTS:
         services |= part(settings)
     volumes = ("s3-data", "catalog-db", "postgres-data", "opensearch-data", "mlflow-db",
-               "lakehouse-home")  # fmt: skip
+               "dashboards-home", "lakehouse-home")  # fmt: skip
     return {"name": "lakehouse", "services": services, "volumes": {name: {} for name in volumes}}
 
 

@@ -24,7 +24,9 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from lakehouse.config import Settings
 from lakehouse.errors import ServiceStartError
 from lakehouse.service_env import ServiceEnv
 from lakehouse.services.base import Port, Service, ServiceSpec
@@ -187,3 +189,54 @@ class DashboardsService(Service):
                 "start afresh (dashboards are provisioned again), then `lakehouse up --with "
                 "dashboards`.",
             )  # fmt: skip
+
+
+# The docker runtime's set-up, run before the server in Superset's own image: the same
+# steps as prepare() (no `$` anywhere: compose would interpolate it).
+COMPOSE_SETUP = """\
+import os, secrets, subprocess, sys
+home = os.environ["SUPERSET_HOME"]
+key = os.path.join(home, "secret-key")
+if not os.path.exists(key):
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, secrets.token_urlsafe(48).encode())
+    os.close(fd)
+with open(os.environ["SUPERSET_CONFIG_PATH"], "w") as config:
+    config.write(CONFIG)
+user, password = os.environ["ADMIN_USER"], os.environ["ADMIN_PASSWORD"]
+admin = ["fab", "create-admin", "--username", user, "--firstname", "Lake", "--lastname",
+         "House", "--email", user + "@lakehouse.local", "--password", password]
+for step in (["db", "upgrade"], ["init"], admin):
+    subprocess.run(["superset", *step], check=True)
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def dashboards_compose(settings: Settings) -> dict[str, Any]:
+    """compose.yaml's ``dashboards``: the local spec's gunicorn command in an image built
+    from the same lock, on the host's network (Trino at the local runtime's address).
+
+    The Customer insights import is the local runtime's after_ready; on the docker
+    runtime it is not run (documented in the README).
+    """
+    home = "/superset-home"
+    local = DashboardsService(settings).spec()
+    config = CONFIG_TEMPLATE.format(
+        data_dir=home, secret_file=f"{home}/secret-key", database=f"{home}/superset.db",
+        timeout=REQUEST_TIMEOUT_S,
+    )  # fmt: skip
+    health = f"import urllib.request; urllib.request.urlopen({local.health_url!r}, timeout=5)"
+    return {"dashboards": {
+        "build": {"context": "./services/dashboards"},
+        "image": f"lakehouse-dashboards:{SUPERSET_ENV.version}",
+        "profiles": ["dashboards"], "network_mode": "host",
+        "entrypoint": ["python", "-c", f"CONFIG = {config!r}\n{COMPOSE_SETUP}"],
+        "command": ["gunicorn", *local.command[1:]],
+        "environment": {"SUPERSET_HOME": home, "SUPERSET_CONFIG_PATH": f"{home}/superset_config.py",
+                        "FLASK_APP": local.env["FLASK_APP"], "PYTHONUNBUFFERED": "1",
+                        "ADMIN_USER": settings.access_key, "ADMIN_PASSWORD": settings.secret_key},
+        "volumes": [f"dashboards-home:{home}"], "depends_on": {"trino": {"condition": "service_healthy"}},
+        "deploy": {"resources": {"limits": {"memory": "768m"}}},
+        "healthcheck": {"test": ["CMD", "python", "-c", health], "interval": "5s", "timeout": "5s",
+                        "retries": 30, "start_period": "120s"},
+    }}  # fmt: skip

@@ -198,10 +198,17 @@ def profile(name: str, svcs: dict[str, dict[str, Any]] | None = None) -> set[str
 def test_profiles() -> None:
     svcs = services()
     assert profile("core") == {"s3", "catalog", "postgres", "init"}
-    assert profile("full") == set(svcs) - {"jupyter", "opensearch-dashboards", "mlflow", "console"}
+    assert profile("full") == set(svcs) - {
+        "jupyter",
+        "opensearch-dashboards",
+        "mlflow",
+        "console",
+        "dashboards",
+    }
     assert profile("ml") == {"mlflow"}
     assert profile("console") == {"console"}
-    assert profile("dashboards") == {"opensearch", "opensearch-dashboards"}
+    assert profile("search-dashboards") == {"opensearch", "opensearch-dashboards"}
+    assert profile("dashboards") == {"dashboards", "trino", "trino-worker"}
     # Every profile, on top of core, holds the services its services depend on.
     for name in {p for svc in svcs.values() for p in svc.get("profiles", [])}:
         enabled = profile(name, svcs) | profile("core", svcs)
@@ -449,3 +456,17 @@ def test_jupyter_runs_the_local_command_in_the_lakehouse_image(settings) -> None
     assert flags(jupyter["command"]) == flags(list(JupyterService(settings).spec().command))
     assert "--ServerApp.root_dir=/notebooks" in jupyter["command"]
     assert "./notebooks:/notebooks" in jupyter["volumes"]
+
+
+def test_dashboards_runs_the_local_command_from_the_same_lock(settings) -> None:  # type: ignore[no-untyped-def]
+    from lakehouse.services.dashboards import SUPERSET_ENV, DashboardsService
+
+    svc = services()["dashboards"]
+    local = DashboardsService(settings).spec()
+    assert svc["command"] == ["gunicorn", *local.command[1:]]
+    assert svc["network_mode"] == "host" and svc["image"].endswith(SUPERSET_ENV.version)
+    assert (ROOT / svc["build"]["context"] / "requirements.lock").is_file()
+    setup = svc["entrypoint"][2]
+    compile(setup, "dashboards entrypoint", "exec")
+    assert "0o600" in setup and 'db", "upgrade' in setup
+    assert svc["environment"]["ADMIN_PASSWORD"] == settings.secret_key
