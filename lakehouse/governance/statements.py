@@ -35,6 +35,8 @@ _TARGETS = (
     ("namespace", re.compile(r"^(?:NAMESPACE|DATABASE)\s+(\S+)$", re.I)),
     ("filter", re.compile(r"^(?:DATA\s+CELLS\s+)?FILTER\s+(\S+)$", re.I)),
     ("tags", re.compile(r"^TAGS?\s+(.+)$", re.I | re.S)),
+    # A bare name, as denials' hints write it: ns.table is a table, ns a namespace.
+    ("bare", re.compile(r"^([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)?)$")),
 )
 
 
@@ -95,6 +97,9 @@ def parse_target(text: str, verb: str = "grant") -> Resource:
             return Resource(namespace=found[1], all_tables=kind == "all_tables")
         if kind == "filter":
             return Resource(data_cells_filter=found[1])
+        if kind == "bare":
+            name = found[1]
+            return Resource(table=name) if "." in name else Resource(namespace=name)
         return Resource(tags=parse_tag_expression(found[1], verb))
     raise _syntax_error(f"cannot read the resource {text!r}.", verb)
 

@@ -75,6 +75,8 @@ def words(text: str) -> list[str]:
         ("SELECT ON TABLE retail.customers EXCLUDING email TO analyst",
          Resource(table="retail.customers", excluded_columns=("email",))),
         ("CREATE_TABLE ON NAMESPACE landing TO analyst", Resource(namespace="landing")),
+        ("SELECT ON retail.orders TO analyst", Resource(table="retail.orders")),  # as hints say
+        ("CREATE_TABLE ON landing TO analyst", Resource(namespace="landing")),
         ("SELECT ON ALL TABLES IN landing TO analyst", Resource(namespace="landing", all_tables=True)),
         ("SELECT ON FILTER eu TO analyst", Resource(data_cells_filter="eu")),
         ("SELECT ON TAG pii=false,domain=sales|hr TO analyst",
