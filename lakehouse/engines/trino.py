@@ -108,7 +108,7 @@ class TrinoEngine:
             return self._fetch_arrow(connection.cursor("segment"), query)
         except trino.exceptions.TrinoUserError as exc:
             if exc.error_name == "PERMISSION_DENIED":
-                raise denied(user, exc.message, self.settings.catalog_name) from exc
+                raise self._denied(user, exc.message) from exc
             raise QueryError(
                 ENGINE, query, f"{exc.error_name}: {exc.message}", hint=self._hint(exc)
             ) from exc
@@ -136,6 +136,26 @@ class TrinoEngine:
         finally:
             cursor.close()  # cancels the query if it is still running
         return pa.Table.from_batches(batches, arrow_schema(_declared_columns(cursor)))
+
+    def _denied(self, user: str, message: str) -> AccessDeniedError:
+        """Trino's refusal; a SELECT of a table the principal reads in part names the
+        columns it may not see (Trino names only the table)."""
+        error = denied(user, message, self.settings.catalog_name)
+        if error.permission != "SELECT" or "column" in error.resource:
+            return error
+        from lakehouse.errors import LakehouseError
+        from lakehouse.governance.trino_rules import hidden_columns
+
+        try:
+            hidden = hidden_columns(self.settings, user, error.resource)
+        except LakehouseError:
+            return error
+        if not hidden:
+            return error
+        return AccessDeniedError(
+            user, "SELECT", f"column(s) {', '.join(hidden)} of {error.resource}",
+            hint=f"Select only the columns {user} may see (not * nor {', '.join(hidden)}).",
+        )  # fmt: skip
 
     @staticmethod
     def _hint(exc: trino.exceptions.TrinoUserError) -> str | None:

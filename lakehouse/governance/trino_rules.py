@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,9 @@ from lakehouse.governance.policy import Permission, Policy
 ALL_PRIVILEGES = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
 READABLE_CATALOGS = ("system", "tpch")  # the lake's own catalog is added by name
 REFRESH_PERIOD = "1s"
+# Trino reloads the file at the first check a refresh period after its last load: a
+# rewrite is in force for every query that starts this long after it.
+IN_FORCE_SECONDS = 1.25
 _MASK_SLOT = "__lakehouse_mask__"
 
 
@@ -291,6 +295,23 @@ def lake_tables(settings: Settings) -> list[LakeTable]:
     ]
 
 
+def hidden_columns(settings: Settings, principal: str, table: str) -> list[str]:
+    """Columns of ``table`` the policy hides from ``principal`` (to explain Trino's
+    refusal of a SELECT that names them); empty when it may read none or all."""
+    from lakehouse.engines.semantics import table_columns
+    from lakehouse.governance.store import load_policy
+    from lakehouse.lake import catalog as cat
+
+    columns = table_columns(cat.load_table(cat.open_catalog(settings), table).schema().fields)
+    try:
+        access = table_access(load_policy(settings), principal, table, list(columns), columns,
+                              admin=settings.governance_admin)  # fmt: skip
+    except (AccessDeniedError, PolicyError):
+        return []
+    shown = {c.name for c in access.columns}
+    return [c for c in columns if c not in shown]
+
+
 def table_names(settings: Settings) -> list[str]:
     """'ns.table' of every table (one request per namespace, no table loaded)."""
     from lakehouse.lake import catalog as cat
@@ -330,7 +351,8 @@ def write_rules(settings: Settings) -> Rules:
 
 def ensure_current(settings: Settings) -> bool:
     """Regenerate the rules when the policy's revision or the list of tables changed
-    since they were written (a new table a tag grant covers); True if regenerated.
+    since they were written (a new table a tag grant covers), and wait until Trino
+    applies them; True if regenerated.
 
     Costs reading the policy and listing the tables (one catalog request per namespace).
     """
@@ -344,13 +366,24 @@ def ensure_current(settings: Settings) -> bool:
     if state.get("digest") == _digest(revision, table_names(settings)):
         return False
     write_rules(settings)
+    time.sleep(IN_FORCE_SECONDS)  # the caller's next query sees the new rules
     return True
 
 
+def governed_trino_configured(settings: Settings) -> bool:
+    """Whether this home's Trino was prepared with the rules file (it may be running)."""
+    from lakehouse.services.trino import TrinoNode
+
+    return (TrinoNode(settings).node_dir / "etc" / "access-control.properties").is_file()
+
+
 def policy_changed(settings: Settings, policy: Policy) -> None:
-    """The store's change listener: rewrite Trino's rules when governance is on."""
+    """The store's change listener: rewrite Trino's rules when governance is on, and
+    return once Trino applies them (a revocation is in force when ``revoke`` returns)."""
     if settings.governance_enabled:
         write_rules(settings)
+        if governed_trino_configured(settings):
+            time.sleep(IN_FORCE_SECONDS)
 
 
 def _replace(path: Path, text: str) -> None:
