@@ -278,3 +278,18 @@ def test_the_declared_policy_is_stored_when_it_changes(settings: Settings, tmp_p
     with pytest.raises(PolicyError, match="Unknown principal 'zed'"):
         admin_objects.apply_declared(settings, lake=LAKE)
     assert stored(settings) == before
+
+
+def test_up_reports_a_declaration_it_cannot_check_and_stores_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from lakehouse.cli.governance import at_up
+    from tests.unit.test_governance_store import closed_port
+
+    (tmp_path / "lakehouse.toml").write_text('[governance]\nprincipals = [{ name = "alice" }]\n')
+    down = settings.model_copy(update={"catalog_port": closed_port()})
+    at_up(down, ["s3", "catalog"], demo=False)  # the catalog does not answer: reported, no raise
+    assert stored(down) == b""
+    assert (
+        admin_objects.apply_declared(down, lake=LAKE) is not None
+    )  # stored once it can be checked
