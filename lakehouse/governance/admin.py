@@ -261,44 +261,53 @@ def merged(policy: Policy, wanted: Grant) -> Policy:
 
 def revoke(settings: Settings, unwanted: Grant, *, actor: str | None = None) -> Change:
     """Take ``unwanted.permissions`` on exactly ``unwanted.resource`` from its principal
-    (with ``grant_option``: only the right to grant them). Refused when the principal
-    holds none of them there; the summary names those it did not hold."""
+    (with ``grant_option``: only the right to grant them; the permissions stay).
+    Refused when the principal holds none of them there (with the grant option, for
+    ``grant_option``); the summary names those it did not hold."""
     admin = settings.governance_admin
+    what = "grant option for " if unwanted.grant_option else ""
 
     def change(policy: Policy) -> tuple[Policy, str]:
         require_grantable(policy, actor or admin, unwanted, admin)
-        grants, taken = revoked(policy.grants, unwanted)
+        changed, taken = revoked(policy, unwanted)
         if not taken:
-            raise refused(f"{unwanted.principal} holds no {', '.join(unwanted.permissions)} on "
-                          f"{unwanted.resource.describe()} to revoke.",
+            raise refused(f"{unwanted.principal} holds no {what}{', '.join(unwanted.permissions)} "
+                          f"on {unwanted.resource.describe()} to revoke.",
                           f"`lakehouse grants --principal {unwanted.principal}` lists what it holds; "
                           "a revoke names the resource exactly as it was granted.")  # fmt: skip
         missing = [p for p in unwanted.permissions if p not in taken]
-        said = f"revoked {', '.join(taken)} on {unwanted.resource.describe()} from {unwanted.principal}"
-        said += f" (it held no {', '.join(missing)} there)" if missing else ""
-        return policy.model_copy(update={"grants": tuple(grants)}), said
+        said = (f"revoked {'the ' if what else ''}{what}{', '.join(taken)} on {unwanted.resource.describe()} "
+                f"from {unwanted.principal}")  # fmt: skip
+        said += f" (it held no {what}{', '.join(missing)} there)" if missing else ""
+        return changed, said
 
     return apply_change(settings, change)
 
 
-def revoked(grants: Iterable[Grant], unwanted: Grant) -> tuple[list[Grant], list[Permission]]:
-    """The grants without ``unwanted``'s permissions, and the permissions taken."""
+def revoked(policy: Policy, unwanted: Grant) -> tuple[Policy, list[Permission]]:
+    """``policy`` without ``unwanted``'s permissions (with ``grant_option``: without
+    the right to grant them, the permissions kept), and the permissions taken."""
     kept: list[Grant] = []
+    stripped: list[Grant] = []
     taken: list[Permission] = []
-    for held in grants:
-        if (held.principal, held.resource) != (unwanted.principal, unwanted.resource):
+    for held in policy.grants:
+        same = (held.principal, held.resource) == (unwanted.principal, unwanted.resource)
+        hit = [p for p in held.permissions if p in unwanted.permissions]
+        if not same or not hit or (unwanted.grant_option and not held.grant_option):
             kept.append(held)
             continue
-        hit = [p for p in held.permissions if p in unwanted.permissions]
         taken += [p for p in hit if p not in taken]
         rest = tuple(p for p in held.permissions if p not in hit)
-        if unwanted.grant_option and held.grant_option and hit:
-            kept.append(held.model_copy(update={"permissions": tuple(hit), "grant_option": False}))
         if rest:
             kept.append(held.model_copy(update={"permissions": rest}))
-        elif not hit:
-            kept.append(held)
-    return kept, taken
+        if unwanted.grant_option:
+            stripped.append(
+                held.model_copy(update={"permissions": tuple(hit), "grant_option": False})
+            )
+    result = policy.model_copy(update={"grants": tuple(kept)})
+    for grant in stripped:
+        result = merged(result, grant)
+    return result, taken
 
 
 def require_grantable(policy: Policy, actor: str, wanted: Grant, admin: str) -> None:

@@ -175,6 +175,29 @@ def test_grants_merge_and_revoke_says_what_was_not_held(settings: Settings) -> N
     assert stored(settings) == before
 
 
+def test_revoking_the_grant_option_keeps_the_permission(settings: Settings) -> None:
+    with_users(settings, "lead")
+    admin.grant(
+        settings, parse_statement(words("SELECT ON TABLE retail.orders TO lead")), lake=LAKE
+    )
+    before = stored(settings)
+    option_for = parse_statement(
+        words("GRANT OPTION FOR SELECT ON TABLE retail.orders FROM lead"), "revoke"
+    )
+    with pytest.raises(PolicyError, match="holds no grant option for SELECT"):
+        admin.revoke(settings, option_for)  # held without it: nothing to take
+    assert stored(settings) == before
+    admin.grant(
+        settings,
+        parse_statement(words("SELECT, INSERT ON TABLE retail.orders TO lead WITH GRANT OPTION")),
+        lake=LAKE,
+    )
+    change = admin.revoke(settings, option_for)
+    assert change.summary.startswith("revoked the grant option for SELECT")
+    grants = {(g.permissions, g.grant_option) for g in store.load_policy(settings).grants}
+    assert grants == {((Permission.SELECT,), False), ((Permission.INSERT,), True)}
+
+
 def test_a_non_admin_grants_only_what_it_holds_with_grant_option(settings: Settings) -> None:
     with_users(settings, "lead", "analyst")
     admin.grant(
