@@ -7,8 +7,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from lakehouse import service_env
 from lakehouse.config import Settings
 from lakehouse.services import build_services
 from lakehouse.services.dashboards import SUPERSET_ENV, DashboardsService
@@ -99,3 +101,23 @@ def test_the_superset_lock_pins_everything() -> None:
     pins = dict(line.split("==", 1) for line in lines)
     assert len(pins) == len(lines)
     assert pins["apache-superset"] == SUPERSET_ENV.version and "trino" in pins
+
+
+def test_setup_runs_only_the_superset_commands_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    monkeypatch.setattr(DashboardsService, "_superset", lambda self, args: ran.append(args[-1]
+                        if args[0] != "fab" else args[1]))  # fmt: skip
+    monkeypatch.setattr(service_env.ServiceEnv, "ensure", lambda self, settings: Path("python"))
+    service = DashboardsService(Settings(home=tmp_path))
+    service.prepare()
+    assert ran == ["upgrade", "init", "create-admin"]
+    assert oct(service.secret_file.stat().st_mode & 0o777) == "0o600"
+    secret = service.secret_file.read_text()
+    ran.clear()
+    service.prepare()  # a second start: nothing to do
+    assert ran == [] and service.secret_file.read_text() == secret
+    DashboardsService(Settings(home=tmp_path, secret_key="changed")).prepare()
+    assert ran == ["create-admin", "reset-password"]  # the login follows the stack's keys
+    assert "changed" not in service.config_file.read_text()
