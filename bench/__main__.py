@@ -174,6 +174,12 @@ def main() -> None:
 
         console_bench.print_table(console, console_bench.run_alone())
         return
+    if sys.argv[1:2] == ["governance"]:  # `python -m bench governance [spark]`: policy overhead
+        from bench import governance as governance_bench
+
+        engines = ("duckdb", *(["spark"] if "spark" in sys.argv[2:] else []))
+        governance_bench.print_table(console, governance_bench.run_alone(engines))
+        return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())
         return
