@@ -41,6 +41,9 @@ from lakehouse.sync.opensearch_mapping import (
 CHECKPOINT_INDEX = "lakehouse-sync-checkpoints"
 # Answers that say "not now": the request may pass later.
 BUSY_STATUSES = frozenset({429, 502, 503, 504})
+# Rows per bulk request: a snapshot chunk (50,000 rows, tens of MB) in one request
+# timed out after 30 s on a busy machine (bench sync, load average 16).
+BULK_ROWS = 5_000
 # Index-level refusals reported per bulk item: not the row's fault, so never dead letters.
 INDEX_ERRORS = frozenset(
     {"cluster_block_exception", "index_closed_exception", "index_not_found_exception"}
@@ -247,6 +250,22 @@ class OpenSearchTarget:
     def _bulk(self, index: str, actions: list[dict[str, Any]],
               rows: list[tuple[dict[str, Any], dict[str, Any]]], batch: TableBatch,
               position: str) -> list[DeadLetter]:  # fmt: skip
+        """``actions`` in requests of at most BULK_ROWS rows (``rows``: one per row, in
+        order; a row is an index action and its document, or a delete action)."""
+        refused: list[DeadLetter] = []
+        start = 0
+        for first in range(0, len(rows), BULK_ROWS):
+            chunk = rows[first : first + BULK_ROWS]
+            end = start
+            for _ in chunk:
+                end += 2 if "index" in actions[end] else 1
+            refused += self._bulk_request(index, actions[start:end], chunk, batch, position)
+            start = end
+        return refused
+
+    def _bulk_request(self, index: str, actions: list[dict[str, Any]],
+                      rows: list[tuple[dict[str, Any], dict[str, Any]]], batch: TableBatch,
+                      position: str) -> list[DeadLetter]:  # fmt: skip
         answer = self._call(f"indexing into {index}", self.client.bulk, body=actions)
         refused = []
         if answer.get("errors"):
