@@ -48,6 +48,12 @@ TABLE = "lakehouse_audit.access_log"
 BATCH_PROPERTY = "lakehouse.audit-batch"
 FLUSH_SECONDS = 2.0
 FLUSH_WAIT_SECONDS = 120.0
+KEEP_SNAPSHOTS = 200
+# Each flush commits one snapshot: only the newest metadata files are kept.
+PROPERTIES = {
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
+}
 EXIT_FLUSH_SECONDS = 10.0  # the longest a process waits at exit for its records' commit
 COLUMNS = ("event_id", "time", "principal", "engine", "action", "resource", "columns",
            "filters", "allowed", "reason", "query_id")  # fmt: skip
@@ -130,7 +136,9 @@ def flush(settings: Settings, catalog: Catalog | None = None, *, wait: bool = Fa
             if not batches:
                 return 0
             catalog = catalog or _open_catalog(settings)
-            return sum(_commit_batch(catalog, path) for path in batches)
+            committed = sum(_commit_batch(catalog, path) for path in batches)
+            _expire(catalog)
+            return committed
     except Timeout:
         return 0
 
@@ -186,6 +194,17 @@ def _commit_batch(catalog: Catalog, path: Path) -> int:
     committed = retry_conflicts(append)
     path.unlink()
     return committed
+
+
+def _expire(catalog: Catalog) -> None:
+    """Keep the newest KEEP_SNAPSHOTS snapshots (their files stay: every record is in
+    the current one); enough to find a replayed batch's id, which is always recent."""
+    from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
+
+    try:
+        expire_when_due(catalog.load_table(TABLE), Retention(KEEP_SNAPSHOTS, 0), ReachableFiles())
+    except Exception as exc:  # the records are committed; expiry is retried next flush
+        log.warning("expiring snapshots of %s failed, will retry: %s", TABLE, exc)
 
 
 def _committed(table: Table, batch_id: str) -> bool:
@@ -258,7 +277,9 @@ def ensure_table(catalog: Catalog) -> Table:
         PartitionField(source_id=2, field_id=1000, transform=DayTransform(), name="day")
     )
     catalog.create_namespace_if_not_exists(TABLE.split(".")[0])
-    return catalog.create_table_if_not_exists(TABLE, schema=iceberg_schema(), partition_spec=spec)
+    return catalog.create_table_if_not_exists(
+        TABLE, schema=iceberg_schema(), partition_spec=spec, properties=PROPERTIES
+    )
 
 
 class _Flusher:

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from lakehouse import Lakehouse, Settings
 from lakehouse.cli import main
 from lakehouse.governance import audit, store
+from lakehouse.sync.iceberg_expire import Retention
 from tests.integration.conftest import CLI
 
 pytestmark = pytest.mark.integration
@@ -161,3 +162,19 @@ def test_audit_records_reach_the_iceberg_table_once(home: Settings) -> None:
     )
     assert audit.flush(home, wait=True) == 0 and not replayed.exists()
     assert len(ok(home, "audit", "--principal", who, "--json").splitlines()) == 2
+
+
+def test_the_audit_table_keeps_a_bounded_history_and_every_record(
+    home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "KEEP_SNAPSHOTS", 2)
+    who = f"auditee_{uuid.uuid4().hex[:8]}"
+    for query in range(6):  # a batch and a snapshot each (by this flush or the background one)
+        audit.record(home, who, "duckdb", "retail.orders", [], [], True, f"q{query}")
+        audit.flush(home, wait=True)
+    with Lakehouse(home) as lake:
+        kept = len(lake.catalog.load_table(audit.TABLE).metadata.snapshots)
+    assert kept <= 2 + Retention(2, 0).margin
+    assert [r["query_id"] for r in audit.read_log(home, principal=who).to_pylist()] == [
+        f"q{i}" for i in range(6)
+    ]
