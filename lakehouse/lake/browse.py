@@ -25,7 +25,7 @@ from lakehouse.errors import LakehouseError, SnapshotNotFoundError, TableNotFoun
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.catalog import Catalog
-    from pyiceberg.manifest import ManifestEntry, ManifestFile
+    from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
@@ -148,6 +148,9 @@ def partition_rows(table: Table) -> list[PartitionRow]:
 class SnapshotChange:
     """What one snapshot changed, from its summary (metadata only, nothing counted).
 
+    ``deleted_records`` are rows removed by rewriting data files; a merge-on-read
+    delete instead adds ``added_position_deletes`` (one per row) or
+    ``added_equality_deletes`` (one per key, which may match many rows).
     ``total_records`` is the rows stored in data files after it (delete files not
     applied); ``was_current`` is False for a snapshot no reader saw (the first
     half of a delete-then-append overwrite).
@@ -165,6 +168,8 @@ class SnapshotChange:
     removed_data_files: int
     added_delete_files: int
     removed_delete_files: int
+    added_position_deletes: int
+    added_equality_deletes: int
     added_bytes: int
     removed_bytes: int
 
@@ -195,6 +200,8 @@ def _change(snap: Snapshot, was_current: bool) -> SnapshotChange:
         removed_data_files=number("deleted-data-files"),
         added_delete_files=number("added-delete-files"),
         removed_delete_files=number("removed-delete-files"),
+        added_position_deletes=number("added-position-deletes"),
+        added_equality_deletes=number("added-equality-deletes"),
         added_bytes=number("added-files-size"), removed_bytes=number("removed-files-size"),
     )  # fmt: skip
 
@@ -252,7 +259,7 @@ def data_files(
         start += count
     rows: list[DataFileRow] = []
     for (_, skip), entries in zip(wanted, _entries(table, [m for m, _ in wanted]), strict=True):
-        rows += [_file_row(e.data_file) for e in entries[skip : skip + limit - len(rows)]]
+        rows += [_file_row(table, e.data_file) for e in entries[skip : skip + limit - len(rows)]]
     return Page(rows, offset, limit, total)
 
 
@@ -274,18 +281,30 @@ def _live_count(table: Table, manifest: ManifestFile) -> int:
     return added + existing
 
 
-def _file_row(data_file: object) -> DataFileRow:
-    content = int(getattr(data_file, "content", 0))
-    partition = getattr(data_file, "partition", None)
-    values = [] if partition is None else [str(v) for v in partition]
+def _file_row(table: Table, data_file: DataFile) -> DataFileRow:
+    content = int(data_file.content)
     return DataFileRow(
-        path=str(getattr(data_file, "file_path", "")),
+        path=data_file.file_path,
         content=CONTENT_NAMES.get(content, str(content)),
-        file_format=str(getattr(data_file, "file_format", "")).rsplit(".", 1)[-1],
-        records=int(getattr(data_file, "record_count", 0)),
-        size_bytes=int(getattr(data_file, "file_size_in_bytes", 0)),
-        partition=", ".join(values),
+        file_format=str(data_file.file_format.value),
+        records=int(data_file.record_count),
+        size_bytes=int(data_file.file_size_in_bytes),
+        partition=_partition_text(table, data_file),
     )
+
+
+def _partition_text(table: Table, data_file: DataFile) -> str:
+    """``ts_day=2026-01-02`` as the spec the file was written with spells it."""
+    spec = table.specs().get(data_file.spec_id)
+    if spec is None or not spec.fields:
+        return ""
+    types = spec.partition_type(table.schema()).fields
+    parts = []
+    for position, field in enumerate(spec.fields):
+        kind = types[position].field_type
+        value = field.transform.to_human_string(kind, value=data_file.partition[position])
+        parts.append(f"{field.name}={value}")
+    return ", ".join(parts)
 
 
 def sample_rows(table: Table, snapshot: Snapshot | None, limit: int = 20) -> pa.Table:

@@ -115,7 +115,7 @@ def timeline_chart(changes: list[browse.SnapshotChange]) -> str:
         "data": [
             {**bars, "name": "rows added", "y": [c.added_records for c in changes],
              "marker": {"color": "#2da44e"}},
-            {**bars, "name": "rows deleted", "y": [-c.deleted_records for c in changes],
+            {**bars, "name": "rows deleted", "y": [-c.deleted_records - c.added_position_deletes for c in changes],
              "marker": {"color": "#cf222e"}},
             {"type": "scatter", "mode": "lines+markers", "name": "rows stored", "x": times,
              "y": [c.total_records for c in changes], "yaxis": "y2",
