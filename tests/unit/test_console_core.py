@@ -154,3 +154,25 @@ def test_human_durations() -> None:
     assert human_duration(250) == "4 min 10 s"
     assert human_duration(2 * 3600 + 300) == "2 h 5 min"
     assert human_duration(3 * 86400 + 4 * 3600) == "3 d 4 h"
+
+
+def test_snapshot_change_counts_rows_deleted_by_rewrite_and_by_delete_files() -> None:
+    from pyiceberg.table.snapshots import Operation, Snapshot, Summary
+
+    from lakehouse.lake.browse import _change
+
+    summary = Summary(Operation.DELETE, **{
+        "added-position-deletes": "2", "added-delete-files": "1", "total-records": "5",
+        "deleted-records": "3", "added-files-size": "1024",
+    })  # fmt: skip
+    snap = Snapshot(**{"snapshot-id": 7, "timestamp-ms": 1_767_225_600_000,
+                       "manifest-list": "s3://w/m.avro", "summary": summary})  # fmt: skip
+    change = _change(snap, was_current=True)
+    assert (change.operation, change.deleted_records, change.added_position_deletes) == (
+        "delete",
+        3,
+        2,
+    )
+    assert change.added_delete_files == 1 and change.added_equality_deletes == 0
+    assert change.total_records == 5 and change.added_bytes == 1024
+    assert change.committed_at == datetime(2026, 1, 1, tzinfo=UTC)
