@@ -43,11 +43,17 @@ def ok(settings: Settings, *args: str) -> str:
     return result.stdout
 
 
-def in_process(settings: Settings, *args: str) -> tuple[int, str]:
+def in_process(settings: Settings, *args: str) -> tuple[int, str, str]:
     """The CLI run in this process (a subprocess per case costs seconds here): exit
-    code and stderr."""
+    code, stdout and stderr."""
     result = CliRunner().invoke(main, ["--home", str(settings.home_dir), *args])
-    return result.exit_code, result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok_in_process(settings: Settings, *args: str) -> str:
+    code, said, errors = in_process(settings, *args)
+    assert code == 0, f"lakehouse {' '.join(args)}: {errors}"
+    return said
 
 
 def policy_bytes(settings: Settings) -> bytes:
@@ -102,7 +108,7 @@ def test_bad_input_changes_nothing(home: Settings, sample: dict[str, int]) -> No
     ok(home, "principal", "add", "analyst")
     before = policy_bytes(home)
     for args, message in BAD_INPUT.items():
-        code, said = in_process(home, *args)
+        code, _, said = in_process(home, *args)
         assert code == 1, args
         assert said.startswith("Error: ") and message in said, said
         assert said.count("Hint: ") == 1 and "Traceback" not in said
@@ -111,8 +117,8 @@ def test_bad_input_changes_nothing(home: Settings, sample: dict[str, int]) -> No
 
 def test_the_demo_exports_and_imports_as_it_was(home: Settings, sample: dict[str, int],
                                                 tmp_path: Path) -> None:  # fmt: skip
-    ok(home, "governance", "demo")
-    shown = json.loads(ok(home, "governance", "show", "--json"))
+    ok_in_process(home, "governance", "demo")
+    shown = json.loads(ok_in_process(home, "governance", "show", "--json"))
     assert {p["name"] for p in shown["principals"]} >= {
         "analyst",
         "eu_analyst",
@@ -120,9 +126,9 @@ def test_the_demo_exports_and_imports_as_it_was(home: Settings, sample: dict[str
         "data_engineer",
     }
     exported = tmp_path / "policy.yaml"
-    ok(home, "governance", "export", str(exported))
+    ok_in_process(home, "governance", "export", str(exported))
     other = home.model_copy(update={"home": tmp_path / "other"})
-    ok(other, "governance", "import", str(exported))
+    ok_in_process(other, "governance", "import", str(exported))
     strip = {"revision"}
     assert store.load_policy(other).model_dump(exclude=strip) == store.load_policy(home).model_dump(
         exclude=strip
@@ -131,8 +137,8 @@ def test_the_demo_exports_and_imports_as_it_was(home: Settings, sample: dict[str
     broken["data_cells_filters"][0]["table"] = "retail.gone"
     exported.write_text(yaml.safe_dump(broken))
     before = policy_bytes(other)
-    refused = lakehouse(other, "governance", "import", str(exported))
-    assert refused.returncode == 1 and "No table retail.gone" in refused.stderr
+    code, _, said = in_process(other, "governance", "import", str(exported))
+    assert code == 1 and "No table retail.gone" in said
     assert policy_bytes(other) == before
 
 
@@ -146,9 +152,9 @@ def test_audit_records_reach_the_iceberg_table_once(home: Settings) -> None:
         ("duckdb", True, "q1"), ("trino", False, "q2")]  # fmt: skip
     assert rows[0]["filters"] == ["row filter (x)"] and rows[1]["reason"] == "no SELECT"
     assert audit.pending(home) == 0
-    denied = ok(home, "audit", "--principal", who, "--denied", "--json").splitlines()
+    denied = ok_in_process(home, "audit", "--principal", who, "--denied", "--json").splitlines()
     assert [json.loads(line)["query_id"] for line in denied] == ["q2"]
-    assert ok(home, "audit", "--principal", who, "--since", "2999-01-01", "--json") == ""
+    assert ok_in_process(home, "audit", "--principal", who, "--since", "2999-01-01", "--json") == ""
     # A flush that died after its commit, before deleting its batch file: the batch is
     # found committed (its id is on the snapshot) and not committed again.
     with Lakehouse(home) as lake:
@@ -161,7 +167,7 @@ def test_audit_records_reach_the_iceberg_table_once(home: Settings) -> None:
         "".join(json.dumps({**r, "event_id": uuid.uuid4().hex}) + "\n" for r in rows)
     )
     assert audit.flush(home, wait=True) == 0 and not replayed.exists()
-    assert len(ok(home, "audit", "--principal", who, "--json").splitlines()) == 2
+    assert len(ok_in_process(home, "audit", "--principal", who, "--json").splitlines()) == 2
 
 
 def test_the_audit_table_keeps_a_bounded_history_and_every_record(
