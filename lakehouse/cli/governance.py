@@ -81,10 +81,14 @@ def revoke(ctx: click.Context, statement: tuple[str, ...], actor: str | None) ->
 def grants(ctx: click.Context, principal: str | None, table: str | None, as_json: bool) -> None:
     """The stored grants: principal, permissions, resource, grant option."""
     from lakehouse.cli.display import print_table
-    from lakehouse.governance.admin import grants_of
+    from lakehouse.governance.admin import grants_of, require_principal
     from lakehouse.governance.store import load_policy
 
-    found = grants_of(load_policy(_settings(ctx)), principal, table)
+    settings = _settings(ctx)
+    policy = load_policy(settings)
+    if principal is not None:
+        require_principal(policy, principal, settings.governance_admin)
+    found = grants_of(policy, principal, table)
     if as_json:
         click.echo(
             json.dumps([g.model_dump(mode="json", exclude_defaults=True) for g in found], indent=2)

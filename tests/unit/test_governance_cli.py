@@ -125,6 +125,10 @@ def test_the_cli_prints_one_message_and_its_hint(settings: Settings) -> None:
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.startswith("Error: Cannot read the grant") and "\nHint: " in result.output
     assert not store.policy_path(settings).exists()
+    unknown = CliRunner().invoke(
+        main, ["--home", str(settings.home_dir), "grants", "--principal", "nobody"]
+    )
+    assert unknown.exit_code == 1 and "Unknown principal 'nobody'" in unknown.stderr
 
 
 # -- checks before storing ------------------------------------------------------------------
