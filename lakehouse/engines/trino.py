@@ -13,8 +13,10 @@ from typing import Any
 
 import lz4.block
 import pyarrow as pa
+import sqlglot
 import trino
 import zstandard
+from sqlglot import exp
 from trino.dbapi import Connection, Cursor
 
 from lakehouse.config import Settings
@@ -98,7 +100,7 @@ class TrinoEngine:
         if self.settings.governance_enabled:
             from lakehouse.governance.trino_rules import ensure_current
 
-            ensure_current(self.settings)
+            ensure_current(self.settings, lake_tables_read(query, namespace))
         return self._run(query, namespace, principal or default_user(self.settings))
 
     def _run(self, query: str, namespace: str | None, user: str) -> pa.Table:
@@ -179,6 +181,22 @@ class TrinoEngine:
             time.sleep(0.5)
         raise QueryError(ENGINE, query, f"worker {node_id} did not register within {timeout:.0f} s",
                          hint=f"See `lakehouse logs {node_id}`.")  # fmt: skip
+
+
+def lake_tables_read(query: str, namespace: str | None) -> list[str] | None:
+    """'ns.table' names ``query`` (Trino's dialect) reads; None when it cannot be parsed
+    (the caller then lists the catalog)."""
+    try:
+        tree = sqlglot.parse_one(query, read="trino")
+    except sqlglot.errors.ParseError:
+        return None
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    names = []
+    for table in tree.find_all(exp.Table):
+        if table.name in ctes and not table.db:
+            continue
+        names.append(f"{table.db or namespace or DEFAULT_NAMESPACE}.{table.name}")
+    return names
 
 
 def denied(user: str, message: str, catalog: str) -> AccessDeniedError:
