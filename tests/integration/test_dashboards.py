@@ -132,7 +132,6 @@ def test_the_dashboard_renders_every_chart_without_an_error(
     driver.get(f"{insights.service.url}/superset/dashboard/{DASHBOARD_SLUG}/")
     charts = sum(path.startswith("charts/") for path in load_assets())
     holders = wait_for_charts(driver, charts)
-    screenshot(driver, "dashboards_customer_insights")
     assert len(holders) == charts
     for holder in holders:
         title = holder.find_element(By.CSS_SELECTOR, '[data-test="slice-header"]').text
@@ -145,6 +144,8 @@ def test_the_dashboard_renders_every_chart_without_an_error(
             assert "No results" in holder.text or "No data" in holder.text, title
         else:
             assert drawn, f"{title} drew nothing: {holder.text[:200]}"
+    # After the checks: ECharts' bars have finished growing by then.
+    screenshot(driver, "dashboards_customer_insights")
     assert not [e for e in console_errors(driver) if "SEVERE" in e and "favicon" not in e]
 
 
