@@ -293,11 +293,11 @@ class Lakehouse:
 
         if engine == "trino":
             return None  # Trino's own rules (lakehouse.governance.trino_rules) govern its user
-        if native:
-            raise AccessDeniedError(who, "native text (it cannot be rewritten)", "the lake",
-                                    hint=ADMIN_HINT)  # fmt: skip
         governance = Governance(who, engine, query, namespace or DEFAULT_NAMESPACE,
-                                self.settings.catalog_name)  # fmt: skip
+                                self.settings.catalog_name, settings=self.settings)  # fmt: skip
+        if native:
+            raise governance.denied(AccessDeniedError(
+                who, "native text (it cannot be rewritten)", "the lake", hint=ADMIN_HINT))  # fmt: skip
         governance.plan()
         return governance
 

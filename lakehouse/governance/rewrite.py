@@ -69,6 +69,7 @@ class Governance:
     accesses: dict[str, TableAccess] = field(default_factory=dict)
     all_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     query_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    settings: Settings | None = None  # set: refusals and denials are audited too
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -124,8 +125,16 @@ class Governance:
         return f"{db}.{table.name}"
 
     def _refused(self, why: str) -> QueryError:
+        if self.settings is not None:
+            audit(self.settings, self, "the statement", "SELECT", refused=why)
         return QueryError(self.engine, self.text, f"cannot be governed for {self.principal}: {why}",
                           hint=ADMIN_HINT)  # fmt: skip
+
+    def denied(self, error: AccessDeniedError) -> AccessDeniedError:
+        """``error``, audited."""
+        if self.settings is not None:
+            audit(self.settings, self, error.resource, error.permission, denied=error)
+        return error
 
     def _refuse_column_aliases(self, table: exp.Table, name: str) -> None:
         alias = table.args.get("alias")
@@ -145,11 +154,11 @@ class Governance:
             for column in scope.columns:
                 name = self._hidden_source(scope, column)
                 if name is not None:
-                    raise AccessDeniedError(
+                    raise self.denied(AccessDeniedError(
                         self.principal, f"SELECT on column {column.name}", name,
                         hint=f"The columns {self.principal} may read of {name}: "
                         f"{', '.join(c.name for c in self.accesses[name].columns)}.",
-                    )  # fmt: skip
+                    ))  # fmt: skip
 
     def _hidden_source(self, scope: Scope, column: exp.Column) -> str | None:
         """The lake table ``column`` surely reads as a hidden column, else None."""
@@ -179,7 +188,8 @@ class Governance:
         for name in self.accesses:
             for column in sorted(self._hidden(name)):
                 if f'"{column.lower()}"' in said or f"`{column.lower()}`" in said:
-                    return AccessDeniedError(self.principal, f"SELECT on column {column}", name)
+                    denial = AccessDeniedError(self.principal, f"SELECT on column {column}", name)
+                    return self.denied(denial)
         return None
 
     def _projection(self, table: exp.Table, access: TableAccess) -> exp.Subquery:
@@ -225,8 +235,7 @@ def decide(governance: Governance, settings: Settings,
         for target in governance.whole_targets:
             _require_whole(governance, policy, admin, target, schema)
     except AccessDeniedError as denied:
-        audit(settings, governance, denied.resource, denied.permission, denied=denied)
-        raise
+        raise governance.denied(denied) from None
     for name, access in governance.accesses.items():
         audit(settings, governance, name, Permission.SELECT, access=access)
     return visible
@@ -278,7 +287,8 @@ def _types(schema: Mapping[str, Mapping[str, str]], name: str) -> Mapping[str, s
 
 
 def audit(settings: Settings, governance: Governance, resource: str, permission: str, *,
-          access: TableAccess | None = None, denied: AccessDeniedError | None = None) -> None:  # fmt: skip
+          access: TableAccess | None = None, denied: AccessDeniedError | None = None,
+          refused: str | None = None) -> None:  # fmt: skip
     """THE audit call site of the rewrite: one decision (allowed, or ``denied``) of the
     governed statement, with its query id, into ``lakehouse_audit.access_log``."""
     from lakehouse.governance.audit import record
@@ -287,8 +297,8 @@ def audit(settings: Settings, governance: Governance, resource: str, permission:
         settings, governance.principal, governance.engine, resource,
         [c.name for c in access.columns] if access else [],
         [*access.applied, *([access.row_filter] if access.row_filter else [])] if access else [],
-        denied is None, governance.query_id, action=str(permission),
-        reason=denied.message if denied else None,
+        denied is None and refused is None, governance.query_id, action=str(permission),
+        reason=denied.message if denied else refused,
     )  # fmt: skip
 
 

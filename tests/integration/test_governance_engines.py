@@ -75,6 +75,7 @@ POLICY = Policy(
               resource=Resource(data_cells_filter="eu_customers")),
         Grant(principal="eu_analyst", permissions=[Permission.SELECT],
               resource=Resource(data_cells_filter="eu_orders")),
+        Grant(principal="eu_analyst", permissions=[Permission.DELETE], resource=Resource(table=f"{NS}.orders")),
         Grant(principal="marketing", permissions=[Permission.SELECT], resource=Resource(table=f"{NS}.customers")),
         Grant(principal="data_engineer", permissions=[Permission.INSERT, Permission.SELECT],
               resource=Resource(table=f"{NS}.orders")),
@@ -261,7 +262,7 @@ def test_as_of_and_the_cli_as_flag(lake_as: Callable[[str], Lakehouse], governed
                             f"SELECT * FROM {NS}.customers WHERE id = 2"],
                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines() == ["id,name,region", "2,Bo,US"]
+    assert shown.stdout.splitlines() == ['"id","name","region"', '2,"Bo","US"']
     denied = subprocess.run([*CLI, "query", "--as", "analyst", f"SELECT email FROM {NS}.customers"],
                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert denied.returncode == 1 and "Traceback" not in denied.stderr
