@@ -143,7 +143,7 @@ class TrinoEngine:
         """Trino's refusal; a SELECT of a table the principal reads in part names the
         columns it may not see (Trino names only the table)."""
         error = denied(user, message, self.settings.catalog_name)
-        if error.permission != "SELECT" or "column" in error.resource:
+        if error.permission != "SELECT" or error.resource.startswith("column(s) "):
             return error
         from lakehouse.errors import LakehouseError
         from lakehouse.governance.trino_rules import hidden_columns

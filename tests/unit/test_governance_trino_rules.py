@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,48 @@ def test_access_control_properties(
     assert "access-control.name=file\n" in text
     assert f"security.config-file={rules_path(settings)}\n" in text
     assert "security.refresh-period=1s\n" in text
+
+
+def test_trino_refusals_become_access_denied_errors() -> None:
+    from lakehouse.engines.trino import denied
+
+    table = denied("alice", "Access Denied: Cannot select from table lake.columns_ns.t", "lake")
+    assert (table.principal, table.permission, table.resource) == (
+        "alice",
+        "SELECT",
+        "columns_ns.t",
+    )
+    columns = denied(
+        "alice", "Access Denied: Cannot select from columns [email, phone] in table or view "
+        "lake.ns.t", "lake",
+    )  # fmt: skip
+    assert columns.resource == "column(s) email, phone of ns.t"
+    assert (
+        denied("bob", "Access Denied: Cannot insert into table lake.ns.t", "lake").permission
+        == "INSERT"
+    )
+    catalog = denied("bob", "Access Denied: Cannot access catalog memory", "lake")
+    assert catalog.resource == "catalog memory" and "lakehouse grants" in (catalog.hint or "")
+
+
+def test_tables_a_query_reads() -> None:
+    from lakehouse.engines.trino import lake_tables_read
+
+    query = "WITH x AS (SELECT 1) SELECT * FROM x JOIN a.b ON true JOIN c USING (k)"
+    assert lake_tables_read(query, "ns") == ["a.b", "ns.c"]
+    assert lake_tables_read("SELECT FROM WHERE (", "ns") is None
+
+
+def test_a_refused_select_names_the_hidden_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trino names only the table; the policy says which columns. (A namespace named
+    like ``..._columns_...`` once passed for Trino's own column message.)"""
+    from lakehouse.engines.trino import TrinoEngine
+    from lakehouse.governance import trino_rules
+
+    monkeypatch.setattr(trino_rules, "hidden_columns", lambda settings, user, table: ["phone"])
+    engine = TrinoEngine(Settings(home=tmp_path))
+    error = engine._denied("alice", "Access Denied: Cannot select from table lake.my_columns.t")
+    assert error.resource == "column(s) phone of my_columns.t"
+    assert "phone" in (error.hint or "")
