@@ -98,6 +98,7 @@ def snapshot_bench(settings: Settings, dsn: str, database: str) -> dict[str, Any
         "opensearch_rows_per_s": search_rows / search_s,
         "raw_pyiceberg_rows_per_s": raw_rows / raw_s,
         "iceberg_vs_raw": (lake_rows / lake_s) / (raw_rows / raw_s),
+        "load_average_1m": os.getloadavg()[0],  # other work on the machine skews the figures
     }
 
 
@@ -231,7 +232,8 @@ def lag_bench(settings: Settings, dsn: str, lake: Integration, search: Integrati
     stop.set()
     traffic.join()
     figures: dict[str, Any] = {"rate": rate, "probes": len(probe.lags["iceberg"]),
-                               "missed": probe.missed, "s3_disk_mib_every_5s": disk}  # fmt: skip
+                               "missed": probe.missed, "s3_disk_mib_every_5s": disk,
+                               "load_average_1m": os.getloadavg()[0]}  # fmt: skip
     for target, lags in probe.lags.items():
         figures[f"{target}_p50_s"] = statistics.median(lags)
         figures[f"{target}_p95_s"] = percentile(lags, 0.95)
@@ -296,6 +298,7 @@ def throughput_bench(settings: Settings, dsn: str, lake: Integration) -> dict[st
         "written_per_s": stats.achieved_rate,
         "applied_changes": changes,
         "applied_per_s": changes / seconds,
+        "load_average_1m": os.getloadavg()[0],
     }
 
 
