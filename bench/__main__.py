@@ -169,10 +169,11 @@ def main() -> None:
     if sys.argv[1:] == ["ml"]:  # `python -m bench ml`: training, scoring, endpoint, metrics
         ml_bench.print_table(console, ml_bench.run_alone())
         return
-    if sys.argv[1:] == ["console"]:  # `python -m bench console`: page loads at catalog scale
+    if sys.argv[1:2] == ["console"]:  # `python -m bench console [TABLES [SNAPSHOTS]]`: pages
         from bench import console as console_bench
 
-        console_bench.print_table(console, console_bench.run_alone())
+        sizes = [int(arg) for arg in sys.argv[2:4]]
+        console_bench.print_table(console, console_bench.run_alone(*sizes))
         return
     if sys.argv[1:2] == ["governance"]:  # `python -m bench governance [spark]`: policy overhead
         from bench import governance as governance_bench
