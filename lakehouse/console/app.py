@@ -74,7 +74,7 @@ def _install_guard(app: FastAPI, bind_host: str) -> None:
     async def same_origin(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        why = refusal(request.method, request.headers, bind_host)
+        why = refusal(request.method, request.headers, bind_host, request.url.scheme)
         if why is not None:
             response = error_response(request, 403, why, REFUSAL_HINT)
         else:

@@ -7,7 +7,7 @@ Two checks, both before any handler runs:
   name that resolves to 127.0.0.1 gets no page at all;
 * a state-changing request (POST, PUT, PATCH, DELETE) must come from the
   console's own origin: its ``Origin`` (or, without one, its ``Referer``) must
-  be the address the request was sent to. A request with neither is refused,
+  be the address (scheme, host and port) the request was sent to. A request with neither is refused,
   since browsers send ``Origin`` with every POST; scripts use the CLI or library.
 
 When the console is bound to all interfaces (``bind_host = 0.0.0.0``) any host
@@ -29,10 +29,15 @@ def host_name(host_header: str) -> str:
     return urlsplit(f"//{host_header}").hostname or ""
 
 
-def refusal(method: str, headers: Mapping[str, str], bind_host: str) -> str | None:
+def refusal(
+    method: str, headers: Mapping[str, str], bind_host: str, scheme: str = "http"
+) -> str | None:
     """Why this request must be refused, or None when it may go on.
 
-    ``headers`` are the request's, with lower-case names.
+    ``headers`` are the request's, with lower-case names; ``scheme`` is the one
+    the request came in by (``http`` for the console's own server). An origin
+    must match scheme, host and port: ``https://`` on the same host:port is
+    another origin.
     """
     host = headers.get("host", "")
     if bind_host not in ALL_INTERFACES and host_name(host) not in LOOPBACK_NAMES | {bind_host}:
@@ -42,7 +47,8 @@ def refusal(method: str, headers: Mapping[str, str], bind_host: str) -> str | No
     origin = headers.get("origin") or _origin_of(headers.get("referer", ""))
     if not origin or origin == "null":
         return f"A {method.upper()} without an Origin or Referer header was refused."
-    if urlsplit(origin).netloc != host:
+    parts = urlsplit(origin)
+    if parts.netloc != host or parts.scheme.lower() != scheme.lower():
         return f"A {method.upper()} from the page at {origin} was refused: it is another site."
     return None
 

@@ -61,6 +61,8 @@ def test_bound_to_every_interface_any_host_name_reads_but_origins_still_count() 
         ({"referer": f"http://{OWN}/query?x=1"}, True),
         ({"origin": "https://evil.example"}, False),
         ({"origin": "http://127.0.0.1:9999"}, False),  # another local port is another site
+        ({"origin": f"https://{OWN}"}, False),  # another scheme is another origin
+        ({"referer": f"https://{OWN}/query"}, False),
         ({"referer": "https://evil.example/page"}, False),
         ({"origin": "null"}, False),  # sandboxed frames and file:// pages
         ({}, False),
