@@ -9,6 +9,7 @@ its template, which includes ``_chart.html``: the JSON sits in a
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,13 +49,37 @@ def chart_json(figure: go.Figure | dict[str, Any]) -> str:
     """
     if isinstance(figure, dict):
         layout = {**PLAIN_LAYOUT, **figure.get("layout", {})}
-        text = json.dumps({"data": figure.get("data", []), "layout": layout}, default=str)
+        plain = {"data": figure.get("data", []), "layout": layout}
+        text = json.dumps(literal_text(plain), default=str)
     else:
         import plotly.io as pio
 
         given = figure.layout.to_plotly_json()
         figure.update_layout({key: value for key, value in LAYOUT.items() if key not in given})
         figure.update_layout(template=LAYOUT["template"])  # set at construction, so always given
-        text = pio.to_json(figure, validate=False, engine="json")
+        text = pio.to_json(literal_text(figure.to_plotly_json()), validate=False, engine="json")
     # A value such as "</script>" must not end the block it is embedded in.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+# Keys whose strings are the console's own plotly markup (``%{x}<br>...``), not data.
+MARKUP_KEYS = frozenset({"hovertemplate", "texttemplate", "template"})
+
+
+def literal_text(value: Any, key: str = "") -> Any:
+    """``value`` with every string HTML-escaped, so plotly shows it as written.
+
+    plotly.js reads a subset of HTML in its texts (category labels, names,
+    titles, hover text): a value ``<a href=...>x</a>`` from a table would become
+    a live link. Escaped, ``&lt;a ...&gt;`` is drawn as the literal ``<a ...>``.
+    Strings under ``MARKUP_KEYS`` are the console's own and are left as they are.
+    """
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, dict):
+        return {k: v if k in MARKUP_KEYS else literal_text(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [literal_text(item, key) for item in value]
+    if getattr(value, "dtype", None) is not None and value.dtype.kind in "OUS":
+        return [literal_text(item, key) for item in value.tolist()]
+    return value

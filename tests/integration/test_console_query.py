@@ -104,6 +104,15 @@ def test_a_query_shows_its_grid_chart_csv_and_history(
     entry = next(e for e in QueryHistory(stack).entries(50) if e.text == sql)
     assert (entry.engine, entry.rows, entry.ok, entry.as_of) == ("duckdb", 12, True, str(first))
 
+    # Text from the data is drawn literally in the chart, never as plotly's HTML.
+    link = '<a href="https://evil.example">x</a>'
+    _run(browser, f"SELECT '{link}' AS label, 1 AS \"<i>n</i>\" UNION ALL SELECT 'b', 2")
+    wait.until(lambda b: b.find_element(By.ID, "result-chart").get_attribute("data-rendered"))
+    chart = browser.find_element(By.ID, "result-chart")
+    assert not chart.find_elements(By.CSS_SELECTOR, "a, i")
+    ticks = [t.text for t in chart.find_elements(By.CSS_SELECTOR, ".xtick text")]
+    assert link in ticks and "<i>n</i>" in chart.find_element(By.CSS_SELECTOR, ".ytitle").text
+
 
 def test_bad_sql_shows_the_error_and_its_hint(stack: Settings, browser: Any) -> None:
     browser.get(f"{_console(stack)}/query")

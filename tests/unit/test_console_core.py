@@ -114,8 +114,27 @@ def test_chart_json_cannot_end_its_script_block_and_keeps_the_pages_layout() -> 
     text = chart_json(figure)
     assert "<" not in text and ">" not in text
     parsed = json.loads(text)
-    assert parsed["data"][0]["x"] == ["</script><script>alert(1)</script>"]
+    assert parsed["data"][0]["x"] == ["&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"]
     assert parsed["layout"]["height"] == 500 and parsed["layout"]["margin"]["l"] == 50
+
+
+LINK = '<a href="https://evil.example">x</a>'
+ESCAPED = '&lt;a href="https://evil.example"&gt;x&lt;/a&gt;'
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_chart_texts_from_data_are_shown_literally_not_as_plotly_html(plain: bool) -> None:
+    trace = {"type": "bar", "x": [LINK, "a&b"], "y": [1, 2], "name": LINK, "hovertext": [LINK],
+             "hovertemplate": "%{x}<br>%{y}<extra></extra>"}  # fmt: skip
+    layout = {"xaxis": {"title": {"text": LINK}}, "yaxis": {"title": {"text": LINK}}}
+    figure = {"data": [trace], "layout": layout} if plain else go.Figure([trace], layout)
+    parsed = json.loads(chart_json(figure))
+    drawn = parsed["data"][0]
+    assert drawn["x"] == [ESCAPED, "a&amp;b"] and drawn["name"] == ESCAPED
+    assert drawn["hovertext"] == [ESCAPED]
+    assert drawn["hovertemplate"] == "%{x}<br>%{y}<extra></extra>"  # the console's own markup
+    assert parsed["layout"]["xaxis"]["title"]["text"] == ESCAPED
+    assert parsed["layout"]["yaxis"]["title"]["text"] == ESCAPED
 
 
 def test_plotly_js_ships_in_the_wheel() -> None:
