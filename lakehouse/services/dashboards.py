@@ -13,7 +13,7 @@ creates that admin; later starts skip this while the Superset version and the
 credentials are unchanged. Every start then re-imports the "Customer insights"
 dashboard from ``services/dashboards/assets`` (see
 :mod:`lakehouse.services.dashboards_provision`), so a change in the repository
-reaches the dashboard.
+reaches the dashboard; its charts read tables created later without a restart.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ SUPERSET_ENV = ServiceEnv("dashboards", "6.1.0", "Apache Superset")
 SETUP_RECORD = "setup.json"
 # One gunicorn worker (each is ~300-400 MB); threads serve the dashboard's parallel
 # chart requests. Trino queries over the whole lake can take a while on a laptop.
+# No control socket: gunicorn 24+ opens one at ~/.gunicorn/gunicorn.ctl, shared by
+# every stack of the user and left stale by a kill; lakehouse never uses it.
 WORKER_THREADS, REQUEST_TIMEOUT_S = 4, 300
 SETUP_TIMEOUT_S = 900
 
@@ -82,7 +84,7 @@ class DashboardsService(Service):
             str(SUPERSET_ENV.executable(s, "gunicorn")), "--workers", "1",
             "--worker-class", "gthread", "--threads", str(WORKER_THREADS),
             "--timeout", str(REQUEST_TIMEOUT_S), "--bind", f"{s.bind_host}:{s.dashboards_port}",
-            "--access-logfile", "-", "superset.app:create_app()",
+            "--access-logfile", "-", "--no-control-socket", "superset.app:create_app()",
         ]  # fmt: skip
         return ServiceSpec(
             name=self.name,
@@ -123,6 +125,20 @@ class DashboardsService(Service):
         from lakehouse.services.dashboards_provision import provision
 
         provision(self.settings, self.url)
+
+    @property
+    def dashboard_url(self) -> str:
+        """The "Customer insights" dashboard's page."""
+        from lakehouse.services.dashboards_provision import DASHBOARD_SLUG
+
+        return f"{self.url}/superset/dashboard/{DASHBOARD_SLUG}/"
+
+    def sign_in(self) -> str:
+        """The admin's login (the stack's access key and secret key) and the dashboard."""
+        s = self.settings
+        return (
+            f"user {s.access_key}, password {s.secret_key}; Customer insights: {self.dashboard_url}"
+        )
 
     def start_hint(self) -> str:
         return (

@@ -6,11 +6,12 @@ The assets are YAML files in Superset's own export format under
 through Superset's assets import API: objects are matched by their UUIDs and
 overwritten, so importing again updates them and never duplicates them.
 
-Datasets are SQL over the lake's Iceberg tables, run by Trino. A dataset whose
-tables are not in the lake yet (the ML tables before ``lakehouse ml`` has run)
-is imported as an empty query with the same columns, and its charts' titles say
-which table is missing: the dashboard still loads, and the next start (after
-the table exists) restores the real query.
+Datasets are SQL over the lake's Iceberg tables, run by Trino when a chart is
+viewed. A dataset always keeps its real query, whether its tables exist yet or
+not: a chart over a table not in the lake yet (the ML tables before ``lakehouse
+ml train``, ``shop.*`` before the Zero-ETL sync has copied them) shows Trino's
+own error naming the table, and reads it as soon as it exists, with no restart
+(provisioning never bakes a table's absence into the dashboard).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,59 +66,17 @@ def referenced_tables(sql: str) -> set[str]:
     }
 
 
-def empty_query(columns: Iterable[dict[str, Any]]) -> str:
-    """A query with the dataset's columns and no rows (Trino SQL)."""
-    select = ", ".join(
-        f'CAST(NULL AS {column["type"]}) AS "{column["column_name"]}"' for column in columns
-    )
-    return f"SELECT {select} WHERE false"
-
-
-def render_bundle(settings: Settings, lake_tables: set[str]) -> bytes:
-    """The import zip: assets with the stack's Trino filled in and absent tables stood in for."""
+def render_bundle(settings: Settings) -> bytes:
+    """The import zip: the assets with the stack's Trino filled in."""
     assets = load_assets()
-    missing_by_dataset: dict[str, list[str]] = {}
     for path, asset in assets.items():
         if path.startswith("databases/"):
             asset["sqlalchemy_uri"] = trino_uri(settings)
-        elif path.startswith("datasets/"):
-            missing = sorted(referenced_tables(asset["sql"]) - lake_tables)
-            if missing:
-                missing_by_dataset[asset["uuid"]] = missing
-                asset["sql"] = empty_query(asset["columns"])
-    for path, asset in assets.items():
-        absent = missing_by_dataset.get(asset.get("dataset_uuid", ""))
-        if path.startswith("charts/") and absent:
-            verb = "is" if len(absent) == 1 else "are"
-            asset["slice_name"] += f" (no data: {', '.join(absent)} {verb} not in the lake yet)"
-            asset["description"] = absent_tables_note(absent)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path, asset in assets.items():
             bundle.writestr(f"{BUNDLE_ROOT}/{path}", yaml.safe_dump(asset, sort_keys=False))
     return buffer.getvalue()
-
-
-def absent_tables_note(missing: list[str]) -> str:
-    ml = any(name.startswith("ml.") for name in missing)
-    return (
-        f"{', '.join(missing)} did not exist when the dashboard was provisioned. "
-        + ("Train the models (`lakehouse ml train`), then " if ml else "Create it, then ")
-        + "restart the dashboards (`lakehouse up --with dashboards`)."
-    )
-
-
-def lake_tables(settings: Settings) -> set[str]:
-    """``namespace.table`` of every table in the lake's catalog."""
-    from lakehouse.client import Lakehouse
-
-    with Lakehouse(settings) as lake:
-        catalog = lake.catalog
-        return {
-            ".".join(identifier)
-            for namespace in catalog.list_namespaces()
-            for identifier in catalog.list_tables(namespace)
-        }
 
 
 def trino_uri(settings: Settings) -> str:
@@ -135,7 +93,7 @@ def provision(settings: Settings, url: str) -> None:
     """
     client = SupersetClient(url, settings.access_key, settings.secret_key)
     check_trino(client, settings)
-    client.import_assets(render_bundle(settings, lake_tables(settings)))
+    client.import_assets(render_bundle(settings))
 
 
 def check_trino(client: SupersetClient, settings: Settings) -> None:
