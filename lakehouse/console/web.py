@@ -51,6 +51,22 @@ templates.env.globals["nav"] = NAV
 templates.env.globals["with_query"] = with_query
 
 
+def count_text(value: int | None, sign: str = "") -> str:
+    """``1,234`` (with ``sign`` in front), or ``unknown`` when the source does not say."""
+    return "unknown" if value is None else f"{sign}{value:,}"
+
+
+def size_text(value: int | None, sign: str = "") -> str:
+    """``1.0 KiB`` (with ``sign`` in front), or ``unknown`` when the source does not say."""
+    from jinja2.filters import do_filesizeformat
+
+    return "unknown" if value is None else f"{sign}{do_filesizeformat(value, True)}"
+
+
+templates.env.filters["count"] = count_text
+templates.env.filters["size"] = size_text
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:

@@ -154,6 +154,11 @@ class SnapshotChange:
     ``total_records`` is the rows stored in data files after it (delete files not
     applied); ``was_current`` is False for a snapshot no reader saw (the first
     half of a delete-then-append overwrite).
+
+    A count is None when the summary does not say it. Writers that keep the
+    ``total-*`` counts (pyiceberg, Iceberg's Java library) leave out a change of
+    zero, so there a missing count is 0; a summary without totals (DuckDB's)
+    says nothing of what it leaves out, so there it is unknown, never 0.
     """
 
     snapshot_id: int
@@ -161,17 +166,17 @@ class SnapshotChange:
     committed_at: datetime
     operation: str
     was_current: bool
-    added_records: int
-    deleted_records: int
+    added_records: int | None
+    deleted_records: int | None
     total_records: int | None
-    added_data_files: int
-    removed_data_files: int
-    added_delete_files: int
-    removed_delete_files: int
-    added_position_deletes: int
-    added_equality_deletes: int
-    added_bytes: int
-    removed_bytes: int
+    added_data_files: int | None
+    removed_data_files: int | None
+    added_delete_files: int | None
+    removed_delete_files: int | None
+    added_position_deletes: int | None
+    added_equality_deletes: int | None
+    added_bytes: int | None
+    removed_bytes: int | None
 
 
 def snapshot_changes(table: Table) -> list[SnapshotChange]:
@@ -186,8 +191,12 @@ def snapshot_changes(table: Table) -> list[SnapshotChange]:
 def _change(snap: Snapshot, was_current: bool) -> SnapshotChange:
     summary = snap.summary.additional_properties if snap.summary else {}
 
-    def number(key: str) -> int:
-        return int(summary.get(key, 0))
+    keeps_totals = any(key.startswith("total-") for key in summary)
+
+    def number(key: str) -> int | None:
+        if key in summary:
+            return int(summary[key])
+        return 0 if keeps_totals else None
 
     return SnapshotChange(
         snapshot_id=snap.snapshot_id, parent_id=snap.parent_snapshot_id,

@@ -197,3 +197,20 @@ def test_snapshot_change_counts_rows_deleted_by_rewrite_and_by_delete_files() ->
     assert change.added_delete_files == 1 and change.added_equality_deletes == 0
     assert change.total_records == 5 and change.added_bytes == 1024
     assert change.committed_at == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_count_the_summary_does_not_give_is_unknown_not_zero() -> None:
+    from pyiceberg.table.snapshots import Operation, Snapshot, Summary
+
+    from lakehouse.console.web import count_text, size_text
+    from lakehouse.lake.browse import _change
+
+    summary = Summary(Operation.APPEND, **{"added-records": "4"})  # no totals, no sizes
+    snap = Snapshot(**{"snapshot-id": 8, "timestamp-ms": 1_767_225_600_000,
+                       "manifest-list": "s3://w/m.avro", "summary": summary})  # fmt: skip
+    change = _change(snap, was_current=True)
+    assert change.added_records == 4
+    assert change.added_bytes is None and change.deleted_records is None
+    assert change.added_data_files is None and change.total_records is None
+    assert size_text(change.added_bytes, "+") == "unknown" and size_text(1024, "+") == "+1.0 KiB"
+    assert count_text(None) == "unknown" and count_text(1234, "-") == "-1,234"

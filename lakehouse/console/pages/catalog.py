@@ -115,7 +115,7 @@ def timeline_chart(changes: list[browse.SnapshotChange]) -> str:
         "data": [
             {**bars, "name": "rows added", "y": [c.added_records for c in changes],
              "marker": {"color": "#2da44e"}},
-            {**bars, "name": "rows deleted", "y": [-c.deleted_records - c.added_position_deletes for c in changes],
+            {**bars, "name": "rows deleted", "y": [_rows_deleted(c) for c in changes],
              "marker": {"color": "#cf222e"}},
             {"type": "scatter", "mode": "lines+markers", "name": "rows stored", "x": times,
              "y": [c.total_records for c in changes], "yaxis": "y2",
@@ -130,6 +130,13 @@ def timeline_chart(changes: list[browse.SnapshotChange]) -> str:
         },
     }  # fmt: skip
     return chart_json(figure)
+
+
+def _rows_deleted(change: browse.SnapshotChange) -> int | None:
+    """Rows deleted (negative, drawn below the axis); None (a gap) when not known."""
+    if change.deleted_records is None or change.added_position_deletes is None:
+        return None
+    return -change.deleted_records - change.added_position_deletes
 
 
 def _offset(page: int, per_page: int) -> int:
