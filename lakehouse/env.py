@@ -3,7 +3,9 @@
 ``eval "$(lakehouse env)"`` makes aws-cli, boto3, pyarrow, s3fs and pyiceberg
 (``pyiceberg --catalog lake list``), psql and pg_dump talk to the local lake
 unchanged, even in a fresh shell: PATH gains this install's scripts directory
-(``lakehouse``, ``aws``, ``pyiceberg``) and the bundled PostgreSQL's ``bin``.
+(``lakehouse``, ``aws``, ``pyiceberg``) and the bundled PostgreSQL's ``bin``, and
+the ``LAKEHOUSE_*`` settings of the calling shell (a stack on other ports or
+another home) are exported too, so ``lakehouse status`` there finds the same stack.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import shlex
 import sysconfig
 from pathlib import Path
 
-from lakehouse.config import Settings, catalog_properties, config_file_path
+from lakehouse.config import (
+    ENV_PREFIX,
+    PATH_FIELDS,
+    Settings,
+    catalog_properties,
+    config_file_path,
+)
 from lakehouse.errors import ConfigError
 
 
@@ -52,6 +60,27 @@ def home_variables(settings: Settings) -> dict[str, str]:
     return env
 
 
+def settings_variables(settings: Settings) -> dict[str, str]:
+    """Every ``LAKEHOUSE_<FIELD>`` setting variable of this process (ports, keys, runtime...),
+    so that a fresh shell reaches the same stack; a path setting as ``settings`` resolved it.
+
+    LAKEHOUSE_HOME is :func:`home_variables`' (only when that home exists) and
+    LAKEHOUSE_PRINCIPAL is ``lakehouse env --as``'s, so neither is copied here.
+    """
+    fields = Settings.model_fields
+    found = {}
+    for variable, value in os.environ.items():
+        name = variable.lower().removeprefix(ENV_PREFIX.lower())
+        if not variable.upper().startswith(ENV_PREFIX) or name not in fields:
+            continue
+        if name in ("home", "principal"):
+            continue
+        found[ENV_PREFIX + name.upper()] = (
+            str(getattr(settings, name)) if name in PATH_FIELDS else value
+        )
+    return dict(sorted(found.items()))
+
+
 def environment(settings: Settings, principal: str | None = None) -> dict[str, str]:
     """Variable name to value, in a stable order.
 
@@ -63,6 +92,7 @@ def environment(settings: Settings, principal: str | None = None) -> dict[str, s
     """
     env = {
         **home_variables(settings),
+        **settings_variables(settings),
         **({"LAKEHOUSE_PRINCIPAL": principal} if principal else {}),
         "PATH": search_path(),
         "AWS_ENDPOINT_URL": settings.s3_endpoint,
