@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from lakehouse.console.web import render
+from lakehouse.console.web import hint_for, render, settings_of
 from lakehouse.errors import (
     LakehouseError,
     ModelNotFoundError,
@@ -57,7 +57,8 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(LakehouseError)
     async def lakehouse_error(request: Request, exc: LakehouseError) -> Response:
-        return error_response(request, status_for(exc), exc.message, exc.hint)
+        hint = hint_for(settings_of(request), exc)
+        return error_response(request, status_for(exc), exc.message, hint)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -67,6 +67,87 @@ templates.env.filters["count"] = count_text
 templates.env.filters["size"] = size_text
 
 
+def command(settings: Settings, args: str) -> str:
+    """``lakehouse ARGS`` as a user types it to reach this console's lake house.
+
+    ``--home H`` is included unless H is the home a plain ``lakehouse`` run in
+    the project would find (the config file's ``home``, else the project's
+    ``.lakehouse``); under the docker runtime the home is the container's, so it
+    is not named.
+    """
+    import shlex
+
+    if settings.runtime == "docker":
+        return f"lakehouse {args}"
+    if settings.home_dir == _plain_home():
+        return f"lakehouse {args}"
+    return f"lakehouse --home {shlex.quote(str(settings.home_dir))} {args}"
+
+
+def _plain_home() -> Path | None:
+    from lakehouse.config import read_config_file
+    from lakehouse.errors import LakehouseError
+    from lakehouse.home import find_project
+
+    try:
+        configured = read_config_file().get("home")
+    except LakehouseError:  # a broken config file: name the home, to be safe
+        return None
+    if configured:
+        return Path(str(configured)).expanduser().absolute()
+    return find_project().default_home
+
+
+def start_command(settings: Settings, service: str | None = None, optional: bool = False) -> str:
+    """The command that starts ``service`` (the whole lake when None): every start
+    command the console shows comes from here (``--with`` for an optional service)."""
+    up = "up --runtime docker" if settings.runtime == "docker" else "up"
+    if service is None:
+        return command(settings, up)
+    return command(settings, f"{up} {'--with' if optional else '--services'} {service}")
+
+
+def hint_for(settings: Settings, error: Any) -> str | None:
+    """``error``'s hint, with the commands it names for this console's home.
+
+    A service that is not answering gets the exact start command (the library's
+    own hint cannot know which home the console serves).
+    """
+    from lakehouse.errors import ServiceUnavailableError
+
+    if isinstance(error, ServiceUnavailableError):
+        name = error.service
+        return (f"Start it with `{start_command(settings, name, _is_optional(settings, name))}` "
+                f"(see `{command(settings, 'status')}`, and `{command(settings, 'logs ' + name)}` "
+                "for why it stopped), then try again.")  # fmt: skip
+    hint: str | None = getattr(error, "hint", None)
+    return hint
+
+
+def _is_optional(settings: Settings, service: str) -> bool:
+    from lakehouse.services import all_services
+
+    return any(svc.name == service and svc.optional for svc in all_services(settings))
+
+
+def _page_hint(request: Request, error: Any) -> str | None:
+    return hint_for(settings_of(request), error)
+
+
+def _page_start_command(request: Request, service: str | None = None) -> str:
+    settings = settings_of(request)
+    return start_command(settings, service, _is_optional(settings, service or ""))
+
+
+def _page_command(request: Request, args: str) -> str:
+    return command(settings_of(request), args)
+
+
+templates.env.globals["hint_for"] = _page_hint
+templates.env.globals["start_command"] = _page_start_command
+templates.env.globals["command"] = _page_command
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:

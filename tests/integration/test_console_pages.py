@@ -277,8 +277,10 @@ def test_a_stopped_service_shows_as_down_with_the_command_that_starts_it(
     assert row.find_element(By.CSS_SELECTOR, "code.start").text == (
         f"lakehouse --home {settings.home_dir} up --services s3"
     )
-    assert "lakehouse logs s3" in row.text
+    assert f"lakehouse --home {settings.home_dir} logs s3" in row.text
     # Pages that need the lake say which service is down, with a hint; no traceback.
     status, body = fetch(console_url(settings, "/catalog"))
     assert status == 503 and "catalog service" in body and "Hint:" in body
+    # The same start command as the Overview's, with this home.
+    assert f"lakehouse --home {settings.home_dir} up --services catalog" in body
     assert "Traceback" not in body

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import plotly.graph_objects as go
 import pyarrow as pa
@@ -214,3 +216,30 @@ def test_a_count_the_summary_does_not_give_is_unknown_not_zero() -> None:
     assert change.added_data_files is None and change.total_records is None
     assert size_text(change.added_bytes, "+") == "unknown" and size_text(1024, "+") == "+1.0 KiB"
     assert count_text(None) == "unknown" and count_text(1234, "-") == "-1,234"
+
+
+def test_every_start_command_names_the_home_unless_a_plain_lakehouse_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.config import Settings
+    from lakehouse.console.web import command, hint_for, start_command
+    from lakehouse.errors import ServiceUnavailableError
+
+    for name in list(os.environ):
+        if name.startswith("LAKEHOUSE_"):
+            monkeypatch.delenv(name)
+    project = tmp_path / "project"
+    (project / ".lakehouse").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    plain = Settings()
+    assert start_command(plain) == "lakehouse up"
+    assert start_command(plain, "jupyter", optional=True) == "lakehouse up --with jupyter"
+    other = Settings(home=tmp_path / "other home")
+    flag = f"--home '{tmp_path / 'other home'}'"
+    assert start_command(other, "catalog") == f"lakehouse {flag} up --services catalog"
+    assert command(other, "logs s3") == f"lakehouse {flag} logs s3"
+    down = ServiceUnavailableError("catalog", "http://127.0.0.1:1", "listing tables", "refused")
+    hint = hint_for(other, down) or ""
+    assert f"`lakehouse {flag} up --services catalog`" in hint
+    assert f"`lakehouse {flag} logs catalog`" in hint
+    assert hint_for(other, ConfigError("bad", hint="Fix it.")) == "Fix it."

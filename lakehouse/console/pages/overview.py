@@ -7,14 +7,13 @@ for each service that is not running the exact command that starts it.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from lakehouse.config import Settings
-from lakehouse.console.web import render, settings_of
+from lakehouse.console.web import render, settings_of, start_command
 from lakehouse.runtimes import ServiceStatus, get_runtime
 
 router = APIRouter()
@@ -77,17 +76,6 @@ def stack_status(settings: Settings) -> tuple[list[ServiceStatus], str | None]:
             probed.append(ServiceStatus(svc.name, svc.spec().url, health.ok, None, None,
                                         health.detail, started=False))  # fmt: skip
         return probed, exc.message
-
-
-def start_command(settings: Settings, service: str, optional: bool) -> str:
-    """The command that starts ``service`` of this home (``--with`` for optional ones).
-
-    Under the docker runtime the home is the container's, so it is not named.
-    """
-    flag = "--with" if optional else "--services"
-    if settings.runtime == "docker":
-        return f"lakehouse up --runtime docker {flag} {service}"
-    return f"lakehouse --home {shlex.quote(str(settings.home_dir))} up {flag} {service}"
 
 
 def _row(settings: Settings, status: ServiceStatus, optional: bool) -> ServiceRow:

@@ -23,7 +23,7 @@ from lakehouse.console import query_results
 from lakehouse.console.chart_choice import choose_chart
 from lakehouse.console.charts import chart_json
 from lakehouse.console.failures import status_for
-from lakehouse.console.web import lake_lock, lake_of, render, settings_of
+from lakehouse.console.web import lake_lock, lake_of, render, settings_of, start_command
 from lakehouse.engines.base import ENGINE_NAMES
 from lakehouse.engines.history import QueryHistory, run_recorded
 from lakehouse.errors import ConfigError, LakehouseError
@@ -58,9 +58,9 @@ def engine_choices(settings: Settings) -> list[EngineChoice]:
                    if (why := not_answering(settings, svc)) is not None]  # fmt: skip
         down = ""
         if reasons:
-            down = f"{'; '.join(reasons)}. Start it with `lakehouse up --services {name}`."
+            down = f"{'; '.join(reasons)}. Start it with `{start_command(settings, name)}`."
             if name == "duckdb":
-                down = f"{'; '.join(reasons)}. Start the lake with `lakehouse up`."
+                down = f"{'; '.join(reasons)}. Start the lake with `{start_command(settings)}`."
         choices.append(EngineChoice(name, down))
     return choices
 
