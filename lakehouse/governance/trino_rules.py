@@ -380,11 +380,15 @@ def ensure_current(settings: Settings, reads: Sequence[str] | None = None) -> bo
     return True
 
 
-def governed_trino_configured(settings: Settings) -> bool:
-    """Whether this home's Trino was prepared with the rules file (it may be running)."""
+def governed_trino_running(settings: Settings) -> bool:
+    """Whether this home's Trino runs on the rules file (then a change waits for it)."""
+    from lakehouse.runtimes.local import LocalRuntime
     from lakehouse.services.trino import TrinoNode
 
-    return (TrinoNode(settings).node_dir / "etc" / "access-control.properties").is_file()
+    node = TrinoNode(settings)
+    if not (node.node_dir / "etc" / "access-control.properties").is_file():
+        return False
+    return LocalRuntime(settings).pid(node.name) is not None
 
 
 def policy_changed(settings: Settings, policy: Policy) -> None:
@@ -392,7 +396,7 @@ def policy_changed(settings: Settings, policy: Policy) -> None:
     return once Trino applies them (a revocation is in force when ``revoke`` returns)."""
     if settings.governance_enabled:
         write_rules(settings)
-        if governed_trino_configured(settings):
+        if governed_trino_running(settings):
             time.sleep(IN_FORCE_SECONDS)
 
 
