@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -43,12 +43,27 @@ def with_query(request: Request, **changes: object) -> str:
         else:
             params[key] = str(value)
     query = urlencode(params)
-    return f"{request.url.path}?{query}" if query else request.url.path
+    path = raw_path(request)
+    return f"{path}?{query}" if query else path
+
+
+def raw_path(request: Request) -> str:
+    """The path as sent, still percent-encoded: a name holding ``/`` stays one
+    segment (``%2F``), as the page's own links have it (``url.path`` is decoded)."""
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    return raw.decode("latin-1")
+
+
+def path_segment(name: object) -> str:
+    """``name`` as one URL path segment: every reserved character, ``/`` too, escaped."""
+    return quote(str(name), safe="")
 
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["nav"] = NAV
 templates.env.globals["with_query"] = with_query
+templates.env.filters["segment"] = path_segment
+templates.env.globals["raw_path"] = raw_path
 
 
 def count_text(value: int | None, sign: str = "") -> str:

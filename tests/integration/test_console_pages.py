@@ -220,6 +220,12 @@ def test_unknown_table_gives_a_404_page_that_leads_back(
     assert browser.current_url == console_url(stack, "/catalog")
     status, body = fetch(console_url(stack, "/no/such/page"))
     assert status == 404 and "Back to the Overview" in body
+    # A name holding "/" (DuckDB writes one) is one path segment in links and routes.
+    lake.duckdb(namespace).execute('CREATE TABLE "a/b c" AS SELECT 1 AS id')
+    _, listing = fetch(console_url(stack, f"/catalog/{namespace}"))
+    assert f'href="/catalog/{namespace}/a%2Fb%20c"' in listing
+    status, body = fetch(console_url(stack, f"/catalog/{namespace}/a%2Fb%20c"))
+    assert status == 200 and 'id="schema"' in body, body[:2000]
     status, body = fetch(f"{url.rsplit('/', 1)[0]}/known?snapshot=123")
     assert status == 404 and "has no snapshot 123" in body
     status, body = fetch(f"{url.rsplit('/', 1)[0]}/known?snapshot=abc")

@@ -243,3 +243,15 @@ def test_every_start_command_names_the_home_unless_a_plain_lakehouse_finds_it(
     assert f"`lakehouse {flag} up --services catalog`" in hint
     assert f"`lakehouse {flag} logs catalog`" in hint
     assert hint_for(other, ConfigError("bad", hint="Fix it.")) == "Fix it."
+
+
+def test_catalog_names_are_one_path_segment_each_whatever_they_hold() -> None:
+    from lakehouse.console.pages.catalog import path_names
+    from lakehouse.console.web import path_segment
+
+    names = ["brk", "a/b", "x y?#%", "ünï"]
+    for namespace, table in zip(names, reversed(names), strict=True):
+        path = f"/catalog/{path_segment(namespace)}/{path_segment(table)}"
+        assert path.count("/") == 3
+        assert path_names(path) == [namespace, table]
+    assert path_names("/catalog/brk/") == ["brk"] and path_names("/catalog/") == []

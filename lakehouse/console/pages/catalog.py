@@ -10,13 +10,14 @@ at the current snapshot or at any earlier one (``?snapshot=ID``).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lakehouse.console.cells import grid
 from lakehouse.console.charts import chart_json
-from lakehouse.console.web import lake_of, render, settings_of
+from lakehouse.console.web import lake_of, raw_path, render, settings_of
 from lakehouse.lake import browse
 from lakehouse.outages import reported_outages
 
@@ -45,11 +46,34 @@ def namespaces(request: Request, page: int = PageNumber) -> HTMLResponse:
     return render(request, "catalog_namespaces.html", context)
 
 
-@router.get("/catalog/{namespace}", response_class=HTMLResponse)
-def tables(
-    request: Request, namespace: str, page: int = PageNumber,
+@router.get("/catalog/{names:path}", response_class=HTMLResponse)
+def namespace_or_table(
+    request: Request, names: str, page: int = PageNumber,
     q: str = Query("", max_length=200, description="only names containing this"),
+    snapshot: int | None = Query(None, description="snapshot id to show (default: current)"),
+    history_page: int = PageNumber, files_page: int = PageNumber,
 ) -> HTMLResponse:  # fmt: skip
+    """``/catalog/NAMESPACE`` (its tables) or ``/catalog/NAMESPACE/TABLE`` (one table).
+
+    Each name is one percent-encoded path segment (a ``/`` in it is ``%2F``). The
+    segments are split from the raw path: the server decodes ``%2F`` to ``/``
+    before routing, so a decoded path could not tell ``a/b`` from two names.
+    """
+    segments = path_names(raw_path(request))
+    if len(segments) == 1:
+        return tables(request, segments[0], page, q)
+    if len(segments) == 2:
+        return table_page(request, segments[0], segments[1], snapshot, history_page, files_page)
+    raise HTTPException(404, "A catalog address is /catalog/NAMESPACE or /catalog/NAMESPACE/TABLE.")
+
+
+def path_names(path: str) -> list[str]:
+    """The names after ``/catalog/`` in a raw (still percent-encoded) path."""
+    rest = path.removeprefix("/catalog/").rstrip("/")
+    return [unquote(segment) for segment in rest.split("/")] if rest else []
+
+
+def tables(request: Request, namespace: str, page: int, q: str) -> HTMLResponse:
     """The namespace's tables, by name, a page at a time (``q`` filters by name)."""
     lake = lake_of(request)
     with reported_outages(settings_of(request), f"listing tables of {namespace}", ("catalog",)):
@@ -59,12 +83,8 @@ def tables(
     return render(request, "catalog_tables.html", context)
 
 
-@router.get("/catalog/{namespace}/{table}", response_class=HTMLResponse)
-def table_page(
-    request: Request, namespace: str, table: str,
-    snapshot: int | None = Query(None, description="snapshot id to show (default: current)"),
-    history_page: int = PageNumber, files_page: int = PageNumber,
-) -> HTMLResponse:  # fmt: skip
+def table_page(request: Request, namespace: str, table: str, snapshot: int | None,
+               history_page: int, files_page: int) -> HTMLResponse:  # fmt: skip
     """One table: schema, partitioning, properties, snapshots, files and a sample."""
     name = f"{namespace}.{table}"
     lake = lake_of(request)
