@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from lakehouse.console import cells
 from lakehouse.console.chart_choice import ChartChoice, choose_chart
 from lakehouse.errors import LakehouseError
 
@@ -80,10 +81,9 @@ class ResultStore:
 
 
 def grid(table: pa.Table) -> tuple[list[str], list[list[str]]]:
-    """The column names and the first GRID_ROWS rows as text (``lakehouse query``'s)."""
-    from lakehouse.engines import output
-
-    return table.column_names, output.table_rows(table.slice(0, GRID_ROWS))
+    """The column names and the first GRID_ROWS rows as text (``lakehouse query``'s,
+    through the console's one cell formatter, ``cells.grid``)."""
+    return cells.grid(table.slice(0, GRID_ROWS))
 
 
 def chart_figure(table: pa.Table, choice: ChartChoice | None = None) -> go.Figure | None:

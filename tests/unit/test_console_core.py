@@ -22,7 +22,7 @@ from pyiceberg.types import (
     StructType,
 )
 
-from lakehouse.console.cells import format_cell, grid
+from lakehouse.console.cells import grid, shortened
 from lakehouse.console.charts import chart_json, plotly_js_path
 from lakehouse.console.failures import status_for
 from lakehouse.console.guard import host_name, refusal
@@ -91,18 +91,29 @@ def test_error_statuses_by_kind() -> None:
 
 
 def test_cells_are_exact_and_say_when_shortened() -> None:
-    assert format_cell(None) == "NULL"
-    assert format_cell("") == ""
-    assert format_cell(b"\x00\xff") == "0x00ff"
-    assert format_cell(Decimal("12.50")) == "12.50"
-    assert format_cell(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05+00:00"
-    assert format_cell({"city": "Oslo", "at": datetime(2026, 1, 1)}) == (
-        '{"city": "Oslo", "at": "2026-01-01T00:00:00"}'
-    )
     long = "x" * 250
-    shown = format_cell(long)
+    shown = shortened(long)
     assert shown.startswith("x" * 200) and shown.endswith("… (250 characters)")
-    assert format_cell("x" * 200) == "x" * 200
+    assert shortened("x" * 200) == "x" * 200
+    table = pa.table({"text": [long, ""], "amount": pa.array([Decimal("12.50"), None])})
+    assert grid(table)[1] == [[shown, "12.50"], ["", "NULL"]]
+
+
+def test_the_catalog_sample_and_the_query_grid_show_values_as_lakehouse_query_does() -> None:
+    from lakehouse.console.query_results import grid as query_grid
+    from lakehouse.engines.output import table_rows
+
+    table = pa.table({
+        "m": pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int64())),
+        "b": pa.array([b"\x00\xff"], pa.binary()),
+        "s": pa.array([{"city": "Oslo", "at": datetime(2026, 1, 1)}],
+                      pa.struct([("city", pa.string()), ("at", pa.timestamp("us"))])),
+        "at": pa.array([datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)], pa.timestamp("us", "UTC")),
+    })  # fmt: skip
+    expected = [["MAP {'k': 1}", "\\x00\\xff", "{'city': 'Oslo', 'at': '2026-01-01 00:00:00'}",
+                 "2026-01-02 03:04:05+00:00"]]  # fmt: skip
+    assert grid(table)[1] == expected == table_rows(table)
+    assert query_grid(table)[1] == expected
 
 
 def test_grid_keeps_columns_of_the_same_name() -> None:
