@@ -19,6 +19,7 @@ from lakehouse.engines.duckdb_extensions import (
     extension_path,
     quote,
 )
+from lakehouse.engines.missing_files import missing_file_error
 from lakehouse.engines.results import conform
 from lakehouse.errors import QueryError
 
@@ -93,6 +94,8 @@ class DuckDBEngine:
                 return pa.table({})
             return conform(relation.to_arrow_table())
         except duckdb.Error as exc:
+            if (missing := missing_file_error(ENGINE, query, str(exc))) is not None:
+                raise missing from exc
             raise QueryError(ENGINE, query, str(exc).strip(), hint=self._hint(exc)) from exc
 
     @staticmethod

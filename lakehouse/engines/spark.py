@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from lakehouse.config import Settings
 from lakehouse.engines.limits import check_result_size
+from lakehouse.engines.missing_files import missing_file_error
 from lakehouse.engines.results import conform
 from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.services.catalog import DEFAULT_NAMESPACE
@@ -86,6 +87,8 @@ class SparkEngine:
         if any(sign in str(exc) for sign in TOO_LARGE):
             return QueryError(ENGINE, query, "the result is too large for the Spark driver to return",
                               hint=TOO_LARGE_HINT)  # fmt: skip
+        if (missing := missing_file_error(ENGINE, query, _first_line(exc))) is not None:
+            return missing
         return QueryError(ENGINE, query, _first_line(exc), hint=_hint(exc))
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from trino.dbapi import Connection, Cursor
 
 from lakehouse.config import Settings
 from lakehouse.engines.limits import check_result_size
+from lakehouse.engines.missing_files import missing_file_error
 from lakehouse.engines.trino_arrow import arrow_schema
 from lakehouse.engines.trino_results import ENCODING, record_batches
 from lakehouse.errors import AccessDeniedError, QueryError
@@ -115,6 +116,8 @@ class TrinoEngine:
                 ENGINE, query, f"{exc.error_name}: {exc.message}", hint=self._hint(exc)
             ) from exc
         except (trino.exceptions.TrinoQueryError, trino.exceptions.TrinoExternalError) as exc:
+            if (missing := missing_file_error(ENGINE, query, exc.message)) is not None:
+                raise missing from exc
             raise QueryError(ENGINE, query, f"{exc.error_name}: {exc.message}",
                              hint="`lakehouse status` and `lakehouse logs trino` show the nodes.") from exc  # fmt: skip
         except (ValueError, zstandard.ZstdError, lz4.block.LZ4BlockError) as exc:

@@ -9,6 +9,7 @@ manifest list. Only :func:`sample_rows` reads data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -328,6 +329,49 @@ def sample_rows(table: Table, snapshot: Snapshot | None, limit: int = 20) -> pa.
     """
     if snapshot is None:
         return table.schema().as_arrow().empty_table()
+    try:
+        return _read_sample(table, snapshot, limit)
+    except OSError as exc:
+        missing = _missing_address(exc)
+        if missing is None:
+            raise
+        raise DataFileMissingError(table_name(table), missing) from exc
+
+
+class DataFileMissingError(LakehouseError):
+    """A data file the table's metadata lists is not in S3 (deleted outside lakehouse)."""
+
+    def __init__(self, table: str, address: str) -> None:
+        from lakehouse.engines.missing_files import MISSING_FILE_HINT, missing_file_reason
+
+        self.table = table
+        self.address = address
+        reason = missing_file_reason(address, table)
+        super().__init__(reason[0].upper() + reason[1:] + ".",
+                         hint=MISSING_FILE_HINT.replace("TABLE", table))  # fmt: skip
+
+
+def table_name(table: Table) -> str:
+    """``ns.table`` of a loaded table."""
+    return ".".join(table.name())
+
+
+def _missing_address(exc: OSError) -> str | None:
+    """The address of the missing file ``exc`` is about, or None if it is another error."""
+    from lakehouse.engines.missing_files import missing_file
+
+    text = str(exc)
+    if not isinstance(exc, FileNotFoundError) and "NO_SUCH_KEY" not in text:
+        return missing_file(text)
+    # pyarrow names the file without its scheme: 'warehouse/ns/t/data/f.parquet'.
+    found = re.search(r"(?:s3a?://)?[\w.%/=-]+\.(?:parquet|avro|orc)\b", text)
+    if found is None:
+        return None
+    address = found.group(0)
+    return address if "://" in address else f"s3://{address.lstrip('/')}"
+
+
+def _read_sample(table: Table, snapshot: Snapshot, limit: int) -> pa.Table:
     scan = table.scan(snapshot_id=snapshot.snapshot_id, limit=limit)
     manifests = snapshot.manifests(table.io)
     if not any(m.content == ManifestContent.DELETES and _live_count(table, m) for m in manifests):

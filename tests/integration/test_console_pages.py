@@ -232,6 +232,29 @@ def test_unknown_table_gives_a_404_page_that_leads_back(
     assert status == 400 and "snapshot" in body and "Traceback" not in body
 
 
+def test_a_data_file_deleted_outside_lakehouse_is_named_with_a_hint(
+    stack: Settings, lake: Lakehouse, namespace: str
+) -> None:
+    from lakehouse.errors import QueryError
+
+    name = f"{namespace}.gone"
+    lake.ingest(pa.table({"id": [1]}), name)
+    lake.ingest(pa.table({"id": [2]}), name)
+    table = lake.table(name)
+    lost_path = sorted(task.file.file_path for task in table.scan().plan_files())[-1]
+    table.io.delete(lost_path)  # as `aws s3 rm` would, behind the catalog's back
+    status, body = fetch(console_url(stack, f"/catalog/{namespace}/gone"))
+    assert status == 200, body[:3000]  # the metadata still shows
+    assert 'id="schema"' in body and 'id="snapshots"' in body and 'id="properties"' in body
+    error = body.split('id="sample-error"')[1].split("</section>")[0]
+    assert f"{lost_path} of table {name} is missing from S3" in error and "Hint:" in error
+    assert "missing from S3</span>" in body.split('id="data-files"')[1]
+    with pytest.raises(QueryError) as raised:
+        lake.sql(f"SELECT * FROM {name}")
+    assert lost_path in raised.value.message and name in raised.value.message
+    assert raised.value.hint and "lakehouse history" in raised.value.hint
+
+
 def test_http_checks_static_files_and_a_foreign_site_refused(stack: Settings) -> None:
     status, body = fetch(console_url(stack, "/healthz"))
     assert (status, body) == (200, "ok")

@@ -266,3 +266,31 @@ def test_catalog_names_are_one_path_segment_each_whatever_they_hold() -> None:
         assert path.count("/") == 3
         assert path_names(path) == [namespace, table]
     assert path_names("/catalog/brk/") == ["brk"] and path_names("/catalog/") == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "HTTP Error: HTTP GET error on 'http://127.0.0.1:9000/warehouse/shop/orders/data/"
+        "00000-0-a1.parquet' (HTTP 404) NoSuchKey",
+        "ICEBERG_CANNOT_OPEN_SPLIT: Error opening Iceberg split s3://warehouse/shop/orders/data/"
+        "00000-0-a1.parquet (offset=4, length=9): NoSuchKey: The specified key does not exist.",
+        "java.io.FileNotFoundException: File does not exist: s3a://warehouse/shop/orders/data/"
+        "00000-0-a1.parquet",
+    ],
+)
+def test_a_missing_data_file_is_named_with_its_table_whatever_the_engine(message: str) -> None:
+    from lakehouse.engines.missing_files import missing_file, missing_file_error
+
+    address = missing_file(message)
+    assert address is not None and address.endswith("warehouse/shop/orders/data/00000-0-a1.parquet")
+    error = missing_file_error("duckdb", "SELECT 1", message)
+    assert error is not None and "of table shop.orders is missing from S3" in error.message
+    assert error.hint and "lakehouse history" in error.hint
+
+
+def test_other_errors_are_not_taken_for_a_missing_file() -> None:
+    from lakehouse.engines.missing_files import missing_file
+
+    assert missing_file("Catalog Error: Table with name nope does not exist!") is None
+    assert missing_file("HTTP 404 for http://127.0.0.1:8181/v1/namespaces/x/tables/y") is None

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from lakehouse.console.cells import grid
 from lakehouse.console.charts import chart_json
 from lakehouse.console.web import lake_of, raw_path, render, settings_of
+from lakehouse.errors import LakehouseError
 from lakehouse.lake import browse
 from lakehouse.outages import reported_outages
 
@@ -100,7 +101,11 @@ def _table_context(table: Table, chosen: Any, history_page: int, files_page: int
     changes = browse.snapshot_changes(table)
     newest_first = list(reversed(changes))
     files = browse.data_files(table, chosen, _offset(files_page, FILES_PER_PAGE), FILES_PER_PAGE)
-    columns, rows = grid(browse.sample_rows(table, chosen, SAMPLE_ROWS))
+    sample_error: LakehouseError | None = None
+    try:
+        columns, rows = grid(browse.sample_rows(table, chosen, SAMPLE_ROWS))
+    except LakehouseError as exc:  # the metadata still shows; the sample says why not
+        columns, rows, sample_error = [], [], exc
     current = table.current_snapshot()
     name = ".".join(table.name())
     return {
@@ -117,6 +122,7 @@ def _table_context(table: Table, chosen: Any, history_page: int, files_page: int
         "travel_points": [c for c in newest_first if c.was_current],
         "snapshot_count": len(changes), "files": files,
         "sample_columns": columns, "sample_rows": rows, "sample_limit": SAMPLE_ROWS,
+        "sample_error": sample_error, "missing_file": getattr(sample_error, "address", None),
         "chart": timeline_chart(changes) if changes else None,
     }  # fmt: skip
 
