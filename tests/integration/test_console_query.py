@@ -114,7 +114,9 @@ def test_a_query_shows_its_grid_chart_csv_and_history(
     assert link in ticks and "<i>n</i>" in chart.find_element(By.CSS_SELECTOR, ".ytitle").text
 
 
-def test_bad_sql_shows_the_error_and_its_hint(stack: Settings, browser: Any) -> None:
+def test_bad_sql_shows_the_error_and_its_hint(
+    stack: Settings, browser: Any, lake: Lakehouse, namespace: str
+) -> None:
     browser.get(f"{_console(stack)}/query")
     bad = f"SELEC day FROM shop.orders_{uuid.uuid4().hex[:8]}"  # the history is shared
     _run(browser, bad)
@@ -133,3 +135,23 @@ def test_bad_sql_shows_the_error_and_its_hint(stack: Settings, browser: Any) -> 
     entry = next(e for e in QueryHistory(stack).entries(50) if e.text == bad)
     assert (entry.ok, entry.rows) == (False, None)
     assert entry.hint == hint.removeprefix("Hint: ")
+
+    # A statement says what ran; a destructive one asks first, and runs only when confirmed.
+    _run(browser, f"CREATE TABLE {namespace}.scratch (id INTEGER)")
+    summary = _wait(browser).until(ec.presence_of_element_located((By.ID, "result-summary")))
+    assert summary.text.startswith("Statement ran: table created in "), summary.text
+    _run(browser, f"INSERT INTO {namespace}.scratch VALUES (1), (2)")
+    summary = _wait(browser).until(ec.presence_of_element_located((By.ID, "result-summary")))
+    # DuckDB reports no count for an insert into an Iceberg table: then it only says it ran.
+    assert summary.text.startswith(("Statement ran: 2 rows inserted in ", "Statement ran in "))
+    _run(browser, f"DROP TABLE {namespace}.scratch")
+    box = _wait(browser).until(ec.presence_of_element_located((By.ID, "confirm")))
+    assert f"DROP TABLE {namespace}.scratch" in box.text and not browser.find_elements(
+        By.ID, "result"
+    )
+    assert lake.sql(f"SELECT count(*) AS n FROM {namespace}.scratch").column(0)[0].as_py() == 2
+    screenshot(browser, "console_query_confirm")
+    browser.find_element(By.ID, "confirm-run").click()
+    summary = _wait(browser).until(ec.presence_of_element_located((By.ID, "result-summary")))
+    assert summary.text.startswith("Statement ran: table dropped in "), summary.text
+    assert f"{namespace}.scratch" not in [".".join(t) for t in lake.catalog.list_tables(namespace)]

@@ -294,3 +294,34 @@ def test_other_errors_are_not_taken_for_a_missing_file() -> None:
 
     assert missing_file("Catalog Error: Table with name nope does not exist!") is None
     assert missing_file("HTTP 404 for http://127.0.0.1:8181/v1/namespaces/x/tables/y") is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "destructive"),
+    [("DROP TABLE a.b", True), ("  delete from a.b", True), ("/* x */ TRUNCATE a.b", True),
+     ("ALTER TABLE a.b ADD COLUMN c INT", True), ("update a.b set c = 1", True),
+     ("CREATE OR REPLACE TABLE a.b AS SELECT 1", True), ("INSERT OVERWRITE a.b SELECT 1", True),
+     ("-- DROP\nSELECT 1", False), ("CREATE TABLE a.b (id INT)", False),
+     ("INSERT INTO a.b VALUES (1)", False), ("SELECT 'drop'", False)],
+)  # fmt: skip
+def test_destructive_statements_are_told_apart(sql: str, destructive: bool) -> None:
+    from lakehouse.console.statements import is_destructive
+
+    assert is_destructive(sql) is destructive
+
+
+def test_a_statement_says_what_it_did_as_the_engine_reports_it() -> None:
+    from lakehouse.console.statements import is_query, outcome
+
+    assert outcome("CREATE TABLE a.b (id INT)", pa.table({})) == "table created"
+    assert outcome("INSERT INTO a.b VALUES (1), (2)", pa.table({"Count": [2]})) == "2 rows inserted"
+    assert outcome("DELETE FROM a.b", pa.table({"rows": [1]})) == "1 row deleted"
+    assert outcome("CREATE TABLE a.b AS SELECT 1", pa.table({"Count": [1]})) == (
+        "table created with 1 row"
+    )
+    assert outcome("DROP TABLE a.b", pa.table({})) == "table dropped"
+    assert outcome("SET x = 1", pa.table({})) == ""
+    assert outcome("CALL p()", pa.table({"Count": ["x"]})) == ""
+    assert is_query("WITH a AS (SELECT 1) SELECT * FROM a") and not is_query(
+        "INSERT INTO a.b SELECT 1"
+    )

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from lakehouse.config import Settings
-from lakehouse.console import query_results
+from lakehouse.console import query_results, statements
 from lakehouse.console.chart_choice import choose_chart
 from lakehouse.console.charts import chart_json
 from lakehouse.console.failures import status_for
@@ -92,9 +92,15 @@ def editor(request: Request, sql: str = "", engine: str = "duckdb", as_of: str =
 
 @router.post("/query", response_class=HTMLResponse)
 def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb"),
-        as_of: str = Form(""), native: bool = Form(False)) -> HTMLResponse:  # fmt: skip
+        as_of: str = Form(""), native: bool = Form(False),
+        confirmed: bool = Form(False)) -> HTMLResponse:  # fmt: skip
     """Run ``sql`` on ``engine`` (as of a snapshot or time, or in the engine's own
-    dialect); the page with its result, or its error and hint."""
+    dialect); the page with its result, or its error and hint.
+
+    A destructive statement (DROP, DELETE, TRUNCATE, ALTER, UPDATE ...) runs only
+    with ``confirmed``, which only the page's confirmation form carries: the
+    editor's Run (and a history entry put back into it) asks first.
+    """
     ask = Ask(sql, engine, as_of.strip(), native)
     if not sql.strip():
         error = ConfigError("No SQL was given.", hint="Write a query in the editor, then Run.")
@@ -102,6 +108,8 @@ def run(request: Request, sql: str = Form(""), engine: str = Form("duckdb"),
     if engine not in ENGINE_NAMES:
         error = ConfigError(f"Unknown engine {engine!r}.", hint=f"Use {', '.join(ENGINE_NAMES)}.")
         return _page(request, replace(ask, engine="duckdb"), error=error)
+    if statements.is_destructive(sql) and not confirmed:
+        return _page(request, ask, confirm=True)
     started = time.monotonic()
     try:
         table = _run(request, ask)
@@ -148,6 +156,12 @@ def _reset_duckdb(lake: Any) -> None:
 
 def _result_context(request: Request, ask: Ask, table: pa.Table,
                     seconds: float) -> dict[str, Any]:  # fmt: skip
+    if not statements.is_query(ask.sql):
+        shown = table.num_columns > 0 and statements.reported_count(table) is None
+        columns, rows = query_results.grid(table) if shown else ([], [])
+        return {"statement": statements.outcome(ask.sql, table), "seconds": seconds,
+                "columns": list(zip(columns, [str(t) for t in table.schema.types], strict=True)),
+                "rows": rows, "row_count": table.num_rows, "chart": None}  # fmt: skip
     columns, rows = query_results.grid(table)
     choice = choose_chart(table)
     figure = query_results.chart_figure(table, choice)
@@ -158,6 +172,7 @@ def _result_context(request: Request, ask: Ask, table: pa.Table,
         "chart": chart_json(figure) if figure is not None else None, "choice": choice,
         "null_x": query_results.null_x_rows(table, choice) if choice.kind != "bar" else 0,
         "download": f"/query/results/{kept.ident}.csv" if kept else None,
+        "statement": None,
     }  # fmt: skip
 
 
@@ -175,13 +190,13 @@ def download(request: Request, ident: str) -> Response:
 
 
 def _page(request: Request, ask: Ask, *, error: LakehouseError | None = None,
-          result: dict[str, Any] | None = None) -> HTMLResponse:  # fmt: skip
+          result: dict[str, Any] | None = None, confirm: bool = False) -> HTMLResponse:  # fmt: skip
     settings = settings_of(request)
     history = QueryHistory(settings)
     context = {
         "title": "Query", "ask": ask, "engines": engine_choices(settings),
         "history": history.entries(HISTORY_SHOWN), "history_path": history.path,
-        "error": error, "result": result,
+        "error": error, "result": result, "confirm": confirm,
     }  # fmt: skip
     status = status_for(error) if error is not None else 200
     return render(request, "query.html", context, status_code=status)
