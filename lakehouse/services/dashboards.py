@@ -32,6 +32,12 @@ from lakehouse.service_env import ServiceEnv
 from lakehouse.services.base import Port, Service, ServiceSpec
 
 SUPERSET_ENV = ServiceEnv("dashboards", "6.1.0", "Apache Superset")
+# Superset's documented switch for its usage pixel (SCARF_ANALYTICS=false) acts when its
+# frontend is built: the PyPI wheel's bundle always draws <img src=".../pixel/...">, a
+# request to scarf.sh from every page (offline, a console error). Each start turns that
+# URL into an inline blank GIF; the "#" makes the rest of the URL a fragment, ignored.
+SCARF_PIXEL = b"https://apachesuperset.gateway.scarf.sh/pixel/"
+BLANK_IMAGE = b"data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7#"
 SETUP_RECORD = "setup.json"
 # One gunicorn worker (each is ~300-400 MB); threads serve the dashboard's parallel
 # chart requests. Trino queries over the whole lake can take a while on a laptop.
@@ -51,7 +57,8 @@ SQLALCHEMY_DATABASE_URI = "sqlite:///" + {database!r}
 RATELIMIT_STORAGE_URI = "memory://"
 # Dashboards and charts come from services/dashboards/assets: no example data.
 SUPERSET_LOAD_EXAMPLES = False
-# No usage pixel to scarf.sh from every page (offline it is a console error too).
+# No usage pixel to scarf.sh from every page (offline it is a console error too): the
+# setting for the server side; the bundle's pixel is blanked by without_telemetry_pixel.
 SCARF_ANALYTICS = False
 SQLLAB_TIMEOUT = {timeout}
 SUPERSET_WEBSERVER_TIMEOUT = {timeout}
@@ -110,6 +117,7 @@ class DashboardsService(Service):
     def prepare(self) -> None:
         """Install Superset once, write its config, and set its database up when needed."""
         SUPERSET_ENV.ensure(self.settings)
+        without_telemetry_pixel(SUPERSET_ENV.root(self.settings))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._ensure_secret()
         self._write_config()
@@ -205,6 +213,20 @@ class DashboardsService(Service):
                 "start afresh (dashboards are provisioned again), then `lakehouse up --with "
                 "dashboards`.",
             )  # fmt: skip
+
+
+def without_telemetry_pixel(env_root: Path) -> list[Path]:
+    """Point Superset's usage pixel at a blank inline image in the environment's
+    frontend bundles (``*.entry.js``, ~6 MB: milliseconds); the files changed."""
+    changed = []
+    for bundle in env_root.glob("lib/python*/site-packages/superset/static/assets/*.entry.js"):
+        code = bundle.read_bytes()
+        if SCARF_PIXEL in code:
+            draft = bundle.with_name(bundle.name + ".lakehouse-tmp")
+            draft.write_bytes(code.replace(SCARF_PIXEL, BLANK_IMAGE))
+            draft.replace(bundle)  # another stack may read it at the same time
+            changed.append(bundle)
+    return changed
 
 
 # The docker runtime's set-up, run before the server in Superset's own image: the same

@@ -140,3 +140,19 @@ def test_the_web_page_line_says_how_to_sign_in_and_where_the_dashboard_is(tmp_pa
         "user ak, password sk; "
         "Customer insights: http://127.0.0.1:18088/superset/dashboard/customer-insights/"
     )
+
+
+def test_the_bundles_telemetry_pixel_becomes_a_blank_inline_image(tmp_path: Path) -> None:
+    from lakehouse.services.dashboards import without_telemetry_pixel
+
+    assets = tmp_path / "lib/python3.11/site-packages/superset/static/assets"
+    assets.mkdir(parents=True)
+    pixel = "let l=`https://apachesuperset.gateway.scarf.sh/pixel/0d34/${e}`;"
+    (assets / "8085.abc.entry.js").write_text(pixel)
+    (assets / "1.def.entry.js").write_text("no pixel here")
+    assert [p.name for p in without_telemetry_pixel(tmp_path)] == ["8085.abc.entry.js"]
+    patched = (assets / "8085.abc.entry.js").read_text()
+    assert "scarf" not in patched and patched.startswith("let l=`data:image/gif;base64,")
+    assert "#0d34/${e}`" in patched  # the rest of the URL is a fragment
+    assert without_telemetry_pixel(tmp_path) == []  # once only
+    assert sorted(p.name for p in assets.iterdir()) == ["1.def.entry.js", "8085.abc.entry.js"]
