@@ -278,6 +278,12 @@ class Settings(BaseModel):
             f"{self.postgres_port}/{quote(database or self.postgres_db, safe='')}"
         )
 
+    def acting_principal(self, named: str | None = None) -> str:
+        """Who a call acts as: ``named`` (``--as``, ``principal=``), else the
+        ``principal`` setting (LAKEHOUSE_PRINCIPAL), else the governance admin. The one
+        rule for queries, ingests and policy changes alike."""
+        return named or self.principal or self.governance_admin
+
     @property
     def mlflow_uri(self) -> str:
         return f"http://{self.client_host}:{self.mlflow_port}"
