@@ -137,18 +137,36 @@ class PolicyError(LakehouseError):
     nothing was stored."""
 
 
+def _grant_target(resource: str) -> str:
+    """``resource`` as `lakehouse grant` names it (TABLE ns.t, NAMESPACE ns)."""
+    if " " in resource:
+        return resource
+    return f"TABLE {resource}" if "." in resource else f"NAMESPACE {resource}"
+
+
 class AccessDeniedError(LakehouseError):
     """The governance policy does not allow the principal this access; names the
-    principal, the permission and the resource. Nothing was read or changed."""
+    principal, the permission and the resource. Nothing was read or changed.
+
+    ``message`` replaces the default sentence ("… has no PERMISSION permission on
+    RESOURCE") when the caller can say it better, e.g. for one column."""
 
     def __init__(
-        self, principal: str, permission: str, resource: str, hint: str | None = None
+        self,
+        principal: str,
+        permission: str,
+        resource: str,
+        hint: str | None = None,
+        *,
+        message: str | None = None,
     ) -> None:
         self.principal = principal
         self.permission = permission
         self.resource = resource
         super().__init__(
-            f"Access denied: {principal} has no {permission} permission on {resource}.",
+            "Access denied: "
+            + (message or f"{principal} has no {permission} permission on {resource}."),
             hint
-            or f"An admin can grant it: `lakehouse grant {permission} ON {resource} TO {principal}`.",
+            or f"An admin can grant it: `lakehouse grant {permission} ON "
+            f"{_grant_target(resource)} TO {principal}`.",
         )

@@ -17,6 +17,7 @@ now and later. Masks are lakehouse's own: per principal (or role) and column.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -100,8 +101,8 @@ def _picked(columns: Sequence[str], include: Sequence[str] | None,
     return list(columns)
 
 
-def _select_sources(policy: Policy, principal: str, table: str,
-                    columns: Sequence[str]) -> list[tuple[str, list[str], str]]:  # fmt: skip
+def _select_sources(policy: Policy, principal: str, table: str, columns: Sequence[str],
+                    types: Mapping[str, str]) -> list[tuple[str, list[str], str]]:  # fmt: skip
     """(row condition, columns, description) of every SELECT grant reaching ``table``."""
     namespace = table.rsplit(".", 1)[0]
     found = []
@@ -115,7 +116,16 @@ def _select_sources(policy: Policy, principal: str, table: str,
             cells = policy.filter_named(resource.data_cells_filter)
             if cells is not None and cells.table == table:
                 picked = _picked(columns, cells.columns, cells.excluded_columns)
-                condition = validated(cells.row_filter, columns, cells.name) or TRUE
+                condition = (
+                    validated(
+                        cells.row_filter,
+                        columns,
+                        f"filter {cells.name}",
+                        predicate=True,
+                        types=types,
+                    )
+                    or TRUE
+                )
                 found.append((condition, picked, f"data cells filter {cells.name}"))
         elif resource.tags is not None:
             picked = [c for c in columns
@@ -136,7 +146,10 @@ def table_access(policy: Policy, principal: str, table: str, columns: Sequence[s
     if policy.is_admin(principal, admin):
         return TableAccess(table, principal, tuple(ColumnAccess(c, quote(c)) for c in columns),
                            None, ("admin",))  # fmt: skip
-    sources = _select_sources(policy, principal, table, columns)
+    stale = stale_entries(policy, table, columns)
+    if stale:
+        raise _stale_denial(principal, table, stale)
+    sources = _select_sources(policy, principal, table, columns, types or {})
     if not sources:
         raise AccessDeniedError(principal, "SELECT", table)
     conditions = list(dict.fromkeys(condition for condition, _, _ in sources))
@@ -154,6 +167,59 @@ def table_access(policy: Policy, principal: str, table: str, columns: Sequence[s
     applied = [description for _, _, description in sources]
     applied += [f"mask {c.mask} on {c.name}" for c in visible if c.mask]
     return TableAccess(table, principal, tuple(visible), row_filter, tuple(applied))
+
+
+def stale_entries(policy: Policy, table: str, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """(column, policy entry) for every entry narrowing access to ``table`` that names a
+    column the table no longer has (renamed or dropped): column tags, masks, column-list
+    grants and exclusions, data cells filters' columns and row filters. The policy is
+    keyed by column name, so such an entry would no longer protect anything."""
+    have = set(columns)
+    found: list[tuple[str, str]] = []
+    for assignment in policy.tags:
+        owner, _, column = assignment.resource.rpartition(".")
+        if owner == table and column not in have:
+            found.append((column, f"tags {assignment.tags} on {assignment.resource}"))
+    for mask in policy.masks:
+        if mask.table == table and mask.column not in have:
+            found.append((mask.column, f"the {mask.kind} mask of {mask.principal}"))
+    for grant in policy.grants:
+        named = (grant.resource.columns or ()) + (grant.resource.excluded_columns or ())
+        if grant.resource.table == table:
+            found += [(c, f"the grant to {grant.principal} on {grant.resource.describe()}")
+                      for c in named if c not in have]  # fmt: skip
+    for cells in policy.data_cells_filters:
+        if cells.table != table:
+            continue
+        named = (cells.columns or ()) + (cells.excluded_columns or ())
+        found += [(c, f"data cells filter {cells.name}") for c in named if c not in have]
+        found += [(c, f"the row filter of {cells.name}")
+                  for c in _columns_of(cells.row_filter) if c not in have]  # fmt: skip
+    return list(dict.fromkeys(found))
+
+
+def _columns_of(expression: str | None) -> list[str]:
+    if expression is None:
+        return []
+    try:
+        return [c.name for c in sqlglot.parse_one(expression, read="duckdb").find_all(exp.Column)]
+    except sqlglot.errors.ParseError:
+        return []  # refused when the filter is used
+
+
+def _stale_denial(principal: str, table: str, stale: list[tuple[str, str]]) -> AccessDeniedError:
+    column, entry = stale[0]
+    more = f" (and {len(stale) - 1} more stale entr{'y' if len(stale) == 2 else 'ies'})"
+    return AccessDeniedError(
+        principal, "SELECT", table,
+        message=f"the policy names column {column} which {table} no longer has (renamed or "
+        f"dropped?) in {entry}{more if len(stale) > 1 else ''}; until the policy is fixed "
+        f"nobody but the admin may read {table}, so the column's protection cannot be lost.",
+        hint="An admin moves the entry to the column's new name (e.g. `lakehouse tag` the new "
+        "column, `lakehouse mask set`, re-grant) and removes the old one, or edits the policy "
+        "(`lakehouse governance export`, fix, `lakehouse governance import`); "
+        "`lakehouse governance show` flags every stale entry.",
+    )  # fmt: skip
 
 
 def _mask_for(policy: Policy, principal: str, table: str,
@@ -188,26 +254,105 @@ def _masked(mask: tuple[str, str | None] | None, column: str, columns: Sequence[
                 f"repeat('*', greatest(length({name}) - 4, 0)) || right({name}, 4) END")  # fmt: skip
     if kind == "null":
         return f"CAST(NULL AS {column_type})" if column_type else "NULL"
-    return validated(expression, columns, f"the mask of {column}") or name
+    types = {column: column_type} if column_type else None
+    return validated(expression, columns, f"the mask of {column}", types=types) or name
 
 
-def validated(expression: str | None, columns: Sequence[str], what: str) -> str | None:
-    """``expression`` (DuckDB SQL) checked to be one scalar expression over ``columns``
-    only, without subqueries; returned in DuckDB's canonical form. PolicyError if not."""
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Functions whose value changes from call to call or row to row on its own: a filter
+#: or mask built on them would show different rows or values to the same question.
+_VOLATILE = (exp.Rand, exp.Uuid, exp.CurrentDate, exp.CurrentTime, exp.CurrentTimestamp)
+_VOLATILE_NAMES = frozenset({"random", "now", "setseed", "nextval", "currval", "uuid",
+                             "gen_random_uuid", "get_current_time", "current_localtime",
+                             "current_localtimestamp", "transaction_timestamp"})  # fmt: skip
+#: Table functions (they produce rows, not one value per row).
+_TABLE_FUNCTIONS = (exp.UDTF, exp.GenerateSeries, exp.Unnest, exp.Explode)
+_BOOLEAN = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Xor)
+_NOT_BOOLEAN = (exp.Literal, exp.Null, exp.Binary, exp.Concat, exp.DPipe)
+_HINT = "Filters and masks are one expression over the row's own columns, e.g. region = 'EU'."
+
+
+def _refuse(what: str, problem: str, hint: str = _HINT) -> PolicyError:
+    return PolicyError(f"The expression of {what} {problem}", hint=hint)
+
+
+def _parsed(expression: str, what: str) -> exp.Expression:
+    """The one expression ``expression`` holds (PolicyError for none, several, or bad SQL)."""
+    try:
+        statements = [s for s in sqlglot.parse(expression, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        said = _ANSI.sub("", str(exc)).strip()
+        raise _refuse(what, f"is not valid SQL: {said}",
+                      "Write it in DuckDB's SQL, e.g. region = 'EU'.") from None  # fmt: skip
+    if len(statements) != 1:
+        raise _refuse(what, f"must be exactly one expression; {expression!r} holds "
+                      f"{len(statements)}.")  # fmt: skip
+    parsed = statements[0]
+    if isinstance(parsed, exp.Alias) or not isinstance(parsed, (exp.Condition, exp.Query)):
+        raise _refuse(what, f"must be one expression, not a statement or alias: {expression!r}.")
+    return parsed
+
+
+def _refused_kind(parsed: exp.Expression) -> str | None:
+    """Why ``parsed`` cannot be a per-row filter or mask (None: it can)."""
+    if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery, exp.Select, exp.Exists):
+        return "may not hold a query (a subquery reads other rows or tables)"
+    if parsed.find(exp.AggFunc):
+        return "may not aggregate (count, sum, …): it is evaluated for one row at a time"
+    if parsed.find(exp.Window):
+        return "may not use a window function (OVER …): it is evaluated for one row at a time"
+    if parsed.find(*_TABLE_FUNCTIONS):
+        return "may not call a table function: it is evaluated for one row at a time"
+    anonymous = {f.name.lower() for f in parsed.find_all(exp.Anonymous)}
+    if parsed.find(*_VOLATILE) or anonymous & _VOLATILE_NAMES:
+        return ("may not use a function whose value changes between calls (random, uuid, "
+                "now, current_timestamp …): the same query would show different data")  # fmt: skip
+    if parsed.find(exp.Star, exp.Placeholder, exp.Parameter):
+        return "may not hold *, ? or $ parameters"
+    return None
+
+
+def _not_boolean(node: exp.Expression, types: Mapping[str, str]) -> bool:
+    """Whether ``node`` is, as far as can be told, not a true/false value."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, _BOOLEAN):
+        return False
+    if isinstance(node, exp.Column):
+        known = types.get(node.name)
+        return known is not None and not known.upper().startswith("BOOL")
+    if isinstance(node, exp.Cast):
+        return not node.to.is_type(exp.DataType.Type.BOOLEAN)
+    # A function may well return a boolean (coalesce(active, false), starts_with …):
+    # only what is plainly a value (literal, arithmetic, concatenation) is refused.
+    return isinstance(node, _NOT_BOOLEAN)
+
+
+def validated(expression: str | None, columns: Sequence[str], what: str, *,
+              predicate: bool = False, types: Mapping[str, str] | None = None) -> str | None:  # fmt: skip
+    """``expression`` (DuckDB SQL) checked to be exactly one scalar, deterministic
+    expression over ``columns`` only, returned in DuckDB's canonical form (what is
+    stored, never the raw text). ``predicate``: it must also be true/false (a filter);
+    ``types`` maps columns to DuckDB type names, to tell a boolean column.
+
+    Refused (PolicyError): bad SQL; several statements or trailing text; aggregates,
+    window functions, subqueries and table functions (a filter or mask sees one row);
+    random, uuid, now and the current_* functions (the same query would show different
+    data); unknown columns; a filter that is a bare non-boolean column or literal."""
     if expression is None:
         return None
-    try:
-        parsed = sqlglot.parse_one(expression, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise PolicyError(f"The expression of {what} is not valid SQL: {exc}",
-                          hint="Write it in DuckDB's SQL, e.g. region = 'EU'.") from None  # fmt: skip
-    if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery, exp.Select):
-        raise PolicyError(f"The expression of {what} may not hold a query: {expression}",
-                          hint="Filters and masks are expressions over the table's own columns.")  # fmt: skip
+    parsed = _parsed(expression, what)
+    problem = _refused_kind(parsed)
+    if problem:
+        raise _refuse(what, f"{problem}: {expression}")
     unknown = sorted({c.name for c in parsed.find_all(exp.Column)} - set(columns))
     if unknown:
         raise PolicyError(f"The expression of {what} names unknown column(s): {', '.join(unknown)}.",
                           hint=f"The table's columns are: {', '.join(columns)}.")  # fmt: skip
+    if predicate and _not_boolean(parsed, types or {}):
+        raise _refuse(what, f"must be true or false for a row (a comparison, AND/OR/NOT, IN, "
+                      f"BETWEEN, IS NULL, LIKE or a boolean column): {expression}",
+                      "E.g. country = 'DE' or active (a boolean column).")  # fmt: skip
     return parsed.sql("duckdb")
 
 

@@ -33,11 +33,15 @@ from lakehouse.privacy import write_private
 # -- data cells filters ------------------------------------------------------------------
 
 
-def check_filter(cells: DataCellsFilter, lake: LakeSchema) -> None:
+def check_filter(cells: DataCellsFilter, lake: LakeSchema) -> DataCellsFilter:
+    """``cells`` checked against the catalog, its row filter in canonical SQL (the text
+    stored: never the raw input)."""
     columns = require_table(lake, cells.table)
     for named in (cells.columns or ()) + (cells.excluded_columns or ()):
         require_column(columns, cells.table, named)
-    validated(cells.row_filter, list(columns), f"filter {cells.name}")
+    row_filter = validated(cells.row_filter, list(columns), f"filter {cells.name}",
+                           predicate=True, types=columns)  # fmt: skip
+    return cells.model_copy(update={"row_filter": row_filter})
 
 
 def create_filter(settings: Settings, cells: DataCellsFilter, *, actor: str | None = None,
@@ -52,8 +56,7 @@ def create_filter(settings: Settings, cells: DataCellsFilter, *, actor: str | No
         if policy.filter_named(cells.name) is not None:
             raise refused(f"A data cells filter named {cells.name!r} exists already.",
                           f"Drop it first: `lakehouse filter drop {cells.name}`.")  # fmt: skip
-        check_filter(cells, schema)
-        filters = (*policy.data_cells_filters, cells)
+        filters = (*policy.data_cells_filters, check_filter(cells, schema))
         return policy.model_copy(
             update={"data_cells_filters": filters}
         ), f"created filter {cells.name}"
@@ -84,7 +87,8 @@ def drop_filter(settings: Settings, name: str, *, actor: str | None = None) -> C
 # -- column masks --------------------------------------------------------------------------
 
 
-def check_mask(policy: Policy, mask: ColumnMask, lake: LakeSchema, admin: str) -> None:
+def check_mask(policy: Policy, mask: ColumnMask, lake: LakeSchema, admin: str) -> ColumnMask:
+    """``mask`` checked against the policy and catalog, its expression in canonical SQL."""
     require_principal(policy, mask.principal, admin)
     columns = require_table(lake, mask.table)
     require_column(columns, mask.table, mask.column)
@@ -92,7 +96,9 @@ def check_mask(policy: Policy, mask: ColumnMask, lake: LakeSchema, admin: str) -
     if kind in ("hash", "partial") and not column_type.upper().startswith(STRING_TYPES):
         raise refused(f"A {kind} mask needs a text column; {mask.column} is {column_type}.",
                       "Use a null mask or an expression mask that keeps the column's type.")  # fmt: skip
-    validated(mask.expression, list(columns), f"the mask of {mask.column}")
+    expression = validated(mask.expression, list(columns), f"the mask of {mask.column}",
+                           types=columns)  # fmt: skip
+    return mask.model_copy(update={"expression": expression})
 
 
 def set_mask(settings: Settings, mask: ColumnMask, *, actor: str | None = None,
@@ -103,11 +109,13 @@ def set_mask(settings: Settings, mask: ColumnMask, *, actor: str | None = None,
 
     def change(policy: Policy) -> tuple[Policy, str]:
         require_admin(policy, actor or admin, admin, "set column masks")
-        check_mask(policy, mask, schema, admin)
+        checked = check_mask(policy, mask, schema, admin)
         key = (mask.table, mask.column, mask.principal)
         kept = tuple(m for m in policy.masks if (m.table, m.column, m.principal) != key)
-        said = f"{mask.principal} sees {mask.table}.{mask.column} as {mask.expression or mask.kind}"
-        return policy.model_copy(update={"masks": (*kept, mask)}), said
+        said = (
+            f"{mask.principal} sees {mask.table}.{mask.column} as {checked.expression or mask.kind}"
+        )
+        return policy.model_copy(update={"masks": (*kept, checked)}), said
 
     return apply_change(settings, change)
 
@@ -198,9 +206,10 @@ def assign_tags(settings: Settings, resource: str, tags: Mapping[str, str],
 # -- the whole policy ----------------------------------------------------------------------
 
 
-def check_policy(policy: Policy, lake: LakeSchema, admin: str) -> None:
-    """Refuse a policy whose parts name what does not exist (PolicyError, the first
-    problem found)."""
+def check_policy(policy: Policy, lake: LakeSchema, admin: str) -> Policy:
+    """``policy`` with its filters and masks in canonical SQL; refused when a part names
+    what does not exist or an expression is not one row-level expression (PolicyError,
+    the first problem found)."""
     roles = {p.name for p in policy.principals if p.kind == "role"}
     for principal in policy.principals:
         for role in principal.roles:
@@ -213,14 +222,13 @@ def check_policy(policy: Policy, lake: LakeSchema, admin: str) -> None:
     for assignment in policy.tags:
         require_tag_values(policy, {k: [v] for k, v in assignment.tags.items()})
         resolve_tag_target(assignment.resource, lake)
-    for cells in policy.data_cells_filters:
-        check_filter(cells, lake)
+    filters = tuple(check_filter(cells, lake) for cells in policy.data_cells_filters)
     for grant in policy.grants:
         check_grant(policy, grant, lake, admin)
-    for mask in policy.masks:
-        check_mask(policy, mask, lake, admin)
+    masks = tuple(check_mask(policy, mask, lake, admin) for mask in policy.masks)
     for name in {g.resource.namespace for g in policy.grants if g.resource.namespace}:
         require_namespace(lake, name)
+    return policy.model_copy(update={"data_cells_filters": filters, "masks": masks})
 
 
 def replace_policy(settings: Settings, policy: Policy, *, origin: str,
@@ -232,11 +240,11 @@ def replace_policy(settings: Settings, policy: Policy, *, origin: str,
 
     def change(current: Policy) -> tuple[Policy, str]:
         require_admin(current, actor or admin, admin, "import a policy")
-        check_policy(policy, schema, admin)
+        checked = check_policy(policy, schema, admin)
         said = (f"imported {origin}: {len(policy.principals)} principal(s), "
                 f"{len(policy.grants)} grant(s), {len(policy.data_cells_filters)} filter(s), "
                 f"{len(policy.masks)} mask(s), {len(policy.tags)} tagged resource(s)")  # fmt: skip
-        return policy, said
+        return checked, said
 
     return apply_change(settings, change)
 

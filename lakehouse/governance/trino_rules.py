@@ -47,7 +47,7 @@ from sqlglot import exp
 
 from lakehouse.config import Settings
 from lakehouse.errors import AccessDeniedError, LakehouseError, PolicyError
-from lakehouse.governance.access import TableAccess, check, quote, table_access
+from lakehouse.governance.access import TableAccess, check, quote, stale_entries, table_access
 from lakehouse.governance.policy import Permission, Policy
 
 ALL_PRIVILEGES = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
@@ -171,6 +171,12 @@ def _table_rule(policy: Policy, user: str, table: LakeTable, admin: str, catalog
                 problems: list[str]) -> dict[str, Any]:  # fmt: skip
     namespace, name = table.name.rsplit(".", 1)
     rule = _scope(user, catalog, namespace, name)
+    stale = stale_entries(policy, table.name, list(table.columns))
+    if stale and not policy.is_admin(user, admin):
+        column, entry = stale[0]
+        problems.append(f"{user} on {table.name}: {entry} names column {column}, "
+                        f"which {table.name} no longer has (renamed or dropped?)")  # fmt: skip
+        return rule | {"privileges": []}  # fail closed: the entry protects nothing now
     privileges = _privileges(policy, user, table.name, admin)
     try:
         access = table_access(policy, user, table.name, list(table.columns), table.columns,

@@ -7,7 +7,13 @@ import duckdb
 import pytest
 
 from lakehouse.errors import AccessDeniedError, PolicyError
-from lakehouse.governance.access import check, effective_tags, table_access
+from lakehouse.governance.access import (
+    check,
+    effective_tags,
+    stale_entries,
+    table_access,
+    validated,
+)
 from lakehouse.governance.policy import (
     ColumnMask,
     DataCellsFilter,
@@ -130,8 +136,17 @@ def test_tag_grants_follow_column_tags_and_new_tables() -> None:
     ("row_filter", "message"),
     [
         ("region = ", "not valid SQL"),
-        ("salary > 3", "unknown column"),
         ("id IN (SELECT 1)", "may not hold a query"),
+        ("region = 'EU'; DROP TABLE retail.orders", "exactly one expression"),
+        ("region region", "not a statement or alias"),
+        ("count(*) > 0", "may not aggregate"),
+        ("row_number() OVER () = 1", "may not use a window function"),
+        ("random() < 2", "value changes between calls"),
+        ("now() > DATE '2020-01-01'", "value changes between calls"),
+        ("id IN (SELECT unnest(range(3)))", "may not hold a query"),
+        ("email", "must be true or false"),
+        ("1", "must be true or false"),
+        ("id + 1", "must be true or false"),
     ],
 )
 def test_bad_filter_expressions_are_refused(row_filter: str, message: str) -> None:
@@ -140,7 +155,7 @@ def test_bad_filter_expressions_are_refused(row_filter: str, message: str) -> No
         grants=(grant("x", Permission.SELECT, data_cells_filter="f"),),
     )
     with pytest.raises(PolicyError, match=message):
-        table_access(policy, "x", TABLE, COLUMNS, admin="admin")
+        table_access(policy, "x", TABLE, COLUMNS, TYPES, admin="admin")
 
 
 def test_check_of_table_and_namespace_permissions() -> None:
@@ -159,3 +174,57 @@ def test_check_of_table_and_namespace_permissions() -> None:
         check(
             policy, "eng", Permission.INSERT, table=TABLE, admin="admin"
         )  # a column grant is not the table
+
+
+def test_a_bare_filter_column_is_refused_unless_boolean_and_text_is_canonical() -> None:
+    assert validated("active", ["active"], "f", predicate=True, types={"active": "BOOLEAN"})
+    assert validated("region  in ('EU','UK')", COLUMNS, "f", predicate=True, types=TYPES) == (
+        "region IN ('EU', 'UK')"
+    )
+    assert validated("coalesce(id > 1, false)", COLUMNS, "f", predicate=True) is not None
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("sum(length(email))", "may not aggregate"),
+        ("name; DROP TABLE x", "exactly one expression"),
+        ("uuid()", "value changes between calls"),
+        ("(SELECT max(email) FROM customers)", "may not hold a query"),
+    ],
+)
+def test_bad_mask_expressions_are_refused(expression: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        validated(expression, COLUMNS, "the mask of email", types=TYPES)
+
+
+def test_a_parse_error_has_no_terminal_colour_codes() -> None:
+    with pytest.raises(PolicyError) as caught:
+        validated("region = ", COLUMNS, "f")
+    assert "\x1b" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [
+        {"tags": (TagAssignment(resource=f"{TABLE}.phone", tags={"pii": "true"}),)},
+        {"masks": (ColumnMask(table=TABLE, column="phone", principal="x", kind="null"),)},
+        {"data_cells_filters": (DataCellsFilter(name="f", table=TABLE, row_filter="phone > 3"),)},
+        {
+            "data_cells_filters": (
+                DataCellsFilter(name="f", table=TABLE, excluded_columns=("phone",)),
+            )
+        },
+        {"grants": (grant("y", Permission.SELECT, table=TABLE, excluded_columns=("phone",)),)},
+    ],
+)
+def test_a_policy_naming_a_renamed_column_denies_the_table(stale: dict[str, object]) -> None:
+    """The policy is keyed by column name: after RENAME COLUMN phone TO contact a stale
+    entry would leave contact unprotected, so the table is closed until it is fixed."""
+    base = Policy(grants=(grant("x", Permission.SELECT, table=TABLE),))
+    policy = base.model_copy(update={k: getattr(base, k) + v for k, v in stale.items()})  # type: ignore[operator]
+    assert stale_entries(base, TABLE, COLUMNS) == []
+    assert [c for c, _ in stale_entries(policy, TABLE, COLUMNS)] == ["phone"]
+    with pytest.raises(AccessDeniedError, match=r"names column phone which retail\.customers no"):
+        table_access(policy, "x", TABLE, COLUMNS, TYPES, admin="admin")
+    assert table_access(policy, "admin", TABLE, COLUMNS, TYPES, admin="admin").unrestricted

@@ -240,3 +240,21 @@ def test_a_refused_select_names_the_hidden_columns(
     error = engine._denied("alice", "Access Denied: Cannot select from table lake.my_columns.t")
     assert error.resource == "column(s) phone of my_columns.t"
     assert "phone" in (error.hint or "")
+
+
+def test_a_tag_on_a_renamed_column_closes_the_table_in_trino() -> None:
+    """RENAME COLUMN email TO contact left the pii tag on email: contact would show."""
+    renamed = LakeTable("retail.customers", {"id": "BIGINT", "contact": "VARCHAR"})
+    policy = Policy(
+        tag_keys=(TagKey(key="pii", values=("true", "false")),),
+        tags=(TagAssignment(resource="retail.customers.email", tags={"pii": "true"}),),
+        grants=(grant("hal", "SELECT", "INSERT", table="retail.customers"),),
+    )
+    built = build_rules(policy, [renamed], admin="admin", catalog="lake")
+    assert rule_for(built.document, "hal", "retail", "customers")["privileges"] == []
+    assert rule_for(built.document, "admin", "retail", "customers")["privileges"][0] == "SELECT"
+    assert any("names column email" in p for p in built.problems)
+    assert rule_for(rules(policy), "hal", "retail", "customers")["privileges"] == [
+        "SELECT",
+        "INSERT",
+    ]
