@@ -276,7 +276,7 @@ def _refuse(what: str, problem: str, hint: str = _HINT) -> PolicyError:
     return PolicyError(f"The expression of {what} {problem}", hint=hint)
 
 
-def _parsed(expression: str, what: str) -> exp.Expression:
+def _parsed(expression: str, what: str) -> exp.Expr:
     """The one expression ``expression`` holds (PolicyError for none, several, or bad SQL)."""
     try:
         statements = [s for s in sqlglot.parse(expression, read="duckdb") if s is not None]
@@ -293,7 +293,7 @@ def _parsed(expression: str, what: str) -> exp.Expression:
     return parsed
 
 
-def _refused_kind(parsed: exp.Expression) -> str | None:
+def _refused_kind(parsed: exp.Expr) -> str | None:
     """Why ``parsed`` cannot be a per-row filter or mask (None: it can)."""
     if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery, exp.Select, exp.Exists):
         return "may not hold a query (a subquery reads other rows or tables)"
@@ -312,7 +312,7 @@ def _refused_kind(parsed: exp.Expression) -> str | None:
     return None
 
 
-def _not_boolean(node: exp.Expression, types: Mapping[str, str]) -> bool:
+def _not_boolean(node: exp.Expr, types: Mapping[str, str]) -> bool:
     """Whether ``node`` is, as far as can be told, not a true/false value."""
     while isinstance(node, exp.Paren):
         node = node.this
