@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     import duckdb
     import psycopg
+    from duckdb import DuckDBPyConnection
     from minio import Minio
     from opensearchpy import OpenSearch
     from pyiceberg.catalog.rest import RestCatalog
@@ -70,17 +71,35 @@ class Lakehouse:
         self._spark: SparkEngine | None = None
         self._engines: dict[str, Engine] = {}
 
+    @property
+    def catalog(self) -> RestCatalog:
+        """pyiceberg's RestCatalog for the lake.
+
+        Raises AccessDeniedError for a governed principal (it reads and writes every
+        table unchecked)."""
+        self._refuse_raw_handle("catalog")
+        return self._lake_catalog
+
     @cached_property
     @guarded("opening the catalog", ("catalog",))
-    def catalog(self) -> RestCatalog:
-        """pyiceberg's RestCatalog for the lake."""
+    def _lake_catalog(self) -> RestCatalog:
         from lakehouse.lake import catalog as cat
 
         return cat.open_catalog(self.settings)
 
-    @cached_property
+    @property
     def s3(self) -> Minio:
-        """A MinIO SDK client for the lake's S3 endpoint."""
+        """A MinIO SDK client for the lake's S3 endpoint, with the stack's own keys.
+
+        Raises AccessDeniedError for a governed principal: its S3 credentials come
+        from ``lakehouse env --as`` (vended for its grants)."""
+        self._refuse_raw_handle("S3", hint=(
+            "Use the credentials `lakehouse env --as PRINCIPAL` exports, which carry its grants; "
+            "the stack's own S3 keys are for the governance admin."))  # fmt: skip
+        return self._stack_s3
+
+    @cached_property
+    def _stack_s3(self) -> Minio:
         from lakehouse.services.s3 import s3_client
 
         s = self.settings
@@ -90,7 +109,7 @@ class Lakehouse:
     def principal(self) -> str:
         """Who this connection's calls run as: the ``principal`` setting
         (LAKEHOUSE_PRINCIPAL, ``lakehouse env --as``), else the governance admin."""
-        return self.settings.principal or self.settings.governance_admin
+        return self.settings.acting_principal()
 
     def governed(self, principal: str | None = None) -> bool:
         """Whether ``principal`` (default: :attr:`principal`) is held to the policy:
@@ -102,42 +121,56 @@ class Lakehouse:
         who = principal or self.principal
         return not load_policy(self.settings).is_admin(who, self.settings.governance_admin)
 
-    def _refuse_raw_handle(self, what: str) -> None:
-        """Raw engine handles bypass the query rewrite: the admin's only."""
+    def _refuse_raw_handle(self, what: str, hint: str | None = None) -> None:
+        """Raw handles (engines, catalog, tables, S3) bypass the policy: the admin's only.
+
+        The refusal is audited."""
         if self.governed():
             from lakehouse.errors import AccessDeniedError
+            from lakehouse.governance.audit import record
 
+            permission = f"a raw {what} handle (it bypasses the policy)"
+            record(self.settings, self.principal, "library", "the lake", (), (), False, None,
+                   action="RAW_HANDLE", reason=permission)  # fmt: skip
             raise AccessDeniedError(
-                self.principal, f"a raw {what} handle (it bypasses the policy)", "the lake",
-                hint=f"Query through lake.sql(..., engine={what.lower()!r}) or `lakehouse query`, "
-                "which apply the policy; raw handles are for the governance admin.",
+                self.principal, permission, "the lake",
+                hint=hint or "Query through lake.sql(...) or `lakehouse query`, which apply "
+                "the policy; raw handles are for the governance admin.",
             )  # fmt: skip
 
-    @guarded("opening DuckDB", ("catalog",))
     def duckdb(self, namespace: str = DEFAULT_NAMESPACE) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached; ``namespace`` is the default schema.
 
         Raises AccessDeniedError for a governed principal (the handle is ungoverned).
         """
         self._refuse_raw_handle("DuckDB")
+        return self._duckdb_connection(namespace)
+
+    @guarded("opening DuckDB", ("catalog",))
+    def _duckdb_connection(self, namespace: str) -> DuckDBPyConnection:
         engine = self._duckdb_engine()
         engine.use(namespace)
         return engine.connection
 
     @guarded("connecting to Trino", ("trino",))
     def trino(self, schema: str = DEFAULT_NAMESPACE) -> TrinoConnection:
-        """A DB-API connection (the ``trino`` client) with catalog ``lake``."""
+        """A DB-API connection (the ``trino`` client) with catalog ``lake``, as
+        :attr:`principal`: with governance on Trino applies the policy to that user, so
+        this handle is not refused like the others."""
         from lakehouse.engines.trino import TrinoEngine
 
         return TrinoEngine(self.settings).connect(schema=schema)
 
-    @guarded("connecting to Spark", ("spark",))
     def spark(self) -> SparkSession:
         """A Spark Connect session to the lake house's server; ``lake`` is the default catalog.
 
         Raises AccessDeniedError for a governed principal (the session is ungoverned).
         """
         self._refuse_raw_handle("Spark")
+        return self._spark_session()
+
+    @guarded("connecting to Spark", ("spark",))
+    def _spark_session(self) -> SparkSession:
         return self._spark_engine().session()
 
     @guarded("connecting to OpenSearch", ("opensearch",))
@@ -163,8 +196,12 @@ class Lakehouse:
     def sync(self, name: str) -> PassResult:
         """Bring the Zero-ETL integration ``name`` up to date once (what `sync run` does).
 
-        Raises ServiceUnavailableError naming a service the integration needs that is down.
+        Raises ServiceUnavailableError naming a service the integration needs that is
+        down; AccessDeniedError for a governed principal (a sync writes with the
+        stack's own keys, so it is the admin's).
         """
+        self._refuse_raw_handle("sync", hint="Sync runs are the governance admin's: "
+                                "unset LAKEHOUSE_PRINCIPAL (or run as the admin).")  # fmt: skip
         from lakehouse.sync.integrations import IntegrationStore
         from lakehouse.sync.runner import catch_up
 
@@ -199,7 +236,16 @@ class Lakehouse:
         return self._duckdb
 
     def engine(self, name: str) -> Engine:
-        """The engine ``name`` (one per connection, opened on first use)."""
+        """The engine ``name`` (one per connection, opened on first use).
+
+        Raises AccessDeniedError for a governed principal, except for Trino (which
+        runs as :attr:`principal` under its policy rules): the others bypass the rewrite.
+        """
+        if name != "trino":
+            self._refuse_raw_handle(f"{name} engine")
+        return self._engine(name)
+
+    def _engine(self, name: str) -> Engine:
         if name == "duckdb":
             return self._duckdb_engine()
         if name == "spark":
@@ -239,7 +285,7 @@ class Lakehouse:
         namespace: str | None, native: bool, principal: str | None = None,
     ) -> pa.Table:  # fmt: skip
         governance = self._governance(query, engine, namespace, native, principal)
-        runner = self.engine(engine)
+        runner = self._engine(engine)
         run = partial(runner.sql, namespace=namespace)
         if engine == "trino":  # Trino applies the policy itself, to its user
             run = partial(runner.sql, namespace=namespace, principal=principal)  # type: ignore[call-arg]
@@ -322,7 +368,7 @@ class Lakehouse:
         schema = {}
         for name in names:
             try:
-                table = self.table(name)
+                table = self._table(name)
             except TableNotFoundError:
                 continue
             snapshot = table.snapshot_by_id(snapshots[name]) if name in snapshots else None
@@ -337,7 +383,7 @@ class Lakehouse:
             raise LakehouseError("--as-of needs a query that reads at least one namespace.table.")
         chosen = {}
         for name in names:
-            table = self.table(name)
+            table = self._table(name)
             if isinstance(point, int):
                 if table.snapshot_by_id(point) is None:
                     raise SnapshotNotFoundError(
@@ -358,30 +404,46 @@ class Lakehouse:
 
         return MachineLearning(self)
 
-    @guarded("loading table {name}")
     def table(self, name: str) -> Table:
-        """The pyiceberg Table ``ns.table``."""
+        """The pyiceberg Table ``ns.table``.
+
+        Raises AccessDeniedError for a governed principal (its scans ignore the policy).
+        """
+        self._refuse_raw_handle("table")
+        return self._table(name)
+
+    @guarded("loading table {name}")
+    def _table(self, name: str) -> Table:
         from lakehouse.lake import catalog as cat
 
-        return cat.load_table(self.catalog, name)
+        return cat.load_table(self._lake_catalog, name)
 
     @guarded("listing tables", ("catalog",))
     def tables(self, namespace: str | None = None) -> list[str]:
         from lakehouse.lake import catalog as cat
 
-        return cat.list_tables(self.catalog, namespace)
+        return cat.list_tables(self._lake_catalog, namespace)
 
     @guarded("describe {name}")
     def describe(self, name: str) -> dict[str, Any]:
+        """Schema, properties and current snapshot of ``name``; a governed principal
+        sees only the columns the policy shows it (AccessDeniedError: none)."""
         from lakehouse.lake import catalog as cat
 
-        return cat.describe(self.table(name))
+        described = cat.describe(self._table(name))
+        if self.governed():
+            from lakehouse.governance.writes import shown_columns
+
+            shown = shown_columns(self.settings, self.principal, name,
+                                  [c["name"] for c in described["schema"]])  # fmt: skip
+            described["schema"] = [c for c in described["schema"] if c["name"] in shown]
+        return described
 
     @guarded("history of {name}")
     def history(self, name: str) -> list[cat.SnapshotInfo]:
         from lakehouse.lake import catalog as cat
 
-        return cat.history(self.table(name))
+        return cat.history(self._table(name))
 
     @guarded("ingest of {source} into {table}")
     def ingest(self, source: str | pa.Table, table: str, mode: str = "append",
@@ -390,20 +452,35 @@ class Lakehouse:
                delimiter: str | None = None, quote: str = '"', nulls: Sequence[str] = (),
                date_format: str | None = None,
                timestamp_format: str | None = None,
-               encoding: str = "utf-8") -> IngestResult:  # fmt: skip
+               encoding: str = "utf-8", principal: str | None = None) -> IngestResult:  # fmt: skip
         """Load a file, directory, s3:// URI or Arrow table into ``table`` in one commit.
 
         ``types`` ({column: "decimal(12,2)"}) and ``schema`` (a JSON/TOML file or a
         mapping of column to type name) win over inference; the other keywords are
-        the CSV options of ``lakehouse ingest``. Raises IngestError, changing nothing.
+        the CSV options of ``lakehouse ingest``. ``principal`` (default
+        :attr:`principal`) needs INSERT (and DELETE to overwrite or upsert; CREATE_TABLE
+        on the namespace for a new table) when governance holds it to the policy.
+        Raises IngestError or AccessDeniedError, changing nothing.
         """
         from lakehouse.lake.ingest import Ingestor, ReadOptions
 
+        self._check_write(principal, source, table, mode, key)
         options = ReadOptions(format, delimiter, quote, tuple(nulls), date_format, timestamp_format,
                               encoding=encoding)  # fmt: skip
-        return Ingestor(self.catalog, self.settings).ingest(
+        return Ingestor(self._lake_catalog, self.settings).ingest(
             source, table, mode, key, options=options, types=types, schema=schema
         )
+
+    def _check_write(self, principal: str | None, source: str | pa.Table, table: str,
+                     mode: str, key: list[str] | None) -> None:  # fmt: skip
+        """Refuse (audited) a write the policy does not allow ``principal``; audit one it does."""
+        who = self.settings.acting_principal(principal)
+        if not self.governed(who):
+            return
+        from lakehouse.governance.writes import check_ingest, check_source
+
+        check_source(self.settings, who, source)
+        check_ingest(self.settings, self._lake_catalog, who, table, mode, key)
 
     def env(self) -> dict[str, str]:
         return environment(self.settings)

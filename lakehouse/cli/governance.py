@@ -30,13 +30,19 @@ def _settings(ctx: click.Context) -> Settings:
     return settings_of(ctx)
 
 
+def _acting(ctx: click.Context, actor: str | None) -> str:
+    """Who makes the change: --as, else LAKEHOUSE_PRINCIPAL, else the admin (as for queries)."""
+    return _settings(ctx).acting_principal(actor)
+
+
 def _said(change: Change) -> None:
     click.echo(f"{change.summary} (policy revision {change.policy.revision})")
 
 
 AS_OPTION = click.option(
     "--as", "actor", metavar="PRINCIPAL",
-    help="Who makes the change (default: the governance admin); a non-admin may grant "
+    help="Who makes the change (default: LAKEHOUSE_PRINCIPAL, else the governance admin); "
+    "a non-admin may grant "
     "only what it holds WITH GRANT OPTION.",
 )  # fmt: skip
 
@@ -55,7 +61,7 @@ def grant(ctx: click.Context, statement: tuple[str, ...], actor: str | None) -> 
     from lakehouse.governance import admin
     from lakehouse.governance.statements import parse_statement
 
-    _said(admin.grant(_settings(ctx), parse_statement(statement), actor=actor))
+    _said(admin.grant(_settings(ctx), parse_statement(statement), actor=_acting(ctx, actor)))
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -69,7 +75,11 @@ def revoke(ctx: click.Context, statement: tuple[str, ...], actor: str | None) ->
     from lakehouse.governance import admin
     from lakehouse.governance.statements import parse_statement
 
-    _said(admin.revoke(_settings(ctx), parse_statement(statement, "revoke"), actor=actor))
+    _said(
+        admin.revoke(
+            _settings(ctx), parse_statement(statement, "revoke"), actor=_acting(ctx, actor)
+        )
+    )
 
 
 @click.command()
@@ -121,7 +131,7 @@ def principal_add(ctx: click.Context, name: str, roles: tuple[str, ...], kind: s
     """Add a user (or, with --kind role, a role)."""
     from lakehouse.governance.admin import add_principal
 
-    _said(add_principal(_settings(ctx), name, roles, kind, actor=actor))
+    _said(add_principal(_settings(ctx), name, roles, kind, actor=_acting(ctx, actor)))
 
 
 @principal.command("remove")
@@ -133,7 +143,7 @@ def principal_remove(ctx: click.Context, name: str, actor: str | None) -> None:
     """Remove a principal with its grants and masks."""
     from lakehouse.governance.admin import remove_principal
 
-    _said(remove_principal(_settings(ctx), name, actor=actor))
+    _said(remove_principal(_settings(ctx), name, actor=_acting(ctx, actor)))
 
 
 @principal.command("list")
@@ -187,7 +197,7 @@ def filter_create(ctx: click.Context, name: str, table: str, row_filter: str | N
 
     cells = _validated(DataCellsFilter, name=name, table=table, row_filter=row_filter,
                        columns=_tuple(columns), excluded_columns=_tuple(excluding))  # fmt: skip
-    _said(create_filter(_settings(ctx), cells, actor=actor))
+    _said(create_filter(_settings(ctx), cells, actor=_acting(ctx, actor)))
 
 
 @filter_group.command("drop")
@@ -199,7 +209,7 @@ def filter_drop(ctx: click.Context, name: str, actor: str | None) -> None:
     """Drop a data cells filter that no grant names."""
     from lakehouse.governance.admin_objects import drop_filter
 
-    _said(drop_filter(_settings(ctx), name, actor=actor))
+    _said(drop_filter(_settings(ctx), name, actor=_acting(ctx, actor)))
 
 
 @click.group()
@@ -229,7 +239,7 @@ def mask_set(ctx: click.Context, column: str, kind: str | None, principal: str,
     table, name = _split_column(column)
     masked = _validated(ColumnMask, table=table, column=name, principal=principal,
                         kind=kind or "expression", expression=expression)  # fmt: skip
-    _said(set_mask(_settings(ctx), masked, actor=actor))
+    _said(set_mask(_settings(ctx), masked, actor=_acting(ctx, actor)))
 
 
 @mask.command("unset")
@@ -243,7 +253,7 @@ def mask_unset(ctx: click.Context, column: str, principal: str, actor: str | Non
     from lakehouse.governance.admin_objects import unset_mask
 
     table, name = _split_column(column)
-    _said(unset_mask(_settings(ctx), table, name, principal, actor=actor))
+    _said(unset_mask(_settings(ctx), table, name, principal, actor=_acting(ctx, actor)))
 
 
 @click.command()
@@ -265,7 +275,7 @@ def tag(ctx: click.Context, resource: str, tags: tuple[str, ...], remove: tuple[
         raise PolicyError("Give key=value pairs (one value each) or --remove KEY. Nothing was changed.",
                           hint="lakehouse tag retail.customers.email pii=true")  # fmt: skip
     _said(assign_tags(_settings(ctx), resource, {k: v[0] for k, v in pairs.items()}, remove,
-                      actor=actor))  # fmt: skip
+                      actor=_acting(ctx, actor)))  # fmt: skip
 
 
 @click.group("tag-key")
@@ -287,7 +297,7 @@ def tag_key_create(ctx: click.Context, key: str, values: str, actor: str | None)
     from lakehouse.governance.policy import TagKey
 
     created = _validated(TagKey, key=key, values=tuple(csv_list(values) or ()))
-    _said(create_tag_key(_settings(ctx), created, actor=actor))
+    _said(create_tag_key(_settings(ctx), created, actor=_acting(ctx, actor)))
 
 
 @click.group()
@@ -349,7 +359,7 @@ def governance_import(ctx: click.Context, file: str, actor: str | None) -> None:
     from lakehouse.governance.store import read_policy_file
 
     policy = read_policy_file(Path(file))
-    _said(replace_policy(_settings(ctx), policy, origin=file, actor=actor))
+    _said(replace_policy(_settings(ctx), policy, origin=file, actor=_acting(ctx, actor)))
 
 
 @governance.command("demo")

@@ -59,12 +59,17 @@ if TYPE_CHECKING:
 @click.option(
     "--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files."
 )
+@click.option(
+    "--as", "principal", metavar="PRINCIPAL",
+    help="Write as PRINCIPAL: with governance on it needs INSERT (DELETE too to overwrite "
+    "or upsert, CREATE_TABLE for a new table); default: LAKEHOUSE_PRINCIPAL, else the admin.",
+)  # fmt: skip
 @click.pass_context
 @friendly_errors
 def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str | None,
            fmt: str | None, types: tuple[str, ...], schema: str | None, delimiter: str | None,
            quote: str, nulls: tuple[str, ...], date_format: str | None,
-           timestamp_format: str | None, encoding: str) -> None:  # fmt: skip
+           timestamp_format: str | None, encoding: str, principal: str | None) -> None:  # fmt: skip
     """Load a file, directory or s3:// URI into an Iceberg table in one commit."""
     from lakehouse.lake.column_types import parse_type_flags
 
@@ -73,7 +78,7 @@ def ingest(ctx: click.Context, source: str, table_name: str, mode: str, key: str
             source, table_name, mode=mode, key=csv_list(key), format=fmt,
             types=parse_type_flags(types), schema=schema, delimiter=_unescape(delimiter),
             quote=quote, nulls=nulls, date_format=date_format, timestamp_format=timestamp_format,
-            encoding=encoding,
+            encoding=encoding, principal=principal,
         )  # fmt: skip
     for notice in result.notices:
         err.print(f"Note: {notice}.", markup=False, highlight=False, soft_wrap=True)

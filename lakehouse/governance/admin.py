@@ -138,7 +138,7 @@ def add_principal(settings: Settings, name: str, roles: Sequence[str] = (),
     admin = settings.governance_admin
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "add principals")
+        require_admin(policy, settings.acting_principal(actor), admin, "add principals")
         if name in known_principals(policy, admin):
             raise refused(
                 f"Principal {name!r} exists already.", "`lakehouse principal list` shows it."
@@ -167,7 +167,7 @@ def remove_principal(settings: Settings, name: str, actor: str | None = None) ->
     admin = settings.governance_admin
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "remove principals")
+        require_admin(policy, settings.acting_principal(actor), admin, "remove principals")
         if policy.principal(name) is None:
             raise refused(
                 f"Unknown principal {name!r}.", "`lakehouse principal list` shows the known ones."
@@ -222,14 +222,14 @@ def check_grant(policy: Policy, grant: Grant, lake: LakeSchema, admin: str) -> N
 def grant(settings: Settings, wanted: Grant, *, actor: str | None = None,
           lake: LakeSchema | None = None) -> Change:  # fmt: skip
     """Store ``wanted`` (merged into the principal's grant on the same resource with the
-    same grant option). The actor (default: the admin) must be admin or hold it
+    same grant option). The actor (default: settings.acting_principal()) must be admin or hold it
     WITH GRANT OPTION."""
     admin = settings.governance_admin
     schema = lake or lake_schema(settings)
 
     def change(policy: Policy) -> tuple[Policy, str]:
         check_grant(policy, wanted, schema, admin)
-        require_grantable(policy, actor or admin, wanted, admin)
+        require_grantable(policy, settings.acting_principal(actor), wanted, admin)
         return merged(policy, wanted), f"granted {_words(wanted)}"
 
     return apply_change(settings, change)
@@ -268,7 +268,7 @@ def revoke(settings: Settings, unwanted: Grant, *, actor: str | None = None) -> 
     what = "grant option for " if unwanted.grant_option else ""
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_grantable(policy, actor or admin, unwanted, admin)
+        require_grantable(policy, settings.acting_principal(actor), unwanted, admin)
         changed, taken = revoked(policy, unwanted)
         if not taken:
             raise refused(f"{unwanted.principal} holds no {what}{', '.join(unwanted.permissions)} "

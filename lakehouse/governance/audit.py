@@ -54,7 +54,7 @@ PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "100",
 }
-EXIT_FLUSH_SECONDS = 10.0  # the longest a process waits at exit for its records' commit
+EXIT_FLUSH_SECONDS = 60.0  # the longest a process waits at exit for its records' commit
 COLUMNS = ("event_id", "time", "principal", "engine", "action", "resource", "columns",
            "filters", "allowed", "reason", "query_id")  # fmt: skip
 
@@ -291,6 +291,7 @@ class _Flusher:
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def wake(self) -> None:
         with self._lock:
@@ -301,11 +302,13 @@ class _Flusher:
         self._wanted.set()
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             self._wanted.wait()
             self._wanted.clear()
+            if self._stopping.is_set():
+                return
             self._flush_quietly()
-            threading.Event().wait(FLUSH_SECONDS)  # records of the next seconds: one batch
+            self._stopping.wait(FLUSH_SECONDS)  # records of the next seconds: one batch
 
     def _flush_quietly(self) -> None:
         try:
@@ -314,9 +317,19 @@ class _Flusher:
             log.info("audit records stay spooled until the lake answers: %s", exc)
 
     def _at_exit(self) -> None:
-        last = threading.Thread(target=self._flush_quietly, daemon=True)
-        last.start()
-        last.join(EXIT_FLUSH_SECONDS)
+        """Stop the thread, wait for a flush it has under way, then flush in this
+        thread. A daemon thread still inside pyiceberg/pyarrow when the interpreter
+        finalizes aborts the process ("FATAL: exception not rethrown", exit 134)
+        after its output was printed, so nothing may run in it past this point."""
+        self._stopping.set()
+        self._wanted.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(EXIT_FLUSH_SECONDS)
+            if thread.is_alive():  # a commit stuck on the lake: its records stay spooled
+                log.warning("audit flush still running at exit; its records stay spooled")
+                return
+        self._flush_quietly()
 
 
 _flushers: dict[Path, _Flusher] = {}

@@ -5,6 +5,8 @@ stored policy byte for byte unchanged after each refusal."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -12,10 +14,11 @@ from typing import ClassVar
 import pytest
 from click.testing import CliRunner
 
+import lakehouse
 from lakehouse.cli import main
 from lakehouse.config import Settings
 from lakehouse.errors import AccessDeniedError, PolicyError
-from lakehouse.governance import admin, admin_objects, demo, store
+from lakehouse.governance import admin, admin_objects, audit, demo, store, writes
 from lakehouse.governance.policy import ColumnMask, DataCellsFilter, Permission, Resource, TagKey
 from lakehouse.governance.statements import parse_statement
 
@@ -320,3 +323,88 @@ def test_up_reports_a_declaration_it_cannot_check_and_stores_nothing(
     assert (
         admin_objects.apply_declared(down, lake=LAKE) is not None
     )  # stored once it can be checked
+
+
+# -- who acts, raw handles, library writes, the audit thread at exit (issue 15 breaker) ----
+
+
+def test_policy_commands_act_as_lakehouse_principal_unless_as_names_another(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_users(settings, "analyst")
+    before = stored(settings)
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "analyst")  # what `lakehouse env --as analyst` sets
+    home = ["--home", str(settings.home_dir)]
+    refused = CliRunner().invoke(main, [*home, "principal", "add", "eve"])
+    assert refused.exit_code == 1 and "Access denied: analyst has no ADMIN" in refused.stderr
+    assert stored(settings) == before
+    with pytest.raises(AccessDeniedError, match="analyst has no ADMIN"):  # the library too
+        admin.add_principal(Settings(home=settings.home_dir), "eve")
+    explicit = CliRunner().invoke(main, [*home, "principal", "add", "eve", "--as", "admin"])
+    assert explicit.exit_code == 0, explicit.output
+    assert Settings(home=settings.home_dir).acting_principal("bob") == "bob"
+
+
+def governed_lake(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> lakehouse.Lakehouse:
+    with_users(settings, "analyst")
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "analyst")
+    monkeypatch.setenv("LAKEHOUSE_GOVERNANCE_ENABLED", "true")
+    return lakehouse.connect(Settings(home=settings.home_dir))
+
+
+def test_raw_handles_are_refused_to_a_governed_principal(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = governed_lake(settings, monkeypatch)
+    refusals = {
+        "catalog": lambda: lake.catalog,
+        "s3": lambda: lake.s3,
+        "table": lambda: lake.table("retail.customers"),
+        "duckdb engine": lambda: lake.engine("duckdb"),
+        "spark engine": lambda: lake.engine("spark"),
+        "duckdb": lambda: lake.duckdb(),
+        "spark": lambda: lake.spark(),
+        "sync": lambda: lake.sync("shop"),
+    }
+    for what, opened in refusals.items():
+        with pytest.raises(AccessDeniedError, match="bypasses the policy") as denied:
+            opened()
+        assert denied.value.hint, what
+    assert lake.engine("trino") is not None  # Trino runs as the principal, under its rules
+    denials = [e for e in audit.spooled(lake.settings) if not e["allowed"]]
+    assert len(denials) == len(refusals) and {e["principal"] for e in denials} == {"analyst"}
+
+
+def test_an_ingest_needs_its_permissions(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert writes.ingest_permissions(False, "append", None) == [Permission.CREATE_TABLE]
+    assert writes.ingest_permissions(True, "append", None) == [Permission.INSERT]
+    for mode in ("overwrite", "upsert"):
+        assert writes.ingest_permissions(True, mode, None) == [Permission.INSERT, Permission.DELETE]
+    lake = governed_lake(settings, monkeypatch)
+    with pytest.raises(AccessDeniedError, match="S3 READ"):
+        writes.check_source(lake.settings, "analyst", "s3://warehouse/retail/customers/x.parquet")
+    writes.check_source(lake.settings, "analyst", "orders.csv")  # a local file: its own
+    assert [e["action"] for e in audit.spooled(lake.settings)] == ["S3_READ"]
+
+
+def test_the_audit_thread_is_stopped_and_joined_at_exit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[str] = []
+
+    def slow_flush(_: Settings) -> int:  # a commit under way when the process exits
+        flushed.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return 0
+
+    monkeypatch.setattr(audit, "flush", slow_flush)
+    monkeypatch.setattr(audit.atexit, "register", lambda _: None)
+    flusher = audit._Flusher(settings)
+    flusher.wake()
+    while not flushed:
+        time.sleep(0.01)
+    flusher._at_exit()
+    assert flusher._thread is not None and not flusher._thread.is_alive()
+    assert flushed == ["audit-flush", threading.current_thread().name]  # the last one here
