@@ -155,9 +155,12 @@ class Governance:
                 name = self._hidden_source(scope, column)
                 if name is not None:
                     raise self.denied(AccessDeniedError(
-                        self.principal, f"SELECT on column {column.name}", name,
+                        self.principal, "SELECT", name,
+                        message=f"{self.principal} has no SELECT on column {column.name} of {name}.",
                         hint=f"The columns {self.principal} may read of {name}: "
-                        f"{', '.join(c.name for c in self.accesses[name].columns)}.",
+                        f"{', '.join(c.name for c in self.accesses[name].columns)}. An admin "
+                        f"can grant it: `lakehouse grant SELECT ON TABLE {name} COLUMNS "
+                        f"{column.name} TO {self.principal}`.",
                     ))  # fmt: skip
 
     def _hidden_source(self, scope: Scope, column: exp.Column) -> str | None:
@@ -188,7 +191,12 @@ class Governance:
         for name in self.accesses:
             for column in sorted(self._hidden(name)):
                 if f'"{column.lower()}"' in said or f"`{column.lower()}`" in said:
-                    denial = AccessDeniedError(self.principal, f"SELECT on column {column}", name)
+                    denial = AccessDeniedError(
+                        self.principal, "SELECT", name,
+                        message=f"{self.principal} has no SELECT on column {column} of {name}.",
+                        hint=f"An admin can grant it: `lakehouse grant SELECT ON TABLE {name} "
+                        f"COLUMNS {column} TO {self.principal}`.",
+                    )  # fmt: skip
                     return self.denied(denial)
         return None
 

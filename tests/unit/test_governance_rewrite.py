@@ -129,8 +129,10 @@ def test_masks_apply(con: duckdb.DuckDBPyConnection) -> None:
     "SELECT count(*) FROM retail.customers WHERE email LIKE 'a%'",
 ])  # fmt: skip
 def test_a_hidden_column_is_denied_by_name(text: str) -> None:
-    with pytest.raises(AccessDeniedError, match="analyst has no SELECT on column email"):
+    with pytest.raises(AccessDeniedError, match="analyst has no SELECT on column email") as no:
         governed("analyst", text)
+    assert "permission" not in no.value.message  # one sentence, not "… email permission"
+    assert "grant SELECT ON TABLE retail.customers COLUMNS email TO analyst" in no.value.hint
 
 
 def test_an_alias_named_like_a_hidden_column_is_fine(con: duckdb.DuckDBPyConnection) -> None:
