@@ -335,6 +335,10 @@ class LocalRuntime:
             "opensearch-transport": "opensearch_transport_port",
             "mlflow": "mlflow_port",
             "endpoint": "ml_serve_port",  # a model endpoint (lakehouse.ml.serving)
+            "console": "console_port",
+            "dashboards": "dashboards_port",
+            "jupyter": "jupyter_port",
+            "aws": "aws_port",
         }.get(port_name)
         if setting is None and service == "s3":
             return "s3_internal_port_base"
