@@ -55,6 +55,14 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_browser_log(request: pytest.FixtureRequest) -> None:
+    """A test that uses the session's browser sees only what its own pages log
+    (another module's page, e.g. a Superset chart's 400, once failed a JupyterLab test)."""
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").get_log("browser")
+
+
 @pytest.fixture(scope="session")
 def stack_services(lakehouse_stack: LakehouseStack) -> list[str]:
     """The services this session's stack runs (s3 and catalog, plus marked engines)."""

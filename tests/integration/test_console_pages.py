@@ -74,7 +74,7 @@ def cells(browser: Any, selector: str) -> list[list[str]]:
 
 
 def test_overview_lists_each_service_with_health_pid_memory_and_uptime(
-    stack: Settings, browser: Any
+    stack: Settings, stack_services: list[str], browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -84,14 +84,22 @@ def test_overview_lists_each_service_with_health_pid_memory_and_uptime(
         assert rows[name].get_attribute("data-state") == "up", rows[name].text
         cols = rows[name].find_elements(By.TAG_NAME, "td")
         assert cols[3].text.isdigit() and "MiB" in cols[4].text and cols[5].text, rows[name].text
-    # PostgreSQL is not part of this session's stack: the exact command to start it.
-    assert rows["postgres"].get_attribute("data-state") == "off"
-    command = rows["postgres"].find_element(By.CSS_SELECTOR, "code.start").text
-    assert command == f"lakehouse --home {stack.home_dir} up --services postgres"
+    # A service this session's stack did not start (which ones depends on the tests
+    # collected): the exact command to start it.
+    absent = [
+        name for name in ("postgres", "opensearch", "spark", "mlflow") if name not in stack_services
+    ]
+    for name in absent:
+        assert rows[name].get_attribute("data-state") == "off", rows[name].text
+        command = rows[name].find_element(By.CSS_SELECTOR, "code.start").text
+        assert command == f"lakehouse --home {stack.home_dir} up --services {name}"
     cards = {c.get_attribute("data-ui"): c.text for c in browser.find_elements(By.CSS_SELECTOR, ".card")}  # fmt: skip
     assert set(cards) == {"Trino UI", "MLflow", "Dashboards", "JupyterLab"}
-    assert "up --with dashboards" in cards["Dashboards"]
-    assert "up --with jupyter" in cards["JupyterLab"]
+    for card, name in (("Dashboards", "dashboards"), ("JupyterLab", "jupyter")):
+        if name in stack_services:
+            assert "not started" not in cards[card], cards[card]
+        else:
+            assert f"up --with {name}" in cards[card], cards[card]
 
 
 def nested_rows() -> pa.Table:

@@ -77,6 +77,12 @@ def shop(own_stack: tuple[Settings, dict[str, str]]) -> str:
     return settings.postgres_dsn()
 
 
+def _orders(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM public.orders").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _simulate(env: dict[str, str], seconds: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, "simulate", "shop", "--rate", "200", "--duration", str(seconds), "--seed", "1"],
@@ -88,9 +94,14 @@ def test_simulate_reconnects_after_postgres_is_killed(
     own_stack: tuple[Settings, dict[str, str]], shop: str
 ) -> None:
     settings, env = own_stack
+    before = _orders(shop)
     run = _simulate(env, 12)
     try:
-        time.sleep(3)
+        # Killed once the simulator is writing (a fixed 3 s wait killed PostgreSQL
+        # before a loaded machine's simulator had even connected).
+        deadline = time.monotonic() + 60
+        while _orders(shop) == before and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
         kill_9(settings, "postgres")
         time.sleep(1)
         LocalRuntime(settings).up(SERVICES)
