@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -49,6 +50,8 @@ from lakehouse.config import Settings
 from lakehouse.errors import AccessDeniedError, LakehouseError, PolicyError
 from lakehouse.governance.access import TableAccess, check, quote, stale_entries, table_access
 from lakehouse.governance.policy import Permission, Policy
+
+log = logging.getLogger("lakehouse.governance")
 
 ALL_PRIVILEGES = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
 READABLE_CATALOGS = ("system", "tpch")  # the lake's own catalog is added by name
@@ -298,10 +301,18 @@ def lake_tables(settings: Settings) -> list[LakeTable]:
     from lakehouse.lake import catalog as cat
 
     catalog = cat.open_catalog(settings)
-    return [
-        LakeTable(name, table_columns(cat.load_table(catalog, name).schema().fields))
-        for name in cat.list_tables(catalog)
-    ]
+    tables = []
+    for name in cat.list_tables(catalog):
+        try:
+            schema = cat.load_table(catalog, name).schema()
+        except Exception as exc:
+            # One unreadable table (metadata gone, dropped since the listing) gets no
+            # rule, so only the admin reaches it; the others keep theirs (this failure
+            # used to fail the whole file closed, denying everyone every table).
+            log.warning("governance: %s left out of Trino's rules: %s", name, exc)
+            continue
+        tables.append(LakeTable(name, table_columns(schema.fields)))
+    return tables
 
 
 def hidden_columns(settings: Settings, principal: str, table: str) -> list[str]:

@@ -258,3 +258,28 @@ def test_a_tag_on_a_renamed_column_closes_the_table_in_trino() -> None:
         "SELECT",
         "INSERT",
     ]
+
+
+def test_one_unreadable_table_does_not_close_every_other_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A table whose metadata cannot be read gets no rule; the rest keep theirs (it
+    used to fail the whole rules file closed, denying every principal every table)."""
+    from types import SimpleNamespace
+
+    from lakehouse.config import load_settings
+    from lakehouse.governance import trino_rules
+    from lakehouse.lake import catalog as cat
+
+    good = SimpleNamespace(schema=lambda: SimpleNamespace(fields=()))
+
+    def load(catalog: object, name: str) -> object:
+        if name == "ns.broken":
+            raise FileNotFoundError("s3://warehouse/ns/broken/metadata/v3.metadata.json")
+        return good
+
+    monkeypatch.setattr(cat, "open_catalog", lambda settings: object())
+    monkeypatch.setattr(cat, "list_tables", lambda catalog: ["ns.a", "ns.broken", "ns.b"])
+    monkeypatch.setattr(cat, "load_table", load)
+    tables = trino_rules.lake_tables(load_settings(home=tmp_path))
+    assert [t.name for t in tables] == ["ns.a", "ns.b"]
