@@ -29,6 +29,9 @@ from lakehouse.services.catalog import DEFAULT_NAMESPACE
 
 ENGINE = "trino"
 USER = "lakehouse"  # the Trino user with governance off (anyone may read anything then)
+# A coordinator just started can list its node active yet refuse to schedule a scan for
+# a few seconds (NO_NODES_AVAILABLE, nothing ran): queries wait that out this long.
+NO_NODES_WAIT_SECONDS = 60.0
 # Trino's "Access Denied: Cannot select from columns [email] in table or view lake.ns.t"
 _DENIED = re.compile(
     r"Cannot (?P<verb>select from|insert into|delete from|update|create table|drop table|"
@@ -105,6 +108,19 @@ class TrinoEngine:
         return self._run(query, namespace, principal or default_user(self.settings))
 
     def _run(self, query: str, namespace: str | None, user: str) -> pa.Table:
+        """``_run_once``, retried while a just-started coordinator answers
+        NO_NODES_AVAILABLE (the query was not scheduled, so nothing ran), for at most
+        NO_NODES_WAIT_SECONDS."""
+        deadline = time.monotonic() + NO_NODES_WAIT_SECONDS
+        while True:
+            try:
+                return self._run_once(query, namespace, user)
+            except QueryError as exc:
+                if "NO_NODES_AVAILABLE" not in exc.reason or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    def _run_once(self, query: str, namespace: str | None, user: str) -> pa.Table:
         connection = self.connect(schema=namespace or DEFAULT_NAMESPACE, user=user,
                                   encoding=ENCODING, legacy_primitive_types=True)  # fmt: skip
         try:

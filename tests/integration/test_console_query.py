@@ -13,10 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from lakehouse import Lakehouse, Settings
@@ -51,13 +51,15 @@ def _run(browser: Any, sql: str, engine: str = "duckdb", as_of: str = "") -> Non
     editor = browser.find_element(By.ID, "sql")
     editor.clear()
     editor.send_keys(sql)
-    page = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.lakehouseOldPage = true")  # a new page has no such mark
     editor.send_keys(Keys.CONTROL, Keys.ENTER)
-    # The form posts and the answer is a new page: wait for it, or the test reads
-    # the old page's elements (stale, or the previous result) on a slow run.
-    WebDriverWait(browser, 120).until(staleness_of(page))
-    WebDriverWait(browser, 120).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+    # The form posts and the answer is a new page: wait for it, or the test reads the
+    # old page's elements (stale, or the previous result). While the page changes,
+    # the browser may answer any call with an error: those are waited through.
+    WebDriverWait(browser, 120, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.lakehouseOldPage === undefined && document.readyState === 'complete'"
+        )
     )
 
 
