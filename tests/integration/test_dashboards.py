@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -126,17 +127,42 @@ def logged_in(insights: Insights, browser: Any) -> Iterator[Any]:
     from lakehouse.testing.browser import WINDOW
 
     browser.set_window_size(1600, 2200)
-    browser.get(f"{insights.service.url}/login/")
-    WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.ID, "username"))
-    settings = insights.service.settings
-    browser.find_element(By.ID, "username").send_keys(settings.access_key)
-    browser.find_element(By.ID, "password").send_keys(settings.secret_key)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 120).until(lambda d: "/login" not in d.current_url)
+    log_in(browser, insights.service)
     yield browser
     # The session's one browser goes on to other modules' pages as it was.
     browser.get("about:blank")
     browser.set_window_size(*WINDOW)
+
+
+LOGIN_ATTEMPTS, LOGIN_WAIT_S = 3, 60
+
+
+def log_in(browser: Any, service: DashboardsService) -> None:
+    """Log in through Superset's login form, as a user does, trying again as a user would.
+
+    A CI run once stayed on /login for 120 s after one click, with nothing to say why:
+    each attempt that fails keeps a screenshot, and the failure carries the page's text
+    and the service's log lines about /login.
+    """
+    settings, seen = service.settings, []
+    for attempt in range(1, LOGIN_ATTEMPTS + 1):
+        browser.get(f"{service.url}/login/")
+        WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.ID, "password"))
+        for field, value in (("username", settings.access_key), ("password", settings.secret_key)):
+            box = browser.find_element(By.ID, field)
+            box.clear()
+            box.send_keys(value)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        try:
+            WebDriverWait(browser, LOGIN_WAIT_S).until(lambda d: "/login" not in d.current_url)
+            return
+        except TimeoutException:
+            screenshot(browser, f"dashboards_login_attempt_{attempt}")
+            seen.append(browser.find_element(By.TAG_NAME, "body").text[:300])
+    log = settings.home_dir / "logs" / "dashboards.log"
+    lines = [x for x in log.read_text(errors="replace").splitlines() if "/login" in x]
+    pytest.fail(f"still on /login after {LOGIN_ATTEMPTS} attempts; page: {seen}; "
+                f"log: {lines[-8:]}")  # fmt: skip
 
 
 def wait_for_charts(driver: Any, count: int) -> list[Any]:
