@@ -289,6 +289,11 @@ class Settings(BaseModel):
         return f"http://{self.client_host}:{self.mlflow_port}"
 
     @property
+    def aws_uri(self) -> str:
+        """The ``aws`` service: Athena, Glue and Lake Formation's endpoint."""
+        return f"http://{self.client_host}:{self.aws_port}"
+
+    @property
     def warehouse(self) -> str:
         return f"s3://{self.warehouse_bucket}/"
 

@@ -97,6 +97,11 @@ def environment(settings: Settings, principal: str | None = None) -> dict[str, s
         "PATH": search_path(),
         "AWS_ENDPOINT_URL": settings.s3_endpoint,
         "AWS_ENDPOINT_URL_S3": settings.s3_endpoint,
+        # Each SDK sends a service's calls to its own variable before the global one.
+        "AWS_ENDPOINT_URL_ATHENA": settings.aws_uri,
+        "AWS_ENDPOINT_URL_GLUE": settings.aws_uri,
+        "AWS_ENDPOINT_URL_LAKEFORMATION": settings.aws_uri,
+        "LAKEHOUSE_AWS_URL": settings.aws_uri,
         "AWS_ACCESS_KEY_ID": settings.access_key,
         "AWS_SECRET_ACCESS_KEY": settings.secret_key,
         "AWS_REGION": settings.region,

@@ -123,6 +123,11 @@ def rotate(settings: Settings, principal: str) -> S3Credentials:
     return _read_issued(settings)[principal]
 
 
+def issued(settings: Settings) -> dict[str, S3Credentials]:
+    """Every principal's vended credentials so far (the admin's are the stack's key)."""
+    return _read_issued(settings)
+
+
 def _read_issued(settings: Settings) -> dict[str, S3Credentials]:
     try:
         data = json.loads(_credentials_path(settings).read_text())

@@ -23,11 +23,12 @@ def service_files_dir() -> Path:
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
     return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync",
-            "dashboards", "console", "jupyter")  # fmt: skip
+            "aws", "dashboards", "console", "jupyter")  # fmt: skip
 
 
 def all_services(settings: Settings) -> list[Service]:
     """Every service of this lake house, in start order."""
+    from lakehouse.services.aws import AwsService
     from lakehouse.services.catalog import CatalogService
     from lakehouse.services.console import ConsoleService
     from lakehouse.services.dashboards import DashboardsService
@@ -49,6 +50,7 @@ def all_services(settings: Settings) -> list[Service]:
         SparkService(settings),
         MlflowService(settings),
         SyncService(settings),
+        AwsService(settings),
         DashboardsService(settings),
         ConsoleService(settings),
         JupyterService(settings),
