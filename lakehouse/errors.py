@@ -91,6 +91,10 @@ class IngestError(LakehouseError):
     """Input could not be ingested; the table was left unchanged."""
 
 
+class CrawlError(LakehouseError):
+    """A crawl could not start (no such bucket, nothing under the prefix, a bad crawler)."""
+
+
 class QueryError(LakehouseError):
     """An engine rejected a query; names the engine and the query."""
 
