@@ -217,6 +217,14 @@ class Settings(BaseModel):
         ge=1,
         description="Newest snapshots each synced Iceberg table (and the dead-letter table) keeps; older ones are expired with their files, so disk use stays flat.",
     )
+    maintenance_tick_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How often the scheduler service looks for due table maintenance (the [maintenance] policies of lakehouse.toml) and due crawlers.",
+    )  # fmt: skip
+    maintenance_orphan_floor_seconds: float = Field(
+        default=86400.0, ge=0,
+        description="The youngest an unreferenced file may be to be removed as an orphan (remove-orphan-files refuses a smaller --older-than): a writer whose commit takes longer than this could lose its files.",
+    )  # fmt: skip
     sync_snapshot_max_age_minutes: float = Field(
         default=1440,
         ge=0,
