@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lakehouse.governance.rewrite import Governance
     from lakehouse.lake import catalog as cat
     from lakehouse.lake.ingest import IngestResult, TypeSpec
+    from lakehouse.lake.maintenance import MaintenanceReport
     from lakehouse.ml import MachineLearning
     from lakehouse.sync.integrations import Integration
     from lakehouse.sync.postgres_pipeline import PassResult
@@ -481,6 +482,33 @@ class Lakehouse:
 
         check_source(self.settings, who, source)
         check_ingest(self.settings, self._lake_catalog, who, table, mode, key)
+
+    @guarded("optimize {table}", ("catalog", "s3", "trino"))
+    def optimize(self, table: str, target_file_size: str | int | None = None,
+                 where: str | None = None) -> MaintenanceReport:  # fmt: skip
+        """Compact ``table``'s small data files on Trino (lakehouse.lake.maintenance);
+        ``target_file_size`` like '128MB'; ``where`` a predicate on partition columns."""
+        from lakehouse.lake import maintenance
+
+        return maintenance.optimize(self, table, target_file_size, where)
+
+    @guarded("expire-snapshots {table}", ("catalog", "s3"))
+    def expire_snapshots(self, table: str, older_than: str | timedelta = timedelta(days=5),
+                         retain_last: int = 1) -> MaintenanceReport:  # fmt: skip
+        """Expire snapshots older than ``older_than`` ('7d', '36h') but the newest
+        ``retain_last``, deleting the files only they reached (lakehouse.lake.maintenance)."""
+        from lakehouse.lake import maintenance
+
+        return maintenance.expire_snapshots(self, table, older_than, retain_last)
+
+    @guarded("remove-orphan-files {table}", ("catalog", "s3"))
+    def remove_orphan_files(self, table: str,
+                            older_than: str | timedelta = timedelta(days=3)) -> MaintenanceReport:  # fmt: skip
+        """Delete files no snapshot references, older than ``older_than`` (not under the
+        ``maintenance_orphan_floor_seconds`` setting) (lakehouse.lake.maintenance)."""
+        from lakehouse.lake import maintenance
+
+        return maintenance.remove_orphan_files(self, table, older_than)
 
     def env(self) -> dict[str, str]:
         return environment(self.settings)

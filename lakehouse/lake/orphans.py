@@ -48,6 +48,11 @@ def stored_files(table: Table) -> set[str]:
 
 def stored_file_ages(table: Table) -> dict[str, float]:
     """``stored_files`` with each file's age in seconds (since it was last written)."""
+    return {path: age for path, (age, _) in stored_file_infos(table).items()}
+
+
+def stored_file_infos(table: Table) -> dict[str, tuple[float, int]]:
+    """``stored_files`` with each file's age in seconds and its size in bytes."""
     io = table.io
     if not isinstance(io, PyArrowFileIO):
         raise LakehouseError(f"Cannot list files through {type(io).__name__}.",
@@ -58,7 +63,10 @@ def stored_file_ages(table: Table) -> dict[str, float]:
     found = filesystem.get_file_info(fs.FileSelector(base, recursive=True, allow_not_found=True))
     now = time.time()
     return {
-        f"{location.scheme}://{info.path}": now - info.mtime.timestamp() if info.mtime else 0.0
+        f"{location.scheme}://{info.path}": (
+            now - info.mtime.timestamp() if info.mtime else 0.0,
+            info.size or 0,
+        )
         for info in found
         if info.type == fs.FileType.File and not info.path.endswith(".metadata.json")
     }
@@ -75,6 +83,19 @@ def orphan_files(table: Table) -> list[str]:
     return sorted(stored_files(table) - referenced_files(table))
 
 
+def orphan_sizes(table: Table, referenced: Iterable[str], min_age_s: float) -> dict[str, int]:
+    """The orphans (path -> bytes): files under ``table``'s location that
+    ``referenced`` (every file the table's snapshots reach, as of ``table``'s
+    metadata) and the table's statistics files do not name, at least ``min_age_s``
+    old. The one definition of an orphan, for the sync's sweeps and for
+    ``lakehouse remove-orphan-files`` alike."""
+    named = set(referenced)
+    named |= {s.statistics_path for s in table.metadata.statistics}
+    named |= {s.statistics_path for s in table.metadata.partition_statistics}
+    return {path: size for path, (age, size) in stored_file_infos(table).items()
+            if path not in named and age >= min_age_s}  # fmt: skip
+
+
 def remove_orphans(table: Table, referenced: Iterable[str],
                    min_age_s: float = ORPHAN_MIN_AGE_S) -> list[str]:  # fmt: skip
     """Delete the files under ``table``'s location that ``referenced`` (every file the
@@ -84,11 +105,7 @@ def remove_orphans(table: Table, referenced: Iterable[str],
     The age keeps the files of a commit still in flight (this writer's or
     another's) out of reach. A file that cannot be deleted is logged and left.
     """
-    named = set(referenced)
-    named |= {s.statistics_path for s in table.metadata.statistics}
-    named |= {s.statistics_path for s in table.metadata.partition_statistics}
-    gone = sorted(path for path, age in stored_file_ages(table).items()
-                  if path not in named and age >= min_age_s)  # fmt: skip
+    gone = sorted(orphan_sizes(table, referenced, min_age_s))
     for path in gone:
         try:
             table.io.delete(path)
