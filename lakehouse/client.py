@@ -421,9 +421,17 @@ class Lakehouse:
 
     @guarded("listing tables", ("catalog",))
     def tables(self, namespace: str | None = None) -> list[str]:
+        """'ns.table' names (of ``namespace``, or all); a governed principal gets only
+        the tables it may DESCRIBE or SELECT from (lakehouse.governance.visibility)."""
         from lakehouse.lake import catalog as cat
 
-        return cat.list_tables(self._lake_catalog, namespace)
+        names = cat.list_tables(self._lake_catalog, namespace)
+        if not self.governed():
+            return names
+        from lakehouse.governance.visibility import listed_tables
+
+        return listed_tables(self.settings, self.principal, names,
+                             lambda name: [f.name for f in self._table(name).schema().fields])  # fmt: skip
 
     @guarded("describe {name}")
     def describe(self, name: str) -> dict[str, Any]:
@@ -433,18 +441,26 @@ class Lakehouse:
 
         described = cat.describe(self._table(name))
         if self.governed():
-            from lakehouse.governance.writes import shown_columns
+            from lakehouse.governance.visibility import described_columns
 
-            shown = shown_columns(self.settings, self.principal, name,
-                                  [c["name"] for c in described["schema"]])  # fmt: skip
+            shown = described_columns(self.settings, self.principal, name,
+                                      [c["name"] for c in described["schema"]])  # fmt: skip
             described["schema"] = [c for c in described["schema"] if c["name"] in shown]
         return described
 
     @guarded("history of {name}")
     def history(self, name: str) -> list[cat.SnapshotInfo]:
+        """Snapshots of ``name``, oldest first. AccessDeniedError for a governed
+        principal that may neither DESCRIBE nor SELECT it."""
         from lakehouse.lake import catalog as cat
 
-        return cat.history(self._table(name))
+        table = self._table(name)
+        if self.governed():
+            from lakehouse.governance.visibility import described_columns
+
+            described_columns(self.settings, self.principal, name,
+                              [f.name for f in table.schema().fields], action="HISTORY")  # fmt: skip
+        return cat.history(table)
 
     @guarded("ingest of {source} into {table}")
     def ingest(self, source: str | pa.Table, table: str, mode: str = "append",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
 UNCHANGED = "Nothing was changed."
+POLICY_ENGINE = "policy"  # the audit log's engine of policy changes
 
 
 class LakeSchema(Protocol):
@@ -95,15 +96,31 @@ class Change:
     summary: str
 
 
-def apply_change(settings: Settings, change: Callable[[Policy], tuple[Policy, str]]) -> Change:
+def apply_change(settings: Settings, change: Callable[[Policy], tuple[Policy, str]], *,
+                 action: str, resource: str, actor: str | None = None) -> Change:  # fmt: skip
+    """Store ``change`` (see :func:`store.update`) and audit it: who (``actor``,
+    default settings.acting_principal()) did ``action`` (GRANT, REVOKE, SET_MASK...)
+    on ``resource``, with the summary and the new revision; a change refused because
+    the actor may not make it (AccessDeniedError) is audited as denied. Bad input
+    (PolicyError) changes nothing and is not an access decision: not audited."""
+    from lakehouse.governance.audit import record
+
     said: list[str] = []
+    who = settings.acting_principal(actor)
 
     def run(policy: Policy) -> Policy:
         changed, summary = change(policy)
         said.append(summary)
         return changed
 
-    stored = store.update(settings, run)
+    try:
+        stored = store.update(settings, run)
+    except AccessDeniedError as denied:
+        record(settings, who, POLICY_ENGINE, resource, (), (), False, None, action=action,
+               reason=denied.message)  # fmt: skip
+        raise
+    record(settings, who, POLICY_ENGINE, resource, (), (), True, None, action=action,
+           reason=f"{said[-1]} (policy revision {stored.revision})")  # fmt: skip
     return Change(stored, said[-1])
 
 
@@ -159,7 +176,7 @@ def add_principal(settings: Settings, name: str, roles: Sequence[str] = (),
         )
         return policy.model_copy(update={"principals": (*policy.principals, *added)}), said
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="ADD_PRINCIPAL", resource=name, actor=actor)
 
 
 def remove_principal(settings: Settings, name: str, actor: str | None = None) -> Change:
@@ -181,7 +198,7 @@ def remove_principal(settings: Settings, name: str, actor: str | None = None) ->
         return policy.model_copy(update={"principals": tuple(principals), "grants": tuple(grants),
                                          "masks": tuple(masks)}), said  # fmt: skip
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="REMOVE_PRINCIPAL", resource=name, actor=actor)
 
 
 def replace_roles(principal: Principal, roles: Sequence[str]) -> Principal:
@@ -232,7 +249,8 @@ def grant(settings: Settings, wanted: Grant, *, actor: str | None = None,
         require_grantable(policy, settings.acting_principal(actor), wanted, admin)
         return merged(policy, wanted), f"granted {_words(wanted)}"
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="GRANT", resource=wanted.resource.describe(),
+                        actor=actor)  # fmt: skip
 
 
 def merged(policy: Policy, wanted: Grant) -> Policy:
@@ -281,7 +299,8 @@ def revoke(settings: Settings, unwanted: Grant, *, actor: str | None = None) -> 
         said += f" (it held no {what}{', '.join(missing)} there)" if missing else ""
         return changed, said
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="REVOKE", resource=unwanted.resource.describe(),
+                        actor=actor)  # fmt: skip
 
 
 def revoked(policy: Policy, unwanted: Grant) -> tuple[Policy, list[Permission]]:

@@ -52,7 +52,7 @@ def create_filter(settings: Settings, cells: DataCellsFilter, *, actor: str | No
     schema = lake or lake_schema(settings)
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "create data cells filters")
+        require_admin(policy, settings.acting_principal(actor), admin, "create data cells filters")
         if policy.filter_named(cells.name) is not None:
             raise refused(f"A data cells filter named {cells.name!r} exists already.",
                           f"Drop it first: `lakehouse filter drop {cells.name}`.")  # fmt: skip
@@ -61,7 +61,7 @@ def create_filter(settings: Settings, cells: DataCellsFilter, *, actor: str | No
             update={"data_cells_filters": filters}
         ), f"created filter {cells.name}"
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="CREATE_FILTER", resource=cells.name, actor=actor)
 
 
 def drop_filter(settings: Settings, name: str, *, actor: str | None = None) -> Change:
@@ -69,7 +69,7 @@ def drop_filter(settings: Settings, name: str, *, actor: str | None = None) -> C
     admin = settings.governance_admin
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "drop data cells filters")
+        require_admin(policy, settings.acting_principal(actor), admin, "drop data cells filters")
         if policy.filter_named(name) is None:
             raise refused(
                 f"No data cells filter named {name!r}.", "`lakehouse governance show` lists them."
@@ -81,7 +81,7 @@ def drop_filter(settings: Settings, name: str, *, actor: str | None = None) -> C
         kept = tuple(f for f in policy.data_cells_filters if f.name != name)
         return policy.model_copy(update={"data_cells_filters": kept}), f"dropped filter {name}"
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="DROP_FILTER", resource=name, actor=actor)
 
 
 # -- column masks --------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def set_mask(settings: Settings, mask: ColumnMask, *, actor: str | None = None,
     schema = lake or lake_schema(settings)
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "set column masks")
+        require_admin(policy, settings.acting_principal(actor), admin, "set column masks")
         checked = check_mask(policy, mask, schema, admin)
         key = (mask.table, mask.column, mask.principal)
         kept = tuple(m for m in policy.masks if (m.table, m.column, m.principal) != key)
@@ -117,7 +117,9 @@ def set_mask(settings: Settings, mask: ColumnMask, *, actor: str | None = None,
         )
         return policy.model_copy(update={"masks": (*kept, checked)}), said
 
-    return apply_change(settings, change)
+    return apply_change(
+        settings, change, action="SET_MASK", resource=f"{mask.table}.{mask.column}", actor=actor
+    )
 
 
 def unset_mask(settings: Settings, table: str, column: str, principal: str, *,
@@ -125,7 +127,7 @@ def unset_mask(settings: Settings, table: str, column: str, principal: str, *,
     admin = settings.governance_admin
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "remove column masks")
+        require_admin(policy, settings.acting_principal(actor), admin, "remove column masks")
         key = (table, column, principal)
         kept = tuple(m for m in policy.masks if (m.table, m.column, m.principal) != key)
         if len(kept) == len(policy.masks):
@@ -135,7 +137,9 @@ def unset_mask(settings: Settings, table: str, column: str, principal: str, *,
             update={"masks": kept}
         ), f"{principal} sees {table}.{column} unmasked"
 
-    return apply_change(settings, change)
+    return apply_change(
+        settings, change, action="UNSET_MASK", resource=f"{table}.{column}", actor=actor
+    )
 
 
 # -- LF-tags ---------------------------------------------------------------------------------
@@ -147,7 +151,7 @@ def create_tag_key(settings: Settings, key: TagKey, *, actor: str | None = None)
     admin = settings.governance_admin
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "create LF-tag keys")
+        require_admin(policy, settings.acting_principal(actor), admin, "create LF-tag keys")
         if not key.values:
             raise refused(f"LF-tag key {key.key} needs at least one value.", "Give --values a,b.")
         old = next((k for k in policy.tag_keys if k.key == key.key), None)
@@ -158,7 +162,7 @@ def create_tag_key(settings: Settings, key: TagKey, *, actor: str | None = None)
         said = f"LF-tag {key.key} takes {', '.join(values)}"
         return policy.model_copy(update={"tag_keys": tuple(keys)}), said
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="CREATE_TAG_KEY", resource=key.key, actor=actor)
 
 
 def resolve_tag_target(resource: str, lake: LakeSchema) -> str:
@@ -184,7 +188,7 @@ def assign_tags(settings: Settings, resource: str, tags: Mapping[str, str],
     schema = lake or lake_schema(settings)
 
     def change(policy: Policy) -> tuple[Policy, str]:
-        require_admin(policy, actor or admin, admin, "tag resources")
+        require_admin(policy, settings.acting_principal(actor), admin, "tag resources")
         require_tag_values(policy, {k: [v] for k, v in tags.items()})
         target = resolve_tag_target(resource, schema)
         old = next((a.tags for a in policy.tags if a.resource == target), {})
@@ -200,7 +204,7 @@ def assign_tags(settings: Settings, resource: str, tags: Mapping[str, str],
         )
         return policy.model_copy(update={"tags": tuple(kept)}), said
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="TAG", resource=resource, actor=actor)
 
 
 # -- the whole policy ----------------------------------------------------------------------
@@ -246,7 +250,7 @@ def replace_policy(settings: Settings, policy: Policy, *, origin: str,
                 f"{len(policy.masks)} mask(s), {len(policy.tags)} tagged resource(s)")  # fmt: skip
         return checked, said
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="IMPORT_POLICY", resource=origin, actor=actor)
 
 
 # -- the policy lakehouse.toml declares -------------------------------------------------
@@ -286,7 +290,9 @@ def apply_declared(settings: Settings, lake: LakeSchema | None = None) -> Change
     if marker.is_file() and marker.read_text().strip() == digest:
         return None
     previous = load_policy(settings)
-    change = replace_policy(settings, policy, origin=origin, lake=lake)
+    change = replace_policy(
+        settings, policy, origin=origin, lake=lake, actor=settings.governance_admin
+    )  # the project's own declaration
     if previous.revision:
         export_policy(previous, policy_path(settings).with_name("policy.before-declared.json"))
     write_private(marker, digest + "\n")

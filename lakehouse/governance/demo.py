@@ -36,6 +36,7 @@ from lakehouse.governance.policy import (
     TagAssignment,
     TagKey,
 )  # fmt: skip
+from lakehouse.governance.store import load_policy
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -136,9 +137,16 @@ def eu_customer_ids(catalog: Catalog) -> list[int]:
     return [int(i) for i in scan.to_arrow().column("customer_id").to_pylist() if i is not None]
 
 
-def load_demo(settings: Settings, catalog: Catalog | None = None) -> Change:
-    """Merge the scenario into the stored policy (creating the namespace ``landing``).
-    Refused (PolicyError, nothing stored) when the retail sample is not loaded."""
+def load_demo(settings: Settings, catalog: Catalog | None = None, *,
+              actor: str | None = None) -> Change:  # fmt: skip
+    """Merge the scenario into the stored policy (creating the namespace ``landing``),
+    as ``actor`` (default settings.acting_principal()), who must be the admin
+    (AccessDeniedError otherwise). Refused (PolicyError, nothing stored) when the
+    retail sample is not loaded."""
+    from lakehouse.governance.admin import require_admin
+
+    require_admin(load_policy(settings), settings.acting_principal(actor),
+                  settings.governance_admin, "load the governance demo")  # fmt: skip
     schema = CatalogSchema(catalog) if catalog is not None else lake_schema(settings)
     catalog = schema.catalog
     columns = schema.columns(CUSTOMERS)
@@ -150,8 +158,10 @@ def load_demo(settings: Settings, catalog: Catalog | None = None) -> Change:
     scenario = demo_policy(list(columns), eu_customer_ids(catalog))
 
     def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, settings.acting_principal(actor), settings.governance_admin,
+                      "load the governance demo")  # fmt: skip
         merged = merge(policy, scenario)
         check_policy(merged, schema, settings.governance_admin)
         return merged, "loaded the governance demo: " + ", ".join(PRINCIPALS)
 
-    return apply_change(settings, change)
+    return apply_change(settings, change, action="LOAD_DEMO", resource="the policy", actor=actor)

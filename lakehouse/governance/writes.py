@@ -53,21 +53,6 @@ def check_ingest(settings: Settings, catalog: Catalog, principal: str, table: st
                action=permission.value)  # fmt: skip
 
 
-def shown_columns(settings: Settings, principal: str, table: str, columns: list[str]) -> list[str]:
-    """The columns of ``table`` that ``describe`` shows ``principal``: those it may
-    read (masked ones included, by name), or all of them with DESCRIBE but no SELECT.
-    Raises AccessDeniedError when it holds neither."""
-    from lakehouse.governance.access import table_access
-
-    policy, admin = load_policy(settings), settings.governance_admin
-    try:
-        access = table_access(policy, principal, table, columns, {}, admin=admin)
-    except AccessDeniedError:
-        check(policy, principal, Permission.DESCRIBE, admin=admin, table=table)
-        return columns
-    return [c.name for c in access.columns]
-
-
 def check_source(settings: Settings, principal: str, source: object) -> None:
     """Refuse (audited) an s3:// source: ingest reads it with the stack's own keys,
     which would let ``principal`` copy any object of the lake, hidden columns included."""

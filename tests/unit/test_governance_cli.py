@@ -386,7 +386,33 @@ def test_an_ingest_needs_its_permissions(
     with pytest.raises(AccessDeniedError, match="S3 READ"):
         writes.check_source(lake.settings, "analyst", "s3://warehouse/retail/customers/x.parquet")
     writes.check_source(lake.settings, "analyst", "orders.csv")  # a local file: its own
-    assert [e["action"] for e in audit.spooled(lake.settings)] == ["S3_READ"]
+    spooled = audit.spooled(lake.settings)
+    assert [e["action"] for e in spooled if e["engine"] != "policy"] == ["S3_READ"]
+
+
+def test_policy_changes_are_audited_with_who_changed_what(settings: Settings) -> None:
+    with_users(settings, "analyst", "bob")
+    admin.grant(settings, parse_statement(words("SELECT ON TABLE retail.orders TO analyst")),
+                lake=LAKE)  # fmt: skip
+    with pytest.raises(AccessDeniedError):  # bob may not grant: a denied change
+        admin.grant(settings, parse_statement(words("SELECT ON TABLE retail.orders TO bob")),
+                    actor="bob", lake=LAKE)  # fmt: skip
+    admin.revoke(settings, parse_statement(words("SELECT ON TABLE retail.orders FROM analyst"),
+                                           "revoke"))  # fmt: skip
+    admin_objects.set_mask(settings, ColumnMask(table="retail.customers", column="email",
+                                                principal="analyst", kind="hash"), lake=LAKE)  # fmt: skip
+    with pytest.raises(PolicyError):  # bad input: no decision, nothing audited
+        admin_objects.drop_filter(settings, "nope")
+    seen = [(e["principal"], e["action"], e["resource"], e["allowed"])
+            for e in audit.spooled(settings) if e["engine"] == "policy"]  # fmt: skip
+    assert seen == [
+        ("admin", "ADD_PRINCIPAL", "analyst", True), ("admin", "ADD_PRINCIPAL", "bob", True),
+        ("admin", "GRANT", "retail.orders", True), ("bob", "GRANT", "retail.orders", False),
+        ("admin", "REVOKE", "retail.orders", True), ("admin", "SET_MASK", "retail.customers.email", True),
+    ]  # fmt: skip
+    reasons = [e["reason"] for e in audit.spooled(settings) if e["engine"] == "policy"]
+    assert reasons[2] == "granted SELECT on retail.orders to analyst (policy revision 3)"
+    assert "bob" in reasons[3] and "WITH GRANT OPTION" in reasons[3]
 
 
 def test_the_audit_thread_is_stopped_and_joined_at_exit(
@@ -408,3 +434,12 @@ def test_the_audit_thread_is_stopped_and_joined_at_exit(
     flusher._at_exit()
     assert flusher._thread is not None and not flusher._thread.is_alive()
     assert flushed == ["audit-flush", threading.current_thread().name]  # the last one here
+
+
+def test_only_the_admin_loads_the_demo(settings: Settings) -> None:
+    with_users(settings, "analyst")
+    before = stored(settings)
+    as_analyst = settings.model_copy(update={"principal": "analyst"})
+    with pytest.raises(AccessDeniedError, match="load the governance demo"):
+        demo.load_demo(as_analyst)  # refused before the catalog is asked
+    assert stored(settings) == before
