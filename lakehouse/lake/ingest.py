@@ -350,24 +350,29 @@ class Ingestor:
     def ingest(self, source: str | pa.Table, table_name: str, mode: str = "append",
                key: list[str] | None = None, *, options: ReadOptions | None = None,
                types: TypeSpec | None = None,
-               schema: str | Path | TypeSpec | None = None) -> IngestResult:  # fmt: skip
+               schema: str | Path | TypeSpec | None = None,
+               snapshot_properties: Mapping[str, str] | None = None) -> IngestResult:  # fmt: skip
         """Append, overwrite or upsert ``source`` into ``table_name``, creating it if absent.
 
         ``types`` ({column: "decimal(12,2)"}) must name input columns; ``schema`` (a
         JSON/TOML file or a mapping) may name more. The write is one snapshot; one
         that loses a race to another writer is planned again on the table as that
-        writer left it (up to COMMIT_TRIES times). Raises IngestError, changing
-        nothing and leaving no file behind.
+        writer left it (up to COMMIT_TRIES times). ``snapshot_properties`` go into an
+        append's snapshot summary (the crawler marks its commits so). Raises
+        IngestError, changing nothing and leaving no file behind.
         """
         key = key or []
         check_mode(mode, key)
         name, renamed = normalise_table_name(table_name)
         given = _Input(source, self.settings, options or ReadOptions(), types, schema)
         with giving_up(name):
-            result = retry_conflicts(lambda: self._try(given, name, mode, key))
+            result = retry_conflicts(
+                lambda: self._try(given, name, mode, key, dict(snapshot_properties or {}))
+            )
         return replace(result, notices=((renamed,) if renamed else ()) + result.notices)
 
-    def _try(self, given: _Input, name: str, mode: str, key: list[str]) -> IngestResult:
+    def _try(self, given: _Input, name: str, mode: str, key: list[str],
+             properties: dict[str, str]) -> IngestResult:  # fmt: skip
         """One try at the whole write, planned on the table as the catalog has it now."""
         table = self.catalog.load_table(name) if self.catalog.table_exists(name) else None
         target = _arrow_schema(table) if table is not None else None
@@ -381,12 +386,13 @@ class Ingestor:
         if mode == "upsert" and target is not None:
             check_partial_upsert(data, target, name)
         if table is None:
-            result = self._create(name, data, mode)
+            result = self._create(name, data, mode, properties)
         else:
-            result = self._write(table, name, data, mode, key)
+            result = self._write(table, name, data, mode, key, properties)
         return replace(result, notices=prepared.notices)
 
-    def _create(self, name: str, data: pa.Table, mode: str) -> IngestResult:
+    def _create(self, name: str, data: pa.Table, mode: str,
+                properties: dict[str, str]) -> IngestResult:  # fmt: skip
         namespace = name.split(".")[0]
         self.catalog.create_namespace_if_not_exists(namespace)
         with writing(name, mode):
@@ -395,7 +401,8 @@ class Ingestor:
                 recording(tx._table) as recorder,
                 discarding_on_failure(self.catalog, name, recorder, tx),
             ):
-                tx.append(conform(data, schema_to_pyarrow(tx.table_metadata.schema())))
+                target = schema_to_pyarrow(tx.table_metadata.schema())
+                tx.append(conform(data, target), snapshot_properties=properties)
                 table = tx.commit_transaction()
         snapshot = table.current_snapshot()
         return IngestResult(
@@ -403,15 +410,16 @@ class Ingestor:
         )
 
     def _write(
-        self, table: Table, name: str, data: pa.Table, mode: str, key: list[str]
-    ) -> IngestResult:
+        self, table: Table, name: str, data: pa.Table, mode: str, key: list[str],
+        properties: dict[str, str],
+    ) -> IngestResult:  # fmt: skip
         before = {f.name: f.field_type for f in table.schema().fields}
         schema = _required_kept(table, data, name)
         with writing(name, mode), committing(table) as tx:
             with tx.update_schema() as update:
                 update.union_by_name(schema)
             target = schema_to_pyarrow(tx.table_metadata.schema())
-            self._apply(tx, conform(data, target), mode, key)
+            self._apply(tx, conform(data, target), mode, key, properties)
         table.refresh()
         fields = table.schema().fields
         added = tuple(f.name for f in fields if f.name not in before)
@@ -424,10 +432,11 @@ class Ingestor:
         )
 
     @staticmethod
-    def _apply(tx: Transaction, data: pa.Table, mode: str, key: list[str]) -> None:
+    def _apply(tx: Transaction, data: pa.Table, mode: str, key: list[str],
+               properties: dict[str, str]) -> None:  # fmt: skip
         io = tx._table.io
         if mode == "append":
-            tx.append(data)
+            tx.append(data, snapshot_properties=properties)
         elif mode == "overwrite":
             replace_all(tx, io, [data], {})  # one snapshot: never an empty table in between
         else:
