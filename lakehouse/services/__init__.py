@@ -23,7 +23,7 @@ def service_files_dir() -> Path:
 def service_names() -> tuple[str, ...]:
     """Names of the kinds of service, in start order (workers are extra ``trino-worker-N``)."""
     return ("s3", "catalog", "postgres", "opensearch", "trino", "spark", "mlflow", "sync",
-            "aws", "dashboards", "console", "jupyter")  # fmt: skip
+            "scheduler", "aws", "dashboards", "console", "jupyter")  # fmt: skip
 
 
 def all_services(settings: Settings) -> list[Service]:
@@ -37,6 +37,7 @@ def all_services(settings: Settings) -> list[Service]:
     from lakehouse.services.opensearch import OpenSearchService
     from lakehouse.services.postgres import PostgresService
     from lakehouse.services.s3 import S3Service
+    from lakehouse.services.scheduler import SchedulerService
     from lakehouse.services.spark import SparkService
     from lakehouse.services.sync import SyncService
     from lakehouse.services.trino import trino_services
@@ -50,6 +51,7 @@ def all_services(settings: Settings) -> list[Service]:
         SparkService(settings),
         MlflowService(settings),
         SyncService(settings),
+        SchedulerService(settings),
         AwsService(settings),
         DashboardsService(settings),
         ConsoleService(settings),
