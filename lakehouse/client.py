@@ -322,6 +322,8 @@ class Lakehouse:
                     f"The text is DuckDB's dialect, translated for {engine}; pass native=True "
                     f"(CLI: --native) to write {engine}'s own dialect instead."
                 )
+            if governance is not None:  # the engine saw the rewritten text: show the original
+                raise governance.original_error(exc) from None
             raise
 
     def _governance(

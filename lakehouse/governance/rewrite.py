@@ -34,7 +34,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from lakehouse.config import Settings
 from lakehouse.errors import AccessDeniedError, QueryError, TableNotFoundError
-from lakehouse.governance.access import TableAccess, check, table_access
+from lakehouse.governance.access import TableAccess, check, quote, table_access
 from lakehouse.governance.policy import Permission, Policy
 
 # Table functions that read no data: range() and generate_series().
@@ -70,6 +70,7 @@ class Governance:
     all_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     query_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     settings: Settings | None = None  # set: refusals and denials are audited too
+    headers: dict[int, str] = field(default_factory=dict)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -85,8 +86,10 @@ class Governance:
         self.reads = tuple(dict.fromkeys(name for _, name in self._references(tree)))
 
     def prepare(self, tree: exp.Expr) -> None:
-        """Right after parsing: refuse what cannot be governed, name each lake table
-        in full (``ns.t``, so snapshots pin it), refuse references to hidden columns."""
+        """Right after parsing: note the headers DuckDB gives the statement's unnamed
+        columns as written, refuse what cannot be governed, name each lake table in full
+        (``ns.t``, so snapshots pin it), refuse references to hidden columns."""
+        self.headers = original_headers(tree)
         _writes(tree, self)
         for table, name in self._references(tree):
             table.set("catalog", None)
@@ -95,9 +98,32 @@ class Governance:
         self._refuse_hidden_columns(tree)
 
     def apply(self, tree: exp.Expr) -> None:
-        """Last: replace each lake table read by its governed projection (in place)."""
+        """Last: replace each lake table read by its governed projection (in place),
+        and head each unnamed column as DuckDB heads the text as written (a header
+        taken from the rewritten text would show the masks and filters)."""
         for table, name in list(self._references(tree)):
             table.replace(self._projection(table, self.accesses[name]))
+        _name_as_written(tree, self.headers)
+
+    def original_error(self, error: QueryError) -> QueryError:
+        """``error`` (raised on the rewritten text) as the principal may see it: the
+        text as written, and the engine's reason without the rewritten SQL it quotes
+        (DuckDB's ``LINE 1: ...``, Spark's ``== SQL ==``); a reason still naming a
+        filter or mask expression is withheld."""
+        reason = _without_quoted_sql(error.reason)
+        if any(_flat(part) in _flat(reason) for part in self._policy_texts()):
+            reason = ("the engine's message quotes the policy's filters or masks, so it is "
+                      "withheld; the query as written failed on " + self.engine)  # fmt: skip
+        return QueryError(self.engine, self.text, reason, hint=error.hint)
+
+    def _policy_texts(self) -> list[str]:
+        texts = []
+        for access in self.accesses.values():
+            texts += [
+                c.expression for c in access.columns if c.mask or c.expression != quote(c.name)
+            ]
+            texts += [access.row_filter] if access.row_filter else []
+        return [t for t in texts if len(_flat(t)) > 3]
 
     def _references(self, tree: exp.Expr) -> Iterator[tuple[exp.Table, str]]:
         target = _write_target(tree)
@@ -391,3 +417,62 @@ def _scopes(tree: exp.Expr) -> list[Scope]:
         return traverse_scope(query)
     except (OptimizeError, KeyError, ValueError):
         return []
+
+
+def _naming_select(tree: exp.Expr) -> exp.Select | None:
+    """The SELECT whose projections head the statement's result (the leftmost of a
+    UNION; a CREATE TABLE AS or INSERT's query), None when there is none."""
+    node: exp.Expr | None = tree
+    if isinstance(node, exp.Create | exp.Insert):
+        node = node.expression
+    while isinstance(node, exp.SetOperation):
+        node = node.this
+    if isinstance(node, exp.Subquery):
+        return _naming_select(node.this)
+    return node if isinstance(node, exp.Select) else None
+
+
+def _unnamed(projection: exp.Expr) -> bool:
+    return not isinstance(projection, exp.Alias | exp.Star | exp.Column | exp.Dot)
+
+
+def original_headers(tree: exp.Expr) -> dict[int, str]:
+    """Position -> DuckDB's header of each unnamed projection of the statement as
+    written (columns and aliases head themselves)."""
+    from lakehouse.engines.headers import duckdb_headers
+
+    select = _naming_select(tree)
+    if select is None:
+        return {}
+    unnamed = [(i, p) for i, p in enumerate(select.expressions) if _unnamed(p)]
+    names = duckdb_headers([p for _, p in unnamed])
+    return {i: name for (i, _), name in zip(unnamed, names, strict=True)}
+
+
+def _name_as_written(tree: exp.Expr, headers: Mapping[int, str]) -> None:
+    select = _naming_select(tree)
+    if select is None or not headers:
+        return
+    projections = list(select.expressions)
+    for position, header in headers.items():
+        if position >= len(projections):
+            continue
+        projection = projections[position]
+        if isinstance(projection, exp.Alias):  # named from the rewritten text by translate
+            projection.set("alias", exp.to_identifier(header, quoted=True))
+        else:
+            projection.replace(exp.alias_(projection.copy(), header, quoted=True))
+
+
+def _without_quoted_sql(reason: str) -> str:
+    """The engine's reason without the lines quoting the SQL it ran."""
+    kept = []
+    for line in reason.splitlines():
+        if line.startswith(("LINE ", "== SQL", "== Parsed", "== Analyzed")) or line.strip() == "^":
+            break
+        kept.append(line)
+    return "\n".join(kept).strip() or reason.splitlines()[0]
+
+
+def _flat(text: str) -> str:
+    return "".join(c for c in text.lower() if c not in '"`() \t\n')

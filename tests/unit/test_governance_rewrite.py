@@ -182,3 +182,43 @@ def test_writes_need_their_permission() -> None:
 def test_spark_gets_the_masks_in_its_dialect() -> None:
     sql = governed("marketing", "SELECT email FROM retail.customers", engine="spark")
     assert "SHA2(" in sql and "lake.retail.customers" in sql
+
+
+def test_unnamed_columns_are_headed_as_written_not_as_rewritten(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    text = ("SELECT (SELECT max(email) FROM customers), 2 IN (SELECT id FROM customers), "
+            "id + 1, upper(name) FROM customers WHERE id = 1")  # fmt: skip
+    admin_headers = [d[0] for d in con.execute(text).description]
+    for principal in ("marketing", "eu"):
+        headers, _ = run(con, principal, text)
+        assert headers == admin_headers, principal
+        assert not any("sha256" in h or "EU" in h for h in headers)
+    for engine in ("spark",):  # translate heads them too: the same names
+        sql = governed("marketing", text, engine)
+        assert "AS `(SELECT max(email) FROM customers)`" in sql, sql
+    union = "SELECT count(*) FROM customers UNION ALL SELECT (SELECT max(email) FROM customers)"
+    assert run(con, "marketing", union)[0] == [d[0] for d in con.execute(union).description]
+
+
+def test_engine_errors_show_the_text_as_written_never_the_rewrite(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    text = "SELECT email FROM customers WHERE id = 'not a number'"
+    governance = Governance("eu", "duckdb", text, "retail", "lake")
+    governance.plan()
+    governance.accesses["retail.customers"] = table_access(
+        POLICY, "eu", "retail.customers", list(SCHEMA["retail.customers"]),
+        SCHEMA["retail.customers"], admin="admin")  # fmt: skip
+    governance.all_columns["retail.customers"] = tuple(SCHEMA["retail.customers"])
+    rewritten = translate(text, "duckdb", None, SCHEMA, governance).sql
+    with pytest.raises(duckdb.Error) as raised:
+        con.execute(rewritten)
+    engine_error = QueryError("duckdb", rewritten, str(raised.value))
+    assert "region = 'EU'" in str(engine_error)  # what the engine said leaks the filter
+    shown = str(governance.original_error(engine_error))
+    assert "region" not in shown and "lake.retail" not in shown, shown
+    assert "query: SELECT email FROM customers WHERE id = 'not a number'" in shown
+    assert "Could not convert string 'not a number'" in shown
+    quoting = QueryError("duckdb", rewritten, "Binder Error: in WHERE (region = 'EU') nope")
+    assert "withheld" in str(governance.original_error(quoting))
