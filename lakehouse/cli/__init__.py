@@ -19,6 +19,7 @@ from lakehouse.cli.backup import backup, restore
 from lakehouse.cli.common import LakehouseGroup
 from lakehouse.cli.engines import spark, trino_cli
 from lakehouse.cli.governance import COMMANDS as GOVERNANCE_COMMANDS
+from lakehouse.cli.maintain import COMMANDS as MAINTENANCE_COMMANDS
 from lakehouse.cli.ml import ml
 from lakehouse.cli.query import queries, query
 from lakehouse.cli.stack import compose, down, env, init, load_sample_command, logs, status, up
@@ -42,5 +43,5 @@ def main(home: str | None, verbose: bool) -> None:
 for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,
                 trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore, ml, queries):  # fmt: skip
     main.add_command(command)
-for command in (*GOVERNANCE_COMMANDS, audit):
+for command in (*GOVERNANCE_COMMANDS, audit, *MAINTENANCE_COMMANDS):
     main.add_command(command)

@@ -103,8 +103,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
     else:
+        from lakehouse.cli.maintain import print_last_runs
+
         _print_status(rows)
         _print_pages(settings, rows)
+        print_last_runs(settings)
     # Services never started (e.g. after `up --services s3`) are not failures; one
     # started and then killed is.
     if any(row.started and not row.healthy for row in rows):
