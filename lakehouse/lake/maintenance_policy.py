@@ -97,6 +97,8 @@ def parse_policy(scope: str, keys: dict[str, Any]) -> Policy:
         value = keys.get(key)
         return None if value is None else parse_duration(value, f"{scope}: {key}").total_seconds()
 
+    for switch in ("compaction", "snapshot_management", "orphan_removal"):
+        switched_off(switch)  # each switch checked, whether its job is configured or not
     size = keys.get("target_file_size")
     keep = keys.get("min_snapshots_to_keep")
     if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 1):
