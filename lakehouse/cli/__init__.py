@@ -38,6 +38,9 @@ from lakehouse.cli.tables import describe, history, ingest, tables
 @click.version_option(package_name="lakehouse-stack")
 def main(home: str | None, verbose: bool) -> None:
     """An open-source lake house: S3, an Iceberg REST catalog and SQL engines."""
+    from lakehouse.cli.governance import converge_enforcers
+
+    converge_enforcers(home)  # a policy change cut short by a kill reaches Trino and S3
 
 
 for command in (up, down, status, logs, env, query, ingest, tables, describe, history, spark,

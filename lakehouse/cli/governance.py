@@ -437,3 +437,26 @@ def at_up(settings: Settings, services: list[str], demo: bool) -> None:
         audit.flush(settings)
     except Exception as exc:  # the records stay spooled for the next flush
         err.print(f"Governance: audit records stay spooled: {exc}")
+
+
+def converge_enforcers(home: str | None) -> None:
+    """Before every command: Trino's rules and the S3 identities catch up with a policy
+    change whose writer was killed after storing it (lakehouse.governance.converge).
+    Free when governance is off or they are current; a failure is said, not raised
+    (the command itself may not need them)."""
+    from lakehouse.config import load_settings
+    from lakehouse.errors import LakehouseError
+
+    try:
+        settings = load_settings(home=home)
+    except LakehouseError:
+        return  # the command reports a broken configuration itself
+    if not settings.governance_enabled:
+        return
+    from lakehouse.governance.converge import converge
+
+    try:
+        converge(settings)
+    except Exception as exc:  # e.g. a read-only home: the command goes on, and says why
+        err.print(f"Governance: Trino's rules or the S3 identities lag the policy and could "
+                  f"not be rewritten: {exc}")  # fmt: skip

@@ -262,7 +262,8 @@ def write_identities(settings: Settings, tables: Sequence[TableFiles] | None = N
         current = list(tables) if tables is not None else _tables(settings)
         document = identities_document(settings, policy, current, issued)
         _replace(path, json.dumps(document, indent=1))
-        state = {"digest": _digest(policy, current), "tables": [asdict(t) for t in current]}
+        state = {"digest": _digest(policy, current), "revision": policy.revision,
+                 "tables": [asdict(t) for t in current]}  # fmt: skip
         _replace(_state_path(settings), json.dumps(state))
     return path
 

@@ -1,0 +1,70 @@
+"""Derived enforcement state catches up with the stored policy.
+
+A policy change is stored first, then Trino's rules file and SeaweedFS's identities
+are rewritten (``store.ON_CHANGE``). A process killed between the two leaves the
+policy changed and the enforcers stale: a revoked principal would keep reading
+through a direct Trino client or its S3 key. Each derived file records the policy
+revision it was written from; :func:`converge` rewrites whichever is behind. It
+runs at every ``lakehouse`` command and whenever Trino or S3 starts (their
+``prepare`` writes the files from the stored policy), so the window closes at the
+next command or start. When both are current it reads three small files and
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+
+log = logging.getLogger("lakehouse.governance")
+
+
+def _revision(path: Path) -> int | None:
+    try:
+        value = json.loads(path.read_text()).get("revision")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def stale_enforcers(settings: Settings) -> list[str]:
+    """``trino`` and/or ``s3`` when their file was written from an older (or no)
+    revision of the stored policy; empty when governance is off."""
+    if not settings.governance_enabled:
+        return []
+    folder = settings.home_dir / "governance"
+    try:
+        stored = json.loads((folder / "policy.json").read_text()).get("revision", 0)
+    except FileNotFoundError:
+        stored = 0
+    except (OSError, ValueError, AttributeError):
+        stored = -1  # unreadable: let the enforcers' writers report it
+    stale = []
+    if _revision(folder / "trino-rules.state.json") != stored:
+        stale.append("trino")
+    if _revision(folder / "s3-identities.state.json") != stored:
+        stale.append("s3")
+    return stale
+
+
+def converge(settings: Settings) -> list[str]:
+    """Rewrite the enforcers' files that lag the stored policy (S3's identities are
+    reloaded by a running SeaweedFS; Trino re-reads its rules within a second); the
+    names of those rewritten."""
+    stale = stale_enforcers(settings)
+    if "trino" in stale:
+        from lakehouse.governance.trino_rules import write_rules
+
+        write_rules(settings)
+    if "s3" in stale:
+        from lakehouse.governance.s3_access import refresh
+
+        refresh(settings)
+    if stale:
+        log.info("governance: %s rewritten from the stored policy", ", ".join(stale))
+    return stale
