@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from trino.dbapi import Connection as TrinoConnection
 
+    from lakehouse.crawl import CrawlReport
     from lakehouse.engines.spark import SparkEngine
     from lakehouse.governance.rewrite import Governance
     from lakehouse.lake import catalog as cat
@@ -489,6 +490,21 @@ class Lakehouse:
         return Ingestor(self._lake_catalog, self.settings).ingest(
             source, table, mode, key, options=options, types=types, schema=schema
         )
+
+    @guarded("crawl of {path}", ("catalog", "s3"))
+    def crawl(self, path: str | None = None, namespace: str | None = None,
+              name: str | None = None) -> CrawlReport:  # fmt: skip
+        """Register what lies under ``path`` (s3://BUCKET/PREFIX) as tables of ``namespace``
+        (default: the bucket's name): see :mod:`lakehouse.crawl`. ``name`` picks a crawler
+        declared in lakehouse.toml, or names this one. Files that cannot be added are in
+        the report's ``failures``; raises CrawlError when the crawl cannot start, and
+        AccessDeniedError for a governed principal (a crawl writes with the stack's keys).
+        """
+        self._refuse_raw_handle("crawler", hint="Crawls are the governance admin's: unset "
+                                "LAKEHOUSE_PRINCIPAL (or run as the admin).")  # fmt: skip
+        from lakehouse.crawl import crawl
+
+        return crawl(self.settings, path, namespace, name)
 
     def _check_write(self, principal: str | None, source: str | pa.Table, table: str,
                      mode: str, key: list[str] | None) -> None:  # fmt: skip
