@@ -112,12 +112,17 @@ def created_with(statement: str) -> dict[str, Any]:
     """The WITH properties of Trino's SHOW CREATE TABLE (strings, numbers, arrays)."""
     created = sqlglot.parse_one(statement, read="trino")
     found: dict[str, Any] = {}
-    for prop in created.find_all(exp.Property):
-        value = prop.args.get("value")
+    for prop in created.find_all(exp.Property, exp.FileFormatProperty, exp.PartitionedByProperty):
+        if isinstance(prop, exp.FileFormatProperty):
+            name, value = "format", prop.this
+        elif isinstance(prop, exp.PartitionedByProperty):
+            name, value = "partitioned_by", prop.this
+        else:
+            name, value = prop.name, prop.args.get("value")
         if isinstance(value, exp.Array):
-            found[prop.name] = [v.this for v in value.expressions]
+            found[name] = [v.this for v in value.expressions]
         elif isinstance(value, exp.Literal):
-            found[prop.name] = value.this if value.is_string else int(value.this)
+            found[name] = value.this if value.is_string else int(value.this)
     return found
 
 
