@@ -1,0 +1,266 @@
+"""Athena query executions, run asynchronously on Trino as the caller's principal.
+
+A bounded thread pool takes executions in order: QUEUED until a thread is free,
+RUNNING while Trino runs it, then SUCCEEDED (rows written to the output location as
+``<id>.csv`` plus ``<id>.csv.metadata``), FAILED (Trino's own ``ERROR_NAME:
+message`` as the reason) or CANCELLED (StopQueryExecution cancels the Trino query
+itself). Every state change goes through :class:`AthenaStore`, conditionally, so a
+cancel and a finishing query never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trino
+
+from lakehouse.aws import athena_results as results
+from lakehouse.aws.athena_output import OutputError
+from lakehouse.aws.athena_sql import (
+    VACUUM_DEFAULT_AGE_SECONDS,
+    AthenaSqlError,
+    Statement,
+    route_tables,
+    translate,
+)
+from lakehouse.aws.athena_store import AthenaStore, Execution, results_dir
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
+
+log = logging.getLogger("lakehouse.aws.athena")
+# Queries Trino runs at once for Athena; more wait QUEUED, as in an Athena workgroup.
+QUERY_THREADS = 4
+FETCH_ROWS = 5000
+CANCELLED_REASON = "Query was cancelled by user"
+# Athena's AthenaError.ErrorCategory: 1 system, 2 user, 3 other.
+SYSTEM, USER = 1, 2
+
+
+@dataclass
+class Outcome:
+    """What a finished statement produced."""
+
+    columns: list[dict[str, Any]]
+    row_count: int
+    update_count: int | None
+    scanned: int
+    engine_ms: int
+
+
+class Runner:
+    """The pool of one ``aws`` service: submit, stop, and nothing else."""
+
+    def __init__(self, settings: Settings, store: AthenaStore) -> None:
+        self.settings = settings
+        self.store = store
+        self._pool = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="athena-query")
+        self._cursors: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, execution_id: str) -> None:
+        self._pool.submit(self._run, execution_id)
+
+    def stop(self, execution_id: str) -> None:
+        """Cancel a QUEUED or RUNNING execution (and its Trino query); others stay as they are."""
+        self.store.update(execution_id, ("QUEUED", "RUNNING"), state="CANCELLED",
+                          reason=CANCELLED_REASON, completed=time.time())  # fmt: skip
+        with self._lock:
+            cursor = self._cursors.get(execution_id)
+        if cursor is not None:
+            try:
+                cursor.cancel()
+            except Exception:  # the query may have just ended: nothing left to cancel
+                log.debug("cancelling %s", execution_id, exc_info=True)
+
+    def _run(self, execution_id: str) -> None:
+        started = time.time()
+        if not self.store.update(execution_id, ("QUEUED",), state="RUNNING", started=started):
+            return  # cancelled while queued
+        execution = self.store.execution(execution_id)
+        assert execution is not None
+        try:
+            outcome = self._execute(execution)
+        except AthenaSqlError as exc:
+            self._fail(execution_id, str(exc), USER)
+        except trino.exceptions.TrinoUserError as exc:
+            self._fail(execution_id, self._reason(exc), USER)
+        except (trino.exceptions.TrinoQueryError, trino.exceptions.TrinoExternalError) as exc:
+            self._fail(execution_id, self._reason(exc), SYSTEM)
+        except OutputError as exc:
+            self._fail(execution_id, str(exc), USER)
+        except Exception as exc:  # a bug or an outage: said in the reason, logged in full
+            log.exception("Athena query %s failed", execution_id)
+            self._fail(execution_id, f"{type(exc).__name__}: {exc}", SYSTEM)
+        else:
+            self.store.update(
+                execution_id, ("RUNNING",), state="SUCCEEDED", completed=time.time(),
+                columns=json.dumps(outcome.columns), row_count=outcome.row_count,
+                update_count=outcome.update_count, scanned=outcome.scanned,
+                engine_ms=outcome.engine_ms,
+            )  # fmt: skip
+        finally:
+            with self._lock:
+                self._cursors.pop(execution_id, None)
+
+    def _reason(self, exc: trino.exceptions.TrinoQueryError) -> str:
+        """Trino's ``ERROR_NAME: message``, naming the lake's catalog as Athena users know it."""
+        message = (exc.message or str(exc)).replace(
+            f"'{self.settings.catalog_name}.", "'awsdatacatalog."
+        )
+        return f"{exc.error_name}: {message}" if exc.error_name else message
+
+    def _fail(self, execution_id: str, reason: str, category: int) -> None:
+        error = {"ErrorCategory": category, "ErrorMessage": reason, "Retryable": category == SYSTEM}
+        self.store.update(execution_id, ("RUNNING",), state="FAILED", reason=reason,
+                          error=json.dumps(error), completed=time.time())  # fmt: skip
+
+    def _execute(self, execution: Execution) -> Outcome:
+        statement = translate(execution.query, self.settings.catalog_name)
+        catalog = (execution.catalog or "AwsDataCatalog").lower()
+        if catalog != "awsdatacatalog":
+            raise AthenaSqlError(f"CATALOG_NOT_FOUND: Catalog '{execution.catalog}' does not exist")
+        self.store.update(execution.id, ("RUNNING",), statement_type=statement.kind,
+                          substatement=statement.substatement, header=int(statement.header))  # fmt: skip
+        if statement.vacuum_table is not None:
+            return self._vacuum(execution, statement.vacuum_table)
+        database = (execution.database or "default").lower()
+        statement.sql = route_tables(statement.sql, database, self.settings.catalog_name,
+                                     self._catalog_of)  # fmt: skip
+        return self._statement(execution, statement)
+
+    def _catalog_of(self, database: str, table: str) -> str | None:
+        """The Trino catalog of Glue's ``database.table`` (the lake's unless it is one of
+        Glue's Hive-style tables); None when unknown or Glue's Hive support is absent."""
+        try:
+            from lakehouse.aws.glue_hive import trino_catalog_of
+        except ImportError:
+            return None
+        try:
+            return trino_catalog_of(self.settings, database, table)
+        except LakehouseError:  # no hive catalog on this Trino: the lake's then
+            return None
+
+    def _connection(self, execution: Execution, session: dict[str, str] | None = None) -> Any:
+        from lakehouse.engines.trino import TrinoEngine, default_user
+        from lakehouse.engines.trino_results import ENCODING
+
+        as_principal = self.settings.model_copy(update={"principal": execution.principal})
+        return TrinoEngine(self.settings).connect(
+            schema=(execution.database or "default").lower(), user=default_user(as_principal),
+            encoding=ENCODING, legacy_primitive_types=True, session_properties=session or {},
+        )  # fmt: skip
+
+    def _govern(self, execution: Execution, sql: str) -> None:
+        """Trino's rules up to date for the tables the statement reads (governance on)."""
+        if self.settings.governance_enabled:
+            from lakehouse.engines.trino import lake_tables_read
+            from lakehouse.governance.trino_rules import ensure_current
+
+            ensure_current(self.settings, lake_tables_read(sql, execution.database))
+
+    def _statement(self, execution: Execution, statement: Statement) -> Outcome:
+        self._govern(execution, statement.sql)
+        connection = self._connection(execution, statement.session)
+        try:
+            cursor = connection.cursor()
+            with self._lock:
+                self._cursors[execution.id] = cursor
+            if self.store.execution(execution.id).state != "RUNNING":  # type: ignore[union-attr]
+                raise trino.exceptions.TrinoUserError(
+                    {"errorName": "USER_CANCELED", "message": CANCELLED_REASON}, None
+                )
+            cursor.execute(statement.sql)
+            return self._collect(execution, statement, cursor)
+        finally:
+            connection.close()
+
+    def _collect(self, execution: Execution, statement: Statement, cursor: Any) -> Outcome:
+        """Stream the rows to the local page file and to the output location."""
+        first = cursor.fetchmany(FETCH_ROWS)
+        if cursor.update_type is not None:  # DDL or a write: no result rows, maybe a count
+            cursor.fetchall()
+            count = cursor._query.update_count  # the client keeps Trino's count here
+            self._write_output(execution, [], iter(()), None)
+            return Outcome([], 0, count, _scanned(cursor.stats), _elapsed(cursor.stats))
+        columns = list(cursor._query.columns or [])  # the typed columns, kept here too
+        signatures = [c.get("typeSignature") or {"rawType": c["type"]} for c in columns]
+        header = [c["name"] for c in columns] if statement.header else None
+
+        def rendered() -> Any:
+            batch = first
+            while batch:
+                for row in batch:
+                    yield [results.render(v, s) for v, s in zip(row, signatures, strict=True)]
+                batch = cursor.fetchmany(FETCH_ROWS)
+
+        infos = [results.column_info(c) for c in columns]
+        count = self._write_output(execution, infos, rendered(), header)
+        return Outcome(infos, count, None, _scanned(cursor.stats), _elapsed(cursor.stats))
+
+    def _vacuum(self, execution: Execution, table: str) -> Outcome:
+        """Athena's VACUUM: expire snapshots older than the table's
+        ``vacuum_max_snapshot_age_seconds`` (default 5 days), then remove orphan files as old."""
+        head, _, last = table.rpartition(".")
+        properties = f'{head + "." if head else ""}"{last.strip(chr(34))}$properties"'
+        age = VACUUM_DEFAULT_AGE_SECONDS
+        probe = Statement(f"SELECT value FROM {properties} WHERE key = "
+                          "'vacuum_max_snapshot_age_seconds'", "DML", "SELECT", False)  # fmt: skip
+        self._govern(execution, f"SELECT * FROM {table}")
+        connection = self._connection(execution)
+        try:
+            cursor = connection.cursor()
+            cursor.execute(probe.sql)
+            found = cursor.fetchall()
+            if found:
+                age = int(found[0][0])
+        finally:
+            connection.close()
+        catalog = self.settings.catalog_name
+        session = {f"{catalog}.expire_snapshots_min_retention": f"{age}s",
+                   f"{catalog}.remove_orphan_files_min_retention": f"{age}s"}  # fmt: skip
+        scanned = elapsed = 0
+        for procedure in ("expire_snapshots", "remove_orphan_files"):
+            sql = f"ALTER TABLE {table} EXECUTE {procedure}(retention_threshold => '{age}s')"
+            step = Statement(sql, "DML", "VACUUM", False, session=session)
+            outcome = self._statement(execution, step)
+            scanned, elapsed = scanned + outcome.scanned, elapsed + outcome.engine_ms
+        return Outcome([], 0, None, scanned, elapsed)
+
+    def _write_output(self, execution: Execution, columns: list[dict[str, Any]],
+                      rows: Any, header: list[str] | None) -> int:  # fmt: skip
+        """Rows to the local page file (header first when given) and to the output
+        location (:mod:`athena_output`); returns the data rows."""
+        from lakehouse.aws import athena_output
+
+        page = page_file(self.settings, execution.id)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        count = results.write_rows(page, _with_header(header, rows))
+        current = self.store.execution(execution.id)
+        ddl = current is not None and current.statement_type == "DDL"
+        athena_output.upload(self.settings, execution, page, columns, ddl)
+        return count - (1 if header is not None else 0)
+
+
+def _with_header(header: list[str] | None, rows: Any) -> Any:
+    if header is not None:
+        yield header
+    yield from rows
+
+
+def _scanned(stats: dict[str, Any] | None) -> int:
+    return int((stats or {}).get("physicalInputBytes") or 0)
+
+
+def _elapsed(stats: dict[str, Any] | None) -> int:
+    return int((stats or {}).get("elapsedTimeMillis") or 0)
+
+
+def page_file(settings: Settings, execution_id: str) -> Path:
+    return results_dir(settings) / f"{execution_id}.jsonl"
