@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import LakehouseError, QueryError
-from lakehouse.lake.maintenance_units import human_duration, parse_duration, parse_size
+from lakehouse.lake.maintenance_units import human_bytes, human_duration, parse_duration, parse_size
 from lakehouse.sync.iceberg_expire import ReachableFiles, Retention
 from lakehouse.sync.iceberg_expire import expire_snapshots as expire_by_retention
 
@@ -260,6 +260,8 @@ def expire_snapshots(lake: Lakehouse, name: str, older_than: str | timedelta = D
     """Expire ``name``'s snapshots older than ``older_than`` except the newest
     ``retain_last`` (>= 1) and branch or tag heads, and delete the files only they
     reached. Raises LakehouseError for ``retain_last`` < 1."""
+    from pyiceberg.exceptions import CommitFailedException
+
     age = parse_duration(older_than, "--older-than")
     if retain_last < 1:
         raise LakehouseError(f"--retain-last {retain_last}: the current snapshot is always kept.",
@@ -273,7 +275,13 @@ def expire_snapshots(lake: Lakehouse, name: str, older_than: str | timedelta = D
 
     def commit() -> None:
         table.refresh()
-        report.files_deleted += expire_by_retention(table, retention, ReachableFiles())
+        try:
+            report.files_deleted += expire_by_retention(table, retention, ReachableFiles())
+        except (FileNotFoundError, ValueError) as exc:
+            if isinstance(exc, ValueError) and "does not exist" not in str(exc):
+                raise
+            # Another expiry (the sync's own) removed these snapshots or files first.
+            raise CommitFailedException(f"expired concurrently: {exc}") from exc
 
     _attempts(report, commit)
     table.refresh()
@@ -314,3 +322,23 @@ def remove_orphan_files(lake: Lakehouse, name: str,
         report.files_deleted += 1
         report.bytes_deleted = (report.bytes_deleted or 0) + size
     return _finish(table, report, started)
+
+
+def one_line(report: MaintenanceReport) -> str:
+    """``report`` in one line, as `lakehouse status` and the CLI show it."""
+    files = (f"data files {report.files_before} -> {report.files_after}, "
+             f"{human_bytes(report.bytes_before)} -> {human_bytes(report.bytes_after)}")  # fmt: skip
+    if report.action == "expire-snapshots":
+        done = f"{report.snapshots_removed} snapshot(s) removed, {report.files_deleted} file(s) deleted"
+    elif report.action == "remove-orphan-files":
+        done = (f"{report.files_deleted} orphan file(s) deleted "
+                f"({human_bytes(report.bytes_deleted or 0)})")  # fmt: skip
+    else:
+        done = files
+        files = ""
+    parts = [done, files, f"{report.seconds:.1f} s"]
+    if report.conflicts_retried:
+        parts.append(f"{report.conflicts_retried} conflict(s) retried")
+    if report.skipped:
+        parts.append(f"SKIPPED: {report.skipped}")
+    return "; ".join(part for part in parts if part)
