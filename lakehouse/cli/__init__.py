@@ -17,6 +17,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from lakehouse.cli.audit import audit
 from lakehouse.cli.backup import backup, restore
 from lakehouse.cli.common import LakehouseGroup
+from lakehouse.cli.crawl import crawl, crawler, crawlers
 from lakehouse.cli.engines import spark, trino_cli
 from lakehouse.cli.governance import COMMANDS as GOVERNANCE_COMMANDS
 from lakehouse.cli.maintain import COMMANDS as MAINTENANCE_COMMANDS
@@ -47,4 +48,6 @@ for command in (up, down, status, logs, env, query, ingest, tables, describe, hi
                 trino_cli, init, compose, load_sample_command, sync, simulate, backup, restore, ml, queries):  # fmt: skip
     main.add_command(command)
 for command in (*GOVERNANCE_COMMANDS, audit, *MAINTENANCE_COMMANDS):
+    main.add_command(command)
+for command in (crawl, crawlers, crawler):
     main.add_command(command)
