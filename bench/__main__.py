@@ -181,6 +181,12 @@ def main() -> None:
         engines = ("duckdb", *(["spark"] if "spark" in sys.argv[2:] else []))
         governance_bench.print_table(console, governance_bench.run_alone(engines))
         return
+    if sys.argv[1:2] == ["maintenance"]:  # `python -m bench maintenance [APPENDS]`: optimize
+        from bench import maintenance as maintenance_bench
+
+        appends = int(sys.argv[2]) if len(sys.argv) > 2 else maintenance_bench.APPENDS
+        maintenance_bench.print_table(console, maintenance_bench.run_alone(appends))
+        return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())
         return
