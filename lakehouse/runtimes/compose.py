@@ -54,6 +54,8 @@ LAKEHOUSE_IMAGE = {
     "image": "lakehouse:0.1.0",
 }
 CORE, FULL, DASHBOARDS, ML = "core", "full", "dashboards", "ml"
+# The aws service's profile (with Trino): the full profile's limits already fill 8 GB.
+AWS = "aws"
 # OpenSearch Dashboards' profile; "dashboards" is the Superset service's, as in `up --with`.
 SEARCH_DASHBOARDS = "search-dashboards"
 SPARK_MASTER_URL = "spark://spark-master:7077"
@@ -206,7 +208,7 @@ def trino(settings: Settings) -> dict[str, Any]:
         "LAKEHOUSE_S3_URL": "http://s3:9000",
     }
     common = {
-        "image": IMAGES["trino"], "profiles": [FULL, DASHBOARDS], "environment": env,
+        "image": IMAGES["trino"], "profiles": [FULL, DASHBOARDS, AWS], "environment": env,
         "depends_on": _healthy("catalog"), "deploy": _memory("2g"),
         "healthcheck": _health(["CMD", "/usr/lib/trino/bin/health-check"], start="60s"),
     }  # fmt: skip
@@ -390,6 +392,24 @@ def console(settings: Settings) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+def aws(settings: Settings) -> dict[str, Any]:
+    """The Athena, Glue and Lake Formation APIs: the local spec's command in the lakehouse
+    image, on the host's network (Trino, S3 and the catalog at the local endpoints),
+    keeping Athena's state in the shared home. A profile of its own, with Trino."""
+    from lakehouse.services.aws import AwsService
+
+    local = AwsService(settings).spec()
+    health = f"import urllib.request; urllib.request.urlopen({local.health_url!r}, timeout=5)"
+    env = client_env(settings) | {"LAKEHOUSE_AWS_PORT": str(settings.aws_port),
+                                  "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    return {"aws": {
+        **LAKEHOUSE_IMAGE, "profiles": [AWS], "network_mode": "host",
+        "volumes": [f"lakehouse-home:{HOME}"], "environment": env,
+        "command": ["python", *local.command[1:]], "depends_on": _healthy(*local.depends_on),
+        "deploy": _memory("512m"), "healthcheck": _health(["CMD", "python", "-c", health]),
+    }}  # fmt: skip
+
+
 def dashboards(settings: Settings) -> dict[str, Any]:
     """Superset from the same pinned lock, on the host's network (so its Trino URI is the
     local runtime's): the local spec's gunicorn command, after the same set-up steps."""
@@ -400,7 +420,7 @@ def dashboards(settings: Settings) -> dict[str, Any]:
 
 # Each returns some services, in the order compose.yaml lists them.
 PARTS = (storage, catalog, postgres, opensearch, trino, spark_cluster, spark, mlflow, dashboards,
-         lakehouse_jobs, console)  # fmt: skip
+         lakehouse_jobs, console, aws)  # fmt: skip
 
 
 def render(settings: Settings) -> dict[str, Any]:

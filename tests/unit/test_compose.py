@@ -204,9 +204,11 @@ def test_profiles() -> None:
         "mlflow",
         "console",
         "dashboards",
+        "aws",
     }
     assert profile("ml") == {"mlflow"}
     assert profile("console") == {"console"}
+    assert profile("aws") == {"aws", "trino", "trino-worker"}
     assert profile("search-dashboards") == {"opensearch", "opensearch-dashboards"}
     assert profile("dashboards") == {"dashboards", "trino", "trino-worker"}
     # Every profile, on top of core, holds the services its services depend on.
