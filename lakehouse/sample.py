@@ -35,6 +35,17 @@ def load_sample(
     return results
 
 
+def load_landing(settings: Settings) -> SampleLoad:
+    """Raw clickstream landed in s3://landing (when absent) and crawled into
+    landing.clickstream by its declared crawler (see :mod:`lakehouse.sample_landing`)."""
+    from lakehouse.sample_landing import load_landing_sample, sample_crawler
+
+    _, rows = load_landing_sample(settings)
+    spec = sample_crawler()
+    return SampleLoad(f"{spec.namespace or 'landing'}.clickstream (crawler {spec.name})", rows,
+                      rows > 0)  # fmt: skip
+
+
 def load_shop_sample(settings: Settings, scale: float = 1.0, seed: int = 42) -> list[SampleLoad]:
     """Load the shop database (when empty) and declare the sample's integrations."""
     import psycopg

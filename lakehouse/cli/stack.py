@@ -128,13 +128,14 @@ def _names_to_start(
 
 def _load_samples(settings: Settings, services: list[str], quiet: bool) -> None:
     """The retail sample into the lake, and the shop sample into PostgreSQL."""
-    from lakehouse.sample import load_sample, load_shop_sample
+    from lakehouse.sample import load_landing, load_sample, load_shop_sample
 
     loads = []
     with err.status("Loading sample data..."):
         if {"s3", "catalog"} <= set(services):
             with lake_of(settings) as lake:
                 loads += load_sample(lake, scale=settings.sample_scale)
+            loads.append(load_landing(settings))  # raw clickstream in s3://landing, crawled
         if "postgres" in services:
             loads += load_shop_sample(settings, scale=settings.sample_scale)
     for load in loads:
