@@ -158,7 +158,18 @@ def _page_command(request: Request, args: str) -> str:
     return command(settings_of(request), args)
 
 
+def _page_acting(request: Request) -> Any:
+    """Who the console acts as, for every page's header; None when it cannot tell."""
+    from lakehouse.console.governed import acting_of
+
+    try:
+        return acting_of(request)
+    except Exception:  # the header must never break a page (an error page included)
+        return None
+
+
 templates.env.globals["hint_for"] = _page_hint
+templates.env.globals["acting"] = _page_acting
 templates.env.globals["start_command"] = _page_start_command
 templates.env.globals["command"] = _page_command
 

@@ -17,7 +17,13 @@ from fastapi.responses import HTMLResponse
 
 from lakehouse.console.cells import grid
 from lakehouse.console.charts import chart_json
-from lakehouse.console.web import lake_of, raw_path, render, settings_of
+from lakehouse.console.governed import (
+    acting,
+    restrict_table_context,
+    visible_namespaces,
+    visible_table_names,
+)
+from lakehouse.console.web import lake_lock, lake_of, raw_path, render, settings_of
 from lakehouse.errors import LakehouseError
 from lakehouse.lake import browse
 from lakehouse.outages import reported_outages
@@ -40,9 +46,13 @@ def namespaces(request: Request, page: int = PageNumber) -> HTMLResponse:
     """Every namespace, with its number of tables (for the namespaces on the page)."""
     lake = lake_of(request)
     with reported_outages(settings_of(request), "listing namespaces", ("catalog",)):
-        shown = browse.page_of(browse.namespaces(lake.catalog), _offset(page, NAMES_PER_PAGE),
-                               NAMES_PER_PAGE)  # fmt: skip
-        counts = {ns: len(browse.table_names(lake.catalog, ns)) for ns in shown.items}
+        if acting(lake).governed:  # only where it sees a table, as `lakehouse tables` lists
+            counts = visible_namespaces(lake)
+            shown = browse.page_of(list(counts), _offset(page, NAMES_PER_PAGE), NAMES_PER_PAGE)
+        else:
+            shown = browse.page_of(browse.namespaces(lake.catalog), _offset(page, NAMES_PER_PAGE),
+                                   NAMES_PER_PAGE)  # fmt: skip
+            counts = {ns: len(browse.table_names(lake.catalog, ns)) for ns in shown.items}
     context = {"title": "Catalog", "page": shown, "counts": counts}
     return render(request, "catalog_namespaces.html", context)
 
@@ -78,7 +88,10 @@ def tables(request: Request, namespace: str, page: int, q: str) -> HTMLResponse:
     """The namespace's tables, by name, a page at a time (``q`` filters by name)."""
     lake = lake_of(request)
     with reported_outages(settings_of(request), f"listing tables of {namespace}", ("catalog",)):
-        names = browse.table_names(lake.catalog, namespace, q)
+        if acting(lake).governed:
+            names = visible_table_names(lake, namespace, q)
+        else:
+            names = browse.table_names(lake.catalog, namespace, q)
     shown = browse.page_of(names, _offset(page, NAMES_PER_PAGE), NAMES_PER_PAGE)
     context = {"title": f"{namespace} · Catalog", "namespace": namespace, "page": shown, "q": q}
     return render(request, "catalog_tables.html", context)
@@ -90,22 +103,38 @@ def table_page(request: Request, namespace: str, table: str, snapshot: int | Non
     name = f"{namespace}.{table}"
     lake = lake_of(request)
     with reported_outages(settings_of(request), f"reading table {name}", LAKE):
-        loaded = lake.table(name)
-        chosen = browse.snapshot_of(loaded, snapshot)
-        context = _table_context(loaded, chosen, history_page, files_page)
+        if acting(lake).governed:  # the page shows only what describe and lake.sql show it
+            lake.describe(name)  # AccessDeniedError (audited) when it may see nothing
+            loaded = lake._table(name)  # metadata only: no raw row or file is shown
+            chosen = browse.snapshot_of(loaded, snapshot)
+            context = _table_context(loaded, chosen, history_page, files_page, raw=False)
+            with lake_lock(request):
+                context = restrict_table_context(lake, name, context, snapshot, SAMPLE_ROWS)
+        else:
+            loaded = lake.table(name)
+            chosen = browse.snapshot_of(loaded, snapshot)
+            context = _table_context(loaded, chosen, history_page, files_page)
     context |= {"snapshot_param": snapshot}
     return render(request, "catalog_table.html", context)
 
 
-def _table_context(table: Table, chosen: Any, history_page: int, files_page: int) -> dict[str, Any]:
+def _table_context(table: Table, chosen: Any, history_page: int, files_page: int,
+                   raw: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The table page's context; ``raw=False`` reads no data file nor manifest (the
+    governed view fills the sample itself and shows no files)."""
     changes = browse.snapshot_changes(table)
     newest_first = list(reversed(changes))
-    files = browse.data_files(table, chosen, _offset(files_page, FILES_PER_PAGE), FILES_PER_PAGE)
+    files: browse.Page[browse.DataFileRow] = browse.page_of([], 0, FILES_PER_PAGE)
     sample_error: LakehouseError | None = None
-    try:
-        columns, rows = grid(browse.sample_rows(table, chosen, SAMPLE_ROWS))
-    except LakehouseError as exc:  # the metadata still shows; the sample says why not
-        columns, rows, sample_error = [], [], exc
+    columns: list[str] = []
+    rows: list[list[str]] = []
+    if raw:
+        offset = _offset(files_page, FILES_PER_PAGE)
+        files = browse.data_files(table, chosen, offset, FILES_PER_PAGE)
+        try:
+            columns, rows = grid(browse.sample_rows(table, chosen, SAMPLE_ROWS))
+        except LakehouseError as exc:  # the metadata still shows; the sample says why not
+            sample_error = exc
     current = table.current_snapshot()
     name = ".".join(table.name())
     return {

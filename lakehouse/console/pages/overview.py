@@ -55,8 +55,11 @@ def overview(request: Request) -> HTMLResponse:
 
     optional = {svc.name for svc in all_services(settings) if svc.optional}
     rows = [_row(settings, status, status.name in optional) for status in statuses]
+    from lakehouse.lake.maintenance_policy import recorded_runs
+
     context = {"title": "Overview", "rows": rows, "uis": _web_uis(settings, statuses),
-               "home": settings.home_dir, "runtime": settings.runtime, "probed": probed}  # fmt: skip
+               "home": settings.home_dir, "runtime": settings.runtime, "probed": probed,
+               "maintenance": recorded_runs(settings)[:10]}  # fmt: skip
     return render(request, "overview.html", context)
 
 

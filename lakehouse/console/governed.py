@@ -1,0 +1,98 @@
+"""Who the console acts as, and the Catalog as a governed principal sees it.
+
+The console runs every library call as its ``principal`` setting
+(``LAKEHOUSE_PRINCIPAL``; unset, the governance admin), and says so on every page.
+With governance on and a principal other than the admin, the Query page runs as
+that principal (the rewrite and Trino's rules apply), and the Catalog shows only
+what ``lakehouse tables`` and ``describe`` show it: the tables it may DESCRIBE or
+SELECT, their visible columns and partition fields, its own rows as the sample
+(``lake.sql``, filtered and masked), and no data files (their paths and partition
+values hold every row and column).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.errors import LakehouseError
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from lakehouse.client import Lakehouse
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The principal the console acts as; ``governed``: held to the policy."""
+
+    principal: str
+    governed: bool
+    enabled: bool
+
+    @property
+    def label(self) -> str:
+        if not self.enabled:
+            return "governance off"
+        return "governed by the policy" if self.governed else "governance admin"
+
+
+def acting(lake: Lakehouse) -> Acting:
+    """Who ``lake``'s calls run as (the policy file is read: a change shows at once)."""
+    try:
+        governed = lake.governed()
+    except LakehouseError:  # an unreadable policy: the principal is treated as governed
+        governed = lake.settings.governance_enabled
+    return Acting(lake.principal, governed, lake.settings.governance_enabled)
+
+
+def acting_of(request: Request) -> Acting:
+    """:func:`acting` of the console's connection (for the header of every page)."""
+    from lakehouse.console.web import lake_of
+
+    return acting(lake_of(request))
+
+
+def visible_namespaces(lake: Lakehouse) -> dict[str, int]:
+    """Namespace -> number of tables the governed principal sees in it (namespaces
+    where it sees none are left out), from ``lake.tables()``."""
+    counts: dict[str, int] = {}
+    for name in lake.tables():
+        namespace = name.rsplit(".", 1)[0]
+        counts[namespace] = counts.get(namespace, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def visible_table_names(lake: Lakehouse, namespace: str, contains: str = "") -> list[str]:
+    """Names (without the namespace) of the tables of ``namespace`` it sees."""
+    needle = contains.strip().lower()
+    names = [n.rsplit(".", 1)[1] for n in lake.tables(namespace)]
+    return sorted(n for n in names if needle in n.lower())
+
+
+def restrict_table_context(lake: Lakehouse, name: str, context: dict[str, Any],
+                           snapshot_id: int | None, sample_limit: int) -> dict[str, Any]:  # fmt: skip
+    """The table page's ``context`` cut to what the principal may see: the columns
+    ``describe`` shows it, partition fields of those columns, its own rows as the
+    sample, no data files. AccessDeniedError when it may see nothing of the table."""
+    from lakehouse.console.cells import grid
+
+    shown = {c["name"] for c in lake.describe(name)["schema"]}
+    context["fields"] = [f for f in context["fields"] if f.path.split(".", 1)[0] in shown]
+    context["partitions"] = [p for p in context["partitions"] if p.source in shown]
+    context["sort_order"] = []  # names its source columns by id: not shown
+    context["files_hidden"] = True
+    context["missing_file"] = None
+    columns: list[str] = []
+    rows: list[list[str]] = []
+    error: LakehouseError | None = None
+    try:
+        ns, table = name.rsplit(".", 1)
+        quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (ns, table))
+        sample = lake.sql(f"SELECT * FROM {quoted} LIMIT {int(sample_limit)}", as_of=snapshot_id)
+        columns, rows = grid(sample)
+    except LakehouseError as exc:  # e.g. DESCRIBE without SELECT: the page says why
+        error = exc
+    context |= {"sample_columns": columns, "sample_rows": rows, "sample_error": error}
+    return context
