@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -113,21 +112,11 @@ def maintenance(ctx: click.Context, as_json: bool) -> None:
 
 
 def last_run_rows(settings: Settings) -> list[list[str]]:
-    """[table, job, 'N min ago', summary] of every recorded run, newest first."""
-    from lakehouse.lake import maintenance_policy as policies
+    """[table, job, 'N min ago', result] of every recorded run, newest first."""
+    from lakehouse.lake.maintenance_policy import recorded_runs
 
-    runs = [(table, job, run) for table, jobs in policies.last_runs(settings).items()
-            for job, run in jobs.items()]  # fmt: skip
-    runs.sort(key=lambda item: -float(item[2].get("finished_at", 0)))
-    return [[table, job, _ago(float(run.get("finished_at", 0))),
-             ("" if run.get("ok") else "FAILED ") + str(run.get("summary", ""))]
-            for table, job, run in runs]  # fmt: skip
-
-
-def _ago(moment: float) -> str:
-    from lakehouse.lake.maintenance_units import human_duration
-
-    return f"{human_duration(max(0.0, time.time() - moment))} ago"
+    return [[run.table, run.job, run.ago, ("" if run.ok else "FAILED ") + run.summary]
+            for run in recorded_runs(settings)]  # fmt: skip
 
 
 COMMANDS: tuple[Any, ...] = (optimize, expire_snapshots, remove_orphan_files, maintenance)

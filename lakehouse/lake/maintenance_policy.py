@@ -200,3 +200,29 @@ def run_job(lake: Lakehouse, table: str, job: str, policy: Policy) -> Maintenanc
     # A policy's orphan age below the floor is raised to it: a policy never deletes younger.
     floor = lake.settings.maintenance_orphan_floor_seconds
     return lake.remove_orphan_files(table, timedelta(seconds=max(policy.orphan_age_s or 0, floor)))
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """One recorded run, as `lakehouse status`, `lakehouse maintenance` and the
+    console's Overview show it."""
+
+    table: str
+    job: str
+    finished_at: float
+    ok: bool
+    summary: str
+
+    @property
+    def ago(self) -> str:
+        from lakehouse.lake.maintenance_units import human_duration
+
+        return f"{human_duration(max(0.0, time.time() - self.finished_at))} ago"
+
+
+def recorded_runs(settings: Settings) -> list[LastRun]:
+    """The last run of every job on every table, newest first."""
+    runs = [LastRun(table, job, float(run.get("finished_at", 0)), bool(run.get("ok")),
+                    str(run.get("summary", "")))
+            for table, jobs in last_runs(settings).items() for job, run in jobs.items()]  # fmt: skip
+    return sorted(runs, key=lambda run: -run.finished_at)
