@@ -187,6 +187,12 @@ def main() -> None:
         appends = int(sys.argv[2]) if len(sys.argv) > 2 else maintenance_bench.APPENDS
         maintenance_bench.print_table(console, maintenance_bench.run_alone(appends))
         return
+    if sys.argv[1:2] == ["crawl"]:  # `python -m bench crawl [FILES [PARQUET_MB]]`: the crawler
+        from bench import crawl as crawl_bench
+
+        sizes = [int(arg) for arg in sys.argv[2:4]]
+        crawl_bench.print_table(console, crawl_bench.run_alone(*sizes))
+        return
     if sys.argv[1:] == ["upsert"]:  # `python -m bench upsert`: only the upsert figures
         upsert_bench.print_table(console, upsert_bench.run_alone())
         return
