@@ -271,10 +271,11 @@ def expire_snapshots(lake: Lakehouse, name: str, older_than: str | timedelta = D
     report.details = {"older_than_s": age.total_seconds(), "retain_last": retain_last}
     report.bytes_deleted = None
     retention = KeepAtLeast(snapshots=retain_last, max_age_s=age.total_seconds())
-    before = len(table.metadata.snapshots)
+    chosen: set[int] = set()  # what this expiry asked to remove (others may expire too)
 
     def commit() -> None:
         table.refresh()
+        chosen.update(s.snapshot_id for s in retention.expired(table))
         try:
             report.files_deleted += expire_by_retention(table, retention, ReachableFiles())
         except (FileNotFoundError, ValueError) as exc:
@@ -285,7 +286,7 @@ def expire_snapshots(lake: Lakehouse, name: str, older_than: str | timedelta = D
 
     _attempts(report, commit)
     table.refresh()
-    report.snapshots_removed = max(0, before - len(table.metadata.snapshots))
+    report.snapshots_removed = len(chosen - {s.snapshot_id for s in table.metadata.snapshots})
     return _finish(table, report, started)
 
 
