@@ -45,7 +45,8 @@ TARGET_SIZE_PROPERTY = "write.target-file-size-bytes"
 DEFAULT_EXPIRE_AGE = timedelta(days=5)  # Iceberg's history.expire.max-snapshot-age-ms
 # Words of a refused commit (Trino's ICEBERG_COMMIT_ERROR, the REST catalog's 409).
 CONFLICT_WORDS = ("ICEBERG_COMMIT_ERROR", "CommitFailed", "Commit failed", "conflicting files",
-                  "Cannot commit", "has changed", "Requirement failed")  # fmt: skip
+                  "Cannot commit", "has changed", "Requirement failed", "found new delete",
+                  "Missing required files")  # fmt: skip
 
 
 @dataclass
