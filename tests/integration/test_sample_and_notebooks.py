@@ -18,7 +18,10 @@ from tests.integration.conftest import run_cli
 pytestmark = pytest.mark.integration
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 # Services a notebook needs besides those every notebook run gets (marked below).
-NOTEBOOK_SERVICES = {"03_customer_insights": ("mlflow", "trino")}
+NOTEBOOK_SERVICES = {
+    "03_customer_insights": ("mlflow", "trino"),
+    "05_crawl_and_maintain": ("trino",),  # optimize runs on Trino
+}
 NOTEBOOK_PARAMS = [
     pytest.param(
         path,
