@@ -175,10 +175,10 @@ def main() -> None:
         sizes = [int(arg) for arg in sys.argv[2:4]]
         console_bench.print_table(console, console_bench.run_alone(*sizes))
         return
-    if sys.argv[1:2] == ["governance"]:  # `python -m bench governance [spark]`: policy overhead
+    if sys.argv[1:2] == ["governance"]:  # `python -m bench governance [trino] [spark]`
         from bench import governance as governance_bench
 
-        engines = ("duckdb", *(["spark"] if "spark" in sys.argv[2:] else []))
+        engines = ("duckdb", *[e for e in ("trino", "spark") if e in sys.argv[2:]])
         governance_bench.print_table(console, governance_bench.run_alone(engines))
         return
     if sys.argv[1:2] == ["maintenance"]:  # `python -m bench maintenance [APPENDS]`: optimize
@@ -186,6 +186,11 @@ def main() -> None:
 
         appends = int(sys.argv[2]) if len(sys.argv) > 2 else maintenance_bench.APPENDS
         maintenance_bench.print_table(console, maintenance_bench.run_alone(appends))
+        return
+    if sys.argv[1:] == ["athena"]:  # `python -m bench athena`: the Athena API against Trino
+        from bench import athena as athena_bench
+
+        athena_bench.print_table(console, athena_bench.run_alone())
         return
     if sys.argv[1:2] == ["crawl"]:  # `python -m bench crawl [FILES [PARQUET_MB]]`: the crawler
         from bench import crawl as crawl_bench

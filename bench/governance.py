@@ -7,8 +7,11 @@ through ``lake.sql``: the governed run pays reading the policy, planning, the
 catalog lookups of each table's schema, the rewrite and its audit records. Median of
 ``REPEATS`` runs each after a warm-up, alternating admin and governed runs so load
 from elsewhere falls on both; the ratio is governed / admin per query, and their
-geometric mean. DuckDB only by default; ``python -m bench governance spark`` adds
-Spark (its server's start-up is not timed). Results: bench/results/governance.json.
+geometric mean. DuckDB only by default; ``python -m bench governance trino spark``
+adds Trino (the same coordinator as both users: the governed one under the rules
+file lakehouse writes from the policy, the admin with every privilege) and Spark
+(the rewrite, as on DuckDB); servers' start-ups are not timed. Results:
+bench/results/governance.json.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def run_alone(engines: tuple[str, ...] = ("duckdb",)) -> dict[str, Any]:
         settings = load_settings()
         runtime = LocalRuntime(settings)
         try:
-            runtime.up(["s3", "catalog", *(["spark"] if "spark" in engines else [])])
+            runtime.up(["s3", "catalog", *[e for e in engines if e in ("trino", "spark")]])
             with Lakehouse(settings) as lake:
                 load_sample(lake, scale=SCALE)
                 store.update(settings, lambda _: POLICY)
@@ -120,5 +123,5 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    chosen = ("duckdb", *(["spark"] if "spark" in sys.argv[1:] else []))
+    chosen = ("duckdb", *[e for e in ("trino", "spark") if e in sys.argv[1:]])
     print_table(Console(), run_alone(chosen))
