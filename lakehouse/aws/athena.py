@@ -143,9 +143,7 @@ def query_execution(call: Call, execution: Execution) -> dict[str, Any]:
         "ServiceProcessingTimeInMillis": 0,
     }
     context = {"Database": execution.database, "Catalog": execution.catalog}
-    location = result_location(execution) if execution.state == "SUCCEEDED" else None
-    if location is None and execution.output_location:
-        location = result_location(execution)
+    location = result_location(execution)
     return {
         "QueryExecutionId": execution.id, "Query": execution.query,
         "StatementType": execution.statement_type, "SubstatementType": execution.substatement,

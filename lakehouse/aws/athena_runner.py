@@ -111,10 +111,12 @@ class Runner:
 
     def _reason(self, exc: trino.exceptions.TrinoQueryError) -> str:
         """Trino's ``ERROR_NAME: message``, naming the lake's catalog as Athena users know it."""
-        message = (exc.message or str(exc)).replace(
-            f"'{self.settings.catalog_name}.", "'awsdatacatalog."
-        )
-        return f"{exc.error_name}: {message}" if exc.error_name else message
+        try:  # the client also raises these with a bare string (a cancelled query)
+            message, name = exc.message or str(exc), exc.error_name
+        except (AttributeError, TypeError):
+            message, name = str(exc), None
+        message = message.replace(f"'{self.settings.catalog_name}.", "'awsdatacatalog.")
+        return f"{name}: {message}" if name else message
 
     def _fail(self, execution_id: str, reason: str, category: int) -> None:
         error = {"ErrorCategory": category, "ErrorMessage": reason, "Retryable": category == SYSTEM}
@@ -172,14 +174,26 @@ class Runner:
             cursor = connection.cursor()
             with self._lock:
                 self._cursors[execution.id] = cursor
-            if self.store.execution(execution.id).state != "RUNNING":  # type: ignore[union-attr]
-                raise trino.exceptions.TrinoUserError(
-                    {"errorName": "USER_CANCELED", "message": CANCELLED_REASON}, None
-                )
+            self._raise_if_cancelled(execution.id)
             cursor.execute(statement.sql)
+            self.store.update(execution.id, ("RUNNING",), trino_id=cursor.query_id)
+            # A stop between the check and Trino's first answer found no query to cancel.
+            if self._cancelled(execution.id):
+                cursor.cancel()
+                self._raise_if_cancelled(execution.id)
             return self._collect(execution, statement, cursor)
         finally:
             connection.close()
+
+    def _cancelled(self, execution_id: str) -> bool:
+        current = self.store.execution(execution_id)
+        return current is None or current.state != "RUNNING"
+
+    def _raise_if_cancelled(self, execution_id: str) -> None:
+        if self._cancelled(execution_id):
+            raise trino.exceptions.TrinoUserError(
+                {"errorName": "USER_CANCELED", "message": CANCELLED_REASON}, None
+            )
 
     def _collect(self, execution: Execution, statement: Statement, cursor: Any) -> Outcome:
         """Stream the rows to the local page file and to the output location."""

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS executions (
     substatement TEXT, columns TEXT, header INTEGER, row_count INTEGER,
     update_count INTEGER, scanned INTEGER, engine_ms INTEGER, trino_id TEXT);
 CREATE INDEX IF NOT EXISTS executions_by_workgroup ON executions (workgroup, submitted);
+CREATE INDEX IF NOT EXISTS executions_by_token ON executions (principal, token);
 CREATE TABLE IF NOT EXISTS named_queries (
     id TEXT PRIMARY KEY, principal TEXT NOT NULL, token TEXT, name TEXT NOT NULL,
     description TEXT, database TEXT NOT NULL, query TEXT NOT NULL, workgroup TEXT NOT NULL);
@@ -89,15 +90,21 @@ class AthenaStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        # Trino queries of executions a previous process left running (see open()).
+        self.orphaned_trino_ids: list[str] = []
 
     @classmethod
     def open(cls, settings: Settings) -> AthenaStore:
-        """The store of ``settings``' home; executions left running become FAILED."""
+        """The store of ``settings``' home; executions left running become FAILED (their
+        Trino queries are listed in ``orphaned_trino_ids``)."""
         path = store_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(path)
         with store.db() as db:
             db.executescript(_SCHEMA)
+            left = db.execute("SELECT trino_id FROM executions WHERE state IN ('QUEUED', 'RUNNING') "
+                              "AND trino_id IS NOT NULL")  # fmt: skip
+            store.orphaned_trino_ids = [row[0] for row in left]
             db.execute(
                 "UPDATE executions SET state = 'FAILED', reason = ?, completed = ? "
                 "WHERE state IN ('QUEUED', 'RUNNING')",

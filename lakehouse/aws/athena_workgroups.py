@@ -7,6 +7,7 @@ Every workgroup reports Athena's engine version 3 (Trino is what runs the querie
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -43,8 +44,25 @@ def store_of(settings: Settings) -> AthenaStore:
                 store.insert("workgroups", name=PRIMARY, description="", state="ENABLED",
                              created=time.time(), configuration=json.dumps(configuration),
                              tags="[]")  # fmt: skip
+            if store.orphaned_trino_ids:
+                threading.Thread(target=_kill, args=(settings, store.orphaned_trino_ids),
+                                 name="athena-orphans", daemon=True).start()  # fmt: skip
             _stores[key] = store
         return _stores[key]
+
+
+def _kill(settings: Settings, query_ids: list[str]) -> None:
+    """Kill the Trino queries a previous process left running (nobody reads them now)."""
+    from lakehouse.engines.trino import TrinoEngine
+    from lakehouse.errors import LakehouseError
+
+    engine = TrinoEngine(settings)
+    for query_id in query_ids:
+        # Already finished, or Trino is down: nothing left to stop (Trino itself abandons a
+        # query no client polls after query.client.timeout, 5 minutes by default).
+        with contextlib.suppress(LakehouseError):
+            engine.sql(f"CALL system.runtime.kill_query(query_id => '{query_id}', "
+                       "message => 'the lakehouse aws service restarted')", principal=engine.admin)  # fmt: skip
 
 
 def invalid(message: str) -> AwsError:

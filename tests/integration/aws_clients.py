@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 from lakehouse.config import Settings
@@ -26,13 +27,18 @@ def wrangler_python(settings: Settings) -> Path:
 
 
 def run_python(
-    script: str, env: dict[str, str], python: Path | str = sys.executable, timeout: float = 300
+    script: str,
+    env: dict[str, str],
+    python: Path | str = sys.executable,
+    timeout: float = 300,
+    args: Sequence[str] = (),
 ) -> str:
-    """Run ``script`` (dedented) with exactly ``env``; returns its stdout.
+    """Run ``script`` (dedented; ``args`` are its sys.argv[1:]) with exactly ``env``;
+    returns its stdout.
 
     Fails the test with the script's stderr when it exits non-zero."""
     done = subprocess.run(
-        [str(python), "-c", textwrap.dedent(script)],
+        [str(python), "-c", textwrap.dedent(script), *args],
         env=env,
         capture_output=True,
         text=True,
