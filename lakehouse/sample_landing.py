@@ -110,10 +110,13 @@ def landed(settings: Settings) -> bool:
 def load_landing_sample(settings: Settings, force: bool = False) -> tuple[int, int]:
     """Land the sample days (when the landing zone has none, or ``force``) and crawl them;
     (files landed, rows the crawl added). Raises CrawlError when the crawl cannot run."""
+    from lakehouse.crawl.record import CrawlRecord
     from lakehouse.crawl.run import run_crawler
 
+    spec = sample_crawler()
+    CrawlRecord(settings).remember(spec.name, spec.model_dump())  # listed even if not declared
     count = 0
     if force or not landed(settings):
         count = sum(len(land_clickstream(settings, day)) for day in SAMPLE_DAYS)
-    report = run_crawler(settings, sample_crawler())
+    report = run_crawler(settings, spec)
     return count, report.rows_added

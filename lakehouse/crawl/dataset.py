@@ -87,6 +87,12 @@ def crawl_dataset(ctx: Context, dataset: Dataset) -> TableReport:
         _crawl(ctx, dataset, name, report)
     except LakehouseError as exc:
         report.error = str(exc)
+    except Exception as exc:  # one table's surprise must not stop the others' crawl
+        report.error = (
+            f"{name} could not be crawled: {type(exc).__name__}: {str(exc).splitlines()[0]}\n"
+            "Hint: the files not yet added are crawled again next run; `lakehouse crawler "
+            "show` keeps this error."
+        )
     return report
 
 
@@ -107,6 +113,12 @@ def _crawl(ctx: Context, dataset: Dataset, name: str, report: TableReport) -> No
     if not accepted:
         return
     if table is None:
+        untyped = [f.name for f in columns if pa.types.is_null(f.type)]
+        if untyped:
+            report.notes.append(f"column(s) {', '.join(untyped)} held no value in any file: "
+                                "created as string")  # fmt: skip
+            columns = pa.schema([f.with_type(pa.string()) if f.name in untyped else f
+                                 for f in columns])  # fmt: skip
         table = create_table(ctx.catalog, name, columns, keys)
         report.created = True
     elif target is not None and not columns.equals(target):

@@ -172,7 +172,7 @@ def group(files: list[SourceFile], bucket: str, prefix: str
         layouts = Counter(tuple(k for k, _ in pairs) for _, pairs in members)
         keys = layouts.most_common(1)[0][0]
         dataset = datasets.setdefault(
-            folder, Dataset(f"s3://{bucket}/{prefix}{folder}", name, keys)
+            folder, Dataset(f"s3://{bucket}/{prefix}{folder}".rstrip("/"), name, keys)
         )
         for file, layout in members:
             found = tuple(k for k, _ in layout)

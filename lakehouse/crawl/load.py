@@ -87,6 +87,14 @@ def _outcome(fs: pa_fs.FileSystem, placed: PlacedFile, keys: dict[str, pa.DataTy
 def _values(placed: PlacedFile, keys: dict[str, pa.DataType]) -> tuple[object, ...]:
     values = []
     for key, text in placed.partition:
+        if key not in keys:
+            raise IngestError(
+                f"{placed.file.uri}: its folder {key}={text} names a partition column {key} "
+                f"that the table does not have (its partition columns: "
+                f"{', '.join(keys) or 'none'}).",
+                hint="Land the file under the table's own key=value folders; it was not "
+                "registered.",
+            )
         try:
             values.append(partition_value(text, keys[key]))
         except ValueError as exc:

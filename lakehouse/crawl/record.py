@@ -96,6 +96,8 @@ class CrawlRecord:
             db.execute("INSERT OR REPLACE INTO crawlers VALUES (?, ?)", (name, json.dumps(spec)))
 
     def crawlers(self) -> dict[str, dict[str, Any]]:
+        if not self.path.exists():
+            return {}
         with self._db() as db:
             rows = db.execute("SELECT name, spec FROM crawlers").fetchall()
         return {name: json.loads(spec) for name, spec in rows}
@@ -120,6 +122,8 @@ class CrawlRecord:
     def runs(self, crawler: str, limit: int = 20) -> list[RunRow]:
         """The crawler's runs, newest first. A RUNNING run of a process that was killed
         stays RUNNING until the next run of the crawler marks it INTERRUPTED."""
+        if not self.path.exists():
+            return []
         with self._db() as db:
             rows = db.execute(
                 "SELECT id, crawler, path, started, finished, state, report, error FROM runs "
