@@ -306,6 +306,9 @@ class Lakehouse:
         snapshots = self._snapshots(tables, as_of) if as_of is not None else None
         schema = self._lake_schema(tables, snapshots or {})
         if governance is not None:
+            if snapshots:  # an old snapshot's columns the table no longer has stay hidden
+                now = self._lake_schema(tables, {})
+                governance.current_columns = {n: tuple(c) for n, c in now.items()}
             schema = self._decide(governance, schema)
         elif engine == "trino" and self.governed(principal):
             from lakehouse.governance.rewrite import visible_schema

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlglot
 from sqlglot import exp
@@ -71,6 +71,9 @@ class Governance:
     query_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     settings: Settings | None = None  # set: refusals and denials are audited too
     headers: dict[int, str] = field(default_factory=dict)
+    # Time travel: each read table's columns NOW. A column of an older snapshot that the
+    # table no longer has (dropped, renamed) is hidden: the policy no longer names it.
+    current_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -297,6 +300,18 @@ def _read(governance: Governance, policy: Policy, admin: str, name: str,
           schema: Mapping[str, Mapping[str, str]]) -> dict[str, str]:  # fmt: skip
     types = _types(schema, name)
     access = table_access(policy, governance.principal, name, list(types), types, admin=admin)
+    now = governance.current_columns.get(name)
+    if now is not None and any(c.name not in now for c in access.columns):
+        kept = tuple(c for c in access.columns if c.name in now)
+        if not kept:
+            raise AccessDeniedError(
+                governance.principal, "SELECT", name,
+                message=f"every column {governance.principal} may read of {name} at that "
+                f"snapshot is gone from the table now (dropped or renamed), and the policy "
+                f"no longer covers it.",
+                hint="Query a later snapshot, or ask the admin to read it.")  # fmt: skip
+        applied = (*access.applied, "time travel: columns the table no longer has hidden")
+        access = replace(access, columns=kept, applied=applied)
     governance.all_columns[name] = tuple(types)
     governance.accesses[name] = access
     return {c.name: types[c.name] for c in access.columns}

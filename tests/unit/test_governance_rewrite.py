@@ -222,3 +222,28 @@ def test_engine_errors_show_the_text_as_written_never_the_rewrite(
     assert "Could not convert string 'not a number'" in shown
     quoting = QueryError("duckdb", rewritten, "Binder Error: in WHERE (region = 'EU') nope")
     assert "withheld" in str(governance.original_error(quoting))
+
+
+def test_time_travel_hides_columns_the_table_no_longer_has(con: duckdb.DuckDBPyConnection) -> None:
+    """A column dropped since (and so no longer named by the policy, e.g. its
+    exclusion removed as stale) must not come back through an older snapshot."""
+    old = {"retail.customers": {**SCHEMA["retail.customers"], "ssn": "VARCHAR"}}
+    con.execute("CREATE SCHEMA IF NOT EXISTS lake.old")
+    con.execute("CREATE OR REPLACE TABLE lake.old.customers AS "
+                "SELECT *, 'secret-' || id AS ssn FROM lake.retail.customers")  # fmt: skip
+    text = "SELECT * FROM old.customers"
+    governance = Governance("marketing", "duckdb", text, "retail", "lake")
+    governance.plan()
+    name = "old.customers"
+    policy = POLICY.model_copy(update={"grants": (*POLICY.grants, Grant(
+        principal="marketing", permissions=[Permission.SELECT], resource=Resource(table=name)))})  # fmt: skip
+    governance.current_columns = {name: tuple(SCHEMA["retail.customers"])}
+    from lakehouse.governance.rewrite import _read
+
+    _read(governance, policy, "admin", name, {name: old["retail.customers"]})
+    sql = translate(text, "duckdb", None, {name: old["retail.customers"]}, governance).sql
+    cursor = con.execute(sql)
+    assert [d[0] for d in cursor.description] == ["id", "name", "email", "region"]
+    assert (
+        "time travel: columns the table no longer has hidden" in governance.accesses[name].applied
+    )
