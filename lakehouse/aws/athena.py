@@ -20,7 +20,13 @@ from typing import Any
 
 from lakehouse.aws import athena_catalog, athena_workgroups  # noqa: F401  (registers their operations)
 from lakehouse.aws import athena_results as results
-from lakehouse.aws.athena_output import default_location, result_location, split_location
+from lakehouse.aws.athena_output import (
+    default_bucket,
+    default_location,
+    ensure_default_bucket,
+    result_location,
+    split_location,
+)
 from lakehouse.aws.athena_runner import Runner, page_file
 from lakehouse.aws.athena_store import TERMINAL, AthenaStore, Execution
 from lakehouse.aws.athena_workgroups import ENGINE_VERSION, store_of, workgroup_row
@@ -30,6 +36,7 @@ from lakehouse.config import Settings
 
 _runners: dict[str, Runner] = {}
 _runners_lock = threading.Lock()
+_buckets_made: set[str] = set()  # homes whose results bucket this process made or saw
 
 
 def runner_of(settings: Settings) -> Runner:
@@ -109,6 +116,9 @@ def _output_location(call: Call, group: dict[str, Any], params: dict[str, Any]) 
         bucket, _ = split_location(location)
     except ValueError as exc:
         raise invalid(f"outputLocation {location} is not a valid S3 location: {exc}") from exc
+    if bucket == default_bucket(call.settings) and str(call.settings.home_dir) not in _buckets_made:
+        ensure_default_bucket(call.settings)  # before the query: a CTAS writes its table there
+        _buckets_made.add(str(call.settings.home_dir))
     if bucket == call.settings.warehouse_bucket:
         raise invalid(f"lakehouse does not write query results into the lake's warehouse bucket "
                       f"({bucket}); choose another OutputLocation.")  # fmt: skip
@@ -141,6 +151,7 @@ def query_execution(call: Call, execution: Execution) -> dict[str, Any]:
         "TotalExecutionTimeInMillis": int((end - execution.submitted) * 1000),
         "QueryQueueTimeInMillis": int((queue_end - execution.submitted) * 1000),
         "ServiceProcessingTimeInMillis": 0,
+        "DataManifestLocation": execution.manifest,
     }
     context = {"Database": execution.database, "Catalog": execution.catalog}
     location = result_location(execution)

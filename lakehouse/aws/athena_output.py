@@ -113,3 +113,23 @@ def upload(settings: Settings, execution: Execution, page_file: Path,
                 raise OutputError(f"Unable to verify/create output bucket {bucket}") from exc
             raise OutputError(f"Cannot write the results to {execution.output_location}: "
                               f"{exc.code}: {exc.message}") from exc  # fmt: skip
+
+
+def upload_manifest(settings: Settings, execution: Execution, paths: list[str]) -> str | None:
+    """Athena's data manifest of a CTAS: ``<id>-manifest.csv`` (the new table's data
+    files, one S3 URI a line) in the output location; its URI (None without a location)."""
+    if not execution.output_location:
+        return None
+    bucket, prefix = split_location(execution.output_location)
+    if bucket == default_bucket(settings):
+        ensure_default_bucket(settings)
+    body = "".join(f"{path}\n" for path in paths).encode()
+    key = f"{prefix}{execution.id}-manifest.csv"
+    try:
+        _client(settings).put_object(
+            bucket, key, io.BytesIO(body), len(body), content_type="text/csv"
+        )
+    except S3Error as exc:
+        raise OutputError(f"Cannot write the data manifest to s3://{bucket}/{key}: "
+                          f"{exc.code}: {exc.message}") from exc  # fmt: skip
+    return f"s3://{bucket}/{key}"

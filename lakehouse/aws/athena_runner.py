@@ -135,7 +135,26 @@ class Runner:
         database = (execution.database or "default").lower()
         statement.sql = route_tables(statement.sql, database, self.settings.catalog_name,
                                      self._catalog_of)  # fmt: skip
-        return self._statement(execution, statement)
+        outcome = self._statement(execution, statement)
+        if statement.ctas_table is not None:
+            files = self._rows(
+                execution, f"SELECT file_path FROM {_metadata_table(statement.ctas_table, 'files')}"
+            )
+            from lakehouse.aws.athena_output import upload_manifest
+
+            manifest = upload_manifest(self.settings, execution, [row[0] for row in files])
+            self.store.update(execution.id, ("RUNNING",), manifest=manifest)
+        return outcome
+
+    def _rows(self, execution: Execution, sql: str) -> list[list[Any]]:
+        """All rows of a small query of lakehouse's own, as the execution's principal."""
+        connection = self._connection(execution)
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            connection.close()
 
     def _catalog_of(self, database: str, table: str) -> str | None:
         """The Trino catalog of Glue's ``database.table`` (the lake's unless it is one of
@@ -221,21 +240,12 @@ class Runner:
     def _vacuum(self, execution: Execution, table: str) -> Outcome:
         """Athena's VACUUM: expire snapshots older than the table's
         ``vacuum_max_snapshot_age_seconds`` (default 5 days), then remove orphan files as old."""
-        head, _, last = table.rpartition(".")
-        properties = f'{head + "." if head else ""}"{last.strip(chr(34))}$properties"'
         age = VACUUM_DEFAULT_AGE_SECONDS
-        probe = Statement(f"SELECT value FROM {properties} WHERE key = "
-                          "'vacuum_max_snapshot_age_seconds'", "DML", "SELECT", False)  # fmt: skip
         self._govern(execution, f"SELECT * FROM {table}")
-        connection = self._connection(execution)
-        try:
-            cursor = connection.cursor()
-            cursor.execute(probe.sql)
-            found = cursor.fetchall()
-            if found:
-                age = int(found[0][0])
-        finally:
-            connection.close()
+        found = self._rows(execution, f"SELECT value FROM {_metadata_table(table, 'properties')} "
+                                      "WHERE key = 'vacuum_max_snapshot_age_seconds'")  # fmt: skip
+        if found:
+            age = int(found[0][0])
         catalog = self.settings.catalog_name
         session = {f"{catalog}.expire_snapshots_min_retention": f"{age}s",
                    f"{catalog}.remove_orphan_files_min_retention": f"{age}s"}  # fmt: skip
@@ -260,6 +270,12 @@ class Runner:
         ddl = current is not None and current.statement_type == "DDL"
         athena_output.upload(self.settings, execution, page, columns, ddl)
         return count - (1 if header is not None else 0)
+
+
+def _metadata_table(table: str, kind: str) -> str:
+    """Trino's ``"t$kind"`` metadata table of ``table`` (``db.t``, ``"db"."t"``, ``lake.db.t``)."""
+    head, _, last = table.rpartition(".")
+    return f'{head + "." if head else ""}"{last.strip().strip(chr(34))}${kind}"'
 
 
 def _with_header(header: list[str] | None, rows: Any) -> Any:

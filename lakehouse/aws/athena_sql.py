@@ -26,6 +26,8 @@ from sqlglot import exp
 from sqlglot.dialects.trino import Trino
 from sqlglot.tokens import TokenType
 
+from lakehouse.aws.athena_ctas import CtasError, translate_ctas
+
 ATHENA_CATALOG = "awsdatacatalog"
 # (database, table) -> the Trino catalog holding it (None: unknown there).
 Resolver = Callable[[str, str], str | None]
@@ -75,6 +77,7 @@ class Statement:
     header: bool
     vacuum_table: str | None = None
     session: dict[str, str] = field(default_factory=dict)
+    ctas_table: str | None = None  # a CTAS's new table: its data files make the manifest
 
 
 def translate(query: str, lake_catalog: str) -> Statement:
@@ -95,6 +98,15 @@ def translate(query: str, lake_catalog: str) -> Statement:
                          substatement, header)  # fmt: skip
     if (found := _VACUUM.match(text)) is not None:
         return Statement("", kind, substatement, header, vacuum_table=found["table"])
+    if first == "create":
+        try:
+            ctas = translate_ctas(text)
+        except CtasError as exc:
+            raise AthenaSqlError(str(exc)) from exc
+        if ctas is not None:
+            return Statement(
+                ctas.sql, "DDL", "CREATE_TABLE_AS_SELECT", False, ctas_table=ctas.table
+            )
     if first == "create" and re.search(r"\bTBLPROPERTIES\b", text, re.IGNORECASE):
         return Statement(iceberg_create(text), kind, substatement, header)
     if first == "create" and re.match(r"CREATE\s+EXTERNAL\s+TABLE", text, re.IGNORECASE):

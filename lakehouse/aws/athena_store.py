@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS executions (
     output_location TEXT, state TEXT NOT NULL, reason TEXT, error TEXT,
     submitted REAL NOT NULL, started REAL, completed REAL, statement_type TEXT,
     substatement TEXT, columns TEXT, header INTEGER, row_count INTEGER,
-    update_count INTEGER, scanned INTEGER, engine_ms INTEGER, trino_id TEXT);
+    update_count INTEGER, scanned INTEGER, engine_ms INTEGER, trino_id TEXT, manifest TEXT);
 CREATE INDEX IF NOT EXISTS executions_by_workgroup ON executions (workgroup, submitted);
 CREATE INDEX IF NOT EXISTS executions_by_token ON executions (principal, token);
 CREATE TABLE IF NOT EXISTS named_queries (
@@ -79,6 +79,7 @@ class Execution:
     scanned: int | None
     engine_ms: int | None
     trino_id: str | None
+    manifest: str | None
 
     def column_list(self) -> list[dict[str, Any]]:
         return json.loads(self.columns) if self.columns else []

@@ -90,3 +90,24 @@ def test_hive_tables_are_routed_to_their_catalog_only() -> None:
     assert route_tables("SELECT * FROM tpch.tiny.h", "mydb", "lake", owner) == (
         "SELECT * FROM tpch.tiny.h"
     )
+
+
+def test_athena_ctas_becomes_an_iceberg_ctas() -> None:
+    text = (
+        'CREATE TABLE "db"."temp_table_1"\nWITH(\n    external_location = \'s3://r/temp_table_1\',\n'
+        "    partitioned_by = ARRAY['day'],\n    write_compression = 'SNAPPY',\n"
+        "    format = 'parquet')\nAS SELECT 1 AS one, 'x' AS day"
+    )
+    statement = translate(text, "lake")
+    assert statement.sql == (
+        'CREATE TABLE "db"."temp_table_1" WITH (location = \'s3://r/temp_table_1\', '
+        "partitioning = ARRAY['day'], format = 'PARQUET')\nAS SELECT 1 AS one, 'x' AS day"
+    )
+    assert (statement.kind, statement.substatement) == ("DDL", "CREATE_TABLE_AS_SELECT")
+    assert statement.ctas_table == '"db"."temp_table_1"'
+    with pytest.raises(AthenaSqlError, match="bucketed_by"):
+        translate(
+            "CREATE TABLE t WITH (bucketed_by = ARRAY['a'], bucket_count = 4) AS SELECT 1 a", "lake"
+        )
+    with pytest.raises(AthenaSqlError, match="TEXTFILE"):
+        translate("CREATE TABLE t WITH (format = 'TEXTFILE') AS SELECT 1 a", "lake")
