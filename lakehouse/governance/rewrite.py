@@ -39,6 +39,9 @@ from lakehouse.governance.policy import Permission, Policy
 
 # Table functions that read no data: range() and generate_series().
 _DATALESS_FUNCTIONS = (exp.GenerateSeries,)
+# A table name starting so (or holding ://) is a file path or URL, which DuckDB would
+# read itself (FROM 's3://b/x.parquet'): refused with a clear reason.
+_FILE_STARTS = ("/", "~", "./", "../")
 # Schemas that list every table's columns, hidden ones too.
 _SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "sys"})
 ADMIN_HINT = "Run it as the admin (without --as / principal=), or use `lakehouse query` for reads."
@@ -146,6 +149,8 @@ class Governance:
             raise self._refused(f"the table function {function}() reads data the policy cannot govern")  # fmt: skip
         if not table.db and _names_a_cte(table):
             return None
+        if "://" in table.name or table.name.startswith(_FILE_STARTS):  # FROM 's3://b/x.csv'
+            raise self._refused(f"{table.name!r} is a file path, and files are read ungoverned")
         if table.catalog and table.catalog.lower() != self.catalog.lower():
             raise self._refused(f"{table.sql('duckdb')} is outside the lake's catalog")
         db = table.db or self.namespace

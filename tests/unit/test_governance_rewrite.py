@@ -247,3 +247,10 @@ def test_time_travel_hides_columns_the_table_no_longer_has(con: duckdb.DuckDBPyC
     assert (
         "time travel: columns the table no longer has hidden" in governance.accesses[name].applied
     )
+
+
+@pytest.mark.parametrize("path", ["'s3://warehouse/retail/customers/data/x.parquet'",
+                                  '"/etc/hostname"', "'~/orders.csv'", "'./x.csv'"])  # fmt: skip
+def test_a_file_path_in_from_is_refused_with_its_reason(path: str) -> None:
+    with pytest.raises(QueryError, match="is a file path, and files are read ungoverned"):
+        governed("analyst", f"SELECT * FROM {path}")
