@@ -20,17 +20,23 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
 from pyiceberg.io.pyarrow import (
     _check_pyarrow_schema_compatible,
+    _ConvertToIcebergWithoutIDs,
     compute_statistics_plan,
     data_file_statistics_from_parquet_metadata,
     parquet_path_to_id_mapping,
+    visit_pyarrow,
 )
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import assign_fresh_schema_ids
 from pyiceberg.table import Table, TableProperties
+from pyiceberg.transforms import IdentityTransform
 from pyiceberg.typedef import Record
 
 from lakehouse.crawl.record import BATCH_PROPERTY
 
 EPOCH = date(1970, 1, 1)
+PARTITION_FIELD_ID = 1000  # Iceberg's first partition field id
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,15 @@ def create_table(catalog: Catalog, name: str, columns: pa.Schema,
     catalog.create_namespace_if_not_exists(name.split(".")[0])
     fields = [f for f in columns if f.name not in keys]
     fields += [pa.field(key, kind) for key, kind in keys.items()]
-    tx = catalog.create_table_transaction(name, schema=pa.schema(fields))
-    if keys:
-        with tx.update_spec() as spec:
-            for key in keys:
-                spec.add_identity(key)
+    schema = assign_fresh_schema_ids(
+        visit_pyarrow(pa.schema(fields), _ConvertToIcebergWithoutIDs())
+    )
+    spec = PartitionSpec(*[
+        PartitionField(source_id=schema.find_field(key).field_id, field_id=PARTITION_FIELD_ID + i,
+                       transform=IdentityTransform(), name=key)
+        for i, key in enumerate(keys)
+    ])  # fmt: skip
+    tx = catalog.create_table_transaction(name, schema=schema, partition_spec=spec)
     mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
     tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
     return tx.commit_transaction()
