@@ -81,7 +81,7 @@ def start_query_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         raise invalid(f"WorkGroup {group['name']} is disabled.")
     location = _output_location(call, group, params)
     context = params.get("QueryExecutionContext") or {}
-    query = _with_parameters(params["QueryString"], params.get("ExecutionParameters"))
+    query = params["QueryString"]
     execution_id = str(uuid.uuid4())
     store.add_execution(
         id=execution_id, principal=call.principal, token=token, request=request, query=query,
@@ -125,15 +125,6 @@ def _output_location(call: Call, group: dict[str, Any], params: dict[str, Any]) 
     return location
 
 
-def _with_parameters(query: str, parameters: list[str] | None) -> str:
-    """Athena's ExecutionParameters (SQL literals for the ``?`` marks) as Trino's
-    ``EXECUTE IMMEDIATE ... USING``."""
-    if not parameters:
-        return query
-    quoted = "'" + query.strip().rstrip(";").replace("'", "''") + "'"
-    return f"EXECUTE IMMEDIATE {quoted} USING {', '.join(parameters)}"
-
-
 def query_execution(call: Call, execution: Execution) -> dict[str, Any]:
     """Athena's QueryExecution of a stored execution."""
     now = time.time()
@@ -161,6 +152,7 @@ def query_execution(call: Call, execution: Execution) -> dict[str, Any]:
         "ResultConfiguration": {"OutputLocation": location} if location else {},
         "QueryExecutionContext": {k: v for k, v in context.items() if v},
         "Status": status, "Statistics": statistics, "WorkGroup": execution.workgroup,
+        "ExecutionParameters": json.loads(execution.request).get("ExecutionParameters"),
         "EngineVersion": ENGINE_VERSION,
     }  # fmt: skip
 

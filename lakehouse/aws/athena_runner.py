@@ -29,6 +29,7 @@ from lakehouse.aws.athena_sql import (
     Statement,
     route_tables,
     translate,
+    with_parameters,
 )
 from lakehouse.aws.athena_store import AthenaStore, Execution, results_dir
 from lakehouse.config import Settings
@@ -135,6 +136,8 @@ class Runner:
         database = (execution.database or "default").lower()
         statement.sql = route_tables(statement.sql, database, self.settings.catalog_name,
                                      self._catalog_of)  # fmt: skip
+        parameters = json.loads(execution.request).get("ExecutionParameters")
+        statement.sql = with_parameters(statement.sql, parameters)
         outcome = self._statement(execution, statement)
         if statement.ctas_table is not None:
             files = self._rows(

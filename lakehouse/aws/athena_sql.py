@@ -282,3 +282,12 @@ def route_tables(text: str, database: str, lake_catalog: str, resolve: Resolver)
     for start, end, replacement in sorted(edits, reverse=True):
         text = text[:start] + replacement + text[end:]
     return text
+
+
+def with_parameters(sql: str, parameters: list[str] | None) -> str:
+    """Athena's ExecutionParameters (SQL literals for the ``?`` marks, in order) as
+    Trino's ``EXECUTE IMMEDIATE '...' USING ...``; ``sql`` unchanged without any."""
+    if not parameters:
+        return sql
+    quoted = "'" + sql.replace("'", "''") + "'"
+    return f"EXECUTE IMMEDIATE {quoted} USING {', '.join(parameters)}"
