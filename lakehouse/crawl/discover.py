@@ -75,7 +75,7 @@ class FileProblem:
 def list_objects(settings: Settings, bucket: str, prefix: str) -> list[SourceFile]:
     """Every object under ``prefix`` (skipping ``.``/``_`` names and folder markers).
 
-    Raises CrawlError for a bucket that does not exist and for a prefix with no object.
+    Raises CrawlError for a bucket that does not exist.
     """
     from minio.error import S3Error
 
@@ -106,13 +106,27 @@ def list_objects(settings: Settings, bucket: str, prefix: str) -> list[SourceFil
             f"Cannot list {where}: {exc.code}: {exc.message}",
             hint="Check the path and that the stack's S3 keys may read it; nothing was registered.",
         ) from exc
-    if not files:
-        raise CrawlError(
-            f"No files under {where}.",
-            hint="Check the prefix (keys are case-sensitive; `aws s3 ls --recursive` shows "
-            "them); nothing was registered.",
-        )
     return sorted(files, key=lambda f: f.key)
+
+
+def nothing_under(where: str) -> CrawlError:
+    """The error of a crawl whose prefix holds no file (and never held one it added)."""
+    return CrawlError(
+        f"No files under {where}.",
+        hint="Check the prefix (keys are case-sensitive; `aws s3 ls --recursive` shows "
+        "them); nothing was registered.",
+    )
+
+
+def vanished(table: str, files: list[tuple[str, str]]) -> Dataset:
+    """An empty dataset for ``table``, whose added files ((uri, partition path)) are all
+    gone from the listing: its deletions are handled like any other's."""
+    uri, partition = files[0]
+    folder = uri.rsplit("/", 1)[0]
+    if partition:
+        folder = folder.removesuffix("/" + partition)
+    keys = tuple(pair.split("=", 1)[0] for pair in partition.split("/")) if partition else ()
+    return Dataset(folder, table.split(".", 1)[1], keys)
 
 
 def _visible(key: str, prefix: str) -> bool:

@@ -168,6 +168,21 @@ class CrawlRecord:
             ).fetchall()
         return {r[0]: KnownFile(r[0], r[1] or "", r[2] or 0, r[3] or "", r[4]) for r in rows}
 
+    def tables_under(self, path: str) -> dict[str, list[tuple[str, str]]]:
+        """{table: [(uri, partition path)]} of the added files under ``path``."""
+        if not self.path.exists():
+            return {}
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT tbl, uri, partition FROM files WHERE state = 'added' AND "
+                "substr(uri, 1, length(?)) = ? ORDER BY tbl, uri",
+                (path, path),
+            ).fetchall()
+        found: dict[str, list[tuple[str, str]]] = {}
+        for table, uri, partition in rows:
+            found.setdefault(table, []).append((uri, partition or ""))
+        return found
+
     def begin_batch(self, table: str, run: str,
                     files: Iterable[tuple[str, str, int, str, int | None]]) -> str:  # fmt: skip
         """Write (uri, etag, size, partition, rows) as pending for ``table``; the batch id."""

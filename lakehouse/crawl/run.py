@@ -18,7 +18,14 @@ from filelock import FileLock, Timeout
 
 from lakehouse.config import Settings
 from lakehouse.crawl.dataset import Context, TableReport, crawl_dataset
-from lakehouse.crawl.discover import FileProblem, group, list_objects, table_name
+from lakehouse.crawl.discover import (
+    FileProblem,
+    group,
+    list_objects,
+    nothing_under,
+    table_name,
+    vanished,
+)
 from lakehouse.crawl.record import CrawlRecord
 from lakehouse.crawl.spec import CrawlerSpec, declared_crawlers, default_name, make_spec
 from lakehouse.errors import CrawlError, LakehouseError
@@ -135,6 +142,13 @@ def _run(settings: Settings, spec: CrawlerSpec, record: CrawlRecord, run: str) -
     report.files_seen = len(files)
     datasets, problems = group(files, spec.bucket, spec.prefix)
     report.failures += problems
+    where = f"s3://{spec.bucket}/{spec.prefix}"
+    present = {f"{namespace}.{d.table}" for d in datasets}
+    for table, known in record.tables_under(where).items():
+        if table.split(".", 1)[0] == namespace and table not in present:
+            datasets.append(vanished(table, known))  # every file gone: handle the deletions
+    if not datasets:
+        raise nothing_under(where)
     ctx = Context(settings, spec, open_catalog(settings), record, run, namespace)
     for dataset in datasets:
         report.tables.append(crawl_dataset(ctx, dataset))
