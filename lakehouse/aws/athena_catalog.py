@@ -106,14 +106,25 @@ def table_metadata(call: Call, database: str, table: str | None = None) -> list[
         where = f"table_schema = {_literal(database)}"
         if table is not None:
             where += f" AND table_name = {_literal(table)}"
-        query = (f'SELECT table_name, column_name, data_type, extra_info FROM "{catalog}".'
-                 f"information_schema.columns WHERE {where} ORDER BY table_name, ordinal_position")  # fmt: skip
+        query = (f'SELECT table_name, column_name, data_type FROM "{catalog}".information_schema.'
+                 f"columns WHERE {where} ORDER BY table_name, ordinal_position")  # fmt: skip
         for row in _rows(call, query):
             entry = found.setdefault(row["table_name"], _empty(row["table_name"], catalog))
-            column = {"Name": row["column_name"], "Type": _glue_type(row["data_type"])}
-            is_key = (row.get("extra_info") or "") == "partition key"
-            entry["PartitionKeys" if is_key else "Columns"].append(column)
+            entry["Columns"].append(
+                {"Name": row["column_name"], "Type": _glue_type(row["data_type"])}
+            )
+    for name, entry in found.items():
+        if entry["Parameters"].get("table_type") != "ICEBERG":  # Hive: its partition keys apart
+            _split_partition_keys(call, database, name, entry)
     return [found[name] for name in sorted(found)]
+
+
+def _split_partition_keys(call: Call, database: str, name: str, entry: dict[str, Any]) -> None:
+    """Move a Hive table's partition columns (SHOW COLUMNS' Extra) to PartitionKeys."""
+    shown = _rows(call, f'SHOW COLUMNS FROM "{HIVE_CATALOG}"."{database}"."{name}"')
+    keys = {row["Column"] for row in shown if "partition key" in (row.get("Extra") or "")}
+    entry["PartitionKeys"] = [c for c in entry["Columns"] if c["Name"] in keys]
+    entry["Columns"] = [c for c in entry["Columns"] if c["Name"] not in keys]
 
 
 def _empty(name: str, catalog: str) -> dict[str, Any]:

@@ -193,12 +193,19 @@ class Runner:
         self._govern(execution, statement.sql)
         connection = self._connection(execution, statement.session)
         try:
-            cursor = connection.cursor()
+            recorded: list[str] = []
+
+            def record_query_id(stats: dict[str, Any]) -> None:
+                """Trino's query id as soon as Trino answers (a restart kills it by this id)."""
+                if not recorded and cursor.query_id:
+                    recorded.append(cursor.query_id)
+                    self.store.update(execution.id, ("RUNNING",), trino_id=cursor.query_id)
+
+            cursor = connection.cursor(stats_callback=record_query_id)
             with self._lock:
                 self._cursors[execution.id] = cursor
             self._raise_if_cancelled(execution.id)
             cursor.execute(statement.sql)
-            self.store.update(execution.id, ("RUNNING",), trino_id=cursor.query_id)
             # A stop between the check and Trino's first answer found no query to cancel.
             if self._cancelled(execution.id):
                 cursor.cancel()
