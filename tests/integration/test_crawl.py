@@ -203,6 +203,8 @@ def test_policies_for_schema_changes_and_deleted_files(
     put(s3, bucket, "p/logs/dt=2026-11-01/a.parquet", parquet(pa.table({"id": [1, 2]})))
     put(s3, bucket, "p/logs/dt=2026-11-02/b.parquet", parquet(pa.table({"id": [3]})))
     put(s3, bucket, "p/notes/n1.json", jsonl([{"id": 1}]))
+    put(s3, bucket, "p/clicks/dt=2026-11-01/c.json", jsonl([{"id": 1}]))
+    put(s3, bucket, "p/clicks/dt=2026-11-02/c.json", jsonl([{"id": 2}, {"id": 3}]))
     run_crawler(stack, spec())
     put(s3, bucket, "p/notes/n2.json", jsonl([{"id": 2, "extra": "x"}]))
 
@@ -225,6 +227,11 @@ def test_policies_for_schema_changes_and_deleted_files(
         (1, date(2026, 11, 1)),
         (2, date(2026, 11, 1)),
     ]
+    # A converted partition whose every file is gone loses its rows.
+    s3.remove_object(bucket, "p/clicks/dt=2026-11-02/c.json")
+    clicks = by_table(run_crawler(stack, spec(deleted_files="delete")))["clicks"]
+    assert "deleted the rows of partition(s) dt=2026-11-02" in clicks.notes[0]
+    assert table_rows(lake, f"{namespace}.clicks", "id") == [(1, date(2026, 11, 1))]
     s3.remove_object(bucket, "p/notes/n1.json")
     s3.remove_object(bucket, "p/notes/n2.json")
     notes = by_table(run_crawler(stack, spec(deleted_files="delete")))["notes"]
