@@ -37,6 +37,7 @@ from lakehouse.crawl.record import BATCH_PROPERTY
 
 EPOCH = date(1970, 1, 1)
 PARTITION_FIELD_ID = 1000  # Iceberg's first partition field id
+GC_ENABLED = "gc.enabled"
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ def _data_file(table: Table, file: ParquetFile) -> DataFile:
 def add_parquet(table: Table, files: list[ParquetFile], batch: str) -> None:
     """Register ``files`` in one snapshot whose summary names ``batch``; nothing is copied."""
     with table.transaction() as tx:
+        if table.properties.get(GC_ENABLED) != "false":
+            # The files are not the table's to delete (Iceberg's flag for tables made by
+            # add_files or Spark's snapshot procedure: engines' expiry and orphan removal
+            # refuse to run); the lake's own expiry keeps to the table's location.
+            tx.set_properties({GC_ENABLED: "false"})
         update = tx.update_snapshot(snapshot_properties={BATCH_PROPERTY: batch})
         with update.fast_append() as append:
             for file in files:

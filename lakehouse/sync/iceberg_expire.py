@@ -127,13 +127,20 @@ def expire_snapshots(table: Table, retention: Retention | int, reachable: Reacha
     table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
     after = reachable.of(table, list(table.metadata.snapshots))
     reachable.keep_only(after)
-    garbage = sorted(before - after)
+    garbage = sorted(path for path in before - after if owned(table.location(), path))
     with ThreadPoolExecutor(max_workers=DELETE_THREADS) as pool:
         failures = [exc for exc in pool.map(lambda p: _delete(table, p), garbage) if exc]
     if failures:
         # Left behind, not lost: a later orphan-file sweep can still remove them.
         log.warning("could not delete %d expired file(s): %s", len(failures), failures[0])
     return len(garbage) - len(failures)
+
+
+def owned(location: str, path: str) -> bool:
+    """Whether ``path`` lies under the table's ``location``: a data file registered where
+    it lies (the crawler's Parquet, add_files) belongs to whoever landed it, and expiry
+    never deletes it."""
+    return path.startswith(location.rstrip("/") + "/")
 
 
 def _delete(table: Table, path: str) -> Exception | None:

@@ -88,3 +88,13 @@ def test_a_run_left_running_by_a_kill_is_marked_interrupted(tmp_path: Path) -> N
     record.interrupt_stale("c")
     (run,) = record.runs("c")
     assert run.state == "INTERRUPTED" and "killed" in (run.error or "")
+
+
+def test_expiry_never_deletes_files_outside_the_table_location() -> None:
+    from lakehouse.sync.iceberg_expire import owned
+
+    location = "s3://warehouse/ns/t"
+    assert owned(location, "s3://warehouse/ns/t/data/a.parquet")
+    assert not owned(location, "s3://warehouse/ns/t2/data/a.parquet")
+    # A file registered in place by the crawler:
+    assert not owned(location, "s3://landing/metrics/dt=2026-11-01/m.parquet")
