@@ -112,21 +112,30 @@ def _crawl(ctx: Context, dataset: Dataset, name: str, report: TableReport) -> No
     accepted, columns = _reconcile(ctx, name, table, target, loaded, known, report)
     if not accepted:
         return
+    columns = _typed(columns, report)
     if table is None:
-        untyped = [f.name for f in columns if pa.types.is_null(f.type)]
-        if untyped:
-            report.notes.append(f"column(s) {', '.join(untyped)} held no value in any file: "
-                                "created as string")  # fmt: skip
-            columns = pa.schema([f.with_type(pa.string()) if f.name in untyped else f
-                                 for f in columns])  # fmt: skip
         table = create_table(ctx.catalog, name, columns, keys)
         report.created = True
-    elif target is not None and not columns.equals(target):
+    elif target is not None and _types(columns) != _types(target):
         evolve(table, columns)
     _commit(ctx, table, name, accepted, report)
     before = {k.partition for k in known.values()}
     added = {p.file.uri for p in new} & set(ctx.record.known(name))
     report.new_partitions = sorted({listed[uri].partition_path for uri in added} - before - {""})
+
+
+def _typed(columns: pa.Schema, report: TableReport) -> pa.Schema:
+    """``columns`` with those no file gave a value (Arrow's null type) as string."""
+    untyped = [f.name for f in columns if pa.types.is_null(f.type)]
+    if not untyped:
+        return columns
+    report.notes.append(f"column(s) {', '.join(untyped)} held no value in any file: "
+                        "added as string")  # fmt: skip
+    return pa.schema([f.with_type(pa.string()) if f.name in untyped else f for f in columns])
+
+
+def _types(columns: pa.Schema) -> list[tuple[str, pa.DataType]]:
+    return [(f.name, f.type) for f in columns]
 
 
 def _settled(ctx: Context, name: str) -> Table | None:
