@@ -128,3 +128,14 @@ def test_content_sniffing_and_headerless_csv() -> None:
 def test_a_string_column_keeps_its_text_when_the_table_knows_it() -> None:
     data = read_text(b"zip\n007\n", "csv", "s3://b/z.csv", known=frozenset({"zip"}))
     assert data.column("zip").to_pylist() == ["007"]
+
+
+def test_a_dataset_whose_files_all_went_is_rebuilt_from_the_record() -> None:
+    from lakehouse.crawl.discover import vanished
+
+    gone = vanished("ns.clicks", [("s3://b/raw/clicks/dt=2026-11-01/region=eu/a.gz",
+                                   "dt=2026-11-01/region=eu")])  # fmt: skip
+    assert (gone.folder, gone.table, gone.keys, gone.files) == (
+        "s3://b/raw/clicks", "clicks", ("dt", "region"), [])  # fmt: skip
+    flat = vanished("ns.notes", [("s3://b/raw/notes/n.json", "")])
+    assert (flat.folder, flat.keys) == ("s3://b/raw/notes", ())
