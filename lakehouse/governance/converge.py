@@ -8,7 +8,9 @@ revision it was written from; :func:`converge` rewrites whichever is behind. It
 runs at every ``lakehouse`` command and whenever Trino or S3 starts (their
 ``prepare`` writes the files from the stored policy), so the window closes at the
 next command or start. When both are current it reads three small files and
-imports nothing heavy.
+imports nothing heavy; Trino's rules are also rewritten when a table they guard for
+a column-list grant changed its columns (:mod:`.trino_guard`: one catalog request
+per such table).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ def _revision(path: Path) -> int | None:
 
 def stale_enforcers(settings: Settings) -> list[str]:
     """``trino`` and/or ``s3`` when their file was written from an older (or no)
-    revision of the stored policy; empty when governance is off."""
+    revision of the stored policy; empty when governance is off or no policy is
+    stored (nothing to catch up with: a home that does not exist is not created)."""
     if not settings.governance_enabled:
         return []
     folder = settings.home_dir / "governance"
     try:
         stored = json.loads((folder / "policy.json").read_text()).get("revision", 0)
     except FileNotFoundError:
-        stored = 0
+        return []  # no policy stored: Trino and S3 write their files when they start
     except (OSError, ValueError, AttributeError):
         stored = -1  # unreadable: let the enforcers' writers report it
     stale = []
@@ -57,6 +60,8 @@ def converge(settings: Settings) -> list[str]:
     reloaded by a running SeaweedFS; Trino re-reads its rules within a second); the
     names of those rewritten."""
     stale = stale_enforcers(settings)
+    if "trino" not in stale and _guarded_columns_changed(settings):
+        stale.insert(0, "trino")
     if "trino" in stale:
         from lakehouse.governance.trino_rules import write_rules
 
@@ -68,3 +73,20 @@ def converge(settings: Settings) -> list[str]:
     if stale:
         log.info("governance: %s rewritten from the stored policy", ", ".join(stale))
     return stale
+
+
+def _guarded_columns_changed(settings: Settings) -> bool:
+    """A table whose rules guard a column-list grant has other columns now (only
+    asked when there is such a table: one catalog request each)."""
+    try:
+        state = json.loads(
+            (settings.home_dir / "governance" / "trino-rules.state.json").read_text()
+        )
+    except (OSError, ValueError):
+        return False
+    guarded = state.get("guarded") if isinstance(state, dict) else None
+    if not guarded or not settings.governance_enabled:
+        return False
+    from lakehouse.governance.trino_guard import guarded_tables_changed
+
+    return guarded_tables_changed(settings, guarded)

@@ -94,3 +94,8 @@ def test_governance_off_touches_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     settings = Settings(home=tmp_path / "home")
     assert stale_enforcers(settings) == [] and converge(settings) == []
     assert not (tmp_path / "home").exists()
+
+
+def test_a_home_without_a_policy_is_left_alone(settings: Settings) -> None:
+    assert stale_enforcers(settings) == [] and converge(settings) == []
+    assert not settings.home_dir.exists()  # `lakehouse tables` on a wrong --home says so
