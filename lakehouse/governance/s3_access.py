@@ -63,11 +63,13 @@ class S3Credentials:
 @dataclass(frozen=True)
 class TableFiles:
     """A catalog table: ``name`` (``ns.table``), its ``columns`` in order and the
-    ``locations`` (``s3://bucket/prefix``) holding its files."""
+    ``locations`` (``s3://bucket/prefix``) holding its files; ``former``: columns of
+    its older schemas it has no more (older files still hold their values)."""
 
     name: str
     columns: tuple[str, ...]
     locations: tuple[str, ...]
+    former: tuple[str, ...] = ()
 
 
 def governance_dir(settings: Settings) -> Path:
@@ -159,7 +161,11 @@ def _issue(
 
 def may_read_files(policy: Policy, principal: str, table: TableFiles, admin: str) -> bool:
     """True when ``principal`` may SELECT every row and column of ``table`` as stored,
-    and any column added later too (the raw files show all of them)."""
+    and any column added later too (the raw files show all of them). Never for a
+    table that dropped or renamed a column: its older files still hold values the
+    policy no longer names."""
+    if table.former:
+        return False
     columns = [*table.columns, FUTURE_COLUMN]
     try:
         access = table_access(policy, principal, table.name, columns, admin=admin)
@@ -232,7 +238,11 @@ def lake_table_files(settings: Settings) -> list[TableFiles]:
         table = cat.load_table(catalog, name)
         extra = [table.properties[key] for key in LOCATION_PROPERTIES if key in table.properties]
         columns = tuple(field.name for field in table.schema().fields)
-        found.append(TableFiles(name, columns, tuple(dict.fromkeys([table.location(), *extra]))))
+        now = {c.lower() for c in columns}
+        former = tuple(sorted({f.name for old in table.schemas().values() for f in old.fields
+                               if f.name.lower() not in now}))  # fmt: skip
+        locations = tuple(dict.fromkeys([table.location(), *extra]))
+        found.append(TableFiles(name, columns, locations, former))
     return found
 
 
@@ -245,7 +255,8 @@ def _tables(settings: Settings) -> list[TableFiles]:
             state = json.loads(_state_path(settings).read_text())
         except (OSError, ValueError):
             return []
-        return [TableFiles(t["name"], tuple(t["columns"]), tuple(t["locations"]))
+        return [TableFiles(t["name"], tuple(t["columns"]), tuple(t["locations"]),
+                           tuple(t.get("former", ())))
                 for t in state.get("tables", [])]  # fmt: skip
 
 
@@ -315,7 +326,7 @@ def policy_changed(settings: Settings, policy: Policy) -> None:
 
 
 def _digest(policy: Policy, tables: Sequence[TableFiles]) -> str:
-    data = [policy.revision, sorted((t.name, t.columns, t.locations) for t in tables)]
+    data = [policy.revision, sorted((t.name, t.columns, t.locations, t.former) for t in tables)]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 

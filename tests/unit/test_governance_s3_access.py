@@ -102,3 +102,12 @@ def test_env_as_a_principal_keeps_the_stack_keys_with_governance_off(
     assert exported["AWS_ACCESS_KEY_ID"] == settings.access_key
     assert exported["PYICEBERG_CATALOG__LAKE__TOKEN"] == settings.catalog_token
     assert not (tmp_path / "governance").exists()  # no key issued
+
+
+def test_a_table_that_dropped_a_column_gives_no_file_read() -> None:
+    """Its older files still hold the dropped column's values, which the policy
+    (naming only columns the table has) no longer protects."""
+    dropped = TableFiles(ORDERS.name, ORDERS.columns, ORDERS.locations, former=("ssn",))
+    policy = Policy(grants=(Grant(principal="alice", permissions=(Permission.SELECT, Permission.INSERT),
+                                  resource=Resource(table="shop.orders")),))  # fmt: skip
+    assert actions(policy, "alice", (dropped,), "admin") == ["Write:warehouse/shop/orders/*"]
