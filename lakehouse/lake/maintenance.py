@@ -42,6 +42,7 @@ ATTEMPTS = 4  # a commit refused for a concurrent change is tried this often in 
 RETRY_PAUSE_S = 0.5
 DEFAULT_TARGET_FILE_SIZE = 512 * 2**20  # Iceberg's write.target-file-size-bytes default
 TARGET_SIZE_PROPERTY = "write.target-file-size-bytes"
+GC_PROPERTY = "gc.enabled"  # false: files may be shared; Iceberg forbids expiry and orphan removal
 DEFAULT_EXPIRE_AGE = timedelta(days=5)  # Iceberg's history.expire.max-snapshot-age-ms
 # Words of a refused commit (Trino's ICEBERG_COMMIT_ERROR, the REST catalog's 409).
 CONFLICT_WORDS = ("ICEBERG_COMMIT_ERROR", "CommitFailed", "Commit failed", "conflicting files",
@@ -123,6 +124,14 @@ def check_allowed(lake: Lakehouse, name: str, action: str) -> None:
 def _start(lake: Lakehouse, name: str, action: str) -> tuple[Table, MaintenanceReport]:
     check_allowed(lake, name, action)
     table = lake._table(name)
+    if action != "optimize" and table.properties.get(GC_PROPERTY, "true").lower() == "false":
+        # Iceberg's own rule, which Spark's and Trino's procedures follow too.
+        raise LakehouseError(
+            f"{action} refused: {name} has {GC_PROPERTY}=false (its files may be shared, e.g. "
+            "Parquet registered where it landed), so nothing of it is deleted.",
+            hint=f"If every file under its snapshots belongs to {name} alone, set "
+            f"{GC_PROPERTY}=true (ALTER TABLE ... SET PROPERTIES / pyiceberg), then run it again.",
+        )
     report = MaintenanceReport(table=name, action=action)
     report.files_before, report.bytes_before = data_files(table)
     return table, report
