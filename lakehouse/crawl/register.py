@@ -70,7 +70,8 @@ def create_table(catalog: Catalog, name: str, columns: pa.Schema,
     tx = catalog.create_table_transaction(name, schema=schema, partition_spec=spec)
     mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
     tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
-    return tx.commit_transaction()
+    tx.commit_transaction()
+    return catalog.load_table(name)  # the transaction's table is a staged one
 
 
 def evolve(table: Table, columns: pa.Schema) -> None:
