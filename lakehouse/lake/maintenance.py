@@ -164,7 +164,7 @@ def optimize(lake: Lakehouse, name: str, target_file_size: str | int | None = No
     started = time.perf_counter()
     table, report = _start(lake, name, "optimize")
     size = _target_size(table, target_file_size)
-    predicate = _predicate(where)
+    predicate = _predicate(where, partition_columns(table))
     report.details = {"target_file_size": size, "where": predicate,
                       "sort_order": str(table.sort_order()) if table.sort_order().fields else None}  # fmt: skip
     if report.files_before > 0:
@@ -179,8 +179,15 @@ def _target_size(table: Table, given: str | int | None) -> int:
     return int(configured) if configured and configured.isdigit() else DEFAULT_TARGET_FILE_SIZE
 
 
-def _predicate(where: str | None) -> str | None:
-    """``where`` as one Trino boolean expression, or a ConfigError (with a hint)."""
+def partition_columns(table: Table) -> list[str]:
+    """Names of the columns ``table``'s current partition spec derives from."""
+    names = (table.schema().find_column_name(f.source_id) for f in table.spec().fields)
+    return [name for name in names if name]
+
+
+def _predicate(where: str | None, partitioned_by: list[str] | None = None) -> str | None:
+    """``where`` as one Trino boolean expression that tests only ``partitioned_by``
+    columns (when given), or a LakehouseError (with a hint)."""
     if where is None or not where.strip():
         return None
     import sqlglot
@@ -195,6 +202,14 @@ def _predicate(where: str | None) -> str | None:
     if len(parsed) != 1 or not isinstance(parsed[0], exp.Condition):
         raise LakehouseError(f"--where '{where}' is not one SQL predicate.",
                              hint="Give a single condition, e.g. \"region = 'eu'\".")  # fmt: skip
+    others = sorted({c.name for c in parsed[0].find_all(exp.Column)} - set(partitioned_by or []))
+    if partitioned_by is not None and others:
+        raise LakehouseError(
+            f"--where may only test partition columns; {', '.join(others)} "
+            f"{'is not one' if len(others) == 1 else 'are not'}.",
+            hint=(f"The table is partitioned by {', '.join(partitioned_by)}." if partitioned_by
+                  else "The table is not partitioned: optimize it whole (no --where)."),
+        )  # fmt: skip
     return parsed[0].sql("trino")
 
 

@@ -143,3 +143,15 @@ def test_retain_last_under_one_is_refused() -> None:
     with pytest.raises(LakehouseError) as caught:
         maintenance.expire_snapshots(lake, "ns.t", "1d", retain_last=0)
     assert caught.value.hint
+
+
+def test_where_may_only_test_partition_columns() -> None:
+    assert maintenance._predicate("region = 'eu'", ["region"]) == "region = 'eu'"
+    with pytest.raises(LakehouseError) as caught:
+        maintenance._predicate("region = 'eu' AND amount > 3", ["region"])
+    assert "amount is not one" in str(caught.value) and "partitioned by region" in str(
+        caught.value.hint
+    )
+    with pytest.raises(LakehouseError) as caught:
+        maintenance._predicate("amount > 3", [])
+    assert "not partitioned" in str(caught.value.hint)
