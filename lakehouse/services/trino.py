@@ -1,8 +1,8 @@
 """Trino, the Athena / Redshift Spectrum role: a coordinator plus optional workers.
 
 The server is Trino's plugin-less ``trino-server-core`` package with only the
-iceberg, tpch and memory plugins, fetched from Maven Central and unpacked once
-into the cache. Each node runs as a plain ``java ... TrinoServer`` process (no
+iceberg, tpch, memory and hive (Glue's Hive-style tables) plugins, fetched from
+Maven Central and unpacked once into the cache. Each node runs as a plain ``java ... TrinoServer`` process (no
 launcher), so the supervisor owns its real PID.
 
 Large results leave through Trino's spooling protocol: nodes write compressed
@@ -31,7 +31,9 @@ from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_get
 MIN_JAVA = 24
 MAIN_CLASS = "io.trino.server.TrinoServer"
 SERVER_ARTIFACT = "trino-server-core"
-PLUGINS = {"trino-iceberg": "iceberg", "trino-tpch": "tpch", "trino-memory": "memory"}
+# hive: Glue's Hive-style tables (services/trino/catalog/hive.properties).
+PLUGINS = {"trino-iceberg": "iceberg", "trino-tpch": "tpch", "trino-memory": "memory",
+           "trino-hive": "hive"}  # fmt: skip
 HEADROOM_SHARE = 0.25
 SPOOLING_BUCKET = "trino-spooling"
 # etc/log.properties. Iceberg's LoggingMetricsReporter writes a ~36 KB INFO line
@@ -123,6 +125,7 @@ class TrinoDistribution:
     def install(self) -> Path:
         """Download (if needed) and unpack; returns the server directory."""
         if (self.root / ".complete").is_file():
+            self._add_missing_plugins()
             return self.root
         paths = dict(
             zip(
@@ -145,6 +148,30 @@ class TrinoDistribution:
         server_dir.replace(self.root)
         shutil.rmtree(staging, ignore_errors=True)
         return self.root
+
+    def _add_missing_plugins(self) -> None:
+        """Unpack a plugin added to the lock since this server was installed, in place
+        (the server itself stays: a running node keeps its jars)."""
+        from filelock import FileLock
+
+        def missing() -> list[MavenArtifact]:
+            return [a for a in self.artifacts if a.artifact in PLUGINS
+                    and not (self.root / "plugin" / PLUGINS[a.artifact]).is_dir()]  # fmt: skip
+
+        if not missing():
+            return
+        with FileLock(str(self.root.parent / f".{self.root.name}-plugins.lock")):
+            self._unpack_plugins(missing())
+
+    def _unpack_plugins(self, missing: list[MavenArtifact]) -> None:
+        paths = ArtifactFetcher(self.settings).fetch_all(missing, "trino")
+        for artifact, path in zip(missing, paths, strict=True):
+            staging = self.root.parent / f".{self.root.name}-{PLUGINS[artifact.artifact]}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            self._unpack_plugin(artifact, path, staging)
+            name = PLUGINS[artifact.artifact]
+            (staging / name).replace(self.root / "plugin" / name)
+            shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def _unpack_plugin(artifact: MavenArtifact, archive: Path, plugin_dir: Path) -> None:
