@@ -25,14 +25,26 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from lakehouse.aws import glue_hive_store as store
 from lakehouse.aws.errors import AwsError
-from lakehouse.aws.glue_hive_formats import format_of, storage_of, trino_properties
-from lakehouse.aws.glue_types import glue_type_of_trino, trino_type
+from lakehouse.aws.glue_hive_formats import (
+    SERDE_PROPERTIES,
+    SKIP_HEADER,
+    format_of,
+    storage_of,
+    trino_properties,
+)
+from lakehouse.aws.glue_types import trino_type
 from lakehouse.aws.registry import Call
 from lakehouse.config import Settings
 from lakehouse.errors import QueryError
 
 HIVE_CATALOG = "hive"
+# Parameters Trino's Hive connector writes for itself (not Glue's).
+TRINO_OWN = {"trino_version", "trino_query_id", "presto_version", "presto_query_id"}
+# Parameters Trino sets from its own table properties: never passed as extra ones.
+MANAGED = {"EXTERNAL", "transactional", "auto.purge", "comment", SKIP_HEADER, *TRINO_OWN,
+           *(name for names in SERDE_PROPERTIES.values() for name in names)}  # fmt: skip
 
 
 def literal(value: str) -> str:
@@ -57,9 +69,7 @@ def run(settings: Settings, query: str) -> pa.Table:
 
 def hive_tables(settings: Settings, database: str) -> list[str]:
     """The Hive-style tables of ``database`` (Trino's hive schema of that name)."""
-    found = run(settings, "SELECT table_name FROM hive.information_schema.tables "
-                          f"WHERE table_schema = {literal(database)}")  # fmt: skip
-    return sorted(found.column("table_name").to_pylist())
+    return store.table_names(settings, database)
 
 
 def trino_catalog_of(settings: Settings, database: str, table: str) -> str | None:
@@ -73,7 +83,7 @@ def trino_catalog_of(settings: Settings, database: str, table: str) -> str | Non
     for name in dict.fromkeys([table, table.lower()]):
         if lake.table_exists((database, name)):
             return settings.catalog_name
-    if table.lower() in hive_tables(settings, database.lower()):
+    if store.table(settings, database.lower(), table.lower()) is not None:
         return HIVE_CATALOG
     return None
 
@@ -84,28 +94,30 @@ def table_names(call: Call, database: str) -> list[str]:
 
 def get_table(call: Call, database: str, name: str) -> dict[str, Any] | None:
     """Glue's Table for a Hive-style table, None when there is none."""
-    if name not in table_names(call, database):
+    document = store.table(call.settings, database, name)
+    if document is None:
         return None
-    described = run(call.settings, f"DESCRIBE {qualified(database, name)}").to_pylist()
-    columns = [_column(row) for row in described if row["Extra"] != "partition key"]
-    keys = [_column(row) for row in described if row["Extra"] == "partition key"]
-    properties = created_with(run(call.settings, f"SHOW CREATE TABLE {qualified(database, name)}")
-                              .column(0)[0].as_py())  # fmt: skip
-    parameters = table_parameters(call.settings, database, name)
-    descriptor = {"Columns": columns, "Location": properties.get("external_location"),
-                  "Compressed": False, "NumberOfBuckets": 0, "StoredAsSubDirectories": False,
-                  **storage_of(str(properties.get("format", "")), properties)}  # fmt: skip
+    stored = document.get("parameters", {})
+    serde = {n for names in SERDE_PROPERTIES.values() for n in names}
+    parameters = {k: v for k, v in stored.items() if k not in TRINO_OWN | serde}
+    location = document.get("externalLocation")
+    descriptor = {"Columns": [_column(c) for c in document.get("dataColumns", [])],
+                  "Location": location, "Compressed": False, "NumberOfBuckets": 0,
+                  "StoredAsSubDirectories": False,
+                  **storage_of(str(document.get("storageFormat", "")),
+                               {**stored, **document.get("serdeParameters", {})})}  # fmt: skip
     return {
         "Name": name, "DatabaseName": database, "Description": parameters.pop("comment", None),
-        "TableType": "EXTERNAL_TABLE", "Parameters": parameters, "StorageDescriptor": descriptor,
-        "PartitionKeys": keys, "CatalogId": call.account_id, "Retention": 0,
-        "IsRegisteredWithLakeFormation": False, "CreatedBy": "lakehouse",
+        "Owner": document.get("owner"), "TableType": document.get("tableType", "EXTERNAL_TABLE"),
+        "Parameters": parameters, "StorageDescriptor": descriptor,
+        "PartitionKeys": [_column(c) for c in document.get("partitionColumns", [])],
+        "CatalogId": call.account_id, "Retention": 0, "IsRegisteredWithLakeFormation": False,
+        "CreatedBy": "lakehouse",
     }  # fmt: skip
 
 
-def _column(row: dict[str, Any]) -> dict[str, Any]:
-    return {"Name": row["Column"], "Type": glue_type_of_trino(row["Type"]),
-            "Comment": row["Comment"] or None}  # fmt: skip
+def _column(column: dict[str, Any]) -> dict[str, Any]:
+    return {"Name": column["name"], "Type": column["type"], "Comment": column.get("comment")}
 
 
 def created_with(statement: str) -> dict[str, Any]:
@@ -124,16 +136,6 @@ def created_with(statement: str) -> dict[str, Any]:
         elif isinstance(value, exp.Literal):
             found[name] = value.this if value.is_string else int(value.this)
     return found
-
-
-def table_parameters(settings: Settings, database: str, name: str) -> dict[str, str]:
-    """The table's parameters in the metastore (Glue's Parameters, Trino's own too)."""
-    rows = run(
-        settings, f"SELECT * FROM {HIVE_CATALOG}.{ident(database)}.{ident(name + '$properties')}"
-    )
-    if rows.num_rows == 0:
-        return {}
-    return {k: str(v) for k, v in rows.to_pylist()[0].items() if v is not None}
 
 
 def create_table(call: Call, database: str, name: str, table_input: dict[str, Any]) -> None:
@@ -169,8 +171,7 @@ def create_statement(database: str, name: str, table_input: dict[str, Any]) -> s
     properties["external_location"] = location
     if keys:
         properties["partitioned_by"] = [k["Name"] for k in keys]
-    extra = {k: v for k, v in (table_input.get("Parameters") or {}).items()
-             if k not in ("EXTERNAL", "skip.header.line.count")}  # fmt: skip
+    extra = {k: v for k, v in (table_input.get("Parameters") or {}).items() if k not in MANAGED}
     columns = ",\n  ".join(_column_sql(c) for c in declared)
     comment = table_input.get("Description")
     return (f"CREATE TABLE {qualified(database, name)} (\n  {columns}\n)"

@@ -85,14 +85,14 @@ def trino_properties(fmt: Format, table_input: dict[str, Any]) -> dict[str, Any]
     return found
 
 
-def storage_of(fmt_name: str, properties: dict[str, Any]) -> dict[str, Any]:
-    """Glue's SerdeInfo, InputFormat and OutputFormat for Trino's table properties."""
+def storage_of(fmt_name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Glue's SerdeInfo, InputFormat and OutputFormat for a table of Trino's format
+    ``fmt_name`` whose metastore parameters (SerDe ones included) are ``parameters``."""
     fmt = next((f for f in FORMATS if f.trino == fmt_name.upper()), None)
     if fmt is None:
         return {"SerdeInfo": {}}
-    serde_parameters = {name: str(properties[prop])
-                        for name, prop in SERDE_PROPERTIES.get(fmt.trino, {}).items()
-                        if prop in properties}  # fmt: skip
+    serde_parameters = {name: str(parameters[name])
+                        for name in SERDE_PROPERTIES.get(fmt.trino, {}) if name in parameters}  # fmt: skip
     return {
         "InputFormat": fmt.input_format, "OutputFormat": fmt.output_format,
         "SerdeInfo": {"SerializationLibrary": fmt.serde, "Parameters": serde_parameters},

@@ -2,10 +2,8 @@
 (``system.register_partition`` / ``unregister_partition``), as awswrangler's
 ``to_parquet(partition_cols=...)`` adds them with BatchCreatePartition.
 
-A partition's location is where its files are: the metastore keeps the location each
-partition was registered with, and Trino reports it as ``$path``'s directory; a
-partition registered with no location is ``<table location>/<key>=<value>/...``
-(Hive's layout).
+A partition's location is the one it was registered with (kept in the metastore);
+one registered without is ``<table location>/<key>=<value>/...`` (Hive's layout).
 
 Operations: CreatePartition, BatchCreatePartition, GetPartition, BatchGetPartition,
 DeletePartition, BatchDeletePartition (Hive-style tables only: an Iceberg table's
@@ -15,49 +13,30 @@ partitions come from its data).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from lakehouse.aws import glue_hive
+from lakehouse.aws import glue_hive_store as store
 from lakehouse.aws.errors import AwsError
 from lakehouse.aws.glue import find_database
-from lakehouse.aws.glue_partitions import matching, partition_value
+from lakehouse.aws.glue_hive_store import Registered
+from lakehouse.aws.glue_partitions import matching
 from lakehouse.aws.glue_tables import find_table, load_iceberg
 from lakehouse.aws.registry import Call, operation
 from lakehouse.config import Settings
 from lakehouse.errors import QueryError
 
 
-@dataclass(frozen=True)
-class Registered:
-    """One registered partition: its key values (as Glue's strings) and location."""
-
-    values: tuple[str, ...]
-    location: str
-
-
 def keys_and_location(settings: Settings, database: str, name: str) -> tuple[list[str], str]:
     """The table's partition keys and its location."""
-    described = glue_hive.run(settings, f"DESCRIBE {glue_hive.qualified(database, name)}")
-    keys = [r["Column"] for r in described.to_pylist() if r["Extra"] == "partition key"]
-    created = glue_hive.run(settings, f"SHOW CREATE TABLE {glue_hive.qualified(database, name)}")
-    location = glue_hive.created_with(created.column(0)[0].as_py()).get("external_location", "")
-    return keys, str(location).rstrip("/")
+    document = store.table(settings, database, name) or {}
+    keys = [c["name"] for c in document.get("partitionColumns", [])]
+    return keys, str(document.get("externalLocation", "")).rstrip("/")
 
 
 def registered(settings: Settings, database: str, name: str) -> list[Registered]:
     """Every registered partition of the table, by values."""
-    keys, location = keys_and_location(settings, database, name)
-    if not keys:
-        return []
-    rows = glue_hive.run(settings, "SELECT * FROM " + f"{glue_hive.HIVE_CATALOG}."
-                         f"{glue_hive.ident(database)}.{glue_hive.ident(name + '$partitions')}")  # fmt: skip
-    found = []
-    for row in rows.to_pylist():
-        values = tuple(partition_value(row[k]) for k in keys)
-        path = "/".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-        found.append(Registered(values, f"{location}/{path}"))
-    return sorted(found, key=lambda p: p.values)
+    return store.partitions(settings, database, name)
 
 
 def register(settings: Settings, database: str, name: str, partitions: list[Registered]) -> None:

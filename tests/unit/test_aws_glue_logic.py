@@ -87,7 +87,7 @@ def test_formats_from_serde_input_format_or_classification() -> None:
     assert format_of({"Parameters": {"classification": "json"}}).trino == "JSON"
     with pytest.raises(AwsError, match="storage format"):
         format_of({"StorageDescriptor": {"SerdeInfo": {"SerializationLibrary": "x.AvroSerDe"}}})
-    shown = storage_of("TEXTFILE", {"textfile_field_separator": ","})
+    shown = storage_of("TEXTFILE", {"field.delim": ",", "EXTERNAL": "TRUE"})
     assert shown["SerdeInfo"]["Parameters"] == {"field.delim": ","}
 
 
