@@ -338,7 +338,16 @@ def _deleted_at_source(ctx: Context, table: Table | None, dataset: Dataset,
     listed = {p.file.uri for p in dataset.files}
     gone = sorted(u for u in known if u.startswith(dataset.folder + "/") and u not in listed)
     report.deleted_files = gone
-    if not gone or table is None or ctx.spec.deleted_files != "delete":
+    if not gone or table is None:
+        return
+    if ctx.spec.deleted_files != "delete":
+        in_place = _registered_in_place(table, gone)
+        if in_place:
+            report.notes.append(
+                f"{len(in_place)} deleted file(s) were registered in place: queries of the "
+                'table fail on them until they are removed (deleted_files = "delete") or '
+                "landed again"
+            )
         return
     batch = ctx.record.begin_batch(report.table, ctx.run, [])
     removed = remove_data_files(table, gone, batch)
@@ -356,6 +365,12 @@ def _deleted_at_source(ctx: Context, table: Table | None, dataset: Dataset,
     ctx.record.end_batch(batch, True)
     ctx.record.forget(report.table, [*removed, *(u for u in converted if u not in kept)])
     table.refresh()
+
+
+def _registered_in_place(table: Table, uris: list[str]) -> list[str]:
+    """Those of ``uris`` that are data files of the table's current snapshot."""
+    wanted = set(uris)
+    return [t.file.file_path for t in table.scan().plan_files() if t.file.file_path in wanted]
 
 
 def _emptied_partitions(known: dict[str, KnownFile], listed: set[str], converted: list[str],
