@@ -139,6 +139,8 @@ class Runner:
         parameters = json.loads(execution.request).get("ExecutionParameters")
         statement.sql = with_parameters(statement.sql, parameters)
         outcome = self._statement(execution, statement)
+        if statement.created_table is not None and statement.table_properties:
+            self._set_properties(database, statement.created_table, statement.table_properties)
         if statement.ctas_table is not None:
             files = self._rows(
                 execution, f"SELECT file_path FROM {_metadata_table(statement.ctas_table, 'files')}"
@@ -148,6 +150,17 @@ class Runner:
             manifest = upload_manifest(self.settings, execution, [row[0] for row in files])
             self.store.update(execution.id, ("RUNNING",), manifest=manifest)
         return outcome
+
+    def _set_properties(self, database: str, table: str, properties: dict[str, str]) -> None:
+        """Athena's TBLPROPERTIES (vacuum_*, optimize_*...) on the table Trino just created,
+        through the catalog (Trino takes no extra properties unless configured to)."""
+        from lakehouse.lake.catalog import open_catalog
+
+        parts = [part.strip().strip('"') for part in table.split(".")]
+        namespace, name = (parts[-2] if len(parts) > 1 else database), parts[-1]
+        loaded = open_catalog(self.settings).load_table((namespace.lower(), name.lower()))
+        with loaded.transaction() as change:
+            change.set_properties(properties)
 
     def _rows(self, execution: Execution, sql: str) -> list[list[Any]]:
         """All rows of a small query of lakehouse's own, as the execution's principal."""

@@ -7,7 +7,8 @@ unchanged; what differs is translated here.
   and ``PARTITIONED BY`` becomes Trino's Iceberg ``CREATE TABLE ... WITH (...)``
   (Hive type names to Trino's, ``timestamp`` to ``timestamp(6)``, Athena's partition
   transforms ``bucket(16, c)`` to Iceberg's ``'bucket(c, 16)'``, other properties to
-  ``extra_properties``).
+  properties of the new table, set through the catalog once Trino made it: Trino
+  accepts no extra properties unless its configuration lists them).
 - ``OPTIMIZE t REWRITE DATA USING BIN_PACK [WHERE p]`` is ``ALTER TABLE t EXECUTE
   optimize [WHERE p]``; ``VACUUM t`` is ``expire_snapshots`` then
   ``remove_orphan_files`` with the table's ``vacuum_max_snapshot_age_seconds``.
@@ -78,6 +79,8 @@ class Statement:
     vacuum_table: str | None = None
     session: dict[str, str] = field(default_factory=dict)
     ctas_table: str | None = None  # a CTAS's new table: its data files make the manifest
+    created_table: str | None = None  # a CREATE TABLE's table, for table_properties
+    table_properties: dict[str, str] = field(default_factory=dict)
 
 
 def translate(query: str, lake_catalog: str) -> Statement:
@@ -108,7 +111,10 @@ def translate(query: str, lake_catalog: str) -> Statement:
                 ctas.sql, "DDL", "CREATE_TABLE_AS_SELECT", False, ctas_table=ctas.table
             )
     if first == "create" and re.search(r"\bTBLPROPERTIES\b", text, re.IGNORECASE):
-        return Statement(iceberg_create(text), kind, substatement, header)
+        sql, table, extra = iceberg_create(text)
+        return Statement(
+            sql, kind, substatement, header, created_table=table, table_properties=extra
+        )
     if first == "create" and re.match(r"CREATE\s+EXTERNAL\s+TABLE", text, re.IGNORECASE):
         raise AthenaSqlError(
             "lakehouse's Athena creates Iceberg tables only (TBLPROPERTIES "
@@ -155,8 +161,9 @@ def with_lake_catalog(text: str, lake_catalog: str) -> str:
     return "".join(pieces)
 
 
-def iceberg_create(text: str) -> str:
-    """Athena's Iceberg ``CREATE TABLE`` as Trino's (see the module's docstring)."""
+def iceberg_create(text: str) -> tuple[str, str, dict[str, str]]:
+    """Athena's Iceberg ``CREATE TABLE`` as Trino's (see the module's docstring): the
+    statement, the table's name as written, and the properties to set afterwards."""
     partitions = _partition_text(text)
     if partitions is not None:
         text = text.replace(partitions[0], "")
@@ -175,15 +182,15 @@ def iceberg_create(text: str) -> str:
             "('table_type'='ICEBERG'), or register a Hive-style table with Glue's CreateTable."
         )
     options = _trino_options(properties, partitions[1] if partitions else [])
+    extra = {k: v for k, v in properties.items() if k not in _IGNORED}
     schema = tree.this
     for column_type in schema.find_all(exp.DataType):
         if column_type.this == exp.DataType.Type.TIMESTAMP and not column_type.expressions:
             column_type.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(6))])
     columns = ", ".join(column.sql("trino") for column in schema.expressions)
     exists = "IF NOT EXISTS " if tree.args.get("exists") else ""
-    return (
-        f"CREATE TABLE {exists}{schema.this.sql('trino')} ({columns}) WITH ({', '.join(options)})"
-    )
+    name = schema.this.sql("trino")
+    return f"CREATE TABLE {exists}{name} ({columns}) WITH ({', '.join(options)})", name, extra
 
 
 def _properties(tree: exp.Create) -> dict[str, str]:
@@ -209,11 +216,6 @@ def _trino_options(properties: dict[str, str], partitions: list[str]) -> list[st
     options.append(f"format = '{_FORMATS[file_format]}'")
     if partitions:
         options.append("partitioning = ARRAY[" + ", ".join(_literal(p) for p in partitions) + "]")
-    extra = {k: v for k, v in properties.items() if k not in _IGNORED}
-    if extra:
-        keys = ", ".join(_literal(k) for k in extra)
-        values = ", ".join(_literal(v) for v in extra.values())
-        options.append(f"extra_properties = MAP(ARRAY[{keys}], ARRAY[{values}])")
     return options
 
 

@@ -48,7 +48,7 @@ def test_optimize_and_vacuum() -> None:
 
 
 def test_iceberg_create_table_becomes_trinos_with_clause() -> None:
-    sql = iceberg_create(
+    sql, table, extra = iceberg_create(
         "CREATE TABLE db.t (id int, name string, ts timestamp, tags array<string>, "
         "pos struct<x:double,at:timestamp>, price decimal(10,2)) "
         "PARTITIONED BY (bucket(16, id), day(ts), name) LOCATION 's3://b/p/' "
@@ -58,9 +58,9 @@ def test_iceberg_create_table_becomes_trinos_with_clause() -> None:
     assert sql == (
         "CREATE TABLE db.t (id INTEGER, name VARCHAR, ts TIMESTAMP(6), tags ARRAY(VARCHAR), "
         "pos ROW(x DOUBLE, at TIMESTAMP(6)), price DECIMAL(10, 2)) WITH (location = 's3://b/p/', "
-        "format = 'PARQUET', partitioning = ARRAY['bucket(id, 16)', 'day(ts)', 'name'], "
-        "extra_properties = MAP(ARRAY['vacuum_max_snapshot_age_seconds'], ARRAY['60']))"
+        "format = 'PARQUET', partitioning = ARRAY['bucket(id, 16)', 'day(ts)', 'name'])"
     )
+    assert (table, extra) == ("db.t", {"vacuum_max_snapshot_age_seconds": "60"})
 
 
 def test_what_cannot_run_says_why() -> None:
