@@ -130,6 +130,12 @@ class Settings(BaseModel):
     trino_java: Path | None = Field(
         default=None, description="JDK for Trino (24+); else JAVA_HOME, PATH, /usr/lib/jvm/*."
     )
+    trino_node_timeout: str = Field(
+        default="1m",
+        description="How long the Trino coordinator retries a node that stopped answering "
+        "before it fails the query with REMOTE_HOST_GONE (query.remote-task.max-error-duration; "
+        "e.g. 1m, 20s).",
+    )
     spark_port: int = Field(
         default=15002,
         description="Spark Connect gRPC port; its driver RPC and block manager use the next two.",
