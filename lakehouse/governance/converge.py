@@ -9,7 +9,7 @@ runs at every ``lakehouse`` command and whenever Trino or S3 starts (their
 ``prepare`` writes the files from the stored policy), so the window closes at the
 next command or start. When both are current it reads three small files and
 imports nothing heavy; Trino's rules are also rewritten when a table they guard for
-a column-list grant changed its columns (:mod:`.trino_guard`: one catalog request
+a column-list grant changed its schema (:mod:`.trino_guard`: one catalog request
 per such table).
 """
 
@@ -76,7 +76,7 @@ def converge(settings: Settings) -> list[str]:
 
 
 def _guarded_columns_changed(settings: Settings) -> bool:
-    """A table whose rules guard a column-list grant has other columns now (only
+    """A table whose rules guard a column-list grant has another schema now (only
     asked when there is such a table: one catalog request each)."""
     try:
         state = json.loads(

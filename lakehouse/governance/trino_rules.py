@@ -50,6 +50,11 @@ from lakehouse.config import Settings
 from lakehouse.errors import AccessDeniedError, LakehouseError, PolicyError
 from lakehouse.governance.access import TableAccess, check, quote, stale_entries, table_access
 from lakehouse.governance.policy import Permission, Policy
+from lakehouse.governance.trino_guard import (
+    guarded_filter,
+    guarded_tables_changed,
+    new_columns_hidden,
+)
 
 log = logging.getLogger("lakehouse.governance")
 
@@ -65,10 +70,14 @@ _MASK_SLOT = "__lakehouse_mask__"
 @dataclass(frozen=True)
 class LakeTable:
     """A table of the catalog: ``name`` (``ns.table``) and its ordered ``columns``
-    (``{column: DuckDB type}``, '' for nested types)."""
+    (``{column: DuckDB type}``, '' for nested types); ``former``: names its older
+    schemas had that it has no more (time travel reads them: the policy names none);
+    ``schema_id``: its current schema's id."""
 
     name: str
     columns: Mapping[str, str]
+    former: tuple[str, ...] = ()
+    schema_id: int = 0
 
     @property
     def namespace(self) -> str:
@@ -81,6 +90,7 @@ class Rules:
 
     document: dict[str, Any]
     problems: list[str] = field(default_factory=list)
+    guarded: dict[str, int] = field(default_factory=dict)  # table -> schema id (trino_guard)
 
 
 def literal(name: str) -> str:
@@ -112,7 +122,7 @@ def build_rules(policy: Policy, tables: Sequence[LakeTable], *, admin: str, cata
     schema_rules: list[dict[str, Any]] = [{"user": admins, "owner": True}]
     for user in users:
         for table in tables:
-            table_rules.append(_table_rule(policy, user, table, admin, catalog, rules.problems))
+            table_rules.append(_table_rule(policy, user, table, admin, catalog, rules))
         for namespace in sorted(set(namespaces) | _create_namespaces(policy, user)):
             new_table_rules += _new_tables_rule(policy, user, namespace, admin, catalog)
             if _holds(policy, user, admin, namespace=namespace, needs=("ALTER", "DROP")):
@@ -171,7 +181,8 @@ def _privileges(policy: Policy, user: str, table: str, admin: str) -> list[str]:
 
 
 def _table_rule(policy: Policy, user: str, table: LakeTable, admin: str, catalog: str,
-                problems: list[str]) -> dict[str, Any]:  # fmt: skip
+                rules: Rules) -> dict[str, Any]:  # fmt: skip
+    problems = rules.problems
     namespace, name = table.name.rsplit(".", 1)
     rule = _scope(user, catalog, namespace, name)
     stale = stale_entries(policy, table.name, list(table.columns))
@@ -192,6 +203,12 @@ def _table_rule(policy: Policy, user: str, table: LakeTable, admin: str, catalog
         return rule | {"privileges": []}  # a policy that cannot be enforced gives nothing
     if select is not None:
         privileges.insert(0, "SELECT")
+        if new_columns_hidden(policy, user, table.name, list(table.columns), admin=admin):
+            visible = [c for c in table.columns if c in {v.name for v in access.columns}]
+            select["filter"] = guarded_filter(select.get("filter"), table.name, visible,
+                                              catalog)  # fmt: skip
+            select["filter_environment"] = {"user": admin}
+            rules.guarded[table.name] = table.schema_id
     return rule | {"privileges": privileges} | (select or {})
 
 
@@ -206,6 +223,9 @@ def _select_rule(access: TableAccess, table: LakeTable, admin: str) -> dict[str,
         elif seen.expression != quote(column) or seen.mask is not None:
             mask = trino_expression(seen.expression, table, seen.mask, column)
             columns.append({"name": column, "mask": mask, "mask_environment": environment})
+    # Trino's FOR VERSION AS OF reads an old schema: a column dropped or renamed since
+    # is named by no policy entry any more, so it stays hidden from governed users.
+    columns += [{"name": former, "allow": False} for former in table.former]
     rule: dict[str, Any] = {"columns": columns} if columns else {}
     if access.row_filter is not None:
         rule["filter"] = trino_expression(access.row_filter, table)
@@ -304,14 +324,20 @@ def lake_tables(settings: Settings) -> list[LakeTable]:
     tables = []
     for name in cat.list_tables(catalog):
         try:
-            schema = cat.load_table(catalog, name).schema()
+            loaded = cat.load_table(catalog, name)
+            schema = loaded.schema()
         except Exception as exc:
             # One unreadable table (metadata gone, dropped since the listing) gets no
             # rule, so only the admin reaches it; the others keep theirs (this failure
             # used to fail the whole file closed, denying everyone every table).
             log.warning("governance: %s left out of Trino's rules: %s", name, exc)
             continue
-        tables.append(LakeTable(name, table_columns(schema.fields)))
+        now = {f.name.lower() for f in schema.fields}
+        former = sorted({f.name for old in loaded.schemas().values() for f in old.fields
+                         if f.name.lower() not in now})  # fmt: skip
+        tables.append(
+            LakeTable(name, table_columns(schema.fields), tuple(former), schema.schema_id)
+        )
     return tables
 
 
@@ -365,7 +391,7 @@ def write_rules(settings: Settings) -> Rules:
         rules = build_rules(policy, tables, admin=settings.governance_admin,
                             catalog=settings.catalog_name)  # fmt: skip
         _replace(path, json.dumps(rules.document, indent=1))
-        state = {"digest": digest, "revision": policy.revision,
+        state = {"digest": digest, "revision": policy.revision, "guarded": rules.guarded,
                  "tables": [t.name for t in tables], "problems": rules.problems}  # fmt: skip
         _replace(_state_path(settings), json.dumps(state))
     return rules
@@ -379,6 +405,8 @@ def ensure_current(settings: Settings, reads: Sequence[str] | None = None) -> bo
     ``reads`` ('ns.table' names a query reads): when the rules already know each of
     them and the revision is current, the catalog is not asked (reading the policy
     file only); otherwise the tables are listed (one catalog request per namespace).
+    A read table whose rule carries a column guard (:mod:`.trino_guard`) is loaded to
+    compare its schema id: a changed one regenerates the rules too.
     """
     from lakehouse.governance.store import load_policy
 
@@ -388,9 +416,12 @@ def ensure_current(settings: Settings, reads: Sequence[str] | None = None) -> bo
         state = {}
     revision = load_policy(settings).revision
     known = set(state.get("tables", ()))
-    if state.get("revision") == revision and reads is not None and known.issuperset(reads):
-        return False
-    if state.get("digest") == _digest(revision, table_names(settings)):
+    guarded = state.get("guarded", {})
+    if guarded and guarded_tables_changed(settings, guarded, reads):
+        pass  # a column-list grant's table changed: its guard would refuse the query
+    elif (
+        state.get("revision") == revision and reads is not None and known.issuperset(reads)
+    ) or state.get("digest") == _digest(revision, table_names(settings)):
         return False
     write_rules(settings)
     time.sleep(IN_FORCE_SECONDS)  # the caller's next query sees the new rules

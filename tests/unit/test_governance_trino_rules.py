@@ -271,7 +271,9 @@ def test_one_unreadable_table_does_not_close_every_other_table(
     from lakehouse.governance import trino_rules
     from lakehouse.lake import catalog as cat
 
-    good = SimpleNamespace(schema=lambda: SimpleNamespace(fields=()))
+    good = SimpleNamespace(
+        schema=lambda: SimpleNamespace(fields=(), schema_id=0), schemas=lambda: {}
+    )
 
     def load(catalog: object, name: str) -> object:
         if name == "ns.broken":
@@ -283,3 +285,38 @@ def test_one_unreadable_table_does_not_close_every_other_table(
     monkeypatch.setattr(cat, "load_table", load)
     tables = trino_rules.lake_tables(load_settings(home=tmp_path))
     assert [t.name for t in tables] == ["ns.a", "ns.b"]
+
+
+def test_a_column_list_grant_guards_against_columns_added_later() -> None:
+    policy = Policy(
+        principals=(Principal(name="listed"), Principal(name="excluding"), Principal(name="eu")),
+        data_cells_filters=(DataCellsFilter(name="eu_ids", table="retail.customers",
+                                            row_filter="region = 'EU'", columns=("id",)),),
+        grants=(
+            grant("listed", "SELECT", table="retail.customers", columns=("id", "name")),
+            grant("excluding", "SELECT", table="retail.customers", excluded_columns=("email",)),
+            grant("eu", "SELECT", data_cells_filter="eu_ids"),
+        ),
+    )  # fmt: skip
+    table = LakeTable(CUSTOMERS.name, CUSTOMERS.columns, schema_id=7)
+    rules = build_rules(policy, [table], admin="admin", catalog="lake")
+    listed = rule_for(rules.document, "listed", "retail", "customers")
+    source = 'FROM "lake".information_schema.columns'
+    assert source in listed["filter"]
+    assert "= ARRAY['id', 'name'] THEN (true) ELSE fail(" in listed["filter"]
+    assert listed["filter_environment"] == {"user": "admin"}
+    eu = rule_for(rules.document, "eu", "retail", "customers")
+    assert "= ARRAY['id'] THEN ((region = 'EU')) ELSE fail(" in eu["filter"]
+    # All but some columns: a new column is meant to show, so no guard.
+    assert "filter" not in rule_for(rules.document, "excluding", "retail", "customers")
+    assert rules.guarded == {"retail.customers": 7}
+
+
+def test_columns_of_older_schemas_stay_hidden_from_time_travel() -> None:
+    policy = Policy(principals=(Principal(name="alice"),),
+                    grants=(grant("alice", "SELECT", table="retail.customers"),))  # fmt: skip
+    table = LakeTable(CUSTOMERS.name, CUSTOMERS.columns, former=("ssn",))
+    rule = rule_for(build_rules(policy, [table], admin="admin", catalog="lake").document,
+                    "alice", "retail", "customers")  # fmt: skip
+    assert rule["columns"] == [{"name": "ssn", "allow": False}]
+    assert "SELECT" in rule["privileges"]
