@@ -72,6 +72,14 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2) or " ")
 
 
+def parse_duration(text: str, setting: str) -> str:
+    """A Trino duration ('90s', '1m', '500ms') as given, or LakehouseError naming ``setting``."""
+    if not re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d)", text.strip()):
+        raise LakehouseError(f"{setting} '{text}' is not a duration.",
+                             hint=f"Use e.g. 20s or 1m (LAKEHOUSE_{setting.upper()}).")  # fmt: skip
+    return text.strip()
+
+
 def trino_env(settings: Settings) -> dict[str, str]:
     """What ``services/trino/catalog/lake.properties`` reads through ${ENV:...}."""
     return {
@@ -237,7 +245,9 @@ class TrinoNode(Service):
         lines = (service_files_dir() / "trino" / "jvm.config").read_text().splitlines()
         flags = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         # A class-data archive, written on first exit, cuts later start-ups by a third.
-        archive = distribution.root / "cds" / f"{self.name}.jsa"
+        # One for every node (same classpath and flags): a worker that is only ever
+        # killed (test_trino's) would never write one of its own.
+        archive = distribution.root / "cds" / "trino.jsa"
         return [*flags, f"-Xmx{self.settings.trino_heap}", "-XX:+AutoCreateSharedArchive",
                 f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]  # fmt: skip
 
@@ -267,6 +277,9 @@ class TrinoNode(Service):
         }
         if self.coordinator:
             lines["node-scheduler.include-coordinator"] = "true"
+            lines["query.remote-task.max-error-duration"] = parse_duration(
+                s.trino_node_timeout, "trino_node_timeout"
+            )
         return "".join(f"{key}={value}\n" for key, value in lines.items())
 
     def prepare(self) -> None:
