@@ -25,6 +25,7 @@ from minio import Minio
 from lakehouse import Lakehouse, Settings
 from lakehouse.crawl import CrawlReport, run_crawler
 from lakehouse.crawl.spec import CrawlerSpec
+from lakehouse.errors import LakehouseError
 from lakehouse.services.s3 import s3_client
 from tests.integration.conftest import CLI, run_cli
 
@@ -354,3 +355,26 @@ def test_the_sample_landing_zone_is_crawled_once(stack: Settings, lake: Lakehous
     finally:
         for table in lake.tables("landing"):
             lake.catalog.purge_table(table)
+
+
+def test_expiry_keeps_the_landed_files_a_table_no_longer_uses(
+    lake: Lakehouse, namespace: str, s3: Minio, bucket: str
+) -> None:
+    put(s3, bucket, "m/points/p.parquet", parquet(pa.table({"id": [1, 2]})))
+    lake.crawl(f"s3://{bucket}/m/", namespace=namespace)
+    table = f"{namespace}.points"
+    assert lake.table(table).properties["gc.enabled"] == "false"
+    # Rewritten (as compaction does): the landed file leaves the current snapshot.
+    lake.ingest(pa.table({"id": [1, 2]}), table, mode="overwrite")
+    with pytest.raises(LakehouseError, match=r"gc\.enabled=false") as refused:
+        lake.expire_snapshots(table, older_than="0s", retain_last=1)
+    assert refused.value.hint
+    # Even with gc enabled, the lake's expiry deletes nothing outside the table's location.
+    with lake.table(table).transaction() as tx:
+        tx.set_properties({"gc.enabled": "true"})
+    report = lake.expire_snapshots(table, older_than="0s", retain_last=1)
+    assert report.snapshots_removed >= 1
+    assert [o.object_name for o in s3.list_objects(bucket, recursive=True)] == [
+        "m/points/p.parquet"
+    ]
+    assert table_rows(lake, table, "id") == [(1,), (2,)]
