@@ -12,7 +12,6 @@ partitions come from its data).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from lakehouse.aws import glue_hive
@@ -65,7 +64,6 @@ def glue_partitions(call: Call, database: str, name: str, expression: str | None
     keys = [k["Name"] for k in table["PartitionKeys"]]
     found = registered(call.settings, database, name)
     rows = pa.table({k: [p.values[i] for p in found] for i, k in enumerate(keys)})
-    now = dt.datetime.now(dt.UTC)
     result = []
     for index in matching(rows, expression) if keys else []:
         descriptor = {k: v for k, v in table["StorageDescriptor"].items() if k != "Columns"}
@@ -74,7 +72,7 @@ def glue_partitions(call: Call, database: str, name: str, expression: str | None
             descriptor["Columns"] = table["StorageDescriptor"]["Columns"]
         result.append({"Values": list(found[index].values), "DatabaseName": database,
                        "TableName": name, "StorageDescriptor": descriptor,
-                       "CatalogId": call.account_id, "LastAccessTime": now})  # fmt: skip
+                       "CatalogId": call.account_id})  # fmt: skip
     return result
 
 

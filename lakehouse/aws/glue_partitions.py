@@ -91,7 +91,6 @@ def iceberg_partitions(call: Call, database: str, name: str, table: Any,
     structs = summary.column("partition").to_pylist()
     keys = [f.name for f in identity]
     rows = pa.table({k: [s.get(k) for s in structs] for k in keys})
-    created = dt.datetime.fromtimestamp(table.metadata.last_updated_ms / 1000, dt.UTC)
     found = []
     for index in matching(rows, expression):
         values = [partition_value(structs[index].get(k)) for k in keys]
@@ -101,7 +100,7 @@ def iceberg_partitions(call: Call, database: str, name: str, table: Any,
             descriptor["Columns"] = columns_of(schema)
         found.append({
             "Values": values, "DatabaseName": database, "TableName": name,
-            "CreationTime": created, "StorageDescriptor": descriptor,
+            "StorageDescriptor": descriptor,
             "Parameters": {"iceberg.partition.fields": ",".join(keys),
                            "numRows": str(summary.column("record_count")[index].as_py()),
                            "numFiles": str(summary.column("file_count")[index].as_py())},
