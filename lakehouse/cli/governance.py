@@ -424,7 +424,13 @@ def at_up(settings: Settings, services: list[str], demo: bool) -> None:
 
     if not {"s3", "catalog"} <= set(services):
         return
-    steps = [("the declared policy", apply_declared)] + ([("the demo", load_demo)] if demo else [])
+
+    def demo_as_admin(settings: Settings) -> Change:  # who starts the stack holds its keys
+        return load_demo(settings, actor=settings.governance_admin)
+
+    steps = [("the declared policy", apply_declared)] + (
+        [("the demo", demo_as_admin)] if demo else []
+    )
     for what, step in steps:
         try:
             change = step(settings)
@@ -434,6 +440,9 @@ def at_up(settings: Settings, services: list[str], demo: bool) -> None:
         if change is not None:
             err.print(f"Governance: {change.summary} (policy revision {change.policy.revision})")
     try:
+        from lakehouse.governance.trino_audit import collect
+
+        collect(settings)  # Trino's decisions since the last collection
         audit.flush(settings)
     except Exception as exc:  # the records stay spooled for the next flush
         err.print(f"Governance: audit records stay spooled: {exc}")

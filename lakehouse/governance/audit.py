@@ -312,6 +312,12 @@ class _Flusher:
 
     def _flush_quietly(self) -> None:
         try:
+            from lakehouse.governance.trino_audit import collect
+
+            collect(self.settings)  # Trino's own decisions, spooled with the rest
+        except Exception as exc:  # collected next time, while Trino keeps them
+            log.info("Trino's queries are collected later: %s", exc)
+        try:
             flush(self.settings)
         except Exception as exc:  # the lake is down: the records stay spooled
             log.info("audit records stay spooled until the lake answers: %s", exc)
@@ -358,6 +364,9 @@ def read_log(
         GreaterThanOrEqual,
     )
 
+    from lakehouse.governance.trino_audit import collect
+
+    collect(settings)  # Trino's decisions so far (direct clients too)
     catalog = catalog or _open_catalog(settings)
     flush(settings, catalog, wait=True)
     if not catalog.table_exists(TABLE):

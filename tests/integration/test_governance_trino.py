@@ -7,10 +7,16 @@ connects with the plain DB-API, as any client would, and through the library.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import os
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,9 +24,11 @@ import pytest
 import trino
 
 from lakehouse import Lakehouse, Settings
+from lakehouse.config import settings_environment
 from lakehouse.engines.trino import TrinoEngine
 from lakehouse.errors import AccessDeniedError
-from lakehouse.governance import store
+from lakehouse.governance import audit, store
+from lakehouse.governance.converge import stale_enforcers
 from lakehouse.governance.policy import (
     ColumnMask,
     DataCellsFilter,
@@ -34,6 +42,7 @@ from lakehouse.governance.policy import (
 from lakehouse.runtimes.local import LocalRuntime
 from lakehouse.services.trino import TrinoNode
 from lakehouse.testing.lake import IsolatedLake, unique_name
+from tests.integration.conftest import CLI
 
 pytestmark = [pytest.mark.integration, pytest.mark.lakehouse_trino]
 
@@ -193,3 +202,99 @@ def test_rules_file_is_private_and_valid_json(governed: Settings) -> None:
     path: Path = rules_path(governed)
     assert path.stat().st_mode & 0o077 == 0
     assert "tables" in json.loads(path.read_text())
+
+
+def lakehouse_command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `lakehouse` command of the governed home, as a user runs it."""
+    env = {**os.environ, **settings_environment(settings)}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def until(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    """Wait for ``condition`` (Trino re-reads its rules within a second)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.2)
+
+
+def test_a_column_added_after_a_column_grant_stays_hidden_from_direct_clients(
+    governed: Settings, corner: IsolatedLake
+) -> None:
+    from pyiceberg.types import StringType
+
+    table = f"{corner.namespace}.customers"
+    corner.client.ingest(CUSTOMERS, table)
+    set_policy(governed, Policy(grants=(Grant(
+        principal="alice", permissions=(Permission.SELECT,),
+        resource=Resource(table=table, columns=("id", "name"))),)))  # fmt: skip
+    listed = "SELECT id, name FROM customers"
+    assert len(as_user(governed, "alice", listed, corner.namespace)) == 4
+    with corner.catalog.load_table(table).update_schema() as update:
+        update.add_column("ssn", StringType())
+    # A direct client racing the change is refused, never shown the new column.
+    with pytest.raises(trino.exceptions.TrinoUserError, match=r"columns of .* changed"):
+        as_user(governed, "alice", "SELECT ssn FROM customers", corner.namespace)
+    # Any lakehouse command brings the rules up to date: the new column is hidden.
+    assert lakehouse_command(governed, "tables").returncode == 0
+    until(lambda: denied(governed, "alice", "SELECT ssn FROM customers", corner.namespace),
+          "the new column denied by name")  # fmt: skip
+    assert len(as_user(governed, "alice", listed, corner.namespace)) == 4
+    # The library's Trino path checks the guarded table's columns before it runs.
+    with corner.catalog.load_table(table).update_schema() as update:
+        update.add_column("ssn2", StringType())
+    assert (
+        TrinoEngine(governed).sql(f"SELECT id, name FROM {table}", principal="alice").num_rows == 4
+    )
+    with pytest.raises(AccessDeniedError, match="ssn2"):
+        TrinoEngine(governed).sql(f"SELECT ssn2 FROM {table}", principal="alice")
+
+
+def test_a_revoke_killed_before_the_rules_is_caught_up_by_the_next_command(
+    governed: Settings, corner: IsolatedLake
+) -> None:
+    table = f"{corner.namespace}.customers"
+    corner.client.ingest(CUSTOMERS, table)
+    set_policy(governed, Policy(grants=(Grant(principal="alice", permissions=(Permission.SELECT,),
+                                              resource=Resource(table=table)),)))  # fmt: skip
+    assert len(as_user(governed, "alice", "SELECT id FROM customers", corner.namespace)) == 4
+    # The revoke is stored, then its process is SIGKILLed before the rules are rewritten.
+    script = (
+        "import os, signal\n"
+        "from lakehouse.config import load_settings\n"
+        "from lakehouse.governance import store\n"
+        "from lakehouse.governance.policy import Policy\n"
+        "store.ON_CHANGE.insert(0, lambda s, p: os.kill(os.getpid(), signal.SIGKILL))\n"
+        "store.update(load_settings(), lambda _: Policy())\n"
+    )
+    env = {**os.environ, **settings_environment(governed)}
+    killed = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert stale_enforcers(governed) == ["trino", "s3"]  # the rules file was never rewritten
+    assert len(as_user(governed, "alice", "SELECT id FROM customers", corner.namespace)) == 4
+    assert lakehouse_command(governed, "audit", "--limit", "1").returncode == 0  # any command
+    until(lambda: denied(governed, "alice", "SELECT id FROM customers", corner.namespace),
+          "the revoke in force")  # fmt: skip
+
+
+def test_trinos_own_decisions_are_audited_for_direct_clients(
+    governed: Settings, corner: IsolatedLake
+) -> None:
+    table = f"{corner.namespace}.customers"
+    corner.client.ingest(CUSTOMERS, table)
+    set_policy(governed, eu_policy(table))
+    since = dt.datetime.now(dt.UTC)
+    as_user(governed, "alice", "SELECT id, email FROM customers", corner.namespace)
+    assert denied(governed, "alice", "SELECT phone FROM customers", corner.namespace)
+    records = [r for r in audit.read_log(governed, principal="alice", since=since).to_pylist()
+               if r["engine"] == "trino"]  # fmt: skip
+    allowed = [r for r in records if r["allowed"]]
+    refused = [r for r in records if not r["allowed"]]
+    # Trino reports the columns it read: the filter's region too.
+    assert [(r["resource"], sorted(r["columns"])) for r in allowed] == [
+        (table, ["email", "id", "region"])
+    ]
+    assert "data cells filter eu_customers" in allowed[0]["filters"]
+    assert len(refused) == 1 and "phone" in refused[0]["reason"] and refused[0]["query_id"]
+    again = audit.read_log(governed, principal="alice", since=since).to_pylist()
+    assert len([r for r in again if r["engine"] == "trino"]) == 2  # each query once

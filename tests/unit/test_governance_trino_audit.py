@@ -1,0 +1,48 @@
+"""Trino's finished queries as audit records (pure: QueryInfo documents shaped as
+Trino's /v1/query/{id} answers them, fields as measured on the pinned Trino)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lakehouse.governance.policy import DataCellsFilter, Grant, Permission, Policy, Resource
+from lakehouse.governance.trino_audit import UNKNOWN_FILTERS, decisions
+
+POLICY = Policy(
+    data_cells_filters=(DataCellsFilter(name="eu", table="shop.customers", row_filter="region = 'EU'"),),
+    grants=(Grant(principal="alice", permissions=(Permission.SELECT,), resource=Resource(data_cells_filter="eu")),),
+)  # fmt: skip
+STARTED = "2026-11-30T09:00:00.000Z"
+
+
+def info(**extra: object) -> dict[str, object]:
+    return {"queryId": "20261130_090000_00001_abcde", "session": {"user": "alice"},
+            "queryStats": {"createTime": STARTED}, **extra}  # fmt: skip
+
+
+def test_a_query_that_read_a_table_is_one_allowed_record_per_table() -> None:
+    read = info(inputs=[
+        {"catalogName": "lake", "schema": "shop", "table": "customers",
+         "columns": [{"name": "id", "type": "bigint"}, {"name": "region", "type": "varchar"}]},
+        {"catalogName": "tpch", "schema": "tiny", "table": "nation", "columns": []},
+    ])  # fmt: skip
+    found = list(decisions(read, POLICY, "admin", "lake", None))
+    assert found == [{
+        "principal": "alice", "resource": "shop.customers", "columns": ["id", "region"],
+        "filters": ["data cells filter eu", "(region = 'EU')"], "allowed": True,
+        "query_id": "20261130_090000_00001_abcde", "action": "SELECT", "reason": None,
+    }]  # fmt: skip
+    later = dt.datetime(2026, 11, 30, 9, 5, tzinfo=dt.UTC)  # the policy changed since
+    assert next(decisions(read, POLICY, "admin", "lake", later))["filters"] == [UNKNOWN_FILTERS]
+
+
+def test_a_refused_query_is_one_denial_with_trinos_reason() -> None:
+    message = (
+        "Access Denied: Cannot select from columns [email] in table or view lake.shop.customers"
+    )
+    refused = info(errorCode={"name": "PERMISSION_DENIED"}, failureInfo={"message": message})
+    assert list(decisions(refused, POLICY, "admin", "lake", None)) == [{
+        "principal": "alice", "resource": "column(s) email of shop.customers", "columns": [],
+        "filters": [], "allowed": False, "query_id": "20261130_090000_00001_abcde",
+        "action": "SELECT", "reason": message,
+    }]  # fmt: skip
