@@ -271,3 +271,28 @@ def test_as_of_and_the_cli_as_flag(lake_as: Callable[[str], Lakehouse], governed
     exports = subprocess.run([*CLI, "env", "--as", "analyst"], capture_output=True, text=True,
                              env=env, timeout=300)  # fmt: skip
     assert "export LAKEHOUSE_PRINCIPAL=analyst" in exports.stdout
+
+
+def test_tables_history_and_describe_show_a_principal_only_its_part(
+    lake_as: Callable[[str], Lakehouse], governed: Settings, stack: Settings
+) -> None:
+    with Lakehouse(stack) as admin:
+        admin.ingest(pa.table({"x": [1]}), f"{NS}.secret")
+    try:
+        everything = {f"{NS}.customers", f"{NS}.orders", f"{NS}.secret"}
+        assert set(Lakehouse(governed).tables(NS)) == everything  # the admin
+        assert sorted(lake_as("analyst").tables(NS)) == [f"{NS}.customers", f"{NS}.orders"]
+        assert lake_as("data_engineer").tables(NS) == [f"{NS}.orders"]
+        assert lake_as("nobody").tables(NS) == []
+        columns = [c["name"] for c in lake_as("analyst").describe(f"{NS}.customers")["schema"]]
+        assert columns == ["id", "name", "region"]
+        assert lake_as("analyst").history(f"{NS}.orders")
+        with pytest.raises(AccessDeniedError, match=r"analyst may neither DESCRIBE nor SELECT"):
+            lake_as("analyst").history(f"{NS}.secret")
+        env = {**os.environ, **settings_environment(governed), "LAKEHOUSE_PRINCIPAL": "analyst"}
+        listed = subprocess.run([*CLI, "tables", NS], capture_output=True, text=True, env=env,
+                                timeout=300)  # fmt: skip
+        assert sorted(listed.stdout.split()) == [f"{NS}.customers", f"{NS}.orders"], listed.stderr
+    finally:
+        with Lakehouse(stack) as admin:
+            admin.catalog.purge_table(f"{NS}.secret")
