@@ -18,6 +18,16 @@ from lakehouse import Lakehouse, Settings
 from lakehouse.testing import LakehouseStack
 
 CLI = [sys.executable, "-m", "lakehouse.cli"]
+# The session stack's Trino fails a query on a dead worker after this (Trino's own 1m is
+# the product's default): test_trino's killed worker is then not waited out for a minute.
+TEST_STACK_SETTINGS = {"LAKEHOUSE_TRINO_NODE_TIMEOUT": "20s"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_stack_settings() -> None:
+    """Settings of this suite's session stack, set before the stack starts (autouse
+    fixtures come first; tests/conftest.py restores the environment at the end)."""
+    os.environ.update(TEST_STACK_SETTINGS)
 
 
 @pytest.fixture(scope="session")

@@ -113,11 +113,38 @@ def test_errors_name_the_engine_and_the_query(lake: Lakehouse, namespace: str) -
     assert cli.stdout.splitlines() == ['"one"', "1"]
 
 
+# The heavy query's tasks on the worker (the pattern is split so that this query,
+# whose own tasks run on every node, does not match itself).
+WORKER_RUNS_THE_QUERY = (
+    "SELECT count(*) AS n FROM system.runtime.tasks t JOIN system.runtime.queries q "
+    "ON t.query_id = q.query_id WHERE t.node_id = 'trino-worker-1' AND t.state = 'RUNNING' "
+    "AND q.query LIKE concat('%tpch', '.sf10.lineitem%')"
+)
+
+
+def kill_once_it_runs_the_query(
+    settings: Settings, worker: int, killed: list[int], query_ended: threading.Event
+) -> None:
+    """SIGKILL the worker's process group once it runs a task of the heavy query (a fixed
+    4 s delay once fired before the query had reached the worker: it then ran to its end)."""
+    with Lakehouse(settings) as watcher:
+        while not query_ended.wait(0.2):
+            try:
+                tasks = watcher.sql(WORKER_RUNS_THE_QUERY, engine="trino", native=True)
+            except QueryError:
+                continue  # asked again: the lists of a busy coordinator
+            if tasks.column("n")[0].as_py() > 0:
+                os.killpg(worker, signal.SIGKILL)
+                killed.append(worker)
+                return
+
+
 @pytest.mark.slow
 def test_worker_joins_and_a_killed_worker_fails_the_query_cleanly(
     stack: Settings, lake: Lakehouse
 ) -> None:
-    scaled = load_settings(trino_workers=1)
+    # A second Trino JVM on a busy machine: more than the default start-up wait.
+    scaled = load_settings(trino_workers=1, startup_timeout=300)
     runtime = LocalRuntime(scaled)
     runtime.up(["trino"])
     try:
@@ -128,11 +155,19 @@ def test_worker_joins_and_a_killed_worker_fails_the_query_cleanly(
         worker = runtime.pid("trino-worker-1")
         assert worker is not None
         heavy = "SELECT count(*) FROM tpch.sf10.lineitem a CROSS JOIN tpch.tiny.nation b WHERE a.comment <> b.comment"
-        killer = threading.Timer(4.0, os.killpg, (worker, signal.SIGKILL))
+        killed: list[int] = []
+        query_ended = threading.Event()
+        killer = threading.Thread(
+            target=kill_once_it_runs_the_query, args=(stack, worker, killed, query_ended)
+        )
         killer.start()
-        with pytest.raises(QueryError) as info:
-            lake.sql(heavy, engine="trino")
-        killer.join()
+        try:
+            with pytest.raises(QueryError) as info:
+                lake.sql(heavy, engine="trino")
+        finally:
+            query_ended.set()
+            killer.join()
+        assert killed == [worker], "the worker never ran a task of the query"
         assert info.value.engine == "trino" and "lineitem" in str(info.value)
         psutil.wait_procs([psutil.Process(worker)], timeout=10) if psutil.pid_exists(
             worker
