@@ -10,7 +10,10 @@ Login: the stack's access key and secret key (``lakehouse env`` prints them as
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; ``lakehouse`` / ``lakehouse-secret``
 by default). The first start migrates the database, runs ``superset init`` and
 creates that admin; later starts skip this while the Superset version and the
-credentials are unchanged. Every start then re-imports the "Customer insights"
+credentials are unchanged. The migrated, initialised database (roles and permissions,
+no user, no connection, nothing encrypted with the secret key) is built once per
+Superset environment and configuration into the cache, and a new home starts from a
+copy of it: only the admin is created per home. Every start then re-imports the "Customer insights"
 dashboard from ``services/dashboards/assets`` (see
 :mod:`lakehouse.services.dashboards_provision`), so a change in the repository
 reaches the dashboard; its charts read tables created later without a restart.
@@ -22,9 +25,15 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
+import sqlite3
 import subprocess
+import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from lakehouse.config import Settings
 from lakehouse.errors import ServiceStartError
@@ -45,6 +54,8 @@ SETUP_RECORD = "setup.json"
 # every stack of the user and left stale by a kill; lakehouse never uses it.
 WORKER_THREADS, REQUEST_TIMEOUT_S = 4, 300
 SETUP_TIMEOUT_S = 900
+# Tables of a per-home secret or object: the cached template must hold no row of them.
+PER_HOME_TABLES = ("ab_user", "dbs", "ssh_tunnels", "key_value", "slices", "dashboards")
 
 CONFIG_TEMPLATE = """\
 # Written by lakehouse at each start (lakehouse/services/dashboards.py): do not edit.
@@ -178,16 +189,24 @@ class DashboardsService(Service):
             "admin": hashlib.sha256(login).hexdigest(),
         }
 
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "superset.db"
+
     def _set_up_database(self, done: dict[str, str], wanted: dict[str, str]) -> None:
-        """Migrate and create roles for a new Superset; create the admin, or reset its
-        password when the stack's credentials changed. (Each `superset` command takes
-        5-15 s to start, so only the needed ones run.)"""
+        """Migrate and create roles for a new Superset (a new home copies the cached
+        template instead); create the admin, or reset its password when the stack's
+        credentials changed. (Each `superset` command takes 5-15 s to start, so only
+        the needed ones run.)"""
         user, password = self.settings.access_key, self.settings.secret_key
         steps: list[list[str]] = []
         if {k: done.get(k) for k in ("superset", "lock")} != {
             k: wanted[k] for k in ("superset", "lock")
         }:
-            steps += [["db", "upgrade"], ["init"]]
+            if self.database.exists():  # the user's own objects: migrate them in place
+                steps += [["db", "upgrade"], ["init"]]
+            else:
+                shutil.copyfile(metadata_template(self.settings), self.database)
         if done.get("admin") != wanted["admin"]:
             steps.append(["fab", "create-admin", "--username", user, "--firstname", "Lake",
                           "--lastname", "House", "--email", f"{user}@lakehouse.local",
@@ -198,21 +217,73 @@ class DashboardsService(Service):
             self._superset(step)
 
     def _superset(self, args: list[str]) -> None:
-        command = [str(SUPERSET_ENV.executable(self.settings, "superset")), *args]
-        env = os.environ | self.superset_env()
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S, check=False
-        )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
-            shown = ["superset", *args[:2]]  # never the password
-            raise ServiceStartError(
-                self.name, "could not set up its metadata database", shown,
-                "not started yet", tail,
-                hint=f"Its database is {self.data_dir / 'superset.db'}; move it away to "
-                "start afresh (dashboards are provisioned again), then `lakehouse up --with "
-                "dashboards`.",
-            )  # fmt: skip
+        run_superset(self.settings, args, self.superset_env(), self.database)
+
+
+def run_superset(settings: Settings, args: list[str], env: dict[str, str], database: Path) -> None:
+    """One ``superset`` CLI command with ``env``; ServiceStartError with its last lines."""
+    command = [str(SUPERSET_ENV.executable(settings, "superset")), *args]
+    done = subprocess.run(command, env=os.environ | env, capture_output=True, text=True,
+                          timeout=SETUP_TIMEOUT_S, check=False)  # fmt: skip
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+        shown = ["superset", *args[:2]]  # never the password
+        raise ServiceStartError(
+            "dashboards", "could not set up its metadata database", shown,
+            "not started yet", tail,
+            hint=f"Its database is {database}; move it away to start afresh (dashboards "
+            "are provisioned again), then `lakehouse up --with dashboards`.",
+        )  # fmt: skip
+
+
+def template_path(settings: Settings) -> Path:
+    """The cached migrated, initialised metadata database of this Superset environment
+    and configuration (it may not exist yet)."""
+    root = SUPERSET_ENV.root(settings)
+    digest = hashlib.sha256(CONFIG_TEMPLATE.encode()).hexdigest()[:12]
+    return root.parent / f"{root.name}-metadata-{digest}.db"
+
+
+def metadata_template(settings: Settings) -> Path:
+    """The template database, built once (``superset db upgrade`` and ``init`` with a
+    throwaway secret key) under a file lock; it holds roles, permissions and the schema
+    only. Raises ServiceStartError when a step fails (nothing is cached then)."""
+    path = template_path(settings)
+    if path.is_file():
+        return path
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            return path
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".metadata-") as scratch:
+            work = Path(scratch)
+            (work / "secret-key").write_text(secrets.token_urlsafe(48) + "\n")
+            database = work / "superset.db"
+            (work / "superset_config.py").write_text(CONFIG_TEMPLATE.format(
+                data_dir=str(work), secret_file=str(work / "secret-key"),
+                database=str(database), timeout=REQUEST_TIMEOUT_S,
+            ))  # fmt: skip
+            env = {"SUPERSET_CONFIG_PATH": str(work / "superset_config.py"),
+                   "SUPERSET_HOME": str(work), "FLASK_APP": "superset.app:create_app()"}  # fmt: skip
+            for step in (["db", "upgrade"], ["init"]):
+                run_superset(settings, step, env, database)
+            assert_no_per_home_rows(database)
+            database.replace(path)  # complete or absent: the same file system
+    return path
+
+
+def assert_no_per_home_rows(database: Path) -> None:
+    """Raise ServiceStartError if ``database`` holds a user, a connection, a key-value
+    entry or an object (what another home must not inherit)."""
+    with closing(sqlite3.connect(database)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        found = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                 for t in PER_HOME_TABLES if t in tables}  # fmt: skip
+    if any(found.values()) or "ab_role" not in tables:
+        raise ServiceStartError(
+            "dashboards", "built a metadata template that is not empty", ["superset", "init"],
+            "not started yet", f"rows per table: {found}",
+            hint="Superset's set-up changed: report it; meanwhile nothing was cached.",
+        )  # fmt: skip
 
 
 def without_telemetry_pixel(env_root: Path) -> list[Path]:

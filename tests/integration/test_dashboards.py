@@ -13,8 +13,10 @@ is still absent and its chart shows Trino's error naming it.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.services.dashboards import DashboardsService
+from lakehouse.services.dashboards import DashboardsService, assert_no_per_home_rows, template_path
 from lakehouse.services.dashboards_provision import (
     DASHBOARD_SLUG,
     DashboardsError,
@@ -120,6 +122,22 @@ def test_a_second_start_updates_the_objects_without_duplicating_them(insights: I
         })  # fmt: skip
     setup = insights.service.data_dir / "setup.json"
     assert setup.is_file() and oct(insights.service.secret_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_home_started_from_the_cached_template_which_holds_no_secret(
+    insights: Insights,
+) -> None:
+    service = insights.service
+    template = template_path(service.settings)
+    assert template.is_file()
+    assert_no_per_home_rows(template)  # no user, connection, key-value entry or object
+    assert service.secret_file.read_bytes().strip() not in template.read_bytes()
+    with closing(sqlite3.connect(service.database)) as conn:
+        users = conn.execute("SELECT username FROM ab_user").fetchall()
+        migrated = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert users == [(service.settings.access_key,)]  # the home's own admin only
+    with closing(sqlite3.connect(template)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == migrated
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 import zipfile
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,8 @@ import yaml
 
 from lakehouse import service_env
 from lakehouse.config import Settings
-from lakehouse.services import build_services
+from lakehouse.errors import ServiceStartError
+from lakehouse.services import build_services, dashboards
 from lakehouse.services.dashboards import SUPERSET_ENV, DashboardsService
 from lakehouse.services.dashboards_provision import (
     BUNDLE_ROOT,
@@ -114,17 +118,65 @@ def test_setup_runs_only_the_superset_commands_needed(
     monkeypatch.setattr(DashboardsService, "_superset", lambda self, args: ran.append(args[-1]
                         if args[0] != "fab" else args[1]))  # fmt: skip
     monkeypatch.setattr(service_env.ServiceEnv, "ensure", lambda self, settings: Path("python"))
-    service = DashboardsService(Settings(home=tmp_path))
+    template = tmp_path / "template.db"
+    template.write_bytes(b"migrated and initialised")
+    monkeypatch.setattr(dashboards, "metadata_template", lambda settings: template)
+    service = DashboardsService(Settings(home=tmp_path / "home"))
     service.prepare()
-    assert ran == ["upgrade", "init", "create-admin"]
+    assert ran == ["create-admin"]  # a new home: the cached template instead of upgrade, init
+    assert service.database.read_bytes() == template.read_bytes()
     assert oct(service.secret_file.stat().st_mode & 0o777) == "0o600"
     secret = service.secret_file.read_text()
     ran.clear()
     service.prepare()  # a second start: nothing to do
     assert ran == [] and service.secret_file.read_text() == secret
-    DashboardsService(Settings(home=tmp_path, secret_key="changed")).prepare()
+    changed = DashboardsService(Settings(home=tmp_path / "home", secret_key="changed"))
+    changed.prepare()
     assert ran == ["create-admin", "reset-password"]  # the login follows the stack's keys
     assert "changed" not in service.config_file.read_text()
+    ran.clear()
+    record = service.data_dir / "setup.json"
+    record.write_text(record.read_text().replace(SUPERSET_ENV.version, "6.0.0"))
+    changed.prepare()  # a Superset upgrade migrates the home's own database in place
+    assert ran == ["upgrade", "init"]
+    assert service.database.read_bytes() == template.read_bytes()  # not replaced
+
+
+def fake_superset(rows: dict[str, int]) -> Callable[..., None]:
+    """A stand-in for the superset CLI: `db upgrade` makes the tables, `init` adds rows."""
+
+    def run(settings: Settings, args: list[str], env: dict[str, str], database: Path) -> None:
+        assert Path(env["SUPERSET_CONFIG_PATH"]).parent == database.parent
+        with closing(sqlite3.connect(database)) as conn, conn:
+            if args == ["db", "upgrade"]:
+                for table in ("ab_role", "ab_user", "dbs"):
+                    conn.execute(f"CREATE TABLE {table} (id INTEGER)")
+                return
+            for table, count in rows.items():
+                conn.executemany(f"INSERT INTO {table} VALUES (?)", [(i,) for i in range(count)])
+
+    return run
+
+
+def test_the_metadata_template_is_built_once_and_holds_no_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=tmp_path / "home", cache=tmp_path / "cache")
+    SUPERSET_ENV.root(settings).parent.mkdir(parents=True)
+    monkeypatch.setattr(dashboards, "run_superset", fake_superset({"ab_user": 1}))
+    with pytest.raises(ServiceStartError, match="not empty") as leaked:
+        dashboards.metadata_template(settings)
+    assert "ab_user" in leaked.value.message and leaked.value.hint
+    assert not dashboards.template_path(settings).exists()
+    assert [p.name for p in SUPERSET_ENV.root(settings).parent.iterdir()
+            if not p.name.endswith(".lock")] == []  # no scratch directory left  # fmt: skip
+    monkeypatch.setattr(dashboards, "run_superset", fake_superset({"ab_role": 5}))
+    built = dashboards.metadata_template(settings)
+    assert built == dashboards.template_path(settings) and built.is_file()
+    monkeypatch.setattr(dashboards, "run_superset", fake_superset({"ab_role": 1}))
+    assert dashboards.metadata_template(settings) == built  # cached: not built again
+    with closing(sqlite3.connect(built)) as conn:
+        assert conn.execute("SELECT count(*) FROM ab_role").fetchone() == (5,)
 
 
 def test_the_web_page_line_says_how_to_sign_in_and_where_the_dashboard_is(tmp_path: Path) -> None:
