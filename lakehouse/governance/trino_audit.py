@@ -17,7 +17,8 @@ keeps a finished query at least 15 minutes (``query.min-expire-age``) and beyond
 that its newest 100 (``query.max-history``), so a decision is lost only when more
 than 100 queries finish and none of those runs for 15 minutes. The filters and
 masks recorded are those of the policy the query ran under; when the policy changed
-after the query started they are not known and the record says so.
+after the query started (or the table is gone) they are not known and the record
+says so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,11 +68,12 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 
 def decisions(info: dict[str, Any], policy: Policy, admin: str, catalog: str,
-              policy_changed_at: dt.datetime | None) -> Iterator[dict[str, Any]]:  # fmt: skip
+              policy_changed_at: dt.datetime | None,
+              columns_of: Callable[[str], Sequence[str]]) -> Iterator[dict[str, Any]]:  # fmt: skip
     """The audit records (``audit.record``'s keywords) of one finished query's
-    QueryInfo: a denial with Trino's reason, else one record per lake table read."""
+    QueryInfo: a denial with Trino's reason, else one record per lake table read
+    (``columns_of(table)``: all its columns, to decide the filters the policy put)."""
     from lakehouse.engines.trino import denied
-    from lakehouse.errors import AccessDeniedError, PolicyError
     from lakehouse.governance.access import table_access
 
     user = info.get("session", {}).get("user", "")
@@ -94,10 +96,10 @@ def decisions(info: dict[str, Any], policy: Policy, admin: str, catalog: str,
         filters = [UNKNOWN_FILTERS]
         if known:
             try:
-                access = table_access(policy, user, table, columns, admin=admin)
+                access = table_access(policy, user, table, list(columns_of(table)), admin=admin)
                 filters = [*access.applied, *([access.row_filter] if access.row_filter else [])]
-            except (AccessDeniedError, PolicyError):
-                filters = []
+            except Exception:  # the table is gone, or the policy no longer fits it
+                filters = [UNKNOWN_FILTERS]
         yield {"principal": user, "resource": table, "columns": columns, "filters": filters,
                "allowed": True, "query_id": query_id, "action": "SELECT",
                "reason": None if error is None else f"the query failed: {error}"}  # fmt: skip
@@ -139,12 +141,13 @@ def _collect(settings: Settings, listed: list[dict[str, Any]], path: Path) -> in
     except OSError:
         changed = None
     written = 0
+    columns_of = _catalog_columns(settings)
     for query in fresh:
         try:
             info = _get(settings, f"/v1/query/{query['queryId']}")
         except (urllib.error.URLError, OSError, ValueError):
             continue  # expired meanwhile, or Trino went away: nothing to record
-        for decision in decisions(info, policy, admin, settings.catalog_name, changed):
+        for decision in decisions(info, policy, admin, settings.catalog_name, changed, columns_of):
             record(settings, decision.pop("principal"), ENGINE, decision.pop("resource"),
                    decision.pop("columns"), decision.pop("filters"), decision.pop("allowed"),
                    decision.pop("query_id"), **decision)  # fmt: skip
@@ -153,3 +156,18 @@ def _collect(settings: Settings, listed: list[dict[str, Any]], path: Path) -> in
     if fresh:  # Trino's ids start with the time: the newest are kept
         path.write_text(json.dumps(sorted(seen)[-KEEP_IDS:]))
     return written
+
+
+def _catalog_columns(settings: Settings) -> Callable[[str], list[str]]:
+    """A table's columns from the catalog, each table loaded once."""
+    from lakehouse.lake import catalog as cat
+
+    found: dict[str, list[str]] = {}
+
+    def columns_of(table: str) -> list[str]:
+        if table not in found:
+            loaded = cat.load_table(cat.open_catalog(settings), table)
+            found[table] = [f.name for f in loaded.schema().fields]
+        return found[table]
+
+    return columns_of

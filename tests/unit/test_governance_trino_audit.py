@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lakehouse.governance.policy import DataCellsFilter, Grant, Permission, Policy, Resource
+from lakehouse.governance.policy import (
+    ColumnMask,
+    DataCellsFilter,
+    Grant,
+    Permission,
+    Policy,
+    Resource,
+)
 from lakehouse.governance.trino_audit import UNKNOWN_FILTERS, decisions
 
 POLICY = Policy(
     data_cells_filters=(DataCellsFilter(name="eu", table="shop.customers", row_filter="region = 'EU'"),),
     grants=(Grant(principal="alice", permissions=(Permission.SELECT,), resource=Resource(data_cells_filter="eu")),),
+    # A mask of a column the query did not read: the decision needs all the columns.
+    masks=(ColumnMask(table="shop.customers", column="name", principal="alice", kind="partial"),),
 )  # fmt: skip
 STARTED = "2026-11-30T09:00:00.000Z"
+
+
+def columns_of(table: str) -> list[str]:
+    """Every column of the table (the query read only some)."""
+    return {"shop.customers": ["id", "name", "email", "region"]}[table]
 
 
 def info(**extra: object) -> dict[str, object]:
@@ -26,14 +40,17 @@ def test_a_query_that_read_a_table_is_one_allowed_record_per_table() -> None:
          "columns": [{"name": "id", "type": "bigint"}, {"name": "region", "type": "varchar"}]},
         {"catalogName": "tpch", "schema": "tiny", "table": "nation", "columns": []},
     ])  # fmt: skip
-    found = list(decisions(read, POLICY, "admin", "lake", None))
+    found = list(decisions(read, POLICY, "admin", "lake", None, columns_of))
     assert found == [{
         "principal": "alice", "resource": "shop.customers", "columns": ["id", "region"],
-        "filters": ["data cells filter eu", "(region = 'EU')"], "allowed": True,
+        "filters": ["data cells filter eu", "mask partial on name", "(region = 'EU')"],
+        "allowed": True,
         "query_id": "20261130_090000_00001_abcde", "action": "SELECT", "reason": None,
     }]  # fmt: skip
     later = dt.datetime(2026, 11, 30, 9, 5, tzinfo=dt.UTC)  # the policy changed since
-    assert next(decisions(read, POLICY, "admin", "lake", later))["filters"] == [UNKNOWN_FILTERS]
+    assert next(decisions(read, POLICY, "admin", "lake", later, columns_of))["filters"] == [
+        UNKNOWN_FILTERS
+    ]
 
 
 def test_a_refused_query_is_one_denial_with_trinos_reason() -> None:
@@ -41,7 +58,7 @@ def test_a_refused_query_is_one_denial_with_trinos_reason() -> None:
         "Access Denied: Cannot select from columns [email] in table or view lake.shop.customers"
     )
     refused = info(errorCode={"name": "PERMISSION_DENIED"}, failureInfo={"message": message})
-    assert list(decisions(refused, POLICY, "admin", "lake", None)) == [{
+    assert list(decisions(refused, POLICY, "admin", "lake", None, columns_of)) == [{
         "principal": "alice", "resource": "column(s) email of shop.customers", "columns": [],
         "filters": [], "allowed": False, "query_id": "20261130_090000_00001_abcde",
         "action": "SELECT", "reason": message,
