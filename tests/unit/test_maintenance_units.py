@@ -28,8 +28,11 @@ def test_durations(text: Any, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["7", "seven days", "7y", "-3d", "", "d7"])
-def test_bad_durations_name_the_value_and_hint(text: str) -> None:
+@pytest.mark.parametrize(
+    "text", ["7", "seven days", "7y", "-3d", "", "d7", "9999999999d", "9" * 400 + "w",
+             float("inf"), float("nan")],
+)  # fmt: skip
+def test_bad_durations_name_the_value_and_hint(text: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_duration(text, "--older-than")
     assert "--older-than" in str(caught.value) and caught.value.hint
@@ -44,8 +47,10 @@ def test_sizes(text: Any, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["12", "big", "128 XB", "0MB", "-1MB"])
-def test_bad_sizes(text: str) -> None:
+@pytest.mark.parametrize(
+    "text", ["12", "big", "128 XB", "0MB", "-1MB", "99999999999TB", "9" * 400 + "MB", 2**41]
+)
+def test_bad_sizes(text: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_size(text, "--target-file-size")
     assert caught.value.hint
