@@ -144,13 +144,24 @@ def _glue_type(trino_type: str) -> str:
 @operation("athena", "ListTableMetadata")
 def list_table_metadata(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     _check_catalog(params["CatalogName"])
-    database = params["DatabaseName"].lower()
-    tables = table_metadata(call, database)
-    if params.get("Expression"):
-        pattern = re.compile(re.sub(r"(?<!\.)\*", ".*", params["Expression"]), re.IGNORECASE)
+    pattern = _name_pattern(params.get("Expression"))  # checked before the catalog is read
+    tables = table_metadata(call, params["DatabaseName"].lower())
+    if pattern is not None:
         tables = [t for t in tables if pattern.fullmatch(t["Name"])]
     chosen, token = _page(tables, params, 50)
     return {"TableMetadataList": chosen, "NextToken": token}
+
+
+def _name_pattern(expression: str | None) -> re.Pattern[str] | None:
+    """ListTableMetadata's Expression as a pattern (``*`` is any run of characters);
+    InvalidRequestException when it is not a valid regular expression."""
+    if not expression:
+        return None
+    try:
+        return re.compile(re.sub(r"(?<!\.)\*", ".*", expression), re.IGNORECASE)
+    except re.error as exc:
+        raise AwsError("InvalidRequestException", f"Expression '{expression}' is not a valid "
+                       f"pattern: {exc}.", AthenaErrorCode="INVALID_INPUT") from exc  # fmt: skip
 
 
 @operation("athena", "GetTableMetadata")

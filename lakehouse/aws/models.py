@@ -91,12 +91,41 @@ def parse_input(
     shape = op.input_shape
     if shape is None:
         return {}
-    params = _decode(shape, {**body, **path_params})
+    service = op.service_model.signing_name or op.service_model.service_name
+    try:
+        params = _decode(shape, {**body, **path_params})
+    except (ValueError, OverflowError, OSError) as exc:  # a timestamp out of range, bad base64
+        raise invalid_input(service, f"A member of the request cannot be decoded: {exc}") from exc
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
-        service = op.service_model.signing_name or op.service_model.service_name
         raise invalid_input(service, report.generate_report())
+    too_large = _above_max(shape, params, "")
+    if too_large:
+        count = f"{len(too_large)} validation error{'s' if len(too_large) > 1 else ''}"
+        raise invalid_input(service, f"{count} detected: " + "; ".join(too_large))
     return dict(params)
+
+
+def _above_max(shape: Shape, value: Any, path: str) -> list[str]:
+    """AWS's errors for numbers above their model's ``max`` (botocore's validator checks
+    only ``min``; AWS refuses a MaxResults of 100000 where its model says 100)."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        return [error for name, member in shape.members.items() if name in value
+                for error in _above_max(member, value[name], f"{path}.{_camel(name)}".lstrip("."))]  # fmt: skip
+    if kind == "list" and isinstance(value, list):
+        return [e for i, v in enumerate(value) for e in _above_max(shape.member, v, f"{path}[{i}]")]
+    largest = shape.metadata.get("max")
+    numeric = kind in ("integer", "long") and isinstance(value, int)
+    if numeric and isinstance(largest, int) and value > largest:
+        return [f"Value '{value}' at '{path}' failed to satisfy constraint: "
+                f"Member must have value less than or equal to {largest}"]  # fmt: skip
+    return []
+
+
+def _camel(member: str) -> str:
+    """A member's name as AWS's validation messages write it (``maxResults``)."""
+    return member[:1].lower() + member[1:]
 
 
 def serialize_output(op: OperationModel, result: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +166,7 @@ def _decode(shape: Shape, value: Any) -> Any:
     if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(value, dt.UTC)
     if kind == "blob" and isinstance(value, str):
-        return base64.b64decode(value)
+        return base64.b64decode(value, validate=True)
     return value
 
 
