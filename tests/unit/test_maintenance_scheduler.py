@@ -60,3 +60,34 @@ def test_health_follows_the_heartbeat(settings: Settings) -> None:
 def test_no_policy_means_nothing_to_run(settings: Settings) -> None:
     """No [maintenance] entries: no table is listed, the catalog is not even asked."""
     assert scheduler.run_maintenance(settings, time.time(), threading.Event()) == 0
+
+
+def test_a_failed_job_is_recorded_once_as_failed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused job shows as 'FAILED <the message>' (it read 'FAILED failed: ...')."""
+    from lakehouse import client
+    from lakehouse.cli.maintain import last_run_rows
+    from lakehouse.lake import maintenance_policy as policies
+
+    class NoCatalog:  # run_maintenance only enters and leaves it here
+        def __init__(self, _: Settings) -> None: ...
+        def __enter__(self) -> NoCatalog:
+            return self
+
+        def __exit__(self, *_: object) -> None: ...
+
+    def refused(*_: object) -> None:
+        raise LakehouseError("expire-snapshots refused: gc.enabled=false", hint="Set it.")
+
+    policy = policies.parse_policy("web", {"max_snapshot_age": "1d"})
+    monkeypatch.setattr(client, "Lakehouse", NoCatalog)
+    monkeypatch.setattr(policies, "governed_tables", lambda _: ["web.clicks"])
+    monkeypatch.setattr(
+        policies, "due_jobs", lambda *_: [("web.clicks", "expire-snapshots", policy)]
+    )
+    monkeypatch.setattr(policies, "run_job", refused)
+    assert scheduler.run_maintenance(settings, time.time(), threading.Event()) == 1
+    [[table, job, _, result]] = last_run_rows(settings)
+    assert (table, job) == ("web.clicks", "expire-snapshots")
+    assert result.startswith("FAILED expire-snapshots refused: gc.enabled=false")
