@@ -96,6 +96,10 @@ class Runner:
             self._fail(execution_id, self._reason(exc), SYSTEM)
         except OutputError as exc:
             self._fail(execution_id, str(exc), USER)
+        except trino.exceptions.TrinoConnectionError as exc:  # Trino down or gone mid-query
+            self._fail(execution_id, f"Trino at {self.settings.trino_uri} did not answer ({exc}). "
+                       "Hint: start it with `lakehouse up --services trino` (`lakehouse status` "
+                       "shows it), then run the query again.", SYSTEM)  # fmt: skip
         except Exception as exc:  # a bug or an outage: said in the reason, logged in full
             log.exception("Athena query %s failed", execution_id)
             self._fail(execution_id, f"{type(exc).__name__}: {exc}", SYSTEM)
@@ -131,6 +135,9 @@ class Runner:
             raise AthenaSqlError(f"CATALOG_NOT_FOUND: Catalog '{execution.catalog}' does not exist")
         self.store.update(execution.id, ("RUNNING",), statement_type=statement.kind,
                           substatement=statement.substatement, header=int(statement.header))  # fmt: skip
+        from lakehouse.aws.athena_output import check_bucket
+
+        check_bucket(self.settings, execution)
         if statement.vacuum_table is not None:
             return self._vacuum(execution, statement.vacuum_table)
         database = (execution.database or "default").lower()

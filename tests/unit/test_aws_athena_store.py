@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import time
 from pathlib import Path
+
+import pytest
 
 from lakehouse.aws.athena_store import RESTARTED, AthenaStore
 from lakehouse.config import Settings
@@ -39,3 +44,27 @@ def test_a_state_change_happens_only_from_the_expected_states(tmp_path: Path) ->
     found = store.execution("q")
     assert found is not None and found.state == "CANCELLED"
     assert store.execution_ids("primary") == ["q"]
+
+
+def test_a_query_while_trino_is_down_fails_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real connection to a port nothing listens on (Trino down): FAILED, retryable,
+    a reason saying what to do rather than urllib3's traceback text."""
+    from lakehouse.aws.athena_runner import Runner
+
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings = Settings(home=tmp_path, trino_port=closed_port)
+    store = AthenaStore.open(settings)
+    _add(store, "down", "QUEUED")
+    Runner(settings, store)._run("down")
+    found = store.execution("down")
+    assert found is not None and found.state == "FAILED"
+    assert found.reason is not None
+    assert f"Trino at {settings.trino_uri} did not answer" in found.reason
+    assert "Hint: start it with `lakehouse up --services trino`" in found.reason
+    assert json.loads(found.error or "{}")["Retryable"] is True
