@@ -43,6 +43,10 @@ def create_app(settings: Settings) -> Starlette:
             answer, content_type = await run_in_threadpool(_answer, settings, request, body)
         except AwsError as exc:
             return _error(exc, request_id)
+        except Exception as exc:  # outside a handler (signature, model): still AWS's JSON
+            log.exception("%s %s failed", request.method, request.url.path)
+            return _error(AwsError("InternalServerException", f"{type(exc).__name__}: {exc}",
+                                   status=500), request_id)  # fmt: skip
         return Response(json.dumps(answer), media_type=content_type,
                         headers={"x-amzn-RequestId": request_id})  # fmt: skip
 
@@ -62,6 +66,9 @@ def _answer(settings: Settings, request: Request, body: bytes) -> tuple[dict[str
     signer = auth.verify(settings, request.method, url, dict(request.headers), body)
     op, path_params = models.operation_of(request.method, request.url.path, headers, signer.service)
     service = op.service_model.signing_name or op.service_model.service_name
+    if signer.service != service:
+        raise AwsError("InvalidSignatureException",
+                       f"Credential should be scoped to correct service: '{service}'.", status=403)  # fmt: skip
     try:
         payload = json.loads(body) if body.strip() else {}
     except ValueError as exc:

@@ -9,6 +9,7 @@ InvalidSignatureException, 403), so nothing unauthenticated reads or changes the
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import re
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ AUTHORIZATION = re.compile(
 )
 
 
+# How far a request's X-Amz-Date may be from now, as AWS allows: a captured request
+# cannot be replayed later (a DROP TABLE sent again a day after).
+ALLOWED_SKEW = dt.timedelta(minutes=15)
+
+
 @dataclass(frozen=True)
 class Signer:
     """What a valid Authorization header says: the ``principal``, ``region`` and ``service``."""
@@ -39,6 +45,24 @@ def scope_service(authorization: str | None) -> str | None:
     """The service named in the header's credential scope (None when unsigned)."""
     found = AUTHORIZATION.match(authorization or "")
     return found["service"] if found else None
+
+
+def check_fresh(amz_date: str, now: dt.datetime | None = None) -> None:
+    """Refuse a request signed more than :data:`ALLOWED_SKEW` from ``now`` (UTC) or
+    without an ``X-Amz-Date`` (``YYYYMMDDTHHMMSSZ``), as AWS refuses it."""
+    try:
+        signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise AwsError("IncompleteSignatureException",
+                       f"The X-Amz-Date header '{amz_date}' is missing or not YYYYMMDDTHHMMSSZ.",
+                       status=400) from None  # fmt: skip
+    current = now or dt.datetime.now(dt.UTC)
+    if abs(current - signed_at) > ALLOWED_SKEW:
+        raise AwsError("InvalidSignatureException",
+                       f"Signature expired: {amz_date} is now earlier than "
+                       f"{(current - ALLOWED_SKEW):%Y%m%dT%H%M%SZ} or later than "
+                       f"{(current + ALLOWED_SKEW):%Y%m%dT%H%M%SZ} (the clock may be wrong).",
+                       status=403)  # fmt: skip
 
 
 def keys(settings: Settings) -> dict[str, tuple[str, str]]:
@@ -65,6 +89,7 @@ def verify(
         raise AwsError("MissingAuthenticationTokenException",
                        "Request is missing Authentication Token (a SigV4 Authorization header).",
                        status=403)  # fmt: skip
+    check_fresh(lower.get("x-amz-date", ""))
     known = keys(settings).get(found["key"])
     if known is None:
         raise AwsError("UnrecognizedClientException",

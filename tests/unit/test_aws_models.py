@@ -66,3 +66,20 @@ def test_list_table_metadata_refuses_a_bad_expression_before_reading_the_catalog
         list_table_metadata(None, params)  # type: ignore[arg-type]  # never reached: no call
     assert caught.value.code == "InvalidRequestException"
     assert "not a valid pattern" in caught.value.message
+
+
+def test_a_request_signed_long_ago_is_refused_and_a_fresh_one_passes() -> None:
+    import datetime as dt
+
+    from lakehouse.aws.auth import check_fresh
+
+    now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
+    check_fresh("20261130T100500Z", now)
+    check_fresh("20261130T095000Z", now)
+    with pytest.raises(AwsError) as caught:
+        check_fresh("20261129T100000Z", now)  # a day old: a replay
+    assert caught.value.code == "InvalidSignatureException" and caught.value.status == 403
+    assert "Signature expired" in caught.value.message
+    with pytest.raises(AwsError) as missing:
+        check_fresh("", now)
+    assert missing.value.code == "IncompleteSignatureException"
