@@ -75,12 +75,21 @@ class FileProblem:
 def list_objects(settings: Settings, bucket: str, prefix: str) -> list[SourceFile]:
     """Every object under ``prefix`` (skipping ``.``/``_`` names and folder markers).
 
-    Raises CrawlError for a bucket that does not exist.
+    Raises CrawlError for a bucket that does not exist or whose name S3 refuses.
     """
     from minio.error import S3Error
+    from minio.helpers import check_bucket_name
 
     from lakehouse.outages import reported_outages
     from lakehouse.services.s3 import s3_client
+
+    try:  # before any request: the client raises a bare ValueError for it
+        check_bucket_name(bucket)
+    except ValueError:
+        raise CrawlError(f"{bucket!r} is not a valid S3 bucket name, so s3://{bucket}/{prefix} "
+                         "cannot be crawled.",
+                         hint="A bucket name has 3 to 63 lower-case letters, digits, '.' or "
+                         "'-'; nothing was registered.") from None  # fmt: skip
 
     client = s3_client(settings.s3_endpoint, settings.access_key, settings.secret_key,
                        settings.region)  # fmt: skip

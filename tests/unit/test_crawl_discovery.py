@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -139,3 +140,17 @@ def test_a_dataset_whose_files_all_went_is_rebuilt_from_the_record() -> None:
         "s3://b/raw/clicks", "clicks", ("dt", "region"), [])  # fmt: skip
     flat = vanished("ns.notes", [("s3://b/raw/notes/n.json", "")])
     assert (flat.folder, flat.keys) == ("s3://b/raw/notes", ())
+
+
+@pytest.mark.parametrize("bucket", ["w3", "a..b", "-ab", "x" * 64])
+def test_a_bucket_name_s3_refuses_is_reported_before_any_request(bucket: str) -> None:
+    """No server is asked (port 9 is closed): the name alone is refused, with a hint
+    (it was an unexpected ValueError from the S3 client)."""
+    from lakehouse.config import Settings
+    from lakehouse.crawl.discover import list_objects
+    from lakehouse.errors import CrawlError
+
+    settings = Settings(home=Path("/nonexistent"), s3_port=9)
+    with pytest.raises(CrawlError) as caught:
+        list_objects(settings, bucket, "raw/")
+    assert "not a valid S3 bucket name" in str(caught.value) and caught.value.hint
