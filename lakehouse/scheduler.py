@@ -13,6 +13,7 @@ It has no port: it is healthy while its heartbeat file is fresh.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import signal
 import sys
@@ -88,15 +89,35 @@ def run_crawlers(settings: Settings) -> list[str]:
 def tick(settings: Settings, stop: threading.Event) -> None:
     """One round: due maintenance, then due crawlers; nothing here ends the loop."""
     beat(settings)
+    errors: dict[str, str] = {}
     for name, step in (("maintenance", lambda: run_maintenance(settings, time.time(), stop)),
                        ("crawlers", lambda: run_crawlers(settings))):  # fmt: skip
         try:
             step()
         except LakehouseError as exc:  # a bad declaration or a service down: next tick
             log.warning("%s: %s", name, exc)
-        except Exception:  # a bug must not stop the schedule; its traceback is logged
+            errors[name] = str(exc)
+        except Exception as exc:  # a bug must not stop the schedule; its traceback is logged
             log.exception("%s failed", name)
+            errors[name] = f"unexpected {type(exc).__name__}: {exc} (see the scheduler's log)"
+    # A step that fails every tick (a bad [maintenance] entry) must show in `status`.
+    path = step_errors_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(errors))
     beat(settings)
+
+
+def step_errors_path(settings: Settings) -> Path:
+    return settings.home_dir / "maintenance" / "scheduler.errors.json"
+
+
+def step_errors(settings: Settings) -> dict[str, str]:
+    """step ('maintenance', 'crawlers') -> why it failed in the scheduler's last tick."""
+    try:
+        errors = json.loads(step_errors_path(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
 
 
 def serve(settings: Settings) -> None:

@@ -124,6 +124,11 @@ COMMANDS: tuple[Any, ...] = (optimize, expire_snapshots, remove_orphan_files, ma
 
 def print_last_runs(settings: Settings, limit: int = 10) -> None:
     """`lakehouse status`'s section: the newest ``limit`` maintenance runs, if any."""
+    from lakehouse.scheduler import step_errors
+
+    for step, error in step_errors(settings).items():
+        out.print(f"\nScheduler: its {step} step failed in its last tick: {error}",
+                  soft_wrap=True, markup=False, highlight=False)  # fmt: skip
     rows = last_run_rows(settings)
     if not rows:
         return

@@ -91,3 +91,24 @@ def test_a_failed_job_is_recorded_once_as_failed(
     [[table, job, _, result]] = last_run_rows(settings)
     assert (table, job) == ("web.clicks", "expire-snapshots")
     assert result.startswith("FAILED expire-snapshots refused: gc.enabled=false")
+
+
+def test_a_step_failing_every_tick_shows_in_status(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad [maintenance] entry stopped every policy while status showed nothing."""
+    from lakehouse.cli.maintain import print_last_runs
+
+    def bad_policy(*_: object) -> int:
+        raise LakehouseError("www3: max_snapshot_age '9999999999d' is over 100 years.")
+
+    monkeypatch.setattr(scheduler, "run_maintenance", bad_policy)
+    monkeypatch.setattr(scheduler, "run_crawlers", lambda _: [])
+    scheduler.tick(settings, threading.Event())
+    print_last_runs(settings)
+    shown = capsys.readouterr().out
+    assert "maintenance step failed" in shown and "over 100 years" in shown
+    monkeypatch.setattr(scheduler, "run_maintenance", lambda *_: 0)
+    scheduler.tick(settings, threading.Event())  # fixed: the next tick clears it
+    print_last_runs(settings)
+    assert "failed" not in capsys.readouterr().out
