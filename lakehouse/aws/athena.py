@@ -92,6 +92,23 @@ def start_query_execution(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     return {"QueryExecutionId": execution_id}
 
 
+def _check_own_location(call: Call, location: str) -> None:
+    """A governed principal's own output location must be in the results bucket: the
+    service writes results with the stack's key, so a location in a table's folder
+    would let a principal add files (rows of a Hive-style table) it may not write."""
+    if _is_admin(call) or not location.startswith("s3://"):
+        return
+    from lakehouse.governance.store import load_policy
+
+    if load_policy(call.settings).is_admin(call.principal, call.settings.governance_admin):
+        return
+    bucket = default_bucket(call.settings)
+    if split_location(location)[0] != bucket:
+        raise AwsError("AccessDeniedException", f"{call.principal} may not write query results to "
+                       f"{location}: with governance on, a principal's results go to s3://{bucket}/ "
+                       "(leave OutputLocation out, or ask the admin for a workgroup).")  # fmt: skip
+
+
 def _request_key(params: dict[str, Any]) -> str:
     """The parameters an idempotency token pins (all but the token itself)."""
     return json.dumps({k: v for k, v in params.items() if k != "ClientRequestToken"},
@@ -105,6 +122,8 @@ def _output_location(call: Call, group: dict[str, Any], params: dict[str, Any]) 
     location = (
         ours if configuration.get("EnforceWorkGroupConfiguration") and ours else asked or ours
     )
+    if location and location == asked and location != ours:
+        _check_own_location(call, location)
     if group["name"] == "primary" and not location:
         location = default_location(call.settings)
     if not location:
@@ -251,7 +270,10 @@ def get_query_results(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     if not path.is_file():
         raise invalid(f"The results of query {execution.id} are no longer kept by this service; "
                       f"read them from {result_location(execution)}.")  # fmt: skip
-    rows, following = results.read_page(path, offset, size)
+    try:
+        rows, following = results.read_page(path, offset, size)
+    except ValueError as exc:
+        raise invalid("The NextToken is not valid.") from exc
     answer: dict[str, Any] = {
         "ResultSet": {"Rows": results.datum_rows(rows),
                       "ResultSetMetadata": {"ColumnInfo": execution.column_list()}},

@@ -151,9 +151,18 @@ def write_rows(path: Path, rows: Iterable[list[str | None]]) -> int:
 
 def read_page(path: Path, offset: int, limit: int) -> tuple[list[list[str | None]], int | None]:
     """Up to ``limit`` rows from byte ``offset`` of a JSON-lines file; and the offset
-    after them (None at the end)."""
+    after them (None at the end).
+
+    Raises ValueError when ``offset`` is not the start of a row (a NextToken made up
+    or altered by the client): a seek into a row would answer a broken one."""
     rows: list[list[str | None]] = []
     with path.open("rb") as source:
+        if offset < 0 or offset > path.stat().st_size:
+            raise ValueError(f"offset {offset} is outside the results")
+        if offset > 0:
+            source.seek(offset - 1)
+            if source.read(1) != b"\n":
+                raise ValueError(f"offset {offset} is not the start of a row")
         source.seek(offset)
         while len(rows) < limit:
             line = source.readline()

@@ -71,3 +71,15 @@ def test_pages_cover_every_row_once(tmp_path: Path) -> None:
     assert seen == rows
     assert results.read_page(path, 0, 2501)[1] is None
     assert results.datum_rows([["1", None]]) == [{"Data": [{"VarCharValue": "1"}, {}]}]
+
+
+@pytest.mark.parametrize("offset", [5, 7, -3, 10**12])
+def test_an_offset_that_is_not_a_row_start_is_refused(tmp_path: Path, offset: int) -> None:
+    """A NextToken forged or altered by a client: refused, never a broken row or a 500."""
+    path = tmp_path / "rows.jsonl"
+    results.write_rows(path, [[str(i), f"v{i}"] for i in range(50)])
+    with pytest.raises(ValueError, match="offset"):
+        results.read_page(path, offset, 3)
+    first, following = results.read_page(path, 0, 3)
+    assert following is not None and results.read_page(path, following, 1)[0] == [["3", "v3"]]
+    assert first == [["0", "v0"], ["1", "v1"], ["2", "v2"]]
