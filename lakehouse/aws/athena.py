@@ -245,7 +245,10 @@ def _token(value: dict[str, int]) -> str:
 
 def _token_value(token: str, key: str) -> int:
     try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))[key])
+        value = int(json.loads(base64.urlsafe_b64decode(token.encode()))[key])
+        if value < 0:  # a forged token: a negative offset would repeat the last items
+            raise ValueError(value)
+        return value
     except (ValueError, KeyError, TypeError) as exc:
         raise invalid("The NextToken is not valid.") from exc
 

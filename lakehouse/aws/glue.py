@@ -82,6 +82,8 @@ def page(items: list[Any], params: dict[str, Any], default: int = DEFAULT_PAGE
     if token:
         try:
             start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+            if start < 0:  # a forged token: items[-5:] would repeat the last items
+                raise ValueError(start)
         except (ValueError, KeyError, TypeError) as exc:
             raise AwsError("InvalidInputException", "Invalid NextToken.") from exc
     size = params.get("MaxResults") or default

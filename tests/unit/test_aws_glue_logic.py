@@ -133,3 +133,17 @@ def test_lake_formation_resources_and_principals() -> None:
     found = IAM_ARN.match("arn:aws:iam::000000000000:role/team/analyst")
     assert found is not None and (found["kind"], found["name"]) == ("role", "analyst")
     assert IAM_ARN.match("alice") is None
+
+
+def test_a_forged_negative_page_token_is_refused_not_a_repeat() -> None:
+    """{"offset": -2} would slice the last two items again (Glue and Athena paging)."""
+    import base64
+    import json
+
+    from lakehouse.aws.athena import offset_page
+
+    forged = base64.urlsafe_b64encode(json.dumps({"offset": -2}).encode()).decode()
+    with pytest.raises(AwsError, match="NextToken"):
+        page(list(range(10)), {"NextToken": forged, "MaxResults": 3})
+    with pytest.raises(AwsError, match="NextToken"):
+        offset_page(list(range(10)), {"NextToken": forged}, default=3, largest=50)
