@@ -97,8 +97,22 @@ def _time(seconds: float) -> Any:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
+def require_admin(call: Call, what: str) -> None:
+    """AccessDeniedException unless governance is off or the caller is its admin (or in
+    role admin): a workgroup's output location decides where everyone's results go."""
+    if not call.settings.governance_enabled:
+        return
+    from lakehouse.governance.store import load_policy
+
+    admin = call.settings.governance_admin
+    if not load_policy(call.settings).is_admin(call.principal, admin):
+        raise AwsError("AccessDeniedException", f"{call.principal} may not {what}: only the "
+                       f"governance admin ({admin}, or a member of role admin) may.")  # fmt: skip
+
+
 @operation("athena", "CreateWorkGroup")
 def create_work_group(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    require_admin(call, "create workgroups")
     store = store_of(call.settings)
     name = params["Name"]
     if store.rows("workgroups", "name = ?", (name,)):
@@ -129,6 +143,7 @@ def list_work_groups(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("athena", "UpdateWorkGroup")
 def update_work_group(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    require_admin(call, "change workgroups")
     store = store_of(call.settings)
     row = workgroup_row(store, params["WorkGroup"])
     configuration = json.loads(row["configuration"])
@@ -158,6 +173,7 @@ def update_work_group(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("athena", "DeleteWorkGroup")
 def delete_work_group(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    require_admin(call, "delete workgroups")
     store = store_of(call.settings)
     row = workgroup_row(store, params["WorkGroup"])
     if row["name"] == PRIMARY:
@@ -229,5 +245,8 @@ def list_named_queries(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 @operation("athena", "DeleteNamedQuery")
 def delete_named_query(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     _named(call, params["NamedQueryId"])
+    owner = store_of(call.settings).rows("named_queries", "id = ?", (params["NamedQueryId"],))
+    if owner[0]["principal"] != call.principal:  # a saved query is its author's to delete
+        require_admin(call, f"delete {owner[0]['principal']}'s named query")
     store_of(call.settings).delete("named_queries", "id", params["NamedQueryId"])
     return {}

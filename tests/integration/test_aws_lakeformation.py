@@ -192,3 +192,36 @@ def test_lf_tags_on_resources_and_tag_grants(
     assert rows.column_names == ["id", "name", "region"]
     assert error_code(lf.delete_lf_tag, TagKey=key) == "InvalidInputException"  # in use
     assert key in [t["TagKey"] for t in lf.list_lf_tags()["LFTags"]]
+
+
+def test_a_principal_cannot_redirect_results_or_touch_others_saved_queries(
+    governed: Settings,
+) -> None:
+    """Results are written with the stack's key: a principal may neither change a
+    workgroup's output location nor send its own results outside the results bucket
+    (into a table's folder), nor delete another's named query."""
+    from lakehouse.governance import admin, s3_access
+
+    name = unique_name("wg_user")
+    admin.add_principal(governed, name)
+    keys = s3_access.credentials(governed, name)
+
+    def athena_as(key: str, secret: str) -> Any:
+        return boto3.client("athena", endpoint_url=governed.aws_uri, region_name=governed.region,
+                            aws_access_key_id=key, aws_secret_access_key=secret)  # fmt: skip
+
+    own = athena_as(keys.access_key, keys.secret_key)
+    boss = athena_as(governed.access_key, governed.secret_key)
+    moved = {"ResultConfigurationUpdates": {"OutputLocation": "s3://landing/taken/"}}
+    assert error_code(own.update_work_group, WorkGroup="primary",
+                      ConfigurationUpdates=moved) == "AccessDeniedException"  # fmt: skip
+    assert error_code(own.create_work_group, Name=name) == "AccessDeniedException"
+    assert error_code(own.start_query_execution, QueryString="SELECT 1",
+                      ResultConfiguration={"OutputLocation": "s3://landing/raw/"}) == (
+        "AccessDeniedException")  # fmt: skip
+    location = boss.get_work_group(WorkGroup="primary")["WorkGroup"]["Configuration"]
+    assert "landing" not in location["ResultConfiguration"]["OutputLocation"]
+    saved = boss.create_named_query(Name="kept", Database="default", QueryString="SELECT 1")
+    assert error_code(own.delete_named_query,
+                      NamedQueryId=saved["NamedQueryId"]) == "AccessDeniedException"  # fmt: skip
+    assert boss.get_named_query(NamedQueryId=saved["NamedQueryId"])["NamedQuery"]["Name"] == "kept"
