@@ -107,8 +107,9 @@ def parse_input(
 
 
 def _above_max(shape: Shape, value: Any, path: str) -> list[str]:
-    """AWS's errors for numbers above their model's ``max`` (botocore's validator checks
-    only ``min``; AWS refuses a MaxResults of 100000 where its model says 100)."""
+    """AWS's errors for numbers and string lengths above their model's ``max`` (botocore's
+    validator checks only ``min``; AWS refuses a MaxResults of 100000 where its model
+    says 100)."""
     kind = shape.type_name
     if kind == "structure" and isinstance(value, dict):
         return [error for name, member in shape.members.items() if name in value
@@ -120,6 +121,10 @@ def _above_max(shape: Shape, value: Any, path: str) -> list[str]:
     if numeric and isinstance(largest, int) and value > largest:
         return [f"Value '{value}' at '{path}' failed to satisfy constraint: "
                 f"Member must have value less than or equal to {largest}"]  # fmt: skip
+    text = kind == "string" and isinstance(value, str)
+    if text and isinstance(largest, int) and len(value) > largest:  # a 300,000-char QueryString
+        return [f"Value at '{path}' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {largest}"]  # fmt: skip
     return []
 
 

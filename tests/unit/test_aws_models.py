@@ -83,3 +83,11 @@ def test_a_request_signed_long_ago_is_refused_and_a_fresh_one_passes() -> None:
     with pytest.raises(AwsError) as missing:
         check_fresh("", now)
     assert missing.value.code == "IncompleteSignatureException"
+
+
+def test_a_string_longer_than_the_models_max_is_refused() -> None:
+    op = _op("athena", "StartQueryExecution")
+    with pytest.raises(AwsError) as caught:
+        models.parse_input(op, {"QueryString": "x" * 262_145}, {})
+    assert "at 'queryString'" in caught.value.message and "262144" in caught.value.message
+    assert models.parse_input(op, {"QueryString": "x" * 262_144}, {})
