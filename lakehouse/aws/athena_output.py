@@ -83,15 +83,14 @@ def ensure_default_bucket(settings: Settings) -> None:
 
 def check_bucket(settings: Settings, execution: Execution) -> None:
     """Raise OutputError, Athena's reason, when the output location's bucket does not
-    exist (the default results bucket is made). Checked before the query runs: SeaweedFS
+    exist (the default results bucket is made when missing). Checked before the query runs: SeaweedFS
     makes a bucket on a first PUT, so a misspelt location would otherwise become a new
     bucket, and a write would run before its results found nowhere to go."""
     if not execution.output_location:
         return
     bucket, _ = split_location(execution.output_location)
-    if bucket == default_bucket(settings):
-        ensure_default_bucket(settings)
-    elif not _client(settings).bucket_exists(bucket):
+    # The default bucket is made at StartQueryExecution (and again by upload if gone).
+    if bucket != default_bucket(settings) and not _client(settings).bucket_exists(bucket):
         raise OutputError(f"Unable to verify/create output bucket {bucket}")
 
 
