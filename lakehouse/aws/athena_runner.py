@@ -79,6 +79,18 @@ class Runner:
                 cursor.cancel()
             except Exception:  # the query may have just ended: nothing left to cancel
                 log.debug("cancelling %s", execution_id, exc_info=True)
+        # The client's one cancel can miss (its execute() blocks until the first rows, and a
+        # stop before Trino answered finds no query): Trino's own kill by the recorded id
+        # does not; a query id recorded after this stop is killed when it is recorded.
+        execution = self.store.execution(execution_id)
+        if execution is not None and execution.trino_id:
+            self._kill(execution.trino_id)
+
+    def _kill(self, trino_id: str) -> None:
+        from lakehouse.aws.athena_workgroups import kill_trino_queries
+
+        threading.Thread(target=kill_trino_queries, args=(self.settings, [trino_id], "cancelled by StopQueryExecution"),
+                         name="athena-kill", daemon=True).start()  # fmt: skip
 
     def _run(self, execution_id: str) -> None:
         started = time.time()
@@ -220,6 +232,8 @@ class Runner:
                 if not recorded and cursor.query_id:
                     recorded.append(cursor.query_id)
                     self.store.update(execution.id, ("RUNNING",), trino_id=cursor.query_id)
+                    if self._cancelled(execution.id):  # stopped before Trino named it
+                        self._kill(cursor.query_id)
 
             cursor = connection.cursor(stats_callback=record_query_id)
             with self._lock:

@@ -45,14 +45,16 @@ def store_of(settings: Settings) -> AthenaStore:
                              created=time.time(), configuration=json.dumps(configuration),
                              tags="[]")  # fmt: skip
             if store.orphaned_trino_ids:
-                threading.Thread(target=_kill, args=(settings, store.orphaned_trino_ids),
+                threading.Thread(target=kill_trino_queries, args=(settings, store.orphaned_trino_ids),
                                  name="athena-orphans", daemon=True).start()  # fmt: skip
             _stores[key] = store
         return _stores[key]
 
 
-def _kill(settings: Settings, query_ids: list[str]) -> None:
-    """Kill the Trino queries a previous process left running (nobody reads them now)."""
+def kill_trino_queries(
+    settings: Settings, query_ids: list[str], message: str = "the lakehouse aws service restarted"
+) -> None:
+    """Kill Trino queries nobody reads any more: left by a previous process, or stopped."""
     from lakehouse.engines.trino import TrinoEngine
     from lakehouse.errors import LakehouseError
 
@@ -62,7 +64,7 @@ def _kill(settings: Settings, query_ids: list[str]) -> None:
         # query no client polls after query.client.timeout, 5 minutes by default).
         with contextlib.suppress(LakehouseError):
             engine.sql(f"CALL system.runtime.kill_query(query_id => '{query_id}', "
-                       "message => 'the lakehouse aws service restarted')", principal=engine.admin)  # fmt: skip
+                       f"message => '{message}')", principal=engine.admin)  # fmt: skip
 
 
 def invalid(message: str) -> AwsError:

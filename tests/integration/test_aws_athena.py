@@ -171,13 +171,21 @@ def test_a_cancelled_query_stops_on_trino(athena: Any, lake: Lakehouse) -> None:
     sql = "SELECT count(*) FROM tpch.sf100.lineitem a CROSS JOIN tpch.sf100.lineitem b"
     execution_id = athena.start_query_execution(QueryString=sql)["QueryExecutionId"]
     wait(athena, execution_id, ("RUNNING", *TERMINAL))
+
+    def trino_states() -> list[str]:
+        return lake.sql(f"SELECT state FROM system.runtime.queries WHERE query = '{sql}'",
+                        engine="trino", native=True).column("state").to_pylist()  # fmt: skip
+
+    deadline = time.monotonic() + 120
+    while not trino_states():  # Trino has it (RUNNING is set just before it is sent)
+        assert time.monotonic() < deadline, "Trino never got the query"
+        time.sleep(0.2)
     athena.stop_query_execution(QueryExecutionId=execution_id)
     execution = wait(athena, execution_id)
     assert execution["Status"]["State"] == "CANCELLED"
     deadline = time.monotonic() + 60
     while True:  # Trino's own record of the query: no longer running
-        states = lake.sql(f"SELECT state FROM system.runtime.queries WHERE query = '{sql}'",
-                          engine="trino", native=True).column("state").to_pylist()  # fmt: skip
+        states = trino_states()
         if states and all(state in ("FAILED", "FINISHED") for state in states):
             break
         assert time.monotonic() < deadline, f"Trino still runs it: {states}"
