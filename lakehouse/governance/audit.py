@@ -75,18 +75,21 @@ def record(
     *,
     action: str = "SELECT",
     reason: str | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
     """Record one access decision: ``principal`` asked ``engine`` (``duckdb``,
     ``trino``, ``spark``, ``s3``, ``cli``...) for ``action`` on ``resource`` (a table
     ``ns.t`` or namespace), seeing ``columns`` with ``filters`` applied (the row filter,
     data cells filters and masks, as text: ``TableAccess.applied``); ``allowed`` or
-    not (then ``reason``, e.g. the missing permission); ``query_id`` ties it to a query.
+    not (then ``reason``, e.g. the missing permission); ``query_id`` ties it to a query;
+    ``at`` is when it was decided (default now: a decision collected later, such as
+    Trino's own, carries the time the engine decided it).
 
     Returns at once (the record is spooled; see the module). Raises LakehouseError
     only when the record cannot be written to the spool.
     """
     event = {
-        "event_id": uuid.uuid4().hex, "time": dt.datetime.now(dt.UTC).isoformat(),
+        "event_id": uuid.uuid4().hex, "time": (at or dt.datetime.now(dt.UTC)).isoformat(),
         "principal": principal, "engine": engine, "action": action, "resource": resource,
         "columns": list(columns), "filters": list(filters), "allowed": bool(allowed),
         "reason": reason, "query_id": query_id,

@@ -78,15 +78,18 @@ def decisions(info: dict[str, Any], policy: Policy, admin: str, catalog: str,
 
     user = info.get("session", {}).get("user", "")
     query_id = info.get("queryId")
+    stats = info.get("queryStats") or {}
+    # When Trino decided, not when it was collected: a query of an hour ago is not "now".
+    at = _moment(stats.get("endTime")) or _moment(stats.get("createTime"))
     error = (info.get("errorCode") or {}).get("name")
     if error == "PERMISSION_DENIED":
         message = (info.get("failureInfo") or {}).get("message", "Access Denied")
         refusal = denied(user, message, catalog)
         yield {"principal": user, "resource": refusal.resource, "columns": [], "filters": [],
                "allowed": False, "query_id": query_id, "action": refusal.permission,
-               "reason": message}  # fmt: skip
+               "reason": message, "at": at}  # fmt: skip
         return
-    started = _moment(info.get("queryStats", {}).get("createTime"))
+    started = _moment(stats.get("createTime"))
     known = policy_changed_at is None or started is None or policy_changed_at <= started
     for read in info.get("inputs") or []:
         if read.get("catalogName") != catalog:
@@ -101,7 +104,7 @@ def decisions(info: dict[str, Any], policy: Policy, admin: str, catalog: str,
             except Exception:  # the table is gone, or the policy no longer fits it
                 filters = [UNKNOWN_FILTERS]
         yield {"principal": user, "resource": table, "columns": columns, "filters": filters,
-               "allowed": True, "query_id": query_id, "action": "SELECT",
+               "allowed": True, "query_id": query_id, "action": "SELECT", "at": at,
                "reason": None if error is None else f"the query failed: {error}"}  # fmt: skip
 
 

@@ -46,6 +46,7 @@ def test_a_query_that_read_a_table_is_one_allowed_record_per_table() -> None:
         "filters": ["data cells filter eu", "mask partial on name", "(region = 'EU')"],
         "allowed": True,
         "query_id": "20261130_090000_00001_abcde", "action": "SELECT", "reason": None,
+        "at": dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC),
     }]  # fmt: skip
     later = dt.datetime(2026, 11, 30, 9, 5, tzinfo=dt.UTC)  # the policy changed since
     assert next(decisions(read, POLICY, "admin", "lake", later, columns_of))["filters"] == [
@@ -61,5 +62,14 @@ def test_a_refused_query_is_one_denial_with_trinos_reason() -> None:
     assert list(decisions(refused, POLICY, "admin", "lake", None, columns_of)) == [{
         "principal": "alice", "resource": "column(s) email of shop.customers", "columns": [],
         "filters": [], "allowed": False, "query_id": "20261130_090000_00001_abcde",
-        "action": "SELECT", "reason": message,
+        "action": "SELECT", "reason": message, "at": dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC),
     }]  # fmt: skip
+
+
+def test_a_decision_carries_the_time_trino_decided_not_the_collection_time() -> None:
+    # A refusal collected only when a later test read the log was dated "now", so it
+    # counted among the later test's decisions (a CI run saw two refusals for one).
+    ended = info(queryStats={"createTime": STARTED, "endTime": "2026-11-30T09:00:02.500Z"},
+                 errorCode={"name": "PERMISSION_DENIED"}, failureInfo={"message": "Access Denied"})  # fmt: skip
+    (refusal,) = decisions(ended, POLICY, "admin", "lake", None, columns_of)
+    assert refusal["at"] == dt.datetime(2026, 11, 30, 9, 0, 2, 500000, tzinfo=dt.UTC)
