@@ -28,3 +28,14 @@ def test_loading_twice_appends(orders_file: tuple[str, str], lake) -> None:  # t
     load_orders(*orders_file, table=table)
     assert len(lake.table("orders").history()) == 2
     assert lake.sql("SELECT sum(amount) AS s FROM orders").column("s")[0].as_py() == 96.0
+
+
+@pytest.mark.lakehouse_aws  # the plugin starts the aws service (and Trino) for this test
+def test_the_revenue_report_runs_on_athena_and_glue(orders_file: tuple[str, str], lake) -> None:  # type: ignore[no-untyped-def]
+    from revenue_report import ReportFailed, revenue_by_customer, run_query, tables_in
+
+    load_orders(*orders_file, table=lake.name("orders"))
+    assert "orders" in tables_in(lake.namespace)
+    assert revenue_by_customer(lake.namespace) == [("cy", 30.0), ("ann", 12.5), ("bob", 5.5)]
+    with pytest.raises(ReportFailed, match="no_such_table"):
+        run_query("SELECT * FROM no_such_table", lake.namespace)

@@ -226,6 +226,7 @@ def test_a_stack_that_cannot_start_fails_the_run_once(
     assert "Could not download" in text
 
 
+@pytest.mark.lakehouse_aws  # the example's Athena test reuses this session's stack
 def test_the_example_application_tests_pass(outer: LakehouseStack) -> None:
     import subprocess
 
@@ -234,4 +235,4 @@ def test_the_example_application_tests_pass(outer: LakehouseStack) -> None:
         capture_output=True, text=True, timeout=300, cwd=EXAMPLES,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
