@@ -153,26 +153,33 @@ def print_arrow(result: pa.Table, fmt: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many of the newest queries to show.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of the queries, newest first.")
-@click.option("--clear", is_flag=True, help="Forget every recorded query.")
+@click.option("--clear", is_flag=True, help="Forget every recorded query (a governed "
+              "principal: its own).")  # fmt: skip
+@click.option("--as", "principal", metavar="PRINCIPAL",
+              help="As PRINCIPAL: with governance on, a principal other than the admin sees "
+              "(and clears) only the queries it ran.")  # fmt: skip
 @click.pass_context
 @friendly_errors
-def queries(ctx: click.Context, limit: int, as_json: bool, clear: bool) -> None:
+def queries(ctx: click.Context, limit: int, as_json: bool, clear: bool,
+            principal: str | None) -> None:  # fmt: skip
     """The query history: what `lakehouse query` and the console ran, newest first.
 
-    Each query's start, engine, seconds, rows (or the error) and its text; the
-    newest 500 are kept in the lake house's home.
+    Each query's start, principal, engine, seconds, rows (or the error) and its
+    text; the newest 500 are kept in the lake house's home.
     """
     import json
     from dataclasses import asdict
 
     from lakehouse.cli.display import print_table
-    from lakehouse.engines.history import QueryHistory
+    from lakehouse.engines.history import QueryHistory, viewer_filter
 
-    history = QueryHistory(settings_of(ctx))
+    settings = settings_of(ctx)
+    history = QueryHistory(settings)
+    only = viewer_filter(settings, principal)
     if clear:
-        out.print(f"forgot {history.clear()} queries")
+        out.print(f"forgot {history.clear(only)} queries")
         return
-    entries = history.entries(limit)
+    entries = history.entries(limit, only)
     if as_json:
         click.echo(json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False))
         return
@@ -180,10 +187,11 @@ def queries(ctx: click.Context, limit: int, as_json: bool, clear: bool) -> None:
         out.print(f"no queries recorded yet in {history.path}", soft_wrap=True, markup=False)
         return
     rows = [
-        [e.started.strftime("%Y-%m-%d %H:%M:%S"), e.engine, f"{e.seconds:.3f}",
+        [e.started.strftime("%Y-%m-%d %H:%M:%S"), e.principal or "unknown", e.engine,
+         f"{e.seconds:.3f}",
          f"{e.rows:,}" if e.ok and e.rows is not None else "error: " + e.error.splitlines()[0],
          e.text + (" ... (cut)" if e.text_cut else "") + (f" [as of {e.as_of}]" if e.as_of else "")
          + (" [native]" if e.native else "")]
         for e in entries
     ]  # fmt: skip
-    print_table(["started", "engine", "seconds", "rows", "query"], rows)
+    print_table(["started", "principal", "engine", "seconds", "rows", "query"], rows)

@@ -7,7 +7,10 @@ queries are not the user's history and should not pay a file write each, nor
 fail because the home is read-only.
 
 The history is one JSON-lines file, ``<home>/queries/history.jsonl``, newest
-last, holding at most ``HISTORY_LIMIT`` entries. Every write rewrites the file
+last, holding at most ``HISTORY_LIMIT`` entries. Each entry names the principal
+that ran it: with governance on, a principal other than the admin sees only its
+own entries (another's SQL text can hold table names and literals it may not
+see), and the admin sees everyone's (:func:`viewer_filter`). Every write rewrites the file
 under a file lock and replaces it atomically, so two processes (the CLI and the
 console) never lose each other's entries and a reader never sees half a line.
 """
@@ -62,6 +65,7 @@ class QueryRecord:
     text_cut: bool = False
     as_of: str = ""
     native: bool = False
+    principal: str = ""
 
     @property
     def ok(self) -> bool:
@@ -99,8 +103,9 @@ class QueryHistory:
                 hint="Check that the lake house home is writable (see `lakehouse env`).",
             ) from exc
 
-    def entries(self, limit: int | None = None) -> list[QueryRecord]:
-        """The newest ``limit`` entries (all when None), newest first.
+    def entries(self, limit: int | None = None, only: str | None = None) -> list[QueryRecord]:
+        """The newest ``limit`` entries (all when None), newest first; with ``only``,
+        just the entries that principal ran (see :func:`viewer_filter`).
 
         A line that is not a record (written by hand, another version) is
         skipped with a warning in the log.
@@ -111,16 +116,23 @@ class QueryHistory:
             if record is None:
                 log.warning("%s line %d is not a query record; skipped", self.path, number)
                 continue
-            records.append(record)
+            if only is None or record.principal == only:
+                records.append(record)
         records.reverse()
         return records if limit is None else records[:limit]
 
-    def clear(self) -> int:
-        """Remove every entry; returns how many there were."""
+    def clear(self, only: str | None = None) -> int:
+        """Remove every entry (with ``only``, just that principal's); returns how many."""
         with FileLock(str(self.path) + ".lock", timeout=LOCK_SECONDS):
-            count = len(self._lines())
-            self.path.unlink(missing_ok=True)
-        return count
+            lines = self._lines()
+            if only is None:
+                self.path.unlink(missing_ok=True)
+                return len(lines)
+            kept = [line for line in lines if (_parse(line) or _NOBODY).principal != only]
+            staging = self.path.with_suffix(f".{os.getpid()}.tmp")
+            staging.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            os.replace(staging, self.path)
+        return len(lines) - len(kept)
 
     def _lines(self) -> list[str]:
         try:
@@ -130,6 +142,21 @@ class QueryHistory:
         return [line for line in text.splitlines() if line.strip()]
 
 
+def viewer_filter(settings: Settings, principal: str | None = None) -> str | None:
+    """Whose entries ``principal`` (default: the settings' acting principal) sees:
+    None for everyone's (governance off, or the governance admin or a member of its
+    role), else its own name. A policy that cannot be read counts as governed."""
+    who = settings.acting_principal(principal)
+    if not settings.governance_enabled:
+        return None
+    from lakehouse.governance.store import load_policy
+
+    try:
+        return None if load_policy(settings).is_admin(who, settings.governance_admin) else who
+    except LakehouseError:
+        return who
+
+
 def _parse(line: str) -> QueryRecord | None:
     try:
         data: dict[str, Any] = json.loads(line)
@@ -137,6 +164,9 @@ def _parse(line: str) -> QueryRecord | None:
         return QueryRecord(**{k: v for k, v in data.items() if k in known})
     except (ValueError, TypeError, AttributeError):  # not JSON, not an object, wrong fields
         return None
+
+
+_NOBODY = QueryRecord(text="", engine="", started_at=0.0, seconds=0.0, rows=None)
 
 
 def run_recorded(
@@ -153,14 +183,15 @@ def run_recorded(
     started, clock = time.time(), time.monotonic()
     as_of = "" if options.get("as_of") is None else str(options["as_of"])
     native = bool(options.get("native"))
+    who = lake.settings.acting_principal(options.get("principal"))
     try:
         result = lake.sql(query, engine=engine, **options)
     except LakehouseError as exc:
         entry = _entry(query, engine, started, clock, None, exc)
-        _record_quietly(history, replace(entry, as_of=as_of, native=native))
+        _record_quietly(history, replace(entry, as_of=as_of, native=native, principal=who))
         raise
     entry = _entry(query, engine, started, clock, result.num_rows, None)
-    _record_quietly(history, replace(entry, as_of=as_of, native=native))
+    _record_quietly(history, replace(entry, as_of=as_of, native=native, principal=who))
     return result
 
 

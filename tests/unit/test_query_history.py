@@ -9,7 +9,13 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.engines.history import TEXT_LIMIT, QueryHistory, QueryRecord, run_recorded
+from lakehouse.engines.history import (
+    TEXT_LIMIT,
+    QueryHistory,
+    QueryRecord,
+    run_recorded,
+    viewer_filter,
+)
 from lakehouse.errors import LakehouseError, QueryError
 
 
@@ -136,3 +142,41 @@ def test_records_of_an_older_version_still_read(tmp_path: Path) -> None:
     )
     (entry,) = history.entries()
     assert (entry.text, entry.as_of, entry.native) == ("SELECT 1", "", False)
+
+
+def _by(principal: str, text: str, at: float) -> QueryRecord:
+    return QueryRecord(text=text, engine="duckdb", started_at=at, seconds=0.1, rows=1,
+                       principal=principal)  # fmt: skip
+
+
+def test_each_entry_records_who_ran_it(tmp_path: Path) -> None:
+    lake = _Lake(load_settings(home=tmp_path, principal="alice"), pa.table({"n": [1]}))
+    run_recorded(lake, "SELECT 1")  # type: ignore[arg-type]
+    run_recorded(lake, "SELECT 2", principal="bob")  # type: ignore[arg-type]
+    admin = _Lake(load_settings(home=tmp_path), pa.table({"n": [1]}))
+    run_recorded(admin, "SELECT 3")  # type: ignore[arg-type]
+    got = [(e.text, e.principal) for e in QueryHistory(lake.settings).entries()]
+    assert got == [("SELECT 3", admin.settings.governance_admin), ("SELECT 2", "bob"),
+                   ("SELECT 1", "alice")]  # fmt: skip
+
+
+def test_a_governed_principal_sees_and_clears_only_its_own_queries(tmp_path: Path) -> None:
+    on = load_settings(home=tmp_path, governance_enabled=True)
+    history = QueryHistory(on)
+    history.path.parent.mkdir(parents=True)
+    history.path.write_text(  # an entry of an older version: nobody's own
+        '{"text": "SELECT secret FROM old", "engine": "duckdb", "started_at": 1.0, '
+        '"seconds": 0.1, "rows": 1}\n'
+    )
+    for number, who in enumerate(("alice", "admin", "bob", "alice"), start=2):
+        history.record(_by(who, f"SELECT {number} -- {who}", float(number)))
+    assert viewer_filter(on, "alice") == "alice"
+    mine = history.entries(only=viewer_filter(on, "alice"))
+    assert [e.text for e in mine] == ["SELECT 5 -- alice", "SELECT 2 -- alice"]
+    assert viewer_filter(on, on.governance_admin) is None  # the admin sees everyone's
+    assert len(history.entries(only=viewer_filter(on, on.governance_admin))) == 5
+    off = load_settings(home=tmp_path, governance_enabled=False)
+    assert viewer_filter(off, "alice") is None  # governance off: as before
+    assert history.clear(only="alice") == 2
+    assert [e.principal for e in history.entries()] == ["bob", "admin", ""]
+    assert history.clear() == 3 and history.entries() == []

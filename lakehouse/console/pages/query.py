@@ -3,7 +3,8 @@ download and the user's history.
 
 A query runs through ``engines.history.run_recorded``, the call behind
 `lakehouse query`, so the console and the CLI share one history and one result
-contract. An error is shown with its hint on the page (status 400, or 503 when
+contract. The history shows a governed principal only its own queries (the
+admin sees everyone's, with who ran each). An error is shown with its hint on the page (status 400, or 503 when
 a service is down), the text kept in the editor.
 """
 
@@ -25,7 +26,7 @@ from lakehouse.console.charts import chart_json
 from lakehouse.console.failures import status_for
 from lakehouse.console.web import lake_lock, lake_of, render, settings_of, start_command
 from lakehouse.engines.base import ENGINE_NAMES
-from lakehouse.engines.history import QueryHistory, run_recorded
+from lakehouse.engines.history import QueryHistory, run_recorded, viewer_filter
 from lakehouse.errors import ConfigError, LakehouseError
 
 if TYPE_CHECKING:
@@ -193,9 +194,11 @@ def _page(request: Request, ask: Ask, *, error: LakehouseError | None = None,
           result: dict[str, Any] | None = None, confirm: bool = False) -> HTMLResponse:  # fmt: skip
     settings = settings_of(request)
     history = QueryHistory(settings)
+    only = viewer_filter(settings, lake_of(request).principal)  # a governed principal: its own
     context = {
         "title": "Query", "ask": ask, "engines": engine_choices(settings),
-        "history": history.entries(HISTORY_SHOWN), "history_path": history.path,
+        "history": history.entries(HISTORY_SHOWN, only=only), "history_path": history.path,
+        "history_everyone": only is None,
         "error": error, "result": result, "confirm": confirm,
     }  # fmt: skip
     status = status_for(error) if error is not None else 200
