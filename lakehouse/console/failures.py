@@ -1,7 +1,8 @@
 """Errors as pages: a LakehouseError shows its message and its Hint, never a traceback.
 
 ``status_for`` maps the kind of error to an HTTP status: 404 for something
-that does not exist, 503 for a service that is down, 400 for bad input.
+that does not exist, 403 for what the governance policy refuses, 503 for a
+service that is down, 400 for bad input.
 Paths under ``/api/`` answer JSON ``{"error": ..., "hint": ...}`` instead.
 """
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from lakehouse.console.web import hint_for, render, settings_of
 from lakehouse.errors import (
+    AccessDeniedError,
     LakehouseError,
     ModelNotFoundError,
     ServiceNotRunningError,
@@ -29,9 +31,12 @@ NOT_FOUND = (TableNotFoundError, SnapshotNotFoundError, ModelNotFoundError)
 
 
 def status_for(error: LakehouseError) -> int:
-    """404 for a missing table, snapshot or model; 503 for a service down; else 400."""
+    """404 for a missing table, snapshot or model; 403 for a refusal of the policy;
+    503 for a service down; else 400."""
     if isinstance(error, NOT_FOUND):
         return 404
+    if isinstance(error, AccessDeniedError):
+        return 403
     if isinstance(error, ServiceNotRunningError):
         return 503
     return 400

@@ -43,15 +43,19 @@ class DeadLetterPage:
 
 
 def dead_letter_page(lake: Lakehouse, integration: str, since: float | None,
-                     offset: int = 0, limit: int = PAGE_SIZE) -> DeadLetterPage:  # fmt: skip
+                     offset: int = 0, limit: int = PAGE_SIZE,
+                     decided: bool = False) -> DeadLetterPage:  # fmt: skip
     """The dead letters of ``integration`` recorded at or after ``since`` (epoch
     seconds; all when None), newest first, ``limit`` from ``offset``.
 
-    Raises ServiceUnavailableError when the catalog or S3 is down.
+    Dead letters are source rows as they were (every column): a governed principal
+    is refused (AccessDeniedError) unless ``decided`` says its caller has decided it
+    may see them (``sync.status.sight_of``). Raises ServiceUnavailableError when the
+    catalog or S3 is down.
     """
     with reported_outages(lake.settings, f"reading the dead letters of {integration}",
                           ("catalog", "s3")):  # fmt: skip
-        letters = _letters(lake, integration, since)
+        letters = _letters(lake, integration, since, decided)
     total = letters.num_rows
     shown = letters.slice(max(offset, 0), max(limit, 0)).to_pylist()
     rows = [_row(r) for r in shown]
@@ -63,17 +67,19 @@ def _row(r: dict[str, Any]) -> DeadLetterRow:
                          r["position"] or "", r["payload"] or "")  # fmt: skip
 
 
-def _letters(lake: Lakehouse, integration: str, since: float | None) -> pa.Table:
+def _letters(lake: Lakehouse, integration: str, since: float | None, decided: bool) -> pa.Table:
     from lakehouse.sync.deadletters import SCHEMA
 
-    if not lake.catalog.table_exists(TABLE):
+    catalog = lake._lake_catalog if decided else lake.catalog  # .catalog: the admin's only
+    if not catalog.table_exists(TABLE):
         return SCHEMA.empty_table()
     # Names are [a-z][a-z0-9_-]* (integrations.NAME_PATTERN): nothing to quote.
     condition = f"integration = '{integration}'"
     if since is not None:
         start = dt.datetime.fromtimestamp(since, dt.UTC).isoformat()
         condition += f" AND recorded_at >= '{start}'"
-    letters = lake.table(TABLE).scan(row_filter=condition).to_arrow()
+    table = lake._table(TABLE) if decided else lake.table(TABLE)
+    letters = table.scan(row_filter=condition).to_arrow()
     letters = letters.sort_by([("recorded_at", "descending"), ("id", "ascending")])
     # A race may leave an id twice; `sync status` counts each id once, so the list does too.
     seen: set[str] = set()

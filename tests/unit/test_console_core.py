@@ -28,6 +28,7 @@ from lakehouse.console.failures import status_for
 from lakehouse.console.guard import host_name, refusal
 from lakehouse.console.pages.overview import human_duration
 from lakehouse.errors import (
+    AccessDeniedError,
     ConfigError,
     QueryError,
     ServiceUnavailableError,
@@ -88,6 +89,7 @@ def test_error_statuses_by_kind() -> None:
     assert status_for(ServiceUnavailableError("catalog", "http://x", "listing", "refused")) == 503
     assert status_for(QueryError("duckdb", "SELEC", "syntax")) == 400
     assert status_for(ConfigError("bad")) == 400
+    assert status_for(AccessDeniedError("alice", "SELECT", "retail.customers")) == 403
 
 
 def test_cells_are_exact_and_say_when_shortened() -> None:

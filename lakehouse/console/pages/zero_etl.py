@@ -1,6 +1,11 @@
 """Zero-ETL: each integration's state, position, lag, rows/s, dead letters and last
 error (``sync.status.status_rows``, what `lakehouse sync status` prints), its lag
 over time (``sync.lag_history``) and its dead letters, a page at a time.
+
+Governed (``sync.status.integration_sights``): a principal sees an integration only
+when it may see every lake table it reads or writes, and its dead letters' rows and
+last error (source values, unfiltered) only when it may SELECT every one of them
+whole; otherwise their count, and a sentence saying why.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from fastapi.responses import HTMLResponse
 
 from lakehouse.console.charts import chart_json
 from lakehouse.console.web import lake_of, render, settings_of
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import AccessDeniedError, LakehouseError
 from lakehouse.sync import lag_history
 from lakehouse.sync.dead_letter_pages import PAGE_SIZE, dead_letter_page
-from lakehouse.sync.status import status_rows
+from lakehouse.sync.status import FULL_SIGHT, Sight, integration_sights, status_rows
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -34,14 +39,17 @@ def integrations(request: Request, refresh: int = Refresh) -> HTMLResponse:
     """Every integration as `lakehouse sync status` shows it, and their lag over time;
     reloaded every ``refresh`` seconds when given."""
     settings = settings_of(request)
-    rows = status_rows(settings)
+    sights = integration_sights(lake_of(request))
+    every = status_rows(settings)
+    rows = [r for r in every if sights.get(r["name"], FULL_SIGHT).status]
+    hidden = [r["name"] for r in every if r not in rows]  # counted, not named
     series = {r["name"]: lag_history.samples(settings, r["name"], r["generation_started"])
               for r in rows}  # fmt: skip
     figure = _lag_figure(series) if any(series.values()) else None
-    context = {"title": "Zero-ETL", "rows": [_shown(r) for r in rows],
+    context = {"title": "Zero-ETL", "rows": [_shown(r, sights[r["name"]]) for r in rows],
                "chart": chart_json(figure) if figure is not None else None,
                "home": settings.home_dir, "not_followed": _not_followed(rows),
-               "refresh": refresh}  # fmt: skip
+               "refresh": refresh, "hidden": hidden}  # fmt: skip
     return render(request, "zero_etl.html", context)
 
 
@@ -50,20 +58,29 @@ def integration(request: Request, name: str, page: int = Query(1, ge=1),
                 refresh: int = Refresh) -> HTMLResponse:  # fmt: skip
     """One integration: its status, its lag and rows per pass, its dead letters (paged)."""
     settings = settings_of(request)
+    lake = lake_of(request)
     found = [r for r in status_rows(settings) if r["name"] == name]
     if not found:
         raise HTTPException(404, detail="See every integration on the Zero-ETL page "
                             "(/zero-etl), or create one with `lakehouse sync create`.")  # fmt: skip
     row = found[0]
+    sight = integration_sights(lake).get(name, FULL_SIGHT)
+    if not sight.status:
+        raise AccessDeniedError(lake.principal, "DESCRIBE", f"integration {name}",
+                                message=f"{lake.principal} may not see integration {name}: "
+                                f"{sight.why}.", hint=_HIDDEN_HINT)  # fmt: skip
     samples = lag_history.samples(settings, name, row["generation_started"])
     figure = _lag_figure({name: samples}, rows=True) if samples else None
     letters, letters_error = None, None
-    try:
-        letters = dead_letter_page(lake_of(request), name, row["generation_started"],
-                                   (page - 1) * PAGE_SIZE, PAGE_SIZE)  # fmt: skip
-    except LakehouseError as exc:  # the status still shows: it lives in the home
-        letters_error = exc
-    context = {"title": f"Zero-ETL: {name}", "row": _shown(row), "page": page,
+    if sight.values:
+        try:
+            letters = dead_letter_page(lake, name, row["generation_started"],
+                                       (page - 1) * PAGE_SIZE, PAGE_SIZE,
+                                       decided=lake.governed())  # fmt: skip
+        except LakehouseError as exc:  # the status still shows: it lives in the home
+            letters_error = exc
+    context = {"title": f"Zero-ETL: {name}", "row": _shown(row, sight), "page": page,
+               "values_hidden": sight.why if not sight.values else "",
                "page_size": PAGE_SIZE, "letters": letters, "letters_error": letters_error,
                "chart": chart_json(figure) if figure is not None else None,
                "samples": len(samples), "refresh": refresh,
@@ -71,8 +88,18 @@ def integration(request: Request, name: str, page: int = Query(1, ge=1),
     return render(request, "zero_etl_integration.html", context)
 
 
-def _shown(row: dict[str, Any]) -> dict[str, Any]:
-    """A status row plus its text: lag (unknown, never 0, for a failing pass), ages."""
+_HIDDEN_HINT = (
+    "What a principal sees follows the policy on the integration's lake tables: "
+    "`lakehouse grants --principal NAME` lists its grants; an admin can grant "
+    "DESCRIBE or SELECT on them (`lakehouse grant`)."
+)
+
+
+def _shown(row: dict[str, Any], sight: Sight = FULL_SIGHT) -> dict[str, Any]:
+    """A status row plus its text: lag (unknown, never 0, for a failing pass), ages;
+    the last error's text left out when the principal may not see values."""
+    if not sight.values:
+        row = row | {"last_error": "(hidden)" if row["last_error"] else ""}
     if row["lag_seconds"] is not None:
         lag = f"{row['lag_seconds']:.1f} s"
     else:
