@@ -87,8 +87,9 @@ def environment(settings: Settings, principal: str | None = None) -> dict[str, s
     ``principal`` adds LAKEHOUSE_PRINCIPAL: ``lakehouse.connect()`` and the CLI
     in that shell then run as that principal (``lakehouse env --as NAME``); with
     governance on, the AWS and pyiceberg S3 keys are then the principal's own (see
-    :mod:`lakehouse.governance.s3_access`) and, unless it is the admin, the catalog's
-    token is left out.
+    :mod:`lakehouse.governance.s3_access`) and so is pyiceberg's catalog token
+    (:mod:`lakehouse.governance.catalog_access`: it lists what the principal may see
+    and loads the tables it may read whole, nothing more).
     """
     env = {
         **home_variables(settings),
@@ -136,8 +137,7 @@ def environment(settings: Settings, principal: str | None = None) -> dict[str, s
         env |= principal_credentials(settings, principal)
         properties["s3.access-key-id"] = env["AWS_ACCESS_KEY_ID"]
         properties["s3.secret-access-key"] = env["AWS_SECRET_ACCESS_KEY"]
-        if principal != settings.governance_admin:
-            del properties["token"]  # the catalog's one token can change every table
+        properties["token"] = principal_catalog_token(settings, principal)
     prefix = f"PYICEBERG_CATALOG__{settings.catalog_name.upper()}__"
     for key, value in properties.items():
         env[prefix + key.upper().replace("-", "_").replace(".", "__")] = value
@@ -152,6 +152,16 @@ def principal_credentials(settings: Settings, principal: str) -> dict[str, str]:
     pair = s3_access.credentials(settings, principal)
     s3_access.ensure_current(settings)
     return {"AWS_ACCESS_KEY_ID": pair.access_key, "AWS_SECRET_ACCESS_KEY": pair.secret_key}
+
+
+def principal_catalog_token(settings: Settings, principal: str) -> str:
+    """``principal``'s own catalog token (governance on; the admin's is the stack's),
+    the catalog's access file brought up to date with its tables first when it answers."""
+    from lakehouse.governance import catalog_access
+
+    value = catalog_access.token(settings, principal)
+    catalog_access.ensure_current(settings)
+    return value
 
 
 def shell_exports(env: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ column masks and LF-tags, stored under the home and enforced on every engine.
 """
 
 from lakehouse.governance.access import ColumnAccess, TableAccess, check, table_access
+from lakehouse.governance.catalog_access import policy_changed as _catalog_rules_changed
 from lakehouse.governance.policy import Permission, Policy
 from lakehouse.governance.s3_access import policy_changed as _s3_identities_changed
 from lakehouse.governance.store import ON_CHANGE, load_policy, update
@@ -16,6 +17,7 @@ from lakehouse.governance.trino_rules import policy_changed as _trino_rules_chan
 
 ON_CHANGE.append(_trino_rules_changed)  # Trino's rules follow every policy change
 ON_CHANGE.append(_s3_identities_changed)  # and so do the S3 identities
+ON_CHANGE.append(_catalog_rules_changed)  # and the catalog's principal tokens
 
 __all__ = [
     "ColumnAccess", "Permission", "Policy", "TableAccess", "check", "load_policy",

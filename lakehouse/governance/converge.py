@@ -1,7 +1,7 @@
 """Derived enforcement state catches up with the stored policy.
 
-A policy change is stored first, then Trino's rules file and SeaweedFS's identities
-are rewritten (``store.ON_CHANGE``). A process killed between the two leaves the
+A policy change is stored first, then Trino's rules file, SeaweedFS's identities
+and the catalog's access file are rewritten (``store.ON_CHANGE``). A process killed between the two leaves the
 policy changed and the enforcers stale: a revoked principal would keep reading
 through a direct Trino client or its S3 key. Each derived file records the policy
 revision it was written from; :func:`converge` rewrites whichever is behind. It
@@ -35,7 +35,7 @@ def _revision(path: Path) -> int | None:
 
 
 def stale_enforcers(settings: Settings) -> list[str]:
-    """``trino`` and/or ``s3`` when their file was written from an older (or no)
+    """``trino``, ``s3`` and/or ``catalog`` when their file was written from an older (or no)
     revision of the stored policy; empty when governance is off or no policy is
     stored (nothing to catch up with: a home that does not exist is not created)."""
     if not settings.governance_enabled:
@@ -52,6 +52,8 @@ def stale_enforcers(settings: Settings) -> list[str]:
         stale.append("trino")
     if _revision(folder / "s3-identities.state.json") != stored:
         stale.append("s3")
+    if _revision(folder / "catalog-access.json") != stored:
+        stale.append("catalog")
     return stale
 
 
@@ -70,6 +72,10 @@ def converge(settings: Settings) -> list[str]:
         from lakehouse.governance.s3_access import refresh
 
         refresh(settings)
+    if "catalog" in stale:
+        from lakehouse.governance.catalog_access import write_access
+
+        write_access(settings)
     if stale:
         log.info("governance: %s rewritten from the stored policy", ", ".join(stale))
     return stale

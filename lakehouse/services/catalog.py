@@ -109,6 +109,10 @@ class CatalogService(Service):
             "LAKEHOUSE_CATALOG_TOKEN": s.catalog_token,
             "LAKEHOUSE_CATALOG_CHECKPOINT_SECONDS": str(s.catalog_checkpoint_seconds),
         }
+        if s.governance_enabled:  # principals' own tokens (re-read when the file changes)
+            from lakehouse.governance.catalog_access import access_path
+
+            env["LAKEHOUSE_CATALOG_ACCESS_FILE"] = str(access_path(s))
         command = (
             java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *LOG_FLAGS,
             "-cp", os.pathsep.join(str(p) for p in self.classpath()), MAIN_CLASS,
@@ -158,9 +162,10 @@ class CatalogService(Service):
     def after_ready(self) -> None:
         """Create the default namespace (plain REST: no pyiceberg import on start-up)."""
         if self.settings.governance_enabled:  # S3 started before the tables could be listed
-            from lakehouse.governance.s3_access import ensure_current
+            from lakehouse.governance import catalog_access, s3_access
 
-            ensure_current(self.settings)
+            s3_access.ensure_current(self.settings)
+            catalog_access.ensure_current(self.settings)
         base = f"{self.settings.catalog_uri}/v1/namespaces"
         auth = auth_headers(self.settings.catalog_token)
         try:

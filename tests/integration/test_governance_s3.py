@@ -151,7 +151,7 @@ def test_writes_only_where_insert_is_held(governed: Settings) -> None:
     assert after == before
 
 
-def test_cli_exports_the_principals_own_key_and_no_catalog_token(governed: Settings) -> None:
+def test_cli_exports_the_principals_own_key_and_catalog_token(governed: Settings) -> None:
     variables = {**os.environ, **isolated_ports(governed), "LAKEHOUSE_GOVERNANCE_ENABLED": "true"}
     cli = Path(sys.executable).parent / "lakehouse"
     answer = subprocess.run([str(cli), "env", "--as", "alice", "--json"], env=variables,
@@ -160,7 +160,8 @@ def test_cli_exports_the_principals_own_key_and_no_catalog_token(governed: Setti
     mine = environment(governed, "alice")
     assert exported["AWS_ACCESS_KEY_ID"] == mine["AWS_ACCESS_KEY_ID"] != governed.access_key
     assert exported["PYICEBERG_CATALOG__LAKE__S3__ACCESS_KEY_ID"] == mine["AWS_ACCESS_KEY_ID"]
-    assert "PYICEBERG_CATALOG__LAKE__TOKEN" not in exported
+    token = exported["PYICEBERG_CATALOG__LAKE__TOKEN"]  # alice's own (test_governance_catalog)
+    assert token == mine["PYICEBERG_CATALOG__LAKE__TOKEN"] != governed.catalog_token
 
 
 def isolated_ports(settings: Settings) -> dict[str, str]:

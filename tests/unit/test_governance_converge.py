@@ -70,8 +70,8 @@ def test_a_change_cut_short_is_caught_up_by_converge(
     assert alice_reads_orders(settings) == (True, True)
     killed_after_the_store(settings, Policy(principals=GRANTED.principals), monkeypatch)
     assert alice_reads_orders(settings) == (True, True)  # revoked, yet still served
-    assert stale_enforcers(settings) == ["trino", "s3"]
-    assert converge(settings) == ["trino", "s3"]
+    assert stale_enforcers(settings) == ["trino", "s3", "catalog"]
+    assert converge(settings) == ["trino", "s3", "catalog"]
     assert stale_enforcers(settings) == [] and converge(settings) == []
     state = json.loads((settings.home_dir / "governance" / "trino-rules.state.json").read_text())
     assert state["revision"] == store.load_policy(settings).revision == 2
