@@ -17,6 +17,13 @@ import yaml
 
 from lakehouse.artifacts import read_lock
 from lakehouse.config import Settings
+from lakehouse.runtimes.compose_governance import (
+    ACCESS_CONTROL_FILE,
+    ACCESS_CONTROL_MOUNT,
+    CONTAINER_HOME,
+    trino_access_control,
+    trino_volumes,
+)
 from lakehouse.services import service_files_dir
 from lakehouse.services.catalog import catalog_env
 from lakehouse.services.jupyter import jupyter_command
@@ -71,7 +78,7 @@ CLIENT_SETTINGS = (
     "sync_poll_seconds", "sync_batch_rows", "sync_snapshots_kept", "sync_snapshot_max_age_minutes",
     "mlflow_port",
 )  # fmt: skip
-HOME = "/lakehouse-home"
+HOME = CONTAINER_HOME
 # Variables of the local sync worker's spec that name host paths.
 HOST_PATH_VARIABLES = ("LAKEHOUSE_HOME", LOG_FILE_VARIABLE)
 
@@ -201,7 +208,8 @@ def opensearch(settings: Settings) -> dict[str, Any]:
 
 
 def trino(settings: Settings) -> dict[str, Any]:
-    """Coordinator and scalable workers, mounting the local runtime's catalog files."""
+    """Coordinator and scalable workers, mounting the local runtime's catalog files;
+    with governance on, the coordinator enforces the home's rules (compose_governance)."""
     s = settings
     env = trino_env(s) | {
         "LAKEHOUSE_CATALOG_URL": "http://catalog:8181",
@@ -215,7 +223,8 @@ def trino(settings: Settings) -> dict[str, Any]:
     coordinator = {
         **common, "ports": loopback_port(8080, s.trino_port),
         "volumes": ["./services/trino/catalog:/etc/trino/catalog:ro",
-                    "./services/trino/compose/coordinator.properties:/etc/trino/config.properties:ro"],
+                    "./services/trino/compose/coordinator.properties:/etc/trino/config.properties:ro",
+                    *trino_volumes(s)],
     }  # fmt: skip
     # No workers unless scaled (`lakehouse up` passes --scale from trino_workers, default 0).
     worker = {
@@ -237,6 +246,9 @@ def compose_trino_properties(settings: Settings, coordinator: bool) -> str:
     }
     if coordinator:
         lines["node-scheduler.include-coordinator"] = "true"
+    if coordinator and settings.governance_enabled:
+        # Named, not left to the default etc/ relative to the image's working directory.
+        lines["access-control.config-files"] = ACCESS_CONTROL_MOUNT
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
@@ -448,7 +460,8 @@ def render_text(settings: Settings) -> str:
 
 
 def write_files(settings: Settings, compose_path: Path, dry_run: bool = False) -> list[Path]:
-    """Render compose.yaml and Trino's compose configs; returns the files that changed."""
+    """Render compose.yaml and Trino's compose configs (with governance on, its
+    access-control.properties); returns the files that changed."""
     trino_dir = compose_path.parent / "services" / "trino" / "compose"
     wanted = {
         compose_path: render_text(settings),
@@ -458,6 +471,8 @@ def write_files(settings: Settings, compose_path: Path, dry_run: bool = False) -
         trino_dir / "coordinator.properties": compose_trino_properties(settings, coordinator=True),
         trino_dir / "worker.properties": compose_trino_properties(settings, coordinator=False),
     }
+    if settings.governance_enabled:
+        wanted[compose_path.parent / ACCESS_CONTROL_FILE] = trino_access_control(settings)
     changed = [
         path for path, text in wanted.items() if not path.is_file() or path.read_text() != text
     ]

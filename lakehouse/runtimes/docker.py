@@ -11,9 +11,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from rich.console import Console
+
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.runtimes.compose import FULL, render_text
+from lakehouse.runtimes import compose_governance
+from lakehouse.runtimes.compose import FULL, write_files
 from lakehouse.runtimes.local import ServiceStatus
 from lakehouse.services import Service, build_services
 
@@ -35,6 +38,7 @@ class DockerRuntime:
         self.settings = settings
         self.project_dir = project_dir or Path.cwd()
         self.docker = docker
+        self.console = Console(stderr=True)
 
     @property
     def compose_file(self) -> Path:
@@ -59,11 +63,11 @@ class DockerRuntime:
                 f"No Docker engine is reachable: {reason[0]}",
                 hint="Start Docker, or use the local runtime: `lakehouse up --runtime local`.",
             )
-        if not self.compose_file.is_file() or self.compose_file.read_text() != render_text(
-            self.settings
-        ):
+        # Trino's compose configs too: with governance on, its access-control.properties.
+        if write_files(self.settings, self.compose_file, dry_run=True):
             raise LakehouseError(
-                f"{self.compose_file} is missing or differs from these settings.",
+                f"{self.compose_file} (or a file it mounts) is missing or differs from "
+                "these settings.",
                 hint="Run `lakehouse compose render` to write it.",
             )
 
@@ -84,7 +88,17 @@ class DockerRuntime:
         if "trino" in targets and self.settings.trino_workers:
             targets.append("trino-worker")  # compose's one scalable worker service
         workers = ["--scale", f"trino-worker={self.settings.trino_workers}"]
+        # Governance on: refuse what compose cannot govern before anything starts.
+        compose_governance.check_targets(self.settings, targets)
+        governed_trino = self.settings.governance_enabled and "trino" in targets
+        if governed_trino:
+            self.check()
+            compose_governance.write_trino_rules(self.settings)  # Trino needs the file
+        if self.settings.governance_enabled and "s3" in targets:
+            self.console.print(compose_governance.S3_NOTICE, markup=False, highlight=False)
         self._run("up", "--detach", "--wait", *workers, *targets, "init")
+        if governed_trino:
+            compose_governance.write_trino_rules(self.settings)  # the catalog answers now
         return services
 
     def down(self, names: list[str] | None = None) -> list[str]:
