@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import Settings
+from lakehouse.governance.derived import FULL_SIGHT, Sight
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
-    from lakehouse.governance.policy import Policy
     from lakehouse.sync.integrations import Integration
 
 # A follower refreshes its status at least this often; older means it is gone.
@@ -118,24 +118,6 @@ def status_rows(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-@dataclass(frozen=True)
-class Sight:
-    """What a principal may see of one integration, decided as Lake Formation would
-    over the lake tables it reads or writes (:func:`sight_of`).
-
-    ``status``: its state, position, lag, counts and lag chart; ``values``: its dead
-    letters' rows and its last error's text, which hold source rows as they were
-    (every column, every row); ``why`` says what is hidden and why ("" if nothing).
-    """
-
-    status: bool
-    values: bool
-    why: str = ""
-
-
-FULL_SIGHT = Sight(True, True)
-
-
 def lake_tables(integration: Integration, settings: Settings) -> list[str]:
     """The lake tables (``ns.table``) an integration reads or writes: its Iceberg
     sources or targets; none for PostgreSQL -> OpenSearch."""
@@ -146,82 +128,23 @@ def lake_tables(integration: Integration, settings: Settings) -> list[str]:
     return []
 
 
-def sight_of(policy: Policy, principal: str, admin: str,
-             tables: dict[str, list[str] | None]) -> Sight:  # fmt: skip
-    """What ``principal`` sees of an integration whose lake tables are ``tables``
-    (each -> its columns, None when it does not exist yet).
-
-    The status needs every table visible (DESCRIBE, or SELECT of a column); the
-    values need SELECT of every table whole and as stored (no row filter, mask or
-    hidden column). PostgreSQL -> OpenSearch touches no lake table: admin only.
-    """
-    from lakehouse.governance.visibility import visible_tables
-
-    if policy.is_admin(principal, admin):
-        return FULL_SIGHT
-    if not tables:
-        return Sight(False, False, "its source and target are outside the lake (PostgreSQL "
-                     "to OpenSearch), which the policy does not cover: only the admin sees it")  # fmt: skip
-    listed = visible_tables(policy, principal, list(tables), lambda t: tables[t] or [],
-                            admin=admin)  # fmt: skip
-    hidden = [t for t in tables if t not in listed]
-    if hidden:  # not named: the names of tables it may not see are hidden too
-        return Sight(False, False, f"it reads or writes {len(hidden)} lake table(s) "
-                     f"{principal} may neither DESCRIBE nor SELECT")  # fmt: skip
-    partial = [
-        t for t, columns in tables.items() if not _whole(policy, principal, t, columns, admin)
-    ]
-    if partial:
-        return Sight(True, False, f"{principal} may not SELECT the whole of {', '.join(partial)} "
-                     "as stored (a row filter, a mask or hidden columns apply to it), and dead "
-                     "letters and errors hold the source rows' values unfiltered")  # fmt: skip
-    return FULL_SIGHT
-
-
-def _whole(policy: Policy, principal: str, table: str, columns: list[str] | None,
-           admin: str) -> bool:  # fmt: skip
-    from lakehouse.errors import AccessDeniedError, PolicyError
-    from lakehouse.governance.access import table_access
-
-    if not columns:
-        return False
-    try:
-        access = table_access(policy, principal, table, columns, admin=admin)
-    except (AccessDeniedError, PolicyError):
-        return False
-    return access.unrestricted and len(access.columns) == len(columns)
+OUTSIDE_THE_LAKE = Sight(False, False, "its source and target are outside the lake (PostgreSQL "
+                         "to OpenSearch), which the policy does not cover: only the admin sees it")  # fmt: skip
+VALUES_HELD = "dead letters and errors hold the source rows' values unfiltered"
 
 
 def integration_sights(lake: Lakehouse) -> dict[str, Sight]:
-    """Integration name -> what ``lake``'s principal sees of it (everything when it is
-    not governed). When the catalog cannot be read, a governed principal sees none
-    (its tables' columns decide)."""
-    from lakehouse.errors import LakehouseError
+    """Integration name -> what ``lake``'s principal sees of it
+    (:mod:`lakehouse.governance.derived`: the integration needs every lake table it
+    reads or writes visible; its dead letters and last error need them whole)."""
+    from lakehouse.governance.derived import lake_sight
     from lakehouse.sync.integrations import IntegrationStore
 
     integrations = IntegrationStore(lake.settings).all()
     if not lake.governed():
         return dict.fromkeys(integrations, FULL_SIGHT)
-    from lakehouse.governance.store import load_policy
-
-    policy, settings = load_policy(lake.settings), lake.settings
     sights = {}
     for name, integration in integrations.items():
-        try:
-            tables = {t: _columns(lake, t) for t in lake_tables(integration, settings)}
-        except LakehouseError as exc:
-            sights[name] = Sight(False, False, f"the catalog could not be read ({exc.message})")
-            continue
-        sights[name] = sight_of(policy, lake.principal, settings.governance_admin, tables)
+        tables = lake_tables(integration, lake.settings)
+        sights[name] = lake_sight(lake, tables, VALUES_HELD) if tables else OUTSIDE_THE_LAKE
     return sights
-
-
-def _columns(lake: Lakehouse, table: str) -> list[str] | None:
-    from lakehouse.errors import TableNotFoundError
-    from lakehouse.outages import reported_outages
-
-    with reported_outages(lake.settings, f"reading table {table}", ("catalog",)):
-        try:
-            return list(lake._table(table).schema().column_names)
-        except TableNotFoundError:
-            return None

@@ -1,10 +1,11 @@
 """What a governed principal sees of the console's Zero-ETL and Models pages: the
-decisions over a policy, no server (sync.status.sight_of, ml.registry_view)."""
+decisions over a policy, no server (governance.derived.sight_of)."""
 
 from __future__ import annotations
 
 import pytest
 
+from lakehouse.governance.derived import FULL_SIGHT, Sight, sight_of
 from lakehouse.governance.policy import (
     ColumnMask,
     DataCellsFilter,
@@ -14,9 +15,9 @@ from lakehouse.governance.policy import (
     Principal,
     Resource,
 )
-from lakehouse.sync.status import FULL_SIGHT, sight_of
 
 ORDERS, ITEMS = "shop.orders", "shop.items"
+HOLDS = "dead letters hold source rows"
 TABLES: dict[str, list[str] | None] = {ORDERS: ["id", "email", "region"], ITEMS: ["id", "sku"]}
 
 
@@ -55,27 +56,27 @@ POLICY = Policy(
 
 
 def test_the_admin_and_a_principal_that_reads_every_table_whole_see_everything() -> None:
-    assert sight_of(POLICY, "admin", "admin", TABLES) == FULL_SIGHT
-    assert sight_of(POLICY, "whole", "admin", TABLES) == FULL_SIGHT
+    assert sight_of(POLICY, "admin", "admin", TABLES, HOLDS) == FULL_SIGHT
+    assert sight_of(POLICY, "whole", "admin", TABLES, HOLDS) == FULL_SIGHT
 
 
 @pytest.mark.parametrize("who", ["eu", "masked", "cols", "desc"])
 def test_a_filter_mask_hidden_column_or_describe_alone_shows_status_not_values(who: str) -> None:
-    sight = sight_of(POLICY, who, "admin", TABLES)
+    sight = sight_of(POLICY, who, "admin", TABLES, HOLDS)
     assert (sight.status, sight.values) == (True, False)
     partial = [ORDERS, ITEMS] if who == "desc" else [ORDERS]  # the tables it may not read whole
     assert f"may not SELECT the whole of {', '.join(partial)} as stored" in sight.why
 
 
 def test_a_table_it_may_not_see_hides_the_integration_without_naming_the_table() -> None:
-    sight = sight_of(POLICY, "items", "admin", TABLES)
+    sight = sight_of(POLICY, "items", "admin", TABLES, HOLDS)
     assert (sight.status, sight.values) == (False, False)
     assert ORDERS not in sight.why and "1 lake table(s)" in sight.why
-    assert not sight_of(POLICY, "nobody", "admin", TABLES).status
+    assert not sight_of(POLICY, "nobody", "admin", TABLES, HOLDS).status
 
 
-def test_postgres_to_opensearch_and_a_missing_target_are_the_admins_only() -> None:
-    assert not sight_of(POLICY, "whole", "admin", {}).status  # no lake table to decide on
-    assert sight_of(POLICY, "admin", "admin", {}) == FULL_SIGHT
-    missing = sight_of(POLICY, "whole", "admin", {ORDERS: None})
+def test_no_recorded_table_or_a_missing_one_is_the_admins_only() -> None:
+    assert sight_of(POLICY, "whole", "admin", {}, HOLDS) == Sight(False, False)
+    assert sight_of(POLICY, "admin", "admin", {}, HOLDS) == FULL_SIGHT
+    missing = sight_of(POLICY, "whole", "admin", {ORDERS: None}, HOLDS)
     assert (missing.status, missing.values) == (False, False)
