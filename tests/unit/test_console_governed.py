@@ -80,3 +80,11 @@ def test_no_recorded_table_or_a_missing_one_is_the_admins_only() -> None:
     assert sight_of(POLICY, "admin", "admin", {}, HOLDS) == FULL_SIGHT
     missing = sight_of(POLICY, "whole", "admin", {ORDERS: None}, HOLDS)
     assert (missing.status, missing.values) == (False, False)
+
+
+def test_a_runs_outputs_are_read_from_its_params() -> None:
+    from lakehouse.ml.registry_view import outputs_of
+
+    params = {"lakehouse.output.ml.segments.snapshot_id": "42", "alpha": "1",
+              "lakehouse.output.ml.bad.snapshot_id": "x"}  # fmt: skip
+    assert outputs_of(params) == {"ml.segments": 42}
