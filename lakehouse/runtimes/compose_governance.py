@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from lakehouse.config import Settings
@@ -93,14 +93,18 @@ def trino_volumes(settings: Settings) -> list[str]:
     ]
 
 
-def refusal(targets: Sequence[str]) -> GovernanceUnenforceableError | None:
-    """The error for the ``targets`` compose cannot govern, or None."""
+def refusal(
+    targets: Sequence[str], defined: Collection[str]
+) -> GovernanceUnenforceableError | None:
+    """The error for the ``targets`` compose cannot govern, or None; its hint names
+    the other targets compose ``defined`` (services compose.yaml has)."""
     refused = [name for name in UNENFORCEABLE if name in targets]
     if not refused:
         return None
     reasons = "; ".join(f"{name}: {UNENFORCEABLE[name]}" for name in refused)
     # Names `--services` takes (compose's scalable worker follows `trino_workers`).
-    allowed = [n for n in targets if n not in UNENFORCEABLE and n != "trino-worker"]
+    allowed = [n for n in targets if n in defined and n not in UNENFORCEABLE
+               and n != "trino-worker"]  # fmt: skip
     return GovernanceUnenforceableError(
         f"With governance on, the docker runtime cannot enforce the policy in "
         f"{', '.join(refused)}, so nothing was started ({reasons}).",
@@ -136,7 +140,9 @@ def check_targets(settings: Settings, targets: Sequence[str]) -> None:
     compose cannot govern (see the module's docstring)."""
     if not settings.governance_enabled:
         return
-    error = refusal(targets)
+    from lakehouse.runtimes.compose import render
+
+    error = refusal(targets, render(settings)["services"])
     if error is None and "trino" in targets:
         error = rules_reader_problem(host_uid(), sys.platform)
     if error is not None:

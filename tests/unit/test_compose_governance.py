@@ -151,7 +151,12 @@ def test_up_refuses_what_compose_cannot_govern_before_anything_starts(
     message = str(info.value)
     assert "console" in message and "aws" in message and "nothing was started" in message
     hint = message.split("\nHint: ", 1)[1]
-    assert "--services" in hint and "console" not in hint.split("`")[1]
+    named = hint.split("--services ", 1)[1].split("`")[0].split(",")
+    # Every service named is one compose has (the defaults hold `scheduler`, which it
+    # has not) and none of those refused.
+    assert "s3" in named and "trino" in named
+    assert set(named) <= set(yaml.safe_load((project / "compose.yaml").read_text())["services"])
+    assert not {"console", "aws", "jupyter"} & set(named)
     assert up_calls(calls) == [] and not rules_path(governed).exists()
 
 
