@@ -7,7 +7,10 @@ that principal (the rewrite and Trino's rules apply), and the Catalog shows only
 what ``lakehouse tables`` and ``describe`` show it: the tables it may DESCRIBE or
 SELECT, their visible columns and partition fields, its own rows as the sample
 (``lake.sql``, filtered and masked), and no data files (their paths and partition
-values hold every row and column).
+values hold every row and column). The Overview lists the maintenance runs of
+the tables it sees only; the Query page's history, Zero-ETL and Models pages
+follow their own library calls (``engines.history.viewer_filter``,
+``sync.status.integration_sights``, ``ml.registry_view.governed_model_views``).
 """
 
 from __future__ import annotations
@@ -96,3 +99,22 @@ def restrict_table_context(lake: Lakehouse, name: str, context: dict[str, Any],
         error = exc
     context |= {"sample_columns": columns, "sample_rows": rows, "sample_error": error}
     return context
+
+
+def visible_runs(lake: Lakehouse, runs: list[Any]) -> tuple[list[Any], int]:
+    """The maintenance ``runs`` (each with a ``.table``) of the tables the principal
+    sees, and how many were left out (all of them when the catalog cannot be read:
+    which tables it sees cannot be told then). Every run when it is not governed."""
+    if not runs or not acting(lake).governed:
+        return runs, 0
+    from lakehouse.governance.derived import table_columns
+    from lakehouse.governance.visibility import listed_tables
+
+    names = sorted({run.table for run in runs})
+    try:
+        seen = set(listed_tables(lake.settings, lake.principal, names,
+                                 lambda t: table_columns(lake, t) or []))  # fmt: skip
+    except LakehouseError:
+        return [], len(runs)
+    shown = [run for run in runs if run.table in seen]
+    return shown, len(runs) - len(shown)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from lakehouse.config import Settings
-from lakehouse.console.web import render, settings_of, start_command
+from lakehouse.console.web import lake_of, render, settings_of, start_command
 from lakehouse.runtimes import ServiceStatus, get_runtime
 
 router = APIRouter()
@@ -55,11 +55,13 @@ def overview(request: Request) -> HTMLResponse:
 
     optional = {svc.name for svc in all_services(settings) if svc.optional}
     rows = [_row(settings, status, status.name in optional) for status in statuses]
+    from lakehouse.console.governed import visible_runs
     from lakehouse.lake.maintenance_policy import recorded_runs
 
+    runs, runs_hidden = visible_runs(lake_of(request), recorded_runs(settings))
     context = {"title": "Overview", "rows": rows, "uis": _web_uis(settings, statuses),
                "home": settings.home_dir, "runtime": settings.runtime, "probed": probed,
-               "maintenance": recorded_runs(settings)[:10]}  # fmt: skip
+               "maintenance": runs[:10], "maintenance_hidden": runs_hidden}  # fmt: skip
     return render(request, "overview.html", context)
 
 
