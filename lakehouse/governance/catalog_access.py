@@ -15,9 +15,13 @@ principal's token may do there:
   read, :func:`.s3_access.may_read_files`): loading hands out the metadata and file
   locations, so pyiceberg then reads the table end to end with its S3 key;
 - nothing else: creating, committing to, renaming and dropping tables, namespaces
-  and views is refused with 403 ``ForbiddenException`` naming the principal (a
-  commit's manifest list is a file the client writes, which the catalog cannot
-  check is an append without reading every manifest: writes go through lakehouse).
+  and views is refused with 403 ``ForbiddenException`` naming the principal and
+  what it lacks. Appends are refused too, even with INSERT: a commit names a
+  manifest list the client wrote, which the catalog could check is an append (every
+  manifest of the parent kept, only new files added, none already in the table)
+  only by reading every manifest of the table at each commit, and a write there
+  would bypass the audit log. Principals write through lakehouse
+  (``lakehouse ingest --as``), which applies the policy and records the write.
 
 Members of the admin role get tokens with every right. A table created since the
 file was written is invisible to principals until it is rewritten (fail closed).

@@ -307,6 +307,8 @@ public final class LakehouseCatalogServer {
       if (refusal == null) {
         chain.doFilter(request, response);
       } else if (!refusal.isEmpty()) {
+        // One line per refusal in the catalog's log (`lakehouse logs catalog`).
+        System.err.println("refused " + request.getMethod() + " " + request.getRequestURI() + ": " + refusal);
         TokenFilter.reply(response, 403, error(refusal, "ForbiddenException", 403));
       }
     }
@@ -406,7 +408,8 @@ public final class LakehouseCatalogServer {
     private static String refuseWrite(Principal who, String what, String permission) {
       return who.name() + " may not " + what + " through the catalog (" + permission + "): a principal's"
           + " catalog token only reads, whatever the policy grants. Hint: write as " + who.name()
-          + " through lakehouse (its engines apply the policy), or ask the admin, whose token writes.";
+          + " through lakehouse (`lakehouse ingest --as " + who.name() + "`), which applies the policy"
+          + " and records the write in the audit log.";
     }
 
     private void listNamespaces(Principal who, String parent, HttpServletResponse response) throws IOException {
