@@ -304,8 +304,10 @@ class Lakehouse:
 
         tables = governance.tables if governance else referenced_tables(parse(query, engine))
         snapshots = self._snapshots(tables, as_of) if as_of is not None else None
-        schema = self._lake_schema(tables, snapshots or {})
+        field_ids: dict[str, dict[str, int]] = {}  # the policy is bound to field ids
+        schema = self._lake_schema(tables, snapshots or {}, field_ids)
         if governance is not None:
+            governance.field_ids = field_ids
             if snapshots:  # an old snapshot's columns the table no longer has stay hidden
                 now = self._lake_schema(tables, {})
                 governance.current_columns = {n: tuple(c) for n, c in now.items()}
@@ -313,7 +315,7 @@ class Lakehouse:
         elif engine == "trino" and self.governed(principal):
             from lakehouse.governance.rewrite import visible_schema
 
-            schema = visible_schema(self.settings, principal or self.principal, schema)
+            schema = visible_schema(self.settings, principal or self.principal, schema, field_ids)
         try:
             sql = translate(query, engine, snapshots, schema, governance).sql
             return run(sql)
@@ -363,11 +365,13 @@ class Lakehouse:
         return decide(governance, self.settings, schema)
 
     def _lake_schema(
-        self, names: tuple[str, ...], snapshots: dict[str, int]
-    ) -> dict[str, dict[str, str]]:
+        self, names: tuple[str, ...], snapshots: dict[str, int],
+        field_ids: dict[str, dict[str, int]] | None = None,
+    ) -> dict[str, dict[str, str]]:  # fmt: skip
         """'ns.table' -> {column: DuckDB type} (as of its pinned snapshot), for the translation step.
 
         Names that are not lake tables (``information_schema.tables``) are left out.
+        ``field_ids`` (given) receives each table's {column: Iceberg field id} too.
         """
         from lakehouse.engines.semantics import table_columns
         from lakehouse.errors import TableNotFoundError
@@ -382,6 +386,8 @@ class Lakehouse:
             pinned = snapshot.schema_id if snapshot else None
             fields = table.schemas().get(pinned) if pinned is not None else None
             schema[name] = table_columns((fields or table.schema()).fields)
+            if field_ids is not None:
+                field_ids[name] = {f.name: f.field_id for f in (fields or table.schema()).fields}
         return schema
 
     def _snapshots(self, names: tuple[str, ...], as_of: str | int | datetime) -> dict[str, int]:
@@ -437,7 +443,7 @@ class Lakehouse:
         from lakehouse.governance.visibility import listed_tables
 
         return listed_tables(self.settings, self.principal, names,
-                             lambda name: [f.name for f in self._table(name).schema().fields])  # fmt: skip
+                             lambda name: {f.name: f.field_id for f in self._table(name).schema().fields})  # fmt: skip
 
     @guarded("describe {name}")
     def describe(self, name: str) -> dict[str, Any]:
@@ -450,7 +456,7 @@ class Lakehouse:
             from lakehouse.governance.visibility import described_columns
 
             shown = described_columns(self.settings, self.principal, name,
-                                      [c["name"] for c in described["schema"]])  # fmt: skip
+                                      {c["name"]: c["id"] for c in described["schema"]})  # fmt: skip
             described["schema"] = [c for c in described["schema"] if c["name"] in shown]
         return described
 
@@ -465,7 +471,7 @@ class Lakehouse:
             from lakehouse.governance.visibility import described_columns
 
             described_columns(self.settings, self.principal, name,
-                              [f.name for f in table.schema().fields], action="HISTORY")  # fmt: skip
+                              {f.name: f.field_id for f in table.schema().fields}, action="HISTORY")  # fmt: skip
         return cat.history(table)
 
     @guarded("ingest of {source} into {table}")

@@ -362,6 +362,20 @@ def governance_import(ctx: click.Context, file: str, actor: str | None) -> None:
     _said(replace_policy(_settings(ctx), policy, origin=file, actor=_acting(ctx, actor)))
 
 
+@governance.command("rebind")
+@click.argument("table")
+@AS_OPTION
+@click.pass_context
+@friendly_errors
+def governance_rebind(ctx: click.Context, table: str, actor: str | None) -> None:
+    """Let the policy's column names of TABLE mean the columns that have those names
+    now (after a column was dropped and added again, or another column renamed to
+    its name, TABLE is refused to every principal until an admin says so)."""
+    from lakehouse.governance.admin_objects import rebind
+
+    _said(rebind(_settings(ctx), table, actor=_acting(ctx, actor)))
+
+
 @governance.command("demo")
 @click.pass_context
 @friendly_errors

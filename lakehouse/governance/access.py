@@ -20,11 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlglot
 from sqlglot import exp
 
 from lakehouse.errors import AccessDeniedError, PolicyError
+from lakehouse.governance.binding import drift, named_columns
 from lakehouse.governance.policy import Permission, Policy, Resource
 
 TRUE = "TRUE"
@@ -136,17 +138,20 @@ def _select_sources(policy: Policy, principal: str, table: str, columns: Sequenc
 
 
 def table_access(policy: Policy, principal: str, table: str, columns: Sequence[str],
-                 types: Mapping[str, str] | None = None, *, admin: str) -> TableAccess:  # fmt: skip
+                 types: Mapping[str, str] | None = None, *, admin: str,
+                 ids: Mapping[str, int] | None = None) -> TableAccess:  # fmt: skip
     """What ``principal`` may SELECT from ``table``, whose columns are ``columns`` (in
-    order; ``types`` maps them to DuckDB type names, needed for typed NULL masks).
+    order; ``types`` maps them to DuckDB type names, needed for typed NULL masks;
+    ``ids`` to their Iceberg field ids, to tell a renamed or re-added column).
 
-    Raises AccessDeniedError when no column is granted, PolicyError for a filter or
+    Raises AccessDeniedError when no column is granted or an entry naming a column of
+    the table no longer names the column it was made for, PolicyError for a filter or
     mask that does not fit the table (an unknown column, a subquery, hash of a number).
     """
     if policy.is_admin(principal, admin):
         return TableAccess(table, principal, tuple(ColumnAccess(c, quote(c)) for c in columns),
                            None, ("admin",))  # fmt: skip
-    stale = stale_entries(policy, table, columns)
+    stale = stale_entries(policy, table, columns, ids)
     if stale:
         raise _stale_denial(principal, table, stale)
     sources = _select_sources(policy, principal, table, columns, types or {})
@@ -169,55 +174,50 @@ def table_access(policy: Policy, principal: str, table: str, columns: Sequence[s
     return TableAccess(table, principal, tuple(visible), row_filter, tuple(applied))
 
 
-def stale_entries(policy: Policy, table: str, columns: Sequence[str]) -> list[tuple[str, str]]:
-    """(column, policy entry) for every entry narrowing access to ``table`` that names a
-    column the table no longer has (renamed or dropped): column tags, masks, column-list
-    grants and exclusions, data cells filters' columns and row filters. The policy is
-    keyed by column name, so such an entry would no longer protect anything."""
+def stale_entries(policy: Policy, table: str, columns: Sequence[str],
+                  ids: Mapping[str, int] | None = None) -> list[StaleEntry]:  # fmt: skip
+    """Every entry narrowing access to ``table`` that names a column the table no
+    longer has (renamed or dropped) or, given the table's field ``ids`` (``{column:
+    field id}``), a column whose field is not the one the entry was made for
+    (:mod:`.binding`): column tags, masks, column-list grants and exclusions, data
+    cells filters' columns and row filters. Such an entry no longer protects what it
+    was made to protect."""
     have = set(columns)
-    found: list[tuple[str, str]] = []
-    for assignment in policy.tags:
-        owner, _, column = assignment.resource.rpartition(".")
-        if owner == table and column not in have:
-            found.append((column, f"tags {assignment.tags} on {assignment.resource}"))
-    for mask in policy.masks:
-        if mask.table == table and mask.column not in have:
-            found.append((mask.column, f"the {mask.kind} mask of {mask.principal}"))
-    for grant in policy.grants:
-        named = (grant.resource.columns or ()) + (grant.resource.excluded_columns or ())
-        if grant.resource.table == table:
-            found += [(c, f"the grant to {grant.principal} on {grant.resource.describe()}")
-                      for c in named if c not in have]  # fmt: skip
-    for cells in policy.data_cells_filters:
-        if cells.table != table:
+    drifted = drift(policy, table, ids)
+    found: list[StaleEntry] = []
+    for named in named_columns(policy):
+        if named.table != table:
             continue
-        named = (cells.columns or ()) + (cells.excluded_columns or ())
-        found += [(c, f"data cells filter {cells.name}") for c in named if c not in have]
-        found += [(c, f"the row filter of {cells.name}")
-                  for c in _columns_of(cells.row_filter) if c not in have]  # fmt: skip
+        if named.column not in have:
+            change = f"which {table} no longer has (renamed or dropped?)"
+        elif named.column in drifted:
+            change = drifted[named.column]
+        else:
+            continue
+        found.append(StaleEntry(named.column, named.entry, change))
     return list(dict.fromkeys(found))
 
 
-def _columns_of(expression: str | None) -> list[str]:
-    if expression is None:
-        return []
-    try:
-        return [c.name for c in sqlglot.parse_one(expression, read="duckdb").find_all(exp.Column)]
-    except sqlglot.errors.ParseError:
-        return []  # refused when the filter is used
+class StaleEntry(NamedTuple):
+    """A policy entry naming a column that is not the one it was made for."""
+
+    column: str
+    entry: str
+    change: str  # "which T no longer has ..." or "was field 3 ... and is field 9 now"
 
 
-def _stale_denial(principal: str, table: str, stale: list[tuple[str, str]]) -> AccessDeniedError:
-    column, entry = stale[0]
+def _stale_denial(principal: str, table: str, stale: list[StaleEntry]) -> AccessDeniedError:
+    first = stale[0]
     more = f" (and {len(stale) - 1} more stale entr{'y' if len(stale) == 2 else 'ies'})"
     return AccessDeniedError(
         principal, "SELECT", table,
-        message=f"the policy names column {column} which {table} no longer has (renamed or "
-        f"dropped?) in {entry}{more if len(stale) > 1 else ''}; until the policy is fixed "
-        f"nobody but the admin may read {table}, so the column's protection cannot be lost.",
+        message=f"the policy names column {first.column} of {table} in {first.entry}, and "
+        f"that column {first.change}{more if len(stale) > 1 else ''}; until the policy is "
+        f"fixed nobody but the admin may read {table}, so the column's protection cannot "
+        f"be lost.",
         hint="An admin moves the entry to the column's new name (e.g. `lakehouse tag` the new "
-        "column, `lakehouse mask set`, re-grant) and removes the old one, or edits the policy "
-        "(`lakehouse governance export`, fix, `lakehouse governance import`); "
+        "column, `lakehouse mask set`, re-grant) and removes the old one, or, when the name "
+        f"now means the column it should, `lakehouse governance rebind {table}`; "
         "`lakehouse governance show` flags every stale entry.",
     )  # fmt: skip
 

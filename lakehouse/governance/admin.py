@@ -23,6 +23,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import AccessDeniedError, PolicyError
 from lakehouse.governance import store
 from lakehouse.governance.access import effective_tags
+from lakehouse.governance.binding import IdsOf, bound
 from lakehouse.governance.policy import (
     NAMESPACE_PERMISSIONS,
     TABLE_PERMISSIONS,
@@ -49,12 +50,20 @@ class LakeSchema(Protocol):
         """Column name -> type name (``VARCHAR`` for text), or None: no such table."""
 
 
+def field_ids_of(lake: LakeSchema) -> IdsOf | None:
+    """The lake's ``table -> {column: Iceberg field id}`` lookup, when it has one (a
+    lake without field ids binds nothing: its columns are checked by name)."""
+    found = getattr(lake, "field_ids", None)
+    return found if callable(found) else None
+
+
 class CatalogSchema:
     """:class:`LakeSchema` of a pyiceberg catalog (each table loaded once)."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._columns: dict[str, dict[str, str] | None] = {}
+        self._ids: dict[str, dict[str, int]] = {}
 
     def namespace_exists(self, namespace: str) -> bool:
         return self.catalog.namespace_exists(namespace)
@@ -75,11 +84,16 @@ class CatalogSchema:
             except (NoSuchTableError, NoSuchNamespaceError, NoSuchIdentifierError):
                 self._columns[table] = None
             else:
+                self._ids[table] = {f.name: f.field_id for f in schema.fields}
                 self._columns[table] = {
                     f.name: "VARCHAR" if isinstance(f.field_type, StringType) else str(f.field_type).upper()
                     for f in schema.fields
                 }  # fmt: skip
         return self._columns[table]
+
+    def field_ids(self, table: str) -> dict[str, int] | None:
+        """Column name -> Iceberg field id, or None: no such table."""
+        return None if self.columns(table) is None else self._ids[table]
 
 
 def lake_schema(settings: Settings) -> CatalogSchema:
@@ -97,8 +111,10 @@ class Change:
 
 
 def apply_change(settings: Settings, change: Callable[[Policy], tuple[Policy, str]], *,
-                 action: str, resource: str, actor: str | None = None) -> Change:  # fmt: skip
-    """Store ``change`` (see :func:`store.update`) and audit it: who (``actor``,
+                 action: str, resource: str, actor: str | None = None,
+                 lake: LakeSchema | None = None) -> Change:  # fmt: skip
+    """Store ``change`` (see :func:`store.update`) with the columns its entries name
+    bound to their field ids in ``lake`` (:mod:`.binding`), and audit it: who (``actor``,
     default settings.acting_principal()) did ``action`` (GRANT, REVOKE, SET_MASK...)
     on ``resource``, with the summary and the new revision; a change refused because
     the actor may not make it (AccessDeniedError) is audited as denied. Bad input
@@ -111,7 +127,7 @@ def apply_change(settings: Settings, change: Callable[[Policy], tuple[Policy, st
     def run(policy: Policy) -> Policy:
         changed, summary = change(policy)
         said.append(summary)
-        return changed
+        return bound(changed, field_ids_of(lake) if lake is not None else None)
 
     try:
         stored = store.update(settings, run)
@@ -250,7 +266,7 @@ def grant(settings: Settings, wanted: Grant, *, actor: str | None = None,
         return merged(policy, wanted), f"granted {_words(wanted)}"
 
     return apply_change(settings, change, action="GRANT", resource=wanted.resource.describe(),
-                        actor=actor)  # fmt: skip
+                        actor=actor, lake=schema)  # fmt: skip
 
 
 def merged(policy: Policy, wanted: Grant) -> Policy:

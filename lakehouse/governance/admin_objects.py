@@ -18,6 +18,7 @@ from lakehouse.governance.admin import (
     LakeSchema,
     apply_change,
     check_grant,
+    field_ids_of,
     lake_schema,
     refused,
     require_admin,
@@ -27,6 +28,7 @@ from lakehouse.governance.admin import (
     require_table,
     require_tag_values,
 )  # fmt: skip
+from lakehouse.governance.binding import rebound
 from lakehouse.governance.policy import ColumnMask, DataCellsFilter, Policy, TagAssignment, TagKey
 from lakehouse.privacy import write_private
 
@@ -61,7 +63,8 @@ def create_filter(settings: Settings, cells: DataCellsFilter, *, actor: str | No
             update={"data_cells_filters": filters}
         ), f"created filter {cells.name}"
 
-    return apply_change(settings, change, action="CREATE_FILTER", resource=cells.name, actor=actor)
+    return apply_change(settings, change, action="CREATE_FILTER", resource=cells.name, actor=actor,
+                        lake=schema)  # fmt: skip
 
 
 def drop_filter(settings: Settings, name: str, *, actor: str | None = None) -> Change:
@@ -117,9 +120,8 @@ def set_mask(settings: Settings, mask: ColumnMask, *, actor: str | None = None,
         )
         return policy.model_copy(update={"masks": (*kept, checked)}), said
 
-    return apply_change(
-        settings, change, action="SET_MASK", resource=f"{mask.table}.{mask.column}", actor=actor
-    )
+    return apply_change(settings, change, action="SET_MASK", resource=f"{mask.table}.{mask.column}",
+                        actor=actor, lake=schema)  # fmt: skip
 
 
 def unset_mask(settings: Settings, table: str, column: str, principal: str, *,
@@ -204,7 +206,32 @@ def assign_tags(settings: Settings, resource: str, tags: Mapping[str, str],
         )
         return policy.model_copy(update={"tags": tuple(kept)}), said
 
-    return apply_change(settings, change, action="TAG", resource=resource, actor=actor)
+    return apply_change(settings, change, action="TAG", resource=resource, actor=actor,
+                        lake=schema)  # fmt: skip
+
+
+def rebind(settings: Settings, table: str, *, actor: str | None = None,
+           lake: LakeSchema | None = None) -> Change:  # fmt: skip
+    """The admin's word that the policy's column names of ``table`` mean the columns
+    that have those names now: each binding whose field id differs (a column dropped
+    and added again, or another column renamed to the name) moves to the current
+    field. Refused when nothing differs (an entry naming a column the table no longer
+    has is fixed by moving the entry, not by rebinding)."""
+    admin = settings.governance_admin
+    schema = lake or lake_schema(settings)
+
+    def change(policy: Policy) -> tuple[Policy, str]:
+        require_admin(policy, settings.acting_principal(actor), admin, "rebind columns")
+        require_table(schema, table)
+        ids = field_ids_of(schema)
+        moved_policy, moved = rebound(policy, table, (ids(table) if ids else None) or {})
+        if not moved:
+            raise refused(f"Every column the policy names of {table} is the field it was "
+                          f"bound to; there is nothing to rebind.",
+                          "`lakehouse governance show` lists the policy's column_ids.")  # fmt: skip
+        return moved_policy, f"rebound {', '.join(f'{table}.{c}' for c in moved)}"
+
+    return apply_change(settings, change, action="REBIND", resource=table, actor=actor)
 
 
 # -- the whole policy ----------------------------------------------------------------------
@@ -250,7 +277,8 @@ def replace_policy(settings: Settings, policy: Policy, *, origin: str,
                 f"{len(policy.masks)} mask(s), {len(policy.tags)} tagged resource(s)")  # fmt: skip
         return checked, said
 
-    return apply_change(settings, change, action="IMPORT_POLICY", resource=origin, actor=actor)
+    return apply_change(settings, change, action="IMPORT_POLICY", resource=origin, actor=actor,
+                        lake=schema)  # fmt: skip
 
 
 # -- the policy lakehouse.toml declares -------------------------------------------------

@@ -190,6 +190,11 @@ class Policy(_Strict):
     masks: tuple[ColumnMask, ...] = ()
     tag_keys: tuple[TagKey, ...] = ()
     tags: tuple[TagAssignment, ...] = ()
+    #: ``{table: {column: Iceberg field id}}``: the field each column the entries above
+    #: name had when the entry was made (see :mod:`lakehouse.governance.binding`).
+    #: Absent for a column named before ids were recorded: it is bound at the next
+    #: change or import; until then it is checked by name only.
+    column_ids: dict[str, dict[str, int]] = {}
 
     def principal(self, name: str) -> Principal | None:
         return next((p for p in self.principals if p.name == name), None)

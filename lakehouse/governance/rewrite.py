@@ -77,6 +77,9 @@ class Governance:
     # Time travel: each read table's columns NOW. A column of an older snapshot that the
     # table no longer has (dropped, renamed) is hidden: the policy no longer names it.
     current_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Each read table's {column: Iceberg field id} (of the schema read): a policy entry
+    # whose column is another field now (renamed, re-added) refuses the table.
+    field_ids: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -284,17 +287,21 @@ def decide(governance: Governance, settings: Settings,
 
 
 def visible_schema(settings: Settings, principal: str,
-                   schema: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:  # fmt: skip
+                   schema: Mapping[str, Mapping[str, str]],
+                   field_ids: Mapping[str, Mapping[str, int]] | None = None,
+                   ) -> dict[str, dict[str, str]]:  # fmt: skip
     """``schema`` as ``principal`` sees it (for engines that govern themselves, Trino:
-    ``*`` is spelled out with these columns). Tables it may not read are left as they
-    are: the engine refuses them itself."""
+    ``*`` is spelled out with these columns; ``field_ids``: each table's ``{column:
+    field id}``). Tables it may not read are left as they are: the engine refuses
+    them itself."""
     from lakehouse.governance.store import load_policy
 
     policy, admin = load_policy(settings), settings.governance_admin
     visible = {name: dict(types) for name, types in schema.items()}
     for name, types in schema.items():
         try:
-            access = table_access(policy, principal, name, list(types), types, admin=admin)
+            access = table_access(policy, principal, name, list(types), types, admin=admin,
+                                  ids=(field_ids or {}).get(name))  # fmt: skip
         except AccessDeniedError:
             continue
         visible[name] = {c.name: types[c.name] for c in access.columns}
@@ -304,7 +311,8 @@ def visible_schema(settings: Settings, principal: str,
 def _read(governance: Governance, policy: Policy, admin: str, name: str,
           schema: Mapping[str, Mapping[str, str]]) -> dict[str, str]:  # fmt: skip
     types = _types(schema, name)
-    access = table_access(policy, governance.principal, name, list(types), types, admin=admin)
+    access = table_access(policy, governance.principal, name, list(types), types, admin=admin,
+                          ids=governance.field_ids.get(name))  # fmt: skip
     now = governance.current_columns.get(name)
     if now is not None and any(c.name not in now for c in access.columns):
         kept = tuple(c for c in access.columns if c.name in now)
@@ -326,7 +334,8 @@ def _require_whole(governance: Governance, policy: Policy, admin: str, target: s
                    schema: Mapping[str, Mapping[str, str]]) -> None:  # fmt: skip
     """DELETE, UPDATE and MERGE test their condition on every row and column."""
     types = _types(schema, target)
-    access = table_access(policy, governance.principal, target, list(types), types, admin=admin)
+    access = table_access(policy, governance.principal, target, list(types), types, admin=admin,
+                          ids=governance.field_ids.get(target))  # fmt: skip
     if not access.unrestricted or len(access.columns) != len(types):
         raise AccessDeniedError(governance.principal, "SELECT on every row and column", target,
                                 hint="DELETE, UPDATE and MERGE test their condition on every row "

@@ -64,12 +64,15 @@ class S3Credentials:
 class TableFiles:
     """A catalog table: ``name`` (``ns.table``), its ``columns`` in order and the
     ``locations`` (``s3://bucket/prefix``) holding its files; ``former``: columns of
-    its older schemas it has no more (older files still hold their values)."""
+    its older schemas it has no more, by field id (a column dropped and added again
+    under its name counts: older files still hold the old field's values); ``ids``:
+    the columns' Iceberg field ids, in the same order (empty: not known)."""
 
     name: str
     columns: tuple[str, ...]
     locations: tuple[str, ...]
     former: tuple[str, ...] = ()
+    ids: tuple[int, ...] = ()
 
 
 def governance_dir(settings: Settings) -> Path:
@@ -167,8 +170,9 @@ def may_read_files(policy: Policy, principal: str, table: TableFiles, admin: str
     if table.former:
         return False
     columns = [*table.columns, FUTURE_COLUMN]
+    ids = dict(zip(table.columns, table.ids, strict=True)) if table.ids else None
     try:
-        access = table_access(policy, principal, table.name, columns, admin=admin)
+        access = table_access(policy, principal, table.name, columns, admin=admin, ids=ids)
     except (AccessDeniedError, PolicyError):
         return False
     shown = {c.name for c in access.columns if c.expression == quote(c.name) and c.mask is None}
@@ -237,12 +241,13 @@ def lake_table_files(settings: Settings) -> list[TableFiles]:
     for name in cat.list_tables(catalog):
         table = cat.load_table(catalog, name)
         extra = [table.properties[key] for key in LOCATION_PROPERTIES if key in table.properties]
-        columns = tuple(field.name for field in table.schema().fields)
-        now = {c.lower() for c in columns}
+        fields = table.schema().fields
+        now = {f.field_id for f in fields}
         former = tuple(sorted({f.name for old in table.schemas().values() for f in old.fields
-                               if f.name.lower() not in now}))  # fmt: skip
+                               if f.field_id not in now}))  # fmt: skip
         locations = tuple(dict.fromkeys([table.location(), *extra]))
-        found.append(TableFiles(name, columns, locations, former))
+        found.append(TableFiles(name, tuple(f.name for f in fields), locations, former,
+                                tuple(f.field_id for f in fields)))  # fmt: skip
     return found
 
 
@@ -256,7 +261,7 @@ def _tables(settings: Settings) -> list[TableFiles]:
         except (OSError, ValueError):
             return []
         return [TableFiles(t["name"], tuple(t["columns"]), tuple(t["locations"]),
-                           tuple(t.get("former", ())))
+                           tuple(t.get("former", ())), tuple(t.get("ids", ())))
                 for t in state.get("tables", [])]  # fmt: skip
 
 
@@ -326,7 +331,8 @@ def policy_changed(settings: Settings, policy: Policy) -> None:
 
 
 def _digest(policy: Policy, tables: Sequence[TableFiles]) -> str:
-    data = [policy.revision, sorted((t.name, t.columns, t.locations, t.former) for t in tables)]
+    data = [policy.revision,
+            sorted((t.name, t.columns, t.locations, t.former, t.ids) for t in tables)]  # fmt: skip
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 

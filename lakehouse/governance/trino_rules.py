@@ -72,12 +72,13 @@ class LakeTable:
     """A table of the catalog: ``name`` (``ns.table``) and its ordered ``columns``
     (``{column: DuckDB type}``, '' for nested types); ``former``: names its older
     schemas had that it has no more (time travel reads them: the policy names none);
-    ``schema_id``: its current schema's id."""
+    ``schema_id``: its current schema's id; ``ids``: ``{column: Iceberg field id}``."""
 
     name: str
     columns: Mapping[str, str]
     former: tuple[str, ...] = ()
     schema_id: int = 0
+    ids: Mapping[str, int] | None = None
 
     @property
     def namespace(self) -> str:
@@ -185,16 +186,16 @@ def _table_rule(policy: Policy, user: str, table: LakeTable, admin: str, catalog
     problems = rules.problems
     namespace, name = table.name.rsplit(".", 1)
     rule = _scope(user, catalog, namespace, name)
-    stale = stale_entries(policy, table.name, list(table.columns))
+    stale = stale_entries(policy, table.name, list(table.columns), table.ids)
     if stale and not policy.is_admin(user, admin):
-        column, entry = stale[0]
-        problems.append(f"{user} on {table.name}: {entry} names column {column}, "
-                        f"which {table.name} no longer has (renamed or dropped?)")  # fmt: skip
+        first = stale[0]
+        problems.append(f"{user} on {table.name}: {first.entry} names column {first.column}, "
+                        f"which {first.change}")  # fmt: skip
         return rule | {"privileges": []}  # fail closed: the entry protects nothing now
     privileges = _privileges(policy, user, table.name, admin)
     try:
         access = table_access(policy, user, table.name, list(table.columns), table.columns,
-                              admin=admin)  # fmt: skip
+                              admin=admin, ids=table.ids)  # fmt: skip
         select: dict[str, Any] | None = _select_rule(access, table, admin)
     except AccessDeniedError:
         select = None  # no SELECT (an unrestricted one has an empty rule)
@@ -203,7 +204,11 @@ def _table_rule(policy: Policy, user: str, table: LakeTable, admin: str, catalog
         return rule | {"privileges": []}  # a policy that cannot be enforced gives nothing
     if select is not None:
         privileges.insert(0, "SELECT")
-        if new_columns_hidden(policy, user, table.name, list(table.columns), admin=admin):
+        # A rename made directly in Trino or Spark moves a name these rules hide or mask
+        # to another column: every rule that hides, masks or filters is guarded.
+        restricted = not access.unrestricted or len(access.columns) != len(table.columns)
+        if restricted or new_columns_hidden(policy, user, table.name, list(table.columns),
+                                            admin=admin):  # fmt: skip
             visible = [c for c in table.columns if c in {v.name for v in access.columns}]
             select["filter"] = guarded_filter(select.get("filter"), table.name, visible,
                                               catalog)  # fmt: skip
@@ -335,8 +340,9 @@ def lake_tables(settings: Settings) -> list[LakeTable]:
         now = {f.name.lower() for f in schema.fields}
         former = sorted({f.name for old in loaded.schemas().values() for f in old.fields
                          if f.name.lower() not in now})  # fmt: skip
+        ids = {f.name: f.field_id for f in schema.fields}
         tables.append(
-            LakeTable(name, table_columns(schema.fields), tuple(former), schema.schema_id)
+            LakeTable(name, table_columns(schema.fields), tuple(former), schema.schema_id, ids)
         )
     return tables
 
@@ -348,10 +354,12 @@ def hidden_columns(settings: Settings, principal: str, table: str) -> list[str]:
     from lakehouse.governance.store import load_policy
     from lakehouse.lake import catalog as cat
 
-    columns = table_columns(cat.load_table(cat.open_catalog(settings), table).schema().fields)
+    schema = cat.load_table(cat.open_catalog(settings), table).schema()
+    columns = table_columns(schema.fields)
     try:
         access = table_access(load_policy(settings), principal, table, list(columns), columns,
-                              admin=settings.governance_admin)  # fmt: skip
+                              admin=settings.governance_admin,
+                              ids={f.name: f.field_id for f in schema.fields})  # fmt: skip
     except (AccessDeniedError, PolicyError):
         return []
     shown = {c.name for c in access.columns}

@@ -11,7 +11,7 @@ principal sees the table, its properties and snapshots, and no column.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from lakehouse.errors import AccessDeniedError, PolicyError
@@ -32,12 +32,18 @@ def may_describe(policy: Policy, principal: str, table: str, *, admin: str) -> b
     return True
 
 
-def selectable_columns(policy: Policy, principal: str, table: str, columns: Sequence[str],
+#: A table's column names in order; a ``{name: Iceberg field id}`` mapping also gives
+#: their ids (then a policy entry whose column is another field now is caught).
+Columns = Sequence[str] | Mapping[str, int]
+
+
+def selectable_columns(policy: Policy, principal: str, table: str, columns: Columns,
                        *, admin: str) -> list[str]:  # fmt: skip
     """The columns of ``table`` (in order) ``principal`` may SELECT, masked ones
     included; empty when it may SELECT none (or the policy cannot be applied)."""
+    ids = columns if isinstance(columns, Mapping) else None
     try:
-        access = table_access(policy, principal, table, list(columns), admin=admin)
+        access = table_access(policy, principal, table, list(columns), admin=admin, ids=ids)
     except (AccessDeniedError, PolicyError):
         return []
     return [c.name for c in access.columns]
@@ -66,7 +72,7 @@ def _might_select(policy: Policy, principal: str, table: str) -> bool:
 
 
 def visible_tables(policy: Policy, principal: str, names: Sequence[str],
-                   columns_of: Callable[[str], Sequence[str]], *, admin: str) -> list[str]:  # fmt: skip
+                   columns_of: Callable[[str], Columns], *, admin: str) -> list[str]:  # fmt: skip
     """``names`` (``ns.table``) the principal may see, in order: every one for an
     admin. ``columns_of(name)`` gives a table's columns; it is called only for tables
     a SELECT grant might reach and DESCRIBE does not already show."""
@@ -82,7 +88,7 @@ def visible_tables(policy: Policy, principal: str, names: Sequence[str],
     return shown
 
 
-def require_visible(policy: Policy, principal: str, table: str, columns: Sequence[str],
+def require_visible(policy: Policy, principal: str, table: str, columns: Columns,
                     *, admin: str) -> list[str]:  # fmt: skip
     """The columns ``describe`` shows ``principal`` of ``table`` (see the module);
     AccessDeniedError when the table is not visible to it at all."""
@@ -100,7 +106,7 @@ def require_visible(policy: Policy, principal: str, table: str, columns: Sequenc
 
 
 def listed_tables(settings: Settings, principal: str, names: Sequence[str],
-                  columns_of: Callable[[str], Sequence[str]]) -> list[str]:  # fmt: skip
+                  columns_of: Callable[[str], Columns]) -> list[str]:  # fmt: skip
     """:func:`visible_tables` under the stored policy and the settings' admin."""
     from lakehouse.governance.store import load_policy
 
@@ -109,7 +115,7 @@ def listed_tables(settings: Settings, principal: str, names: Sequence[str],
 
 
 def described_columns(settings: Settings, principal: str, table: str,
-                      columns: Sequence[str], action: str = "DESCRIBE") -> list[str]:  # fmt: skip
+                      columns: Columns, action: str = "DESCRIBE") -> list[str]:  # fmt: skip
     """:func:`require_visible` under the stored policy; a refusal is audited (engine
     ``library``, ``action`` e.g. DESCRIBE or HISTORY) before it is raised."""
     from lakehouse.governance.audit import record

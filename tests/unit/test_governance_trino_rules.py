@@ -88,7 +88,8 @@ def test_columns_masks_and_filters_come_from_the_access_decision() -> None:
     assert columns["amount"]["mask"] == "CAST(NULL AS DECIMAL(12, 2))"
     assert columns["email"]["mask_environment"] == {"user": "admin"}
     assert set(columns) == {"phone", "email", "amount"}  # the others are shown as stored
-    assert rule["filter"] == "(region = 'EU')"
+    # Guarded (trino_guard): a direct rename must not move a mask or a hidden name.
+    assert "THEN ((region = 'EU')) ELSE fail(" in rule["filter"]
     assert rule["filter_environment"] == {"user": "admin"}
     # Roles are not Trino users: only bob gets rules.
     assert users_of(policy, "admin") == ["bob"]
@@ -113,7 +114,8 @@ def test_cell_level_columns_become_conditional_masks() -> None:
     assert email["mask"].startswith(
         "CASE WHEN (region = 'EU') THEN CASE WHEN length(\"email\") <= 4"
     )
-    assert "filter" not in rule  # one filter admits every row
+    # One filter admits every row: the filter is the column guard alone.
+    assert "THEN (true) ELSE fail(" in rule["filter"]
 
 
 def test_privileges_map_without_widening() -> None:
@@ -307,8 +309,10 @@ def test_a_column_list_grant_guards_against_columns_added_later() -> None:
     assert listed["filter_environment"] == {"user": "admin"}
     eu = rule_for(rules.document, "eu", "retail", "customers")
     assert "= ARRAY['id'] THEN ((region = 'EU')) ELSE fail(" in eu["filter"]
-    # All but some columns: a new column is meant to show, so no guard.
-    assert "filter" not in rule_for(rules.document, "excluding", "retail", "customers")
+    # All but some columns: a new column is meant to show, but a direct rename of the
+    # hidden column must not show it under its new name, so it is guarded too.
+    excluding = rule_for(rules.document, "excluding", "retail", "customers")["filter"]
+    assert "= ARRAY['id', 'name', 'phone', 'region', 'amount'] THEN (true) ELSE fail(" in excluding
     assert rules.guarded == {"retail.customers": 7}
 
 
