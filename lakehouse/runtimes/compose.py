@@ -147,6 +147,9 @@ def catalog(settings: Settings) -> dict[str, Any]:
     # The stock fixture image does not check this token (the local runtime's launcher
     # does); clients send it all the same, so the same settings work on both runtimes.
     env["LAKEHOUSE_CATALOG_TOKEN"] = s.catalog_token
+    # As the local launcher: never hand the catalog's S3 key out with a table (the
+    # fixture's default, pinned: a client could then read every file).
+    env["CATALOG_INCLUDE__CREDENTIALS"] = "false"
     return {"catalog": {
         "image": IMAGES["catalog"], "profiles": [CORE, FULL], "environment": env,
         "ports": loopback_port(8181, s.catalog_port), "volumes": ["catalog-db:/catalog-db"],

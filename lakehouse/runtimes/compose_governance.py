@@ -23,7 +23,12 @@ Not enforceable in compose, so refused or said at ``lakehouse up``:
   principals' own keys are not served there (MinIO has users and prefix policies,
   but they would have to be re-applied at every policy change, which nothing in
   compose does: a revoked key would keep reading). A principal's key is refused
-  (fails closed); ``up`` says so.
+  (fails closed); ``up`` says so (:data:`NOTICE`).
+- **The catalog** is the stock fixture image, which checks no bearer token (the
+  local runtime's launcher checks the stack's and the principals' tokens): any
+  local process may list, create, change and drop tables through it. What is
+  protected: it hands no S3 key out with a table (``include-credentials`` false),
+  and a principal holds no key S3 accepts. ``up`` says so (:data:`NOTICE`).
 """
 
 from __future__ import annotations
@@ -51,12 +56,14 @@ UNENFORCEABLE = {
     "policy, no principals' keys) and run ungoverned",
     "jupyter": "its kernels hold the stack's key and run every query ungoverned",
 }
-S3_NOTICE = (
-    "Governance on the docker runtime: Trino enforces the policy; S3 (MinIO) knows only "
-    "the stack's key, so the principals' own S3 keys (`lakehouse env --as NAME`) are "
-    "refused there and reading files directly is the admin's alone.\n"
-    "Hint: for per-principal S3 keys, run the stack with the local runtime "
-    "(`lakehouse up --runtime local`)."
+NOTICE = (
+    "Governance on the docker runtime: Trino enforces the policy, but S3 (MinIO) knows "
+    "only the stack's key, so the principals' own S3 keys (`lakehouse env --as NAME`) are "
+    "refused there, and the catalog (the stock apache/iceberg-rest-fixture image) checks "
+    "no token, so any local process may list, create, change and drop every table "
+    "through its REST API.\n"
+    "Hint: for per-principal S3 keys and catalog tokens, run the stack with the local "
+    "runtime (`lakehouse up --runtime local`)."
 )
 
 

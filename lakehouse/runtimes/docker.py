@@ -94,8 +94,8 @@ class DockerRuntime:
         if governed_trino:
             self.check()
             compose_governance.write_trino_rules(self.settings)  # Trino needs the file
-        if self.settings.governance_enabled and "s3" in targets:
-            self.console.print(compose_governance.S3_NOTICE, markup=False, highlight=False)
+        if self.settings.governance_enabled and {"s3", "catalog"} & set(targets):
+            self.console.print(compose_governance.NOTICE, markup=False, highlight=False)
         self._run("up", "--detach", "--wait", *workers, *targets, "init")
         if governed_trino:
             compose_governance.write_trino_rules(self.settings)  # the catalog answers now

@@ -160,7 +160,7 @@ def test_up_refuses_what_compose_cannot_govern_before_anything_starts(
     assert up_calls(calls) == [] and not rules_path(governed).exists()
 
 
-def test_governed_up_writes_the_rules_before_trino_starts_and_says_what_s3_lacks(
+def test_governed_up_writes_the_rules_before_trino_starts_and_says_what_is_open(
     governed: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
@@ -179,7 +179,14 @@ def test_governed_up_writes_the_rules_before_trino_starts_and_says_what_s3_lacks
     assert catalog_access(governed.governance_admin) == "all"
     assert catalog_access("alice") == "none"
     err = capsys.readouterr().err
-    assert "only the stack's key" in err and "Hint:" in err
+    assert "only the stack's key" in err and "checks no token" in err and "Hint:" in err
+
+
+def test_the_catalog_hands_no_s3_key_out_with_a_table(ungoverned: Settings) -> None:
+    # The stock fixture's include-credentials, pinned off: a table load would
+    # otherwise carry the stack's key, which opens every file.
+    environment = yaml.safe_load(render_text(ungoverned))["services"]["catalog"]["environment"]
+    assert environment["CATALOG_INCLUDE__CREDENTIALS"] == "false"
 
 
 def test_ungoverned_up_writes_no_rules(ungoverned: Settings, tmp_path: Path) -> None:
