@@ -16,7 +16,7 @@ from rich.console import Console
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.runtimes import compose_governance
-from lakehouse.runtimes.compose import FULL, write_files
+from lakehouse.runtimes.compose import FULL, render, write_files
 from lakehouse.runtimes.local import ServiceStatus
 from lakehouse.services import Service, build_services
 
@@ -88,11 +88,12 @@ class DockerRuntime:
         if "trino" in targets and self.settings.trino_workers:
             targets.append("trino-worker")  # compose's one scalable worker service
         workers = ["--scale", f"trino-worker={self.settings.trino_workers}"]
+        self.check()
         # Governance on: refuse what compose cannot govern before anything starts.
         compose_governance.check_targets(self.settings, targets)
+        self._refuse_undefined(targets)
         governed_trino = self.settings.governance_enabled and "trino" in targets
         if governed_trino:
-            self.check()
             compose_governance.write_trino_rules(self.settings)  # Trino needs the file
         if self.settings.governance_enabled and {"s3", "catalog"} & set(targets):
             self.console.print(compose_governance.NOTICE, markup=False, highlight=False)
@@ -100,6 +101,22 @@ class DockerRuntime:
         if governed_trino:
             compose_governance.write_trino_rules(self.settings)  # the catalog answers now
         return services
+
+    def _refuse_undefined(self, targets: list[str]) -> None:
+        """One clear error for a service compose.yaml does not define (docker compose
+        would fail with 'no such service' after starting nothing)."""
+        defined = render(self.settings)["services"]
+        missing = [name for name in targets if name not in defined]
+        if missing:
+            others = ",".join(
+                name for name in targets if name in defined and name != "trino-worker"
+            )
+            raise LakehouseError(
+                f"The docker runtime has no {', '.join(missing)} service yet "
+                "(compose.yaml does not define it), so nothing was started.",
+                hint=f"Name the others (`lakehouse up --runtime docker --services {others}`), "
+                "or use the local runtime (`lakehouse up --runtime local`).",
+            )
 
     def down(self, names: list[str] | None = None) -> list[str]:
         if names:

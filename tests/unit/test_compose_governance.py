@@ -22,6 +22,7 @@ import yaml
 from compose_spec import PyCompose
 
 from lakehouse.config import Settings, load_settings
+from lakehouse.errors import LakehouseError
 from lakehouse.governance.trino_rules import access_control_properties, rules_path
 from lakehouse.runtimes import compose_governance
 from lakehouse.runtimes.compose import render_text, write_files
@@ -193,8 +194,19 @@ def test_ungoverned_up_writes_no_rules(ungoverned: Settings, tmp_path: Path) -> 
     project, calls = tmp_path / "project", tmp_path / "calls.txt"
     write_files(ungoverned, project / "compose.yaml")
     docker = fake_docker(tmp_path, calls, rules_path(ungoverned))
-    DockerRuntime(ungoverned, project_dir=project, docker=docker).up()
+    DockerRuntime(ungoverned, project_dir=project, docker=docker).up(["trino", "console"])
     assert len(up_calls(calls)) == 1 and not rules_path(ungoverned).exists()
+
+
+def test_a_service_compose_lacks_is_one_clear_error(ungoverned: Settings, tmp_path: Path) -> None:
+    # The defaults hold the scheduler, which compose.yaml does not define: docker
+    # compose would answer 'no such service' after a bare exit code.
+    project, calls = tmp_path / "project", tmp_path / "calls.txt"
+    write_files(ungoverned, project / "compose.yaml")
+    docker = fake_docker(tmp_path, calls, rules_path(ungoverned))
+    with pytest.raises(LakehouseError, match="no scheduler service") as info:
+        DockerRuntime(ungoverned, project_dir=project, docker=docker).up()
+    assert "--services s3,catalog," in str(info.value) and up_calls(calls) == []
 
 
 def test_trino_must_be_able_to_read_the_rules(
