@@ -28,7 +28,7 @@ from lakehouse.governance.admin import (
     require_table,
     require_tag_values,
 )  # fmt: skip
-from lakehouse.governance.binding import rebound
+from lakehouse.governance.binding import rebound, renamed_to
 from lakehouse.governance.policy import ColumnMask, DataCellsFilter, Policy, TagAssignment, TagKey
 from lakehouse.privacy import write_private
 
@@ -223,8 +223,17 @@ def rebind(settings: Settings, table: str, *, actor: str | None = None,
     def change(policy: Policy) -> tuple[Policy, str]:
         require_admin(policy, settings.acting_principal(actor), admin, "rebind columns")
         require_table(schema, table)
-        ids = field_ids_of(schema)
-        moved_policy, moved = rebound(policy, table, (ids(table) if ids else None) or {})
+        ids_of = field_ids_of(schema)
+        ids = (ids_of(table) if ids_of else None) or {}
+        renamed = renamed_to(policy, table, ids)
+        if renamed:
+            column, now = sorted(renamed.items())[0]
+            raise refused(f"The column the policy names {column} of {table} is called {now} "
+                          f"now; rebinding {column} would leave {now} unprotected.",
+                          f"Move the entries naming {column} to {now} (`lakehouse mask set "
+                          f"{table}.{now} ...`, re-grant, `lakehouse tag {table}.{now} ...`) and "
+                          f"remove the old ones.")  # fmt: skip
+        moved_policy, moved = rebound(policy, table, ids)
         if not moved:
             raise refused(f"Every column the policy names of {table} is the field it was "
                           f"bound to; there is nothing to rebind.",

@@ -92,12 +92,22 @@ def bound(policy: Policy, ids_of: IdsOf | None) -> Policy:
     return policy.model_copy(update={"column_ids": result})
 
 
+def renamed_to(policy: Policy, table: str, ids: Mapping[str, int]) -> dict[str, str]:
+    """``{column the policy names: the name its field has now}`` for each bound field
+    of ``table`` still in it under another name (a rename, not a drop)."""
+    names = {field_id: name for name, field_id in ids.items()}
+    return {c: names[i] for c, i in policy.column_ids.get(table, {}).items()
+            if i in names and names[i] != c}  # fmt: skip
+
+
 def rebound(policy: Policy, table: str, ids: Mapping[str, int]) -> tuple[Policy, list[str]]:
     """``policy`` with every binding of ``table`` moved to the column that now has its
     name (``ids``: the table's ``{column: field id}``), and the columns moved. An entry
-    whose column is gone stays as it is (refused until it is fixed)."""
+    whose column is gone stays as it is (refused until it is fixed); so does one whose
+    field was renamed (:func:`renamed_to`): moving it would unprotect that field."""
     old = policy.column_ids.get(table, {})
-    moved = sorted(c for c, i in old.items() if c in ids and ids[c] != i)
+    renamed = renamed_to(policy, table, ids)
+    moved = sorted(c for c, i in old.items() if c in ids and ids[c] != i and c not in renamed)
     if not moved:
         return policy, []
     new = {c: ids[c] if c in moved else i for c, i in old.items()}

@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse.errors import AccessDeniedError
 from lakehouse.governance.access import table_access
-from lakehouse.governance.binding import bound, drift, named_columns, rebound
+from lakehouse.governance.binding import bound, drift, named_columns, rebound, renamed_to
 from lakehouse.governance.policy import (
     ColumnMask,
     DataCellsFilter,
@@ -131,14 +131,18 @@ def test_bindings_are_kept_pruned_and_never_moved_silently() -> None:
     assert bound(Policy(masks=(mask,)), lambda _: 1 / 0).column_ids == {}  # type: ignore[arg-type,return-value]
 
 
-def test_rebind_is_the_admins_explicit_move() -> None:
+def test_rebind_is_the_admins_explicit_move_of_a_dropped_column_only() -> None:
     policy = made_on(Policy(masks=(ColumnMask(table=TABLE, column="email", principal="m",
                                               kind="null"),)), BEFORE)  # fmt: skip
-    assert drift(policy, TABLE, AFTER)
-    moved, columns = rebound(policy, TABLE, AFTER)
+    # renamed (field 3 is contact now): moving the binding would unprotect contact
+    assert renamed_to(policy, TABLE, AFTER) == {"email": "contact"}
+    assert rebound(policy, TABLE, AFTER) == (policy, [])
+    dropped = {k: v for k, v in AFTER.items() if k != "contact"}  # field 3 is gone
+    assert drift(policy, TABLE, dropped)
+    moved, columns = rebound(policy, TABLE, dropped)
     assert columns == ["email"] and moved.column_ids == {TABLE: {"email": 5}}
-    assert drift(moved, TABLE, AFTER) == {}
-    assert rebound(moved, TABLE, AFTER) == (moved, [])
+    assert drift(moved, TABLE, dropped) == {}
+    assert rebound(moved, TABLE, dropped) == (moved, [])
 
 
 def test_every_kind_of_entry_names_its_columns() -> None:
