@@ -92,10 +92,15 @@ class CatalogService(Service):
         fetcher = ArtifactFetcher(self.settings)
         return [fetcher.local_path(a) for a in read_lock(self.lock_file())] + [self.launcher_dir()]
 
+    def launcher_sources(self) -> list[Path]:
+        """The launcher's Java sources (the server and its principal rules)."""
+        return sorted((service_files_dir() / "catalog").glob("*.java"))
+
     def launcher_dir(self) -> Path:
-        source = service_files_dir() / "catalog" / f"{LAUNCHER}.java"
-        digest = hashlib.sha256(source.read_bytes() + self.lock_file().read_bytes()).hexdigest()
-        return self.settings.cache_dir / "launchers" / f"catalog-{digest[:16]}"
+        digest = hashlib.sha256(self.lock_file().read_bytes())
+        for source in self.launcher_sources():
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        return self.settings.cache_dir / "launchers" / f"catalog-{digest.hexdigest()[:16]}"
 
     def spec(self) -> ServiceSpec:
         s = self.settings
@@ -144,12 +149,12 @@ class CatalogService(Service):
         target = self.launcher_dir()
         if (target / "org" / "apache" / "iceberg" / "rest" / f"{LAUNCHER}.class").is_file():
             return
-        source = service_files_dir() / "catalog" / f"{LAUNCHER}.java"
         jars = os.pathsep.join(str(p) for p in self.classpath()[:-1])
         staging = target.with_name(target.name + ".tmp")
         staging.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            [str(jdk.javac), "-d", str(staging), "-cp", jars, str(source)],
+            [str(jdk.javac), "-d", str(staging), "-cp", jars,
+             *(str(source) for source in self.launcher_sources())],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if result.returncode != 0:

@@ -15,7 +15,7 @@
  * Every request must carry "Authorization: Bearer <LAKEHOUSE_CATALOG_TOKEN>" (TokenFilter),
  * except GET /healthz; otherwise any local process could create and drop tables. With
  * governance on, LAKEHOUSE_CATALOG_ACCESS_FILE names the principals' tokens (by digest) and
- * what each may see and load (PrincipalRules, re-read when the file changes); a principal's
+ * what each may see and load (CatalogPrincipalRules, re-read when the file changes); a principal's
  * token only reads: anything else is 403 ForbiddenException naming the principal.
  *
  * The SQLite catalog database runs in WAL mode and its WAL is checkpointed (TRUNCATE)
@@ -24,10 +24,6 @@
  */
 package org.apache.iceberg.rest;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
@@ -39,11 +35,8 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.sql.Connection;
@@ -52,23 +45,14 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.EnumSet;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.iceberg.CatalogUtil;
 import org.apache.iceberg.catalog.Catalog;
-import org.apache.iceberg.catalog.Namespace;
-import org.apache.iceberg.catalog.SupportsNamespaces;
-import org.apache.iceberg.catalog.TableIdentifier;
-import org.apache.iceberg.exceptions.NoSuchNamespaceException;
 import org.apache.iceberg.inmemory.InMemoryInputFile;
 import org.apache.iceberg.io.DelegateFileIO;
 import org.apache.iceberg.io.FileInfo;
@@ -106,8 +90,8 @@ public final class LakehouseCatalogServer {
 
     ServletContextHandler handler = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
     handler.addServlet(new ServletHolder(new RESTCatalogServlet(new RESTServerCatalogAdapter(context))), "/*");
-    String accessFile = System.getenv().getOrDefault(PrincipalRules.FILE_VARIABLE, "");
-    PrincipalRules rules = accessFile.isEmpty() ? null : new PrincipalRules(Path.of(accessFile), catalog);
+    String accessFile = System.getenv().getOrDefault(CatalogPrincipalRules.FILE_VARIABLE, "");
+    CatalogPrincipalRules rules = accessFile.isEmpty() ? null : new CatalogPrincipalRules(Path.of(accessFile), catalog);
     handler.addFilter(new FilterHolder(new TokenFilter(token, rules)), "/*", EnumSet.of(DispatcherType.REQUEST));
     handler.insertHandler(new GzipHandler());
     WalCheckpointer checkpointer = WalCheckpointer.start(
@@ -155,9 +139,9 @@ public final class LakehouseCatalogServer {
     static final String TOKEN_VARIABLE = "LAKEHOUSE_CATALOG_TOKEN";
     static final String HEALTH_PATH = "/healthz";
     private final byte[] expectedDigest;
-    private final PrincipalRules rules;
+    private final CatalogPrincipalRules rules;
 
-    TokenFilter(String token, PrincipalRules rules) {
+    TokenFilter(String token, CatalogPrincipalRules rules) {
       expectedDigest = sha256("Bearer " + token);
       this.rules = rules;
     }
@@ -179,7 +163,7 @@ public final class LakehouseCatalogServer {
         chain.doFilter(req, res);
         return;
       }
-      PrincipalRules.Principal principal = rules == null ? null : rules.principal(givenDigest);
+      CatalogPrincipalRules.Principal principal = rules == null ? null : rules.principal(givenDigest);
       if (principal != null) {
         rules.serve(principal, request, response, chain);
         return;
@@ -204,248 +188,6 @@ public final class LakehouseCatalogServer {
       } catch (NoSuchAlgorithmException e) {
         throw new IllegalStateException(e);
       }
-    }
-  }
-
-  /**
-   * Per-principal catalog tokens (governance on). The file lakehouse writes from the policy
-   * (lakehouse/governance/catalog_access.py) maps the SHA-256 (hex) of each principal token's
-   * "Bearer <token>" header to the principal, whether it is an admin, the namespaces and
-   * tables it may see and the tables it may load (those it may read whole). The file is
-   * re-read when it changes (one stat per principal request); a file that does not parse
-   * keeps the previous rules (and says so on stderr); no file means no principal tokens.
-   * A principal's token only reads: listings are filtered, everything else is refused with
-   * 403 ForbiddenException naming the principal and what it lacks.
-   */
-  static final class PrincipalRules {
-    static final String FILE_VARIABLE = "LAKEHOUSE_CATALOG_ACCESS_FILE";
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private final Path file;
-    private final Catalog catalog;
-    private Object seen; // the attributes of the file last read
-    private volatile Map<String, Principal> byDigest = Map.of();
-
-    record Principal(String name, boolean admin, Set<String> namespaces, Set<String> tables,
-        Set<String> readable) {}
-
-    PrincipalRules(Path file, Catalog catalog) {
-      this.file = file;
-      this.catalog = catalog;
-    }
-
-    /** The principal whose token has this header digest, under the file's current rules. */
-    Principal principal(byte[] headerDigest) {
-      if (headerDigest == null) {
-        return null;
-      }
-      reloadIfChanged();
-      return byDigest.get(HexFormat.of().formatHex(headerDigest));
-    }
-
-    private synchronized void reloadIfChanged() {
-      Object now;
-      try {
-        BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
-        now = List.of(a.lastModifiedTime(), a.creationTime(), a.size(), String.valueOf(a.fileKey()));
-      } catch (NoSuchFileException e) {
-        now = "missing";
-      } catch (IOException e) {
-        System.err.println("catalog access file " + file + " unreadable (rules kept): " + e);
-        return;
-      }
-      if (now.equals(seen)) {
-        return;
-      }
-      seen = now;
-      if ("missing".equals(now)) {
-        byDigest = Map.of();
-        return;
-      }
-      try {
-        byDigest = parse(JSON.readTree(Files.readAllBytes(file)));
-      } catch (IOException | RuntimeException e) {
-        System.err.println("catalog access file " + file + " not applied (the previous rules stay): " + e);
-      }
-    }
-
-    private static Map<String, Principal> parse(JsonNode document) {
-      Map<String, Principal> found = new HashMap<>();
-      JsonNode principals = document.get("principals");
-      if (principals == null || !principals.isArray()) {
-        throw new IllegalArgumentException("no \"principals\" list");
-      }
-      for (JsonNode entry : principals) {
-        String name = entry.get("name").asText();
-        found.put(entry.get("digest").asText(), new Principal(name, entry.path("admin").asBoolean(false),
-            names(entry, "namespaces"), names(entry, "tables"), names(entry, "readable")));
-      }
-      return Map.copyOf(found);
-    }
-
-    private static Set<String> names(JsonNode entry, String field) {
-      Set<String> found = new HashSet<>();
-      entry.path(field).forEach(node -> found.add(node.asText()));
-      return Set.copyOf(found);
-    }
-
-    /** Answers ``request`` as ``who`` may: passes it on, lists what it sees, or refuses. */
-    void serve(Principal who, HttpServletRequest request, HttpServletResponse response, FilterChain chain)
-        throws IOException, ServletException {
-      if (who.admin()) {
-        chain.doFilter(request, response);
-        return;
-      }
-      String refusal;
-      try {
-        refusal = decide(who, request, response);
-      } catch (NoSuchNamespaceException e) {
-        TokenFilter.reply(response, 404, error(e.getMessage(), "NoSuchNamespaceException", 404));
-        return;
-      } catch (IllegalArgumentException e) {
-        refusal = who.name() + " may not send this catalog request (" + e.getMessage() + ").";
-      }
-      if (refusal == null) {
-        chain.doFilter(request, response);
-      } else if (!refusal.isEmpty()) {
-        // One line per refusal in the catalog's log (`lakehouse logs catalog`).
-        System.err.println("refused " + request.getMethod() + " " + request.getRequestURI() + ": " + refusal);
-        TokenFilter.reply(response, 403, error(refusal, "ForbiddenException", 403));
-      }
-    }
-
-    /** null: pass the request on; "": answered here; else the refusal's message. */
-    private String decide(Principal who, HttpServletRequest request, HttpServletResponse response)
-        throws IOException {
-      String method = request.getMethod();
-      String[] parts = request.getRequestURI().substring(1).split("/", -1);
-      int size = parts.length;
-      if (size < 2 || !"v1".equals(parts[0])) {
-        return refuseWrite(who, "send this catalog request", "the admin's");
-      }
-      if (size == 2 && "config".equals(parts[1])) {
-        return "GET".equals(method) ? null : refuseWrite(who, "change the catalog's config", "the admin's");
-      }
-      if ("tables".equals(parts[1]) || "views".equals(parts[1])) {
-        return refuseWrite(who, "rename tables or views", "ALTER");
-      }
-      if ("transactions".equals(parts[1])) {
-        return refuseWrite(who, "commit a transaction", "INSERT");
-      }
-      if (!"namespaces".equals(parts[1])) {
-        return refuseWrite(who, "send this catalog request", "the admin's");
-      }
-      if (size == 2) {
-        if (!"GET".equals(method)) {
-          return refuseWrite(who, "create namespaces", "the admin's");
-        }
-        listNamespaces(who, request.getParameter("parent"), response);
-        return "";
-      }
-      Namespace namespace = RESTUtil.decodeNamespace(parts[2]);
-      String ns = String.join(".", namespace.levels());
-      if (!who.namespaces().contains(ns)) {
-        return who.name() + " may not see the namespace " + ns + ": it holds no grant there."
-            + " Hint: an admin can grant it, e.g. `lakehouse grant DESCRIBE ON ALL TABLES IN " + ns
-            + " TO " + who.name() + "`.";
-      }
-      return size == 3 ? namespaceRequest(who, method, ns) : inNamespace(who, method, parts, namespace, response);
-    }
-
-    private String namespaceRequest(Principal who, String method, String ns) {
-      boolean reading = "GET".equals(method) || "HEAD".equals(method);
-      return reading ? null : refuseWrite(who, "drop or change the namespace " + ns, "DROP/ALTER on " + ns);
-    }
-
-    private String inNamespace(Principal who, String method, String[] parts, Namespace namespace,
-        HttpServletResponse response) throws IOException {
-      String ns = String.join(".", namespace.levels());
-      String kind = parts[3];
-      if ("views".equals(kind)) {
-        return refuseWrite(who, "use views in " + ns, "views are the admin's");
-      }
-      if (parts.length == 4 && "tables".equals(kind) && "GET".equals(method)) {
-        listTables(who, namespace, response);
-        return "";
-      }
-      if (parts.length == 4 && ("tables".equals(kind) || "register".equals(kind))) {
-        return refuseWrite(who, "create a table in " + ns, "CREATE_TABLE on " + ns);
-      }
-      if (!"tables".equals(kind) || parts.length > 6) {
-        return refuseWrite(who, "send this catalog request", "the admin's");
-      }
-      String table = ns + "." + RESTUtil.decodeString(parts[4]);
-      if (parts.length == 6) {
-        boolean metrics = "metrics".equals(parts[5]) && "POST".equals(method);
-        return metrics ? loadable(who, table) : refuseWrite(who, "send this catalog request", "the admin's");
-      }
-      return switch (method) {
-        case "GET" -> loadable(who, table);
-        case "HEAD" -> who.tables().contains(table) ? null : invisible(who, table);
-        case "DELETE" -> refuseWrite(who, "drop the table " + table, "DROP on " + table);
-        default -> refuseWrite(who, "commit to the table " + table, "INSERT or ALTER on " + table);
-      };
-    }
-
-    private static String loadable(Principal who, String table) {
-      if (who.readable().contains(table)) {
-        return null;
-      }
-      if (!who.tables().contains(table)) {
-        return invisible(who, table);
-      }
-      return who.name() + " may not load the table " + table + " from the catalog: loading hands out its"
-          + " metadata and file locations, which takes SELECT on the whole table (every row and column,"
-          + " unmasked, no row filter). Hint: query it through an engine, which applies the policy"
-          + " (`lakehouse query --as " + who.name() + "`).";
-    }
-
-    private static String invisible(Principal who, String table) {
-      return who.name() + " may not see the table " + table + ": it holds neither DESCRIBE nor SELECT on it."
-          + " Hint: an admin can grant it (`lakehouse grant SELECT ON TABLE " + table + " TO " + who.name()
-          + "`); `lakehouse grants --principal " + who.name() + "` lists what it holds.";
-    }
-
-    private static String refuseWrite(Principal who, String what, String permission) {
-      return who.name() + " may not " + what + " through the catalog (" + permission + "): a principal's"
-          + " catalog token only reads, whatever the policy grants. Hint: write as " + who.name()
-          + " through lakehouse (`lakehouse ingest --as " + who.name() + "`), which applies the policy"
-          + " and records the write in the audit log.";
-    }
-
-    private void listNamespaces(Principal who, String parent, HttpServletResponse response) throws IOException {
-      Namespace under = parent == null || parent.isEmpty()
-          ? Namespace.empty() : Namespace.of(RESTUtil.NAMESPACE_SPLITTER.splitToList(parent).toArray(new String[0]));
-      ArrayNode shown = JSON.createArrayNode();
-      for (Namespace namespace : ((SupportsNamespaces) catalog).listNamespaces(under)) {
-        if (who.namespaces().contains(String.join(".", namespace.levels()))) {
-          ArrayNode levels = shown.addArray();
-          for (String level : namespace.levels()) {
-            levels.add(level);
-          }
-        }
-      }
-      TokenFilter.reply(response, 200, JSON.createObjectNode().set("namespaces", shown).toString());
-    }
-
-    private void listTables(Principal who, Namespace namespace, HttpServletResponse response) throws IOException {
-      ArrayNode shown = JSON.createArrayNode();
-      for (TableIdentifier id : catalog.listTables(namespace)) {
-        if (who.tables().contains(String.join(".", id.namespace().levels()) + "." + id.name())) {
-          ObjectNode entry = shown.addObject();
-          ArrayNode levels = entry.putArray("namespace");
-          for (String level : id.namespace().levels()) {
-            levels.add(level);
-          }
-          entry.put("name", id.name());
-        }
-      }
-      TokenFilter.reply(response, 200, JSON.createObjectNode().set("identifiers", shown).toString());
-    }
-
-    private static String error(String message, String type, int code) {
-      ObjectNode error = JSON.createObjectNode();
-      error.putObject("error").put("message", message).put("type", type).put("code", code);
-      return error.toString();
     }
   }
 
