@@ -25,6 +25,9 @@ S3_BOUNDS = {
     "s3.connect-timeout": str(outages.CONNECT_SECONDS),
     "s3.request-timeout": str(outages.S3_REQUEST_SECONDS),
 }
+# Lakehouse's own processes read and write through a FileIO that spares a frequent
+# writer the HEAD requests and manifest re-reads pyiceberg's does (lake/fileio.py).
+FILE_IO = {"py-io-impl": "lakehouse.lake.fileio.LakeFileIO"}
 
 
 class _BoundedAdapter(HTTPAdapter):
@@ -55,7 +58,7 @@ class BoundedRestCatalog(RestCatalog):
 
 def open_catalog(settings: Settings) -> RestCatalog:
     """The lake's catalog; ServiceUnavailableError when the catalog does not answer."""
-    props = {**catalog_properties(settings), **S3_BOUNDS}
+    props = {**catalog_properties(settings), **S3_BOUNDS, **FILE_IO}
     try:
         with outages.reported_outages(settings, "opening the catalog", ("catalog",)):
             return BoundedRestCatalog(

@@ -195,6 +195,8 @@ class Found:
 def present(key_set: KeySet, file_keys: pa.Table) -> Found:
     """The touched keys ``file_keys`` holds, and the rows holding them."""
     columns = list(key_set.columns)
+    if len(columns) == 1:
+        return _present_single(key_set, file_keys)
     left = key_set.key_columns(file_keys).append_column(
         ROW, pa.array(np.arange(file_keys.num_rows), pa.int64())
     )
@@ -203,6 +205,24 @@ def present(key_set: KeySet, file_keys: pa.Table) -> Found:
     return Found(
         keys=np.unique(np.asarray(pairs.column(INDEX).to_numpy(), dtype=np.int64)),
         rows=np.sort(np.asarray(pairs.column(ROW).to_numpy(), dtype=np.int64)),
+        file_rows=file_keys.num_rows,
+    )
+
+
+def _present_single(key_set: KeySet, file_keys: pa.Table) -> Found:
+    """``present`` for a one-column key: a vectorised set lookup, which a sync's
+    commits (a few hundred touched keys against each file, every second) do far
+    faster than an Acero join plan per file. Same answer as the join: touched keys
+    are distinct and never null, so each file row matches at most one of them."""
+    name = key_set.columns[0]
+    probe = key_set.key_columns(file_keys).column(name)
+    slots = pc.index_in(probe, value_set=key_set.keys.column(name)).combine_chunks()
+    matched = np.flatnonzero(np.asarray(slots.is_valid().to_numpy(zero_copy_only=False)))
+    slot_of_row = np.asarray(slots.take(pa.array(matched, pa.int64())).to_numpy(), np.int64)
+    indices = key_set.keys.column(INDEX).combine_chunks().take(pa.array(slot_of_row, pa.int64()))
+    return Found(
+        keys=np.unique(np.asarray(indices.to_numpy(), dtype=np.int64)),
+        rows=matched.astype(np.int64),
         file_rows=file_keys.num_rows,
     )
 

@@ -155,3 +155,39 @@ def test_nan_keys_are_refused(where: str) -> None:
     with pytest.raises(IngestError, match="Key column k has NaN values") as caught:
         build_key_set(["k"], {"k": pa.float64()}, deleted, upserts)
     assert caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "kind", [pa.int32(), pa.int64(), pa.string(), pa.large_string(), pa.float64(), pa.date32()]
+)
+def test_one_column_lookup_answers_as_the_join_does(kind: pa.DataType) -> None:
+    """``present`` takes a set lookup for one-column keys; a composite key (the join)
+    over the same values plus a constant must find the same keys and rows."""
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 400, 1_000)
+    file_values = np.concatenate([values[:600], rng.integers(300, 900, 500)])
+
+    def typed(numbers: np.ndarray) -> pa.Array:
+        if pa.types.is_date(kind):
+            return pa.array(numbers.astype("int32"), pa.int32()).cast(kind)
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return pa.array([f"k{n}" for n in numbers], kind)
+        return pa.array(numbers, pa.int64()).cast(kind)
+
+    touched = np.unique(rng.integers(0, 1_000, 300))
+    single = build_key_set(["k"], {"k": kind}, None, pa.table({"k": typed(touched)}))
+    double = build_key_set(["k", "c"], {"k": kind, "c": pa.int8()}, None,
+                           pa.table({"k": typed(touched), "c": pa.array([1] * len(touched), pa.int8())}))  # fmt: skip
+    chunks = [typed(file_values[:700]), typed(file_values[700:])]
+    file_keys = pa.table({"k": pa.chunked_array(chunks)})
+    by_lookup = present(single, file_keys)
+    by_join = present(double, file_keys.append_column("c", pa.array([1] * 1_100, pa.int8())))
+    assert by_lookup.rows.tolist() == by_join.rows.tolist() and len(by_lookup.rows) > 0
+    assert by_lookup.keys.tolist() == by_join.keys.tolist()
+    assert by_lookup.file_rows == 1_100
+
+
+def test_one_column_lookup_never_matches_a_null_file_key() -> None:
+    key_set = build_key_set(["k"], {"k": pa.int64()}, None, pa.table({"k": pa.array([1, 2])}))
+    found = present(key_set, pa.table({"k": pa.array([None, 2, None, 1], pa.int64())}))
+    assert found.rows.tolist() == [1, 3] and found.keys.tolist() == [0, 1]

@@ -1,0 +1,171 @@
+"""pyiceberg's PyArrow FileIO without the round trips a frequent writer cannot afford.
+
+A sync commits about once a second per table. Profiled at 1,000 changes/s
+(``python -m bench lag-profile`` under py-spy), a third of a merge-on-read
+commit's time went to S3 requests that carry no information:
+
+* ``create()`` asks S3 whether the file exists before writing it (a HEAD).
+  Every file an Iceberg writer creates has a fresh UUID in its name, and the
+  check is racy anyway (pyiceberg's docstring says so), so it is skipped here.
+* ``len()`` of a file just written asks S3 for its size (another HEAD), although
+  the writer has just counted the bytes. The count is remembered instead.
+* Manifests and manifest lists (``.avro``) are read again and again: by scan
+  planning, by manifest merging, and by each commit's view of the existing
+  manifests. Iceberg never rewrites one in place (a new version gets a new name),
+  so their bytes are kept in a bounded, process-wide LRU cache, filled when they
+  are written and when they are read.
+
+Everything else is pyiceberg's ``PyArrowFileIO``. Selected by ``open_catalog``
+through the ``py-io-impl`` catalog property.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.io import InputStream, OutputStream
+from pyiceberg.io.pyarrow import PyArrowFile, PyArrowFileIO
+
+# Manifests of a table are kilobytes to a few megabytes; this holds thousands.
+CACHE_BYTES = 64 * 2**20
+IMMUTABLE_SUFFIXES = (".avro",)  # manifests and manifest lists
+
+
+class _ByteCache:
+    """Least recently used bytes by location, at most ``limit`` bytes in all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.size = limit, 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, location: str) -> bytes | None:
+        with self._lock:
+            data = self._items.get(location)
+            if data is not None:
+                self._items.move_to_end(location)
+            return data
+
+    def put(self, location: str, data: bytes) -> None:
+        if len(data) > self.limit // 8:  # one huge manifest must not flush the rest
+            return
+        with self._lock:
+            old = self._items.pop(location, None)
+            self.size -= len(old) if old is not None else 0
+            self._items[location] = data
+            self.size += len(data)
+            while self.size > self.limit:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
+
+    def forget(self, location: str) -> None:
+        with self._lock:
+            old = self._items.pop(location, None)
+            self.size -= len(old) if old is not None else 0
+
+
+MANIFEST_CACHE = _ByteCache(CACHE_BYTES)
+
+
+class _CountingStream:
+    """An output stream that remembers how many bytes went through it (and, for a
+    manifest, the bytes themselves) when it is closed."""
+
+    def __init__(self, stream: pa.NativeFile, file: LakeFile, keep: bool) -> None:
+        self._stream, self._file = stream, file
+        self._kept: list[bytes] | None = [] if keep else None
+        self._written = 0
+
+    def write(self, data: Any) -> int:
+        if self._kept is not None:
+            self._kept.append(bytes(data))
+        written = self._stream.write(data)
+        self._written += memoryview(data).nbytes
+        return written
+
+    def tell(self) -> int:
+        return self._written
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._stream.closed)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self._stream.closed:
+            return
+        self._stream.close()  # the upload completes here; a failure raises before we record
+        self._file.written_size = self._written
+        if self._kept is not None:
+            MANIFEST_CACHE.put(self._file.location, b"".join(self._kept))
+
+    def __enter__(self) -> _CountingStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LakeFile(PyArrowFile):
+    """A PyArrowFile that skips the existence check, knows its size once written,
+    and serves immutable manifests from ``MANIFEST_CACHE``."""
+
+    written_size: int | None = None
+
+    def _immutable(self) -> bool:
+        return self.location.endswith(IMMUTABLE_SUFFIXES)
+
+    def create(self, overwrite: bool = False) -> OutputStream:
+        # Every writer names its files with a fresh UUID: the HEAD pyiceberg sends
+        # first to refuse an existing file costs a round trip and cannot race-proof it.
+        stream = super().create(overwrite=True)
+        if self._immutable():
+            MANIFEST_CACHE.forget(self.location)
+        return _CountingStream(stream, self, keep=self._immutable())
+
+    def __len__(self) -> int:
+        if self.written_size is not None:
+            return self.written_size
+        cached = MANIFEST_CACHE.get(self.location) if self._immutable() else None
+        return len(cached) if cached is not None else super().__len__()
+
+    def open(self, seekable: bool = True) -> InputStream:
+        if not self._immutable():
+            return super().open(seekable)
+        cached = MANIFEST_CACHE.get(self.location)
+        if cached is None:
+            with super().open(seekable=False) as stream:
+                cached = stream.read()
+            MANIFEST_CACHE.put(self.location, cached)
+        return pa.BufferReader(cached)
+
+
+class LakeFileIO(PyArrowFileIO):
+    """``PyArrowFileIO`` handing out :class:`LakeFile` objects (module doc)."""
+
+    def new_input(self, location: str) -> PyArrowFile:
+        return self._lake_file(location)
+
+    def new_output(self, location: str) -> PyArrowFile:
+        return self._lake_file(location)
+
+    def _lake_file(self, location: str) -> LakeFile:
+        plain = super().new_input(location)  # pyiceberg's parsing of the location
+        return LakeFile(
+            location=location,
+            path=plain._path,
+            fs=plain._filesystem,
+            buffer_size=plain._buffer_size,
+        )
+
+    def delete(self, location: Any) -> None:
+        MANIFEST_CACHE.forget(location if isinstance(location, str) else location.location)
+        super().delete(location)
