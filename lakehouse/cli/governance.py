@@ -393,8 +393,15 @@ def governance_demo(ctx: click.Context) -> None:
 
 def show_policy(policy: Policy, settings: Settings) -> dict[str, Any]:
     """The policy as plain data, with whether it is enforced and who the admin is."""
+    from lakehouse.governance.binding import stale_report
+
     data = policy.model_dump(mode="json", exclude_defaults=True)
-    return {"enforced": settings.governance_enabled, "admin": settings.governance_admin, **data}
+    try:
+        stale = stale_report(settings, policy)
+    except Exception as exc:  # the catalog is down: the policy is still shown
+        stale = [f"not checked: the catalog did not answer ({type(exc).__name__})"]
+    shown = {"enforced": settings.governance_enabled, "admin": settings.governance_admin, **data}
+    return shown | ({"stale": stale} if stale else {})
 
 
 def _tuple(value: str | None) -> tuple[str, ...] | None:

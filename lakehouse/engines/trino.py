@@ -169,6 +169,8 @@ class TrinoEngine:
 
         try:
             hidden = hidden_columns(self.settings, user, error.resource)
+        except AccessDeniedError as stale:  # the policy names a column that changed
+            return stale
         except LakehouseError:
             return error
         if not hidden:

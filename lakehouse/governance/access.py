@@ -153,7 +153,7 @@ def table_access(policy: Policy, principal: str, table: str, columns: Sequence[s
                            None, ("admin",))  # fmt: skip
     stale = stale_entries(policy, table, columns, ids)
     if stale:
-        raise _stale_denial(principal, table, stale)
+        raise stale_denial(principal, table, stale)
     sources = _select_sources(policy, principal, table, columns, types or {})
     if not sources:
         raise AccessDeniedError(principal, "SELECT", table)
@@ -206,7 +206,8 @@ class StaleEntry(NamedTuple):
     change: str  # "which T no longer has ..." or "was field 3 ... and is field 9 now"
 
 
-def _stale_denial(principal: str, table: str, stale: list[StaleEntry]) -> AccessDeniedError:
+def stale_denial(principal: str, table: str, stale: list[StaleEntry]) -> AccessDeniedError:
+    """The refusal of ``table`` to ``principal`` while ``stale`` entries name it."""
     first = stale[0]
     more = f" (and {len(stale) - 1} more stale entr{'y' if len(stale) == 2 else 'ies'})"
     return AccessDeniedError(

@@ -18,12 +18,15 @@ the admin's explicit "this name means the column it names now".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import sqlglot
 from sqlglot import exp
 
 from lakehouse.governance.policy import Policy
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
 
 #: ``table -> {column: field id}`` of the catalog, or None when the table is unknown.
 IdsOf = Callable[[str], Mapping[str, int] | None]
@@ -138,3 +141,27 @@ def drift(policy: Policy, table: str, ids: Mapping[str, int] | None) -> dict[str
                 f"(dropped and added again, or another column renamed to {column})"
             )
     return found
+
+
+def stale_report(settings: Settings, policy: Policy) -> list[str]:
+    """One line per policy entry whose column is not the one it was made for (gone,
+    renamed, or another field now), over the tables the entries name (one catalog
+    request each); a table the catalog cannot load is reported as such."""
+    from lakehouse.governance.access import stale_entries
+    from lakehouse.lake import catalog as cat
+
+    tables = sorted({named.table for named in named_columns(policy)})
+    if not tables:
+        return []
+    lines = []
+    catalog = cat.open_catalog(settings)
+    for table in tables:
+        try:
+            fields = cat.load_table(catalog, table).schema().fields
+        except Exception as exc:  # dropped since, or unreadable: say so, go on
+            lines.append(f"{table}: cannot be checked ({type(exc).__name__})")
+            continue
+        ids = {f.name: f.field_id for f in fields}
+        lines += [f"{table}: {e.entry} names column {e.column}, which {e.change}"
+                  for e in stale_entries(policy, table, list(ids), ids)]  # fmt: skip
+    return lines

@@ -349,17 +349,24 @@ def lake_tables(settings: Settings) -> list[LakeTable]:
 
 def hidden_columns(settings: Settings, principal: str, table: str) -> list[str]:
     """Columns of ``table`` the policy hides from ``principal`` (to explain Trino's
-    refusal of a SELECT that names them); empty when it may read none or all."""
+    refusal of a SELECT that names them); empty when it may read none or all.
+    Raises the policy's AccessDeniedError when an entry naming a column of the table
+    is stale (renamed, dropped, another field now): that is why Trino refused."""
     from lakehouse.engines.semantics import table_columns
+    from lakehouse.governance.access import stale_denial
     from lakehouse.governance.store import load_policy
     from lakehouse.lake import catalog as cat
 
     schema = cat.load_table(cat.open_catalog(settings), table).schema()
     columns = table_columns(schema.fields)
+    ids = {f.name: f.field_id for f in schema.fields}
+    policy, admin = load_policy(settings), settings.governance_admin
+    stale = stale_entries(policy, table, list(columns), ids)
+    if stale and not policy.is_admin(principal, admin):
+        raise stale_denial(principal, table, stale)
     try:
-        access = table_access(load_policy(settings), principal, table, list(columns), columns,
-                              admin=settings.governance_admin,
-                              ids={f.name: f.field_id for f in schema.fields})  # fmt: skip
+        access = table_access(policy, principal, table, list(columns), columns, admin=admin,
+                              ids=ids)  # fmt: skip
     except (AccessDeniedError, PolicyError):
         return []
     shown = {c.name for c in access.columns}
