@@ -88,9 +88,10 @@ class DockerRuntime:
         if "trino" in targets and self.settings.trino_workers:
             targets.append("trino-worker")  # compose's one scalable worker service
         workers = ["--scale", f"trino-worker={self.settings.trino_workers}"]
-        self.check()
-        # Governance on: refuse what compose cannot govern before anything starts.
+        # Governance on: refuse what compose cannot govern before anything (even
+        # without Docker: what was asked cannot be governed there anyway).
         compose_governance.check_targets(self.settings, targets)
+        self.check()
         self._refuse_undefined(targets)
         governed_trino = self.settings.governance_enabled and "trino" in targets
         if governed_trino:
