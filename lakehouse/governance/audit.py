@@ -59,6 +59,16 @@ COLUMNS = ("event_id", "time", "principal", "engine", "action", "resource", "col
            "filters", "allowed", "reason", "query_id")  # fmt: skip
 
 
+def _collect_catalog(settings: Settings) -> None:
+    """The catalog's decisions on principal tokens, spooled with the rest."""
+    from lakehouse.governance.catalog_access import collect
+
+    try:
+        collect(settings)
+    except LakehouseError as exc:  # the spool cannot be written: they wait in their files
+        log.warning("the catalog's decisions are collected later: %s", exc)
+
+
 def audit_dir(settings: Settings) -> Path:
     return settings.home_dir / "governance" / "audit"
 
@@ -320,6 +330,7 @@ class _Flusher:
             collect(self.settings)  # Trino's own decisions, spooled with the rest
         except Exception as exc:  # collected next time, while Trino keeps them
             log.info("Trino's queries are collected later: %s", exc)
+        _collect_catalog(self.settings)
         try:
             flush(self.settings)
         except Exception as exc:  # the lake is down: the records stay spooled
@@ -370,6 +381,7 @@ def read_log(
     from lakehouse.governance.trino_audit import collect
 
     collect(settings)  # Trino's decisions so far (direct clients too)
+    _collect_catalog(settings)
     catalog = catalog or _open_catalog(settings)
     flush(settings, catalog, wait=True)
     if not catalog.table_exists(TABLE):

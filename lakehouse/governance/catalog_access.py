@@ -29,6 +29,7 @@ file was written is invisible to principals until it is rewritten (fail closed).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -56,6 +57,12 @@ from lakehouse.governance.visibility import visible_tables
 def access_path(settings: Settings) -> Path:
     """The file the catalog reads principal tokens from (digests only; 0600)."""
     return governance_dir(settings) / "catalog-access.json"
+
+
+def decisions_dir(settings: Settings) -> Path:
+    """Where the catalog writes each decision on a principal's request (one JSON file
+    each) until :func:`collect` moves it into the audit log."""
+    return governance_dir(settings) / "audit" / "catalog"
 
 
 def _tokens_path(settings: Settings) -> Path:
@@ -250,3 +257,32 @@ def _digest(policy: Policy, tables: Sequence[TableFiles], tokens: dict[str, str]
     data = [policy.revision, sorted(json.dumps(asdict(t), sort_keys=True) for t in tables),
             sorted(header_digest(v) for v in tokens.values())]  # fmt: skip
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+# -- the catalog's decisions in the audit log --------------------------------------
+
+
+def collect(settings: Settings) -> int:
+    """Move the catalog's recorded decisions (engine ``catalog``, action such as
+    LOAD_TABLE or DROP_TABLE, the table or namespace, allowed or the refusal) into the
+    audit spool, at the time the catalog decided; how many. A process killed between
+    spooling a decision and deleting its file spools it again at the next collection."""
+    folder = decisions_dir(settings)
+    if not settings.governance_enabled or not folder.is_dir():
+        return 0
+    from lakehouse.governance.audit import record
+
+    moved = 0
+    with FileLock(str(folder) + ".lock"):
+        for path in sorted(folder.glob("*.json")):
+            try:
+                event = json.loads(path.read_text())
+                at = dt.datetime.fromisoformat(event["time"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # gone, or not the catalog's: left for a look
+            record(settings, str(event["principal"]), "catalog", str(event["resource"]), (), (),
+                   bool(event["allowed"]), None, action=str(event["action"]),
+                   reason=event.get("reason"), at=at)  # fmt: skip
+            path.unlink(missing_ok=True)
+            moved += 1
+    return moved

@@ -115,9 +115,10 @@ class CatalogService(Service):
             "LAKEHOUSE_CATALOG_CHECKPOINT_SECONDS": str(s.catalog_checkpoint_seconds),
         }
         if s.governance_enabled:  # principals' own tokens (re-read when the file changes)
-            from lakehouse.governance.catalog_access import access_path
+            from lakehouse.governance.catalog_access import access_path, decisions_dir
 
             env["LAKEHOUSE_CATALOG_ACCESS_FILE"] = str(access_path(s))
+            env["LAKEHOUSE_CATALOG_AUDIT_DIR"] = str(decisions_dir(s))
         command = (
             java, f"-Xmx{s.catalog_heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *LOG_FLAGS,
             "-cp", os.pathsep.join(str(p) for p in self.classpath()), MAIN_CLASS,

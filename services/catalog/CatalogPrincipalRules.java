@@ -12,9 +12,12 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -22,6 +25,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.catalog.Namespace;
 import org.apache.iceberg.catalog.SupportsNamespaces;
@@ -40,18 +44,85 @@ import org.apache.iceberg.exceptions.NoSuchNamespaceException;
  */
 final class CatalogPrincipalRules {
   static final String FILE_VARIABLE = "LAKEHOUSE_CATALOG_ACCESS_FILE";
+  static final String AUDIT_VARIABLE = "LAKEHOUSE_CATALOG_AUDIT_DIR";
   private static final ObjectMapper JSON = new ObjectMapper();
   private final Path file;
   private final Catalog catalog;
+  private final Path auditDir; // null: decisions are not recorded
   private Object seen; // the attributes of the file last read
   private volatile Map<String, Principal> byDigest = Map.of();
 
   record Principal(String name, boolean admin, Set<String> namespaces, Set<String> tables,
       Set<String> readable) {}
 
-  CatalogPrincipalRules(Path file, Catalog catalog) {
+  CatalogPrincipalRules(Path file, Catalog catalog, Path auditDir) {
     this.file = file;
     this.catalog = catalog;
+    this.auditDir = auditDir;
+  }
+
+  /**
+   * Writes the decision on ``request`` (``refusal``: null or "" served, else refused) as one
+   * JSON file in the audit directory (written aside, then renamed: a reader never sees half
+   * of one); lakehouse moves them into lakehouse_audit.access_log. The config is not a
+   * decision. False when the file could not be written.
+   */
+  private boolean audit(Principal who, HttpServletRequest request, String refusal) {
+    String[] parts = request.getRequestURI().substring(1).split("/", -1);
+    if (auditDir == null || (parts.length == 2 && "config".equals(parts[1]))) {
+      return true;
+    }
+    ObjectNode event = JSON.createObjectNode()
+        .put("time", Instant.now().truncatedTo(ChronoUnit.MILLIS).toString())
+        .put("principal", who.name()).put("action", action(request.getMethod(), parts))
+        .put("resource", resource(parts)).put("allowed", refusal == null || refusal.isEmpty())
+        .put("reason", refusal == null || refusal.isEmpty() ? null : refusal);
+    String name = UUID.randomUUID().toString();
+    try {
+      Files.createDirectories(auditDir);
+      Path staging = auditDir.resolve("." + name + ".tmp");
+      Files.writeString(staging, event.toString());
+      Files.move(staging, auditDir.resolve(name + ".json"), StandardCopyOption.ATOMIC_MOVE);
+      return true;
+    } catch (IOException | RuntimeException e) {
+      System.err.println("cannot record a catalog decision in " + auditDir + ": " + e);
+      return false;
+    }
+  }
+
+  /** The Iceberg REST operation a request asks for (its method and path when unknown). */
+  private static String action(String method, String[] parts) {
+    boolean tables = parts.length > 3 && "tables".equals(parts[3]);
+    String shape = parts.length < 2 || !"namespaces".equals(parts[1]) ? ""
+        : parts.length == 2 ? "namespaces" : parts.length == 3 ? "namespace"
+        : tables && parts.length == 4 ? "tables" : tables && parts.length == 5 ? "table" : "";
+    return switch (method + " " + shape) {
+      case "GET namespaces" -> "LIST_NAMESPACES";
+      case "POST namespaces" -> "CREATE_NAMESPACE";
+      case "GET namespace", "HEAD namespace" -> "LOAD_NAMESPACE";
+      case "DELETE namespace" -> "DROP_NAMESPACE";
+      case "GET tables" -> "LIST_TABLES";
+      case "POST tables" -> "CREATE_TABLE";
+      case "GET table" -> "LOAD_TABLE";
+      case "HEAD table" -> "TABLE_EXISTS";
+      case "POST table" -> "COMMIT_TABLE";
+      case "DELETE table" -> "DROP_TABLE";
+      default -> method + " /" + String.join("/", parts);
+    };
+  }
+
+  /** The table (``ns.table``) or namespace a request names, else "catalog". */
+  private static String resource(String[] parts) {
+    try {
+      if (parts.length < 3 || !"namespaces".equals(parts[1])) {
+        return "catalog";
+      }
+      String ns = String.join(".", RESTUtil.decodeNamespace(parts[2]).levels());
+      boolean table = parts.length >= 5 && "tables".equals(parts[3]);
+      return table ? ns + "." + RESTUtil.decodeString(parts[4]) : ns;
+    } catch (RuntimeException e) {
+      return "catalog";
+    }
   }
 
   /** The principal whose token has this header digest, under the file's current rules. */
@@ -124,6 +195,14 @@ final class CatalogPrincipalRules {
       return;
     } catch (IllegalArgumentException e) {
       refusal = other(who);
+    }
+    if (!audit(who, request, refusal) && !response.isCommitted()) {
+      response.reset();
+      LakehouseCatalogServer.TokenFilter.reply(response, 503, error(who.name() + "'s request was not served:"
+          + " its decision could not be recorded in the audit spool " + auditDir + " (see the catalog's log)."
+          + " Hint: free disk space or fix the permissions of the lake house home.",
+          "ServiceUnavailableException", 503));
+      return;
     }
     if (refusal == null) {
       chain.doFilter(request, response);

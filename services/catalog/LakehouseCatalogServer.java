@@ -91,7 +91,9 @@ public final class LakehouseCatalogServer {
     ServletContextHandler handler = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
     handler.addServlet(new ServletHolder(new RESTCatalogServlet(new RESTServerCatalogAdapter(context))), "/*");
     String accessFile = System.getenv().getOrDefault(CatalogPrincipalRules.FILE_VARIABLE, "");
-    CatalogPrincipalRules rules = accessFile.isEmpty() ? null : new CatalogPrincipalRules(Path.of(accessFile), catalog);
+    String auditDir = System.getenv().getOrDefault(CatalogPrincipalRules.AUDIT_VARIABLE, "");
+    CatalogPrincipalRules rules = accessFile.isEmpty() ? null
+        : new CatalogPrincipalRules(Path.of(accessFile), catalog, auditDir.isEmpty() ? null : Path.of(auditDir));
     handler.addFilter(new FilterHolder(new TokenFilter(token, rules)), "/*", EnumSet.of(DispatcherType.REQUEST));
     handler.insertHandler(new GzipHandler());
     WalCheckpointer checkpointer = WalCheckpointer.start(

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import Settings
-from lakehouse.governance import catalog_access, store
+from lakehouse.governance import audit, catalog_access, store
 from lakehouse.governance.policy import Grant, Permission, Policy, Principal, Resource
 from lakehouse.lake import catalog as cat
 from lakehouse.runtimes.local import LocalRuntime, isolated_stack_env
@@ -152,6 +152,15 @@ def test_pyiceberg_as_alice_reads_what_she_may_and_is_refused_the_rest(
     admin = cat.open_catalog(governed)
     assert admin.table_exists("gov.orders") and not admin.table_exists("landing.made")
     assert cat.load_table(admin, "landing.events").scan().to_arrow().num_rows == 2
+    logged = audit.read_log(governed, principal="alice").to_pylist()
+    decisions = {
+        (r["action"], r["resource"], r["allowed"]) for r in logged if r["engine"] == "catalog"
+    }
+    assert {("LOAD_TABLE", "gov.orders", True), ("LIST_TABLES", "gov", True),
+            ("LOAD_TABLE", "gov.customers", False), ("DROP_TABLE", "gov.orders", False),
+            ("COMMIT_TABLE", "landing.events", False)} <= decisions  # fmt: skip
+    dropped = next(r for r in logged if r["action"] == "DROP_TABLE")
+    assert "alice may not drop the table gov.orders" in dropped["reason"]
 
 
 def test_a_revoke_holds_at_the_next_request_and_a_broken_file_changes_nothing(

@@ -14,7 +14,7 @@ import pytest
 
 from lakehouse import Settings
 from lakehouse.errors import PolicyError
-from lakehouse.governance import catalog_access, s3_access, store
+from lakehouse.governance import audit, catalog_access, s3_access, store
 from lakehouse.governance.catalog_access import access_document, principal_rules
 from lakehouse.governance.policy import Grant, Permission, Policy, Principal, Resource
 from lakehouse.governance.s3_access import TableFiles
@@ -120,3 +120,22 @@ def test_a_catalog_that_does_not_answer_keeps_the_last_tables(
     assert rules_of(settings, "alice")["readable"] == ["shop.orders"]
     document = json.loads(catalog_access.access_path(settings).read_text())
     assert sorted(t["name"] for t in document["tables"]) == sorted(t.name for t in TABLES)
+
+
+def test_the_catalogs_decisions_move_into_the_audit_spool(settings: Settings) -> None:
+    folder = catalog_access.decisions_dir(settings)
+    folder.mkdir(parents=True)
+    decided = {"time": "2026-11-30T10:00:00.125Z", "principal": "alice", "action": "DROP_TABLE",
+               "resource": "shop.orders", "allowed": False, "reason": "alice may not drop"}  # fmt: skip
+    (folder / "one.json").write_text(json.dumps(decided))
+    (folder / ".two.tmp").write_text("{half")  # still being written by the catalog
+    assert catalog_access.collect(settings) == 1
+    assert catalog_access.collect(settings) == 0  # moved once
+    spooled = [e for e in audit.spooled(settings) if e["engine"] == "catalog"]
+    assert len(spooled) == 1
+    event = spooled[0]
+    assert (event["principal"], event["action"], event["resource"]) == ("alice", "DROP_TABLE",
+                                                                        "shop.orders")  # fmt: skip
+    assert event["allowed"] is False and event["reason"] == "alice may not drop"
+    assert event["time"].startswith("2026-11-30T10:00:00.125")  # when the catalog decided
+    assert sorted(p.name for p in folder.iterdir()) == [".two.tmp"]
