@@ -25,6 +25,8 @@ principal's token may do there:
 
 Members of the admin role get tokens with every right. A table created since the
 file was written is invisible to principals until it is rewritten (fail closed).
+The catalog writes each decision on a principal's request to :func:`decisions_dir`
+before answering; :func:`collect` moves them into the audit log.
 """
 
 from __future__ import annotations
