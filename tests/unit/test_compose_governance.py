@@ -240,3 +240,12 @@ def test_a_compose_file_rendered_ungoverned_is_refused_when_governance_is_on(
     (project / ACCESS_CONTROL_FILE).unlink()
     with pytest.raises(Exception, match="compose render"):
         DockerRuntime(governed, project_dir=project, docker=docker).status()
+
+
+def test_a_home_path_with_a_dollar_is_not_interpolated_by_compose(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = make_settings(monkeypatch, tmp_path / "my$HOME", governed=True)
+    volumes = yaml.safe_load(render_text(settings))["services"]["trino"]["volumes"]
+    mounted = [v for v in volumes if v.endswith(f"{CONTAINER_HOME}/governance:ro")]
+    assert mounted == [f"{tmp_path / 'my$$HOME'}/governance:{CONTAINER_HOME}/governance:ro"]
