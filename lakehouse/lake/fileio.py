@@ -29,8 +29,9 @@ import pyarrow as pa
 from pyiceberg.io import InputStream, OutputStream
 from pyiceberg.io.pyarrow import PyArrowFile, PyArrowFileIO
 
-# Manifests of a table are kilobytes to a few megabytes; this holds thousands.
-CACHE_BYTES = 64 * 2**20
+# Manifests of a table are kilobytes to a few megabytes; this holds hundreds to
+# thousands, and bounds what the cache adds to a long-running writer's memory.
+CACHE_BYTES = 32 * 2**20
 IMMUTABLE_SUFFIXES = (".avro",)  # manifests and manifest lists
 
 
