@@ -1,9 +1,13 @@
-"""A column added after a column-list grant stays hidden from direct Trino clients.
+"""A schema change made behind lakehouse's back cannot widen what a direct Trino
+client sees.
 
 Trino's rules name columns: a column they do not list is shown. A grant of some
 columns (``COLUMNS a, b``, or a data cells filter with a column list) must hide a
-column added later, but Trino cannot be told "every other column". So the rule of
-such a (user, table) carries a guard in its row filter: the columns the querying
+column added later, but Trino cannot be told "every other column"; and a rename
+made directly in Trino or Spark (``RENAME COLUMN email TO contact``) moves a column
+the rules mask or hide to a name they do not know. So the rule of such a (user,
+table), and of every (user, table) whose rule hides, masks or filters, carries a
+guard in its row filter: the columns the querying
 user sees of the table (Trino lists ``information_schema`` as that user, through
 these same rules) must be exactly those the policy gives it, else the query fails
 with a message that says how to bring the rules up to date::
