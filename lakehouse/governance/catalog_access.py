@@ -251,8 +251,22 @@ def ensure_current(settings: Settings) -> bool:
 
 
 def policy_changed(settings: Settings, policy: Policy) -> None:
-    """The store's change listener: the catalog's rules follow every policy change."""
-    refresh(settings)
+    """The store's change listener: the catalog's rules follow every policy change,
+    over the tables the S3 identities were just written from for this revision (the
+    listener before this one), else the catalog's (one load per table saved)."""
+    if settings.governance_enabled:
+        write_access(settings, _tables_listed_for_s3(settings, policy.revision))
+
+
+def _tables_listed_for_s3(settings: Settings, revision: int) -> list[TableFiles] | None:
+    """The tables of the S3 identities' state when written for ``revision``, else None."""
+    try:
+        state = json.loads((governance_dir(settings) / "s3-identities.state.json").read_text())
+        if state.get("revision") != revision:
+            return None
+        return [_table_files(t) for t in state["tables"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _digest(policy: Policy, tables: Sequence[TableFiles], tokens: dict[str, str]) -> str:

@@ -139,3 +139,21 @@ def test_the_catalogs_decisions_move_into_the_audit_spool(settings: Settings) ->
     assert event["allowed"] is False and event["reason"] == "alice may not drop"
     assert event["time"].startswith("2026-11-30T10:00:00.125")  # when the catalog decided
     assert sorted(p.name for p in folder.iterdir()) == [".two.tmp"]
+
+
+def test_a_policy_change_lists_the_catalog_once_for_s3_and_the_catalog(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed: list[int] = []
+
+    def tables(_: Settings) -> list[TableFiles]:
+        listed.append(1)
+        return [ORDERS]
+
+    monkeypatch.setattr(s3_access, "lake_table_files", tables)
+    monkeypatch.setattr(
+        store, "ON_CHANGE", [s3_access.policy_changed, catalog_access.policy_changed]
+    )
+    store.update(settings, lambda p: p.model_copy(update={"grants": p.grants[:1]}))
+    assert len(listed) == 1  # the catalog's rules reuse the list S3's were written from
+    assert rules_of(settings, "alice")["tables"] == ["shop.orders"]
