@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from lakehouse.cli import main
 from lakehouse.config import Settings
-from lakehouse.governance import s3_access, store, trino_rules
+from lakehouse.governance import catalog_access, s3_access, store, trino_rules
 from lakehouse.governance.converge import converge, stale_enforcers
 from lakehouse.governance.policy import Grant, Permission, Policy, Principal, Resource
 
@@ -40,12 +40,15 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     yield Settings(home=tmp_path / "home")
 
 
-def alice_reads_orders(settings: Settings) -> tuple[bool, bool]:
-    """(Trino's rules, alice's S3 identity) let alice read retail.orders."""
+def alice_reads_orders(settings: Settings) -> tuple[bool, bool, bool]:
+    """(Trino's rules, alice's S3 identity, her catalog token) let alice read retail.orders."""
     rules = json.loads(trino_rules.rules_path(settings).read_text())
     in_trino = any(r.get("user") == "alice" and r.get("table") == "orders" and "SELECT" in r["privileges"]
                    for r in rules["tables"])  # fmt: skip
-    return in_trino, bool(identity_actions(settings, "alice"))
+    access = json.loads(catalog_access.access_path(settings).read_text())
+    in_catalog = any(p["name"] == "alice" and "retail.orders" in p["readable"]
+                     for p in access["principals"])  # fmt: skip
+    return in_trino, bool(identity_actions(settings, "alice")), in_catalog
 
 
 def killed_after_the_store(
@@ -67,15 +70,15 @@ def test_a_change_cut_short_is_caught_up_by_converge(
 ) -> None:
     store.update(settings, lambda _: GRANTED)  # listeners ran: both current
     assert stale_enforcers(settings) == []
-    assert alice_reads_orders(settings) == (True, True)
+    assert alice_reads_orders(settings) == (True, True, True)
     killed_after_the_store(settings, Policy(principals=GRANTED.principals), monkeypatch)
-    assert alice_reads_orders(settings) == (True, True)  # revoked, yet still served
+    assert alice_reads_orders(settings) == (True, True, True)  # revoked, yet still served
     assert stale_enforcers(settings) == ["trino", "s3", "catalog"]
     assert converge(settings) == ["trino", "s3", "catalog"]
     assert stale_enforcers(settings) == [] and converge(settings) == []
     state = json.loads((settings.home_dir / "governance" / "trino-rules.state.json").read_text())
     assert state["revision"] == store.load_policy(settings).revision == 2
-    assert alice_reads_orders(settings) == (False, False)
+    assert alice_reads_orders(settings) == (False, False, False)
 
 
 def test_every_cli_command_converges_first(
@@ -85,7 +88,7 @@ def test_every_cli_command_converges_first(
     killed_after_the_store(settings, Policy(principals=GRANTED.principals), monkeypatch)
     result = CliRunner().invoke(main, ["--home", str(settings.home_dir), "grants"])
     assert stale_enforcers(settings) == [], result.output
-    assert alice_reads_orders(settings) == (False, False)
+    assert alice_reads_orders(settings) == (False, False, False)
 
 
 def test_governance_off_touches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
