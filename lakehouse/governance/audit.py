@@ -142,6 +142,7 @@ def flush(settings: Settings, catalog: Catalog | None = None, *, wait: bool = Fa
     folder = audit_dir(settings)
     if not folder.is_dir():
         return 0
+    _collect_catalog(settings)  # the catalog's decisions join the spool first
     try:
         with FileLock(str(folder / "flush.lock"), timeout=FLUSH_WAIT_SECONDS if wait else 0):
             _rotate(folder)
@@ -330,7 +331,6 @@ class _Flusher:
             collect(self.settings)  # Trino's own decisions, spooled with the rest
         except Exception as exc:  # collected next time, while Trino keeps them
             log.info("Trino's queries are collected later: %s", exc)
-        _collect_catalog(self.settings)
         try:
             flush(self.settings)
         except Exception as exc:  # the lake is down: the records stay spooled
@@ -381,7 +381,6 @@ def read_log(
     from lakehouse.governance.trino_audit import collect
 
     collect(settings)  # Trino's decisions so far (direct clients too)
-    _collect_catalog(settings)
     catalog = catalog or _open_catalog(settings)
     flush(settings, catalog, wait=True)
     if not catalog.table_exists(TABLE):
