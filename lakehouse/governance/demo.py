@@ -164,4 +164,5 @@ def load_demo(settings: Settings, catalog: Catalog | None = None, *,
         check_policy(merged, schema, settings.governance_admin)
         return merged, "loaded the governance demo: " + ", ".join(PRINCIPALS)
 
-    return apply_change(settings, change, action="LOAD_DEMO", resource="the policy", actor=actor)
+    return apply_change(settings, change, action="LOAD_DEMO", resource="the policy", actor=actor,
+                        lake=schema)  # fmt: skip
