@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, TableNotFoundError
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -118,3 +118,36 @@ def visible_runs(lake: Lakehouse, runs: list[Any]) -> tuple[list[Any], int]:
         return [], len(runs)
     shown = [run for run in runs if run.table in seen]
     return shown, len(runs) - len(shown)
+
+
+def described(lake: Lakehouse, name: str) -> None:
+    """``lake.describe(name)``: AccessDeniedError (audited) when the principal may see
+    nothing of it; TableNotFoundError whose hint lists only the tables it sees (the
+    catalog's own hint lists every table of the namespace)."""
+    try:
+        lake.describe(name)
+    except TableNotFoundError as exc:
+        namespace = name.rsplit(".", 1)[0]
+        try:
+            seen = visible_table_names(lake, namespace)
+        except LakehouseError:
+            seen = []
+        hint = (f"Tables you may see in {namespace}: {', '.join(seen)}." if seen
+                else "Run `lakehouse tables` to see the tables you may see.")  # fmt: skip
+        raise TableNotFoundError(exc.message, hint=hint) from None
+
+
+def example_query(lake: Lakehouse, default: str) -> str:
+    """The Query page's first text: ``default`` unless governed (system tables are
+    refused to a governed principal), then a look at the first table it sees."""
+    if not acting(lake).governed:
+        return default
+    try:
+        names = lake.tables()
+    except LakehouseError:
+        names = []
+    if not names:
+        return "SELECT 42 AS answer"
+    namespace, table = names[0].rsplit(".", 1)
+    quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (namespace, table))
+    return f"SELECT * FROM {quoted} LIMIT 10"

@@ -179,8 +179,13 @@ def test_the_console_acts_as_alice_on_every_page(alice_console: str, browser: An
     assert "alice may neither DESCRIBE nor SELECT gov_console.secret" in browser.page_source
     assert "Hint:" in browser.page_source or "lakehouse grant" in browser.page_source
 
+    browser.get(f"{alice_console}/catalog/{NS}/nope")  # the hint names only her tables
+    assert "Tables you may see in gov_console: customers, open_t." in browser.page_source
+    assert "secret" not in browser.find_element(By.TAG_NAME, "main").text
+
     browser.get(alice_console + "/query")
     editor = browser.find_element(By.ID, "sql")
+    assert editor.get_attribute("value") == f'SELECT * FROM "{NS}"."customers" LIMIT 10'
     editor.clear()
     editor.send_keys(f"SELECT id, name FROM {NS}.customers ORDER BY id")
     browser.execute_script("window.lakehouseOldPage = true")

@@ -19,6 +19,7 @@ from lakehouse.console.cells import grid
 from lakehouse.console.charts import chart_json
 from lakehouse.console.governed import (
     acting,
+    described,
     restrict_table_context,
     visible_namespaces,
     visible_table_names,
@@ -104,7 +105,7 @@ def table_page(request: Request, namespace: str, table: str, snapshot: int | Non
     lake = lake_of(request)
     with reported_outages(settings_of(request), f"reading table {name}", LAKE):
         if acting(lake).governed:  # the page shows only what describe and lake.sql show it
-            lake.describe(name)  # AccessDeniedError (audited) when it may see nothing
+            described(lake, name)  # AccessDeniedError (audited) when it may see nothing
             loaded = lake._table(name)  # metadata only: no raw row or file is shown
             chosen = browse.snapshot_of(loaded, snapshot)
             context = _table_context(loaded, chosen, history_page, files_page, raw=False)

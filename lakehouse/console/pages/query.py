@@ -88,7 +88,10 @@ class Ask:
 def editor(request: Request, sql: str = "", engine: str = "duckdb", as_of: str = "",
            native: bool = False) -> HTMLResponse:  # fmt: skip
     """The editor, with the example or with ``sql`` in it; nothing runs on GET."""
-    return _page(request, Ask(sql or EXAMPLE, engine, as_of, native))
+    from lakehouse.console.governed import example_query
+
+    return _page(request, Ask(sql or example_query(lake_of(request), EXAMPLE), engine, as_of,
+                              native))  # fmt: skip
 
 
 @router.post("/query", response_class=HTMLResponse)
