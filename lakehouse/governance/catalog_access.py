@@ -14,14 +14,14 @@ principal's token may do there:
 - load a table it may read **whole and as stored** (the same tables its S3 key may
   read, :func:`.s3_access.may_read_files`): loading hands out the metadata and file
   locations, so pyiceberg then reads the table end to end with its S3 key;
-- nothing else: creating, committing to, renaming and dropping tables, namespaces
-  and views is refused with 403 ``ForbiddenException`` naming the principal and
-  what it lacks. Appends are refused too, even with INSERT: a commit names a
-  manifest list the client wrote, which the catalog could check is an append (every
-  manifest of the parent kept, only new files added, none already in the table)
-  only by reading every manifest of the table at each commit, and a write there
-  would bypass the audit log. Principals write through lakehouse
-  (``lakehouse ingest --as``), which applies the policy and records the write.
+- append to a table it may load and holds INSERT on. The client's commit is not
+  applied as sent (its manifest list could drop the table's files): the catalog
+  checks it is one append snapshot on main, reads the data files of the manifests
+  the client added, checks each lies under the table's location, and appends those
+  files itself (``services/catalog/CatalogAppends.java``);
+- nothing else: creating, overwriting, deleting from, altering, renaming and dropping
+  tables, namespaces and views is refused with 403 ``ForbiddenException`` naming the
+  principal and what it lacks.
 
 Members of the admin role get tokens with every right. A table created since the
 file was written is invisible to principals until it is rewritten (fail closed).
@@ -52,6 +52,7 @@ from lakehouse.governance.s3_access import (
     _replace,
     governance_dir,
     may_read_files,
+    may_write_files,
 )
 from lakehouse.governance.visibility import visible_tables
 
@@ -139,22 +140,25 @@ def _issue(settings: Settings, names: Iterable[str], replace: bool = False) -> d
 
 def principal_rules(policy: Policy, principal: str, tables: Sequence[TableFiles],
                     admin: str) -> dict[str, Any]:  # fmt: skip
-    """What ``principal`` may see and load: ``admin`` (every right), ``namespaces``
-    and ``tables`` it may see (sorted ``ns`` / ``ns.table`` names), and ``readable``:
-    the tables it may load (read whole)."""
+    """What ``principal`` may see, load and append to: ``admin`` (every right),
+    ``namespaces`` and ``tables`` it may see (sorted ``ns`` / ``ns.table`` names),
+    ``readable``: the tables it may load (read whole), ``appendable``: those of them
+    it holds INSERT on."""
     if policy.is_admin(principal, admin):
-        return {"name": principal, "admin": True, "namespaces": [], "tables": [], "readable": []}
+        return {"name": principal, "admin": True, "namespaces": [], "tables": [], "readable": [],
+                "appendable": []}  # fmt: skip
     columns = {t.name: t.columns for t in tables}
     seen = visible_tables(policy, principal, [t.name for t in tables], columns.__getitem__,
                           admin=admin)  # fmt: skip
-    readable = [t.name for t in tables
-                if t.name in seen and may_read_files(policy, principal, t, admin)]  # fmt: skip
+    readable = [t for t in tables if t.name in seen and may_read_files(policy, principal, t, admin)]
+    appendable = [t.name for t in readable if may_write_files(policy, principal, t, admin)]
     return {
         "name": principal,
         "admin": False,
         "namespaces": sorted(_namespaces(policy, principal, seen)),
         "tables": sorted(seen),
-        "readable": sorted(readable),
+        "readable": sorted(t.name for t in readable),
+        "appendable": sorted(appendable),
     }
 
 

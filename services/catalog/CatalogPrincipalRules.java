@@ -12,6 +12,7 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.nio.file.Files;
@@ -30,7 +31,10 @@ import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.catalog.Namespace;
 import org.apache.iceberg.catalog.SupportsNamespaces;
 import org.apache.iceberg.catalog.TableIdentifier;
+import org.apache.iceberg.Table;
+import org.apache.iceberg.exceptions.CommitFailedException;
 import org.apache.iceberg.exceptions.NoSuchNamespaceException;
+import org.apache.iceberg.exceptions.NoSuchTableException;
 
 /**
  * Per-principal catalog tokens (governance on). The file lakehouse writes from the policy
@@ -39,8 +43,9 @@ import org.apache.iceberg.exceptions.NoSuchNamespaceException;
  * tables it may see and the tables it may load (those it may read whole). The file is
  * re-read when it changes (one stat per principal request); a file that does not parse
  * keeps the previous rules (and says so on stderr); no file means no principal tokens.
- * A principal's token only reads: listings are filtered, everything else is refused with
- * 403 ForbiddenException naming the principal and what it lacks.
+ * A principal's token reads, and appends to tables it holds INSERT on and may read whole
+ * (CatalogAppends): listings are filtered, everything else is refused with 403
+ * ForbiddenException naming the principal and what it lacks.
  */
 final class CatalogPrincipalRules {
   static final String FILE_VARIABLE = "LAKEHOUSE_CATALOG_ACCESS_FILE";
@@ -53,7 +58,7 @@ final class CatalogPrincipalRules {
   private volatile Map<String, Principal> byDigest = Map.of();
 
   record Principal(String name, boolean admin, Set<String> namespaces, Set<String> tables,
-      Set<String> readable) {}
+      Set<String> readable, Set<String> appendable) {}
 
   CatalogPrincipalRules(Path file, Catalog catalog, Path auditDir) {
     this.file = file;
@@ -169,7 +174,8 @@ final class CatalogPrincipalRules {
     for (JsonNode entry : principals) {
       String name = entry.get("name").asText();
       found.put(entry.get("digest").asText(), new Principal(name, entry.path("admin").asBoolean(false),
-          names(entry, "namespaces"), names(entry, "tables"), names(entry, "readable")));
+          names(entry, "namespaces"), names(entry, "tables"), names(entry, "readable"),
+          names(entry, "appendable")));
     }
     return Map.copyOf(found);
   }
@@ -187,6 +193,11 @@ final class CatalogPrincipalRules {
       chain.doFilter(request, response);
       return;
     }
+    TableIdentifier appendTo = appendTarget(who, request);
+    if (appendTo != null) {
+      serveAppend(who, appendTo, request, response);
+      return;
+    }
     String refusal;
     try {
       refusal = decide(who, request, response);
@@ -197,11 +208,7 @@ final class CatalogPrincipalRules {
       refusal = other(who);
     }
     if (!audit(who, request, refusal) && !response.isCommitted()) {
-      response.reset();
-      LakehouseCatalogServer.TokenFilter.reply(response, 503, error(who.name() + "'s request was not served:"
-          + " its decision could not be recorded in the audit spool " + auditDir + " (see the catalog's log)."
-          + " Hint: free disk space or fix the permissions of the lake house home.",
-          "ServiceUnavailableException", 503));
+      notRecorded(who, response);
       return;
     }
     if (refusal == null) {
@@ -210,6 +217,69 @@ final class CatalogPrincipalRules {
       // One line per refusal in the catalog's log (`lakehouse logs catalog`).
       System.err.println("refused " + request.getMethod() + " " + request.getRequestURI() + ": " + refusal);
       LakehouseCatalogServer.TokenFilter.reply(response, 403, error(refusal, "ForbiddenException", 403));
+    }
+  }
+
+  private void notRecorded(Principal who, HttpServletResponse response) throws IOException {
+    response.reset();
+    LakehouseCatalogServer.TokenFilter.reply(response, 503, error(who.name() + "'s request was not served:"
+        + " its decision could not be recorded in the audit spool " + auditDir + " (see the catalog's log)."
+        + " Hint: free disk space or fix the permissions of the lake house home.",
+        "ServiceUnavailableException", 503));
+  }
+
+  /** The table of a commit ``who`` may append to (INSERT and read whole), else null. */
+  private static TableIdentifier appendTarget(Principal who, HttpServletRequest request) {
+    String[] parts = request.getRequestURI().substring(1).split("/", -1);
+    if (!"POST".equals(request.getMethod()) || parts.length != 5 || !"v1".equals(parts[0])
+        || !"namespaces".equals(parts[1]) || !"tables".equals(parts[3])) {
+      return null;
+    }
+    try {
+      TableIdentifier id = TableIdentifier.of(RESTUtil.decodeNamespace(parts[2]), RESTUtil.decodeString(parts[4]));
+      String name = String.join(".", id.namespace().levels()) + "." + id.name();
+      return who.appendable().contains(name) ? id : null;
+    } catch (RuntimeException e) {
+      return null;
+    }
+  }
+
+  /** Checks a commit as an append (CatalogAppends), records the decision, then applies it. */
+  private void serveAppend(Principal who, TableIdentifier id, HttpServletRequest request,
+      HttpServletResponse response) throws IOException {
+    String name = String.join(".", id.namespace().levels()) + "." + id.name();
+    Table table;
+    try {
+      table = catalog.loadTable(id);
+    } catch (NoSuchTableException e) {
+      LakehouseCatalogServer.TokenFilter.reply(response, 404, error(e.getMessage(), "NoSuchTableException", 404));
+      return;
+    }
+    String body = new String(request.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    CatalogAppends.Verdict verdict;
+    try {
+      verdict = CatalogAppends.check(table, who.name(), name, body);
+    } catch (RuntimeException e) { // a manifest list or manifest that does not parse
+      verdict = new CatalogAppends.Verdict(null, 400, "BadRequestException",
+          "The append to " + name + " could not be checked: " + e.getMessage());
+    }
+    if (!audit(who, request, verdict.checked() == null ? verdict.message() : null)) {
+      notRecorded(who, response);
+      return;
+    }
+    if (verdict.checked() == null) {
+      System.err.println("refused POST " + request.getRequestURI() + ": " + verdict.message());
+      LakehouseCatalogServer.TokenFilter.reply(response, verdict.status(),
+          error(verdict.message(), verdict.type(), verdict.status()));
+      return;
+    }
+    try {
+      LakehouseCatalogServer.TokenFilter.reply(response, 200, CatalogAppends.apply(verdict.checked()));
+    } catch (CommitFailedException e) {
+      LakehouseCatalogServer.TokenFilter.reply(response, 409, error(e.getMessage(), "CommitFailedException", 409));
+    } catch (RuntimeException e) { // e.g. a data file Iceberg's append refuses
+      LakehouseCatalogServer.TokenFilter.reply(response, 400,
+          error("The append to " + name + " failed: " + e.getMessage(), "BadRequestException", 400));
     }
   }
 
@@ -282,7 +352,8 @@ final class CatalogPrincipalRules {
       case "GET" -> loadable(who, table);
       case "HEAD" -> who.tables().contains(table) ? null : invisible(who, table);
       case "DELETE" -> refuseWrite(who, "drop the table " + table, "DROP on " + table);
-      default -> refuseWrite(who, "commit to the table " + table, "INSERT or ALTER on " + table);
+      default -> refuseWrite(who, "commit to the table " + table, "INSERT on " + table
+          + ", with SELECT on the whole table, for an append; ALTER for anything else");
     };
   }
 
@@ -307,13 +378,13 @@ final class CatalogPrincipalRules {
 
   private static String other(Principal who) {
     return who.name() + " may not send this request to the catalog: a principal's catalog token reads"
-        + " the config, lists namespaces and tables and loads tables, nothing else."
+        + " the config, lists namespaces and tables, loads tables and appends, nothing else."
         + " Hint: `lakehouse logs catalog` shows the request refused; the admin's token does the rest.";
   }
 
   private static String refuseWrite(Principal who, String what, String permission) {
     return who.name() + " may not " + what + " through the catalog (" + permission + "): a principal's"
-        + " catalog token only reads, whatever the policy grants. Hint: write as " + who.name()
+        + " catalog token reads, and appends where it may. Hint: write as " + who.name()
         + " through lakehouse (`lakehouse ingest --as " + who.name() + "`), which applies the policy"
         + " and records the write in the audit log.";
   }

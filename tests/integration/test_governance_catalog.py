@@ -22,6 +22,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import Settings
+from lakehouse.config import catalog_properties
 from lakehouse.governance import audit, catalog_access, store
 from lakehouse.governance.policy import Grant, Permission, Policy, Principal, Resource
 from lakehouse.lake import catalog as cat
@@ -53,6 +54,7 @@ AS_ALICE = textwrap.dedent("""
     import pyarrow as pa
 
     lake = load_catalog("lake")
+    ROW = pa.table({"id": pa.array([9], pa.int64()), "region": ["XX"]})
     found = {"namespaces": sorted(".".join(n) for n in lake.list_namespaces()),
              "gov": sorted(".".join(t) for t in lake.list_tables("gov")),
              "rows": lake.load_table("gov.orders").scan().to_arrow().num_rows}
@@ -61,8 +63,8 @@ AS_ALICE = textwrap.dedent("""
         "secret": lambda: lake.load_table("gov.secret"),
         "drop": lambda: lake.drop_table("gov.orders"),
         "create": lambda: lake.create_table("landing.made", pa.schema([("x", pa.int64())])),
-        "append": lambda: lake.load_table("landing.events").append(
-            pa.table({"id": pa.array([9], pa.int64()), "region": ["XX"]})),
+        "append": lambda: lake.load_table("landing.events").append(ROW),
+        "overwrite": lambda: lake.load_table("landing.events").overwrite(ROW),
     }
     for name, attempt in attempts.items():
         try:
@@ -148,16 +150,20 @@ def test_pyiceberg_as_alice_reads_what_she_may_and_is_refused_the_rest(
     assert "alice may not see the table gov.secret" in found["secret"]
     assert "alice may not drop the table gov.orders" in found["drop"]
     assert "alice may not create a table in landing" in found["create"]
-    assert "alice may not commit to the table landing.events" in found["append"]
+    assert found["append"] == "allowed"  # INSERT on a table she may read whole
+    assert "alice may only append to landing.events" in found["overwrite"]
     admin = cat.open_catalog(governed)
     assert admin.table_exists("gov.orders") and not admin.table_exists("landing.made")
-    assert cat.load_table(admin, "landing.events").scan().to_arrow().num_rows == 2
+    events = cat.load_table(admin, "landing.events").scan().to_arrow()
+    assert sorted(events.column("id").to_pylist()) == [1, 2, 9]  # her one row, nothing lost
+    assert cat.load_table(admin, "gov.orders").scan().to_arrow().num_rows == 2
     logged = audit.read_log(governed, principal="alice").to_pylist()
     decisions = {
         (r["action"], r["resource"], r["allowed"]) for r in logged if r["engine"] == "catalog"
     }
     assert {("LOAD_TABLE", "gov.orders", True), ("LIST_TABLES", "gov", True),
             ("LOAD_TABLE", "gov.customers", False), ("DROP_TABLE", "gov.orders", False),
+            ("COMMIT_TABLE", "landing.events", True),
             ("COMMIT_TABLE", "landing.events", False)} <= decisions  # fmt: skip
     dropped = next(r for r in logged if r["action"] == "DROP_TABLE")
     assert "alice may not drop the table gov.orders" in dropped["reason"]
@@ -196,3 +202,27 @@ def test_tokens_of_admins_unknown_and_rotated(governed: Settings) -> None:
     assert new != old
     assert load_as(governed, old, "gov.orders") == 401
     assert load_as(governed, new, "gov.orders") == 200
+
+
+def test_appends_of_another_tables_file_or_without_insert_are_refused(governed: Settings) -> None:
+    """A client whose S3 key reaches every file (the admin's) and alice's catalog token:
+    appending gov.secret's file to landing.events, or anything to gov.orders (no INSERT),
+    is refused by the catalog."""
+    from pyiceberg.catalog import load_catalog
+    from pyiceberg.exceptions import ForbiddenError
+
+    admin = cat.open_catalog(governed)
+    secret = next(iter(cat.load_table(admin, "gov.secret").scan().plan_files())).file.file_path
+    properties = {**catalog_properties(governed), "token": catalog_access.token(governed, "alice")}
+    as_alice = load_catalog("lake", **properties)
+    with cat.load_table(admin, "landing.events").transaction() as change:  # else add_files sets it
+        mapping = change.table_metadata.schema().name_mapping.model_dump_json()
+        change.set_properties({"schema.name-mapping.default": mapping})
+    events = as_alice.load_table("landing.events")
+    before = cat.load_table(admin, "landing.events").scan().to_arrow().num_rows
+    with pytest.raises(ForbiddenError, match=r"alice may not append s3://\S+ to landing.events"):
+        events.add_files([secret])
+    assert cat.load_table(admin, "landing.events").scan().to_arrow().num_rows == before
+    with pytest.raises(ForbiddenError, match=r"alice may not commit to the table gov\.orders"):
+        as_alice.load_table("gov.orders").append(ORDERS)
+    assert cat.load_table(admin, "gov.orders").scan().to_arrow().num_rows == 2

@@ -34,6 +34,9 @@ POLICY = Policy(
               resource=Resource(namespace="landing")),
         Grant(principal="alice", permissions=(Permission.DESCRIBE,),
               resource=Resource(table="a.b.events")),
+        # INSERT on a table read whole appends; on one read in part it does not.
+        Grant(principal="alice", permissions=(Permission.INSERT,),
+              resource=Resource(namespace="shop", all_tables=True)),
     ),
 )  # fmt: skip
 
@@ -43,6 +46,7 @@ def test_a_principal_sees_its_tables_and_loads_only_whole_ones() -> None:
     assert rules["tables"] == ["a.b.events", "shop.orders", "shop.users"]
     # A hidden column, and DESCRIBE alone, give no load: the metadata opens the files.
     assert rules["readable"] == ["shop.orders"]
+    assert rules["appendable"] == ["shop.orders"]
     # Namespaces of visible tables (and their parents) and of its namespace grants.
     assert rules["namespaces"] == ["a", "a.b", "landing", "shop"]
     nobody = principal_rules(POLICY, "bob", TABLES, "admin")
