@@ -16,6 +16,7 @@ only over tables she reads whole, and hides a model of a table she may not see.
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import time
 from collections.abc import Iterator
@@ -245,6 +246,7 @@ def test_alice_sees_only_her_history_integrations_and_models(
     from selenium.webdriver.common.by import By
 
     from lakehouse.engines.history import QueryHistory, QueryRecord
+    from lakehouse.governance.audit import read_log
 
     for who, text in (("admin", f"SELECT * FROM {NS}.secret WHERE email = '{LEAKED}'"),
                       ("alice", f"SELECT 1 AS mine FROM {NS}.open_t")):  # fmt: skip
@@ -274,6 +276,7 @@ def test_alice_sees_only_her_history_integrations_and_models(
     assert eu[7] == "1" and eu[8].startswith("(hidden)")  # the count, not the error's text
     assert LEAKED in browser.page_source  # govcon-open's last error: alice reads open_t whole
 
+    since = dt.datetime.now(dt.UTC)
     browser.get(alice_console + "/zero-etl/govcon-eu")
     assert LEAKED not in browser.page_source and not browser.find_elements(
         By.ID, "dead-letter-rows"
@@ -286,6 +289,10 @@ def test_alice_sees_only_her_history_integrations_and_models(
         browser.get(f"{alice_console}/zero-etl/{refused}")
         assert f"alice may not see integration {refused}" in browser.page_source
         assert LEAKED not in browser.page_source and "Hint:" in browser.page_source
+    log = read_log(alice_settings, "alice", since).to_pylist()
+    decided = sorted((e["filters"][0], e["allowed"]) for e in log
+                     if e["action"] == "READ_DEAD_LETTERS")  # fmt: skip
+    assert decided == [(f"integration = '{n}'", n == "govcon-open") for n in sorted(SYNCS)]
 
     browser.get(alice_console + "/models")
     screenshot(browser, "governed-console-models")

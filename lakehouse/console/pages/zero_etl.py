@@ -5,7 +5,8 @@ over time (``sync.lag_history``) and its dead letters, a page at a time.
 Governed (``sync.status.integration_sights``): a principal sees an integration only
 when it may see every lake table it reads or writes, and its dead letters' rows and
 last error (source values, unfiltered) only when it may SELECT every one of them
-whole; otherwise their count, and a sentence saying why.
+whole; otherwise their count, and a sentence saying why. Each such decision on an
+integration's page is audited (engine ``console``, action ``READ_DEAD_LETTERS``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def integration(request: Request, name: str, page: int = Query(1, ge=1),
                             "(/zero-etl), or create one with `lakehouse sync create`.")  # fmt: skip
     row = found[0]
     sight = integration_sights(lake).get(name, FULL_SIGHT)
+    if lake.governed():
+        _audit(lake, name, sight)
     if not sight.status:
         raise AccessDeniedError(lake.principal, "DESCRIBE", f"integration {name}",
                                 message=f"{lake.principal} may not see integration {name}: "
@@ -93,6 +96,16 @@ _HIDDEN_HINT = (
     "`lakehouse grants --principal NAME` lists its grants; an admin can grant "
     "DESCRIBE or SELECT on them (`lakehouse grant`)."
 )
+
+
+def _audit(lake: Any, name: str, sight: Sight) -> None:
+    """The decision on a governed principal's reading of the integration's dead letters
+    (the source rows they hold), in the audit log as engine ``console``."""
+    from lakehouse.governance.audit import record
+    from lakehouse.sync.deadletters import TABLE
+
+    record(lake.settings, lake.principal, "console", TABLE, (), (f"integration = '{name}'",),
+           sight.values, None, action="READ_DEAD_LETTERS", reason=sight.why or None)  # fmt: skip
 
 
 def _shown(row: dict[str, Any], sight: Sight = FULL_SIGHT) -> dict[str, Any]:
