@@ -91,8 +91,13 @@ def decisions(info: dict[str, Any], policy: Policy, admin: str, catalog: str,
         return
     started = _moment(stats.get("createTime"))
     known = policy_changed_at is None or started is None or policy_changed_at <= started
+    # The column guard's own lookup (trino_guard, run as the admin in the row filter)
+    # is an input too: not the user's read unless its query names information_schema.
+    named_metadata = "information_schema" in str(info.get("query", "")).lower()
     for read in info.get("inputs") or []:
         if read.get("catalogName") != catalog:
+            continue
+        if read.get("schema") == "information_schema" and not named_metadata:
             continue
         table = f"{read.get('schema')}.{read.get('table')}"
         columns = [c.get("name", "") for c in read.get("columns") or []]

@@ -25,7 +25,7 @@ import pytest
 
 from lakehouse import Lakehouse, Settings
 from lakehouse.config import settings_environment
-from lakehouse.errors import AccessDeniedError, QueryError
+from lakehouse.errors import AccessDeniedError, PolicyError, QueryError
 from lakehouse.governance import audit, store
 from lakehouse.governance.policy import (
     ColumnMask,
@@ -296,3 +296,67 @@ def test_tables_history_and_describe_show_a_principal_only_its_part(
     finally:
         with Lakehouse(stack) as admin:
             admin.catalog.purge_table(f"{NS}.secret")
+
+
+def test_a_rename_behind_the_policys_back_refuses_instead_of_leaking(
+    lake_as: Callable[[str], Lakehouse], governed: Settings, stack: Settings
+) -> None:
+    """The policy binds its columns to field ids: email renamed to contact in Spark
+    (the policy never hears of it) and a new email added would, by name, show the
+    real emails unmasked as contact (the mask and the exclusion moving to the new,
+    empty email). Now the table is refused on DuckDB and Spark and in describe."""
+    from lakehouse.cli.governance import show_policy
+    from lakehouse.governance import admin as policy_admin
+    from lakehouse.governance.admin_objects import rebind, set_mask, unset_mask
+
+    table = f"{NS}.people"
+    with Lakehouse(stack) as lake:
+        lake.ingest(CUSTOMERS.select(["id", "email", "region"]), table)
+    try:
+        for name in ("mk_renamed", "an_renamed"):
+            policy_admin.add_principal(governed, name)
+        policy_admin.grant(governed, Grant(principal="mk_renamed", permissions=[Permission.SELECT],
+                                           resource=Resource(table=table)))  # fmt: skip
+        set_mask(governed, ColumnMask(table=table, column="email", principal="mk_renamed",
+                                      kind="hash"))  # fmt: skip
+        policy_admin.grant(governed, Grant(principal="an_renamed", permissions=[Permission.SELECT],
+                                           resource=Resource(table=table,
+                                                             excluded_columns=["email"])))  # fmt: skip
+        bound = store.load_policy(governed).column_ids[table]
+        assert bound == {"email": 2}
+        assert lake_as("an_renamed").sql(f"SELECT * FROM {table}").column_names == ["id", "region"]
+        with Lakehouse(stack) as admin:
+            admin.sql(f"ALTER TABLE {table} RENAME COLUMN email TO contact", engine="spark")
+            admin.sql(f"ALTER TABLE {table} ADD COLUMN email STRING", engine="spark")
+            assert admin.sql(f"SELECT count(contact) AS n FROM {table}")["n"][0].as_py() == 3
+        for principal in ("mk_renamed", "an_renamed"):
+            for engine in ("duckdb", "spark"):
+                with pytest.raises(AccessDeniedError) as denied:
+                    lake_as(principal).sql(f"SELECT * FROM {table}", engine=engine)
+                said = str(denied.value)
+                assert f"column email of {table}" in said and "is field 4 now" in said, said
+                assert "Hint:" in said
+            with pytest.raises(AccessDeniedError, match="neither DESCRIBE nor SELECT"):
+                lake_as(principal).describe(table)
+        stale = show_policy(store.load_policy(governed), governed)["stale"]  # governance show
+        assert f"{table}: the hash mask of mk_renamed names column email, which was field 2" in (
+            "\n".join(stale)
+        )
+        with pytest.raises(PolicyError, match="is called contact now"):
+            rebind(governed, table)  # it would leave contact, the real emails, unmasked
+        # The fix: move the entries to the new name and drop the old ones.
+        set_mask(governed, ColumnMask(table=table, column="contact", principal="mk_renamed",
+                                      kind="hash"))  # fmt: skip
+        unset_mask(governed, table, "email", "mk_renamed")
+        policy_admin.revoke(governed, Grant(principal="an_renamed", permissions=[Permission.SELECT],
+                                            resource=Resource(table=table,
+                                                              excluded_columns=["email"])))  # fmt: skip
+        assert store.load_policy(governed).column_ids[table] == {"contact": 2}
+        for engine in ("duckdb", "spark"):
+            seen = lake_as("mk_renamed").sql(f"SELECT id, contact FROM {table} ORDER BY id",
+                                             engine=engine)  # fmt: skip
+            assert seen["contact"][0].as_py() == hashlib.sha256(b"ada@x.eu").hexdigest()
+    finally:
+        store.update(governed, lambda _: POLICY)
+        with Lakehouse(stack) as admin:
+            admin.catalog.purge_table(table)

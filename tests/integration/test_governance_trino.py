@@ -270,7 +270,7 @@ def test_a_revoke_killed_before_the_rules_is_caught_up_by_the_next_command(
     env = {**os.environ, **settings_environment(governed)}
     killed = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
     assert killed.returncode == -signal.SIGKILL
-    assert stale_enforcers(governed) == ["trino", "s3"]  # the rules file was never rewritten
+    assert {"trino", "s3"} <= set(stale_enforcers(governed))  # the rules were never rewritten
     assert len(as_user(governed, "alice", "SELECT id FROM customers", corner.namespace)) == 4
     assert lakehouse_command(governed, "audit", "--limit", "1").returncode == 0  # any command
     until(lambda: denied(governed, "alice", "SELECT id FROM customers", corner.namespace),
@@ -300,3 +300,54 @@ def test_trinos_own_decisions_are_audited_for_direct_clients(
     assert "Cannot select from table" in refused[0]["reason"]
     again = audit.read_log(governed, principal="alice", since=since).to_pylist()
     assert len([r for r in again if r["engine"] == "trino"]) == 2  # each query once
+
+
+def test_a_rename_made_directly_in_trino_cannot_widen_what_a_direct_client_sees(
+    governed: Settings, corner: IsolatedLake
+) -> None:
+    """A masked column (alice), an excluded one (bob) and a pii=true one under a
+    pii=false grant (carol), renamed directly in Trino and their old names reused:
+    by name the rules would mask or hide the new, empty columns and show the renamed
+    ones as stored. The column guard refuses the racing direct client; the next
+    command's rules (bound to field ids) refuse the table."""
+    from lakehouse.governance.admin_objects import replace_policy
+    from lakehouse.governance.policy import Principal
+
+    table = f"{corner.namespace}.customers"
+    corner.client.ingest(CUSTOMERS, table)
+    replace_policy(governed, Policy(
+        principals=tuple(Principal(name=n) for n in ("alice", "bob", "carol")),
+        tag_keys=(TagKey(key="pii", values=("true", "false")),),
+        tags=(TagAssignment(resource=table, tags={"pii": "false"}),
+              TagAssignment(resource=f"{table}.phone", tags={"pii": "true"})),
+        grants=(
+            Grant(principal="alice", permissions=(Permission.SELECT,), resource=Resource(table=table)),
+            Grant(principal="bob", permissions=(Permission.SELECT,),
+                  resource=Resource(table=table, excluded_columns=("email",))),
+            Grant(principal="carol", permissions=(Permission.SELECT,),
+                  resource=Resource(tags={"pii": ("false",)})),
+        ),
+        masks=(ColumnMask(table=table, column="email", principal="alice", kind="hash"),),
+    ), origin="test")  # fmt: skip
+    assert store.load_policy(governed).column_ids[table] == {"email": 3, "phone": 4}
+    ns = corner.namespace
+    assert as_user(governed, "alice", "SELECT email FROM customers WHERE id = 1", ns) == [
+        (hashlib.sha256(b"ada@x.eu").hexdigest(),)
+    ]
+    for ddl in ("RENAME COLUMN email TO contact", "ADD COLUMN email varchar",
+                "RENAME COLUMN phone TO mobile", "ADD COLUMN phone varchar"):  # fmt: skip
+        as_user(governed, "admin", f"ALTER TABLE customers {ddl}", ns)
+    # Racing the change, by name: alice's mask and bob's exclusion would fall on the new
+    # email and contact would be the emails as stored; carol's mobile the pii phones.
+    for user, column in (("alice", "contact"), ("bob", "contact"), ("carol", "mobile")):
+        with pytest.raises(trino.exceptions.TrinoUserError, match=r"columns of .* changed"):
+            as_user(governed, user, f"SELECT {column} FROM customers", ns)
+    assert lakehouse_command(governed, "tables").returncode == 0
+    for user in ("alice", "bob", "carol"):  # by field id: the table is refused
+        until(lambda u=user: denied(governed, u, "SELECT id FROM customers", ns),  # type: ignore[misc]
+              f"{user} refused the table")  # fmt: skip
+    with pytest.raises(AccessDeniedError) as refused:  # the library says why Trino refused
+        TrinoEngine(governed).sql(f"SELECT id FROM {table}", principal="alice")
+    said = str(refused.value)
+    assert f"column phone of {table}" in said and "was field 4" in said and "Hint:" in said, said
+    assert len(as_user(governed, "admin", "SELECT contact FROM customers", ns)) == 4

@@ -73,3 +73,17 @@ def test_a_decision_carries_the_time_trino_decided_not_the_collection_time() -> 
                  errorCode={"name": "PERMISSION_DENIED"}, failureInfo={"message": "Access Denied"})  # fmt: skip
     (refusal,) = decisions(ended, POLICY, "admin", "lake", None, columns_of)
     assert refusal["at"] == dt.datetime(2026, 11, 30, 9, 0, 2, 500000, tzinfo=dt.UTC)
+
+
+def test_the_column_guards_own_lookup_is_not_recorded_as_the_users_read() -> None:
+    guard = {"catalogName": "lake", "schema": "information_schema", "table": "columns",
+             "columns": [{"name": "column_name", "type": "varchar"}]}  # fmt: skip
+    read = info(query="SELECT id FROM customers", inputs=[
+        {"catalogName": "lake", "schema": "shop", "table": "customers",
+         "columns": [{"name": "id", "type": "bigint"}]}, guard,
+    ])  # fmt: skip
+    found = list(decisions(read, POLICY, "admin", "lake", None, columns_of))
+    assert [r["resource"] for r in found] == ["shop.customers"]
+    asked = info(query="SELECT * FROM lake.information_schema.columns", inputs=[guard])
+    found = list(decisions(asked, POLICY, "admin", "lake", None, columns_of))
+    assert [r["resource"] for r in found] == ["information_schema.columns"]
