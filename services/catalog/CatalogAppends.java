@@ -133,12 +133,12 @@ final class CatalogAppends {
 
   /** Adds the manifest's live data files to ``files``; the first path outside ``root``, else null. */
   private static String collect(ManifestFile manifest, FileIO io, Table table, String root, List<DataFile> files) {
-    if (!manifest.path().startsWith(root)) {
+    if (!under(root, manifest.path())) {
       return manifest.path();
     }
     try (ManifestReader<DataFile> reader = ManifestFiles.read(manifest, io, table.specs())) {
       for (DataFile file : reader) {
-        if (!file.location().startsWith(root)) {
+        if (!under(root, file.location())) {
           return file.location();
         }
         files.add(file.copy());
@@ -147,6 +147,22 @@ final class CatalogAppends {
       throw new UncheckedIOException(e);
     }
     return null;
+  }
+
+  /**
+   * Whether ``path`` lies under ``root`` (which ends with "/"): no "." or ".." segment or
+   * empty one after it, which an HTTP client or S3 server may resolve to another table.
+   */
+  static boolean under(String root, String path) {
+    if (!path.startsWith(root) || path.length() == root.length()) {
+      return false;
+    }
+    for (String segment : path.substring(root.length()).split("/", -1)) {
+      if (segment.isEmpty() || ".".equals(segment) || "..".equals(segment)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Appends the checked files (the catalog's own fast append); the commit's JSON answer. */
