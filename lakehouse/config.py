@@ -215,7 +215,7 @@ class Settings(BaseModel):
         default=20000, ge=1, description="Most changes one sync batch commits."
     )
     sync_iceberg_write_mode: Literal["merge-on-read", "copy-on-write"] = Field(
-        default="copy-on-write",
+        default="merge-on-read",
         description="How the sync writes changes into Iceberg: position delete files plus the new rows (merge-on-read, compacted as they pile up), or rewritten data files (copy-on-write).",
     )
     sync_snapshots_kept: int = Field(

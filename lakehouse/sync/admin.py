@@ -178,6 +178,7 @@ def create_integration(settings: Settings, integration: Integration) -> None:
     Raises ConfigError (nothing stored) for a table, key or database that is not there,
     or a target another integration already writes.
     """
+    IntegrationStore(settings).refuse_conflicts(integration)
     if integration.source == "postgres":
         _check_postgres_source(settings, integration)
     else:

@@ -66,7 +66,7 @@ class IcebergTarget:
 
     def __init__(self, catalog: Catalog, integration: str, keep_snapshots: int | None = None,
                  generation: str | None = None, retention: Retention | None = None,
-                 write_mode: str = COPY_ON_WRITE) -> None:  # fmt: skip
+                 write_mode: str = MERGE_ON_READ) -> None:  # fmt: skip
         """``generation``: only checkpoints of this generation count (None: any, to inspect).
         ``write_mode``: MERGE_ON_READ or COPY_ON_WRITE (see ``_write``).
         ``retention``: the history each table keeps (``keep_snapshots``: only the newest

@@ -165,6 +165,19 @@ class IntegrationStore:
         return known[name]
 
     def create(self, integration: Integration, replace: bool = False) -> None:
+        created = self.refuse_conflicts(integration, replace)
+        if integration.name not in created:
+            # A new incarnation: nothing a namesake stored before is trusted.
+            GenerationStore(self.settings).renew(integration.name)
+        created[integration.name] = integration
+        self._save(created)
+
+    def refuse_conflicts(
+        self, integration: Integration, replace: bool = False
+    ) -> dict[str, Integration]:
+        """ConfigError when the name is taken (declared in the config file, or created
+        with other settings) or the target is another integration's; else the created
+        integrations. Checked before the source, so a taken name is the error shown."""
         if integration.name in self._from_config_file():
             raise ConfigError(
                 f"'{integration.name}' is declared in {_config_name()}.",
@@ -179,11 +192,7 @@ class IntegrationStore:
         others = self._from_config_file() | created
         others.pop(integration.name, None)
         refuse_shared_targets(others | {integration.name: integration}, self.settings)
-        if integration.name not in created:
-            # A new incarnation: nothing a namesake stored before is trusted.
-            GenerationStore(self.settings).renew(integration.name)
-        created[integration.name] = integration
-        self._save(created)
+        return created
 
     def remove(self, name: str) -> None:
         created = self._from_home()
