@@ -181,6 +181,11 @@ def main() -> None:
         engines = ("duckdb", *[e for e in ("trino", "spark") if e in sys.argv[2:]])
         governance_bench.print_table(console, governance_bench.run_alone(engines))
         return
+    if sys.argv[1:] == ["catalog-tokens"]:  # `python -m bench catalog-tokens`: principal tokens
+        from bench import catalog_tokens
+
+        console.print_json(data=catalog_tokens.run_alone())
+        return
     if sys.argv[1:2] == ["maintenance"]:  # `python -m bench maintenance [APPENDS]`: optimize
         from bench import maintenance as maintenance_bench
 
