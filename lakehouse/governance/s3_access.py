@@ -64,8 +64,9 @@ class S3Credentials:
 class TableFiles:
     """A catalog table: ``name`` (``ns.table``), its ``columns`` in order and the
     ``locations`` (``s3://bucket/prefix``) holding its files; ``former``: columns of
-    its older schemas it has no more, by field id (a column dropped and added again
-    under its name counts: older files still hold the old field's values); ``ids``:
+    its older schemas it has no more, by name and field id (a column renamed, or
+    dropped and added again under its name, counts: older files still hold values
+    the policy no longer names); ``ids``:
     the columns' Iceberg field ids, in the same order (empty: not known)."""
 
     name: str
@@ -242,9 +243,9 @@ def lake_table_files(settings: Settings) -> list[TableFiles]:
         table = cat.load_table(catalog, name)
         extra = [table.properties[key] for key in LOCATION_PROPERTIES if key in table.properties]
         fields = table.schema().fields
-        now = {f.field_id for f in fields}
+        now = {(f.field_id, f.name.lower()) for f in fields}  # a rename or a re-add counts
         former = tuple(sorted({f.name for old in table.schemas().values() for f in old.fields
-                               if f.field_id not in now}))  # fmt: skip
+                               if (f.field_id, f.name.lower()) not in now}))  # fmt: skip
         locations = tuple(dict.fromkeys([table.location(), *extra]))
         found.append(TableFiles(name, tuple(f.name for f in fields), locations, former,
                                 tuple(f.field_id for f in fields)))  # fmt: skip
