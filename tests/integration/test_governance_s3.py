@@ -189,3 +189,33 @@ def test_revocation_reaches_running_s3(governed: Settings) -> None:
     deadline = time.monotonic() + 5
     while denied(lambda: alice.get_object(Bucket=bucket, Key=orders[0])):
         assert time.monotonic() < deadline, "alice's grant did not come back within 5 s"
+
+
+def test_a_column_dropped_and_added_again_closes_the_files(governed: Settings) -> None:
+    """Older files of a column dropped and added again under its name hold the old
+    field's values: compared by name alone the table looked unchanged and a
+    whole-table reader kept its file access."""
+    from pyiceberg.types import StringType
+
+    catalog = cat.open_catalog(governed)
+    table = catalog.create_table("gov.reborn", ORDERS.schema)
+    table.append(ORDERS)
+    reader = Grant(principal="carol", permissions=(Permission.SELECT,),
+                   resource=Resource(table="gov.reborn"))  # fmt: skip
+    store.update(governed, lambda p: p.model_copy(update={"grants": (*p.grants, reader)}))
+    try:
+        carol = s3_as(governed, "carol")
+        bucket, files = files_of(governed, "gov.reborn")
+        assert carol.get_object(Bucket=bucket, Key=files[0])["Body"].read()
+        with table.update_schema() as update:
+            update.delete_column("region")
+        with cat.load_table(catalog, "gov.reborn").update_schema() as update:
+            update.add_column("region", StringType())
+        changed = time.monotonic()
+        carol = s3_as(governed, "carol")  # `lakehouse env --as` reads the tables again
+        while not denied(lambda: carol.get_object(Bucket=bucket, Key=files[0])):
+            assert time.monotonic() < changed + 5, "carol still reads gov.reborn's old files"
+    finally:
+        store.update(governed, lambda p: p.model_copy(
+            update={"grants": tuple(g for g in p.grants if g != reader)}))  # fmt: skip
+        catalog.purge_table("gov.reborn")
