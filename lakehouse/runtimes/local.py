@@ -15,6 +15,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +28,13 @@ from lakehouse.config import Settings, settings_environment
 from lakehouse.errors import PortInUseError, ServiceStartError
 from lakehouse.privacy import PRIVATE_UMASK
 from lakehouse.runtimes.logfiles import readable_tail, rotate
+from lakehouse.runtimes.startorder import (
+    OrderedSlots,
+    StartBoard,
+    StartCancelled,
+    critical_first,
+    run_in_dependency_order,
+)
 from lakehouse.services import Service, build_services
 from lakehouse.services.base import Health, ServiceSpec, unprivileged
 from lakehouse.services.s3 import seaweed_internal_ports
@@ -239,7 +247,7 @@ class LocalRuntime:
             return None
         for child in list(_CHILDREN.values()):
             if child.poll() is not None:
-                del _CHILDREN[child.pid]
+                _CHILDREN.pop(child.pid, None)  # services start on several threads
         try:
             state = json.loads(path.read_text())
             proc = psutil.Process(state["pid"])
@@ -252,7 +260,16 @@ class LocalRuntime:
 
     # -- up ------------------------------------------------------------------
     def up(self, names: list[str] | None = None) -> list[Service]:
-        """Start the named services and their dependencies; healthy ones are left alone."""
+        """Start the named services and their dependencies; healthy ones are left alone.
+
+        Every service is prepared first (installs, config files), one after another;
+        then each starts once the services it depends on answer, so services whose
+        dependencies are ready start at the same time (JVMs take turns, one per two
+        cores). Raises PortInUseError or the error of a failed prepare (nothing
+        started), or the ServiceStartError of the first service, in start order, that
+        failed; services still starting then are stopped, those already ready stay
+        up (a second ``up`` starts the rest).
+        """
         services = build_services(self.settings, names)
         to_start = [svc for svc in services if not self._already_up(svc)]
         self._check_ports(to_start)
@@ -261,14 +278,10 @@ class LocalRuntime:
         caller_umask = os.umask(PRIVATE_UMASK)
         try:
             make_private(self.home)
-            for svc in to_start:
+            for svc in to_start:  # all of them first: a failed download starts nothing
                 with self.console.status(f"Preparing {svc.name}..."):
                     svc.prepare()
-            for svc in services:
-                if svc in to_start:
-                    self._start(svc)
-                self.wait_ready(svc)
-                svc.after_ready()
+            self._bring_up(services, to_start)
             if to_start:
                 # Some services set modes of their own at start (OpenSearch's keystore
                 # 0660, SeaweedFS's volume .vif files 0644): take group and other off.
@@ -374,19 +387,70 @@ class LocalRuntime:
         """The caller's environment, this ``up``'s settings, then the service's own variables."""
         return {**os.environ, **settings_environment(self.settings), **spec.env}
 
+    def _bring_up(self, services: list[Service], to_start: list[Service]) -> None:
+        """Start ``to_start``, each on a thread of its own once its dependencies are
+        ready; returns when each of ``services`` is ready and set up (``after_ready``)."""
+        by_name = {svc.name: svc for svc in services}
+        depends_on = {name: svc.spec().depends_on for name, svc in by_name.items()}
+        first = critical_first([svc.name for svc in to_start], depends_on)
+        jvm_slots = OrderedSlots(first, (os.cpu_count() or 1) // 2)
+        with self.console.status("Starting...") as shown:
+            board = StartBoard(list(by_name), shown.update)
+
+            def bring_up(name: str, cancelled: threading.Event) -> None:
+                svc = by_name[name]
+                if svc in to_start:
+                    self._start_and_wait(svc, cancelled, jvm_slots)
+                else:
+                    self._poll_ready(svc, None, cancelled, stop_when_cancelled=False)
+                svc.after_ready()
+                board.ready(name)
+
+            run_in_dependency_order(list(by_name), depends_on, bring_up)
+
+    def _start_and_wait(
+        self, svc: Service, cancelled: threading.Event, jvm_slots: OrderedSlots
+    ) -> None:
+        """Start ``svc`` and wait until it answers; a JVM holds one of ``jvm_slots``
+        meanwhile (its timeout then counts from its start, not from its turn)."""
+        jvm = svc.spec().needs_java
+        if jvm:
+            jvm_slots.acquire(svc.name, cancelled, POLL_SECONDS)
+        try:
+            self._start(svc)
+            self._poll_ready(svc, None, cancelled)
+        finally:
+            if jvm:
+                jvm_slots.release(svc.name)
+
     def wait_ready(self, svc: Service, timeout: float | None = None) -> Health:
         """Block until the service is healthy; on failure stop it and raise."""
+        with self.console.status(f"Waiting for {svc.name} to become healthy..."):
+            return self._poll_ready(svc, timeout, threading.Event())
+
+    def _poll_ready(
+        self,
+        svc: Service,
+        timeout: float | None,
+        cancelled: threading.Event,
+        stop_when_cancelled: bool = True,
+    ) -> Health:
+        """Poll the service's health until it answers (ServiceStartError, the service
+        stopped, when it exits or times out; StartCancelled once ``cancelled`` is set)."""
         timeout = timeout or self.settings.startup_timeout
         deadline = time.monotonic() + timeout
         health = Health(False, "not checked yet")
-        with self.console.status(f"Waiting for {svc.name} to become healthy..."):
-            while time.monotonic() < deadline:
-                if self.pid(svc.name) is None:
-                    self._fail(svc, "exited during start-up", health)
-                health = svc.health()
-                if health.ok:
-                    return health
-                time.sleep(POLL_SECONDS)
+        while time.monotonic() < deadline:
+            if cancelled.is_set():
+                if stop_when_cancelled:  # a start half done is not left behind
+                    self.stop(svc.name)
+                raise StartCancelled(svc.name)
+            if self.pid(svc.name) is None:
+                self._fail(svc, "exited during start-up", health)
+            health = svc.health()
+            if health.ok:
+                return health
+            time.sleep(POLL_SECONDS)
         self._fail(svc, f"did not become healthy within {timeout:.0f} s", health)
         raise AssertionError("unreachable")
 
