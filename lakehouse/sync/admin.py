@@ -8,7 +8,7 @@ process then holds its lock while it drops state, so no pass runs meanwhile.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -78,6 +78,45 @@ def drop_source_positions(settings: Settings, integration: Integration,
             if publication != keep:
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication)))
                 dropped.append(f"dropped publication {publication}")
+    return dropped
+
+
+def drop_orphan_positions(settings: Settings, declared: Iterable[Integration]) -> list[str]:
+    """Drop the idle replication slots (and their publications) named like an
+    integration's (``lakehouse_<name>[_<generation>]``) whose integration is no longer
+    declared; returns what was dropped.
+
+    A follower drops its own slot when its integration goes (``retire``), but an
+    integration removed from lakehouse.toml while no follower ran left its slot
+    behind, and a slot keeps PostgreSQL's WAL for ever. Active slots (another
+    process reads them) are never touched.
+    """
+    prefixes = [slot_prefix(i.name) for i in declared if i.source == "postgres"]
+
+    def orphan(slot: str) -> bool:
+        return not any(re.fullmatch(re.escape(p) + "(_[0-9a-f]{8})?", slot) for p in prefixes)
+
+    with psycopg.connect(settings.postgres_dsn(), autocommit=True, connect_timeout=5) as conn:
+        slots = conn.execute(
+            "SELECT slot_name, database FROM pg_replication_slots "
+            "WHERE NOT active AND slot_type = 'logical' AND slot_name LIKE 'lakehouse\\_%'"
+        ).fetchall()
+    by_database: dict[str, list[str]] = {}
+    for slot, database in slots:
+        if database and orphan(slot):
+            by_database.setdefault(database, []).append(slot)
+    dropped = []
+    for database, names in by_database.items():
+        dsn = settings.postgres_dsn(database)
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            for slot in names:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                dropped.append(f"dropped replication slot {slot} (database {database})")
+            for (publication,) in conn.execute(
+                "SELECT pubname FROM pg_publication WHERE pubname = ANY(%s)", (names,)
+            ).fetchall():
+                conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication)))
+                dropped.append(f"dropped publication {publication} (database {database})")
     return dropped
 
 

@@ -27,7 +27,7 @@ from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWa
 from lakehouse.outages import check_answering, outage_of
 from lakehouse.services.sync import LOG_FILE_VARIABLE
 from lakehouse.sync import lag_history
-from lakehouse.sync.admin import drop_source_positions, lock_path
+from lakehouse.sync.admin import drop_orphan_positions, drop_source_positions, lock_path
 from lakehouse.sync.counting import DeadLetterCounter
 from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.generations import GenerationStore
@@ -47,6 +47,8 @@ LOG_FILE_BYTES = 5 * 2**20
 PR_SET_THP_DISABLE = 41  # <linux/prctl.h>
 LOG_FILE_BACKUPS = 3
 SNAPSHOT_PROGRESS_SECONDS = 1.0  # a running snapshot rewrites its status at most this often
+# How often the service (following every integration) drops slots of removed ones.
+ORPHAN_CHECK_SECONDS = 60.0
 # A followed integration: its thread, what stops it, and the generation it runs.
 Followed = tuple[threading.Thread, threading.Event, str]
 
@@ -471,13 +473,26 @@ def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
     poll = min(settings.sync_poll_seconds, HEARTBEAT_SECONDS / 2)
     running: dict[str, Followed] = {}
+    orphans_checked = 0.0
     while not stop.is_set():
         _follow_poll(settings, names, running)
+        if names is None and time.monotonic() - orphans_checked > ORPHAN_CHECK_SECONDS:
+            orphans_checked = time.monotonic()
+            _drop_orphans(settings)
         heartbeat.write_text(str(time.time()))
         stop.wait(poll)
     for thread, own_stop, _ in running.values():
         own_stop.set()
         thread.join(timeout=30)
+
+
+def _drop_orphans(settings: Settings) -> None:
+    """Slots of integrations removed while no follower ran (admin.drop_orphan_positions)."""
+    try:
+        for line in drop_orphan_positions(settings, IntegrationStore(settings).all().values()):
+            log.warning("%s: its integration is no longer declared", line)
+    except Exception as exc:  # PostgreSQL down: the next check retries
+        log.debug("dropping orphan slots failed: %s", exc)
 
 
 def _follow_poll(settings: Settings, names: list[str] | None,

@@ -179,3 +179,21 @@ def test_a_toml_declared_integration_is_not_deleted_behind_its_declaration(
     assert refused.returncode == 1
     assert "declared in lakehouse.toml" in refused.stderr and "Hint:" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_service_drops_the_slot_of_an_integration_removed_while_none_ran(
+    stack: Settings, shop: str, declare: Declare, request: pytest.FixtureRequest
+) -> None:
+    """Removed from lakehouse.toml (here: from the home's store, the same for the
+    service) while no follower ran, an integration left its slot holding WAL."""
+    gone = declare("postgres", "iceberg", ("products",))
+    kept = declare("postgres", "iceberg", ("customers",))
+    for integration in (gone, kept):
+        sync_once(stack, integration)
+    assert len(slots_of(stack, gone)) == 2  # its slot and its publication
+    IntegrationStore(stack).remove(gone.name)  # no follower runs: nobody retires it
+    service: LocalRuntime = request.getfixturevalue("sync_service")
+    wait_for(lambda: slots_of(stack, gone) == [], 30, "the orphan slot to be dropped")
+    assert len(slots_of(stack, kept)) == 2
+    service.stop("sync")
+    IntegrationStore(stack).create(gone)  # for the fixture's delete
