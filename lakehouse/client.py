@@ -39,7 +39,7 @@ from lakehouse.config import DEFAULT_NAMESPACE, Settings, load_settings
 from lakehouse.engines.base import ENGINE_NAMES, Engine, create_engine
 from lakehouse.engines.duckdb import DuckDBEngine
 from lakehouse.env import environment
-from lakehouse.errors import LakehouseError, QueryError, SnapshotNotFoundError
+from lakehouse.errors import LakehouseError, QueryError, SnapshotNotFoundError, TableNotFoundError
 from lakehouse.outages import POSTGRES_CONNECT_SECONDS, guarded, reported_outages
 
 ENGINES = ENGINE_NAMES
@@ -303,7 +303,13 @@ class Lakehouse:
         from lakehouse.engines.translate import parse, referenced_tables, translate
 
         tables = governance.tables if governance else referenced_tables(parse(query, engine))
-        snapshots = self._snapshots(tables, as_of) if as_of is not None else None
+        try:
+            snapshots = self._snapshots(tables, as_of) if as_of is not None else None
+        except LakehouseError:  # names a table: one the principal may not see is refused first
+            if governance is not None:
+                governance.field_ids = {}
+                self._decide(governance, self._lake_schema(tables, {}, governance.field_ids))
+            raise
         field_ids: dict[str, dict[str, int]] = {}  # the policy is bound to field ids
         schema = self._lake_schema(tables, snapshots or {}, field_ids)
         if governance is not None:
@@ -429,15 +435,10 @@ class Lakehouse:
     def _table(self, name: str) -> Table:
         from lakehouse.lake import catalog as cat
 
-        return cat.load_table(self._lake_catalog, name)
+        return cat.load_table(self._lake_catalog, name, shown=self._shown_tables)
 
-    @guarded("listing tables", ("catalog",))
-    def tables(self, namespace: str | None = None) -> list[str]:
-        """'ns.table' names (of ``namespace``, or all); a governed principal gets only
-        the tables it may DESCRIBE or SELECT from (lakehouse.governance.visibility)."""
-        from lakehouse.lake import catalog as cat
-
-        names = cat.list_tables(self._lake_catalog, namespace)
+    def _shown_tables(self, names: list[str]) -> list[str]:
+        """``names`` cut to the tables :attr:`principal` may see (for error hints)."""
         if not self.governed():
             return names
         from lakehouse.governance.visibility import listed_tables
@@ -445,19 +446,34 @@ class Lakehouse:
         return listed_tables(self.settings, self.principal, names,
                              lambda name: {f.name: f.field_id for f in self._table(name).schema().fields})  # fmt: skip
 
+    @guarded("listing tables", ("catalog",))
+    def tables(self, namespace: str | None = None) -> list[str]:
+        """'ns.table' names (of ``namespace``, or all); a governed principal gets only
+        the tables it may DESCRIBE or SELECT from (lakehouse.governance.visibility),
+        and none (no error) for a namespace that does not exist."""
+        from lakehouse.lake import catalog as cat
+
+        if not self.governed():
+            return cat.list_tables(self._lake_catalog, namespace)
+        try:
+            names = cat.list_tables(self._lake_catalog, namespace)
+        except TableNotFoundError:  # a missing namespace answers as one it sees nothing of:
+            names = []  # "does not exist" would tell the hidden ones apart
+        return self._shown_tables(names)
+
     @guarded("describe {name}")
     def describe(self, name: str) -> dict[str, Any]:
         """Schema, properties and current snapshot of ``name``; a governed principal
-        sees only the columns the policy shows it (AccessDeniedError: none)."""
+        sees only the columns the policy shows it (AccessDeniedError: none), and no
+        row count behind a row filter (lakehouse.governance.table_view)."""
         from lakehouse.lake import catalog as cat
 
-        described = cat.describe(self._table(name))
+        table = self._table(name)
+        described = cat.describe(table)
         if self.governed():
-            from lakehouse.governance.visibility import described_columns
+            from lakehouse.governance.table_view import governed_description
 
-            shown = described_columns(self.settings, self.principal, name,
-                                      {c["name"]: c["id"] for c in described["schema"]})  # fmt: skip
-            described["schema"] = [c for c in described["schema"] if c["name"] in shown]
+            described = governed_description(self.settings, self.principal, table, described)
         return described
 
     @guarded("history of {name}")
@@ -468,10 +484,13 @@ class Lakehouse:
 
         table = self._table(name)
         if self.governed():
+            from lakehouse.governance.table_view import stored_counts_visible, without_counts
             from lakehouse.governance.visibility import described_columns
 
-            described_columns(self.settings, self.principal, name,
-                              {f.name: f.field_id for f in table.schema().fields}, action="HISTORY")  # fmt: skip
+            ids = {f.name: f.field_id for f in table.schema().fields}
+            described_columns(self.settings, self.principal, name, ids, action="HISTORY")
+            if not stored_counts_visible(self.settings, self.principal, name, ids):
+                return without_counts(cat.history(table))  # counts of hidden rows
         return cat.history(table)
 
     @guarded("ingest of {source} into {table}")

@@ -67,15 +67,19 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
 @click.pass_context
 @friendly_errors
 def list_integrations(ctx: click.Context, as_json: bool) -> None:
-    """The declared integrations: name, route and tables, tab-separated."""
-    from lakehouse.sync.integrations import IntegrationStore
+    """The declared integrations: name, route and tables, tab-separated (a governed
+    principal sees those whose lake tables it may see, as on the console)."""
+    from lakehouse.client import Lakehouse
+    from lakehouse.sync.status import governed_integrations
 
-    integrations = sorted(IntegrationStore(settings_of(ctx)).all().items())
+    shown, hidden = governed_integrations(Lakehouse(settings_of(ctx)))
+    integrations = sorted(shown.items())
     if as_json:
         click.echo(json.dumps([i.model_dump(mode="json") for _, i in integrations], indent=2))
         return
     for name, i in integrations:
         click.echo(f"{name}\t{_route(i)}\t{','.join(i.tables)}")
+    _say_hidden(hidden)
 
 
 @sync.command("run")
@@ -130,16 +134,26 @@ def _follow(settings: Any, names: list[str] | None) -> None:
 @click.pass_context
 @friendly_errors
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Per integration: state, position, lag, rows per second, last error."""
-    from lakehouse.sync.status import status_rows
+    """Per integration: state, position, lag, rows per second, last error (a governed
+    principal sees what the console's Zero-ETL page shows it)."""
+    from lakehouse.client import Lakehouse
+    from lakehouse.sync.status import governed_status_rows
 
-    rows = status_rows(settings_of(ctx))
+    shown = governed_status_rows(Lakehouse(settings_of(ctx)))
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(shown.rows, indent=2))
         return
     headers = ["integration", "route", "state", "position", "lag", "rows/s", "applied", "dead",
                "last error"]  # fmt: skip
-    print_table(headers, [_status_cells(r) for r in rows])
+    print_table(headers, [_status_cells(r) for r in shown.rows])
+    _say_hidden(shown.hidden)
+
+
+def _say_hidden(hidden: int) -> None:
+    """A line on stderr for the integrations the principal may not see (not named)."""
+    if hidden:
+        err.print(f"{hidden} integration(s) not shown: they read or write lake tables you may "
+                  "not see (`lakehouse grants --principal NAME` lists your grants).")  # fmt: skip
 
 
 def _status_cells(r: dict[str, Any]) -> list[str]:

@@ -155,9 +155,14 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
         return
     print_table(["snapshot_id", "committed_at (UTC)", "operation", "added", "total rows"],
                 [[str(s.snapshot_id), s.committed_at.isoformat(), s.operation,
-                  f"{s.added_records:,}", _rows(s.total_records, s.count_method)]
+                  "hidden" if s.added_records is None else f"{s.added_records:,}",
+                  _rows(s.total_records, s.count_method)]
                  for s in snapshots])  # fmt: skip
     _line("total rows: what a reader sees, delete files applied (* counted from the files)")
+    from lakehouse.governance.table_view import HIDDEN
+
+    if any(s.count_method == HIDDEN for s in snapshots):
+        _line(f"rows {HIDDEN}: counts over every row would tell how many are hidden")
 
 
 def _snapshot_json(snap: SnapshotInfo) -> dict[str, Any]:
@@ -172,8 +177,9 @@ def _snapshot_json(snap: SnapshotInfo) -> dict[str, Any]:
 
 def _rows(rows: int | None, method: str) -> str:
     """A row count, marked when it was counted rather than read from the summary."""
+    from lakehouse.governance.table_view import HIDDEN
     from lakehouse.lake.counts import SUMMARY  # here, not at start-up: it imports pyiceberg
 
     if rows is None:
-        return method
+        return "hidden" if method == HIDDEN else method
     return f"{rows:,}" if method == SUMMARY else f"{rows:,}*"

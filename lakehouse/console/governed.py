@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import LakehouseError, TableNotFoundError
+from lakehouse.governance.table_view import HIDDEN
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -81,10 +82,13 @@ def restrict_table_context(lake: Lakehouse, name: str, context: dict[str, Any],
     sample, no data files. AccessDeniedError when it may see nothing of the table."""
     from lakehouse.console.cells import grid
 
-    shown = {c["name"] for c in lake.describe(name)["schema"]}
+    described = lake.describe(name)
+    shown = {c["name"] for c in described["schema"]}
     context["fields"] = [f for f in context["fields"] if f.path.split(".", 1)[0] in shown]
     context["partitions"] = [p for p in context["partitions"] if p.source in shown]
     context["sort_order"] = []  # names its source columns by id: not shown
+    if described["row_count"] is None and described["row_count_method"] == HIDDEN:
+        context |= _without_counts(context)
     context["files_hidden"] = True
     context["missing_file"] = None
     columns: list[str] = []
@@ -99,6 +103,22 @@ def restrict_table_context(lake: Lakehouse, name: str, context: dict[str, Any],
         error = exc
     context |= {"sample_columns": columns, "sample_rows": rows, "sample_error": error}
     return context
+
+
+def _without_counts(context: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot timeline's parts with their row counts, file counts and sizes
+    None, and no chart (behind a row filter they count hidden rows too)."""
+    import dataclasses
+
+    from lakehouse.governance.table_view import without_counts
+
+    history = context["history"]
+    chosen = context["chosen_change"]
+    return {
+        "history": dataclasses.replace(history, items=without_counts(history.items)),
+        "chosen_change": without_counts([chosen])[0] if chosen is not None else None,
+        "chart": None, "counts_hidden": True,
+    }  # fmt: skip
 
 
 def visible_runs(lake: Lakehouse, runs: list[Any]) -> tuple[list[Any], int]:

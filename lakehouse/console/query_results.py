@@ -34,12 +34,15 @@ KEPT_BYTES = 256 * 2**20
 
 @dataclass(frozen=True)
 class KeptResult:
-    """A result kept for download: ``ident`` names it in the download URL."""
+    """A result kept for download: ``ident`` names it in the download URL;
+    ``revision`` is the governance policy's revision it was computed under (None:
+    not governed), so a download after a revoke is refused, not served."""
 
     ident: str
     query: str
     engine: str
     table: pa.Table
+    revision: int | None = None
 
 
 class ResultStore:
@@ -51,12 +54,13 @@ class ResultStore:
         self._kept: OrderedDict[str, KeptResult] = OrderedDict()
         self._lock = threading.Lock()
 
-    def keep(self, query: str, engine: str, table: pa.Table) -> KeptResult | None:
+    def keep(self, query: str, engine: str, table: pa.Table,
+             revision: int | None = None) -> KeptResult | None:  # fmt: skip
         """Keep ``table`` (dropping the oldest beyond the limits); None when it alone is
         larger than ``max_bytes``."""
         if table.nbytes > self.max_bytes:
             return None
-        kept = KeptResult(secrets.token_urlsafe(12), query, engine, table)
+        kept = KeptResult(secrets.token_urlsafe(12), query, engine, table, revision)
         with self._lock:
             self._kept[kept.ident] = kept
             while len(self._kept) > self.count or self._bytes() > self.max_bytes:

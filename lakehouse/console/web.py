@@ -66,16 +66,22 @@ templates.env.filters["segment"] = path_segment
 templates.env.globals["raw_path"] = raw_path
 
 
-def count_text(value: int | None, sign: str = "") -> str:
-    """``1,234`` (with ``sign`` in front), or ``unknown`` when the source does not say."""
-    return "unknown" if value is None else f"{sign}{value:,}"
+def count_text(value: int | None, sign: str = "", hidden: bool = False) -> str:
+    """``1,234`` (with ``sign`` in front), or ``unknown`` when the source does not say
+    (``hidden`` when the policy hides it: lakehouse.governance.table_view)."""
+    if value is None:
+        return "hidden" if hidden else "unknown"
+    return f"{sign}{value:,}"
 
 
-def size_text(value: int | None, sign: str = "") -> str:
-    """``1.0 KiB`` (with ``sign`` in front), or ``unknown`` when the source does not say."""
+def size_text(value: int | None, sign: str = "", hidden: bool = False) -> str:
+    """``1.0 KiB`` (with ``sign`` in front), or ``unknown`` when the source does not say
+    (``hidden`` when the policy hides it)."""
     from jinja2.filters import do_filesizeformat
 
-    return "unknown" if value is None else f"{sign}{do_filesizeformat(value, True)}"
+    if value is None:
+        return "hidden" if hidden else "unknown"
+    return f"{sign}{do_filesizeformat(value, True)}"
 
 
 templates.env.filters["count"] = count_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,11 +80,15 @@ def split_name(name: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def load_table(catalog: RestCatalog, name: str) -> Table:
+def load_table(
+    catalog: RestCatalog, name: str, shown: Callable[[list[str]], list[str]] | None = None
+) -> Table:
     """The table, or a TableNotFoundError listing what does exist.
 
     A name with capitals that names no table falls back to its lower-case form,
     as the engines resolve it (ingest lower-cases the names it creates).
+    ``shown`` cuts the hint's list to what the caller may see (a governed
+    principal's visible tables: the names of the others are not for it).
     """
     namespace, _ = split_name(name)
     try:
@@ -98,6 +103,8 @@ def load_table(catalog: RestCatalog, name: str) -> Table:
             existing = [".".join(t) for t in catalog.list_tables(namespace)]
         except NoSuchNamespaceError:
             existing = []
+        if shown is not None:
+            existing = shown(existing) if existing else []
         hint = (
             f"Tables in {namespace}: {', '.join(existing)}."
             if existing
@@ -160,15 +167,16 @@ def describe(table: Table) -> dict[str, Any]:
 class SnapshotInfo:
     """One snapshot. ``total_records`` is what a reader of it sees (delete files
     applied; None when unknowable), ``stored_records`` the rows its data files hold,
-    ``count_method`` how ``total_records`` was found."""
+    ``count_method`` how ``total_records`` was found. Every count is None for a
+    governed principal behind a row filter (``lakehouse.governance.table_view``)."""
 
     snapshot_id: int
     parent_id: int | None
     committed_at: datetime
     operation: str
-    added_records: int
+    added_records: int | None
     total_records: int | None
-    stored_records: int
+    stored_records: int | None
     count_method: str
 
 

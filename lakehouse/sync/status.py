@@ -148,3 +148,42 @@ def integration_sights(lake: Lakehouse) -> dict[str, Sight]:
         tables = lake_tables(integration, lake.settings)
         sights[name] = lake_sight(lake, tables, VALUES_HELD) if tables else OUTSIDE_THE_LAKE
     return sights
+
+
+@dataclass(frozen=True)
+class GovernedStatus:
+    """What ``lake``'s principal sees of `lakehouse sync status`: ``rows`` as
+    :func:`status_rows` gives them, cut to the integrations it may see (the last
+    error's text replaced by ``(hidden)`` where it may not see the values), and how
+    many integrations were left out (``hidden``, counted, never named)."""
+
+    rows: list[dict[str, Any]]
+    hidden: int
+
+
+def governed_status_rows(lake: Lakehouse) -> GovernedStatus:
+    """:func:`status_rows` as ``lake``'s principal may see them: the same decision
+    as the console's Zero-ETL page (:func:`integration_sights`). Every row, whole,
+    when it is not governed."""
+    every = status_rows(lake.settings)
+    sights = integration_sights(lake)
+    rows = []
+    for row in every:
+        sight = sights.get(row["name"], FULL_SIGHT)
+        if not sight.status:
+            continue
+        if not sight.values and row["last_error"]:
+            row = row | {"last_error": "(hidden)"}
+        rows.append(row)
+    return GovernedStatus(rows, len(every) - len(rows))
+
+
+def governed_integrations(lake: Lakehouse) -> tuple[dict[str, Integration], int]:
+    """The declared integrations ``lake``'s principal may see (`lakehouse sync list`),
+    and how many were left out."""
+    from lakehouse.sync.integrations import IntegrationStore
+
+    every = IntegrationStore(lake.settings).all()
+    sights = integration_sights(lake)
+    shown = {n: i for n, i in every.items() if sights.get(n, FULL_SIGHT).status}
+    return shown, len(every) - len(shown)

@@ -169,7 +169,7 @@ def _result_context(request: Request, ask: Ask, table: pa.Table,
     columns, rows = query_results.grid(table)
     choice = choose_chart(table)
     figure = query_results.chart_figure(table, choice)
-    kept = _results(request).keep(ask.sql, ask.engine, table)
+    kept = _results(request).keep(ask.sql, ask.engine, table, _governed_revision(request))
     return {
         "columns": list(zip(columns, [str(t) for t in table.schema.types], strict=True)),
         "rows": rows, "row_count": table.num_rows, "seconds": seconds,
@@ -186,11 +186,27 @@ def download(request: Request, ident: str) -> Response:
     from lakehouse.engines import output
 
     kept = _results(request).get(ident)
+    if kept.revision is not None and kept.revision != _governed_revision(request):
+        raise LakehouseError(
+            "That result was computed under an earlier governance policy; it may hold rows "
+            "or columns the policy no longer shows, so it is not served.",
+            hint="Run the query again (the policy in force now applies) and download it then.",
+        )
     return Response(
         output.to_csv(kept.table).encode(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="query-{ident}.csv"'},
     )
+
+
+def _governed_revision(request: Request) -> int | None:
+    """The policy's revision now when the console's principal is governed, else None."""
+    lake = lake_of(request)
+    if not lake.governed():
+        return None
+    from lakehouse.governance.store import load_policy
+
+    return load_policy(lake.settings).revision
 
 
 def _page(request: Request, ask: Ask, *, error: LakehouseError | None = None,
