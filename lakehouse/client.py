@@ -212,7 +212,12 @@ class Lakehouse:
             return catch_up(self.settings, integration)
 
     def verify_sync(self, name: str) -> list[TableReport]:
-        """Compare an integration's source and target row for row (key and content hash)."""
+        """Compare an integration's source and target row for row (key and content hash).
+
+        AccessDeniedError for a governed principal: the report names source keys and
+        values the policy may hide from it."""
+        self._refuse_raw_handle("sync verify", hint="Sync checks are the governance admin's: "
+                                "unset LAKEHOUSE_PRINCIPAL (or run as the admin).")  # fmt: skip
         from lakehouse.sync.integrations import IntegrationStore
         from lakehouse.sync.verify import verify
 

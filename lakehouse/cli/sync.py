@@ -58,7 +58,7 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
             f"Invalid integration: {validation_sentences(exc, flags=True)} Nothing was created.",
             hint="See `lakehouse sync create --help`.",
         ) from None
-    create_integration(settings_of(ctx), integration)
+    create_integration(_admin_only(ctx, "create"), integration)
     click.echo(f"created {name}: {integration.source} -> {integration.target}")
 
 
@@ -92,7 +92,7 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, follow: bool)
     """Bring integrations up to date once, or follow them (--follow)."""
     from lakehouse.sync.integrations import IntegrationStore
 
-    settings = settings_of(ctx)
+    settings = _admin_only(ctx, "run")
     store = IntegrationStore(settings)
     for name in names:
         store.get(name)  # unknown names fail before anything runs
@@ -149,6 +149,29 @@ def status(ctx: click.Context, as_json: bool) -> None:
     _say_hidden(shown.hidden)
 
 
+def _admin_only(ctx: click.Context, command: str) -> Any:
+    """The settings, when the acting principal may run `sync COMMAND`: integrations
+    read and write with the stack's own keys (a governed principal could copy a table
+    it may not read into OpenSearch, or drop targets), so with governance on they are
+    the admin's. AccessDeniedError (audited) for a governed principal."""
+    from lakehouse.client import Lakehouse
+    from lakehouse.errors import AccessDeniedError
+
+    settings = settings_of(ctx)
+    lake = Lakehouse(settings)
+    if not lake.governed():
+        return settings
+    from lakehouse.governance.audit import record
+
+    why = f"sync {command} (an integration reads and writes as the stack, past the policy)"
+    record(settings, lake.principal, "library", "Zero-ETL", (), (), False, None,
+           action=f"SYNC_{command.upper()}", reason=why)  # fmt: skip
+    raise AccessDeniedError(lake.principal, why, "Zero-ETL", hint=(
+        "Zero-ETL integrations are the governance admin's: run this as the admin (unset "
+        "LAKEHOUSE_PRINCIPAL). `lakehouse sync status` shows you the integrations over "
+        "tables you may see."))  # fmt: skip
+
+
 def _say_hidden(hidden: int) -> None:
     """A line on stderr for the integrations the principal may not see (not named)."""
     if hidden:
@@ -186,7 +209,9 @@ def verify(ctx: click.Context, name: str, as_json: bool) -> None:
     """
     from lakehouse.client import Lakehouse
 
-    reports = Lakehouse(settings_of(ctx)).verify_sync(name)  # names a service that is down
+    reports = Lakehouse(_admin_only(ctx, "verify")).verify_sync(
+        name
+    )  # names a service that is down
     if as_json:
         click.echo(json.dumps([asdict(r) | {"ok": r.ok} for r in reports], indent=2))
     for r in [] if as_json else reports:
@@ -227,9 +252,10 @@ def reset(ctx: click.Context, name: str, yes: bool) -> None:
     """Start an integration over: drop its targets and source position, then snapshot again."""
     from lakehouse.sync.admin import reset_integration
 
+    settings = _admin_only(ctx, "reset")
     if not yes:
         click.confirm(f"Drop the target tables/indices of {name} and sync them again?", abort=True)
-    for line in reset_integration(settings_of(ctx), name):
+    for line in reset_integration(settings, name):
         click.echo(line)
 
 
@@ -243,7 +269,7 @@ def delete(ctx: click.Context, name: str, drop_targets: bool) -> None:
     positions, status); its targets are kept unless --drop-targets."""
     from lakehouse.sync.admin import delete_integration
 
-    for line in delete_integration(settings_of(ctx), name, drop_targets=drop_targets):
+    for line in delete_integration(_admin_only(ctx, "delete"), name, drop_targets=drop_targets):
         click.echo(line)
 
 

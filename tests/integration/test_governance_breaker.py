@@ -168,6 +168,8 @@ def _integrations(settings: Settings) -> None:
 def test_sync_status_and_list_show_alice_what_the_console_shows(alice: Settings) -> None:
     import json
 
+    from lakehouse.sync.integrations import IntegrationStore
+
     _integrations(alice)
     status = alice_cli(alice, "sync", "status", "--json")
     assert status.returncode == 0, status.stderr
@@ -182,6 +184,11 @@ def test_sync_status_and_list_show_alice_what_the_console_shows(alice: Settings)
     assert listed.returncode == 0, listed.stderr
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["brk-eu", "brk-open"]
     assert SECRET not in listed.stdout
+    # an integration reads and writes as the stack: deleting (or creating one that
+    # copies a table she may not read to OpenSearch) is the admin's
+    deleted = alice_cli(alice, "sync", "delete", "brk-secret", "--drop-targets")
+    assert deleted.returncode == 1 and "Access denied" in deleted.stderr, deleted.stderr
+    assert "brk-secret" in IntegrationStore(alice).all()
 
 
 @pytest.fixture(scope="module")
