@@ -163,10 +163,11 @@ def _admin_only(ctx: click.Context, command: str) -> Any:
         return settings
     from lakehouse.governance.audit import record
 
-    why = f"sync {command} (an integration reads and writes as the stack, past the policy)"
+    why = (f"{lake.principal} may not run `lakehouse sync {command}`: an integration reads "
+           "and writes with the stack's own keys, past the policy.")  # fmt: skip
     record(settings, lake.principal, "library", "Zero-ETL", (), (), False, None,
            action=f"SYNC_{command.upper()}", reason=why)  # fmt: skip
-    raise AccessDeniedError(lake.principal, why, "Zero-ETL", hint=(
+    raise AccessDeniedError(lake.principal, f"sync {command}", "Zero-ETL", message=why, hint=(
         "Zero-ETL integrations are the governance admin's: run this as the admin (unset "
         "LAKEHOUSE_PRINCIPAL). `lakehouse sync status` shows you the integrations over "
         "tables you may see."))  # fmt: skip
