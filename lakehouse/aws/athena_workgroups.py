@@ -206,9 +206,24 @@ def create_named_query(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     return {"NamedQueryId": named_id}
 
 
-def _named(call: Call, named_id: str) -> dict[str, Any]:
+def _shown(call: Call, row: dict[str, Any]) -> bool:
+    """Whether the caller may see the saved query ``row``: its author's, and everyone's
+    to the admin when governance is on (its SQL may name tables and hold literals the
+    caller may not see, as a query execution's does)."""
+    if row["principal"] == call.principal:
+        return True
+    try:
+        require_admin(call, "see another principal's named query")
+    except AwsError:
+        return False
+    return True
+
+
+def _named(call: Call, named_id: str, shown_only: bool = False) -> dict[str, Any]:
+    """The named query ``named_id``; InvalidRequestException (as AWS answers) when it
+    does not exist or, ``shown_only``, the caller may not see it."""
     rows = store_of(call.settings).rows("named_queries", "id = ?", (named_id,))
-    if not rows:
+    if not rows or (shown_only and not _shown(call, rows[0])):
         raise invalid(f"NamedQuery {named_id} was not found")
     row = rows[0]
     return {"Name": row["name"], "Description": row["description"], "Database": row["database"],
@@ -217,7 +232,7 @@ def _named(call: Call, named_id: str) -> dict[str, Any]:
 
 @operation("athena", "GetNamedQuery")
 def get_named_query(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    return {"NamedQuery": _named(call, params["NamedQueryId"])}
+    return {"NamedQuery": _named(call, params["NamedQueryId"], shown_only=True)}
 
 
 @operation("athena", "BatchGetNamedQuery")
@@ -225,7 +240,7 @@ def batch_get_named_query(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     found, missing = [], []
     for named_id in params["NamedQueryIds"]:
         try:
-            found.append(_named(call, named_id))
+            found.append(_named(call, named_id, shown_only=True))
         except AwsError as exc:
             missing.append(
                 {"NamedQueryId": named_id, "ErrorCode": exc.code, "ErrorMessage": exc.message}
@@ -239,7 +254,8 @@ def list_named_queries(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
     store = store_of(call.settings)
     group = workgroup_row(store, params.get("WorkGroup") or PRIMARY)
-    ids = [row["id"] for row in store.rows("named_queries", "workgroup = ?", (group["name"],))]
+    rows = store.rows("named_queries", "workgroup = ?", (group["name"],))
+    ids = [row["id"] for row in rows if _shown(call, row)]
     chosen, token = offset_page(ids, params, default=50, largest=50)
     return {"NamedQueryIds": chosen, "NextToken": token}
 
