@@ -133,6 +133,8 @@ def test_the_demo_exports_and_imports_as_it_was(home: Settings, sample: dict[str
     assert store.load_policy(other).model_dump(exclude=strip) == store.load_policy(home).model_dump(
         exclude=strip
     )
+    # The demo's columns were bound to field ids, and the export carried them.
+    assert store.load_policy(other).column_ids["retail.customers"]["email"] > 0
     broken = yaml.safe_load(exported.read_text())
     broken["data_cells_filters"][0]["table"] = "retail.gone"
     exported.write_text(yaml.safe_dump(broken))
