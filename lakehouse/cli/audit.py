@@ -8,7 +8,8 @@ import json
 import click
 
 from lakehouse.cli.common import friendly_errors, settings_of
-from lakehouse.errors import LakehouseError
+from lakehouse.config import Settings
+from lakehouse.errors import AccessDeniedError, LakehouseError
 
 
 @click.command()
@@ -27,11 +28,14 @@ def audit(ctx: click.Context, principal: str | None, since: str | None, denied: 
           limit: int, as_json: bool) -> None:  # fmt: skip
     """Governed access decisions, oldest first: time, principal, engine, action,
     resource, columns, filters applied, allowed or denied, query id. Decisions still
-    spooled are committed first, so every one recorded so far is shown."""
+    spooled are committed first, so every one recorded so far is shown. A governed
+    principal sees its own decisions only."""
     from lakehouse.cli.display import print_table
     from lakehouse.governance.audit import read_log
 
-    rows = read_log(settings_of(ctx), principal=principal, since=_moment(since)).to_pylist()
+    settings = settings_of(ctx)
+    principal = _readable_principal(settings, principal)
+    rows = read_log(settings, principal=principal, since=_moment(since)).to_pylist()
     rows = [r for r in rows if not (denied and r["allowed"])][-limit:]
     if as_json:
         for row in rows:
@@ -44,6 +48,25 @@ def audit(ctx: click.Context, principal: str | None, since: str | None, denied: 
           "yes" if r["allowed"] else f"DENIED: {r['reason'] or ''}".rstrip(": "), r["query_id"] or "")
          for r in rows],
     )  # fmt: skip
+
+
+def _readable_principal(settings: Settings, asked: str | None) -> str | None:
+    """Whose decisions the acting principal may read: everyone's (or ``asked``'s) for
+    the admin; a governed principal only its own, as with the query history (others'
+    decisions name tables, columns and filters it may not see). AccessDeniedError
+    when a governed principal asks for another's."""
+    from lakehouse.client import Lakehouse
+
+    lake = Lakehouse(settings)
+    if not lake.governed():
+        return asked
+    if asked is not None and asked != lake.principal:
+        raise AccessDeniedError(lake.principal, "audit", f"{asked}'s decisions",
+                                message=f"{lake.principal} may read only its own decisions "
+                                f"in the audit log, not {asked}'s.",
+                                hint="The governance admin reads everyone's (unset "
+                                "LAKEHOUSE_PRINCIPAL); `lakehouse audit` shows yours.")  # fmt: skip
+    return lake.principal
 
 
 def _moment(text: str | None) -> dt.datetime | None:

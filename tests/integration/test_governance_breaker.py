@@ -4,7 +4,8 @@ Found by attacking governance as alice (a row filter on customers without email,
 open_t whole, nothing of secret nor of a second namespace), each fixed in the
 library: the hint of a missing table or namespace, the errors of a query with
 --as-of, row counts (describe, history, the console's timeline) behind a row
-filter, `lakehouse sync status` / `sync list`, and a CSV download after a revoke.
+filter, `lakehouse sync status` / `sync list` (and the sync commands that act as the
+stack), the audit log (her own decisions only), and a CSV download after a revoke.
 One console process acting as alice serves the page checks (plain HTTP).
 """
 
@@ -189,6 +190,13 @@ def test_sync_status_and_list_show_alice_what_the_console_shows(alice: Settings)
     deleted = alice_cli(alice, "sync", "delete", "brk-secret", "--drop-targets")
     assert deleted.returncode == 1 and "Access denied" in deleted.stderr, deleted.stderr
     assert "brk-secret" in IntegrationStore(alice).all()
+    # the audit log names others' tables, columns and filters: she reads her own only
+    audit = alice_cli(alice, "audit", "--json")
+    decisions = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert {d["principal"] for d in decisions} == {"alice"}, audit.stderr
+    assert any(d["action"] == "SYNC_DELETE" and not d["allowed"] for d in decisions)
+    others = alice_cli(alice, "audit", "--principal", "admin")
+    assert others.returncode == 1 and "only its own decisions" in others.stderr
 
 
 @pytest.fixture(scope="module")
