@@ -393,7 +393,8 @@ class LocalRuntime:
         by_name = {svc.name: svc for svc in services}
         depends_on = {name: svc.spec().depends_on for name, svc in by_name.items()}
         first = critical_first([svc.name for svc in to_start], depends_on)
-        jvm_slots = OrderedSlots(first, (os.cpu_count() or 1) // 2)
+        jvms = [name for name in first if by_name[name].spec().needs_java]
+        jvm_slots = OrderedSlots(jvms, (os.cpu_count() or 1) // 2)
         with self.console.status("Starting...") as shown:
             board = StartBoard(list(by_name), shown.update)
 

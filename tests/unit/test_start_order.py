@@ -93,38 +93,39 @@ def test_dependencies_outside_the_names_are_taken_as_running() -> None:
     assert recorder.index("end", "trino") < recorder.index("begin", "aws")
 
 
-def test_slots_go_to_the_earliest_waiter_and_never_to_more_than_size() -> None:
-    slots = OrderedSlots(["catalog", "opensearch", "trino", "spark"], size=1)
+def test_slots_are_served_strictly_in_order_and_never_to_more_than_size() -> None:
+    slots = OrderedSlots(["catalog", "trino", "opensearch"], size=1)
     never = threading.Event()
-    slots.acquire("spark", never, 0.01)
     granted: list[str] = []
 
     def take(name: str) -> None:
         slots.acquire(name, never, 0.01)
         granted.append(name)
-        slots.release(name)
 
-    threads = [threading.Thread(target=take, args=(name,)) for name in ("trino", "opensearch")]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 5
-    while len(slots.waiting) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert granted == []  # spark holds the only slot
-    slots.release("spark")
-    for thread in threads:
-        thread.join(5)
-    assert granted == ["opensearch", "trino"]  # start order, not the order they asked in
+    early = threading.Thread(target=take, args=("opensearch",))
+    early.start()
+    time.sleep(0.1)
+    assert granted == []  # free to start, but the catalog and Trino come first
+    take("catalog")
+    trino = threading.Thread(target=take, args=("trino",))
+    trino.start()
+    time.sleep(0.1)
+    assert granted == ["catalog"]  # the only slot is held
+    slots.release("catalog")
+    trino.join(5)
+    assert granted == ["catalog", "trino"]
+    slots.release("trino")
+    early.join(5)
+    assert granted == ["catalog", "trino", "opensearch"]
 
 
-def test_a_cancelled_wait_for_a_slot_raises_and_leaves_the_queue() -> None:
+def test_a_cancelled_wait_for_a_slot_raises() -> None:
     slots = OrderedSlots(["trino", "spark"], size=1)
     cancelled = threading.Event()
-    slots.acquire("trino", cancelled, 0.01)
     cancelled.set()
     with pytest.raises(StartCancelled):
         slots.acquire("spark", cancelled, 0.01)
-    assert slots.waiting == set() and slots.held == {"trino"}
+    assert slots.held == set() and slots.queue == ["trino", "spark"]
 
 
 def test_the_services_more_others_wait_for_take_their_turn_first() -> None:
