@@ -191,6 +191,9 @@ def test_sync_status_and_list_show_alice_what_the_console_shows(alice: Settings)
     assert deleted.returncode == 1 and "Access denied" in deleted.stderr, deleted.stderr
     assert "brk-secret" in IntegrationStore(alice).all()
     # the audit log names others' tables, columns and filters: she reads her own only
+    from lakehouse.governance.audit import record
+
+    record(alice, "bob", "library", f"{NS}.{SECRET}", ("x",), (), True, None, action="SELECT")
     audit = alice_cli(alice, "audit", "--json")
     decisions = [json.loads(line) for line in audit.stdout.splitlines()]
     assert {d["principal"] for d in decisions} == {"alice"}, audit.stderr
