@@ -89,16 +89,12 @@ def revoke(ctx: click.Context, statement: tuple[str, ...], actor: str | None) ->
 @click.pass_context
 @friendly_errors
 def grants(ctx: click.Context, principal: str | None, table: str | None, as_json: bool) -> None:
-    """The stored grants: principal, permissions, resource, grant option."""
+    """The stored grants: principal, permissions, resource, grant option. A governed
+    principal (LAKEHOUSE_PRINCIPAL) sees only its own and its roles'."""
     from lakehouse.cli.display import print_table
-    from lakehouse.governance.admin import grants_of, require_principal
-    from lakehouse.governance.store import load_policy
+    from lakehouse.governance.admin_objects import readable_grants
 
-    settings = _settings(ctx)
-    policy = load_policy(settings)
-    if principal is not None:
-        require_principal(policy, principal, settings.governance_admin)
-    found = grants_of(policy, principal, table)
+    found = readable_grants(_settings(ctx), principal, table)
     if as_json:
         click.echo(
             json.dumps([g.model_dump(mode="json", exclude_defaults=True) for g in found], indent=2)
@@ -151,12 +147,12 @@ def principal_remove(ctx: click.Context, name: str, actor: str | None) -> None:
 @click.pass_context
 @friendly_errors
 def principal_list(ctx: click.Context, as_json: bool) -> None:
-    """The principals: name, kind, roles (the admin first)."""
+    """The principals: name, kind, roles (the admin first; the governance admin's)."""
     from lakehouse.cli.display import print_table
-    from lakehouse.governance.store import load_policy
+    from lakehouse.governance.admin_objects import policy_for_reader
 
     settings = _settings(ctx)
-    policy = load_policy(settings)
+    policy = policy_for_reader(settings, what="list the principals")
     rows = [(settings.governance_admin, "admin", "")] + [
         (p.name, p.kind, ", ".join(p.roles)) for p in policy.principals
         if p.name != settings.governance_admin
@@ -314,11 +310,11 @@ def governance() -> None:
 @click.pass_context
 @friendly_errors
 def governance_show(ctx: click.Context, as_json: bool) -> None:
-    """The stored policy and whether it is enforced."""
-    from lakehouse.governance.store import load_policy
+    """The stored policy and whether it is enforced (the governance admin's)."""
+    from lakehouse.governance.admin_objects import policy_for_reader
 
     settings = _settings(ctx)
-    data = show_policy(load_policy(settings), settings)
+    data = show_policy(policy_for_reader(settings), settings)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -335,12 +331,14 @@ def governance_show(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 @friendly_errors
 def governance_export(ctx: click.Context, file: str) -> None:
-    """Write the policy to FILE (.json, .yaml or .yml), for review and git."""
+    """Write the policy to FILE (.json, .yaml or .yml), for review and git (the
+    governance admin's)."""
     from pathlib import Path
 
-    from lakehouse.governance.store import export_policy, load_policy
+    from lakehouse.governance.admin_objects import policy_for_reader
+    from lakehouse.governance.store import export_policy
 
-    policy = load_policy(_settings(ctx))
+    policy = policy_for_reader(_settings(ctx), what="export the policy")
     export_policy(policy, Path(file))
     click.echo(f"exported revision {policy.revision} to {file}")
 

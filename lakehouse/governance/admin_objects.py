@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lakehouse.config import Settings
+from lakehouse.errors import AccessDeniedError
 from lakehouse.governance.access import STRING_TYPES, validated
 from lakehouse.governance.admin import (
     Change,
@@ -19,6 +20,7 @@ from lakehouse.governance.admin import (
     apply_change,
     check_grant,
     field_ids_of,
+    grants_of,
     lake_schema,
     refused,
     require_admin,
@@ -29,7 +31,14 @@ from lakehouse.governance.admin import (
     require_tag_values,
 )  # fmt: skip
 from lakehouse.governance.binding import rebound, renamed_to
-from lakehouse.governance.policy import ColumnMask, DataCellsFilter, Policy, TagAssignment, TagKey
+from lakehouse.governance.policy import (
+    ColumnMask,
+    DataCellsFilter,
+    Grant,
+    Policy,
+    TagAssignment,
+    TagKey,
+)
 from lakehouse.privacy import write_private
 
 # -- data cells filters ------------------------------------------------------------------
@@ -334,3 +343,69 @@ def apply_declared(settings: Settings, lake: LakeSchema | None = None) -> Change
         export_policy(previous, policy_path(settings).with_name("policy.before-declared.json"))
     write_private(marker, digest + "\n")
     return change
+
+
+# -- reading the policy ------------------------------------------------------------------
+
+
+def _deny_reading(settings: Settings, who: str, action: str, resource: str,
+                  denied: AccessDeniedError) -> AccessDeniedError:  # fmt: skip
+    """``denied``, recorded in the audit log like a refused change (engine ``policy``)."""
+    from lakehouse.governance.admin import POLICY_ENGINE
+    from lakehouse.governance.audit import record
+
+    record(settings, who, POLICY_ENGINE, resource, (), (), False, None, action=action,
+           reason=denied.message)  # fmt: skip
+    return denied
+
+
+def policy_for_reader(settings: Settings, actor: str | None = None, *,
+                      what: str = "read the whole policy") -> Policy:  # fmt: skip
+    """The stored policy, for the admin (and anyone while governance is off). As in Lake
+    Formation, where listing others' permissions, filters and tags needs admin rights,
+    a governed principal (``actor``, default the acting principal) is refused with
+    AccessDeniedError, audited as a denied READ_POLICY: the policy names every other
+    principal, its grants, row-filter literals and masks."""
+    from lakehouse.governance.store import load_policy
+
+    policy = load_policy(settings)
+    who = settings.acting_principal(actor)
+    if not settings.governance_enabled or policy.is_admin(who, settings.governance_admin):
+        return policy
+    denied = AccessDeniedError(
+        who, "ADMIN", "the governance policy",
+        message=f"{who} may not {what}: it names other principals, their grants, "
+        "row filters and masks, and only the governance admin reads it.",
+        hint="`lakehouse grants` shows your own grants (and your roles'); the governance "
+        f"admin ({settings.governance_admin}) reads the whole policy.",
+    )  # fmt: skip
+    raise _deny_reading(settings, who, "READ_POLICY", "policy", denied)
+
+
+def readable_grants(settings: Settings, principal: str | None = None, table: str | None = None,
+                    actor: str | None = None) -> list[Grant]:  # fmt: skip
+    """What ``lakehouse grants`` and ListPermissions show ``actor`` (default: the acting
+    principal): for the admin (or with governance off), every grant, or those reaching
+    ``principal`` and/or ``table`` (:func:`admin.grants_of`); for a governed principal,
+    only grants to itself and its roles, as LF lets a principal list its own. Asking
+    for another principal's is AccessDeniedError, audited as a denied LIST_GRANTS;
+    an unknown ``principal`` is PolicyError."""
+    from lakehouse.governance.store import load_policy
+
+    policy = load_policy(settings)
+    who = settings.acting_principal(actor)
+    if principal is not None:
+        require_principal(policy, principal, settings.governance_admin)
+    if not settings.governance_enabled or policy.is_admin(who, settings.governance_admin):
+        return grants_of(policy, principal, table)
+    own = policy.identities(who)
+    if principal is not None and principal not in own:
+        denied = AccessDeniedError(
+            who, "ADMIN", f"{principal}'s grants",
+            message=f"{who} may list only its own grants and its roles' "
+            f"({', '.join(own)}), not {principal}'s.",
+            hint="`lakehouse grants` shows yours; the governance admin "
+            f"({settings.governance_admin}) lists everyone's.",
+        )  # fmt: skip
+        raise _deny_reading(settings, who, "LIST_GRANTS", principal, denied)
+    return [g for g in grants_of(policy, principal, table) if g.principal in own]

@@ -4,6 +4,7 @@ stored policy byte for byte unchanged after each refusal."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import lakehouse
 from lakehouse.cli import main
@@ -446,3 +447,48 @@ def test_only_the_admin_loads_the_demo(settings: Settings) -> None:
     with pytest.raises(AccessDeniedError, match="load the governance demo"):
         demo.load_demo(as_analyst)  # refused before the catalog is asked
     assert stored(settings) == before
+
+
+def test_only_the_admin_reads_the_policy_and_a_principal_lists_its_own_grants(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    admin.add_principal(settings, "alice", roles=["analysts"])
+    admin.add_principal(settings, "bob")
+    admin_objects.create_filter(settings, DataCellsFilter(name="eu", table="retail.customers",
+                                row_filter="country IN ('DE', 'FR')"), lake=LAKE)  # fmt: skip
+    for text in ("SELECT ON TABLE retail.orders TO analysts", "SELECT ON FILTER eu TO bob",
+                 "DESCRIBE ON TABLE retail.customers TO alice"):  # fmt: skip
+        admin.grant(settings, parse_statement(words(text)), lake=LAKE)
+    monkeypatch.setenv("LAKEHOUSE_PRINCIPAL", "alice")
+    monkeypatch.setenv("LAKEHOUSE_GOVERNANCE_ENABLED", "true")
+    alice = Settings(home=settings.home_dir)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(main, ["--home", str(settings.home_dir), *args])
+
+    exported = tmp_path / "policy.yaml"
+    for args in (("governance", "show"), ("governance", "show", "--json"),
+                 ("governance", "export", str(exported)), ("principal", "list")):  # fmt: skip
+        shown = run(*args)
+        assert shown.exit_code == 1 and "Access denied: alice may not" in shown.stderr, args
+        assert "\nHint: " in shown.stderr and "bob" not in shown.stdout
+        assert "'DE'" not in shown.stdout
+    assert not exported.exists()
+    own = run("grants", "--json")
+    assert own.exit_code == 0, own.output
+    assert {g["principal"] for g in json.loads(own.stdout)} == {"alice", "analysts"}
+    assert run("grants", "--principal", "analysts").exit_code == 0  # her role's
+    other = run("grants", "--principal", "bob")
+    assert other.exit_code == 1 and "only its own grants" in other.stderr and not other.stdout
+    with pytest.raises(AccessDeniedError, match="not bob's"):  # the library too
+        admin_objects.readable_grants(alice, "bob")
+    with pytest.raises(AccessDeniedError, match="alice may not read"):
+        admin_objects.policy_for_reader(alice)
+    denied = {(e["principal"], e["action"], e["resource"]) for e in audit.spooled(alice)
+              if not e["allowed"]}  # fmt: skip
+    assert denied == {("alice", "READ_POLICY", "policy"), ("alice", "LIST_GRANTS", "bob")}
+    monkeypatch.delenv("LAKEHOUSE_PRINCIPAL")  # the admin reads it all
+    every = json.loads(run("grants", "--json").stdout)
+    assert {g["principal"] for g in every} == {"alice", "analysts", "bob"}
+    assert run("governance", "export", str(exported)).exit_code == 0
+    assert "'DE'" in exported.read_text()
