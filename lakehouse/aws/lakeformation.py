@@ -32,8 +32,8 @@ from pydantic import ValidationError
 from lakehouse.aws.errors import AwsError
 from lakehouse.aws.glue import page
 from lakehouse.aws.registry import Call, operation
-from lakehouse.errors import AccessDeniedError, LakehouseError
-from lakehouse.governance import admin
+from lakehouse.errors import AccessDeniedError, LakehouseError, PolicyError
+from lakehouse.governance import admin, admin_objects
 from lakehouse.governance.policy import Grant, Permission, Resource
 from lakehouse.governance.store import load_policy
 
@@ -246,16 +246,17 @@ RESOURCE_TYPES = {"DATABASE": "Database", "TABLE": "Table", "DATA_CELLS_FILTER":
 @operation("lakeformation", "ListPermissions")
 def list_permissions(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """Every grant, or those of one Principal and/or one Resource (a table's include
-    its namespace's all-tables grants, its filters and matching tag grants)."""
-    policy = load_policy(call.settings)
+    its namespace's all-tables grants, its filters and matching tag grants). A governed
+    caller lists only its own and its roles' (another Principal: AccessDeniedException),
+    as ``lakehouse grants`` (:func:`admin_objects.readable_grants`)."""
     principal = None
     if params.get("Principal"):
-        principal = principal_of(call, params["Principal"]["DataLakePrincipalIdentifier"])
+        principal = _listed_principal(params["Principal"]["DataLakePrincipalIdentifier"])
     table = None
     if params.get("Resource"):
         resource = resource_of(params["Resource"])
         table = resource.table
-    found = admin.grants_of(policy, principal, table)
+    found = guarded(lambda: _readable(call, principal, table))
     if params.get("Resource") and table is None:
         found = [g for g in found if g.resource == resource]
     wanted_type = RESOURCE_TYPES.get(params.get("ResourceType", ""))
@@ -275,6 +276,20 @@ def list_permissions(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         })  # fmt: skip
     chosen, token = page(entries, params)
     return {"PrincipalResourcePermissions": chosen, "NextToken": token}
+
+
+def _listed_principal(identifier: str) -> str:
+    """The principal a ListPermissions asks about (an ARN's name; never added, as a
+    read changes nothing)."""
+    found = IAM_ARN.match(identifier)
+    return found["name"] if found else identifier
+
+
+def _readable(call: Call, principal: str | None, table: str | None) -> list[Grant]:
+    try:
+        return admin_objects.readable_grants(call.settings, principal, table, call.principal)
+    except PolicyError:  # an unknown principal (asked by the admin) holds nothing, as in LF
+        return []
 
 
 # Importing it registers the data cells filter and LF-tag operations.

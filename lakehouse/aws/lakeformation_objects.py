@@ -76,12 +76,16 @@ def create_data_cells_filter(call: Call, params: dict[str, Any]) -> dict[str, An
 
 @operation("lakeformation", "GetDataCellsFilter")
 def get_data_cells_filter(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    """The admin's, and a grantor's (WITH GRANT OPTION) of the filter; anyone else gets
+    AccessDeniedException (:func:`admin_objects.readable_filter`)."""
+    guarded(lambda: admin_objects.readable_filter(call.settings, params["Name"], call.principal))
     return {"DataCellsFilter": lf_filter(call, _filter(call, params))}
 
 
 @operation("lakeformation", "ListDataCellsFilter")
 def list_data_cells_filter(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    filters = list(load_policy(call.settings).data_cells_filters)
+    """The filters the caller may read (:func:`admin_objects.readable_filters`)."""
+    filters = admin_objects.readable_filters(call.settings, call.principal)
     table = params.get("Table")
     if table:
         wanted = f"{table['DatabaseName']}.{table['Name']}"
@@ -117,17 +121,26 @@ def create_lf_tag(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("lakeformation", "GetLFTag")
 def get_lf_tag(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    key = _tag_key(load_policy(call.settings), params["TagKey"])
+    """A key the caller may read (:func:`admin_objects.readable_tag_keys`); another
+    is AccessDeniedException for a governed caller, whether it exists or not."""
+    policy = load_policy(call.settings)
+    readable = {k.key for k in admin_objects.readable_tag_keys(call.settings, call.principal)}
+    if params["TagKey"] not in readable and not _reads_all(call, policy):
+        raise AwsError("AccessDeniedException", f"{call.principal} may not read LF-tag "
+                       f"{params['TagKey']}: only those its own grants name. Hint: the "
+                       "governance admin reads every LF-tag.")  # fmt: skip
+    key = _tag_key(policy, params["TagKey"])
     return {"CatalogId": call.account_id, "TagKey": key.key, "TagValues": list(key.values)}
 
 
 @operation("lakeformation", "ListLFTags")
 def list_lf_tags(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    keys = sorted(load_policy(call.settings).tag_keys, key=lambda k: k.key)
+    readable = admin_objects.readable_tag_keys(call.settings, call.principal)
+    keys = sorted(readable, key=lambda k: k.key)
     chosen, token = page(keys, params)
     tags = [{"CatalogId": call.account_id, "TagKey": k.key, "TagValues": list(k.values)}
             for k in chosen]  # fmt: skip
-    return {"LFTags": tags, "NextToken": token}
+    return {"LFTags": tags, "NextToken": token} if tags else {}  # the model: LFTags or none
 
 
 @operation("lakeformation", "UpdateLFTag")
@@ -221,26 +234,70 @@ def _pairs(call: Call, tags: dict[str, str]) -> list[dict[str, Any]]:
             for k, v in sorted(tags.items())]  # fmt: skip
 
 
+def _listed(field: str, pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{field: pairs}``, or nothing when there are none (LF's lists hold at least one)."""
+    return {field: pairs} if pairs else {}
+
+
 @operation("lakeformation", "GetResourceLFTags")
 def get_resource_lf_tags(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """The tags of a database, table or its columns; with ShowAssignedLFTags only
-    those set on the resource itself, else inherited ones too (as LF shows them)."""
+    those set on the resource itself, else inherited ones too (as LF shows them). A
+    governed caller reads them only on what it may see (:func:`_require_seen`)."""
     policy = load_policy(call.settings)
+    if not _reads_all(call, policy):
+        _require_seen(call, policy, params["Resource"])
     assigned = {a.resource: a.tags for a in policy.tags}
     only_own = params.get("ShowAssignedLFTags", False)
     resource = params["Resource"]
     if resource.get("Database"):
         name = resource["Database"]["Name"]
-        return {"LFTagOnDatabase": _pairs(call, assigned.get(name, {}))}
+        return _listed("LFTagOnDatabase", _pairs(call, assigned.get(name, {})))
     targets = tag_targets(resource)
     table = targets[0] if resource.get("Table") else targets[0].rsplit(".", 1)[0]
     own = assigned.get(table, {}) if only_own else effective_tags(policy, table)
-    answer: dict[str, Any] = {"LFTagsOnTable": _pairs(call, own)}
+    answer = _listed("LFTagsOnTable", _pairs(call, own))
     if resource.get("TableWithColumns"):
         columns = []
         for target in targets:
             column = target.rsplit(".", 1)[1]
             tags = assigned.get(target, {}) if only_own else effective_tags(policy, table, column)
-            columns.append({"Name": column, "LFTags": _pairs(call, tags)})
+            columns.append({"Name": column, **_listed("LFTags", _pairs(call, tags))})
         answer["LFTagsOnColumns"] = columns
     return answer
+
+
+def _reads_all(call: Call, policy: Policy) -> bool:
+    return admin_objects.reads_everything(call.settings, policy, call.principal)
+
+
+def _require_seen(call: Call, policy: Policy, resource: dict[str, Any]) -> None:
+    """AccessDeniedException unless a governed caller sees the resource: a table it
+    may DESCRIBE or SELECT a column of (and the columns it may SELECT), a database it
+    holds a grant in (tags say what is sensitive)."""
+    from lakehouse.governance.visibility import require_visible
+
+    who, targets = call.principal, tag_targets(resource)
+    if resource.get("Database"):
+        if targets[0] not in _namespaces_held(policy, who):
+            raise AwsError("AccessDeniedException", f"{who} holds no permission in database "
+                           f"{targets[0]}; its LF-tags are the governance admin's.")  # fmt: skip
+        return
+    table = targets[0] if resource.get("Table") else targets[0].rsplit(".", 1)[0]
+    columns = admin.lake_schema(call.settings).columns(table) or {}
+    seen = guarded(lambda: require_visible(policy, who, table, list(columns),
+                                           admin=call.settings.governance_admin))  # fmt: skip
+    hidden = [name for name in (t.rsplit(".", 1)[1] for t in targets) if name not in seen]
+    if resource.get("TableWithColumns") and hidden:
+        raise AwsError("AccessDeniedException", f"{who} may not SELECT {', '.join(hidden)} of "
+                       f"{table}, so not read their LF-tags.")  # fmt: skip
+
+
+def _namespaces_held(policy: Policy, who: str) -> set[str]:
+    """The namespaces a grant of ``who`` (or its roles) names, or names a table of."""
+    held = set()
+    for grant in (g for g in policy.grants if g.principal in policy.identities(who)):
+        cells = policy.filter_named(grant.resource.data_cells_filter or "")
+        table = grant.resource.table or (cells.table if cells else None)
+        held.add(grant.resource.namespace or (table.rsplit(".", 1)[0] if table else None))
+    return {n for n in held if n}

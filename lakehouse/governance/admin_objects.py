@@ -348,6 +348,11 @@ def apply_declared(settings: Settings, lake: LakeSchema | None = None) -> Change
 # -- reading the policy ------------------------------------------------------------------
 
 
+def reads_everything(settings: Settings, policy: Policy, who: str) -> bool:
+    """Whether ``who`` reads the whole policy: the admin, or anyone with governance off."""
+    return not settings.governance_enabled or policy.is_admin(who, settings.governance_admin)
+
+
 def _deny_reading(settings: Settings, who: str, action: str, resource: str,
                   denied: AccessDeniedError) -> AccessDeniedError:  # fmt: skip
     """``denied``, recorded in the audit log like a refused change (engine ``policy``)."""
@@ -370,7 +375,7 @@ def policy_for_reader(settings: Settings, actor: str | None = None, *,
 
     policy = load_policy(settings)
     who = settings.acting_principal(actor)
-    if not settings.governance_enabled or policy.is_admin(who, settings.governance_admin):
+    if reads_everything(settings, policy, who):
         return policy
     denied = AccessDeniedError(
         who, "ADMIN", "the governance policy",
@@ -394,11 +399,11 @@ def readable_grants(settings: Settings, principal: str | None = None, table: str
 
     policy = load_policy(settings)
     who = settings.acting_principal(actor)
-    if principal is not None:
-        require_principal(policy, principal, settings.governance_admin)
-    if not settings.governance_enabled or policy.is_admin(who, settings.governance_admin):
+    if reads_everything(settings, policy, who):
+        if principal is not None:
+            require_principal(policy, principal, settings.governance_admin)
         return grants_of(policy, principal, table)
-    own = policy.identities(who)
+    own = policy.identities(who)  # before require_principal: whether bob exists is not hers
     if principal is not None and principal not in own:
         denied = AccessDeniedError(
             who, "ADMIN", f"{principal}'s grants",
@@ -409,3 +414,56 @@ def readable_grants(settings: Settings, principal: str | None = None, table: str
         )  # fmt: skip
         raise _deny_reading(settings, who, "LIST_GRANTS", principal, denied)
     return [g for g in grants_of(policy, principal, table) if g.principal in own]
+
+
+def readable_filters(settings: Settings, actor: str | None = None) -> list[DataCellsFilter]:
+    """The data cells filters ``actor`` (default: the acting principal) may read: every
+    one for the admin (or with governance off); for a governed principal, those it (or
+    a role of it) holds WITH GRANT OPTION, as LF shows a filter's row filter only to
+    the admin and to whoever may grant it (a row filter's literals can name rows it
+    may not see)."""
+    from lakehouse.governance.store import load_policy
+
+    policy = load_policy(settings)
+    who = settings.acting_principal(actor)
+    if reads_everything(settings, policy, who):
+        return list(policy.data_cells_filters)
+    grantable = {g.resource.data_cells_filter for g in policy.grants
+                 if g.principal in policy.identities(who) and g.grant_option}  # fmt: skip
+    return [f for f in policy.data_cells_filters if f.name in grantable]
+
+
+def readable_tag_keys(settings: Settings, actor: str | None = None) -> list[TagKey]:
+    """The LF-tag keys (with their allowed values) ``actor`` may read: every one for the
+    admin (or with governance off); for a governed principal, the keys its own and its
+    roles' LF-tag grants name."""
+    from lakehouse.governance.store import load_policy
+
+    policy = load_policy(settings)
+    who = settings.acting_principal(actor)
+    if reads_everything(settings, policy, who):
+        return list(policy.tag_keys)
+    named = {key for g in policy.grants if g.principal in policy.identities(who)
+             for key in (g.resource.tags or {})}  # fmt: skip
+    return [k for k in policy.tag_keys if k.key in named]
+
+
+def readable_filter(settings: Settings, name: str, actor: str | None = None
+                    ) -> DataCellsFilter | None:  # fmt: skip
+    """The filter ``name`` (None when there is none) when ``actor`` may read it
+    (:func:`readable_filters`); else AccessDeniedError, audited as a denied
+    READ_FILTER, whether it exists or not (its existence is not the principal's)."""
+    from lakehouse.governance.store import load_policy
+
+    policy = load_policy(settings)
+    who = settings.acting_principal(actor)
+    found = next((f for f in readable_filters(settings, who) if f.name == name), None)
+    if found is not None or reads_everything(settings, policy, who):
+        return found
+    denied = AccessDeniedError(
+        who, "ADMIN", f"data cells filter {name}",
+        message=f"{who} may not read data cells filter {name}: a filter's row filter and "
+        "columns are the governance admin's and its grantors' (WITH GRANT OPTION).",
+        hint="`lakehouse grants` shows the filters granted to you, by name.",
+    )  # fmt: skip
+    raise _deny_reading(settings, who, "READ_FILTER", name, denied)

@@ -225,3 +225,46 @@ def test_a_principal_cannot_redirect_results_or_touch_others_saved_queries(
     assert error_code(own.delete_named_query,
                       NamedQueryId=saved["NamedQueryId"]) == "AccessDeniedException"  # fmt: skip
     assert boss.get_named_query(NamedQueryId=saved["NamedQueryId"])["NamedQuery"]["Name"] == "kept"
+
+
+def test_a_principal_reads_only_its_own_permissions_and_what_it_may_see(
+    lf: Any, corner: IsolatedLake, governed: Settings
+) -> None:
+    """As Lake Formation: a vended key lists its own permissions only, reads no other
+    principal's filter (row-filter literals) and tags only on what it may see."""
+    from lakehouse.governance import s3_access
+
+    ns, alice, bob = corner.namespace, unique_name("alice"), unique_name("bob")
+    table = {"TableCatalogId": ACCOUNT, "DatabaseName": ns, "TableName": "customers",
+             "Name": f"us_{ns}"[:100]}  # fmt: skip
+    lf.create_data_cells_filter(TableData={**table, "RowFilter": {"FilterExpression": "region = 'US'"},
+                                           "ColumnWildcard": {"ExcludedColumnNames": []}})  # fmt: skip
+    lf.grant_permissions(Principal=user(bob), Resource={"DataCellsFilter": table},
+                         Permissions=["SELECT"])  # fmt: skip
+    lf.grant_permissions(Principal=user(alice), Permissions=["SELECT"], Resource={"TableWithColumns": {
+        "DatabaseName": ns, "Name": "customers", "ColumnNames": ["id", "name"]}})  # fmt: skip
+    key = f"k_{ns}"[:100]
+    lf.create_lf_tag(TagKey=key, TagValues=["a"])
+    columns = {"DatabaseName": ns, "Name": "customers", "ColumnNames": ["name", "email"]}
+    lf.add_lf_tags_to_resource(Resource={"TableWithColumns": columns},
+                               LFTags=[{"TagKey": key, "TagValues": ["a"]}])  # fmt: skip
+    keys = s3_access.credentials(governed, alice)
+    as_alice = boto3.client("lakeformation", endpoint_url=governed.aws_uri,
+                            region_name=governed.region, aws_access_key_id=keys.access_key,
+                            aws_secret_access_key=keys.secret_key)  # fmt: skip
+    listed = as_alice.list_permissions()["PrincipalResourcePermissions"]
+    assert [p["Principal"] for p in listed] == [user(alice)]
+    assert as_alice.list_permissions(Principal=user(alice))["PrincipalResourcePermissions"]
+    assert error_code(as_alice.list_permissions, Principal=user(bob)) == "AccessDeniedException"
+    assert error_code(as_alice.get_data_cells_filter, **table) == "AccessDeniedException"
+    assert as_alice.list_data_cells_filter()["DataCellsFilters"] == []
+    assert key not in [t["TagKey"] for t in as_alice.list_lf_tags().get("LFTags", [])]
+    assert error_code(as_alice.get_lf_tag, TagKey=key) == "AccessDeniedException"
+    named = {**columns, "ColumnNames": ["name"]}
+    seen = as_alice.get_resource_lf_tags(Resource={"TableWithColumns": named})
+    assert seen["LFTagsOnColumns"][0]["LFTags"][0]["TagValues"] == ["a"]
+    hidden = error_code(as_alice.get_resource_lf_tags, Resource={"TableWithColumns": columns})
+    assert hidden == "AccessDeniedException"  # she may not SELECT email
+    assert lf.get_data_cells_filter(**table)["DataCellsFilter"]["Name"] == table["Name"]
+    lf.revoke_permissions(Principal=user(bob), Resource={"DataCellsFilter": table},
+                          Permissions=["SELECT"])  # fmt: skip
