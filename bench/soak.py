@@ -98,7 +98,8 @@ def lake_breakdown(settings: Settings) -> dict[str, float] | None:
 
     client = s3_client(settings.s3_endpoint, settings.access_key, settings.secret_key,
                        settings.region)  # fmt: skip
-    totals = {"live": 0, "history": 0, "metadata": 0, "unreachable": 0}
+    # history_manifests: the part of history that is manifests and manifest lists (.avro)
+    totals = {"live": 0, "history": 0, "history_manifests": 0, "metadata": 0, "unreachable": 0}
     try:
         catalog = open_catalog(settings)
         for namespace in catalog.list_namespaces():
@@ -117,6 +118,8 @@ def lake_breakdown(settings: Settings) -> dict[str, float] | None:
                     if path not in reachable and not path.endswith(".metadata.json"):
                         kind = "unreachable"
                     totals[kind] += size
+                    if kind == "history" and path.endswith(".avro"):
+                        totals["history_manifests"] += size
     except Exception:  # a service restarting: a gap in the series, not a failure
         return None
     return {kind: round(size / 2**20, 1) for kind, size in totals.items()}
