@@ -254,6 +254,12 @@ class KeyColumns:
             self.by_data_file[path] = read
         return read
 
+    def remember(self, path: str, keys: pa.Table) -> None:
+        """The key columns of a file this writer has just written (``keys``: its rows'
+        keys, in file order): the next commit need not read them back from S3."""
+        if self.bytes() + keys.nbytes <= self.max_bytes:
+            self.by_data_file[path] = keys
+
     def bytes(self) -> int:
         return sum(t.nbytes for t in list(self.by_data_file.values()))
 
@@ -439,8 +445,18 @@ class _MergeCommit:
         if not rows.num_rows:
             return
         rows = rows.sort_by([(c, "ascending") for c in self.key])
-        for data_file in data_files(self.metadata, rows, self.io, uuid.uuid4()):
+        written = data_files(self.metadata, rows, self.io, uuid.uuid4())
+        for data_file in written:
             producer.append_data_file(data_file)
+        # One file of an unpartitioned table holds the rows in this order (row i is
+        # position i): its keys are known without reading the file back. Other
+        # layouts are read back when a later commit touches them.
+        if (len(written) == 1 and written[0].record_count == rows.num_rows
+                and self.metadata.spec().is_unpartitioned()):  # fmt: skip
+            projection = self.metadata.schema().select(*self.key)  # in the schema's order
+            keys = rows.select(projection.column_names).cast(schema_to_pyarrow(projection))
+            keys = keys.combine_chunks()
+            self.state.keys.remember(written[0].file_path, keys)
 
 
 def position_delete_files(
