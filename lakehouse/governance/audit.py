@@ -126,7 +126,19 @@ def record(
 def spooled(settings: Settings) -> list[dict[str, Any]]:
     """The records waiting in the spool and its batch files (not yet committed),
     oldest batch first, as :func:`record` wrote them."""
-    return [event for path in _spooled_files(audit_dir(settings)) for event in _lines(path)]
+    folder = audit_dir(settings)
+    if not folder.is_dir():
+        return []
+    # Under the spool's lock: a flush renaming the spool between the listing of the
+    # batch files and the read of the spool made its records seem gone.
+    with FileLock(str(folder / "spool.lock")):
+        records = []
+        for path in _spooled_files(folder):
+            try:
+                records += _lines(path)
+            except FileNotFoundError:  # committed (and deleted) meanwhile
+                continue
+        return records
 
 
 def pending(settings: Settings) -> int:
