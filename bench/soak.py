@@ -98,8 +98,10 @@ def lake_breakdown(settings: Settings) -> dict[str, float] | None:
 
     client = s3_client(settings.s3_endpoint, settings.access_key, settings.secret_key,
                        settings.region)  # fmt: skip
-    # history_manifests: the part of history that is manifests and manifest lists (.avro)
-    totals = {"live": 0, "history": 0, "history_manifests": 0, "metadata": 0, "unreachable": 0}
+    # history_manifests / history_deletes: the parts of history that are manifests and
+    # manifest lists (.avro) and position delete files; the rest of it is data files
+    totals = {"live": 0, "history": 0, "history_manifests": 0, "history_deletes": 0,
+              "metadata": 0, "unreachable": 0}  # fmt: skip
     try:
         catalog = open_catalog(settings)
         for namespace in catalog.list_namespaces():
@@ -120,6 +122,8 @@ def lake_breakdown(settings: Settings) -> dict[str, float] | None:
                     totals[kind] += size
                     if kind == "history" and path.endswith(".avro"):
                         totals["history_manifests"] += size
+                    if kind == "history" and path.endswith("-deletes.parquet"):
+                        totals["history_deletes"] += size
     except Exception:  # a service restarting: a gap in the series, not a failure
         return None
     return {kind: round(size / 2**20, 1) for kind, size in totals.items()}
