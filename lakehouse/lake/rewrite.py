@@ -13,9 +13,10 @@ then an append (two snapshots; between them the keys are missing). Here:
    the images of keys found nowhere go to new files;
 4. all of it is one snapshot: an overwrite, or an append when no file held a key.
 
-A sync adds a small file of inserts every second. Once ``SMALL_FILES`` of
-them have piled up they are folded into the commit, with the new keys: compaction
-as a side effect of the commit, so a table never needs a separate maintenance job.
+A sync adds a small file of inserts every second. Once enough of about one size
+have piled up (``size_tiers``) they are folded into the commit, with the new
+keys: compaction as a side effect of the commit, so a table never needs a
+separate maintenance job.
 
 ``replace_all`` is the other one-snapshot write: the table's whole content
 replaced (ingest's overwrite, the sync's initial snapshot and truncations).
@@ -65,12 +66,13 @@ from lakehouse.lake import nested_nulls
 from lakehouse.lake.commit import append, overwrite
 from lakehouse.lake.keys import Found, KeySet, build_key_set, may_hold, present, without
 from lakehouse.lake.row_deltas import RowDelta
+from lakehouse.lake.size_tiers import tier_group
 
 nested_nulls.install()  # NULL lists stay NULL through pyiceberg's writer
 
 READ_THREADS = 4
-# Files under min(target/4, SMALL_FILE_BYTES) count as small; this many trigger compaction.
-SMALL_FILES = 8
+# Files under min(target/4, SMALL_FILE_BYTES) count as small, folded by size tier
+# (lakehouse.lake.size_tiers).
 SMALL_FILE_BYTES = 16 * 2**20
 MAX_FILES_COMPACTED = 64
 # Parquet bytes rewritten per batch: memory holds one batch (and the upserts), not the table.
@@ -381,4 +383,5 @@ def _small_files(
     rewritten = {task.file.file_path for task, _ in affected}
     small = [t for t in tasks if t.file.file_size_in_bytes < limit
              and t.file.file_path not in rewritten]  # fmt: skip
-    return small[:MAX_FILES_COMPACTED] if len(small) >= SMALL_FILES else []
+    return tier_group(small, lambda t: int(t.file.file_size_in_bytes), BATCH_BYTES,
+                      MAX_FILES_COMPACTED)  # fmt: skip

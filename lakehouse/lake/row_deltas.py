@@ -23,8 +23,8 @@ measured at 1,000 changes/s, bench/results/sync_lag.json, session 6):
 * once ``COMPACT_DELETE_FILES`` delete files are live, they are folded into
   one per partition (their positions are cached: one small file written);
 * data files with ``DEAD_SHARE`` of their rows deleted, and small files once
-  ``SMALL_FILES`` have piled up, are rewritten without their deleted rows, at
-  most ``REWRITE_BYTES`` of them per commit.
+  enough of about one size have piled up (``size_tiers``), are rewritten
+  without their deleted rows, at most ``REWRITE_BYTES`` of them per commit.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ from pyiceberg.table.update.snapshot import _SnapshotProducer
 
 from lakehouse.lake.commit import _KeyedSnapshot, _merged
 from lakehouse.lake.keys import build_key_set, present
+from lakehouse.lake.size_tiers import tier_group
 
 PATH_FIELD_ID = 2147483546  # the spec's reserved field ids of a position delete file
 POS_FIELD_ID = 2147483545
@@ -75,8 +76,8 @@ DELETE_SCHEMA = pa.schema([
 COMPACT_DELETE_FILES = 8
 # A data file with this share of its rows deleted is rewritten without them.
 DEAD_SHARE = 0.5
-# Files under min(target size / 4, SMALL_FILE_BYTES) are small; this many are folded.
-SMALL_FILES = 16
+# Files under min(target size / 4, SMALL_FILE_BYTES) are small: folded by size tier
+# (lakehouse.lake.size_tiers).
 SMALL_FILE_BYTES = 16 * 2**20
 # Parquet bytes one commit rewrites at most (one file, whatever its size): compaction
 # is spread over commits so that none stalls.
@@ -309,9 +310,9 @@ def plan_compaction(tasks: Sequence[FileScanTask], dead_rows: dict[str, int],
     ``delete_files``: live delete files (None: those ``tasks`` apply; the
     snapshot also counts those whose data files were all rewritten since).
 
-    The files most deleted first (at least ``DEAD_SHARE``), then, once
-    ``SMALL_FILES`` are small, the smallest, up to ``REWRITE_BYTES`` in all (at
-    least one file)."""
+    The files most deleted first (at least ``DEAD_SHARE``), up to ``REWRITE_BYTES``
+    in all (at least one file); then, in what the budget leaves, a full size tier
+    of small files (``size_tiers.tier_group``)."""
     applied = len({d.file_path for t in tasks for d in t.delete_files})
     fold = max(applied, delete_files or 0) >= COMPACT_DELETE_FILES
 
@@ -319,19 +320,21 @@ def plan_compaction(tasks: Sequence[FileScanTask], dead_rows: dict[str, int],
         return dead_rows.get(task.file.file_path, 0) / max(task.file.record_count, 1)
 
     dead = sorted((t for t in tasks if share(t) >= DEAD_SHARE), key=share, reverse=True)
-    limit = min(target_bytes // 4, SMALL_FILE_BYTES)
-    small = sorted((t for t in tasks if t.file.file_size_in_bytes < limit and share(t) < DEAD_SHARE),
-                   key=lambda t: t.file.file_size_in_bytes)  # fmt: skip
     chosen: list[FileScanTask] = []
     size = 0
-    for task in dead + (small if len(small) >= SMALL_FILES else []):
+    for task in dead:
         if chosen and size + task.file.file_size_in_bytes > REWRITE_BYTES:
-            break
+            return Compaction(rewrite=chosen, fold=fold)
         chosen.append(task)
         size += task.file.file_size_in_bytes
-    if len(chosen) == 1 and chosen[0] in small:
-        chosen = []  # one small file rewritten alone folds nothing
+    limit = min(target_bytes // 4, SMALL_FILE_BYTES)
+    small = [t for t in tasks if t.file.file_size_in_bytes < limit and share(t) < DEAD_SHARE]
+    chosen += tier_group(small, _file_size, REWRITE_BYTES - size)
     return Compaction(rewrite=chosen, fold=fold)
+
+
+def _file_size(task: FileScanTask) -> int:
+    return int(task.file.file_size_in_bytes)
 
 
 def merge_by_key(

@@ -17,9 +17,8 @@ from lakehouse import Lakehouse
 from lakehouse.errors import SyncError
 from lakehouse.lake.commit import MANIFEST_MERGE_COUNT
 from lakehouse.lake.orphans import orphan_files
-from lakehouse.lake.rewrite import SMALL_FILES
 from lakehouse.lake.row_deltas import COMPACT_DELETE_FILES
-from lakehouse.lake.row_deltas import SMALL_FILES as ROW_DELTA_SMALL_FILES
+from lakehouse.lake.size_tiers import TIER_FILES, size_tier
 from lakehouse.sync.iceberg_expire import ReachableFiles
 from lakehouse.sync.iceberg_target import COPY_ON_WRITE, MERGE_ON_READ, IcebergTarget
 from lakehouse.sync.model import TableBatch
@@ -58,11 +57,14 @@ def table_rows(lake: Lakehouse, name: str) -> Rows:
     return {row["id"]: row for row in lake.catalog.load_table(name).scan().to_arrow().to_pylist()}
 
 
-# Per write mode: (manifests, small files) a table may hold at most. Merge-on-read
-# also keeps a delete manifest per commit until its delete files are folded.
-BOUNDS = {
-    COPY_ON_WRITE: (MANIFEST_MERGE_COUNT, SMALL_FILES + 1),
-    MERGE_ON_READ: (MANIFEST_MERGE_COUNT + COMPACT_DELETE_FILES, ROW_DELTA_SMALL_FILES + 1),
+# Files under 1 MiB a table may hold at most: each size tier below it holds fewer
+# than TIER_FILES between folds (one more when a fold lands in it), and one commit adds one.
+MOST_SMALL = (size_tier(2**20 - 1) + 1) * (TIER_FILES + 1) + 1
+# Per write mode: the manifests a table may hold at most. Merge-on-read also keeps a
+# delete manifest per commit until its delete files are folded.
+MOST_MANIFESTS = {
+    COPY_ON_WRITE: MANIFEST_MERGE_COUNT,
+    MERGE_ON_READ: MANIFEST_MERGE_COUNT + COMPACT_DELETE_FILES,
 }
 
 
@@ -90,9 +92,8 @@ def test_many_small_commits_keep_rows_exact_and_manifests_files_snapshots_bounde
     small = [f for f in files if f.file.file_size_in_bytes < 2**20]
     # 40 commits leave 40 manifests unless they are merged.
     manifests = table.current_snapshot().manifests(table.io)
-    most_manifests, most_small = BOUNDS[mode]
-    assert len(manifests) <= most_manifests <= 12, len(manifests)
-    assert len(small) <= most_small <= 17, [f.file.file_size_in_bytes for f in files]
+    assert len(manifests) <= MOST_MANIFESTS[mode] <= 12, len(manifests)
+    assert len(small) <= MOST_SMALL <= 17, [f.file.file_size_in_bytes for f in files]
     assert len(table.metadata.snapshots) <= 2 * 5 + 1
     assert table_rows(lake, name) == rows
     # Other engines read the merged manifests and compacted files too.

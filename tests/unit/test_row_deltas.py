@@ -23,12 +23,13 @@ from lakehouse.lake.row_deltas import (
     PATH_FIELD_ID,
     POS_FIELD_ID,
     REWRITE_BYTES,
-    SMALL_FILES,
+    SMALL_FILE_BYTES,
     DeletedPositions,
     MergeState,
     plan_compaction,
     position_delete_files,
 )
+from lakehouse.lake.size_tiers import TIER_BASE, TIER_FILES, size_tier
 
 
 def data_file(
@@ -117,12 +118,44 @@ def test_the_most_deleted_files_are_rewritten_first_within_the_byte_budget() -> 
     assert len(plan_compaction(huge, {"s3://w/huge.parquet": 500}, TARGET).rewrite) == 1
 
 
-def test_small_files_are_folded_only_once_enough_piled_up() -> None:
-    small = [FileScanTask(sized(f"s3://w/s{i}.parquet", 10, 1000 + i)) for i in range(SMALL_FILES)]
+def test_small_files_of_one_size_tier_are_folded_once_enough_piled_up() -> None:
+    small = [FileScanTask(sized(f"s3://w/s{i}.parquet", 10, 1000 + i)) for i in range(TIER_FILES)]
     big = [FileScanTask(sized("s3://w/big.parquet", 1000, BIG))]
     assert plan_compaction(small[:-1] + big, {}, TARGET).rewrite == []
     chosen = plan_compaction(small + big, {}, TARGET).rewrite
     assert [t.file.file_path for t in chosen] == [t.file.file_path for t in small]
+    # Small files of different sizes fold nothing while each tier is short of TIER_FILES.
+    mixed = [FileScanTask(sized(f"s3://w/m{i}-{j}.parquet", 10, TIER_BASE * 4**i - j - 1))
+             for i in range(3) for j in range(TIER_FILES - 1)]  # fmt: skip
+    assert {size_tier(t.file.file_size_in_bytes) for t in mixed} == {0, 1, 2}
+    assert plan_compaction(mixed, {}, TARGET).rewrite == []
+    full = [*mixed, FileScanTask(sized("s3://w/one-more.parquet", 10, TIER_BASE * 4 - 10))]
+    assert {
+        size_tier(t.file.file_size_in_bytes) for t in plan_compaction(full, {}, TARGET).rewrite
+    } == {1}
+
+
+def test_a_sync_of_small_commits_rewrites_each_byte_a_bounded_number_of_times() -> None:
+    """3,000 commits of one 20 KiB file each, with the folds plan_compaction asks for.
+    Folding the smallest files into one growing file rewrote that whole file at
+    every fold: 17x the bytes added here, and growing with the table's age."""
+    target, added, rewritten = 512 * 2**20, 0, 0
+    files: list[FileScanTask] = []
+    for commit in range(3000):
+        plan = plan_compaction(files, {}, target)
+        folded = sum(t.file.file_size_in_bytes for t in plan.rewrite)
+        gone = {t.file.file_path for t in plan.rewrite}
+        files = [t for t in files if t.file.file_path not in gone]
+        if plan.rewrite:
+            files.append(FileScanTask(sized(f"s3://w/f{commit}.parquet", 1, folded)))
+        files.append(FileScanTask(sized(f"s3://w/n{commit}.parquet", 1, 20 * 2**10)))
+        added, rewritten = added + 20 * 2**10, rewritten + folded
+        small = [t for t in files if t.file.file_size_in_bytes < SMALL_FILE_BYTES]
+        tiers = size_tier(SMALL_FILE_BYTES) + 1
+        assert len(small) <= tiers * (TIER_FILES + 1) + 1, commit
+    assert sum(t.file.file_size_in_bytes for t in files) == added  # nothing lost or doubled
+    # Each byte climbs each tier once: 20 KiB files reach REWRITE_BYTES in 4 folds.
+    assert rewritten <= (size_tier(REWRITE_BYTES) + 1) * added, rewritten / added
 
 
 def test_merge_state_forgets_files_the_snapshot_no_longer_has() -> None:
