@@ -175,7 +175,8 @@ def run_alone(console: Any, seconds: float) -> dict[str, Any]:
             dsn = settings.postgres_dsn("bench_profile")
             with psycopg.connect(dsn) as conn:
                 load_shop(conn, scale=1.0)
-            for mode in MODES:
+            # LAKEHOUSE_BENCH_MODES=merge-on-read: one mode only (e.g. under a profiler)
+            for mode in os.environ.get("LAKEHOUSE_BENCH_MODES", ",".join(MODES)).split(","):
                 with console.status(f"{mode}: passes at {RATE:,} changes/s for {seconds:g} s"):
                     result[mode] = profile_mode(settings, dsn, mode, seconds, clock)
         finally:
@@ -188,14 +189,15 @@ def run_alone(console: Any, seconds: float) -> dict[str, Any]:
 def print_table(console: Any, result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table("per pass", *MODES, title=f"Sync passes at {RATE:,} changes/s: p50 (max) s")
+    modes = [m for m in MODES if m in result]
+    table = Table("per pass", *modes, title=f"Sync passes at {RATE:,} changes/s: p50 (max) s")
     rows = {"pass": "pass_seconds", "lag after the pass": "lag_after_pass_s",
             "load average (1 min)": "load_1m"}  # fmt: skip
     for label, key in rows.items():
         table.add_row(label, *(f"{result[m][key]['p50']:.2f} ({result[m][key]['max']:.2f})"
-                               for m in MODES))  # fmt: skip
-    phases = sorted({n for m in MODES for n in result[m]["phases_s"]})
+                               for m in modes))  # fmt: skip
+    phases = sorted({n for m in modes for n in result[m]["phases_s"]})
     for name in phases:
-        cells = [result[m]["phases_s"].get(name) for m in MODES]
+        cells = [result[m]["phases_s"].get(name) for m in modes]
         table.add_row(name, *(f"{c['p50']:.2f} ({c['max']:.2f})" if c else "-" for c in cells))
     console.print(table)
