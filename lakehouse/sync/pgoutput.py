@@ -86,6 +86,10 @@ class Column:
     is_key: bool
 
 
+# Columns as a Relation message lists them -> the columns its Relation holds.
+ColumnTypes: TypeAlias = Callable[[tuple[Column, ...]], tuple[Column, ...]]
+
+
 @dataclass(frozen=True)
 class Relation:
     """A published table's definition at one point of the change stream."""
@@ -260,9 +264,13 @@ class PgOutputDecoder:
 
     Keeps the latest Relation message per table, so changes after an
     ``ALTER TABLE`` use the new column list while earlier changes keep the old.
+    ``column_types``, if given, is called once per Relation message with its
+    columns and returns the columns the Relation holds (for example with each
+    domain replaced by its base type); changes never call it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, column_types: ColumnTypes | None = None) -> None:
+        self._column_types = column_types
         self._relations: dict[int, Relation] = {}
         self._open: _OpenTransaction | None = None
         self._handlers: dict[str, Callable[[_Reader], Transaction | None]] = {
@@ -362,7 +370,8 @@ class PgOutputDecoder:
             is_key = bool(reader.uint8() & 1)
             column_name, type_oid, type_modifier = reader.string(), reader.uint32(), reader.int32()
             columns.append(Column(column_name, type_oid, type_modifier, is_key))
-        self._relations[oid] = Relation(oid, namespace, name, replica_identity, tuple(columns))
+        typed = tuple(columns) if self._column_types is None else self._column_types(tuple(columns))
+        self._relations[oid] = Relation(oid, namespace, name, replica_identity, typed)
 
     def _on_insert(self, reader: _Reader) -> None:
         relation = self._relation(reader.uint32())
@@ -403,7 +412,8 @@ class PgOutputDecoder:
         reader.string()  # the origin's name
 
     def _on_type(self, reader: _Reader) -> None:
-        # Sent for non-built-in types (enums, domains...); their text is kept as-is.
+        # Sent for non-built-in types (enums, domains...): only their names, so a
+        # domain's base type is looked up through ``column_types`` instead.
         reader.uint32()
         reader.string()
         reader.string()

@@ -5,9 +5,11 @@ builds, once per column type, a function turning that text into the Python value
 pyarrow accepts for :func:`arrow_type`; a value that type cannot hold raises
 :class:`BadValue` instead of being silently altered.
 
-Types without a mapping here (interval, arrays, enums, domains, geometric types,
-timetz, money, ...) become Arrow strings holding PostgreSQL's text, so nothing is
-lost. So do numerics whose precision/scale no Arrow/Iceberg decimal can represent
+A column of a domain type maps exactly as the domain's base type (with the base
+type's typmod): :func:`with_base_types` replaces it, given the domains the source
+looked up in ``pg_type``. Types without a mapping here (interval, arrays, enums,
+geometric types, timetz, money, ...) become Arrow strings holding PostgreSQL's
+text, so nothing is lost. So do numerics whose precision/scale no Arrow/Iceberg decimal can represent
 (precision above 38, negative scale or scale above precision), and unconstrained
 ``numeric``: its values may have any scale (up to 16,383 decimals) and up to
 131,072 integer digits, which no fixed decimal holds, so the text is kept exactly
@@ -23,7 +25,8 @@ The text must be in the formats of ``DateStyle=ISO`` and ``bytea_output=hex``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation
 from functools import lru_cache
@@ -323,6 +326,23 @@ def converter(type_oid: int, type_modifier: int) -> Converter:
 def convert(text: str | None, type_oid: int, type_modifier: int) -> object:
     """Convert one value of PostgreSQL text output; see :func:`converter`."""
     return converter(type_oid, type_modifier)(text)
+
+
+def with_base_types(
+    columns: Sequence[Column], domains: Mapping[int, tuple[int, int]]
+) -> tuple[Column, ...]:
+    """``columns`` with each column of a domain type given its base type instead.
+
+    ``domains`` maps a domain's type OID to its base type's (OID, typmod), already
+    resolved through domains over domains (as PostgreSQL's getBaseTypeAndTypmod:
+    the innermost domain's typmod). A domain column's own typmod is always -1.
+    """
+    return tuple(
+        replace(column, type_oid=base[0], type_modifier=base[1])
+        if (base := domains.get(column.type_oid)) is not None
+        else column
+        for column in columns
+    )
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:

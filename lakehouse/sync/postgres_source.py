@@ -30,7 +30,7 @@ from lakehouse.sync.pgoutput import (
     format_lsn,
     parse_lsn,
 )
-from lakehouse.sync.pgtypes import BadValue, converter
+from lakehouse.sync.pgtypes import BadValue, converter, with_base_types
 
 COLUMNS_SQL = """
 SELECT a.attname, a.atttypid::int, a.atttypmod,
@@ -43,6 +43,19 @@ WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 
+# Each given domain's base type and typmod, through domains over domains; each level
+# overrides the typmod, as PostgreSQL's getBaseTypeAndTypmod does.
+DOMAINS_SQL = """
+WITH RECURSIVE chain(domain_oid, type_oid, type_modifier) AS (
+    SELECT t.oid, t.typbasetype, t.typtypmod FROM pg_type t
+    WHERE t.oid = ANY(%s::oid[]) AND t.typtype = 'd'
+  UNION ALL
+    SELECT chain.domain_oid, t.typbasetype, t.typtypmod
+    FROM chain JOIN pg_type t ON t.oid = chain.type_oid AND t.typtype = 'd'
+)
+SELECT chain.domain_oid::int, chain.type_oid::int, chain.type_modifier
+FROM chain JOIN pg_type base ON base.oid = chain.type_oid AND base.typtype <> 'd'
+"""
 
 # pgoutput and COPY print values in the reading session's formats: pin the ones
 # the converters parse (a session TimeZone would shift every timestamptz text;
@@ -89,6 +102,9 @@ class PostgresSource:
         self.last_peek_rows = 0
         self._peeked_upto: int | None = None  # the last peek read every change before it
         self._primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+        # Type OIDs looked up in pg_type, and the domains among them -> (base OID, typmod).
+        self._looked_up: set[int] = set()
+        self._domains: dict[int, tuple[int, int]] = {}
 
     @classmethod
     def for_integration(cls, settings: Settings, integration: Integration) -> PostgresSource:
@@ -180,7 +196,25 @@ class PostgresSource:
     def columns(self, schema: str, table: str) -> tuple[Column, ...]:
         """The table's columns now; ``is_key`` marks its primary key."""
         rows = self.conn.execute(COLUMNS_SQL, (schema, table)).fetchall()
-        return tuple(Column(name, oid, mod, bool(key)) for name, oid, mod, key in rows)
+        return self.base_types(
+            tuple(Column(name, oid, mod, bool(key)) for name, oid, mod, key in rows)
+        )
+
+    def base_types(self, columns: tuple[Column, ...]) -> tuple[Column, ...]:
+        """``columns`` with each domain type replaced by its base type and typmod.
+
+        The one resolution both the snapshot (:meth:`columns`) and the change stream
+        (each Relation message :meth:`peek` decodes) use. A type OID is looked up
+        once per source: a domain's base type never changes (``ALTER DOMAIN``
+        cannot change it). A type no longer in ``pg_type`` (a column dropped with
+        its domain, seen in older changes) stays as it is: its text is kept.
+        """
+        unknown = {c.type_oid for c in columns} - self._looked_up
+        if unknown:
+            found = self.conn.execute(DOMAINS_SQL, (sorted(unknown),)).fetchall()
+            self._domains.update({domain: (base, mod) for domain, base, mod in found})
+            self._looked_up |= unknown
+        return with_base_types(columns, self._domains)
 
     def primary_key(self, schema: str, table: str) -> tuple[str, ...]:
         cached = self._primary_keys.get((schema, table))
@@ -245,7 +279,7 @@ class PostgresSource:
         self.last_peek_rows = len(rows)
         # Read to the end only when the count did not stop it first.
         self._peeked_upto = parse_lsn(upto) if len(rows) < max_changes else None
-        decoder = PgOutputDecoder()
+        decoder = PgOutputDecoder(column_types=self.base_types)
         transactions = []
         for (data,) in rows:
             done = decoder.feed(bytes(data))

@@ -20,7 +20,7 @@ import pyarrow as pa
 from lakehouse.sync.opensearch_mapping import field_mapping
 from lakehouse.sync.pgtypes import arrow_type
 
-# The OID passed for types whose OIDs are created per database (enums, domains).
+# The OID passed for types whose OIDs are created per database and kept as text (enums).
 ANY_OTHER_TYPE = 0
 
 
@@ -37,10 +37,45 @@ class TypeCase:
     # Values Iceberg keeps but OpenSearch cannot store (NaN, infinities).
     refused_by_opensearch: tuple[str, ...] = ()
     note: str = ""
+    # The SQL creating ``sql_type`` (an enum or a domain), whose OID is per database.
+    created: str = ""
+
+    @property
+    def declared(self) -> str:
+        """The type as the table's PostgreSQL column shows it."""
+        return self.created.removeprefix("CREATE ") or self.sql_type
 
 
 def _numeric(precision: int, scale: int) -> int:
     return ((precision << 16) | (scale & 0x7FF)) + 4
+
+
+_AS_BASE = "as its base type"
+# A domain maps exactly as its base type (resolved through domains over domains, with
+# the base type's typmod): the OID and typmod given are the base type's.
+DOMAIN_CASES: tuple[TypeCase, ...] = (
+    TypeCase("positive_int", 23, -1, ("1", "2147483647"), note=_AS_BASE,
+             created="CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0)"),
+    TypeCase("money2", 1700, _numeric(12, 2), ("9999999999.99", "-9999999999.99", "0.01"),
+             refused=("'NaN'",), note=f"{_AS_BASE}, with its typmod",
+             created="CREATE DOMAIN money2 AS numeric(12,2)"),
+    TypeCase("price", 1700, _numeric(12, 2), ("0", "9999999999.99"), refused=("'NaN'",),
+             note="a domain over a domain: as the innermost base type, with its typmod",
+             created="CREATE DOMAIN price AS money2 CHECK (VALUE >= 0)"),
+    TypeCase("ratio", 700, -1, ("1.1", "-0", "3.4028235e+38"), note=_AS_BASE,
+             refused_by_opensearch=("'NaN'", "'Infinity'", "'-Infinity'"),
+             created="CREATE DOMAIN ratio AS real"),
+    TypeCase("birthday", 1082, -1, ("'0001-01-01'", "'1969-12-31'", "'9999-12-31'"),
+             refused=("'infinity'", "'0044-03-15 BC'", "'10000-01-01'"), note=_AS_BASE,
+             created="CREATE DOMAIN birthday AS date"),
+    TypeCase("moment", 1184, -1, ("'1900-01-01 00:00:00+00'", "'9999-12-31 23:59:59.999999+00'"),
+             refused=("'-infinity'",), note=_AS_BASE,
+             created="CREATE DOMAIN moment AS timestamptz"),
+    TypeCase("tags", 1009, -1, ("'{a,NULL,\"b c\"}'", "'{{x,y},{z,w}}'", "'{}'"),
+             note=f"{_AS_BASE} (an array: its text)", created="CREATE DOMAIN tags AS text[]"),
+    TypeCase("glad", ANY_OTHER_TYPE, -1, ("'happy'",), note=f"{_AS_BASE} (an enum: its label)",
+             created="CREATE DOMAIN glad AS mood CHECK (VALUE <> 'sad')"),
+)  # fmt: skip
 
 
 CASES: tuple[TypeCase, ...] = (
@@ -158,14 +193,16 @@ CASES: tuple[TypeCase, ...] = (
         ("'-92233720368547758.08'",),
         note="text in the server's lc_monetary format",
     ),
-    TypeCase("enum", ANY_OTHER_TYPE, -1, ("'happy'",), note="its label, as text"),
     TypeCase(
-        "domain",
+        "mood",
         ANY_OTHER_TYPE,
         -1,
-        ("42",),
-        note="its value's text (a domain's OID is per database)",
+        ("'happy'",),
+        created="CREATE TYPE mood AS ENUM ('sad', 'happy')",
+        note="its label, as text: a string holds any label, so a label added by "
+        "`ALTER TYPE ... ADD VALUE` needs no schema change (as Debezium and DMS)",
     ),
+    *DOMAIN_CASES,
 )
 
 _ICEBERG_TYPES = {
@@ -201,7 +238,7 @@ def markdown_table() -> str:
     for case in CASES:
         kind = arrow_type(case.type_oid, case.type_modifier)
         cells = (
-            f"`{case.sql_type}`", f"`{iceberg_type(kind)}`", f"`{opensearch_type(kind)}`",
+            f"`{case.declared}`", f"`{iceberg_type(kind)}`", f"`{opensearch_type(kind)}`",
             _cell(case.kept), _cell(case.refused), _cell(case.refused_by_opensearch),
             case.note or "-",
         )  # fmt: skip

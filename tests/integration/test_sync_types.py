@@ -42,17 +42,10 @@ pytestmark = [
     pytest.mark.lakehouse_opensearch,
 ]
 
-# Types whose OIDs are made per database: created by the test, named here.
-CREATED_TYPES = {"enum": "mood", "domain": "answer"}
 STREAMED_ID_OFFSET = 1000
 EXACT_FLOATS = "-c extra_float_digits=1"
 
-
-def column_type(case: TypeCase) -> str:
-    return CREATED_TYPES.get(case.sql_type, case.sql_type)
-
-
-COLUMNS = [(f"c{i}", column_type(case)) for i, case in enumerate(CASES)]
+COLUMNS = [(f"c{i}", case.sql_type) for i, case in enumerate(CASES)]
 ROWS = max(len(case.kept) for case in CASES)
 
 
@@ -101,8 +94,9 @@ def synced(stack: Settings) -> Iterator[Synced]:
         # A database whose sessions print floats rounded to 15/6 digits: the sync must
         # read exact text anyway (the test's own sessions ask for exact text, below).
         conn.execute(f"ALTER DATABASE {database} SET extra_float_digits = 0")
-        conn.execute("CREATE TYPE mood AS ENUM ('sad', 'happy')")
-        conn.execute("CREATE DOMAIN answer AS integer CHECK (VALUE > 0)")
+        for case in CASES:  # enums and domains, in order (a domain may use an earlier type)
+            if case.created:
+                conn.execute(case.created)
         conn.execute(_table_sql("typed"))
         conn.execute(_table_sql("refused"))
         _insert_rows(conn, 0)
@@ -313,3 +307,55 @@ def test_verify_of_a_missing_target_is_one_clear_error(stack: Settings, synced: 
     nowhere = synced.to_lake.model_copy(update={"namespace": "never_created_ns"})
     with pytest.raises(SyncError, match="does not exist"):
         verify(stack, nowhere)
+
+
+def test_a_domain_column_keeps_its_base_type_through_alter_domain_and_alter_column(
+    stack: Settings, synced: Synced
+) -> None:
+    """ALTER DOMAIN changes no column type; ALTER COLUMN ... TYPE from a domain follows
+    the schema-change rules of its base type (the same type: nothing; wider: promoted)."""
+    table_name = "ledger"
+    with psycopg.connect(synced.dsn, autocommit=True) as conn:
+        conn.execute("CREATE DOMAIN quantity AS integer")
+        conn.execute("CREATE DOMAIN amount AS numeric(12,2)")
+        conn.execute("CREATE DOMAIN fee AS amount CHECK (VALUE >= 0)")
+        conn.execute(f"CREATE TABLE {table_name} (id int PRIMARY KEY, qty quantity, paid fee)")
+        conn.execute(f"INSERT INTO {table_name} VALUES (1, -5, 12.34)")
+    integration = Integration(name=f"{synced.to_lake.name}-ledger", source="postgres",
+                              target="iceberg", tables=(table_name,),
+                              database=synced.to_lake.database,
+                              namespace=synced.to_lake.namespace)  # type: ignore[arg-type]  # fmt: skip
+    IntegrationStore(stack).create(integration)
+    catalog = open_catalog(stack)
+    target = integration.iceberg_target(table_name, stack)
+
+    def synced_types(*statements: str) -> dict[str, str]:
+        with psycopg.connect(synced.dsn, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        with Lakehouse(stack) as lake:
+            assert lake.sync(integration.name).dead_letters == 0
+        schema = catalog.load_table(target).schema()
+        return {c: str(schema.find_field(c).field_type) for c in ("qty", "paid")}
+
+    try:
+        assert synced_types() == {"qty": "int", "paid": "decimal(12, 2)"}  # the snapshot
+        altered = synced_types(
+            "ALTER DOMAIN quantity ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID",
+            "ALTER DOMAIN fee RENAME TO charge",
+            f"INSERT INTO {table_name} VALUES (2, 2147483647, 9999999999.99)",
+        )
+        assert altered == {"qty": "int", "paid": "decimal(12, 2)"}
+        widened = synced_types(
+            f"ALTER TABLE {table_name} ALTER COLUMN qty TYPE integer",
+            f"ALTER TABLE {table_name} ALTER COLUMN paid TYPE numeric(14,2)",
+            f"INSERT INTO {table_name} VALUES (3, 7, 999999999999.99)",
+        )
+        assert widened == {"qty": "int", "paid": "decimal(14, 2)"}
+        longer = synced_types(f"ALTER TABLE {table_name} ALTER COLUMN qty TYPE bigint",
+                              f"INSERT INTO {table_name} VALUES (4, 2199023255552, 0)")  # fmt: skip
+        assert longer == {"qty": "long", "paid": "decimal(14, 2)"}
+        (report,) = verify(stack, integration)
+        assert report.ok and report.source_rows == 4, report
+    finally:
+        delete_integration(stack, integration.name, drop_targets=True)
