@@ -84,6 +84,10 @@ SMALL_FILE_BYTES = 16 * 2**20
 REWRITE_BYTES = 8 * 2**20
 # Key columns cached for at most this many bytes (beyond: read from storage again).
 KEY_CACHE_BYTES = 256 * 2**20
+# Rows of files this writer wrote kept for compaction, for files under this size, and
+# at most this many bytes in all (per table).
+WRITTEN_ROWS_FILE_BYTES = 2**20
+WRITTEN_ROWS_BYTES = 32 * 2**20
 READ_THREADS = 4
 
 
@@ -270,15 +274,44 @@ class KeyColumns:
 
 
 @dataclass
+class WrittenRows:
+    """The rows of small data files this writer wrote, as written (row ``i`` is
+    position ``i``), kept up to ``max_bytes``: size-tiered compaction folds exactly
+    those files soon after, and then need not read them back from S3."""
+
+    max_bytes: int = WRITTEN_ROWS_BYTES
+    by_data_file: dict[str, pa.Table] = field(default_factory=dict)
+
+    def remember(self, path: str, rows: pa.Table) -> None:
+        if self.bytes() + rows.nbytes <= self.max_bytes:
+            self.by_data_file[path] = rows
+
+    def of(self, path: str, schema: pa.Schema) -> pa.Table | None:
+        """The rows of ``path`` if kept and still of the table's ``schema`` (None: read
+        the file, which projects it onto an evolved schema)."""
+        rows = self.by_data_file.get(path)
+        return rows if rows is not None and rows.schema.equals(schema) else None
+
+    def bytes(self) -> int:
+        return sum(t.nbytes for t in list(self.by_data_file.values()))
+
+    def keep_only(self, data_files: Iterable[str]) -> None:
+        live = set(data_files)
+        self.by_data_file = {p: t for p, t in self.by_data_file.items() if p in live}
+
+
+@dataclass
 class MergeState:
     """What a writer keeps between its merge-on-read commits to one table."""
 
     deleted: DeletedPositions = field(default_factory=DeletedPositions)
     keys: KeyColumns = field(default_factory=KeyColumns)
+    rows: WrittenRows = field(default_factory=WrittenRows)
 
     def keep_only(self, tasks: Sequence[FileScanTask]) -> None:
         """Forget files the current snapshot (planned as ``tasks``) no longer has."""
         self.keys.keep_only(t.file.file_path for t in tasks)
+        self.rows.keep_only(t.file.file_path for t in tasks)
         self.deleted.keep_only(d.file_path for t in tasks for d in t.delete_files)
 
 
@@ -435,7 +468,9 @@ class _MergeCommit:
         scan = ArrowScan(self.metadata, self.io, self.metadata.schema(), AlwaysTrue())
         parts = []
         for task in tasks:
-            rows = scan.to_table([FileScanTask(task.file)])
+            rows = self.state.rows.of(task.file.file_path, self.target)
+            if rows is None:
+                rows = scan.to_table([FileScanTask(task.file)])
             keep = np.ones(rows.num_rows, dtype=bool)
             keep[dead.get(task.file.file_path, np.empty(0, np.int64))] = False
             parts.append(rows.filter(pa.array(keep)).cast(self.target))
@@ -460,6 +495,8 @@ class _MergeCommit:
             keys = rows.select(projection.column_names).cast(schema_to_pyarrow(projection))
             keys = keys.combine_chunks()
             self.state.keys.remember(written[0].file_path, keys)
+            if written[0].file_size_in_bytes < WRITTEN_ROWS_FILE_BYTES:
+                self.state.rows.remember(written[0].file_path, rows.combine_chunks())
 
 
 def position_delete_files(

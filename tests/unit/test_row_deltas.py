@@ -158,6 +158,18 @@ def test_a_sync_of_small_commits_rewrites_each_byte_a_bounded_number_of_times() 
     assert rewritten <= (size_tier(REWRITE_BYTES) + 1) * added, rewritten / added
 
 
+def test_written_rows_are_used_only_while_the_table_schema_is_theirs() -> None:
+    state = MergeState()
+    rows = pa.table({"id": pa.array([1, 2], pa.int64())})
+    state.rows.remember("s3://w/a.parquet", rows)
+    assert state.rows.of("s3://w/a.parquet", rows.schema) is rows
+    evolved = rows.schema.append(pa.field("added", pa.string()))
+    assert state.rows.of("s3://w/a.parquet", evolved) is None  # read: projected onto it
+    assert state.rows.of("s3://w/b.parquet", rows.schema) is None
+    state.keep_only([FileScanTask(data_file("s3://w/b.parquet"))])
+    assert state.rows.by_data_file == {}
+
+
 def test_merge_state_forgets_files_the_snapshot_no_longer_has() -> None:
     state = MergeState()
     state.keys.by_data_file = {"s3://w/a.parquet": pa.table({"id": [1]}),
