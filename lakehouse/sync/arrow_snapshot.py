@@ -16,7 +16,7 @@ where that provably gives the converter's value:
 Every other value, and every column of another type, is converted by the
 converter itself, one value at a time; a value it refuses makes its row a dead
 letter with the converter's reason, exactly as the per-row path words it
-(``column <name>: <reason>``, for the row's first refused column).
+(:func:`~lakehouse.sync.pgtypes.refused_reason`, for the row's first refused column).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from lakehouse.errors import SyncStoppedError
 from lakehouse.sync import pgtypes
 from lakehouse.sync.model import DeadLetter, TableBatch
 from lakehouse.sync.pgoutput import Column
-from lakehouse.sync.pgtypes import BadValue, arrow_schema, arrow_type, converter
+from lakehouse.sync.pgtypes import BadValue, arrow_schema, arrow_type, converter, refused_reason
 
 # Canonical text output of each type under DateStyle=ISO and TimeZone=UTC; a value
 # of any other shape (NaN numerics, infinity, BC dates, years past 9999, 24:00:00)
@@ -169,7 +169,7 @@ def convert_chunk(text: pa.Table, columns: Sequence[Column]) -> ConvertedChunk:
     reasons: dict[int, str] = {}
     for column, result in zip(columns, converted, strict=True):
         for row, message in result.refused.items():
-            reasons.setdefault(row, f"column {column.name}: {message}")
+            reasons.setdefault(row, refused_reason(column, message))
     table = pa.Table.from_arrays([c.values for c in converted], schema=schema)
     if reasons:
         keep = pa.array([row not in reasons for row in range(text.num_rows)])

@@ -84,6 +84,8 @@ class Column:
     type_modifier: int
     # True for replica-identity columns; REPLICA IDENTITY FULL flags every column.
     is_key: bool
+    # The domain the column is declared with, once its type is the domain's base type.
+    domain: str = ""
 
 
 # Columns as a Relation message lists them -> the columns its Relation holds.

@@ -30,7 +30,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation
 from functools import lru_cache
-from typing import Final, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -328,21 +328,32 @@ def convert(text: str | None, type_oid: int, type_modifier: int) -> object:
     return converter(type_oid, type_modifier)(text)
 
 
-def with_base_types(
-    columns: Sequence[Column], domains: Mapping[int, tuple[int, int]]
-) -> tuple[Column, ...]:
-    """``columns`` with each column of a domain type given its base type instead.
+class Domain(NamedTuple):
+    """A domain type and its base type, resolved through domains over domains."""
 
-    ``domains`` maps a domain's type OID to its base type's (OID, typmod), already
-    resolved through domains over domains (as PostgreSQL's getBaseTypeAndTypmod:
-    the innermost domain's typmod). A domain column's own typmod is always -1.
-    """
+    name: str
+    base_oid: int
+    # The innermost domain's typmod, as PostgreSQL's getBaseTypeAndTypmod gives it
+    # (a domain takes no typmod of its own, so a domain column's is always -1).
+    base_modifier: int
+
+
+def with_base_types(columns: Sequence[Column], domains: Mapping[int, Domain]) -> tuple[Column, ...]:
+    """``columns`` with each column of a domain type (a key of ``domains``, by type
+    OID) given the domain's base type and typmod instead, and the domain's name."""
     return tuple(
-        replace(column, type_oid=base[0], type_modifier=base[1])
-        if (base := domains.get(column.type_oid)) is not None
+        replace(column, type_oid=domain.base_oid, type_modifier=domain.base_modifier,
+                domain=domain.name)
+        if (domain := domains.get(column.type_oid)) is not None
         else column
         for column in columns
-    )
+    )  # fmt: skip
+
+
+def refused_reason(column: Column, message: str) -> str:
+    """A dead letter's reason: the column (and its domain) and why its value was refused."""
+    declared = f" (domain {column.domain})" if column.domain else ""
+    return f"column {column.name}{declared}: {message}"
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:

@@ -30,7 +30,7 @@ from lakehouse.sync.pgoutput import (
     format_lsn,
     parse_lsn,
 )
-from lakehouse.sync.pgtypes import BadValue, converter, with_base_types
+from lakehouse.sync.pgtypes import BadValue, Domain, converter, refused_reason, with_base_types
 
 COLUMNS_SQL = """
 SELECT a.attname, a.atttypid::int, a.atttypmod,
@@ -53,7 +53,8 @@ WITH RECURSIVE chain(domain_oid, type_oid, type_modifier) AS (
     SELECT chain.domain_oid, t.typbasetype, t.typtypmod
     FROM chain JOIN pg_type t ON t.oid = chain.type_oid AND t.typtype = 'd'
 )
-SELECT chain.domain_oid::int, chain.type_oid::int, chain.type_modifier
+SELECT chain.domain_oid::int, format_type(chain.domain_oid, NULL), chain.type_oid::int,
+       chain.type_modifier
 FROM chain JOIN pg_type base ON base.oid = chain.type_oid AND base.typtype <> 'd'
 """
 
@@ -104,7 +105,7 @@ class PostgresSource:
         self._primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         # Type OIDs looked up in pg_type, and the domains among them -> (base OID, typmod).
         self._looked_up: set[int] = set()
-        self._domains: dict[int, tuple[int, int]] = {}
+        self._domains: dict[int, Domain] = {}
 
     @classmethod
     def for_integration(cls, settings: Settings, integration: Integration) -> PostgresSource:
@@ -212,7 +213,7 @@ class PostgresSource:
         unknown = {c.type_oid for c in columns} - self._looked_up
         if unknown:
             found = self.conn.execute(DOMAINS_SQL, (sorted(unknown),)).fetchall()
-            self._domains.update({domain: (base, mod) for domain, base, mod in found})
+            self._domains.update({oid: Domain(*resolved) for oid, *resolved in found})
             self._looked_up |= unknown
         return with_base_types(columns, self._domains)
 
@@ -323,5 +324,5 @@ class PostgresSource:
             try:
                 row[column.name] = convert(text)  # type: ignore[arg-type]
             except BadValue as exc:
-                raise RowRejected(f"column {column.name}: {exc}") from exc
+                raise RowRejected(refused_reason(column, str(exc))) from exc
         return row
