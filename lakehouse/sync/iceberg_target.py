@@ -26,9 +26,10 @@ from pyiceberg.table import Table, Transaction
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.attempt import CONFLICTS, committing
 from lakehouse.lake.ingest import conform
+from lakehouse.lake.merge_state import MergeState
 from lakehouse.lake.orphans import ORPHAN_MIN_AGE_S, remove_orphans
 from lakehouse.lake.rewrite import replace_all, rewrite_by_key
-from lakehouse.lake.row_deltas import MergeState, merge_by_key
+from lakehouse.lake.row_deltas import merge_by_key
 from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
 from lakehouse.sync.model import TableBatch
 

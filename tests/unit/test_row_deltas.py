@@ -18,14 +18,13 @@ from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.typedef import Record
 from pyiceberg.types import LongType, NestedField
 
+from lakehouse.lake.merge_state import DeletedPositions, MergeState
 from lakehouse.lake.row_deltas import (
     COMPACT_DELETE_FILES,
     PATH_FIELD_ID,
     POS_FIELD_ID,
     REWRITE_BYTES,
     SMALL_FILE_BYTES,
-    DeletedPositions,
-    MergeState,
     plan_compaction,
     position_delete_files,
 )
