@@ -75,6 +75,8 @@ DOMAIN_CASES: tuple[TypeCase, ...] = (
              note=f"{_AS_BASE} (an array: its text)", created="CREATE DOMAIN tags AS text[]"),
     TypeCase("glad", ANY_OTHER_TYPE, -1, ("'happy'",), note=f"{_AS_BASE} (an enum: its label)",
              created="CREATE DOMAIN glad AS mood CHECK (VALUE <> 'sad')"),
+    TypeCase("positive_int[]", ANY_OTHER_TYPE, -1, ("'{1,NULL,3}'", "'{}'"),
+             note="an array of a domain: text, as any array"),
 )  # fmt: skip
 
 

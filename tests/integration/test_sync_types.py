@@ -349,8 +349,12 @@ def test_a_domain_column_keeps_its_base_type_through_alter_domain_and_alter_colu
             "ALTER DOMAIN fee RENAME TO charge",
             f"INSERT INTO {table_name} VALUES (2, 2147483647, 9999999999.99)",
             f"DELETE FROM {table_name} WHERE id = 9",  # by a key of a domain type
+            f"ALTER TABLE {table_name} ADD COLUMN tip amount",  # first seen in the stream
+            f"INSERT INTO {table_name} VALUES (5, 1, 0, -0.01)",
         )
         assert altered == {"id": "long", "qty": "int", "paid": "decimal(12, 2)"}
+        tip = catalog.load_table(target).schema().find_field("tip").field_type
+        assert str(tip) == "decimal(12, 2)"
         widened = synced_types(
             f"ALTER TABLE {table_name} ALTER COLUMN qty TYPE integer",
             f"ALTER TABLE {table_name} ALTER COLUMN paid TYPE numeric(14,2)",
@@ -361,6 +365,6 @@ def test_a_domain_column_keeps_its_base_type_through_alter_domain_and_alter_colu
                               f"INSERT INTO {table_name} VALUES (4, 2199023255552, 0)")  # fmt: skip
         assert longer == {"id": "long", "qty": "long", "paid": "decimal(14, 2)"}
         (report,) = verify(stack, integration)
-        assert report.ok and report.source_rows == 4, report
+        assert report.ok and report.source_rows == 5, report
     finally:
         delete_integration(stack, integration.name, drop_targets=True)
