@@ -103,7 +103,7 @@ class PostgresSource:
         self.last_peek_rows = 0
         self._peeked_upto: int | None = None  # the last peek read every change before it
         self._primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        # Type OIDs looked up in pg_type, and the domains among them -> (base OID, typmod).
+        # Type OIDs looked up in pg_type, and the domains among them (with base types).
         self._looked_up: set[int] = set()
         self._domains: dict[int, Domain] = {}
 
@@ -195,7 +195,8 @@ class PostgresSource:
 
     # -- reading -----------------------------------------------------------------------
     def columns(self, schema: str, table: str) -> tuple[Column, ...]:
-        """The table's columns now; ``is_key`` marks its primary key."""
+        """The table's columns now, domains as their base types; ``is_key`` marks its
+        primary key."""
         rows = self.conn.execute(COLUMNS_SQL, (schema, table)).fetchall()
         return self.base_types(
             tuple(Column(name, oid, mod, bool(key)) for name, oid, mod, key in rows)
