@@ -125,7 +125,7 @@ class RowDelta(_KeyedSnapshot, _SnapshotProducer["RowDelta"]):
                                     data_file=data_file)
             for data_file in self._added_data_files
         ]  # fmt: skip
-        return self._process_manifests(self._write(added) + self._write(removed) + existing)
+        return self._process_manifests(self._write(added, removed) + existing)
 
     def _planned(self) -> tuple[list[ManifestFile], list[ManifestEntry]]:
         """The parent's manifests without the removed files, and the removed files'
@@ -169,21 +169,28 @@ class RowDelta(_KeyedSnapshot, _SnapshotProducer["RowDelta"]):
             raise CommitFailedException(f"files to remove are gone: {sorted(missing)[:3]}")
         return existing, removed
 
-    def _write(self, entries: list[ManifestEntry]) -> list[ManifestFile]:
-        """``entries`` in one manifest per (partition spec, content)."""
-        groups: dict[tuple[int, bool], list[ManifestEntry]] = defaultdict(list)
-        for entry in entries:
-            is_data = entry.data_file.content == DataFileContent.DATA
-            spec_id = getattr(entry.data_file, "_spec_id", None)  # unset on files just written
-            default = self._transaction.table_metadata.default_spec_id
-            groups[(default if spec_id is None else spec_id, is_data)].append(entry)
-        manifests = []
-        for (spec_id, is_data), group in groups.items():
-            with self._writer(spec_id, is_data) as writer:
-                for entry in group:
-                    writer.add_entry(entry)
-            manifests.append(writer.to_manifest_file())
-        return manifests
+    def _write(self, *entry_lists: list[ManifestEntry]) -> list[ManifestFile]:
+        """Each list of entries in one manifest per (partition spec, content); the
+        manifests are written in parallel (each is a PUT that waits on S3)."""
+        default = self._transaction.table_metadata.default_spec_id
+        groups: list[tuple[int, bool, list[ManifestEntry]]] = []
+        for entries in entry_lists:
+            grouped: dict[tuple[int, bool], list[ManifestEntry]] = defaultdict(list)
+            for entry in entries:
+                is_data = entry.data_file.content == DataFileContent.DATA
+                spec_id = getattr(entry.data_file, "_spec_id", None)  # unset on files just written
+                grouped[(default if spec_id is None else spec_id, is_data)].append(entry)
+            groups += [(spec_id, is_data, group) for (spec_id, is_data), group in grouped.items()]
+        if len(groups) <= 1:
+            return [self._write_one(*group) for group in groups]
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            return list(pool.map(lambda group: self._write_one(*group), groups))
+
+    def _write_one(self, spec_id: int, is_data: bool, entries: list[ManifestEntry]) -> ManifestFile:
+        with self._writer(spec_id, is_data) as writer:
+            for entry in entries:
+                writer.add_entry(entry)
+        return writer.to_manifest_file()
 
     def _writer(self, spec_id: int, is_data: bool) -> ManifestWriter:
         kind = ManifestWriterV2 if is_data else DeleteManifestWriter
@@ -329,20 +336,24 @@ class _MergeCommit:
         plan = plan_compaction(tasks, {p: len(v) for p, v in dead.items()}, target_bytes, live)
         producer = RowDelta(self.tx, self.properties, drop_deletes=plan.fold)
         rewritten = {t.file.file_path for t in plan.rewrite}
-        if plan.rewrite:
-            self._rewrite(producer, plan.rewrite, dead)
         by_path = {t.file.file_path: t.file for t in tasks}
         kept = dead if plan.fold else new  # folded: every deleted position, in one file
         hits = [(by_path[p], v) for p, v in sorted(kept.items()) if p not in rewritten and len(v)]
-        for delete_file in position_delete_files(self.metadata, self.io, hits):
-            self.state.deleted.remember(delete_file.file_path,
-                                        [h for h in hits if h[0].spec_id == delete_file.spec_id
-                                         and h[0].partition == delete_file.partition])  # fmt: skip
-            producer.append_data_file(delete_file)
-            result.delete_files += 1
-        if upserts is not None and upserts.num_rows:
-            result.rows_written = upserts.num_rows
-            self._append(producer, upserts.select(self.target.names).cast(self.target))
+        # Each file is a PUT that waits on S3: the delete files are written while the
+        # data files are, instead of after them.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            deletes = pool.submit(position_delete_files, self.metadata, self.io, hits)
+            if plan.rewrite:
+                self._rewrite(producer, plan.rewrite, dead)
+            if upserts is not None and upserts.num_rows:
+                result.rows_written = upserts.num_rows
+                self._append(producer, upserts.select(self.target.names).cast(self.target))
+            for delete_file in deletes.result():
+                self.state.deleted.remember(delete_file.file_path,
+                                            [h for h in hits if h[0].spec_id == delete_file.spec_id
+                                             and h[0].partition == delete_file.partition])  # fmt: skip
+                producer.append_data_file(delete_file)
+                result.delete_files += 1
         result.files_compacted, result.deletes_folded = len(plan.rewrite), plan.fold
         if producer._added_data_files or producer._deleted_data_files or plan.fold:
             producer.commit()
