@@ -62,3 +62,63 @@ def test_sync_status_keeps_the_whole_last_error() -> None:
     cells = _status_cells(row)
     assert cells[-1] == error and cells[4] == "-" and cells[6] == "1,234"
     assert error in render(80, terminal=False, headers=["name"] * 9, rows=[cells])
+
+
+def _rich_reference(headers: list[str], rows: list[list[str]]) -> str:
+    """What rich itself prints for the table on a pipe (the format piped output keeps)."""
+    from rich.measure import Measurement
+
+    from lakehouse.cli.display import _print_wide, folding_table
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, markup=False, emoji=False)
+    table = folding_table(headers, rows)
+    natural = Measurement.get(console, console.options.update(width=10**6), table).maximum
+    _print_wide(console, table, natural)
+    return buffer.getvalue()
+
+
+def test_piped_output_is_written_exactly_as_rich_draws_the_table() -> None:
+    import random
+
+    pieces = ["a", "Zürich", "日本", "e\u0301", "😀", "👨\u200d👩\u200d👧", " ", "  ", "\n", "", "|",
+              "[b]x[/b]", "\u200b", "\xa0", "\u3000", "\u2028", "─", "NULL", "7208783037241471056"]  # fmt: skip
+    chooser = random.Random(20261130)
+    for _ in range(300):
+        columns = chooser.randint(1, 4)
+        cell = lambda: "".join(chooser.choices(pieces, k=chooser.randint(0, 4)))  # noqa: E731
+        headers = [cell() for _ in range(columns)]
+        rows = [[cell() for _ in range(columns)] for _ in range(chooser.randint(0, 4))]
+        assert render(80, terminal=False, headers=headers, rows=rows) == _rich_reference(
+            headers, rows
+        ), (headers, rows)
+
+
+def test_control_characters_and_tabs_print_as_rich_prints_them() -> None:
+    rows = [["tab\there"], ["bell\x07"], ["esc\x1b[31m"], ["cr\rx"]]
+    assert render(80, terminal=False, headers=["v"], rows=rows) == _rich_reference(["v"], rows)
+
+
+class _ClosedAfter(io.StringIO):
+    """A pipe whose reader goes away after the first write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        if self.writes > 1:
+            raise BrokenPipeError
+        return super().write(text)
+
+
+def test_a_long_piped_table_is_written_in_pieces_and_stops_when_the_reader_goes() -> None:
+    pipe = _ClosedAfter()
+    console = Console(file=pipe, width=80, markup=False, emoji=False)
+    gone: list[bool] = []
+    console.on_broken_pipe = lambda: gone.append(True)  # type: ignore[method-assign]
+    print_table(["n"], [[str(n)] for n in range(100_000)], console)
+    assert gone == [True] and pipe.writes == 2  # no write after the reader went
+    assert pipe.getvalue().startswith("┏━━━━━━━┓\n┃ n     ┃\n┡━━━━━━━┩\n│ 0     │\n")
+    assert "│ 99999 │" not in pipe.getvalue()
