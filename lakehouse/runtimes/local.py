@@ -3,7 +3,7 @@
 State lives under ``<home>``: ``run/<service>.json`` (PID, command, start time),
 ``logs/<service>.log`` and ``data/<service>/``. Services run in their own
 session, so they outlive the CLI that started them; ``up`` is idempotent and
-``down`` stops them in reverse dependency order.
+``down`` stops them in reverse dependency order, side by side where it can.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from lakehouse.runtimes.startorder import (
     critical_first,
     run_in_dependency_order,
 )
+from lakehouse.runtimes.stoporder import stop_in_reverse_order
 from lakehouse.services import Service, build_services
 from lakehouse.services.base import Health, ServiceSpec, unprivileged
 from lakehouse.services.s3 import seaweed_internal_ports
@@ -464,15 +466,20 @@ class LocalRuntime:
 
     # -- down ----------------------------------------------------------------
     def down(self, names: list[str] | None = None) -> list[str]:
-        """Stop services (all by default) in reverse start order; returns those stopped."""
-        order = [svc.name for svc in build_services(self.settings, every=True)]
-        # Workers started with another --trino-workers count are not in `order`;
-        # they depend on everything else, so they stop first.
+        """Stop services (all by default), each once those depending on it stopped, side
+        by side where none does; returns those stopped, in reverse start order."""
+        services = build_services(self.settings, every=True)
+        order = [svc.name for svc in services]
+        # Workers started with another --trino-workers count and model endpoints are
+        # not in `order`; they depend on everything else, so they stop first.
         extra = sorted(set(self.recorded()) - set(order), reverse=True)
         wanted = set(order) | set(extra) if not names else set(names)
         if names and "trino" in names:
             wanted |= {name for name in [*order, *extra] if name.startswith("trino-worker-")}
-        return [name for name in [*extra, *reversed(order)] if name in wanted and self.stop(name)]
+        depends_on: dict[str, Sequence[str]] = {svc.name: svc.spec().depends_on for svc in services}
+        depends_on |= {name: order for name in extra}
+        stopping = [name for name in [*extra, *reversed(order)] if name in wanted]
+        return stop_in_reverse_order(stopping, depends_on, self.stop)
 
     def processes(self) -> dict[str, list[psutil.Process]]:
         """Per running service, its process and every descendant (JVM forks,
