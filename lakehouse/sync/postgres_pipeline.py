@@ -46,6 +46,17 @@ class PassResult:
     seconds: float = 0.0
 
 
+def later_shape(earlier: pa.Schema, later: pa.Schema) -> pa.Schema:
+    """The schema of a batch whose changes were written under ``earlier`` and then
+    ``later`` (an ALTER TABLE between them): ``later``'s columns and types, then the
+    columns only ``earlier`` had, nullable. Rows written before a column was dropped
+    keep their values (the targets keep a dropped column: they never drop one), as
+    they do when two passes read them; taking ``later`` alone made them null, and
+    OpenSearch's strict mapping refused their documents."""
+    gone = [f.with_nullable(True) for f in earlier if f.name not in later.names]
+    return pa.schema([*later, *gone]) if gone else later
+
+
 class PostgresPipeline:
     def __init__(self, integration: Integration, source: PostgresSource, writer: Writer,
                  dead_letters: DeadLetterTable, batch_rows: int) -> None:  # fmt: skip
@@ -240,7 +251,8 @@ class PostgresPipeline:
         if batch is None:
             key = self._key(relation.namespace, relation.name, columns)
             batch = batches[name] = TableBatch(name, key, schema)
-        batch.schema = schema  # a later Relation message (ALTER TABLE) wins
+        elif batch.schema is not schema:
+            batch.schema = later_shape(batch.schema, schema)
         return batch
 
     def _fold_change(self, batch: TableBatch, change: Change) -> None:

@@ -229,6 +229,37 @@ def test_a_new_source_column_evolves_both_targets(
     assert mapping["properties"]["loyalty_points"]["type"] == "integer"
 
 
+def test_values_written_before_a_column_is_dropped_keep_it_when_one_pass_reads_both(
+    stack: Settings, shop: str, declare: Declare, opensearch: Any, opensearch_prefix: str
+) -> None:
+    """One pass reads changes made under two shapes of the table: each row keeps what
+    it was written with (the target keeps a dropped column, as when two passes read
+    them). The batch took the last shape for every row: 'before 1' became null."""
+    to_lake = declare("postgres", "iceberg", ("customers",))
+    to_search = declare("postgres", "opensearch", ("customers",), index_prefix=opensearch_prefix)
+    for integration in (to_lake, to_search):
+        sync_once(stack, integration)
+    execute(
+        shop,
+        "ALTER TABLE customers ADD COLUMN note text",
+        "UPDATE customers SET note = 'before ' || customer_id WHERE customer_id <= 3",
+        "ALTER TABLE customers DROP COLUMN note",
+        "UPDATE customers SET email = email || '.x' WHERE customer_id = 3",
+    )
+    for integration in (to_lake, to_search):
+        sync_once(stack, integration)
+        assert_in_sync(stack, integration)
+    table = open_catalog(stack).load_table(to_lake.iceberg_target("customers", stack))
+    rows = table.scan(row_filter="customer_id <= 3").to_arrow().to_pylist()
+    notes = {row["customer_id"]: row["note"] for row in rows}
+    # Row 3's newest image was written without the column.
+    assert notes == {1: "before 1", 2: "before 2", 3: None}
+    index = to_search.index_name("customers", stack)
+    found = opensearch.search(index=index, body={"query": {"terms": {"customer_id": [1, 2, 3]}}})
+    sources = {hit["_source"]["customer_id"]: hit["_source"] for hit in found["hits"]["hits"]}
+    assert {k: v.get("note") for k, v in sources.items()} == {1: "before 1", 2: "before 2", 3: None}
+
+
 def test_an_incompatible_column_change_stops_the_integration(
     stack: Settings, shop: str, declare: Declare
 ) -> None:
