@@ -91,10 +91,14 @@ def two_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Settin
             add_row(settings_of(project))
         in_parallel(projects, "up", "--services", "sync", "--no-sample")
         yield [settings_of(project) for project in projects]
-    finally:
-        for project in projects:
-            subprocess.run([sys.executable, "-m", "lakehouse.cli", "down"], cwd=project,
-                           env=cli_env(), capture_output=True, timeout=120)  # fmt: skip
+    finally:  # both at once: one after the other, the second waited for the first
+        stopping = [
+            subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "down"], cwd=project,
+                             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for project in projects
+        ]  # fmt: skip
+        for process in stopping:
+            process.wait(timeout=120)
 
 
 def warm_shared_cache(scratch_home: Path) -> None:
