@@ -28,6 +28,8 @@ NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,40}$"
 # OpenSearch index names: lowercase, none of \\ / * ? " < > | , # : or space, not
 # starting with - _ +. Checked, never lowercased silently.
 INDEX_PREFIX_PATTERN = r"^([a-z0-9][a-z0-9._-]*)?$"
+# A day: longer waits overflowed the follower's clock arithmetic (inf: OverflowError).
+MAX_BATCH_SECONDS = 86_400.0
 # What a refused field must look like, in words (pydantic's own text names regexes).
 FIELD_RULES = {
     "name": "must start with a lowercase letter and hold only a-z, 0-9, _ and - "
@@ -35,7 +37,7 @@ FIELD_RULES = {
     "index_prefix": "must be lowercase and hold only a-z, 0-9, ., _ and - (not first), "
     "as OpenSearch index names do",
     "tables": "must name at least one table",
-    "batch_seconds": "must be more than 0",
+    "batch_seconds": f"must be more than 0 and at most {MAX_BATCH_SECONDS:,.0f}",
     "batch_rows": "must be at least 1",
 }
 
@@ -63,7 +65,7 @@ class Integration(BaseModel):
         description="OpenSearch index name prefix (default '<database>-').",
     )
     batch_seconds: float | None = Field(
-        default=None, gt=0,
+        default=None, gt=0, le=MAX_BATCH_SECONDS, allow_inf_nan=False,
         description="How long changes gather before a commit when idle (default: sync_poll_seconds).",
     )  # fmt: skip
     batch_rows: int | None = Field(default=None, ge=1, description="Most changes per batch.")
@@ -77,7 +79,9 @@ class Integration(BaseModel):
         if (self.source, self.target) not in SUPPORTED:
             pairs = ", ".join(f"{s} -> {t}" for s, t in sorted(SUPPORTED))
             raise ValueError(f"{self.source} -> {self.target} is not supported; use {pairs}")
-        if self.source == "iceberg" and any("." not in t for t in self.tables):
+        if self.source == "iceberg" and any(
+            "." not in t or not all(t.split(".")) for t in self.tables
+        ):
             raise ValueError("iceberg tables must be namespace-qualified, e.g. retail.products")
         named = [self.source_table(t) if self.source == "postgres" else t for t in self.tables]
         if twice := sorted({".".join(t) if isinstance(t, tuple) else t

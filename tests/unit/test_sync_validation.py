@@ -17,7 +17,14 @@ from lakehouse.sync.integrations import Integration, validation_sentences
     ("arguments", "said"),
     [
         (("bad name!",), "name must start with a lowercase letter"),
-        (("ok", "--batch-seconds", "-1"), "--batch-seconds must be more than 0; got -1.0."),
+        (("ok", "--batch-seconds", "-1"), "--batch-seconds must be more than 0 and at most"),
+        # Infinity was stored (as non-standard JSON) and the follower failed on it
+        # with "OverflowError: timestamp out of range for platform time_t".
+        (("ok", "--batch-seconds", "inf"), "at most 86,400; got inf."),
+        (("ok", "--batch-seconds", "1e308"), "at most 86,400; got 1e+308."),
+        # "shop." reached the catalog: "unexpected BadRequestError ... a bug in lakehouse".
+        (("ok", "--source", "iceberg", "--target", "opensearch", "--tables", "shop."),
+         "must be namespace-qualified"),
         (("ok", "--index-prefix", "BAD/"), "--index-prefix must be lowercase"),
         (("ok", "--source", "iceberg", "--target", "iceberg"), "Iceberg -> iceberg is not supp"),
     ],
