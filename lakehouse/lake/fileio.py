@@ -9,6 +9,8 @@ commit's time went to S3 requests that carry no information:
   check is racy anyway (pyiceberg's docstring says so), so it is skipped here.
 * ``len()`` of a file just written asks S3 for its size (another HEAD), although
   the writer has just counted the bytes. The count is remembered instead.
+* Arrow's S3 output stream starts a multipart upload when it is opened; with a
+  delayed open a small file is one PutObject at close (``allow_delayed_open``).
 * Manifests and manifest lists (``.avro``) are read again and again: by scan
   planning, by manifest merging, and by each commit's view of the existing
   manifests. Iceberg never rewrites one in place (a new version gets a new name),
@@ -26,6 +28,7 @@ from collections import OrderedDict
 from typing import Any
 
 import pyarrow as pa
+from pyarrow.fs import FileSystem
 from pyiceberg.io import InputStream, OutputStream
 from pyiceberg.io.pyarrow import PyArrowFile, PyArrowFileIO
 
@@ -151,6 +154,15 @@ class LakeFile(PyArrowFile):
 
 class LakeFileIO(PyArrowFileIO):
     """``PyArrowFileIO`` handing out :class:`LakeFile` objects (module doc)."""
+
+    def _initialize_s3_fs(self, netloc: str | None) -> FileSystem:
+        # Arrow opens an S3 output stream with a multipart upload (a request at open,
+        # a part and a completion at close); a delayed open sends one PutObject at
+        # close for a file smaller than a part, which every manifest and sync file
+        # is. Measured here on SeaweedFS: 27-34 ms per 20 kB file -> 15-17 ms.
+        fs = super()._initialize_s3_fs(netloc)
+        settings = fs.__reduce__()[1][0]  # the arguments it was built with
+        return type(fs)._reconstruct({**settings, "allow_delayed_open": True})
 
     def new_input(self, location: str) -> PyArrowFile:
         return self._lake_file(location)

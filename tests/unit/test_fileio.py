@@ -51,3 +51,15 @@ def test_a_manifest_read_once_is_cached_and_a_failed_write_caches_nothing(tmp_pa
     except OSError:
         pass
     assert MANIFEST_CACHE.get(broken) is None
+
+
+def test_s3_files_open_late_and_keep_every_other_setting() -> None:
+    """A delayed open: a small file is one PutObject at close, not a multipart upload
+    (no request is made here: the file system is only built)."""
+    io = LakeFileIO({"s3.endpoint": "http://127.0.0.1:1", "s3.access-key-id": "k",
+                     "s3.secret-access-key": "s", "s3.region": "eu-west-3"})  # fmt: skip
+    fs = io.fs_by_scheme("s3", "bucket")
+    settings = fs.__reduce__()[1][0]
+    assert settings["allow_delayed_open"] is True
+    assert settings["region"] == "eu-west-3" and settings["endpoint_override"] == "http://127.0.0.1:1"
+    assert settings["access_key"] == "k"
