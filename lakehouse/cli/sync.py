@@ -222,6 +222,8 @@ def verify(ctx: click.Context, name: str, as_json: bool) -> None:
         )  # fmt: skip
         if r.stale:
             verdict += f", {len(r.stale)} stale"
+        if r.source_duplicates:  # a key that is not unique: the target keeps one per key
+            verdict += f", {r.source_duplicates} source rows repeat a key"
         if r.rejected:
             verdict += f" ({len(r.rejected)} source rows dead-lettered)"
         click.echo(

@@ -19,6 +19,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import ConfigError, ServiceUnavailableError, SyncError
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.integrations import Integration, IntegrationStore, slot_prefix
+from lakehouse.sync.postgres_keys import check_key, read_table_keys
 from lakehouse.sync.status import StatusStore
 
 # How long `sync delete` / `sync reset` wait for a follower to finish its pass.
@@ -225,16 +226,6 @@ def create_integration(settings: Settings, integration: Integration) -> None:
     IntegrationStore(settings).create(integration)
 
 
-_COLUMNS_SQL = """
-SELECT a.attname, coalesce(a.attnum = ANY(i.indkey), false)
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
-  AND a.attnum > 0 AND NOT a.attisdropped
-"""
-
-
 def _check_postgres_source(settings: Settings, integration: Integration) -> None:
     database = integration.database_name(settings)
     try:
@@ -254,15 +245,18 @@ def _check_postgres_source(settings: Settings, integration: Integration) -> None
     with conn:
         for table in integration.tables:
             schema, name = integration.source_table(table)
-            columns: dict[str, bool] = dict(conn.execute(_COLUMNS_SQL, (schema, name)).fetchall())
-            if not columns:
+            keys = read_table_keys(conn, schema, name)
+            if keys is None:
                 raise ConfigError(
                     f"Table {schema}.{name} does not exist in database {database}; "
                     "nothing was created.",
                     hint="Fix --tables (psql's \\dt lists the tables) or --database.",
                 )
-            _check_key(integration, f"{schema}.{name}", list(columns),
-                       [c for c, is_key in columns.items() if is_key])  # fmt: skip
+            _check_key(integration, keys.table, list(keys.not_null), list(keys.primary_key))
+            try:
+                check_key(keys, integration.key or keys.primary_key)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc.message} Nothing was created.", hint=exc.hint) from None
 
 
 def _check_iceberg_source(settings: Settings, integration: Integration) -> None:

@@ -11,6 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 
+# OpenSearch refuses a longer _id (it fails the whole bulk request, not the one row).
+MAX_DOCUMENT_ID_BYTES = 512
+# Starts a hashed id; no other id does (see document_id).
+HASHED_ID_PREFIX = "\\#"
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -82,9 +87,24 @@ class TableBatch:
 
 
 def document_id(key_values: dict[str, Any] | tuple[Any, ...]) -> str:
-    """The OpenSearch _id of a row: its key, joined (idempotent across replays)."""
-    values = key_values.values() if isinstance(key_values, dict) else key_values
-    return "|".join(str(v) for v in values)
+    """The OpenSearch _id of a row (and verify's key): its key values as text, joined by
+    ``|``; the same key always gives the same id (replays rewrite the same document).
+
+    Two keys never share an id: in a key of several columns a ``|`` or ``\\`` inside a
+    value is escaped with ``\\`` (('x|y', 'z') and ('x', 'y|z') were one document), so
+    no such id starts with ``\\#``. An id OpenSearch refuses (empty, or over 512 bytes:
+    the whole bulk request failed), or a one-column key that starts with ``\\#``, is
+    ``\\#`` and the SHA-256 of that text instead (64 hex digits).
+    """
+    values = [str(v) for v in (key_values.values() if isinstance(key_values, dict) else key_values)]
+    if len(values) == 1:
+        text = values[0]
+    else:
+        text = "|".join(v.replace("\\", "\\\\").replace("|", "\\|") for v in values)
+    fits = 0 < len(text.encode()) <= MAX_DOCUMENT_ID_BYTES
+    if fits and not text.startswith(HASHED_ID_PREFIX):
+        return text
+    return HASHED_ID_PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _default(value: Any) -> Any:

@@ -33,8 +33,15 @@ from lakehouse.sync.deadletters import DeadLetterTable
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.iceberg_expire import Retention
 from lakehouse.sync.integrations import Integration, IntegrationStore
+from lakehouse.sync.postgres_keys import check_source_keys
 from lakehouse.sync.postgres_pipeline import PassResult, PostgresPipeline
-from lakehouse.sync.status import HEARTBEAT_SECONDS, StatusStore, SyncStatus, heartbeat_path
+from lakehouse.sync.status import (
+    HEARTBEAT_SECONDS,
+    StatusStore,
+    StatusWriter,
+    SyncStatus,
+    heartbeat_path,
+)
 from lakehouse.sync.waiting import FOLLOWER_WAIT_SECONDS, wait_for_follower
 from lakehouse.sync.writers import Writer
 
@@ -224,6 +231,7 @@ class IntegrationRunner:
         self.settings = settings
         self.integration = integration
         self.store = StatusStore(settings)
+        self._writer = StatusWriter(self.store)
         previous = self.store.read(integration.name)
         if previous.generation != integration.generation:  # another incarnation's report
             previous = SyncStatus(name=integration.name)
@@ -242,9 +250,9 @@ class IntegrationRunner:
         (or at creation): another process may have run passes since this one started."""
         if stored.generation != self.integration.generation:
             return
-        for name in ("position", "changes_applied", "snapshot_rows", "dead_letters",
-                     "caught_up_from"):  # fmt: skip
+        for name in ("position", "changes_applied", "dead_letters", "caught_up_from"):
             setattr(self.status, name, getattr(stored, name))
+        self.status.snapshot_rows = stored.snapshot_rows_done  # not a killed snapshot's rows
         started = [t for t in (stored.generation_started, self.status.generation_started) if t]
         self.status.generation_started = min(started, default=None)
 
@@ -256,6 +264,9 @@ class IntegrationRunner:
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
+            if self.integration.source == "postgres":  # before anything is published
+                dsn = self.settings.postgres_dsn(self.integration.database_name(self.settings))
+                check_source_keys(dsn, self.integration)
             self._pipeline = build_pipeline(self.settings, self.integration)
             self._pipeline.on_state = self._set_state
             if isinstance(self._pipeline, PostgresPipeline):
@@ -275,15 +286,15 @@ class IntegrationRunner:
             return  # a pass after failures is not streaming until it commits
         if self.status.state != state:
             self.status.state = state
-            self.store.write(self.status)
+            self._writer.write(self.status)
 
     def _snapshot_progress(self, rows: int) -> None:
         """A running snapshot's rows so far, shown at most every second (the status
         would otherwise go stale, 'not running', through a long snapshot)."""
         if time.time() - self.status.updated_at >= SNAPSHOT_PROGRESS_SECONDS:
-            shown = replace(self.status, state="snapshotting")
+            shown = replace(self.status, state="snapshotting", snapshot_rows_read=rows)
             shown.snapshot_rows += rows
-            self.store.write(shown)
+            self._writer.write(shown)
             self.status.updated_at = shown.updated_at
 
     def run_pass(self) -> PassResult:
@@ -315,7 +326,7 @@ class IntegrationRunner:
         self.status.last_error = ""
         if result.caught_up:
             self.status.caught_up_from = started
-        self.store.write(self.status)
+        self._writer.write(self.status)
         lag_history.record_pass(self.settings, result, self.status)  # the console's lag chart
         return result
 
@@ -333,7 +344,8 @@ class IntegrationRunner:
             return waited
         try:
             self._took_lock()
-            return self._catch_up()
+            with self._writer.kept_fresh():
+                return self._catch_up()
         finally:
             lock.release()
 
@@ -398,7 +410,8 @@ class IntegrationRunner:
             return
         try:
             self._took_lock()
-            self._follow(stop)
+            with self._writer.kept_fresh():
+                self._follow(stop)
             if self.superseded():
                 self.retire()
         finally:
@@ -456,7 +469,7 @@ class IntegrationRunner:
         self.status.state = state
         self.status.last_error = error_line(exc)
         self.status.last_error_at = time.time()
-        self.store.write(self.status)
+        self._writer.write(self.status)
 
 
 def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -> None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +39,16 @@ class SyncStatus:
     lag_seconds: float | None = None
     rows_per_second: float = 0.0
     changes_applied: int = 0  # snapshot rows included
-    snapshot_rows: int = 0
+    snapshot_rows: int = 0  # snapshot_rows_read included
+    # Of snapshot_rows, the rows a snapshot still running has read so far: not yet
+    # counted (a worker killed mid-snapshot reads them again; they were counted twice).
+    snapshot_rows_read: int = 0
+
+    @property
+    def snapshot_rows_done(self) -> int:
+        """Rows of finished snapshots."""
+        return self.snapshot_rows - self.snapshot_rows_read
+
     # Rows of this generation in the dead-letter table, each counted once however
     # often a replay recorded it again (recounted from the table: runner.py).
     dead_letters: int = 0
@@ -90,6 +102,50 @@ class StatusStore:
 
     def remove(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
+
+
+class StatusWriter:
+    """Writes one integration's status for the process running it, and keeps it fresh.
+
+    A pass may run longer than STALE_SECONDS between two reports (a 50,000-row
+    snapshot chunk into a busy OpenSearch took 19 s, a catch-up after an outage
+    longer), and `sync status` then said "not running" of a running integration.
+    Inside :meth:`kept_fresh`, a thread rewrites the last status written whenever
+    nothing was written for a heartbeat.
+    """
+
+    def __init__(self, store: StatusStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._last: SyncStatus | None = None
+
+    def write(self, status: SyncStatus) -> None:
+        with self._lock:
+            self.store.write(status)
+            self._last = replace(status)  # as written: the caller goes on changing its own
+
+    def _refresh(self, heartbeat: float) -> None:
+        with self._lock:
+            last = self._last
+            if last is not None and time.time() - last.updated_at >= heartbeat:
+                self.store.write(last)
+
+    @contextmanager
+    def kept_fresh(self, heartbeat: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+        """While inside, the last status written is rewritten at least every ``heartbeat``."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(heartbeat / 2):
+                self._refresh(heartbeat)
+
+        thread = threading.Thread(target=beat, name="sync-status-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 def route(integration: Integration) -> str:

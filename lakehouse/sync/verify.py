@@ -55,6 +55,9 @@ class TableReport:
     extra: list[str] = field(default_factory=list)
     different: list[str] = field(default_factory=list)
     duplicates: int = 0
+    # Source rows sharing a key with another source row: the target can hold only one
+    # of them (a declared key that is not unique), so they cannot all be there.
+    source_duplicates: int = 0
     # Source rows the target cannot take (they are in the dead-letter table).
     rejected: list[str] = field(default_factory=list)
     # Keys of rejected source rows that the target still holds (an old image, or one
@@ -65,7 +68,10 @@ class TableReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.stale or self.different or self.duplicates)
+        return not (
+            self.missing or self.extra or self.stale or self.different or self.duplicates
+            or self.source_duplicates
+        )  # fmt: skip
 
 
 def value_form(value: Any, kind: pa.DataType) -> str:
@@ -153,9 +159,10 @@ def compare(table: str, target: str, source: Mapping[str, tuple[str, ...]],
 
 
 def _postgres_rows(settings: Settings, integration: Integration, table: str
-                   ) -> tuple[Forms, set[str], list[str], tuple[str, ...], pa.Schema]:  # fmt: skip
+                   ) -> tuple[Forms, set[str], list[str], tuple[str, ...], pa.Schema, int]:  # fmt: skip
     """Forms by key, keys of rows that are dead letters (refused by the converter or,
-    for an OpenSearch target, unstorable there), column names, key, Arrow schema."""
+    for an OpenSearch target, unstorable there), column names, key, Arrow schema, and
+    how many rows repeat an earlier row's key."""
     from lakehouse.sync.pgtypes import arrow_schema
     from lakehouse.sync.postgres_source import PostgresSource, RowRejected
 
@@ -165,23 +172,26 @@ def _postgres_rows(settings: Settings, integration: Integration, table: str
         columns = source.columns(schema, name)
         key = integration.key or source.primary_key(schema, name)
         names = [c.name for c in columns]
-        forms, rejected = {}, set()
+        forms: Forms = {}
+        rejected: set[str] = set()
+        repeats = 0
         for chunk in source.snapshot(schema, name, columns):
             for values in chunk:
                 raw = dict(zip(names, values, strict=True))
                 try:
                     row = source.convert_row(columns, raw)
                 except RowRejected:
-                    rejected.add(document_id(tuple(raw[k] for k in key)))
+                    row = None
+                ident = document_id(tuple((raw if row is None else row)[k] for k in key))
+                repeats += ident in forms or ident in rejected
+                if row is None or (integration.target == "opensearch" and not _storable(row)):
+                    rejected.add(ident)
                     continue
-                if integration.target == "opensearch" and not _storable(row):
-                    rejected.add(document_id(tuple(row[k] for k in key)))
-                    continue
-                forms[document_id(tuple(row[k] for k in key))] = tuple(
+                forms[ident] = tuple(
                     source_form(text, c.type_oid, c.type_modifier)
                     for c, text in zip(columns, values, strict=True)
                 )
-        return forms, rejected, names, key, arrow_schema(columns)
+        return forms, rejected, names, key, arrow_schema(columns), repeats
     finally:
         source.close()
 
@@ -252,13 +262,15 @@ def verify(settings: Settings, integration: Integration) -> list[TableReport]:
         rejected: set[str] = set()
         duplicates = 0
         if integration.source == "postgres":
-            source, rejected, columns, key, schema = _postgres_rows(settings, integration, table)
+            source, rejected, columns, key, schema, repeats = _postgres_rows(
+                settings, integration, table
+            )
         else:
             source_table = _load_table(catalog, table, "source")
             key = integration.key_of(source_table.schema())
             rows = source_table.scan().to_arrow()
             schema, columns = rows.schema, rows.schema.names
-            source, _ = _row_forms(rows.to_pylist(), schema, key)
+            source, repeats = _row_forms(rows.to_pylist(), schema, key)
         if integration.target == "iceberg":
             target = integration.iceberg_target(table, settings)
             rows = _load_table(catalog, target, "target").scan().to_arrow()
@@ -268,6 +280,8 @@ def verify(settings: Settings, integration: Integration) -> list[TableReport]:
             found = _index_forms(settings, target, schema)
         report = compare(table, target, source, found, rejected, columns)
         report.duplicates = duplicates
+        report.source_duplicates = repeats
+        report.source_rows += repeats  # every row the source holds
         report.target_rows = len(found) + duplicates  # every row the target holds
         reports.append(report)
     return reports

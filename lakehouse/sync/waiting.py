@@ -44,7 +44,7 @@ def wait_for_follower(settings: Settings, integration: Integration, lock: FileLo
             pass
         now = _own(store.read(integration.name), integration)
         if now.caught_up_from is not None and now.caught_up_from >= asked:
-            snapshot_rows = now.snapshot_rows - before.snapshot_rows
+            snapshot_rows = now.snapshot_rows_done - before.snapshot_rows_done
             return PassResult(
                 changes=now.changes_applied - before.changes_applied - snapshot_rows,
                 snapshot_rows=snapshot_rows, dead_letters=now.dead_letters - before.dead_letters,
