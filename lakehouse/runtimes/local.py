@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,12 @@ from lakehouse.config import Settings, settings_environment
 from lakehouse.errors import PortInUseError, ServiceStartError
 from lakehouse.privacy import PRIVATE_UMASK
 from lakehouse.runtimes.logfiles import readable_tail, rotate
+from lakehouse.runtimes.processes import (  # re-exported: imported from here elsewhere
+    jvm_attach_sockets,
+    process_uptime,
+    tail,
+    tree_memory_mb,
+)
 from lakehouse.runtimes.startorder import (
     OrderedSlots,
     StartBoard,
@@ -66,14 +71,6 @@ class ServiceStatus:
     started: bool = False
     # Seconds since the running process started (None when it is not running).
     uptime_seconds: float | None = None
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    """The last ``lines`` lines of a text file ('' when it does not exist)."""
-    if not path.is_file():
-        return ""
-    with path.open(errors="replace") as handle:
-        return "".join(deque(handle, maxlen=lines)).rstrip()
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -185,44 +182,6 @@ def make_private(home: Path) -> None:
                     path.chmod(stat.S_IMODE(mode) & ~0o077)
             except OSError:  # a file a running service just removed
                 continue
-
-
-def jvm_attach_sockets(pid: int) -> list[Path]:
-    """The HotSpot attach sockets (``/tmp/.java_pid<PID>``, a path the JVM fixes)
-    that the process tree of ``pid`` may hold; a killed JVM leaves them behind."""
-    try:
-        tree = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
-    except psutil.Error:
-        tree = [pid]
-    return [Path(f"/tmp/.java_pid{member}") for member in tree]
-
-
-def tree_memory_mb(pid: int) -> float | None:
-    """Resident memory of a process and its children, in MiB."""
-    try:
-        root = psutil.Process(pid)
-        total = root.memory_info().rss
-        children = root.children(recursive=True)
-    except psutil.Error:
-        return None
-    for child in children:
-        # PostgreSQL forks short-lived backends; one that exits between the
-        # listing and the read must not hide the whole tree's memory.
-        try:
-            total += child.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / 2**20
-
-
-def process_uptime(pid: int | None) -> float | None:
-    """Seconds since process ``pid`` started; None when there is none."""
-    if pid is None:
-        return None
-    try:
-        return max(0.0, time.time() - psutil.Process(pid).create_time())
-    except psutil.Error:
-        return None
 
 
 class LocalRuntime:
