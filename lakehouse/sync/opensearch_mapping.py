@@ -37,6 +37,9 @@ TEXT_WITH_KEYWORD = {
 # The default format (strict_date_optional_time||epoch_millis): OpenSearch leaves a
 # default out of the mapping it returns, so naming it would never compare equal.
 DATE = {"type": "date"}
+# OpenSearch's defaults of index.mapping.total_fields.limit and index.mapping.depth.limit.
+DEFAULT_FIELD_LIMIT = 1000
+DEFAULT_DEPTH_LIMIT = 20
 
 
 def field_name(column: str) -> str:
@@ -93,6 +96,31 @@ def index_mapping(schema: pa.Schema, key: tuple[str, ...]) -> dict[str, Any]:
     (schema changes go through put_mapping, and conflicting ones stop the sync)."""
     properties = {field_name(f.name): field_mapping(f.type, f.name in key) for f in schema}
     return {"dynamic": "strict", "properties": properties}
+
+
+def mapping_limits(properties: dict[str, Any]) -> dict[str, int]:
+    """Index settings that let ``properties`` be mapped: OpenSearch refuses more than
+    1,000 fields (a text column is 2, with its keyword) or objects nested deeper than
+    20 ("Limit of total fields [1000] has been exceeded" stopped a 520-column table).
+    The mapping is strict and derived from the schema, so the limits fit it, with room
+    for as many columns again; empty when the defaults do."""
+    fields, depth = _field_count(properties), _depth(properties)
+    limits = {}
+    if fields > DEFAULT_FIELD_LIMIT:
+        limits["index.mapping.total_fields.limit"] = 2 * fields
+    if depth > DEFAULT_DEPTH_LIMIT:
+        limits["index.mapping.depth.limit"] = 2 * depth
+    return limits
+
+
+def _field_count(properties: dict[str, Any]) -> int:
+    return sum(1 + len(m.get("fields", {})) + _field_count(m.get("properties", {}))
+               for m in properties.values())  # fmt: skip
+
+
+def _depth(properties: dict[str, Any]) -> int:
+    return 1 + max((_depth(m["properties"]) for m in properties.values() if "properties" in m),
+                   default=0)  # fmt: skip
 
 
 def missing_properties(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from lakehouse.sync.opensearch_mapping import (
     field_mapping,
     index_mapping,
     json_value,
+    mapping_limits,
     missing_properties,
 )
 
@@ -178,11 +179,15 @@ class OpenSearchTarget:
         else:
             current = answer[index].get("mappings", {}).get("properties", {})
             if added := missing_properties(current, mapping["properties"]):
+                if limits := mapping_limits({**current, **added}):
+                    self._call(f"raising the mapping limits of {index}",
+                               self.client.indices.put_settings, index=index, body=limits)  # fmt: skip
                 self._put_mapping(index, added)
         self._mapped[index] = mapping
 
     def _create(self, index: str, mapping: dict[str, Any]) -> None:
-        settings = {"number_of_shards": 1, "number_of_replicas": 0}
+        settings = {"number_of_shards": 1, "number_of_replicas": 0,
+                    **mapping_limits(mapping["properties"])}  # fmt: skip
         body = {"settings": settings, "mappings": mapping}
         try:
             self.client.indices.create(index=index, body=body)

@@ -207,3 +207,26 @@ def test_verify_counts_source_rows_that_share_a_key(
     report = only(verify(stack, integration), table)
     assert not report.ok
     assert (report.source_rows, report.source_duplicates, report.target_rows) == (3, 1, 2)
+
+
+def test_a_wide_table_is_indexed_and_can_grow(
+    stack: Settings, postgres_dsn: str, database: str, opensearch: Any, opensearch_prefix: str,
+    integrations: list[str],
+) -> None:  # fmt: skip
+    """520 text columns are 1,041 fields with their keywords: the index was refused
+    ('Limit of total fields [1000] has been exceeded') and the integration stopped."""
+    columns = ", ".join(f"c{i} text" for i in range(520))
+    execute(postgres_dsn, f"CREATE TABLE wide (id int PRIMARY KEY, {columns})",
+            "INSERT INTO wide (id, c0, c519) VALUES (1, 'first', 'last')")  # fmt: skip
+    integration = declare(stack, integrations, Integration(
+        name=f"wide-{database[-8:]}", source="postgres", target="opensearch",
+        tables=("wide",), database=database, index_prefix=opensearch_prefix))  # fmt: skip
+    sync_once(stack, integration)
+    added = ", ".join(f"ADD COLUMN d{i} text" for i in range(600))  # past the raised limit
+    execute(postgres_dsn, f"ALTER TABLE wide {added}",
+            "INSERT INTO wide (id, c0, d599) VALUES (2, 'second', 'grown')")  # fmt: skip
+    sync_once(stack, integration)
+    report = only(verify(stack, integration), "wide")
+    assert report.ok and report.target_rows == 2, report
+    index = integration.index_name("wide", stack)
+    assert opensearch.get(index=index, id="2")["_source"]["d599"] == "grown"
