@@ -46,8 +46,10 @@ def load_landing(settings: Settings) -> SampleLoad:
                       rows > 0)  # fmt: skip
 
 
-def load_shop_sample(settings: Settings, scale: float = 1.0, seed: int = 42) -> list[SampleLoad]:
-    """Load the shop database (when empty) and declare the sample's integrations."""
+def load_shop_sample(settings: Settings, scale: float = 1.0, seed: int = 42,
+                     declare_again: bool = False) -> list[SampleLoad]:  # fmt: skip
+    """Load the shop database (when empty) and declare the sample's integrations: once
+    per home, or again (those missing) with ``declare_again``."""
     import psycopg
 
     from lakehouse.sync.integrations import IntegrationStore, sample_integrations
@@ -55,11 +57,17 @@ def load_shop_sample(settings: Settings, scale: float = 1.0, seed: int = 42) -> 
 
     with psycopg.connect(settings.postgres_dsn()) as conn:
         loaded = load_shop(conn, scale=scale, seed=seed)
-    store = IntegrationStore(settings)
-    declared = store.all()
-    for integration in sample_integrations():
-        if integration.name not in declared:
-            store.create(integration)
+    # Declared once per home: every `lakehouse up` (`up --services sync` too) declared
+    # them again, so one the user had deleted came back and re-created its targets.
+    offered = settings.home_dir / "sync" / "sample-integrations-declared"
+    if declare_again or not offered.exists():
+        store = IntegrationStore(settings)
+        declared = store.all()
+        for integration in sample_integrations():
+            if integration.name not in declared:
+                store.create(integration)
+        offered.parent.mkdir(parents=True, exist_ok=True)
+        offered.write_text("lakehouse up declared the shop sample's integrations once.\n")
     return [
         SampleLoad(f"{settings.postgres_db}.public.{table}", rows, rows > 0)
         for table, rows in loaded.items()

@@ -203,6 +203,10 @@ def load_shop(conn: psycopg.Connection[Any], scale: float = 1.0, seed: int = 42)
     The transaction commits on return unless the caller already had one open.
     """
     with conn.transaction():
+        if _schema_complete(conn) and _has_rows(conn):
+            # A running shop: its DDL would lock every table under the application
+            # (`lakehouse up --services sync` on a live stack deadlocked its inserts).
+            return dict.fromkeys(SHOP_TABLES, 0)
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
         conn.execute(SHOP_DDL)
         if _has_rows(conn):
@@ -215,6 +219,20 @@ def load_shop(conn: psycopg.Connection[Any], scale: float = 1.0, seed: int = 42)
         for name in SHOP_TABLES:
             _continue_identity(conn, name)
     return {name: table.num_rows for name, table in tables.items()}
+
+
+def _schema_complete(conn: psycopg.Connection[Any]) -> bool:
+    """Whether every shop table, foreign key and trigger exists (reads catalogs only,
+    takes no lock on the tables)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "        WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname = ANY(%s)),"
+        "       (SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conname = ANY(%s)),"
+        "       (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname = ANY(%s))",
+        (list(SHOP_TABLES), [name for _, name, _ in _FOREIGN_KEYS],
+         [f"{table}_touch_updated_at" for table in SHOP_TABLES]),
+    ).fetchone()  # fmt: skip
+    return row == (len(SHOP_TABLES), len(_FOREIGN_KEYS), len(SHOP_TABLES))
 
 
 def _has_rows(conn: psycopg.Connection[Any]) -> bool:

@@ -8,11 +8,15 @@ failed before its fix.
   row of several, or left deleted rows in the target; on a table without a replica
   identity, publishing it broke the application's own UPDATE and DELETE.
 * `verify` said equal when source rows shared a key the target holds once.
+* A wide table's index was refused (over 1,000 fields).
+* `lakehouse up` on a live stack locked the shop's tables and re-declared deleted
+  sample integrations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from lakehouse import Lakehouse, Settings
 from lakehouse.errors import ConfigError, SyncStoppedError
+from lakehouse.sample import load_shop_sample
 from lakehouse.sync.admin import create_integration, delete_integration
 from lakehouse.sync.integrations import Integration, IntegrationStore
 from lakehouse.sync.verify import TableReport, verify
@@ -230,3 +235,22 @@ def test_a_wide_table_is_indexed_and_can_grow(
     assert report.ok and report.target_rows == 2, report
     index = integration.index_name("wide", stack)
     assert opensearch.get(index=index, id="2")["_source"]["d599"] == "grown"
+
+
+def test_up_again_on_a_live_shop_locks_nothing_and_keeps_a_deleted_integration_deleted(
+    stack: Settings, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lakehouse up --services sync` (restarting the sync service) ran the shop's DDL,
+    which locks every table: an application's insert deadlocked with it. And it declared
+    the sample integrations again, so one the user had deleted came back."""
+    settings = stack.model_copy(update={"home": tmp_path, "postgres_db": database})
+    first = load_shop_sample(settings, scale=0.01)
+    assert all(load.loaded for load in first)
+    assert {"shop-to-lake", "shop-to-search"} <= set(IntegrationStore(settings).all())
+    delete_integration(settings, "shop-to-search")
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=2000")  # a wait is a failure, not a hang
+    with psycopg.connect(settings.postgres_dsn()) as application:
+        application.execute("UPDATE customers SET city = city WHERE customer_id = 1")
+        again = load_shop_sample(settings, scale=0.01)  # the transaction above still open
+    assert not any(load.loaded for load in again)
+    assert "shop-to-search" not in IntegrationStore(settings).all()

@@ -23,8 +23,10 @@ from lakehouse.sync.integrations import Integration, validation_sentences
         (("ok", "--batch-seconds", "inf"), "at most 86,400; got inf."),
         (("ok", "--batch-seconds", "1e308"), "at most 86,400; got 1e+308."),
         # "shop." reached the catalog: "unexpected BadRequestError ... a bug in lakehouse".
-        (("ok", "--source", "iceberg", "--target", "opensearch", "--tables", "shop."),
-         "must be namespace-qualified"),
+        (
+            ("ok", "--source", "iceberg", "--target", "opensearch", "--tables", "shop."),
+            "must be namespace-qualified",
+        ),
         (("ok", "--index-prefix", "BAD/"), "--index-prefix must be lowercase"),
         (("ok", "--source", "iceberg", "--target", "iceberg"), "Iceberg -> iceberg is not supp"),
     ],
