@@ -292,6 +292,6 @@ def load_sample_command(ctx: click.Context, scale: float | None, force: bool) ->
     if PostgresService(settings).health().ok:
         from lakehouse.sample import load_shop_sample
 
-        for load in load_shop_sample(settings, scale=settings.sample_scale):
+        for load in load_shop_sample(settings, scale=settings.sample_scale, declare_again=True):
             state = f"{load.rows:,} rows" if load.loaded else "already present"
             click.echo(f"{load.table}: {state}")
