@@ -83,6 +83,12 @@ def _orders(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _wait_until_writing(dsn: str, before: int, run: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while _orders(dsn) == before and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def _simulate(env: dict[str, str], seconds: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, "simulate", "shop", "--rate", "200", "--duration", str(seconds), "--seed", "1"],
@@ -99,9 +105,7 @@ def test_simulate_reconnects_after_postgres_is_killed(
     try:
         # Killed once the simulator is writing (a fixed 3 s wait killed PostgreSQL
         # before a loaded machine's simulator had even connected).
-        deadline = time.monotonic() + 60
-        while _orders(shop) == before and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_until_writing(shop, before, run)
         kill_9(settings, "postgres")
         time.sleep(1)
         LocalRuntime(settings).up(SERVICES)
@@ -119,9 +123,12 @@ def test_simulate_prints_its_summary_when_terminated(
     own_stack: tuple[Settings, dict[str, str]], shop: str
 ) -> None:
     _, env = own_stack
+    before = _orders(shop)
     run = _simulate(env, 600)
     try:
-        time.sleep(3)
+        # Terminated once it is writing: a fixed 3 s wait sent SIGTERM to a loaded
+        # machine's simulator before its handler was installed (exit code -15).
+        _wait_until_writing(shop, before, run)
         run.send_signal(signal.SIGTERM)
         out, said = run.communicate(timeout=30)
     finally:
