@@ -267,6 +267,11 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
             result = soak(settings, minutes * 60, console)
         with console.status("traffic stopped: waiting until every integration verifies"):
             result["settle"] = settle(settings)
+        result["retained_snapshots"] = retained_snapshots(settings)
+        log = Path(home) / "logs" / "sync.log"  # what the sync service said, for the record
+        result["sync_log_tail"] = (
+            log.read_text(errors="replace").splitlines()[-400:] if log.exists() else []
+        )
     loads = [s["load_1m"] for s in result["samples"]]
     result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
                "snapshots_kept": settings.sync_snapshots_kept,
@@ -278,6 +283,29 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def retained_snapshots(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Per table, what each retained snapshot added and removed (its summary and the
+    sync's properties, oldest first): which commits the history is made of."""
+    from lakehouse.lake.catalog import open_catalog
+
+    keys = ("operation", "added-files-size", "removed-files-size", "added-data-files",
+            "deleted-data-files", "added-delete-files", "removed-delete-files",
+            "added-records", "deleted-records", "total-data-files", "total-delete-files",
+            "total-files-size")  # fmt: skip
+    catalog, tables = open_catalog(settings), {}
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            table = catalog.load_table(identifier)
+            tables[".".join(identifier)] = [
+                {"t": s.timestamp_ms, "id": s.snapshot_id}
+                | {k: v for k, v in (s.summary.additional_properties if s.summary else {}).items()
+                   if k in keys or k.startswith("lakehouse")}
+                | {"operation": str(s.summary.operation) if s.summary else None}
+                for s in sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms)
+            ]  # fmt: skip
+    return tables
 
 
 def history_per_live(samples: list[dict[str, Any]]) -> dict[str, float] | None:
