@@ -24,7 +24,7 @@ from pyiceberg.table.metadata import TableMetadata
 # Key columns cached for at most this many bytes (beyond: read from storage again).
 KEY_CACHE_BYTES = 256 * 2**20
 # Rows of files this writer wrote kept for compaction: at most this many bytes in all.
-WRITTEN_ROWS_BYTES = 32 * 2**20
+WRITTEN_ROWS_BYTES = 16 * 2**20
 
 
 @dataclass

@@ -82,8 +82,9 @@ SMALL_FILE_BYTES = 16 * 2**20
 # Parquet bytes one commit rewrites at most (one file, whatever its size): compaction
 # is spread over commits so that none stalls.
 REWRITE_BYTES = 8 * 2**20
-# Rows of files this writer wrote kept for compaction, for files under this size.
-WRITTEN_ROWS_FILE_BYTES = 2**20
+# Rows of files this writer wrote kept for compaction: files of the two lowest size
+# tiers (under 256 KiB), which fold every 8 and 64 commits; larger ones are read back.
+WRITTEN_ROWS_FILE_BYTES = 256 * 2**10
 READ_THREADS = 4
 
 
