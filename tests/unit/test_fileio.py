@@ -61,5 +61,7 @@ def test_s3_files_open_late_and_keep_every_other_setting() -> None:
     fs = io.fs_by_scheme("s3", "bucket")
     settings = fs.__reduce__()[1][0]
     assert settings["allow_delayed_open"] is True
-    assert settings["region"] == "eu-west-3" and settings["endpoint_override"] == "http://127.0.0.1:1"
+    assert (
+        settings["region"] == "eu-west-3" and settings["endpoint_override"] == "http://127.0.0.1:1"
+    )
     assert settings["access_key"] == "k"
