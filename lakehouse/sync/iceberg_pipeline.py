@@ -219,7 +219,8 @@ class IcebergToOpenSearch:
             batch.upsert(row)
         present = {document_id(k) for k in batch.upserts}
         index = self.writer.target_name(name)
-        for doc_id in self.target.document_ids(index):
-            if doc_id not in present:
-                batch.delete(dict(zip(key, doc_id.split("|"), strict=False)))
+        # Documents of rows the table no longer has, deleted by id before the batch is
+        # written (deleting again after a crash is harmless).
+        stale = [doc_id for doc_id in self.target.document_ids(index) if doc_id not in present]
+        self.target.delete_documents(index, stale)
         return batch

@@ -153,6 +153,20 @@ class OpenSearchTarget:
         hits = scroll_hits(self.client, index, {"_source": False})
         return self._call(f"reading index {index}", lambda: [hit["_id"] for hit in hits])
 
+    def delete_documents(self, index: str, ids: list[str]) -> None:
+        """Delete the documents ``ids`` (already gone: fine), by id: an id is not split
+        back into a key, its values may be escaped or hashed (``document_id``)."""
+        for first in range(0, len(ids), BULK_ROWS):
+            actions = [
+                {"delete": {"_index": index, "_id": i}} for i in ids[first : first + BULK_ROWS]
+            ]
+            answer = self._call(f"deleting from {index}", self.client.bulk, body=actions)
+            for item in answer.get("items", []) if answer.get("errors") else []:
+                result = item.get("delete", {})
+                if result.get("status", 200) >= 300 and result.get("status") != 404:
+                    raise answered_error(result.get("status"), {"error": result.get("error")},
+                                         f"documents of {index}")  # fmt: skip
+
     def forget(self, index: str) -> None:
         """Remove the index's checkpoint (the next pass snapshots it again)."""
         positions = self.checkpoints()
