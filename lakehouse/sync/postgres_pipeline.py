@@ -46,6 +46,15 @@ class PassResult:
     seconds: float = 0.0
 
 
+def keyed(columns: tuple[Column, ...], key: tuple[str, ...]) -> tuple[Column, ...]:
+    """``columns`` with ``is_key`` on the integration's key (declared, or the primary
+    key) and off elsewhere: key columns are required in the target (Iceberg's
+    identifier fields must be), and a declared key is refused unless it is NOT NULL
+    (``postgres_keys``). Marking the primary key alone left a declared key nullable,
+    which Iceberg refused, retried for ever."""
+    return tuple(replace(c, is_key=c.name in key) for c in columns)
+
+
 def later_shape(earlier: pa.Schema, later: pa.Schema) -> pa.Schema:
     """The schema of a batch whose changes were written under ``earlier`` and then
     ``later`` (an ALTER TABLE between them): ``later``'s columns and types, then the
@@ -124,6 +133,7 @@ class PostgresPipeline:
         """Rows loaded and dead letters recorded (by the converter or the target)."""
         columns = self.source.columns(schema, table)
         key = self._key(schema, table, columns)
+        columns = keyed(columns, key)
         name = self.table_name(schema, table)
         arrow = arrow_schema(columns)
         converter_refused: list[DeadLetter] = []
@@ -243,8 +253,8 @@ class PostgresPipeline:
         if id(relation) not in shapes:
             # A Relation flags replica-identity columns, which under REPLICA IDENTITY
             # FULL is every column: the key is the primary key (or the declared one).
-            primary = set(self.source.primary_key(relation.namespace, relation.name))
-            columns = tuple(replace(c, is_key=c.name in primary) for c in relation.columns)
+            primary = self.source.primary_key(relation.namespace, relation.name)
+            columns = keyed(relation.columns, self.integration.key or primary)
             shapes[id(relation)] = (columns, arrow_schema(columns))
         columns, schema = shapes[id(relation)]
         batch = batches.get(name)
