@@ -71,6 +71,7 @@ from lakehouse.lake.size_tiers import tier_group
 nested_nulls.install()  # NULL lists stay NULL through pyiceberg's writer
 
 READ_THREADS = 4
+TARGET_SIZE = "write.target-file-size-bytes"
 # Files under min(target/4, SMALL_FILE_BYTES) count as small, folded by size tier
 # (lakehouse.lake.size_tiers).
 SMALL_FILE_BYTES = 16 * 2**20
@@ -163,7 +164,7 @@ class _Rewriter:
                 self._rewrite(pool, batch, sort=len(batch) > 1)
             small: list[Item] = [(t, None) for t in _small_files(self.metadata, tasks, affected)]
             for batch in _batches(small):
-                self._rewrite(pool, batch, sort=True, extra=self._unplaced())
+                self._rewrite(pool, batch, sort=True, extra=self._unplaced(), one_file=True)
             self._write(self._unplaced(), sort=True)
         replaced = [task.file for task, _ in affected + small]
         self.result.files_rewritten = len(replaced)
@@ -192,10 +193,10 @@ class _Rewriter:
         """The file's rows (its position deletes applied) in ``projection``."""
         return ArrowScan(self.metadata, self.io, projection, AlwaysTrue()).to_table([task])
 
-    def _rewrite(self, pool: ThreadPoolExecutor, batch: list[Item],
-                 sort: bool, extra: pa.Table | None = None) -> None:  # fmt: skip
+    def _rewrite(self, pool: ThreadPoolExecutor, batch: list[Item], sort: bool,
+                 extra: pa.Table | None = None, one_file: bool = False) -> None:  # fmt: skip
         """Write the batch's files again without their touched keys, plus the new
-        images of those keys (and ``extra`` rows)."""
+        images of those keys (and ``extra`` rows); ``one_file``: a fold of small files."""
         schema = self.metadata.schema()
         parts = []
         for kept, removed in pool.map(lambda item: self._kept(item[0], item[1], schema), batch):
@@ -206,7 +207,7 @@ class _Rewriter:
             parts.append(self._take_images(self.key_set.upsert_rows(np.concatenate(hits))))
         if extra is not None:
             parts.append(extra)
-        self._write(pa.concat_tables(parts), sort)
+        self._write(pa.concat_tables(parts), sort, one_file)
 
     def _kept(
         self, task: FileScanTask, where: Found | None, schema: Schema
@@ -230,14 +231,14 @@ class _Rewriter:
             return None
         return self._take_images(np.flatnonzero(~self.placed))
 
-    def _write(self, rows: pa.Table | None, sort: bool) -> None:
+    def _write(self, rows: pa.Table | None, sort: bool, one_file: bool = False) -> None:
         if rows is None or not rows.num_rows:
             return
         if sort:  # key order keeps files' key bounds narrow: later upserts touch fewer files
             rows = rows.sort_by([(name, "ascending") for name in self.key_set.columns])
         self.result.rows_written += rows.num_rows
         self.result.new_files += _data_files(
-            self.metadata, rows, self.io, self._write_uuid, self._counter
+            self.metadata, rows, self.io, self._write_uuid, self._counter, one_file
         )
 
 
@@ -323,19 +324,31 @@ def replace_all(
     return rows
 
 
-def data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO,
-               write_uuid: uuid.UUID) -> list[DataFile]:  # fmt: skip
-    """``rows`` (in the table's schema) written as data files of the table (not committed)."""
-    return _data_files(metadata, rows, io, write_uuid, itertools.count(0))
+def data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, write_uuid: uuid.UUID,
+               one_file: bool = False) -> list[DataFile]:  # fmt: skip
+    """``rows`` (in the table's schema) written as data files of the table (not
+    committed); ``one_file``: as one file per partition (see ``_data_files``)."""
+    return _data_files(metadata, rows, io, write_uuid, itertools.count(0), one_file)
 
 
 def _has_deletes(tasks: list[FileScanTask]) -> bool:
     return any(task.delete_files for task in tasks)
 
 
-def _data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO,
-                write_uuid: uuid.UUID, counter: itertools.count[int]) -> list[DataFile]:  # fmt: skip
-    """``rows`` written as data files of the table (not committed)."""
+def _data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, write_uuid: uuid.UUID,
+                counter: itertools.count[int], one_file: bool = False) -> list[DataFile]:  # fmt: skip
+    """``rows`` written as data files of the table (not committed).
+
+    pyiceberg cuts files at the table's target size counted in Arrow bytes, 3 to 10
+    times the Parquet's: the sync's 4 MiB target gives Parquet files of ~0.4 MiB,
+    under the small-file limit (a quarter of the target, in Parquet bytes). A fold
+    of small files written that way was small files again, folded again at the next
+    commit: a soak's order_items rewrote its whole table (4 MB) at every commit. A
+    fold (``one_file``) is written as one file per partition instead.
+    """
+    if one_file:
+        whole = {TARGET_SIZE: str(max(2 * rows.nbytes, 1))}
+        metadata = metadata.model_copy(update={"properties": {**metadata.properties, **whole}})
     try:
         return list(_dataframe_to_data_files(metadata, rows, io, write_uuid, counter))
     except NotInstalledError as exc:

@@ -372,15 +372,17 @@ class _MergeCommit:
             keep[dead.get(task.file.file_path, np.empty(0, np.int64))] = False
             parts.append(rows.filter(pa.array(keep)).cast(self.target))
             producer.delete_data_file(task.file)
-        self._append(producer, pa.concat_tables(parts))
+        self._append(producer, pa.concat_tables(parts), one_file=True)
 
-    def _append(self, producer: RowDelta, rows: pa.Table) -> None:
+    def _append(self, producer: RowDelta, rows: pa.Table, one_file: bool = False) -> None:
+        """``rows`` written as new data files, sorted by key; ``one_file``: a fold, one
+        file (``rewrite._data_files``)."""
         from lakehouse.lake.rewrite import data_files
 
         if not rows.num_rows:
             return
         rows = rows.sort_by([(c, "ascending") for c in self.key])
-        written = data_files(self.metadata, rows, self.io, uuid.uuid4())
+        written = data_files(self.metadata, rows, self.io, uuid.uuid4(), one_file)
         for data_file in written:
             producer.append_data_file(data_file)
         # One file of an unpartitioned table holds the rows in this order (row i is

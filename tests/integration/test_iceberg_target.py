@@ -108,6 +108,38 @@ def test_many_small_commits_keep_rows_exact_and_manifests_files_snapshots_bounde
     assert len(stored - data_and_manifests) <= 5 + 1  # the current one and 5 previous
 
 
+@pytest.mark.parametrize("mode", [COPY_ON_WRITE, MERGE_ON_READ])
+def test_a_fold_of_small_files_is_one_file_so_it_is_not_folded_again(
+    lake: Lakehouse, namespace: str, mode: str
+) -> None:
+    """pyiceberg cuts files at the target size in Arrow bytes, several times the
+    Parquet's: a fold written that way was small files again, and they were folded
+    again at the next commit, for ever (a soak rewrote a whole table each commit)."""
+    name, rng = f"{namespace}.folds", random.Random(11)
+    target = IcebergTarget(lake.catalog, "folds", write_mode=mode)
+    rows: Rows = {i: {"id": i, "name": f"item {i}", "qty": 0} for i in range(100)}
+    target.replace(
+        name, ("id",), SCHEMA, [pa.Table.from_pylist(list(rows.values()), SCHEMA)], "0/1"
+    )
+    with lake.catalog.load_table(name).transaction() as tx:  # small files: under 64 KiB
+        tx.set_properties({"write.target-file-size-bytes": str(256 * 2**10)})
+    next_id = 100
+    for step in range(3 * TIER_FILES):
+        batch = TableBatch(name, ("id",), SCHEMA)
+        for _ in range(4000):
+            rows[next_id] = {"id": next_id, "name": f"item {rng.random()}", "qty": step}
+            batch.upsert(rows[next_id])
+            next_id += 1
+        target.apply(name, batch, f"1/{step}")
+    table = lake.catalog.load_table(name)
+    folds = [s.summary for s in table.metadata.snapshots
+             if s.summary and int(s.summary.get("deleted-data-files", 0)) >= 2]  # fmt: skip
+    assert folds, "no fold happened"
+    # A fold adds its one file, and the commit's new rows one more.
+    assert all(int(f.get("added-data-files", 0)) <= 2 for f in folds), folds
+    assert table_rows(lake, name) == rows
+
+
 def stored_files(lake: Lakehouse, location: str) -> set[str]:
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
     objects = lake.s3.list_objects(bucket, prefix=prefix + "/", recursive=True)
