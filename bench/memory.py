@@ -71,12 +71,13 @@ def log_sizes(home: Path) -> dict[str, int]:
     return sizes
 
 
-def sample_memory(runtime: LocalRuntime, names: list[str]) -> dict[str, float]:
-    """RSS in MiB of each running service's process tree."""
+def sample_memory(runtime: LocalRuntime, names: list[str],
+                  proportional: bool = False) -> dict[str, float]:  # fmt: skip
+    """RSS (``proportional``: PSS) in MiB of each running service's process tree."""
     sample = {}
     for name in names:
         pid = runtime.pid(name)
-        memory = tree_memory_mb(pid) if pid else None
+        memory = tree_memory_mb(pid, proportional) if pid else None
         if memory is not None:
             sample[name] = memory
     return sample

@@ -10,7 +10,8 @@ and every integration must verify equal (`lakehouse.sync.verify`) within
 ``SETTLE_SECONDS``.
 
 Every ``INTERVAL`` seconds it samples the resident memory (RSS, MiB) of each
-service's process tree, the disk use (MiB) of each service's data directory,
+service's process tree, and its proportional set size (PSS, MiB: shared pages such
+as PostgreSQL's shared buffers counted once, not once per backend), the disk use (MiB) of each service's data directory,
 the MiB of objects the lake's bucket lists, the MiB under the lake's tables
 split into live, history, metadata and unreachable (``lake_breakdown``: ``history``,
 ``metadata`` and ``unreachable`` must level off, ``live`` grows with the inserted rows), the
@@ -27,12 +28,14 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -150,6 +153,28 @@ def inject(settings: Settings, fault: str) -> None:
         runtime.up([service])
 
 
+def jvm_heap_mib(pid: int | None) -> dict[str, float] | None:
+    """The heap of a JVM by its own ``jstat -gc`` (MiB): old generation used and
+    committed, metaspace used, and full collections so far; it tells a growing live set
+    (a leak) from a heap that is only expanding towards its -Xmx."""
+    try:
+        jstat = Path(psutil.Process(pid).exe()).parent / "jstat" if pid else None
+    except psutil.Error:
+        return None
+    if jstat is None or not jstat.exists():
+        return None
+    try:
+        out = subprocess.run([str(jstat), "-gc", str(pid)], capture_output=True, text=True,
+                             timeout=20, check=True).stdout.split("\n")  # fmt: skip
+        row = dict(zip(out[0].split(), out[1].split(), strict=False))
+        return {"old_used": round(float(row["OU"]) / 1024, 1),
+                "old_committed": round(float(row["OC"]) / 1024, 1),
+                "metaspace_used": round(float(row["MU"]) / 1024, 1),
+                "full_gcs": float(row["FGC"])}  # fmt: skip
+    except (OSError, subprocess.SubprocessError, KeyError, IndexError, ValueError):
+        return None
+
+
 def sample(settings: Settings, names: list[str], started: float,
            breakdown: bool = True) -> dict[str, Any]:  # fmt: skip
     """One sample; ``breakdown``: with ``lake_breakdown`` (it reads every manifest)."""
@@ -157,8 +182,12 @@ def sample(settings: Settings, names: list[str], started: float,
     return {
         "t_s": round(time.monotonic() - started, 1),
         "rss_mib": sample_memory(LocalRuntime(settings), SERVICES),
+        "pss_mib": sample_memory(LocalRuntime(settings), SERVICES, proportional=True),
         "disk_mib": disk_mib(settings.home_dir) | {"lake objects": lake_object_mib(settings)},
         "lake_mib": lake_breakdown(settings) if breakdown else None,
+        "catalog_heap_mib": jvm_heap_mib(LocalRuntime(settings).pid("catalog"))
+        if breakdown
+        else None,
         "lag_s": {name: s.lag_seconds for name, s in statuses.items()},
         "load_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
     }
@@ -276,10 +305,10 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
     result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
                "snapshots_kept": settings.sync_snapshots_kept,
                "load_1m": {"median": statistics.median(loads), "max": max(loads)} if loads else None,
-               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "disk_mib", "lake_mib")}
+               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "pss_mib", "disk_mib", "lake_mib", "catalog_heap_mib")}
                        | {"history_per_live_mib": history_per_live(result["samples"])},
                "first_vs_last_5_min": {kind: edge_ratios(result["samples"], kind)
-                                       for kind in ("rss_mib", "disk_mib", "lake_mib")}}  # fmt: skip
+                                       for kind in ("rss_mib", "pss_mib", "disk_mib", "lake_mib")}}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     return result
@@ -321,7 +350,7 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
                   title=f"soak: {result['rate_changes_per_s']:.0f} changes/s for "
                   f"{result['minutes']:g} min, {len(result['faults'])} faults")  # fmt: skip
     samples = result["samples"]
-    for kind, unit in (("rss_mib", "MiB RSS"), ("disk_mib", "MiB on disk"),
+    for kind, unit in (("rss_mib", "MiB RSS"), ("pss_mib", "MiB PSS"), ("disk_mib", "MiB on disk"),
                        ("lake_mib", "MiB of the lake's tables")):  # fmt: skip
         for name, flat in result["flat"][kind].items():
             shown = f"{flat['second_quarter']:.0f} -> {flat['last_quarter']:.0f}"

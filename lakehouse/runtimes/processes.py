@@ -28,11 +28,20 @@ def jvm_attach_sockets(pid: int) -> list[Path]:
     return [Path(f"/tmp/.java_pid{member}") for member in tree]
 
 
-def tree_memory_mb(pid: int) -> float | None:
-    """Resident memory of a process and its children, in MiB."""
+def tree_memory_mb(pid: int, proportional: bool = False) -> float | None:
+    """Resident memory of a process and its children, in MiB; None when ``pid`` is gone.
+
+    ``proportional``: the proportional set size (PSS), which counts a page shared by n
+    processes as 1/n in each, so the tree's sum counts shared memory (PostgreSQL's
+    shared buffers, mapped by every backend) once. Plain RSS counts it once per process.
+    """
+
+    def memory(process: psutil.Process) -> int:
+        return process.memory_full_info().pss if proportional else process.memory_info().rss
+
     try:
         root = psutil.Process(pid)
-        total = root.memory_info().rss
+        total = memory(root)
         children = root.children(recursive=True)
     except psutil.Error:
         return None
@@ -40,7 +49,7 @@ def tree_memory_mb(pid: int) -> float | None:
         # PostgreSQL forks short-lived backends; one that exits between the
         # listing and the read must not hide the whole tree's memory.
         try:
-            total += child.memory_info().rss
+            total += memory(child)
         except psutil.Error:
             continue
     return total / 2**20
