@@ -42,6 +42,8 @@ from lakehouse.testing.postgres import create_database, drop_database
 from sample_data.shop import SHOP_TABLES, load_shop
 
 LAG_SECONDS = 30.0
+# `python -m bench lag`: seconds of traffic per write mode (longer runs show drift).
+WRITE_MODE_LAG_SECONDS = float(os.environ.get("LAKEHOUSE_BENCH_LAG_SECONDS", "60"))
 THROUGHPUT_SECONDS = 20.0
 
 
@@ -280,7 +282,9 @@ def write_mode_lag_bench(settings: Settings, log_dir: Path) -> dict[str, Any]:
         process = follower([lake], log_dir / f"bench-lag-{short}.log", mode)
         try:
             wait_following(settings, [lake], process)
-            figures = lag_bench(settings, dsn, lake, None, 1000, product_ids, 60.0)
+            figures = lag_bench(
+                settings, dsn, lake, None, 1000, product_ids, WRITE_MODE_LAG_SECONDS
+            )
         finally:
             process.terminate()
             process.wait(timeout=30)
