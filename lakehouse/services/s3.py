@@ -6,12 +6,16 @@ import secrets
 import shutil
 import sysconfig
 from pathlib import Path
-
-from minio import Minio
+from typing import TYPE_CHECKING
 
 from lakehouse.errors import ConfigError
 from lakehouse.services.base import Health, Port, Service, ServiceSpec, http_health
 from lakehouse.services.tls import TlsFiles, tls_files, write_mutual_tls
+
+if TYPE_CHECKING:
+    # Imported where a client is made: `lakehouse status` and every service list load
+    # this module, most never talk to S3 through minio.
+    from minio import Minio
 
 # Offsets inside Settings.s3_internal_port_base: SeaweedFS runs a master, a volume
 # server, a filer and an admin endpoint in one process, each with a gRPC twin.
@@ -82,6 +86,8 @@ def weed_binary() -> str:
 
 def s3_client(settings_endpoint: str, access_key: str, secret_key: str, region: str) -> Minio:
     host = settings_endpoint.removeprefix("http://")
+    from minio import Minio
+
     return Minio(host, access_key=access_key, secret_key=secret_key, secure=False, region=region)
 
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from lakehouse.services.base import Health, Service, ServiceSpec
-from lakehouse.sync.status import STALE_SECONDS, heartbeat_path
 
 # Where the worker writes its rotating log (lakehouse.sync.runner.configure_worker).
 LOG_FILE_VARIABLE = "LAKEHOUSE_SYNC_LOG_FILE"
@@ -53,6 +52,10 @@ class SyncService(Service):
 
     @property
     def heartbeat(self) -> Path:
+        # Imported here: the sync's status module brings the governance parser
+        # (sqlglot), which `lakehouse status` and every service list need not load.
+        from lakehouse.sync.status import heartbeat_path
+
         return heartbeat_path(self.settings)
 
     def prepare(self) -> None:
@@ -60,6 +63,8 @@ class SyncService(Service):
         self.heartbeat.unlink(missing_ok=True)
 
     def health(self) -> Health:
+        from lakehouse.sync.status import STALE_SECONDS
+
         try:
             beat = float(self.heartbeat.read_text())
         except (OSError, ValueError):
