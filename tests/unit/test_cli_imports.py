@@ -40,7 +40,7 @@ def loaded_after(args: list[str], home: Path) -> list[str]:
     return list(json.loads(result.stdout.splitlines()[-1]))
 
 
-@pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["env"], ["--help"]])
+@pytest.mark.parametrize("args", [["status"], ["status", "--json"]])
 def test_commands_on_the_stacks_state_load_no_engine_library(
     args: list[str], tmp_path: Path
 ) -> None:
