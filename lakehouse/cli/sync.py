@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lakehouse.cli.common import csv_list, err, friendly_errors, settings_of
+from lakehouse.cli.common import err, friendly_errors, settings_of
 from lakehouse.cli.display import print_table
 from lakehouse.errors import ConfigError, ServiceUnavailableError
 
@@ -45,21 +45,42 @@ def create(ctx: click.Context, name: str, tables: str, key: str | None, **option
     from pydantic import ValidationError
 
     from lakehouse.sync.admin import create_integration
-    from lakehouse.sync.integrations import Integration, validation_sentences
+    from lakehouse.sync.integrations import Integration, validation_hint, validation_sentences
 
     given = {k: v for k, v in options.items() if v is not None}
     try:
         integration = Integration(
-            name=name, tables=tuple(csv_list(tables) or ()),
-            key=tuple(csv_list(key) or ()), **given,
+            name=name, tables=_listed(tables, "--tables", "table"),
+            key=_listed(key, "--key", "column"), **given,
         )  # fmt: skip
     except ValidationError as exc:
         raise ConfigError(
             f"Invalid integration: {validation_sentences(exc, flags=True)} Nothing was created.",
-            hint="See `lakehouse sync create --help`.",
+            hint=validation_hint(exc, "See `lakehouse sync create --help`."),
         ) from None
-    create_integration(_admin_only(ctx, "create"), integration)
-    click.echo(f"created {name}: {integration.source} -> {integration.target}")
+    if create_integration(_admin_only(ctx, "create"), integration, flags=True):
+        click.echo(f"created {name}: {integration.source} -> {integration.target}")
+    else:
+        click.echo(f"{name} already exists with these settings; nothing changed")
+
+
+def _listed(value: str | None, option: str, what: str) -> tuple[str, ...]:
+    """A comma-separated option's names; ConfigError when it names none (``--key ,``
+    meant the primary key) or holds an empty one (``orders,,items``)."""
+    if value is None:
+        return ()
+    names = tuple(name.strip() for name in value.split(","))
+    if not any(names):
+        raise ConfigError(f"Invalid integration: {option} names no {what}. Nothing was created.",
+                          hint=f"Name one or more, comma-separated ({option} a,b)"
+                          + (", or leave --key out for the primary key." if option == "--key"
+                             else "."))  # fmt: skip
+    if not all(names):
+        raise ConfigError(
+            f"Invalid integration: {option} holds an empty {what} name in {value!r}. "
+            "Nothing was created.", hint=f"Name each {what}, comma-separated, with no empty item.",
+        )  # fmt: skip
+    return names
 
 
 @sync.command("list")
@@ -94,6 +115,12 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, follow: bool)
 
     settings = _admin_only(ctx, "run")
     store = IntegrationStore(settings)
+    if names and run_all:  # `run it --all` ran it only; with --follow, every integration
+        raise ConfigError(f"Name integrations ({' '.join(names)}) or pass --all, not both.",
+                          hint="Leave out --all to run those named, or the names for all.")  # fmt: skip
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"{', '.join(twice)} is named more than once.",
+                          hint="Name each integration once.")  # fmt: skip
     for name in names:
         store.get(name)  # unknown names fail before anything runs
     if follow:

@@ -19,6 +19,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import ConfigError, ServiceUnavailableError, SyncError
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.integrations import Integration, IntegrationStore, slot_prefix
+from lakehouse.sync.options import unused_option_refusal
 from lakehouse.sync.postgres_keys import check_key, read_table_keys
 from lakehouse.sync.status import StatusStore
 
@@ -209,21 +210,35 @@ def delete_integration(settings: Settings, name: str, drop_targets: bool = False
     return [*lines, f"deleted {name}"]
 
 
-def create_integration(settings: Settings, integration: Integration) -> None:
+def create_integration(settings: Settings, integration: Integration,
+                       flags: bool = False) -> bool:  # fmt: skip
     """Store a new integration once its source shows it can work: every table exists
     and has a key (its primary key / identifier fields, or the declared key columns).
+    Returns False, storing nothing, when it exists already with the same settings.
 
     A source that does not answer is a ServiceUnavailableError and nothing is stored:
     an unchecked integration would fail later, after its replication slot held WAL.
-    Raises ConfigError (nothing stored) for a table, key or database that is not there,
-    or a target another integration already writes.
+    Raises ConfigError (nothing stored, no server asked) for an option the route does
+    not use (named as a CLI option with ``flags``), a name taken by an integration with
+    other settings, a target another integration (or another of its tables) writes, or
+    an index name OpenSearch refuses; and, after asking the source, for a table, key or
+    database that is not there.
     """
-    IntegrationStore(settings).refuse_conflicts(integration)
+    if refusal := unused_option_refusal(integration, flags):
+        raise ConfigError(f"{refusal[0]} Nothing was created.", hint=refusal[1])
+    store = IntegrationStore(settings)
+    try:
+        created = store.refuse_conflicts(integration)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message} Nothing was created.", hint=exc.hint) from None
+    if created.get(integration.name) == integration:
+        return False
     if integration.source == "postgres":
         _check_postgres_source(settings, integration)
     else:
         _check_iceberg_source(settings, integration)
-    IntegrationStore(settings).create(integration)
+    store.create(integration)
+    return True
 
 
 def _check_postgres_source(settings: Settings, integration: Integration) -> None:

@@ -19,6 +19,14 @@ from lakehouse.config import CONFIG_FILE_NAME, Settings, config_file_path, read_
 from lakehouse.errors import ConfigError
 from lakehouse.privacy import write_private
 from lakehouse.sync.generations import GenerationStore
+from lakehouse.sync.options import (
+    FieldError,
+    check_namespace,
+    index_name_problem,
+    names_in_list,
+    shown,
+    unused_option_refusal,
+)
 
 if TYPE_CHECKING:
     from pyiceberg.schema import Schema
@@ -78,7 +86,15 @@ class Integration(BaseModel):
     def _supported_pair(self) -> Integration:
         if (self.source, self.target) not in SUPPORTED:
             pairs = ", ".join(f"{s} -> {t}" for s, t in sorted(SUPPORTED))
-            raise ValueError(f"{self.source} -> {self.target} is not supported; use {pairs}")
+            raise ValueError(
+                f"The route {self.source} -> {self.target} is not supported; use {pairs}"
+            )
+        names_in_list(self.tables, "tables", "table")
+        names_in_list(self.key, "key", "column")
+        check_namespace(self.namespace)
+        if self.database is not None and not self.database.strip():
+            raise FieldError("database", f"must name a database; got {self.database!r}",
+                             hint="Leave it out for the default: settings' postgres_db.")  # fmt: skip
         if self.source == "iceberg" and any(
             "." not in t or not all(t.split(".")) for t in self.tables
         ):
@@ -188,9 +204,12 @@ class IntegrationStore:
                 hint="Change it there, or pick another name.",
             )
         created = self._from_home()
-        if integration.name in created and not replace and created[integration.name] != integration:
+        existing = created.get(integration.name)
+        if existing is not None and not replace and existing != integration:
             raise ConfigError(
-                f"An integration named '{integration.name}' already exists.",
+                f"An integration named '{integration.name}' already exists with other "
+                f"settings ({describe(existing)}); it differs in "
+                f"{', '.join(differences(existing, integration))}.",
                 hint="Choose another name, or delete it first with `lakehouse sync delete`.",
             )
         others = self._from_config_file() | created
@@ -224,22 +243,43 @@ class IntegrationStore:
         return _parse(json.loads(self.path.read_text()), str(self.path))
 
     def _from_config_file(self) -> dict[str, Integration]:
-        return _parse(read_config_file("sync"), _config_name())
+        return _parse(read_config_file("sync"), _config_name(), declared=True)
 
 
 def refuse_shared_targets(integrations: dict[str, Integration], settings: Settings) -> None:
     """ConfigError naming both integrations when two write the same table or index:
     one's snapshot would wipe the other's rows, and deleting one would drop both's."""
-    writers: dict[tuple[str, str], str] = {}
+    writers: dict[tuple[str, str], tuple[str, str]] = {}
     for name, integration in sorted(integrations.items()):
-        for target in integration.targets(settings):
-            other = writers.setdefault(target, name)
+        for table, target in zip(integration.tables, integration.targets(settings), strict=True):
+            _refuse_index_name(name, *target)
+            other, other_table = writers.setdefault(target, (name, table))
             if other != name:
                 raise ConfigError(
                     f"Integrations '{other}' and '{name}' both write {target[0]} {target[1]}.",
                     hint="Give one another --index-prefix / --namespace (or other tables); "
                     "one target is written by one integration only.",
                 )
+            if other_table != table:
+                raise ConfigError(
+                    f"Integration '{name}' writes {target[0]} {target[1]} from both "
+                    f"{other_table} and {table}: their rows would mix in one target.",
+                    hint="Sync them in two integrations, each with its own --namespace "
+                    "(iceberg) or --index-prefix (opensearch).",
+                )
+
+
+def _refuse_index_name(name: str, kind: str, target: str) -> None:
+    """ConfigError for an index name OpenSearch would refuse at the first pass."""
+    problem = index_name_problem(target) if kind == "opensearch" else None
+    if problem:
+        raise ConfigError(
+            f"Integration '{name}' would write the opensearch index '{target}', a name "
+            f"OpenSearch refuses: {problem}.",
+            hint="An index name is the --index-prefix (default: the source's database or "
+            "namespace and '-') and the table's name, lowercased; it may not hold a space or "
+            '\\ / * ? " < > | , # :, nor start with - _ +. Pick another --index-prefix.',
+        )
 
 
 def validation_sentences(exc: ValidationError, flags: bool = False) -> str:
@@ -247,17 +287,49 @@ def validation_sentences(exc: ValidationError, flags: bool = False) -> str:
     sentences = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
-        shown = "--" + field.replace("_", "-") if flags and field != "name" else field
+        named = shown(field, flags and field != "name")
         rule = FIELD_RULES.get(field) if error["type"] != "value_error" else None
-        if not field or error["type"] == "value_error":
+        refused = error.get("ctx", {}).get("error")
+        if isinstance(refused, FieldError):
+            sentences.append(f"{shown(refused.field, flags)} {refused.text}.")
+        elif not field or error["type"] == "value_error":
             text = str(error["msg"]).removeprefix("Value error, ")
             sentences.append(text[:1].upper() + text[1:] + ".")
         elif error["type"] == "extra_forbidden":
-            sentences.append(f"{shown} is not a field of an integration.")
+            sentences.append(f"{named} is not a field of an integration.")
         else:
             said = rule or str(error["msg"]).lower()
-            sentences.append(f"{shown} {said}; got {error.get('input')!r}.")
+            sentences.append(f"{named} {said}; got {error.get('input')!r}.")
     return " ".join(sentences)
+
+
+def describe(integration: Integration) -> str:
+    """``postgres -> iceberg, tables orders, order_items`` and every option given."""
+    options = integration.model_dump(exclude_defaults=True,
+                                     exclude={"name", "source", "target", "tables"})  # fmt: skip
+    given = "".join(f", {field} {_listed(value)}" for field, value in options.items())
+    return (
+        f"{integration.source} -> {integration.target}, tables {_listed(integration.tables)}{given}"
+    )
+
+
+def differences(one: Integration, other: Integration) -> list[str]:
+    """The fields whose values differ between two integrations of one name."""
+    left, right = one.model_dump(), other.model_dump()
+    return [field for field in left if left[field] != right[field]]
+
+
+def _listed(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+
+
+def validation_hint(exc: ValidationError, default: str) -> str:
+    """The hint of the first field check that gave one, else ``default``."""
+    for error in exc.errors():
+        refused = error.get("ctx", {}).get("error")
+        if isinstance(refused, FieldError) and refused.hint:
+            return refused.hint
+    return default
 
 
 def slot_prefix(name: str) -> str:
@@ -270,19 +342,25 @@ def _config_name() -> str:
     return str(config_file_path() or CONFIG_FILE_NAME)
 
 
-def _parse(section: object, origin: str) -> dict[str, Integration]:
+def _parse(section: object, origin: str, declared: bool = False) -> dict[str, Integration]:
+    """The integrations of a ``[sync]`` section; ``declared`` (lakehouse.toml): an option
+    the route does not use is refused too (stored ones were checked by `sync create`)."""
     if not isinstance(section, dict):
         raise ConfigError(f"[sync] in {origin} must be a table of integrations.")
     integrations = {}
+    fields = "See `lakehouse sync create --help` for the fields."
     for name, body in section.items():
         try:
-            integrations[name] = Integration(name=name, **body)
+            integrations[name] = integration = Integration(name=name, **body)
         except (ValidationError, TypeError) as exc:
             raise ConfigError(
                 f"Integration '{name}' in {origin} is invalid: "
                 + (validation_sentences(exc) if isinstance(exc, ValidationError) else str(exc)),
-                hint="See `lakehouse sync create --help` for the fields.",
+                hint=validation_hint(exc, fields) if isinstance(exc, ValidationError) else fields,
             ) from exc
+        if declared and (refusal := unused_option_refusal(integration)):
+            raise ConfigError(f"Integration '{name}' in {origin} is invalid: {refusal[0]}",
+                              hint=refusal[1])  # fmt: skip
     return integrations
 
 

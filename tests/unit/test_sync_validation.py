@@ -28,7 +28,7 @@ from lakehouse.sync.integrations import Integration, validation_sentences
             "must be namespace-qualified",
         ),
         (("ok", "--index-prefix", "BAD/"), "--index-prefix must be lowercase"),
-        (("ok", "--source", "iceberg", "--target", "iceberg"), "Iceberg -> iceberg is not supp"),
+        (("ok", "--source", "iceberg", "--target", "iceberg"), "iceberg -> iceberg is not supp"),
     ],
 )
 def test_create_names_the_field_in_one_sentence_with_a_hint(
