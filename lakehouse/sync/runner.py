@@ -3,7 +3,8 @@
 ``follow`` runs each integration in its own thread, so a stopped or retrying
 integration never holds up the others. Errors that may pass (a server
 restarting) are retried with exponential backoff and shown in ``sync status``;
-a change the target cannot apply stops that integration only.
+a change the target cannot apply, or the same unexpected error three times in a
+row (:mod:`lakehouse.sync.failures`), stops that integration only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lakehouse.sync import lag_history
 from lakehouse.sync.admin import drop_orphan_positions, drop_source_positions, lock_path
 from lakehouse.sync.counting import DeadLetterCounter
 from lakehouse.sync.deadletters import DeadLetterTable
+from lakehouse.sync.failures import RepeatedFailures, may_pass, stopped_error, unexpected_error
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.iceberg_expire import Retention
 from lakehouse.sync.integrations import Integration, IntegrationStore
@@ -166,6 +168,7 @@ class IntegrationRunner:
         self._batch_seconds = integration.batch_seconds or settings.sync_poll_seconds
         self._source_needs, self._needed, self._suspects = services_of(integration)
         self._failures = 0  # passes failed in a row
+        self._repeats = RepeatedFailures()  # the same unexpected failure in a row
         self._pending_since: float | None = None
 
     def _adopt(self, stored: SyncStatus) -> None:
@@ -236,6 +239,7 @@ class IntegrationRunner:
                 raise
             raise outage from exc
         self._failures = 0
+        self._repeats.clear()
         self._pending_since = None
         self.status.state = "idle" if result.caught_up else "streaming"
         self.status.position = result.position or self.status.position
@@ -311,8 +315,12 @@ class IntegrationRunner:
         except LakehouseError as exc:
             self._record_error(exc, "failed" if isinstance(exc, SyncStoppedError) else "retrying")
             raise
-        except Exception as exc:  # a server went away mid-pass (catalog, S3, PostgreSQL)
-            self._record_error(exc, "retrying")
+        except Exception as exc:
+            if not may_pass(exc):  # not an I/O failure: say so, and where it was raised
+                error = unexpected_error(self.integration.name, exc)
+                self._record_error(error, "retrying")
+                raise error from exc
+            self._record_error(exc, "retrying")  # a server went away mid-pass
             raise SyncError(
                 f"{self.integration.name}: {type(exc).__name__}: {exc}",
                 hint="A server it needs may be down: check `lakehouse status`, then run it "
@@ -341,7 +349,7 @@ class IntegrationRunner:
             lock.release()
 
     def _follow(self, stop: threading.Event) -> None:
-        backoff = BACKOFF_START
+        backoff, name = BACKOFF_START, self.integration.name
         self._drop_older_generations()
         while not stop.is_set() and not self.superseded():
             try:
@@ -354,12 +362,15 @@ class IntegrationRunner:
                     # long already gathered the next batch, so it starts at once.
                     stop.wait(max(0.0, self._batch_seconds - result.seconds))
             except SyncStoppedError as exc:
-                self._record_error(exc, "failed")
-                log.error("%s stopped: %s", self.integration.name, exc, exc_info=True)
+                self._stop(exc, exc)
                 return
             except Exception as exc:
+                if self._repeats.gives_up(exc):
+                    self._stop(stopped_error(name, exc, self._repeats.count), exc)
+                    return
+                shown = exc if may_pass(exc) else unexpected_error(name, exc, self._repeats.count)
                 self._record_error(
-                    exc, "waiting" if isinstance(exc, SyncWaitingError) else "retrying"
+                    shown, "waiting" if isinstance(exc, SyncWaitingError) else "retrying"
                 )
                 log.warning("%s: attempt %d failed, retrying in %.1f s: %s", self.integration.name,
                             self._failures, backoff, self.status.last_error)  # fmt: skip
@@ -370,6 +381,12 @@ class IntegrationRunner:
         self.close()
         if not self.superseded():
             self._set_state("stopped")
+
+    def _stop(self, error: SyncStoppedError, cause: BaseException) -> None:
+        """Stop following: state ``failed`` with ``error`` until a reset or a restart."""
+        self._record_error(error, "failed")
+        log.error("%s stopped: %s", self.integration.name, error, exc_info=cause)
+        self.close()
 
     def _drop_older_generations(self) -> None:
         """Slots and publications of this name's earlier generations hold WAL for no one."""
