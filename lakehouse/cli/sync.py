@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import threading
@@ -322,6 +323,7 @@ def simulate_shop(
     """Write realistic inserts, updates and deletes to the shop database."""
     from lakehouse.simulate import ShopSimulator, SimulationStats
 
+    _check_pace(rate, duration)
     settings = settings_of(ctx)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -342,6 +344,17 @@ def simulate_shop(
                    "`lakehouse logs postgres`, then run the simulator again.", err=True)  # fmt: skip
         sys.exit(1)
     sys.exit(0)
+
+
+def _check_pace(rate: float, duration: float | None) -> None:
+    """ConfigError for a rate or duration the simulator cannot keep (0 or nan: a raw
+    ValueError; inf: an OverflowError mid-run; a duration of 0 or less ran nothing)."""
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(f"--rate must be a finite number of changes per second above 0; "
+                          f"got {rate:g}.", hint="For example --rate 200.")  # fmt: skip
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ConfigError(f"--duration must be a finite number of seconds above 0; got "
+                          f"{duration:g}.", hint="Leave it out to run until Ctrl-C.")  # fmt: skip
 
 
 def _shop_summary(stats: SimulationStats) -> str:

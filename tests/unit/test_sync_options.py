@@ -266,3 +266,24 @@ def test_create_again_with_the_same_settings_changes_nothing(
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "it already exists with these settings; nothing changed"
     assert (home / "sync" / "generations.json").read_text() == stored
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        # 0 and nan: "a bug in lakehouse" (a ValueError); inf: an OverflowError mid-run.
+        (("--rate", "0"), "--rate must be"),
+        (("--rate", "nan"), "--rate must be"),
+        (("--rate", "inf"), "--rate must be"),
+        (("--rate", "-5"), "--rate must be"),
+        # A duration of no time, or none at all, ran with nothing said.
+        (("--duration", "-1"), "--duration must be"),
+        (("--duration", "0"), "--duration must be"),
+        (("--duration", "nan"), "--duration must be"),
+    ],
+)
+def test_simulate_refuses_a_rate_or_duration_it_cannot_keep(
+    home: Path, arguments: tuple[str, ...], said: str
+) -> None:
+    result = CliRunner().invoke(main, ["--home", str(home), "simulate", "shop", *arguments])
+    _refused(result, said)
