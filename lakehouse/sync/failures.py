@@ -15,6 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psycopg
+from pyiceberg import exceptions as iceberg_errors
+
 from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError
 from lakehouse.outages import is_io_error
 from lakehouse.services.sync import LOG_FILE_VARIABLE
@@ -27,12 +30,32 @@ MAX_IDENTICAL_FAILURES = 3
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 Fingerprint = tuple[str, str, int]
+# Client errors that say the server is busy, restarting or in a state that passes, not
+# that the request is wrong: PostgreSQL's operational errors (a slot still active for a
+# killed follower's backend, a shutdown, a deadlock, a cancelled statement), a broken
+# connection, and the catalog's 5xx, 429 and commit conflicts.
+TRANSIENT = (
+    psycopg.OperationalError, psycopg.InterfaceError,
+    iceberg_errors.ServerError, iceberg_errors.ServiceUnavailableError,
+    iceberg_errors.TooManyRequestsError, iceberg_errors.CommitFailedException,
+    iceberg_errors.CommitStateUnknownException, iceberg_errors.WaitingForLockException,
+)  # fmt: skip
 
 
 def may_pass(exc: BaseException) -> bool:
-    """Whether retrying ``exc`` may succeed: lakehouse's own errors (outages among them)
-    and a client's I/O failure are retried for ever; anything else is unexpected."""
-    return isinstance(exc, LakehouseError) or is_io_error(exc)
+    """Whether retrying ``exc`` may succeed: lakehouse's own errors (outages among them),
+    a client's I/O failure and a server's passing state (TRANSIENT, also as the cause)
+    are retried for ever; anything else is unexpected."""
+    if isinstance(exc, LakehouseError) or is_io_error(exc):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TRANSIENT):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def fingerprint(exc: BaseException) -> Fingerprint:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pyiceberg.exceptions import ServiceUnavailableError as ServiceUnavailable
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import ServiceUnavailableError, SyncError, SyncStoppedError
@@ -82,6 +83,9 @@ def test_a_success_or_another_failure_between_starts_the_count_over() -> None:
         lambda: SyncError("OpenSearch is busy", hint="wait"),
         lambda: psycopg.OperationalError("the database system is starting up"),
         lambda: ConnectionResetError("reset by peer"),
+        # A killed follower's backend may hold the slot until PostgreSQL notices.
+        lambda: psycopg.errors.ObjectInUse('replication slot "x" is active for PID 7'),
+        lambda: ServiceUnavailable("the catalog is starting"),
     ],
 )
 def test_outages_and_lakehouse_errors_are_retried_for_ever(
