@@ -89,7 +89,7 @@ class Integration(BaseModel):
             raise ValueError(
                 f"The route {self.source} -> {self.target} is not supported; use {pairs}"
             )
-        names_in_list(self.tables, "tables", "table")
+        names_in_list(self.tables, "tables", "table", once=False)  # below, schema-qualified
         names_in_list(self.key, "key", "column")
         check_namespace(self.namespace)
         if self.database is not None and not self.database.strip():

@@ -92,12 +92,12 @@ def index_name_problem(name: str) -> str | None:
     return None
 
 
-def names_in_list(items: tuple[str, ...], field: str, what: str) -> None:
-    """FieldError for a blank item or one listed twice (``what``: 'column', 'table')."""
+def names_in_list(items: tuple[str, ...], field: str, what: str, once: bool = True) -> None:
+    """FieldError for a blank item or (``once``) one listed twice (``what``: 'column')."""
     if any(not item.strip() for item in items):
         raise FieldError(field, f"holds an empty {what} name",
                          hint=f"Name each {what}, comma-separated, with no empty item.")  # fmt: skip
-    if twice := sorted({item for item in items if items.count(item) > 1}):
+    if once and (twice := sorted({item for item in items if items.count(item) > 1})):
         raise FieldError(field, f"names {', '.join(twice)} more than once",
                          hint=f"Name each {what} once.")  # fmt: skip
 
