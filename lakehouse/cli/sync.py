@@ -32,9 +32,11 @@ def sync() -> None:
 @click.option("--target", type=click.Choice(["iceberg", "opensearch"]), required=True)
 @click.option("--tables", required=True, help="Comma-separated: PostgreSQL tables, or ns.table.")
 @click.option("--key", help="Comma-separated key columns (default: the primary key).")
-@click.option("--database", help="PostgreSQL database (default: settings' postgres_db).")
-@click.option("--namespace", help="Iceberg namespace of the targets (default: the database).")
-@click.option("--index-prefix", help="OpenSearch index prefix (default: '<database>-').")
+@click.option("--database", help="PostgreSQL database (postgres sources; default: postgres_db).")
+@click.option("--namespace", help="Iceberg namespace (iceberg targets; default: the database).")
+@click.option(
+    "--index-prefix", help="Index name prefix (opensearch targets; default '<database>-')."
+)
 @click.option(
     "--batch-seconds", type=float,
     help="How often changes are committed (default: settings' sync_poll_seconds).",
