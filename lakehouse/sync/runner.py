@@ -20,7 +20,13 @@ from typing import Protocol
 from filelock import FileLock, Timeout
 
 from lakehouse.config import Settings
-from lakehouse.errors import LakehouseError, SyncError, SyncStoppedError, SyncWaitingError
+from lakehouse.errors import (
+    ConfigError,
+    LakehouseError,
+    SyncError,
+    SyncStoppedError,
+    SyncWaitingError,
+)
 from lakehouse.outages import check_answering, outage_of
 from lakehouse.sync import lag_history
 from lakehouse.sync.admin import drop_orphan_positions, drop_source_positions, lock_path
@@ -420,15 +426,26 @@ def follow(settings: Settings, names: list[str] | None, stop: threading.Event) -
     deleted, reset or paused one is let go after its current pass, and a
     reset one starts again as its new generation. A thread whose generation
     is gone drops its own slot and publication (see IntegrationRunner.retire).
+    Declarations that cannot be read (a lakehouse.toml edited into an invalid
+    one) raise ConfigError at the first poll; later, the integrations running go
+    on as they were, and the error is logged once.
     """
     configure_worker()
     heartbeat = heartbeat_path(settings)
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
     poll = min(settings.sync_poll_seconds, HEARTBEAT_SECONDS / 2)
     running: dict[str, Followed] = {}
-    orphans_checked = 0.0
+    orphans_checked, refused = 0.0, None  # refused: the declaration error last logged
     while not stop.is_set():
-        _follow_poll(settings, names, running)
+        try:
+            _follow_poll(settings, names, running)
+            refused = ""
+        except ConfigError as exc:  # lakehouse.toml broken: loud at start, then survived
+            if refused is None:
+                raise
+            if str(exc) != refused:
+                log.error("the integrations cannot be read; those running go on: %s", exc)
+            refused = str(exc)
         if names is None and time.monotonic() - orphans_checked > ORPHAN_CHECK_SECONDS:
             orphans_checked = time.monotonic()
             _drop_orphans(settings)

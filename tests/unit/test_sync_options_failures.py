@@ -8,7 +8,9 @@ by a stand-in pipeline (the real one is in tests/integration/test_sync_failures.
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from pyiceberg.exceptions import ServiceUnavailableError as ServiceUnavailable
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.errors import ServiceUnavailableError, SyncError, SyncStoppedError
+from lakehouse.errors import ConfigError, ServiceUnavailableError, SyncError, SyncStoppedError
 from lakehouse.services.sync import LOG_FILE_VARIABLE
 from lakehouse.sync.failures import (
     MAX_IDENTICAL_FAILURES,
@@ -30,8 +32,8 @@ from lakehouse.sync.failures import (
 from lakehouse.sync.generations import GenerationStore
 from lakehouse.sync.integrations import Integration
 from lakehouse.sync.postgres_pipeline import PassResult
-from lakehouse.sync.runner import IntegrationRunner
-from lakehouse.sync.status import StatusStore
+from lakehouse.sync.runner import IntegrationRunner, follow
+from lakehouse.sync.status import StatusStore, heartbeat_path
 
 
 def _raised(make: Callable[[], BaseException]) -> BaseException:
@@ -182,3 +184,69 @@ def test_the_follower_retries_a_broken_connection_for_ever(
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+BROKEN = '[sync.it]\nsource = "postgres"\ntarget = "iceberg"\ntables = ["t"]\nindex_prefix = "x-"\n'
+
+
+def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Settings:
+    config = tmp_path / "lakehouse.toml"
+    config.write_text(text)
+    monkeypatch.setenv("LAKEHOUSE_CONFIG", str(config))
+    return load_settings(home=tmp_path / "home", sync_poll_seconds=0.05,
+                         postgres_port=_closed_port())  # fmt: skip
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_declarations_broken_at_start_stop_the_follower_with_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _config(tmp_path, monkeypatch, BROKEN)
+    with pytest.raises(ConfigError, match="index_prefix does not apply"):
+        follow(settings, None, threading.Event())
+
+
+def test_declarations_broken_later_leave_the_follower_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edit of lakehouse.toml into an invalid one ended the whole sync service."""
+    settings = _config(tmp_path, monkeypatch, "")
+    stop, failed = threading.Event(), []
+
+    def run() -> None:
+        try:
+            follow(settings, None, stop)
+        except Exception as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    beat = heartbeat_path(settings)
+    try:
+        _wait(lambda: beat.is_file(), "the first heartbeat")
+        (tmp_path / "lakehouse.toml").write_text(BROKEN)
+        broken_at = time.time()
+        _wait(lambda: float(beat.read_text()) > broken_at + 0.2, "heartbeats after the edit")
+        assert thread.is_alive() and not failed
+        logged = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert len(logged) == 1 and "index_prefix" in logged[0].getMessage()
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
