@@ -28,21 +28,21 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 from rich.console import Console
 from rich.table import Table
 
 from bench.memory import sample_memory, wait_caught_up
+from bench.soak_probes import jvm_heap_mib, jvm_live_heap_mib, postgres_mib
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.runtimes.local import LocalRuntime
+from lakehouse.services.postgres import server_settings
 from lakehouse.simulate import ShopSimulator
 from lakehouse.sync.integrations import IntegrationStore
 from lakehouse.sync.status import StatusStore
@@ -153,41 +153,19 @@ def inject(settings: Settings, fault: str) -> None:
         runtime.up([service])
 
 
-def jvm_heap_mib(pid: int | None) -> dict[str, float] | None:
-    """The heap of a JVM by its own ``jstat -gc`` (MiB): old generation used and
-    committed, metaspace used, and full collections so far; it tells a growing live set
-    (a leak) from a heap that is only expanding towards its -Xmx."""
-    try:
-        jstat = Path(psutil.Process(pid).exe()).parent / "jstat" if pid else None
-    except psutil.Error:
-        return None
-    if jstat is None or not jstat.exists():
-        return None
-    try:
-        out = subprocess.run([str(jstat), "-gc", str(pid)], capture_output=True, text=True,
-                             timeout=20, check=True).stdout.split("\n")  # fmt: skip
-        row = dict(zip(out[0].split(), out[1].split(), strict=False))
-        return {"old_used": round(float(row["OU"]) / 1024, 1),
-                "old_committed": round(float(row["OC"]) / 1024, 1),
-                "metaspace_used": round(float(row["MU"]) / 1024, 1),
-                "full_gcs": float(row["FGC"])}  # fmt: skip
-    except (OSError, subprocess.SubprocessError, KeyError, IndexError, ValueError):
-        return None
-
-
 def sample(settings: Settings, names: list[str], started: float,
            breakdown: bool = True) -> dict[str, Any]:  # fmt: skip
     """One sample; ``breakdown``: with ``lake_breakdown`` (it reads every manifest)."""
     statuses = {name: StatusStore(settings).read(name) for name in names}
+    runtime = LocalRuntime(settings)
     return {
         "t_s": round(time.monotonic() - started, 1),
-        "rss_mib": sample_memory(LocalRuntime(settings), SERVICES),
-        "pss_mib": sample_memory(LocalRuntime(settings), SERVICES, proportional=True),
+        "rss_mib": sample_memory(runtime, SERVICES),
+        "pss_mib": sample_memory(runtime, SERVICES, proportional=True),
         "disk_mib": disk_mib(settings.home_dir) | {"lake objects": lake_object_mib(settings)},
         "lake_mib": lake_breakdown(settings) if breakdown else None,
-        "catalog_heap_mib": jvm_heap_mib(LocalRuntime(settings).pid("catalog"))
-        if breakdown
-        else None,
+        "catalog_heap_mib": jvm_heap_mib(runtime.pid("catalog")) if breakdown else None,
+        "postgres_mib": postgres_mib(settings, runtime.pid("postgres")) if breakdown else None,
         "lag_s": {name: s.lag_seconds for name, s in statuses.items()},
         "load_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
     }
@@ -292,8 +270,13 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
         LocalRuntime(settings).up(["sync"])
         with console.status("initial snapshots"):
             wait_caught_up(settings)
+        live_before = jvm_live_heap_mib(LocalRuntime(settings).pid("catalog"))
         with console.status(f"soak: {RATE:.0f} changes/s for {minutes:g} min, with faults"):
             result = soak(settings, minutes * 60, console)
+        result["catalog_live_heap_mib"] = {
+            "before_load": live_before,
+            "after_load": jvm_live_heap_mib(LocalRuntime(settings).pid("catalog")),
+        }
         with console.status("traffic stopped: waiting until every integration verifies"):
             result["settle"] = settle(settings)
         result["retained_snapshots"] = retained_snapshots(settings)
@@ -304,8 +287,9 @@ def run_alone(console: Console, minutes: float) -> dict[str, Any]:
     loads = [s["load_1m"] for s in result["samples"]]
     result |= {"minutes": minutes, "rate_changes_per_s": RATE, "scale": SCALE,
                "snapshots_kept": settings.sync_snapshots_kept,
+               "postgres_shared_buffers": server_settings("")["shared_buffers"],
                "load_1m": {"median": statistics.median(loads), "max": max(loads)} if loads else None,
-               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "pss_mib", "disk_mib", "lake_mib", "catalog_heap_mib")}
+               "flat": {kind: flatness(result["samples"], kind) for kind in ("rss_mib", "pss_mib", "disk_mib", "lake_mib", "catalog_heap_mib", "postgres_mib")}
                        | {"history_per_live_mib": history_per_live(result["samples"])},
                "first_vs_last_5_min": {kind: edge_ratios(result["samples"], kind)
                                        for kind in ("rss_mib", "pss_mib", "disk_mib", "lake_mib")}}  # fmt: skip
@@ -351,8 +335,9 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
                   f"{result['minutes']:g} min, {len(result['faults'])} faults")  # fmt: skip
     samples = result["samples"]
     for kind, unit in (("rss_mib", "MiB RSS"), ("pss_mib", "MiB PSS"), ("disk_mib", "MiB on disk"),
+                       ("postgres_mib", "MiB of PostgreSQL"), ("catalog_heap_mib", "MiB catalog heap"),
                        ("lake_mib", "MiB of the lake's tables")):  # fmt: skip
-        for name, flat in result["flat"][kind].items():
+        for name, flat in result["flat"].get(kind, {}).items():
             shown = f"{flat['second_quarter']:.0f} -> {flat['last_quarter']:.0f}"
             table.add_row(f"{name} {unit}", shown, f"{flat['ratio']:.2f}x")
     lags = [v for s in samples for v in s["lag_s"].values() if v is not None]
@@ -364,6 +349,9 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
         table.add_row(
             "load average (1 min)", f"median {load['median']:.1f}", f"max {load['max']:.1f}"
         )
+    live = result.get("catalog_live_heap_mib") or {}
+    table.add_row("catalog live heap (after a full GC)",
+                  f"{live.get('before_load')} -> {live.get('after_load')} MiB", "before -> after the load")  # fmt: skip
     settled = result["settle"]
     verdict = f"equal after {settled['seconds']} s" if settled["equal"] else "NOT equal"
     table.add_row("verify after the load", verdict, "")
