@@ -74,7 +74,7 @@ def instrument(clock: PhaseClock) -> None:
     from pyiceberg.table import DataScan
     from pyiceberg.table.update.snapshot import _SnapshotProducer
 
-    from lakehouse.lake import attempt, rewrite, row_deltas
+    from lakehouse.lake import attempt, merge_state, rewrite, row_deltas
     from lakehouse.sync import iceberg_target, pgoutput, postgres_pipeline, postgres_source
 
     source, pipeline = postgres_source.PostgresSource, postgres_pipeline.PostgresPipeline
@@ -85,13 +85,14 @@ def instrument(clock: PhaseClock) -> None:
         (rewrite._Rewriter, "_present", "cow: read candidate keys"),
         (rewrite._Rewriter, "_kept", "cow: read files to rewrite"),
         (rewrite._Rewriter, "_write", "cow: write data files"),
-        (row_deltas.KeyColumns, "of", "mor: candidate keys (cached)"),
+        (merge_state.KeyColumns, "of", "mor: candidate keys (cached)"),
         (row_deltas, "position_delete_files", "mor: write delete files"),
         (row_deltas._MergeCommit, "_rewrite", "mor: compaction rewrite"),
         (row_deltas._MergeCommit, "_append", "mor: write data files"),
         (_SnapshotProducer, "_commit", "manifests and list"),
         (attempt.LakeTransaction, "commit_transaction", "catalog commit"),
         (iceberg_target, "expire_when_due", "expiry"),
+        (iceberg_target, "remove_orphans", "orphan sweep"),
     ):  # fmt: skip
         clock.wrap(owner, attribute, phase)
 
@@ -150,6 +151,8 @@ def figures(passes: list[dict[str, Any]]) -> dict[str, Any]:
         "changes_per_pass": summary([float(p["changes"]) for p in passes]),
         "load_1m": summary([p["load_1m"] for p in passes]),
         "phases_s": {n: summary([p["phases"].get(n, 0.0) for p in passes]) for n in names},
+        # the passes that stall the lag, whole: which phases their seconds went to
+        "slowest_passes": sorted(passes, key=lambda p: -p["seconds"])[:5],
     }
 
 
