@@ -72,10 +72,16 @@ class PhaseClock:
 def instrument(clock: PhaseClock) -> None:
     """Time the phases of a pass (module doc)."""
     from pyiceberg.table import DataScan
-    from pyiceberg.table.update.snapshot import _SnapshotProducer
+    from pyiceberg.table.update.snapshot import ExpireSnapshots, _SnapshotProducer
 
     from lakehouse.lake import attempt, merge_state, rewrite, row_deltas
-    from lakehouse.sync import iceberg_target, pgoutput, postgres_pipeline, postgres_source
+    from lakehouse.sync import (
+        iceberg_expire,
+        iceberg_target,
+        pgoutput,
+        postgres_pipeline,
+        postgres_source,
+    )
 
     source, pipeline = postgres_source.PostgresSource, postgres_pipeline.PostgresPipeline
     for owner, attribute, phase in (
@@ -93,6 +99,9 @@ def instrument(clock: PhaseClock) -> None:
         (attempt.LakeTransaction, "commit_transaction", "catalog commit"),
         (iceberg_target, "expire_when_due", "expiry"),
         (iceberg_target, "remove_orphans", "orphan sweep"),
+        (iceberg_expire.ReachableFiles, "of", "expiry: reachable files"),
+        (ExpireSnapshots, "commit", "expiry: catalog commit"),
+        (iceberg_expire, "_delete", "expiry: delete files"),
     ):  # fmt: skip
         clock.wrap(owner, attribute, phase)
 
