@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from lakehouse import Lakehouse, Settings
 from lakehouse.lake.catalog import open_catalog
+from lakehouse.sync import iceberg_expire
 from lakehouse.sync.admin import delete_integration
 from lakehouse.sync.deadletters import TABLE as DEAD_LETTERS
 from lakehouse.sync.deadletters import DeadLetterTable
@@ -56,6 +58,65 @@ def test_history_and_files_stay_within_the_retention_after_every_commit(
     stored = stored_files(lake, table.location())
     reachable = ReachableFiles().of(table, list(table.metadata.snapshots))
     assert {p for p in stored if not p.endswith(".metadata.json")} == reachable
+    assert {r["id"]: r for r in table.scan().to_arrow().to_pylist()} == rows
+
+
+def test_expiry_reads_each_manifest_list_once_and_deletes_in_batches(
+    lake: Lakehouse, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expiry stalled the sync for seconds: it re-read every retained snapshot's
+    manifest list at each expiry, and deleted each expired file with three requests."""
+    from minio import Minio
+    from pyiceberg.table.snapshots import Snapshot
+
+    reads: Counter[str] = Counter()
+    deletes: list[int] = []
+    expiring = threading.Event()  # reads by expiry only: planning and commits read too
+    manifests, remove_objects = Snapshot.manifests, Minio.remove_objects
+    expire = iceberg_expire.expire_snapshots
+
+    def counted_manifests(snapshot: Snapshot, io: Any) -> Any:
+        if expiring.is_set():
+            reads[snapshot.manifest_list] += 1
+        return manifests(snapshot, io)
+
+    def counted_expire(*args: Any) -> int:
+        expiring.set()
+        try:
+            return expire(*args)
+        finally:
+            expiring.clear()
+
+    def counted_remove(client: Minio, bucket: str, objects: Any, *args: Any) -> Any:
+        batch = list(objects)
+        deletes.append(len(batch))
+        return remove_objects(client, bucket, batch, *args)
+
+    name, rng = f"{namespace}.expired", random.Random(5)
+    retention = Retention(snapshots=4, max_age_s=0)
+    target = IcebergTarget(lake.catalog, "expired", retention=retention)
+    rows: Rows = {i: {"id": i, "name": f"item {i}", "qty": 0} for i in range(500)}
+    target.replace(
+        name, ("id",), SCHEMA, [pa.Table.from_pylist(list(rows.values()), SCHEMA)], "0/1"
+    )
+    monkeypatch.setattr(Snapshot, "manifests", counted_manifests)
+    monkeypatch.setattr(Minio, "remove_objects", counted_remove)
+    monkeypatch.setattr(iceberg_expire, "expire_snapshots", counted_expire)
+    next_id = 500
+    for step in range(20):
+        batch, next_id = random_batch(name, rows, rng, next_id, None, 20, 5)
+        target.apply(name, batch, f"1/{step}")
+    monkeypatch.undo()
+    assert sum(reads.values()) > 0 and len(deletes) >= 3, (
+        reads,
+        deletes,
+    )  # expiries ran, each with batched deletes
+    assert all(size > 1 for size in deletes), deletes  # not one request per file
+    expiry_reads = {path: n for path, n in reads.items() if n > 1}
+    assert expiry_reads == {}, f"manifest lists read more than once: {expiry_reads}"
+    table = lake.catalog.load_table(name)
+    stored = {p for p in stored_files(lake, table.location()) if not p.endswith(".metadata.json")}
+    assert stored == ReachableFiles().of(table, list(table.metadata.snapshots))
     assert {r["id"]: r for r in table.scan().to_arrow().to_pylist()} == rows
 
 
