@@ -20,7 +20,8 @@ from lakehouse.testing import LakehouseStack
 CLI = [sys.executable, "-m", "lakehouse.cli"]
 # The session stack's Trino fails a query on a dead worker after this (Trino's own 1m is
 # the product's default): test_trino's killed worker is then not waited out for a minute.
-TEST_STACK_SETTINGS = {"LAKEHOUSE_TRINO_NODE_TIMEOUT": "20s"}
+# The session stack runs no worker, so nothing else waits on it.
+TEST_STACK_SETTINGS = {"LAKEHOUSE_TRINO_NODE_TIMEOUT": "10s"}
 
 
 @pytest.fixture(scope="session", autouse=True)
