@@ -112,12 +112,6 @@ class Settings(BaseModel):
     startup_timeout: float = Field(
         default=90.0, description="Seconds to wait for a service to become healthy."
     )
-    jvm_start_slots: int = Field(
-        default=0, ge=0,
-        description="JVM services `up` starts at the same time; 0: one per two CPU cores (at "
-        "least one). More come up sooner on an idle machine; on a busy one each takes longer "
-        "and may miss startup_timeout.",
-    )  # fmt: skip
     maven_repo: str | None = Field(
         default=None,
         description="Maven repository URL; else the mirror in ~/.m2/settings.xml, else Maven Central.",

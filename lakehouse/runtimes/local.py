@@ -39,7 +39,6 @@ from lakehouse.runtimes.startorder import (
     StartBoard,
     StartCancelled,
     critical_first,
-    jvm_start_slots,
     run_in_dependency_order,
 )
 from lakehouse.runtimes.stoporder import stop_in_reverse_order
@@ -226,12 +225,11 @@ class LocalRuntime:
 
         Every service is prepared first (installs, config files), one after another;
         then each starts once the services it depends on answer, so services whose
-        dependencies are ready start at the same time (JVMs take turns: the
-        ``jvm_start_slots`` setting, by default one per two cores). Raises
-        PortInUseError or the error of a failed prepare (nothing started), or the
-        ServiceStartError of the first service, in start order, that failed; services
-        still starting then are stopped, those already ready stay up (a second ``up``
-        starts the rest).
+        dependencies are ready start at the same time (JVMs take turns, one per two
+        cores). Raises PortInUseError or the error of a failed prepare (nothing
+        started), or the ServiceStartError of the first service, in start order, that
+        failed; services still starting then are stopped, those already ready stay
+        up (a second ``up`` starts the rest).
         """
         services = build_services(self.settings, names)
         to_start = [svc for svc in services if not self._already_up(svc)]
@@ -357,7 +355,7 @@ class LocalRuntime:
         depends_on = {name: svc.spec().depends_on for name, svc in by_name.items()}
         first = critical_first([svc.name for svc in to_start], depends_on)
         jvms = [name for name in first if by_name[name].spec().needs_java]
-        jvm_slots = OrderedSlots(jvms, jvm_start_slots(self.settings.jvm_start_slots))
+        jvm_slots = OrderedSlots(jvms, (os.cpu_count() or 1) // 2)
         with self.console.status("Starting...") as shown:
             board = StartBoard(list(by_name), shown.update)
 

@@ -8,7 +8,6 @@ once S3 and the catalog answer, instead of one after another.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -86,14 +85,6 @@ def critical_first(names: Sequence[str], depends_on: Mapping[str, Sequence[str]]
                 dependents[dependency] |= {name, *dependents[name]}
     order = {name: number for number, name in enumerate(names)}
     return sorted(names, key=lambda name: (-len(dependents[name]), order[name]))
-
-
-def jvm_start_slots(configured: int, cores: int | None = None) -> int:
-    """How many JVM services ``up`` starts at the same time: ``configured`` (the
-    ``jvm_start_slots`` setting) when set, else one per two CPU cores, at least one."""
-    if configured > 0:
-        return configured
-    return max(1, (os.cpu_count() or 1 if cores is None else cores) // 2)
 
 
 class OrderedSlots:
