@@ -72,9 +72,9 @@ class PhaseClock:
 def instrument(clock: PhaseClock) -> None:
     """Time the phases of a pass (module doc)."""
     from pyiceberg.table import DataScan
-    from pyiceberg.table.update.snapshot import ExpireSnapshots, _SnapshotProducer
+    from pyiceberg.table.update.snapshot import _SnapshotProducer
 
-    from lakehouse.lake import attempt, merge_state, rewrite, row_deltas
+    from lakehouse.lake import attempt, fileio, merge_state, rewrite, row_deltas
     from lakehouse.sync import (
         iceberg_expire,
         iceberg_target,
@@ -97,11 +97,12 @@ def instrument(clock: PhaseClock) -> None:
         (row_deltas._MergeCommit, "_append", "mor: write data files"),
         (_SnapshotProducer, "_commit", "manifests and list"),
         (attempt.LakeTransaction, "commit_transaction", "catalog commit"),
-        (iceberg_target, "expire_when_due", "expiry"),
+        (iceberg_target, "stage_expiry", "expiry: staged in the commit"),
+        (iceberg_target, "delete_expired", "expiry: after the commit"),
         (iceberg_target, "remove_orphans", "orphan sweep"),
         (iceberg_expire.ReachableFiles, "of", "expiry: reachable files"),
-        (ExpireSnapshots, "commit", "expiry: catalog commit"),
         (iceberg_expire, "_delete", "expiry: delete files"),
+        (fileio.LakeFileIO, "delete_many", "expiry: delete files (batched)"),
     ):  # fmt: skip
         clock.wrap(owner, attribute, phase)
 

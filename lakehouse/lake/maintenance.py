@@ -271,7 +271,8 @@ class KeepAtLeast(Retention):
     """Snapshots older than ``max_age_s`` AND beyond the newest ``snapshots`` (Spark's
     ``older_than`` with ``retain_last``; the sync's Retention expires either kind)."""
 
-    def expired(self, table: Table) -> list[Snapshot]:
+    def expired(self, table: Table, adding: int = 0) -> list[Snapshot]:
+        # (``adding`` is the sync's: maintenance expires in a commit of its own)
         refs = {ref.snapshot_id for ref in table.metadata.refs.values()}
         newest = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
         cutoff_ms = (time.time() - self.max_age_s) * 1000

@@ -22,8 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyiceberg.manifest import ManifestFile
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 log = logging.getLogger("lakehouse.sync")
 DELETE_THREADS = 8
@@ -55,18 +56,20 @@ class Retention:
         manifests and commits: not on every commit)."""
         return max(2, self.snapshots // 10)
 
-    def due(self, table: Table) -> bool:
-        """Whether ``table``'s history exceeds the retention by the margin."""
+    def due(self, table: Table, adding: int = 0) -> bool:
+        """Whether ``table``'s history exceeds the retention by the margin (once a
+        commit ``adding`` that many snapshots has landed)."""
         snapshots = table.metadata.snapshots
-        if len(snapshots) > self.snapshots + self.margin:
+        if len(snapshots) + adding > self.snapshots + self.margin:
             return True
         if not self.max_age_s or len(snapshots) < 2:
             return False
         oldest_s = min(s.timestamp_ms for s in snapshots) / 1000
         return time.time() - oldest_s > self.max_age_s * 1.1
 
-    def expired(self, table: Table) -> list[Snapshot]:
-        """The snapshots of ``table`` beyond the retention, newest first."""
+    def expired(self, table: Table, adding: int = 0) -> list[Snapshot]:
+        """The snapshots of ``table`` beyond the retention, newest first (``adding``:
+        snapshots a commit is about to add, which count towards the newest kept)."""
         referenced = {ref.snapshot_id for ref in table.metadata.refs.values()}
         newest_first = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
         cutoff_ms = (time.time() - self.max_age_s) * 1000 if self.max_age_s else None
@@ -75,7 +78,10 @@ class Retention:
             for index, s in enumerate(newest_first)
             if index > 0
             and s.snapshot_id not in referenced
-            and (index >= self.snapshots or (cutoff_ms is not None and s.timestamp_ms < cutoff_ms))
+            and (
+                index >= self.snapshots - adding
+                or (cutoff_ms is not None and s.timestamp_ms < cutoff_ms)
+            )
         ]
 
 
@@ -138,8 +144,31 @@ def expire_snapshots(table: Table, retention: Retention | int, reachable: Reacha
     old = retention.expired(table)
     if not old:
         return 0
-    before = reachable.of(table, old)
     table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
+    return delete_expired(table, old, reachable)
+
+
+def stage_expiry(tx: Transaction, table: Table, retention: Retention) -> list[Snapshot]:
+    """When ``retention.due(table)`` (``tx`` staged on ``table``, its write done): stage in ``tx`` the removal of the snapshots
+    beyond the retention, so that the commit of a sync's batch also expires them (an
+    expiry of its own was one more catalog commit, every tenth pass). Returns the
+    snapshots staged for removal: once ``tx`` has landed, ``delete_expired`` deletes
+    their files."""
+    # the snapshots the staged write adds (its view of the metadata has them): they
+    # count towards the newest kept, as if the expiry ran after the commit
+    adding = len(tx.table_metadata.snapshots) - len(table.metadata.snapshots)
+    if not retention.due(table, adding):
+        return []
+    old = retention.expired(table, adding)
+    if old:
+        ExpireSnapshots(tx).by_ids([s.snapshot_id for s in old]).commit()
+    return old
+
+
+def delete_expired(table: Table, old: list[Snapshot], reachable: ReachableFiles) -> int:
+    """Delete the files only the expired snapshots ``old`` reached: ``table`` is loaded
+    after their removal was committed. Returns the number deleted."""
+    before = reachable.of(table, old)
     after = reachable.of(table, list(table.metadata.snapshots))
     reachable.keep_only(after)
     garbage = sorted(path for path in before - after if owned(table.location(), path))

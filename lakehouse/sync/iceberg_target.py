@@ -22,6 +22,7 @@ from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError,
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import Snapshot
 
 from lakehouse.errors import IngestError, SyncError, SyncStoppedError
 from lakehouse.lake.attempt import CONFLICTS, committing
@@ -30,7 +31,12 @@ from lakehouse.lake.merge_state import MergeState
 from lakehouse.lake.orphans import ORPHAN_MIN_AGE_S, remove_orphans
 from lakehouse.lake.rewrite import replace_all, rewrite_by_key
 from lakehouse.lake.row_deltas import merge_by_key
-from lakehouse.sync.iceberg_expire import ReachableFiles, Retention, expire_when_due
+from lakehouse.sync.iceberg_expire import (
+    ReachableFiles,
+    Retention,
+    delete_expired,
+    stage_expiry,
+)
 from lakehouse.sync.model import TableBatch
 
 log = logging.getLogger("lakehouse.sync")
@@ -139,11 +145,12 @@ class IcebergTarget:
         with self._committing(table_name), committing(table) as tx:
             self._evolve(tx, table_name, batch.schema)
             self._write(tx, table, batch, properties)
+            expired = stage_expiry(tx, table, self.retention)  # in the same commit
         self._positions[table_name] = position
         try:
-            self._expire_later(table)
-        except Exception as exc:  # the batch is committed; expiry is retried next commit
-            log.warning("expiring snapshots of %s failed, will retry: %s", table_name, exc)
+            self._after_commit(table, expired)
+        except Exception as exc:  # the batch is committed; what is left, the sweep removes
+            log.warning("deleting the expired files of %s failed: %s", table_name, exc)
             self.forget(table_name)
 
     def _checkpoint_properties(self, position: str) -> dict[str, str]:
@@ -168,9 +175,9 @@ class IcebergTarget:
             return
         rewrite_by_key(tx, table.io, batch.key, batch.key_table(), rows, properties)
 
-    def _expire_later(self, table: Table) -> None:
-        """Expire the snapshots beyond ``retention`` once the history exceeds it by
-        its margin (iceberg_expire).
+    def _after_commit(self, table: Table, expired: list[Snapshot]) -> None:
+        """Delete the files of the snapshots the commit expired (``stage_expiry``), and
+        sweep orphans when due.
 
         A sync commits about once a second, and every commit copies the whole
         table metadata: without expiry each commit gets slower, for ever. The
@@ -178,7 +185,11 @@ class IcebergTarget:
         table's disk use stays flat under a steady load.
         """
         reachable = self._reachable.setdefault(table.metadata.table_uuid.hex, ReachableFiles())
-        expire_when_due(table, self.retention, reachable)
+        current = table.current_snapshot()
+        if current is not None:  # read now, while its files are in the FileIO's cache:
+            reachable.of(table, [current])  # an expiry then reads no manifest list
+        if expired:
+            delete_expired(table, expired, reachable)
         self._sweep_orphans_when_due(table, reachable)
 
     def _sweep_orphans_when_due(self, table: Table, reachable: ReachableFiles) -> None:

@@ -24,7 +24,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from lakehouse import Lakehouse, Settings
 from lakehouse.lake.catalog import open_catalog
-from lakehouse.sync import iceberg_expire
+from lakehouse.sync import iceberg_target
 from lakehouse.sync.admin import delete_integration
 from lakehouse.sync.deadletters import TABLE as DEAD_LETTERS
 from lakehouse.sync.deadletters import DeadLetterTable
@@ -61,11 +61,12 @@ def test_history_and_files_stay_within_the_retention_after_every_commit(
     assert {r["id"]: r for r in table.scan().to_arrow().to_pylist()} == rows
 
 
-def test_expiry_reads_each_manifest_list_once_and_deletes_in_batches(
+def test_expiry_rides_the_batch_commit_reads_each_list_once_and_deletes_in_batches(
     lake: Lakehouse, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Expiry stalled the sync for seconds: it re-read every retained snapshot's
-    manifest list at each expiry, and deleted each expired file with three requests."""
+    """Expiry stalled the sync for seconds: a catalog commit of its own, every retained
+    snapshot's manifest list read again at each expiry, and three requests per
+    expired file deleted."""
     from minio import Minio
     from pyiceberg.table.snapshots import Snapshot
 
@@ -73,7 +74,7 @@ def test_expiry_reads_each_manifest_list_once_and_deletes_in_batches(
     deletes: list[int] = []
     expiring = threading.Event()  # reads by expiry only: planning and commits read too
     manifests, remove_objects = Snapshot.manifests, Minio.remove_objects
-    expire = iceberg_expire.expire_snapshots
+    expire = iceberg_target.delete_expired
 
     def counted_manifests(snapshot: Snapshot, io: Any) -> Any:
         if expiring.is_set():
@@ -101,12 +102,15 @@ def test_expiry_reads_each_manifest_list_once_and_deletes_in_batches(
     )
     monkeypatch.setattr(Snapshot, "manifests", counted_manifests)
     monkeypatch.setattr(Minio, "remove_objects", counted_remove)
-    monkeypatch.setattr(iceberg_expire, "expire_snapshots", counted_expire)
+    monkeypatch.setattr(iceberg_target, "delete_expired", counted_expire)
+    commits_before = len(lake.catalog.load_table(name).metadata.metadata_log)
     next_id = 500
     for step in range(20):
         batch, next_id = random_batch(name, rows, rng, next_id, None, 20, 5)
         target.apply(name, batch, f"1/{step}")
     monkeypatch.undo()
+    # one catalog commit per batch: the expiry rides in the batch's commit
+    assert len(lake.catalog.load_table(name).metadata.metadata_log) - commits_before == 20
     assert sum(reads.values()) > 0 and len(deletes) >= 3, (
         reads,
         deletes,
